@@ -1,0 +1,46 @@
+// Adam, step for step as torch.optim.Adam (PyTorch 1.13, single-tensor path,
+// no weight decay, no amsgrad), with its state kept in plain tensors so that
+// a trainer can save and restore it exactly.
+//
+// Thread-safety: owned by one trainer thread.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace gantry {
+
+struct AdamOptions {
+  double lr = 0.001;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+class Adam {
+ public:
+  Adam(std::vector<at::Tensor> params, AdamOptions options);
+
+  // Applies one update to every parameter that has a gradient.
+  void Step();
+  // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True);
+  // numerically the same as zeroing it).
+  void ZeroGrad();
+
+  // State for checkpoints: per parameter exp_avg, exp_avg_sq and step count.
+  int64_t step_count(size_t i) const { return steps_[i]; }
+  std::vector<at::Tensor>& exp_avg() { return exp_avg_; }
+  std::vector<at::Tensor>& exp_avg_sq() { return exp_avg_sq_; }
+  std::vector<int64_t>& steps() { return steps_; }
+  size_t size() const { return params_.size(); }
+
+ private:
+  std::vector<at::Tensor> params_;
+  AdamOptions options_;
+  std::vector<at::Tensor> exp_avg_;
+  std::vector<at::Tensor> exp_avg_sq_;
+  std::vector<int64_t> steps_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,97 @@
+#include "core/datasets.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace gantry {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+torch::Tensor Uniform(int64_t n, double lo, double hi, at::Generator& gen) {
+  return torch::empty({n}).uniform_(lo, hi, gen);
+}
+
+torch::Tensor AddNoise(torch::Tensor points, double noise, at::Generator& gen) {
+  if (noise > 0) points = points + torch::randn(points.sizes(), gen) * noise;
+  return points;
+}
+
+torch::Tensor Sine(int64_t n, at::Generator& gen) {
+  torch::Tensor data = torch::zeros({n, 2});
+  data.select(1, 0).copy_(2 * kPi * torch::rand({n}, gen));
+  data.select(1, 1).copy_(torch::sin(data.select(1, 0)));
+  return data;
+}
+
+torch::Tensor OnCircle(const torch::Tensor& angle, double radius) {
+  return torch::stack({torch::cos(angle) * radius, torch::sin(angle) * radius}, 1);
+}
+
+// Centers chosen uniformly from `centers` ([k, 2]).
+torch::Tensor Mixture(int64_t n, const torch::Tensor& centers, at::Generator& gen) {
+  torch::Tensor pick = torch::randint(centers.size(0), {n}, gen, torch::kLong);
+  return centers.index_select(0, pick);
+}
+
+torch::Tensor Ring8(int64_t n, at::Generator& gen) {
+  torch::Tensor angles = torch::arange(8, torch::kFloat) * (2 * kPi / 8);
+  return Mixture(n, OnCircle(angles, 2.0), gen);
+}
+
+torch::Tensor Grid25(int64_t n, at::Generator& gen) {
+  torch::Tensor axis = torch::arange(-4, 5, 2, torch::kFloat);
+  auto grid = torch::meshgrid({axis, axis}, "ij");
+  torch::Tensor centers = torch::stack({grid[0].reshape(-1), grid[1].reshape(-1)}, 1);
+  return Mixture(n, centers, gen);
+}
+
+torch::Tensor TwoMoons(int64_t n, at::Generator& gen) {
+  const int64_t outer = n / 2, inner = n - outer;
+  torch::Tensor t_out = Uniform(outer, 0, kPi, gen);
+  torch::Tensor t_in = Uniform(inner, 0, kPi, gen);
+  torch::Tensor a = torch::stack({torch::cos(t_out), torch::sin(t_out)}, 1);
+  torch::Tensor b = torch::stack({1 - torch::cos(t_in), 0.5 - torch::sin(t_in)}, 1);
+  return torch::cat({a, b}, 0);
+}
+
+torch::Tensor Spiral(int64_t n, at::Generator& gen) {
+  torch::Tensor t = Uniform(n, 0, 1, gen);
+  torch::Tensor angle = t * (4 * kPi);
+  return torch::stack({t * torch::cos(angle), t * torch::sin(angle)}, 1);
+}
+
+torch::Tensor SwissRoll(int64_t n, at::Generator& gen) {
+  torch::Tensor t = 1.5 * kPi * (1 + 2 * Uniform(n, 0, 1, gen));
+  return torch::stack({t * torch::cos(t), t * torch::sin(t)}, 1) / 5.0;
+}
+
+}  // namespace
+
+at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double noise = d.noise.value_or(DefaultNoise(d.kind));
+  const int64_t n = d.size;
+  switch (d.kind) {
+    case DatasetKind::kSine: {
+      torch::Tensor data = Sine(n, gen);
+      if (noise > 0) data.select(1, 1).add_(torch::randn({n}, gen) * noise);
+      return data;
+    }
+    case DatasetKind::kCircle: return AddNoise(OnCircle(Uniform(n, 0, 2 * kPi, gen), 1.0), noise, gen);
+    case DatasetKind::kRing8: return AddNoise(Ring8(n, gen), noise, gen);
+    case DatasetKind::kGrid25: return AddNoise(Grid25(n, gen), noise, gen);
+    case DatasetKind::kTwoMoons: return AddNoise(TwoMoons(n, gen), noise, gen);
+    case DatasetKind::kSpiral: return AddNoise(Spiral(n, gen), noise, gen);
+    case DatasetKind::kSwissRoll: return AddNoise(SwissRoll(n, gen), noise, gen);
+    case DatasetKind::kUser: {
+      const int64_t rows = DatasetRows(d);
+      return torch::from_blob(const_cast<float*>(d.points.data()), {rows, d.dim}, torch::kFloat)
+          .clone();
+    }
+  }
+  return {};
+}
+
+}  // namespace gantry

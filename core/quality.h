@@ -1,0 +1,21 @@
+// Quality figures: how close generated points are to the real data.
+//
+// Thread-safety: pure functions; `gen` belongs to the caller.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+namespace gantry {
+
+// Sliced Wasserstein-1 distance between two equally sized point sets [m, D]:
+// the mean over `projections` random unit directions of the 1-D Wasserstein-1
+// distance between the projected sets. Works in any dimension; 0 for equal
+// sets, and in the data's own units.
+double SlicedWasserstein1(const at::Tensor& a, const at::Tensor& b, int64_t projections,
+                          at::Generator& gen);
+
+// Mean |y - sin x| over 2-D points [m, 2]: the sine dataset's own figure.
+double SineError(const at::Tensor& points);
+
+}  // namespace gantry

@@ -1,0 +1,23 @@
+#include "core/random.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace gantry {
+namespace {
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+at::Generator MakeCpuGenerator(uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index) {
+  return SplitMix64(SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(stream))) + index);
+}
+
+}  // namespace gantry

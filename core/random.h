@@ -1,0 +1,27 @@
+// Random-number plumbing: every job owns its generators; nothing in gantry
+// draws from LibTorch's process-wide default generator, so concurrent jobs
+// stay deterministic.
+//
+// Thread-safety: the functions are pure; an at::Generator must not be shared
+// between threads without holding its mutex.
+#pragma once
+
+#include <ATen/core/Generator.h>
+
+#include <cstdint>
+
+namespace gantry {
+
+// Streams of derived randomness, so that reporting never perturbs training.
+enum class RandomStream : uint64_t {
+  kQuality = 1,  // per-epoch quality figure and preview points
+  kSample = 2,   // Sample(): one generator per block of points
+};
+
+// A fresh CPU generator seeded exactly as torch.manual_seed(seed) would.
+at::Generator MakeCpuGenerator(uint64_t seed);
+
+// A well-mixed 64-bit seed derived from (seed, stream, index) with splitmix64.
+uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index);
+
+}  // namespace gantry

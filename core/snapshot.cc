@@ -1,0 +1,56 @@
+#include "core/snapshot.h"
+
+#include <torch/torch.h>
+
+#include "core/models.h"
+#include "core/random.h"
+
+namespace gantry {
+
+GeneratorSnapshot::GeneratorSnapshot(const MlpImpl& generator, int64_t epoch) : epoch_(epoch) {
+  torch::NoGradGuard no_grad;
+  for (const auto& layer : generator.layers()) {
+    tensors_.push_back(layer->weight.detach().clone());
+    tensors_.push_back(layer->bias.detach().clone());
+  }
+  latent_dim_ = tensors_.front().size(1);
+  data_dim_ = tensors_[tensors_.size() - 2].size(0);
+}
+
+GeneratorSnapshot::GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases, int64_t epoch)
+    : epoch_(epoch), tensors_(std::move(weights_and_biases)) {
+  latent_dim_ = tensors_.front().size(1);
+  data_dim_ = tensors_[tensors_.size() - 2].size(0);
+}
+
+at::Tensor GeneratorSnapshot::Forward(const at::Tensor& z) const {
+  c10::InferenceMode guard;
+  torch::Tensor h = z;
+  const size_t layers = tensors_.size() / 2;
+  for (size_t i = 0; i < layers; ++i) {
+    h = torch::linear(h, tensors_[2 * i], tensors_[2 * i + 1]);
+    if (i + 1 < layers) h = torch::relu(h);
+  }
+  return h;
+}
+
+at::Tensor GeneratorSnapshot::Sample(uint64_t seed, int64_t offset, int64_t count) const {
+  c10::InferenceMode guard;
+  torch::Tensor out = torch::empty({count, data_dim_});
+  int64_t done = 0;
+  while (done < count) {
+    const int64_t index = offset + done;
+    const int64_t block = index / kSampleBlock;
+    const int64_t skip = index % kSampleBlock;
+    const int64_t take = std::min(kSampleBlock - skip, count - done);
+    at::Generator gen = MakeCpuGenerator(DeriveSeed(seed, RandomStream::kSample, block));
+    // Always the whole block through the network, so that a point's value
+    // never depends on how the request was chunked.
+    torch::Tensor z = torch::randn({kSampleBlock, latent_dim_}, gen);
+    out.slice(0, done, done + take).copy_(Forward(z).slice(0, skip, skip + take));
+    done += take;
+  }
+  return out;
+}
+
+}  // namespace gantry

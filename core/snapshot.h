@@ -1,0 +1,59 @@
+// GeneratorSnapshot: an immutable copy of a generator's weights at the end of
+// an epoch, from which any thread can draw samples while training goes on.
+//
+// Sampling is deterministic: point i of Sample(seed, ...) depends only on the
+// weights, `seed` and i. Latent vectors come in blocks of kSampleBlock rows,
+// block b drawn from a generator seeded with DeriveSeed(seed, kSample, b), so
+// any range [offset, offset + count) can be produced on its own and a stream
+// of chunks gives the same points as one call.
+//
+// Thread-safety: immutable after construction; every method is const and
+// safe to call from many threads at once (each call sets its own
+// InferenceMode guard).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace gantry {
+
+inline constexpr int64_t kSampleBlock = 4096;
+
+class MlpImpl;
+
+class GeneratorSnapshot {
+ public:
+  // Deep-copies the generator's weights.
+  GeneratorSnapshot(const MlpImpl& generator, int64_t epoch);
+  // From tensors [w0, b0, w1, b1, ...], as Tensors() returns them.
+  GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases, int64_t epoch);
+
+  GeneratorSnapshot(const GeneratorSnapshot&) = delete;
+  GeneratorSnapshot& operator=(const GeneratorSnapshot&) = delete;
+
+  int64_t epoch() const { return epoch_; }
+  int64_t latent_dim() const { return latent_dim_; }
+  int64_t data_dim() const { return data_dim_; }
+  const std::vector<at::Tensor>& tensors() const { return tensors_; }
+
+  // Generator outputs for latent points `z` ([n, latent_dim]), [n, data_dim].
+  at::Tensor Forward(const at::Tensor& z) const;
+
+  // Points [offset, offset + count) of the sample stream for `seed`, as a
+  // float tensor [count, data_dim].
+  at::Tensor Sample(uint64_t seed, int64_t offset, int64_t count) const;
+
+ private:
+  int64_t epoch_;
+  int64_t latent_dim_;
+  int64_t data_dim_;
+  std::vector<at::Tensor> tensors_;  // w0, b0, w1, b1, ...
+};
+
+}  // namespace gantry

@@ -1,0 +1,153 @@
+#include "core/spec.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace gantry {
+namespace {
+
+struct KindName {
+  DatasetKind kind;
+  const char* name;
+};
+constexpr KindName kKindNames[] = {
+    {DatasetKind::kSine, "sine"},          {DatasetKind::kCircle, "circle"},
+    {DatasetKind::kRing8, "ring8"},        {DatasetKind::kGrid25, "grid25"},
+    {DatasetKind::kTwoMoons, "two_moons"}, {DatasetKind::kSpiral, "spiral"},
+    {DatasetKind::kSwissRoll, "swiss_roll"}, {DatasetKind::kUser, "user"},
+};
+
+std::string Num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+Status OutOfRange(const std::string& field, const std::string& value, const std::string& range) {
+  return Status::InvalidArgument(field + ": " + value + " is out of range " + range);
+}
+
+Status CheckInt(const std::string& field, int64_t v, int64_t lo, int64_t hi,
+                const std::string& note = "") {
+  if (v < lo || v > hi) {
+    return OutOfRange(field, std::to_string(v),
+                      std::to_string(lo) + ".." + std::to_string(hi) + note);
+  }
+  return Status::Ok();
+}
+
+Status CheckHidden(const std::string& field, const std::vector<int64_t>& hidden) {
+  if (static_cast<int64_t>(hidden.size()) > kMaxHiddenLayers) {
+    return Status::InvalidArgument(field + ": " + std::to_string(hidden.size()) +
+                                   " hidden layers is out of range 0.." +
+                                   std::to_string(kMaxHiddenLayers));
+  }
+  for (size_t i = 0; i < hidden.size(); ++i) {
+    GANTRY_RETURN_IF_ERROR(CheckInt(field + "[" + std::to_string(i) + "]", hidden[i], 1,
+                                    kMaxHiddenSize));
+  }
+  return Status::Ok();
+}
+
+// [lo, hi) for half_open, else [lo, hi].
+Status CheckReal(const std::string& field, double v, double lo, double hi, bool lo_open,
+                 bool hi_open) {
+  bool bad = !std::isfinite(v) || (lo_open ? v <= lo : v < lo) || (hi_open ? v >= hi : v > hi);
+  if (bad) {
+    std::string range = std::string(lo_open ? "(" : "[") + Num(lo) + ", " + Num(hi) +
+                        (hi_open ? ")" : "]");
+    return OutOfRange(field, Num(v), range);
+  }
+  return Status::Ok();
+}
+
+Status ValidateDataset(const DatasetSpec& d) {
+  if (d.kind == DatasetKind::kUser) {
+    GANTRY_RETURN_IF_ERROR(CheckInt("dataset.dim", d.dim, 1, kMaxDim));
+    const int64_t n = static_cast<int64_t>(d.points.size());
+    if (n % d.dim != 0) {
+      return Status::InvalidArgument("dataset.points: " + std::to_string(n) +
+                                     " values is not a multiple of dataset.dim " +
+                                     std::to_string(d.dim));
+    }
+    GANTRY_RETURN_IF_ERROR(CheckInt("dataset.points", n / d.dim, 2, kMaxDatasetPoints, " rows"));
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(d.points[i])) {
+        return Status::InvalidArgument("dataset.points: row " + std::to_string(i / d.dim) +
+                                       " column " + std::to_string(i % d.dim) + " is " +
+                                       Num(d.points[i]) + "; every value must be finite");
+      }
+    }
+    if (d.noise.has_value()) {
+      return Status::InvalidArgument("dataset.noise: must be unset for user data");
+    }
+    return Status::Ok();
+  }
+  if (!d.points.empty()) {
+    return Status::InvalidArgument(std::string("dataset.points: only allowed with kind user, not ") +
+                                   DatasetKindName(d.kind));
+  }
+  GANTRY_RETURN_IF_ERROR(CheckInt("dataset.size", d.size, 2, kMaxDatasetPoints));
+  if (d.noise.has_value()) {
+    GANTRY_RETURN_IF_ERROR(CheckReal("dataset.noise", *d.noise, 0, 10, false, false));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* DatasetKindName(DatasetKind kind) {
+  for (const auto& kn : kKindNames) {
+    if (kn.kind == kind) return kn.name;
+  }
+  return "unknown";
+}
+
+std::optional<DatasetKind> ParseDatasetKind(const std::string& name) {
+  for (const auto& kn : kKindNames) {
+    if (name == kn.name) return kn.kind;
+  }
+  return std::nullopt;
+}
+
+double DefaultNoise(DatasetKind kind) {
+  switch (kind) {
+    case DatasetKind::kSine: return 0.0;
+    case DatasetKind::kCircle: return 0.02;
+    case DatasetKind::kRing8: return 0.02;
+    case DatasetKind::kGrid25: return 0.05;
+    case DatasetKind::kTwoMoons: return 0.05;
+    case DatasetKind::kSpiral: return 0.02;
+    case DatasetKind::kSwissRoll: return 0.1;
+    case DatasetKind::kUser: return 0.0;
+  }
+  return 0.0;
+}
+
+int64_t DatasetRows(const DatasetSpec& d) {
+  if (d.kind == DatasetKind::kUser) {
+    return d.dim > 0 ? static_cast<int64_t>(d.points.size()) / d.dim : 0;
+  }
+  return d.size;
+}
+
+int64_t DataDim(const DatasetSpec& d) { return d.kind == DatasetKind::kUser ? d.dim : 2; }
+
+Status Validate(const JobSpec& s) {
+  GANTRY_RETURN_IF_ERROR(ValidateDataset(s.dataset));
+  GANTRY_RETURN_IF_ERROR(CheckInt("latent_dim", s.latent_dim, 1, kMaxDim));
+  GANTRY_RETURN_IF_ERROR(CheckHidden("generator_hidden", s.generator_hidden));
+  GANTRY_RETURN_IF_ERROR(CheckHidden("discriminator_hidden", s.discriminator_hidden));
+  GANTRY_RETURN_IF_ERROR(CheckReal("dropout", s.dropout, 0, 1, false, true));
+  GANTRY_RETURN_IF_ERROR(CheckReal("learning_rate", s.learning_rate, 0, 10, true, false));
+  GANTRY_RETURN_IF_ERROR(CheckReal("beta1", s.beta1, 0, 1, false, true));
+  GANTRY_RETURN_IF_ERROR(CheckReal("beta2", s.beta2, 0, 1, false, true));
+  const int64_t rows = DatasetRows(s.dataset);
+  GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, 1, rows, " (dataset rows)"));
+  GANTRY_RETURN_IF_ERROR(CheckInt("epochs", s.epochs, 1, kMaxEpochs));
+  GANTRY_RETURN_IF_ERROR(CheckInt("preview_points", s.preview_points, 0, kMaxPreviewPoints));
+  GANTRY_RETURN_IF_ERROR(CheckInt("checkpoint_every", s.checkpoint_every, 1, kMaxEpochs));
+  return Status::Ok();
+}
+
+}  // namespace gantry

@@ -1,0 +1,86 @@
+// JobSpec: everything that defines a training job, as plain C++ values.
+//
+// The defaults are the tutorial's seed program (shared/seed): dataset `sine`
+// with 1024 points, discriminator 2->256->128->64->1 (ReLU, dropout 0.3,
+// sigmoid), generator 2->16->32->2 (ReLU), latent dimension 2, Adam with
+// learning rate 0.001 and betas (0.9, 0.999), batch 32, 300 epochs, BCE loss,
+// seed 111. Validate() checks every field; each rejection names the field,
+// the value and the allowed range. The same spec and seed always train to the
+// same numbers.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace gantry {
+
+enum class DatasetKind {
+  kSine,       // x uniform on [0, 2*pi], y = sin x (the seed program's data)
+  kCircle,     // unit circle
+  kRing8,      // 8 Gaussians on a circle of radius 2
+  kGrid25,     // 5x5 Gaussians on {-4,-2,0,2,4}^2
+  kTwoMoons,   // two interleaved half circles
+  kSpiral,     // one arm of an Archimedean spiral
+  kSwissRoll,  // the 2-D Swiss roll
+  kUser,       // points supplied with the job (any dimension)
+};
+
+// "sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user".
+const char* DatasetKindName(DatasetKind kind);
+std::optional<DatasetKind> ParseDatasetKind(const std::string& name);
+// Noise used when DatasetSpec::noise is unset.
+double DefaultNoise(DatasetKind kind);
+
+struct DatasetSpec {
+  DatasetKind kind = DatasetKind::kSine;
+  // Number of points to draw for built-in kinds, 2..kMaxDatasetPoints.
+  // Ignored for kUser (the row count of `points` is the size).
+  int64_t size = 1024;
+  // Standard deviation of the Gaussian noise for built-in kinds, 0..10.
+  // Unset: DefaultNoise(kind) (0 for sine, so the seed data stays exact).
+  std::optional<double> noise;
+  // kUser only: the dimension of each point (1..64) and the points themselves,
+  // row-major, rows * dim floats, every value finite, at least 2 rows.
+  int64_t dim = 0;
+  std::vector<float> points;
+};
+
+struct JobSpec {
+  DatasetSpec dataset;
+  int64_t latent_dim = 2;                                // 1..64
+  std::vector<int64_t> generator_hidden = {16, 32};      // 0..16 layers, each 1..4096
+  std::vector<int64_t> discriminator_hidden = {256, 128, 64};
+  double dropout = 0.3;         // discriminator dropout, [0, 1)
+  double learning_rate = 0.001; // Adam, both networks; finite, (0, 10]
+  double beta1 = 0.9;           // [0, 1)
+  double beta2 = 0.999;         // [0, 1)
+  int64_t batch_size = 32;      // 1..dataset rows
+  int64_t epochs = 300;         // 1..100000
+  uint64_t seed = 111;          // any
+  int64_t preview_points = 64;  // generated points in each epoch report, 0..4096
+  int64_t checkpoint_every = 10;  // epochs between checkpoints, 1..100000
+};
+
+inline constexpr int64_t kMaxEpochs = 100000;
+inline constexpr int64_t kMaxDim = 64;
+inline constexpr int64_t kMaxHiddenLayers = 16;
+inline constexpr int64_t kMaxHiddenSize = 4096;
+inline constexpr int64_t kMaxDatasetPoints = 10'000'000;
+inline constexpr int64_t kMaxPreviewPoints = 4096;
+
+// The number of rows in the training set described by `d`.
+int64_t DatasetRows(const DatasetSpec& d);
+// The dimension of each data point (2 for built-in kinds).
+int64_t DataDim(const DatasetSpec& d);
+
+// OK, or INVALID_ARGUMENT naming the first bad field, its value and the
+// allowed range, e.g. "batch_size: 0 is out of range 1..1024 (dataset rows)".
+Status Validate(const JobSpec& spec);
+
+}  // namespace gantry

@@ -1,0 +1,83 @@
+// Trainer: the seed program's training loop, step for step, for any JobSpec.
+//
+// Per epoch it draws, from the job's own generator and in this order: the
+// DataLoader's two int64 seeds (the second seeds a fresh generator for the
+// epoch's randperm), then per batch randn(batch, latent), the
+// discriminator's dropout masks, randn(batch, latent) again and the masks of
+// the generator step. With the default spec and seed 111 its last-batch
+// losses equal those the tutorial's PyTorch program prints.
+//
+// A dataset whose size is not a multiple of the batch size ends each epoch
+// with a smaller batch (labels sized to it). Reporting (quality, preview)
+// uses generators derived from (seed, epoch), never the training generator.
+//
+// Thread-safety: a Trainer is used by one thread at a time. Snapshot()
+// returns an immutable object that any thread may use.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/snapshot.h"
+#include "core/spec.h"
+#include "core/status.h"
+
+namespace gantry {
+
+struct EpochReport {
+  int64_t epoch = 0;         // 1-based: the number of epochs completed
+  double loss_d = 0;         // mean discriminator loss over the epoch's batches
+  double loss_g = 0;         // mean generator loss
+  double last_loss_d = 0;    // the last batch's (what the seed program prints)
+  double last_loss_g = 0;
+  double d_real = 0;         // mean D(x) over the epoch's real samples
+  double d_fake = 0;         // mean D(G(z)) over the discriminator step's fakes
+  double quality = 0;        // sliced Wasserstein-1, generated vs real (lower is better)
+  std::optional<double> sine_error;  // sine only: mean |y - sin x| of generated points
+  double seconds = 0;        // wall time of the epoch's training (not reporting)
+  int64_t dim = 0;           // dimension of the preview points
+  std::vector<float> preview;  // preview_points generated points, row-major
+};
+
+class Trainer {
+ public:
+  // Validates `spec`, builds the data and both networks. INVALID_ARGUMENT for
+  // a bad spec.
+  static StatusOr<std::unique_ptr<Trainer>> Create(const JobSpec& spec);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains the next epoch and reports on it. FAILED_PRECONDITION once all
+  // epochs are done; CANCELLED if `*cancel` became true between two batches
+  // (the trainer is then broken: it refuses to save or train further).
+  StatusOr<EpochReport> RunEpoch(const std::atomic<bool>* cancel = nullptr);
+
+  const JobSpec& spec() const;
+  int64_t epochs_done() const;
+  bool finished() const;
+  // The training data, [rows, dim].
+  const at::Tensor& data() const;
+  // The generator's weights as of now (after epochs_done() epochs).
+  std::shared_ptr<const GeneratorSnapshot> Snapshot() const;
+
+  // The complete state: both networks, both Adam states, the random
+  // generator and the epoch. A trainer created from the same spec and
+  // restored from it continues bit for bit.
+  StatusOr<std::string> SaveState() const;
+  // DATA_LOSS for unreadable bytes, INVALID_ARGUMENT for a state that belongs
+  // to another spec. On error the trainer is unchanged.
+  Status RestoreState(const std::string& bytes);
+
+ private:
+  struct Impl;
+  explicit Trainer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,26 @@
+// Runs the tutorial's seed program (tests/reference/seed_program.py) with
+// Debian's python3-torch and parses its per-epoch last-batch losses.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gantry::testing {
+
+struct ReferenceLosses {
+  double loss_d = 0;
+  double loss_g = 0;
+};
+
+struct ReferenceRun {
+  std::vector<ReferenceLosses> epochs;  // index 0 is the reference's epoch 0
+  double train_seconds = 0;             // as the program measured it
+};
+
+// Runs the program; aborts the test (via exception) when it fails.
+ReferenceRun RunReference(unsigned long long seed, int epochs);
+
+// Runs `command` through /bin/sh, returns its stdout; throws on non-zero exit.
+std::string RunCommand(const std::string& command, int* exit_code = nullptr);
+
+}  // namespace gantry::testing
