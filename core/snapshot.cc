@@ -4,6 +4,7 @@
 
 #include "core/models.h"
 #include "core/random.h"
+#include "core/runtime.h"
 
 namespace gantry {
 
@@ -35,8 +36,16 @@ at::Tensor GeneratorSnapshot::Forward(const at::Tensor& z) const {
 }
 
 at::Tensor GeneratorSnapshot::Sample(uint64_t seed, int64_t offset, int64_t count) const {
-  c10::InferenceMode guard;
   torch::Tensor out = torch::empty({count, data_dim_});
+  SampleInto(seed, offset, count, out.data_ptr<float>());
+  return out;
+}
+
+void GeneratorSnapshot::SampleInto(uint64_t seed, int64_t offset, int64_t count,
+                                   float* out_ptr) const {
+  UseSingleThreadedMath();
+  c10::InferenceMode guard;
+  torch::Tensor out = torch::from_blob(out_ptr, {count, data_dim_}, torch::kFloat);
   int64_t done = 0;
   while (done < count) {
     const int64_t index = offset + done;
@@ -50,7 +59,6 @@ at::Tensor GeneratorSnapshot::Sample(uint64_t seed, int64_t offset, int64_t coun
     out.slice(0, done, done + take).copy_(Forward(z).slice(0, skip, skip + take));
     done += take;
   }
-  return out;
 }
 
 }  // namespace gantry

@@ -48,6 +48,8 @@ class GeneratorSnapshot {
   // Points [offset, offset + count) of the sample stream for `seed`, as a
   // float tensor [count, data_dim].
   at::Tensor Sample(uint64_t seed, int64_t offset, int64_t count) const;
+  // The same points written row-major to `out` (count * data_dim() floats).
+  void SampleInto(uint64_t seed, int64_t offset, int64_t count, float* out) const;
 
  private:
   int64_t epoch_;

@@ -1,0 +1,135 @@
+#include "server/convert.h"
+
+namespace gantry {
+namespace {
+
+struct KindPair {
+  v1::DatasetKind proto;
+  DatasetKind core;
+};
+constexpr KindPair kKinds[] = {
+    {v1::DATASET_KIND_SINE, DatasetKind::kSine},
+    {v1::DATASET_KIND_CIRCLE, DatasetKind::kCircle},
+    {v1::DATASET_KIND_RING8, DatasetKind::kRing8},
+    {v1::DATASET_KIND_GRID25, DatasetKind::kGrid25},
+    {v1::DATASET_KIND_TWO_MOONS, DatasetKind::kTwoMoons},
+    {v1::DATASET_KIND_SPIRAL, DatasetKind::kSpiral},
+    {v1::DATASET_KIND_SWISS_ROLL, DatasetKind::kSwissRoll},
+    {v1::DATASET_KIND_USER, DatasetKind::kUser},
+};
+
+std::vector<int64_t> Sizes(const v1::LayerSizes& l) { return {l.sizes().begin(), l.sizes().end()}; }
+
+}  // namespace
+
+StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
+  JobSpec s;
+  const v1::Dataset& d = p.dataset();
+  if (d.kind() != v1::DATASET_KIND_UNSPECIFIED) {
+    bool found = false;
+    for (const auto& k : kKinds) {
+      if (k.proto == d.kind()) {
+        s.dataset.kind = k.core;
+        found = true;
+      }
+    }
+    if (!found) {
+      return Status::InvalidArgument("dataset.kind: " + std::to_string(d.kind()) +
+                                     " is not a known dataset kind");
+    }
+  }
+  if (d.has_size()) s.dataset.size = d.size();
+  if (d.has_noise()) s.dataset.noise = d.noise();
+  if (d.has_points()) {
+    if (s.dataset.kind != DatasetKind::kUser) {
+      return Status::InvalidArgument(std::string("dataset.points: only allowed with kind user, not ") +
+                                     DatasetKindName(s.dataset.kind));
+    }
+    s.dataset.dim = d.points().dim();
+    s.dataset.points.assign(d.points().values().begin(), d.points().values().end());
+  }
+  if (p.has_latent_dim()) s.latent_dim = p.latent_dim();
+  if (p.has_generator_hidden()) s.generator_hidden = Sizes(p.generator_hidden());
+  if (p.has_discriminator_hidden()) s.discriminator_hidden = Sizes(p.discriminator_hidden());
+  if (p.has_dropout()) s.dropout = p.dropout();
+  if (p.has_learning_rate()) s.learning_rate = p.learning_rate();
+  if (p.has_beta1()) s.beta1 = p.beta1();
+  if (p.has_beta2()) s.beta2 = p.beta2();
+  if (p.has_batch_size()) s.batch_size = p.batch_size();
+  if (p.has_epochs()) s.epochs = p.epochs();
+  if (p.has_seed()) s.seed = p.seed();
+  if (p.has_preview_points()) s.preview_points = p.preview_points();
+  if (p.has_checkpoint_every()) s.checkpoint_every = p.checkpoint_every();
+  return s;
+}
+
+v1::JobSpec SpecToProto(const JobSpec& s) {
+  v1::JobSpec p;
+  v1::Dataset* d = p.mutable_dataset();
+  for (const auto& k : kKinds) {
+    if (k.core == s.dataset.kind) d->set_kind(k.proto);
+  }
+  if (s.dataset.kind == DatasetKind::kUser) {
+    d->set_size(DatasetRows(s.dataset));
+    d->mutable_points()->set_dim(static_cast<int32_t>(s.dataset.dim));
+    d->mutable_points()->mutable_values()->Assign(s.dataset.points.begin(), s.dataset.points.end());
+  } else {
+    d->set_size(s.dataset.size);
+    d->set_noise(s.dataset.noise.value_or(DefaultNoise(s.dataset.kind)));
+  }
+  p.set_latent_dim(s.latent_dim);
+  p.mutable_generator_hidden()->mutable_sizes()->Assign(s.generator_hidden.begin(),
+                                                        s.generator_hidden.end());
+  p.mutable_discriminator_hidden()->mutable_sizes()->Assign(s.discriminator_hidden.begin(),
+                                                            s.discriminator_hidden.end());
+  p.set_dropout(s.dropout);
+  p.set_learning_rate(s.learning_rate);
+  p.set_beta1(s.beta1);
+  p.set_beta2(s.beta2);
+  p.set_batch_size(s.batch_size);
+  p.set_epochs(s.epochs);
+  p.set_seed(s.seed);
+  p.set_preview_points(s.preview_points);
+  p.set_checkpoint_every(s.checkpoint_every);
+  return p;
+}
+
+void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
+  out->set_epoch(r.epoch);
+  out->set_epochs(epochs);
+  out->set_loss_d(r.loss_d);
+  out->set_loss_g(r.loss_g);
+  out->set_last_loss_d(r.last_loss_d);
+  out->set_last_loss_g(r.last_loss_g);
+  out->set_d_real(r.d_real);
+  out->set_d_fake(r.d_fake);
+  out->set_quality(r.quality);
+  if (r.sine_error) out->set_sine_error(*r.sine_error);
+  out->set_seconds(r.seconds);
+  out->mutable_preview()->set_dim(static_cast<int32_t>(r.dim));
+  out->mutable_preview()->mutable_values()->Assign(r.preview.begin(), r.preview.end());
+}
+
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  out->set_seconds(ns / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+const char* JobStateName(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_QUEUED: return "QUEUED";
+    case v1::JOB_STATE_RUNNING: return "RUNNING";
+    case v1::JOB_STATE_SUCCEEDED: return "SUCCEEDED";
+    case v1::JOB_STATE_FAILED: return "FAILED";
+    case v1::JOB_STATE_CANCELLED: return "CANCELLED";
+    default: return "UNSPECIFIED";
+  }
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace gantry

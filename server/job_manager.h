@@ -1,0 +1,93 @@
+// JobManager: owns every job, the bounded queue and the fixed pool of
+// training workers.
+//
+// A job is QUEUED, then RUNNING on one worker thread, then SUCCEEDED, FAILED
+// or CANCELLED; each change and each epoch is an event in the job's
+// EventLog. Workers are created once (max_concurrent_jobs) and run one job
+// at a time with one math thread each; gRPC threads never train. Generator
+// snapshots are kept every checkpoint_every epochs and at the last epoch,
+// and the latest one always, for Sample and ExportGenerator.
+//
+// Thread-safety: every public method is safe from any thread. Shared state
+// is guarded by mu_; each job's EventLog has its own lock; the per-job
+// cancel flag is atomic.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/snapshot.h"
+#include "core/spec.h"
+#include "core/status.h"
+#include "gantry/v1/gantry.pb.h"
+#include "server/event_log.h"
+
+namespace gantry {
+
+struct ManagerOptions {
+  int max_concurrent_jobs = 2;      // training workers, >= 1
+  int max_queued_jobs = 100;        // jobs waiting for a worker, >= 0
+  int64_t max_sample_points = 10'000'000;  // per Sample/SampleStream call
+};
+
+class JobManager {
+ public:
+  explicit JobManager(ManagerOptions options);
+  // Drains (if not yet) and joins the workers.
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
+  StatusOr<v1::Job> Get(const std::string& id) const;
+  StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  StatusOr<v1::Job> Cancel(const std::string& id);
+  Status Delete(const std::string& id);
+  StatusOr<std::shared_ptr<EventLog>> Events(const std::string& id) const;
+  // The snapshot for `epoch` (or the latest). FAILED_PRECONDITION before the
+  // first epoch; NOT_FOUND for an epoch whose snapshot is not kept, naming
+  // the kept ones.
+  StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
+                                                              std::optional<int64_t> epoch) const;
+
+  // Stops accepting jobs, stops running ones between two batches (they stay
+  // RUNNING, with no terminal event) and interrupts every event log so that
+  // watchers end. Returns once the workers are idle. Idempotent.
+  void Drain();
+  bool draining() const;
+
+  const ManagerOptions& options() const { return options_; }
+
+ private:
+  struct JobRecord;
+
+  void WorkerLoop();
+  void RunJob(const std::shared_ptr<JobRecord>& job);
+  // Sets the state, appends the state event and logs the change.
+  void SetState(JobRecord& job, v1::JobState state, const std::string& error = "");
+  v1::Job ToProto(const JobRecord& job) const;  // mu_ held
+  StatusOr<std::shared_ptr<JobRecord>> Find(const std::string& id) const;  // mu_ held
+
+  const ManagerOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::map<std::string, std::shared_ptr<JobRecord>> jobs_;       // Guarded by mu_.
+  std::map<int64_t, std::shared_ptr<JobRecord>> by_index_;       // Guarded by mu_.
+  std::map<std::string, std::string> request_ids_;               // Guarded by mu_.
+  std::deque<std::shared_ptr<JobRecord>> queue_;                 // Guarded by mu_.
+  int64_t next_index_ = 1;                                       // Guarded by mu_.
+  int running_ = 0;                                              // Guarded by mu_.
+  std::atomic<bool> draining_{false};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,88 @@
+// gantryd: the gantry training server. Parses flags, starts the server,
+// waits for SIGINT or SIGTERM, drains and exits 0.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "server/server.h"
+
+namespace {
+
+std::string DefaultDataDir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/gantry";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.local/share/gantry";
+  }
+  return "/var/lib/gantry";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::ServerOptions options;
+  options.manager.max_concurrent_jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string data_dir = DefaultDataDir();
+  std::string log_level = "info";
+  bool no_reflection = false;
+
+  CLI::App app{"gantryd: the gantry GAN training server"};
+  app.set_version_flag("--version", std::string("gantryd ") + GANTRY_VERSION);
+  app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "where jobs and checkpoints are stored")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-jobs", options.manager.max_concurrent_jobs,
+                 "jobs trained at once (one thread each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-queued-jobs", options.manager.max_queued_jobs,
+                 "jobs waiting for a worker before CreateJob answers RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--max-sample-points", options.manager.max_sample_points,
+                 "most points one Sample or SampleStream call may ask for")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
+  CLI11_PARSE(app, argc, argv);
+  options.reflection = !no_reflection;
+
+  auto logger = spdlog::stderr_color_mt("gantryd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::error("--data-dir {}: cannot create it: {}", data_dir, ec.message());
+    return 1;
+  }
+
+  // Block the signals in every thread; this one waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = gantry::GantryServer::Start(options);
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().message());
+    return 1;
+  }
+  spdlog::info("data directory {}", data_dir);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,61 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+namespace gantry {
+
+StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions& options) {
+  if (options.manager.max_concurrent_jobs < 1) {
+    return Status::InvalidArgument("--max-concurrent-jobs: " +
+                                   std::to_string(options.manager.max_concurrent_jobs) +
+                                   " is out of range 1..");
+  }
+  if (options.manager.max_queued_jobs < 0) {
+    return Status::InvalidArgument("--max-queued-jobs: " +
+                                   std::to_string(options.manager.max_queued_jobs) +
+                                   " is out of range 0..");
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<GantryServer> s(new GantryServer());
+  s->manager_ = std::make_unique<JobManager>(options.manager);
+  s->service_ = std::make_unique<GantryService>(s->manager_.get());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // A second server on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_ || s->port_ == 0) {
+    s->manager_->Drain();
+    s->shut_down_ = true;
+    return Status::Unavailable("cannot listen on " + options.listen +
+                               " (address in use, or not a HOST:PORT this machine has)");
+  }
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("gantryd listening on {} (port {}), {} training workers, queue {}",
+               options.listen, s->port_, options.manager.max_concurrent_jobs,
+               options.manager.max_queued_jobs);
+  return s;
+}
+
+GantryServer::~GantryServer() { Shutdown(std::chrono::seconds(1)); }
+
+void GantryServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  spdlog::info("shutting down: health NOT_SERVING");
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  manager_->Drain();
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  spdlog::info("shut down");
+}
+
+}  // namespace gantry

@@ -1,0 +1,54 @@
+// GantryServer: a running gRPC server with the Gantry service, gRPC health
+// checking (SERVING, NOT_SERVING while draining) and server reflection.
+//
+// Thread-safety: Start() and Shutdown() from one controlling thread; the
+// server itself serves from gRPC's threads.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/job_manager.h"
+#include "server/service.h"
+
+namespace gantry {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free one
+  ManagerOptions manager;
+  bool reflection = true;
+  int max_message_bytes = 64 << 20;        // largest request accepted (user points)
+};
+
+class GantryServer {
+ public:
+  // Binds and starts serving. UNAVAILABLE if the address cannot be bound.
+  static StatusOr<std::unique_ptr<GantryServer>> Start(const ServerOptions& options);
+  ~GantryServer();
+  GantryServer(const GantryServer&) = delete;
+  GantryServer& operator=(const GantryServer&) = delete;
+
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+  JobManager& manager() { return *manager_; }
+
+  // Drains: health goes NOT_SERVING, new jobs are refused, running jobs stop
+  // between batches, open streams end with a status; then in-flight calls
+  // get `grace` to finish before they are cancelled. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+ private:
+  GantryServer() = default;
+
+  std::unique_ptr<JobManager> manager_;
+  std::unique_ptr<GantryService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace gantry

@@ -1,0 +1,59 @@
+// GantryService: the gantry.v1.Gantry gRPC service (callback API).
+//
+// Handlers validate the request's shape, call one JobManager method, map
+// the status once (ToGrpcStatus) and log one line per RPC. Streams are
+// reactors that own their per-call state and never block: WatchJob reads
+// the job's EventLog at the client's pace, SampleStream computes one chunk
+// per completed write.
+//
+// Thread-safety: called by gRPC from many threads; all state is in the
+// JobManager or in per-call reactors.
+#pragma once
+
+#include <memory>
+
+#include "gantry/v1/gantry.grpc.pb.h"
+#include "server/job_manager.h"
+
+namespace gantry {
+
+// Values in one unary Sample response: 4,000,000 bytes of floats, which
+// with the message framing stays under gRPC's default 4 MiB limit.
+inline constexpr int64_t kMaxUnarySampleValues = 1'000'000;
+
+// WatchJob streams open right now, in this process.
+int64_t OpenWatchStreams();
+
+class GantryService final : public v1::Gantry::CallbackService {
+ public:
+  explicit GantryService(JobManager* manager) : manager_(manager) {}
+
+  grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
+                                      const v1::CreateJobRequest* request,
+                                      v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx,
+                                   const v1::GetJobRequest* request, v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
+                                     const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
+                                      const v1::CancelJobRequest* request,
+                                      v1::Job* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* ctx,
+                                      const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) override;
+  grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* ctx,
+                                   const v1::SampleRequest* request,
+                                   v1::SampleResponse* response) override;
+  grpc::ServerWriteReactor<v1::SampleResponse>* SampleStream(
+      grpc::CallbackServerContext* ctx, const v1::SampleRequest* request) override;
+  grpc::ServerWriteReactor<v1::ExportChunk>* ExportGenerator(
+      grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
+
+ private:
+  JobManager* const manager_;
+};
+
+}  // namespace gantry
