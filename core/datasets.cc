@@ -4,6 +4,9 @@
 
 #include <cmath>
 
+#include "core/errors.h"
+#include "core/random.h"
+
 namespace gantry {
 namespace {
 
@@ -92,6 +95,18 @@ at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
     }
   }
   return {};
+}
+
+StatusOr<std::vector<float>> DatasetValues(const JobSpec& spec, int64_t max_rows) {
+  GANTRY_RETURN_IF_ERROR(Validate(spec));
+  try {
+    at::Generator gen = MakeCpuGenerator(spec.seed);
+    const torch::Tensor data = MakeDataset(spec.dataset, gen);
+    const torch::Tensor head = data.slice(0, 0, std::max<int64_t>(0, max_rows)).contiguous();
+    return std::vector<float>(head.data_ptr<float>(), head.data_ptr<float>() + head.numel());
+  } catch (const std::exception& e) {
+    return StatusFromException("building the dataset", e);
+  }
 }
 
 }  // namespace gantry

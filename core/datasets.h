@@ -13,10 +13,17 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/spec.h"
+#include "core/status.h"
+
+#include <vector>
 
 namespace gantry {
 
 // A float32 tensor of shape [DatasetRows(d), DataDim(d)]. `d` must be valid.
 at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen);
+
+// The first `max_rows` rows of the training set of `spec` exactly as its
+// Trainer builds it (row-major floats), without LibTorch types in the API.
+StatusOr<std::vector<float>> DatasetValues(const JobSpec& spec, int64_t max_rows);
 
 }  // namespace gantry

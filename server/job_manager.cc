@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <random>
 
+#include "core/datasets.h"
 #include "core/trainer.h"
 #include "server/convert.h"
 
@@ -261,6 +262,31 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
   return Status::NotFound("epoch: no snapshot of job " + id + " is kept for epoch " +
                           std::to_string(*epoch) + "; kept: " + kept + " and the latest, " +
                           std::to_string(job.latest_snapshot->epoch()));
+}
+
+StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest& request) const {
+  JobSpec spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = Find(request.job_id());
+    if (!found.ok()) return found.status();
+    spec = (*found)->spec;
+  }
+  const int64_t dim = DataDim(spec.dataset);
+  const int64_t limit = 1'000'000 / dim;
+  const int64_t max_points = request.max_points() == 0 ? std::min<int64_t>(10'000, limit)
+                                                       : request.max_points();
+  if (max_points < 1 || max_points > limit) {
+    return Status::InvalidArgument("max_points: " + std::to_string(max_points) +
+                                   " is out of range 1.." + std::to_string(limit));
+  }
+  auto values = DatasetValues(spec, max_points);
+  if (!values.ok()) return values.status();
+  v1::GetDatasetResponse out;
+  out.set_total_points(DatasetRows(spec.dataset));
+  out.mutable_points()->set_dim(static_cast<int32_t>(dim));
+  out.mutable_points()->mutable_values()->Assign(values->begin(), values->end());
+  return out;
 }
 
 void JobManager::Drain() {

@@ -59,6 +59,9 @@ class JobManager {
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
                                                               std::optional<int64_t> epoch) const;
 
+  // The job's training points, at most max_points rows (1..1e6/dim).
+  StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
+
   // Stops accepting jobs, stops running ones between two batches (they stay
   // RUNNING, with no terminal event) and interrupts every event log so that
   // watchers end. Returns once the workers are idle. Idempotent.

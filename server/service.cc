@@ -358,6 +358,13 @@ grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
   return new SampleStreamReactor(std::move(plan).value(), request->job_id());
 }
 
+grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetDatasetRequest* request,
+                                                    v1::GetDatasetResponse* response) {
+  return Unary(ctx, "GetDataset", request->job_id(),
+               [&] { return Assign(manager_->Dataset(*request), response); });
+}
+
 grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
     grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) {
   std::optional<int64_t> epoch;

@@ -49,6 +49,9 @@ class GantryService final : public v1::Gantry::CallbackService {
                                    v1::SampleResponse* response) override;
   grpc::ServerWriteReactor<v1::SampleResponse>* SampleStream(
       grpc::CallbackServerContext* ctx, const v1::SampleRequest* request) override;
+  grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* ctx,
+                                       const v1::GetDatasetRequest* request,
+                                       v1::GetDatasetResponse* response) override;
   grpc::ServerWriteReactor<v1::ExportChunk>* ExportGenerator(
       grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
 

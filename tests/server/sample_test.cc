@@ -84,6 +84,26 @@ TEST_F(SampleTest, KeptEpochsAndErrors) {
             "1000000 values per message; use SampleStream");
 }
 
+TEST_F(SampleTest, DatasetIsTheJobsTrainingData) {
+  grpc::ClientContext ctx;
+  v1::GetDatasetRequest req;
+  req.set_job_id(id_);
+  req.set_max_points(100);
+  v1::GetDatasetResponse resp;
+  ASSERT_TRUE(stub_->GetDataset(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.total_points(), 256);
+  ASSERT_EQ(resp.points().dim(), 2);
+  ASSERT_EQ(resp.points().values_size(), 200);
+  for (int i = 0; i < 100; ++i) {  // the sine data: y = sin x
+    EXPECT_NEAR(resp.points().values(2 * i + 1), std::sin(resp.points().values(2 * i)), 1e-6);
+  }
+  grpc::ClientContext bad_ctx;
+  req.set_max_points(500'001);
+  const grpc::Status s = stub_->GetDataset(&bad_ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "max_points: 500001 is out of range 1..500000");
+}
+
 TEST_F(SampleTest, StreamGivesTheSamePointsAsUnary) {
   v1::SampleResponse unary;
   ASSERT_TRUE(Sample(300'000, 9, {}, &unary).ok());
