@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--max-connection-age-ms", options.max_connection_age_ms,
+                 "close client connections after this age so they reconnect (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
   CLI11_PARSE(app, argc, argv);
   options.reflection = !no_reflection;

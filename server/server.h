@@ -22,6 +22,10 @@ struct ServerOptions {
   ManagerOptions manager;
   bool reflection = true;
   int max_message_bytes = 64 << 20;        // largest request accepted (user points)
+  // When > 0, connections are closed after this age (with a short grace), so
+  // clients reconnect: spreads load behind a proxy; tests use it to cut
+  // streams. 0 = never.
+  int max_connection_age_ms = 0;
 };
 
 class GantryServer {

@@ -1,0 +1,362 @@
+#include "client/commands.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "client/exit_codes.h"
+#include "client/output.h"
+#include "client/plot.h"
+
+namespace gantry::cli {
+namespace {
+
+constexpr int64_t kUnaryValues = 1'000'000;  // the server's unary Sample limit
+
+bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
+
+// Fetches every point of a sample, unary or streamed.
+grpc::Status FetchSample(Connection& conn, const v1::SampleRequest& req, int dim_hint,
+                         v1::SampleResponse* out) {
+  if (req.count() * std::max(1, dim_hint) <= kUnaryValues) {
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    grpc::Status s = conn.stub().Sample(&ctx, req, out);
+    if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED ||
+        s.error_message().find("SampleStream") == std::string::npos) {
+      return s;
+    }
+  }
+  grpc::ClientContext ctx;
+  auto reader = conn.stub().SampleStream(&ctx, req);
+  v1::SampleResponse chunk;
+  bool first = true;
+  while (reader->Read(&chunk)) {
+    if (first) {
+      out->set_seed(chunk.seed());
+      out->set_epoch(chunk.epoch());
+      out->mutable_points()->set_dim(chunk.points().dim());
+      first = false;
+    }
+    out->mutable_points()->mutable_values()->MergeFrom(chunk.points().values());
+  }
+  return reader->Finish();
+}
+
+std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json) {
+  std::ostringstream os;
+  os.precision(9);
+  const int dim = std::max(1, r.points().dim());
+  const auto& v = r.points().values();
+  if (json) {
+    os << "{\"job_id\":\"" << job_id << "\",\"seed\":" << r.seed() << ",\"epoch\":" << r.epoch()
+       << ",\"dim\":" << dim << ",\"points\":[";
+    for (int i = 0; i + dim <= v.size(); i += dim) {
+      os << (i ? "," : "") << "[";
+      for (int d = 0; d < dim; ++d) os << (d ? "," : "") << v[i + d];
+      os << "]";
+    }
+    os << "]}\n";
+  } else {
+    for (int d = 0; d < dim; ++d) os << (d ? "," : "") << "x" << d;
+    os << "\n";
+    for (int i = 0; i + dim <= v.size(); i += dim) {
+      for (int d = 0; d < dim; ++d) os << (d ? "," : "") << v[i + d];
+      os << "\n";
+    }
+  }
+  return os.str();
+}
+
+grpc::Status GetJobProto(Connection& conn, const std::string& id, v1::Job* job) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  v1::GetJobRequest req;
+  req.set_job_id(id);
+  return conn.stub().GetJob(&ctx, req, job);
+}
+
+}  // namespace
+
+int Submit(Connection& conn, const SubmitArgs& args) {
+  v1::CreateJobRequest req;
+  *req.mutable_spec() = args.spec;
+  req.set_name(args.name);
+  req.set_request_id(args.request_id);
+  v1::Job job;
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  const grpc::Status s = conn.stub().CreateJob(&ctx, req, &job);
+  if (!s.ok()) return conn.Fail("submit", s);
+  if (JsonOut(conn)) {
+    std::cout << ToJson(job) << std::endl;
+  } else {
+    std::cout << job.id() << std::endl;
+  }
+  if (!args.watch) return kExitOk;
+  WatchArgs w;
+  w.id = job.id();
+  return Watch(conn, w);
+}
+
+int GetJob(Connection& conn, const std::string& id) {
+  v1::Job job;
+  const grpc::Status s = GetJobProto(conn, id, &job);
+  if (!s.ok()) return conn.Fail("get " + id, s);
+  std::cout << (JsonOut(conn) ? ToJson(job) + "\n" : DescribeJob(job));
+  return kExitOk;
+}
+
+int ListJobs(Connection& conn, const std::string& state) {
+  v1::ListJobsRequest req;
+  req.set_page_size(500);
+  if (!state.empty()) {
+    v1::JobState st;
+    std::string upper;
+    for (char c : state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!v1::JobState_Parse("JOB_STATE_" + upper, &st) || st == v1::JOB_STATE_UNSPECIFIED) {
+      std::cerr << "gantry: list: --state " << state
+                << " is not one of queued, running, succeeded, failed, cancelled\n";
+      return kExitUsage;
+    }
+    req.set_state(st);
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"}};
+  do {
+    v1::ListJobsResponse resp;
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    const grpc::Status s = conn.stub().ListJobs(&ctx, req, &resp);
+    if (!s.ok()) return conn.Fail("list", s);
+    for (const auto& job : resp.jobs()) {
+      if (JsonOut(conn)) {
+        std::cout << ToJson(job) << "\n";
+      } else {
+        rows.emplace_back();
+        JobTableRow(job, &rows.back());
+      }
+    }
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  if (!JsonOut(conn)) std::cout << Table(rows);
+  std::cout << std::flush;
+  return kExitOk;
+}
+
+int Watch(Connection& conn, const WatchArgs& args) {
+  Progress progress(!JsonOut(conn) && isatty(STDOUT_FILENO));
+  int64_t next = args.from_seq;
+  std::optional<v1::JobState> end;
+  auto last_progress = std::chrono::steady_clock::now();
+  for (int attempt = 0;; ++attempt) {
+    grpc::ClientContext ctx;
+    if (attempt > 0) ctx.set_wait_for_ready(true);
+    v1::WatchJobRequest req;
+    req.set_job_id(args.id);
+    req.set_from_seq(next);
+    auto reader = conn.stub().WatchJob(&ctx, req);
+    v1::JobEvent ev;
+    while (reader->Read(&ev)) {
+      last_progress = std::chrono::steady_clock::now();
+      next = ev.seq() + 1;
+      if (JsonOut(conn)) {
+        std::cout << ToJson(ev) << std::endl;
+      } else {
+        progress.Event(ev);
+      }
+      if (ev.has_state()) {
+        const auto st = ev.state().state();
+        if (st == v1::JOB_STATE_SUCCEEDED || st == v1::JOB_STATE_FAILED ||
+            st == v1::JOB_STATE_CANCELLED) {
+          end = st;
+        }
+      }
+    }
+    const grpc::Status s = reader->Finish();
+    if (s.ok() || end.has_value()) break;
+    const double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                      last_progress).count();
+    const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           s.error_code() == grpc::StatusCode::INTERNAL ||
+                           s.error_code() == grpc::StatusCode::UNKNOWN;
+    if (!transient || idle > args.reconnect_seconds) {
+      progress.Done();
+      return conn.Fail("watch " + args.id, s);
+    }
+    progress.Done();
+    std::cerr << "gantry: watch " << args.id << ": stream ended (" << s.error_message()
+              << "); resuming from seq " << next << "\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(2000, 100 * (1 << std::min(attempt, 4)))));
+  }
+  progress.Done();
+  if (!end.has_value()) return kExitOk;  // from_seq past the end of an ended job
+  if (*end == v1::JOB_STATE_FAILED) return kExitJobFailed;
+  if (*end == v1::JOB_STATE_CANCELLED) return kExitJobCancelled;
+  return kExitOk;
+}
+
+int Sample(Connection& conn, const SampleArgs& args) {
+  v1::Job job;
+  grpc::Status s = GetJobProto(conn, args.id, &job);
+  if (!s.ok()) return conn.Fail("sample " + args.id, s);
+  const int dim = job.spec().dataset().kind() == v1::DATASET_KIND_USER
+                      ? job.spec().dataset().points().dim()
+                      : 2;
+  v1::SampleRequest req;
+  req.set_job_id(args.id);
+  req.set_count(args.count);
+  if (args.seed) req.set_seed(*args.seed);
+  if (args.epoch) req.set_epoch(*args.epoch);
+  v1::SampleResponse resp;
+  s = FetchSample(conn, req, dim, &resp);
+  if (!s.ok()) return conn.Fail("sample " + args.id, s);
+  const std::string text = WriteSample(resp, args.id, JsonOut(conn));
+  if (args.out.empty()) {
+    if (args.plot.empty()) std::cout << text << std::flush;
+  } else {
+    std::ofstream f(args.out);
+    f << text;
+    if (!f) {
+      std::cerr << "gantry: sample: cannot write " << args.out << "\n";
+      return kExitUsage;
+    }
+    std::cerr << "wrote " << args.count << " points to " << args.out << "\n";
+  }
+  if (!args.plot.empty()) {
+    v1::GetDatasetRequest dreq;
+    dreq.set_job_id(args.id);
+    dreq.set_max_points(std::min<int64_t>(5000, 1'000'000 / std::max(1, dim)));
+    v1::GetDatasetResponse data;
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    s = conn.stub().GetDataset(&ctx, dreq, &data);
+    if (!s.ok()) return conn.Fail("sample " + args.id, s);
+    PointSet real{data.points().dim(), {data.points().values().begin(), data.points().values().end()}};
+    PointSet gen{resp.points().dim(), {resp.points().values().begin(), resp.points().values().end()}};
+    const std::string title = "job " + args.id + ": " + std::to_string(args.count) +
+                              " generated points, epoch " + std::to_string(resp.epoch()) +
+                              ", seed " + std::to_string(resp.seed());
+    const std::string err = PlotSamples(args.plot, title, real, gen);
+    if (!err.empty()) {
+      std::cerr << "gantry: sample: " << err << "\n";
+      return kExitUsage;
+    }
+    std::cerr << "plotted to " << args.plot << "\n";
+  }
+  return kExitOk;
+}
+
+int Plot(Connection& conn, const std::string& id, const std::string& out) {
+  v1::Job job;
+  grpc::Status s = GetJobProto(conn, id, &job);
+  if (!s.ok()) return conn.Fail("plot " + id, s);
+  TrainingCurves curves;
+  grpc::ClientContext ctx;
+  v1::WatchJobRequest req;
+  req.set_job_id(id);
+  auto reader = conn.stub().WatchJob(&ctx, req);
+  v1::JobEvent ev;
+  while (reader->Read(&ev)) {
+    if (ev.has_epoch()) {
+      curves.epoch.push_back(static_cast<double>(ev.epoch().epoch()));
+      curves.loss_d.push_back(ev.epoch().loss_d());
+      curves.loss_g.push_back(ev.epoch().loss_g());
+      curves.quality.push_back(ev.epoch().quality());
+    }
+    if (ev.seq() >= job.last_seq()) {
+      ctx.TryCancel();  // everything known when we asked; do not follow a running job
+      break;
+    }
+  }
+  s = reader->Finish();
+  if (!s.ok() && s.error_code() != grpc::StatusCode::CANCELLED) return conn.Fail("plot " + id, s);
+  if (curves.epoch.empty()) {
+    std::cerr << "gantry: plot " << id << ": the job has no finished epoch yet ("
+              << StateName(job.state()) << ")\n";
+    return kExitError;
+  }
+  const std::string err = PlotTraining(
+      out, "job " + id + ": losses and quality, " + std::to_string(curves.epoch.size()) + " epochs",
+      curves);
+  if (!err.empty()) {
+    std::cerr << "gantry: plot: " << err << "\n";
+    return kExitUsage;
+  }
+  std::cout << out << std::endl;
+  return kExitOk;
+}
+
+int Cancel(Connection& conn, const std::string& id) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  v1::CancelJobRequest req;
+  req.set_job_id(id);
+  v1::Job job;
+  const grpc::Status s = conn.stub().CancelJob(&ctx, req, &job);
+  if (!s.ok()) return conn.Fail("cancel " + id, s);
+  std::cout << (JsonOut(conn) ? ToJson(job) : "cancelling " + id) << std::endl;
+  return kExitOk;
+}
+
+int Delete(Connection& conn, const std::string& id) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  v1::DeleteJobRequest req;
+  req.set_job_id(id);
+  v1::DeleteJobResponse resp;
+  const grpc::Status s = conn.stub().DeleteJob(&ctx, req, &resp);
+  if (!s.ok()) return conn.Fail("delete " + id, s);
+  std::cout << "deleted " << id << std::endl;
+  return kExitOk;
+}
+
+int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
+           const std::string& out) {
+  grpc::ClientContext ctx;
+  v1::ExportGeneratorRequest req;
+  req.set_job_id(id);
+  if (epoch) req.set_epoch(*epoch);
+  auto reader = conn.stub().ExportGenerator(&ctx, req);
+  std::string bytes;
+  int64_t exported_epoch = 0;
+  v1::ExportChunk chunk;
+  while (reader->Read(&chunk)) {
+    bytes += chunk.data();
+    exported_epoch = chunk.epoch();
+  }
+  const grpc::Status s = reader->Finish();
+  if (!s.ok()) return conn.Fail("export " + id, s);
+  const std::string tmp = out + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << bytes;
+    if (!f) {
+      std::cerr << "gantry: export: cannot write " << out << "\n";
+      return kExitUsage;
+    }
+  }
+  std::rename(tmp.c_str(), out.c_str());
+  std::cout << out << " (epoch " << exported_epoch << ", " << bytes.size()
+            << " bytes; in Python: torch.jit.load(\"" << out << "\")(torch.randn(n, latent_dim)))"
+            << std::endl;
+  return kExitOk;
+}
+
+int Health(Connection& conn) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  const grpc::Status s = conn.health().Check(&ctx, req, &resp);
+  if (!s.ok()) return conn.Fail("health", s);
+  const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
+  std::cout << (JsonOut(conn) ? "{\"status\":\"" + name + "\"}" : name) << std::endl;
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
+                                                                          : kExitUnavailable;
+}
+
+}  // namespace gantry::cli

@@ -1,0 +1,50 @@
+// The CLI's commands. Each returns the process exit code (exit_codes.h);
+// results go to stdout, diagnostics to stderr.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/connection.h"
+#include "gantry/v1/gantry.pb.h"
+
+namespace gantry::cli {
+
+struct SubmitArgs {
+  v1::JobSpec spec;          // from -f and the flags
+  std::string name;
+  std::string request_id;
+  bool watch = false;
+};
+int Submit(Connection& conn, const SubmitArgs& args);
+
+int GetJob(Connection& conn, const std::string& id);
+int ListJobs(Connection& conn, const std::string& state);
+
+struct WatchArgs {
+  std::string id;
+  int64_t from_seq = 0;
+  double reconnect_seconds = 120;  // keep trying this long after a dropped stream
+};
+int Watch(Connection& conn, const WatchArgs& args);
+
+struct SampleArgs {
+  std::string id;
+  int64_t count = 100;
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> epoch;
+  std::string out;    // file, or "" for stdout
+  std::string plot;   // .png or .svg, or ""
+};
+int Sample(Connection& conn, const SampleArgs& args);
+
+int Plot(Connection& conn, const std::string& id, const std::string& out);
+int Cancel(Connection& conn, const std::string& id);
+int Delete(Connection& conn, const std::string& id);
+int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
+           const std::string& out);
+int Health(Connection& conn);
+
+}  // namespace gantry::cli

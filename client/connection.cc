@@ -1,0 +1,45 @@
+#include "client/connection.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "client/exit_codes.h"
+
+namespace gantry::cli {
+
+int ExitCodeFor(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK: return kExitOk;
+    case grpc::StatusCode::NOT_FOUND: return kExitNotFound;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return kExitUnavailable;
+    case grpc::StatusCode::INVALID_ARGUMENT: return kExitUsage;
+    default: return kExitError;
+  }
+}
+
+Connection::Connection(const GlobalOptions& options) : options_(options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Gantry::NewStub(channel_);
+  health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+void Connection::Prepare(grpc::ClientContext* ctx) const {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(options_.timeout * 1000)));
+}
+
+int Connection::Fail(const std::string& what, const grpc::Status& status) const {
+  const int code = ExitCodeFor(status);
+  if (code == kExitUnavailable) {
+    std::cerr << "gantry: " << what << ": cannot reach gantryd at " << options_.server << " ("
+              << status.error_message() << ")\n";
+  } else {
+    std::cerr << "gantry: " << what << ": " << status.error_message() << "\n";
+  }
+  return code;
+}
+
+}  // namespace gantry::cli

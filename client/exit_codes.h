@@ -1,0 +1,21 @@
+// The gantry CLI's exit codes (documented in the README), and the one place
+// that maps a gRPC status to one of them.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+namespace gantry::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,          // the server refused or failed the request
+  kExitUsage = 2,          // bad flags, files or arguments (INVALID_ARGUMENT too)
+  kExitUnavailable = 3,    // gantryd could not be reached in time
+  kExitNotFound = 4,       // no such job (or epoch snapshot)
+  kExitJobFailed = 5,      // watch: the job ended FAILED
+  kExitJobCancelled = 6,   // watch: the job ended CANCELLED
+};
+
+int ExitCodeFor(const grpc::Status& status);
+
+}  // namespace gantry::cli

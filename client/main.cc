@@ -1,0 +1,218 @@
+// gantry: the command-line client of gantryd. Parses flags and runs one
+// command (commands.h).
+#include <google/protobuf/util/json_util.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "client/commands.h"
+#include "client/csv.h"
+#include "client/exit_codes.h"
+
+namespace {
+
+using gantry::cli::kExitUsage;
+namespace v1 = gantry::v1;
+
+const std::map<std::string, v1::DatasetKind> kDatasets = {
+    {"sine", v1::DATASET_KIND_SINE},         {"circle", v1::DATASET_KIND_CIRCLE},
+    {"ring8", v1::DATASET_KIND_RING8},       {"grid25", v1::DATASET_KIND_GRID25},
+    {"two_moons", v1::DATASET_KIND_TWO_MOONS}, {"spiral", v1::DATASET_KIND_SPIRAL},
+    {"swiss_roll", v1::DATASET_KIND_SWISS_ROLL}, {"user", v1::DATASET_KIND_USER}};
+
+// Every JobSpec field as a flag; only the flags given override the -f file.
+struct SpecFlags {
+  std::string file, dataset, data;
+  int64_t size = 0, latent_dim = 0, batch_size = 0, epochs = 0, preview_points = 0,
+          checkpoint_every = 0;
+  double noise = 0, dropout = 0, learning_rate = 0, beta1 = 0, beta2 = 0;
+  uint64_t seed = 0;
+  std::vector<int64_t> generator_hidden, discriminator_hidden;
+  std::map<std::string, CLI::Option*> opts;
+
+  void Add(CLI::App* cmd) {
+    cmd->add_option("-f,--file", file, "JobSpec as JSON (protobuf's JSON form); flags override it");
+    opts["dataset"] = cmd->add_option("--dataset", dataset, "sine (default), circle, ring8, grid25, two_moons, spiral, swiss_roll")
+                          ->check(CLI::IsMember({"sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user"}));
+    cmd->add_option("--data", data, "user points: a CSV file, one point per row (header optional)")
+        ->check(CLI::ExistingFile);
+    opts["size"] = cmd->add_option("--size", size, "points to draw for a built-in dataset (1024)");
+    opts["noise"] = cmd->add_option("--noise", noise, "Gaussian noise of a built-in dataset");
+    opts["latent_dim"] = cmd->add_option("--latent-dim", latent_dim, "latent dimension (2)");
+    opts["generator_hidden"] = cmd->add_option("--generator-hidden", generator_hidden, "generator hidden sizes (16,32)")->delimiter(',');
+    opts["discriminator_hidden"] = cmd->add_option("--discriminator-hidden", discriminator_hidden, "discriminator hidden sizes (256,128,64)")->delimiter(',');
+    opts["dropout"] = cmd->add_option("--dropout", dropout, "discriminator dropout (0.3)");
+    opts["learning_rate"] = cmd->add_option("--learning-rate,--lr", learning_rate, "Adam learning rate (0.001)");
+    opts["beta1"] = cmd->add_option("--beta1", beta1, "Adam beta1 (0.9)");
+    opts["beta2"] = cmd->add_option("--beta2", beta2, "Adam beta2 (0.999)");
+    opts["batch_size"] = cmd->add_option("--batch-size", batch_size, "batch size (32)");
+    opts["epochs"] = cmd->add_option("--epochs", epochs, "epochs (300)");
+    opts["seed"] = cmd->add_option("--seed", seed, "random seed (111)");
+    opts["preview_points"] = cmd->add_option("--preview-points", preview_points, "generated points in each epoch event (64)");
+    opts["checkpoint_every"] = cmd->add_option("--checkpoint-every", checkpoint_every, "epochs between checkpoints (10)");
+  }
+
+  bool Given(const std::string& name) const { return opts.at(name)->count() > 0; }
+
+  // Builds the spec; on error prints it and returns false.
+  bool Build(v1::JobSpec* spec) const {
+    if (!file.empty()) {
+      std::ifstream in(file);
+      if (!in) {
+        std::cerr << "gantry: submit: " << file << ": cannot open it\n";
+        return false;
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const auto st = google::protobuf::util::JsonStringToMessage(ss.str(), spec);
+      if (!st.ok()) {
+        std::cerr << "gantry: submit: " << file << ": not a JobSpec in JSON: " << st.message() << "\n";
+        return false;
+      }
+    }
+    v1::Dataset* d = spec->mutable_dataset();
+    if (Given("dataset")) d->set_kind(kDatasets.at(dataset));
+    if (!data.empty()) {
+      const auto points = gantry::cli::ReadPointsCsv(data);
+      if (!points.error.empty()) {
+        std::cerr << "gantry: submit: --data " << points.error << "\n";
+        return false;
+      }
+      d->set_kind(v1::DATASET_KIND_USER);
+      d->mutable_points()->set_dim(points.dim);
+      d->mutable_points()->mutable_values()->Assign(points.values.begin(), points.values.end());
+    }
+    if (Given("size")) d->set_size(size);
+    if (Given("noise")) d->set_noise(noise);
+    if (Given("latent_dim")) spec->set_latent_dim(latent_dim);
+    if (Given("generator_hidden")) spec->mutable_generator_hidden()->mutable_sizes()->Assign(generator_hidden.begin(), generator_hidden.end());
+    if (Given("discriminator_hidden")) spec->mutable_discriminator_hidden()->mutable_sizes()->Assign(discriminator_hidden.begin(), discriminator_hidden.end());
+    if (Given("dropout")) spec->set_dropout(dropout);
+    if (Given("learning_rate")) spec->set_learning_rate(learning_rate);
+    if (Given("beta1")) spec->set_beta1(beta1);
+    if (Given("beta2")) spec->set_beta2(beta2);
+    if (Given("batch_size")) spec->set_batch_size(batch_size);
+    if (Given("epochs")) spec->set_epochs(epochs);
+    if (Given("seed")) spec->set_seed(seed);
+    if (Given("preview_points")) spec->set_preview_points(preview_points);
+    if (Given("checkpoint_every")) spec->set_checkpoint_every(checkpoint_every);
+    return true;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::cli::GlobalOptions global;
+  if (const char* env = std::getenv("GANTRY_SERVER"); env != nullptr && *env != '\0') {
+    global.server = env;
+  } else {
+    global.server = "127.0.0.1:50051";
+  }
+  std::string log_level = "error";
+
+  CLI::App app{"gantry: train GANs on a gantryd server, watch them, sample them"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--server", global.server, "gantryd address (env GANTRY_SERVER)")->capture_default_str();
+  app.add_option("--timeout", global.timeout, "seconds to wait for each request")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("-o,--output", global.output, "table, json, or csv (sample)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+  app.add_option("--log-level", log_level, "gRPC's own logging: debug, info, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "error"}));
+
+  SpecFlags spec_flags;
+  gantry::cli::SubmitArgs submit;
+  auto* submit_cmd = app.add_subcommand("submit", "submit a training job (defaults: the tutorial's seed job)");
+  spec_flags.Add(submit_cmd);
+  submit_cmd->add_option("--name", submit.name, "display name");
+  submit_cmd->add_option("--request-id", submit.request_id, "idempotency key: a retry returns the same job");
+  submit_cmd->add_flag("--watch,-w", submit.watch, "follow the job until it ends");
+
+  std::string id;
+  auto* get_cmd = app.add_subcommand("get", "show one job");
+  get_cmd->add_option("id", id, "job id")->required();
+
+  std::string state;
+  auto* list_cmd = app.add_subcommand("list", "list jobs, newest first");
+  list_cmd->add_option("--state", state, "only jobs in this state (queued, running, succeeded, failed, cancelled)");
+
+  gantry::cli::WatchArgs watch;
+  auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
+  watch_cmd->add_option("id", watch.id, "job id")->required();
+  watch_cmd->add_option("--from-seq", watch.from_seq, "first event to show")->check(CLI::NonNegativeNumber);
+  watch_cmd->add_option("--reconnect-timeout", watch.reconnect_seconds, "seconds to keep reconnecting after the stream drops")->capture_default_str();
+
+  gantry::cli::SampleArgs sample;
+  uint64_t sample_seed = 0;
+  int64_t sample_epoch = 0;
+  auto* sample_cmd = app.add_subcommand("sample", "generate points from a job's generator (CSV by default)");
+  sample_cmd->add_option("id", sample.id, "job id")->required();
+  sample_cmd->add_option("--count,-n", sample.count, "points")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* seed_opt = sample_cmd->add_option("--seed", sample_seed, "same seed, same points (default: the server picks and prints it)");
+  auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch (default: the latest)");
+  sample_cmd->add_option("--out", sample.out, "write the points to this file instead of stdout");
+  sample_cmd->add_option("--plot", sample.plot, "draw the points over the job's real data (.png or .svg)");
+
+  std::string plot_out;
+  auto* plot_cmd = app.add_subcommand("plot", "plot a job's losses and quality over epochs");
+  plot_cmd->add_option("id", id, "job id")->required();
+  plot_cmd->add_option("--out", plot_out, "file (.png or .svg)")->required();
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel a queued or running job");
+  cancel_cmd->add_option("id", id, "job id")->required();
+  auto* delete_cmd = app.add_subcommand("delete", "delete an ended job and its data");
+  delete_cmd->add_option("id", id, "job id")->required();
+
+  std::string export_out = "generator.pt";
+  int64_t export_epoch = 0;
+  auto* export_cmd = app.add_subcommand("export", "download the generator as TorchScript for Python");
+  export_cmd->add_option("id", id, "job id")->required();
+  export_cmd->add_option("--out", export_out, "file")->capture_default_str();
+  auto* export_epoch_opt = export_cmd->add_option("--epoch", export_epoch, "a kept snapshot's epoch (default: the latest)");
+
+  auto* health_cmd = app.add_subcommand("health", "check that gantryd is serving (exit 0) or not (exit 3)");
+  auto* version_cmd = app.add_subcommand("version", "print the client's version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  setenv("GRPC_VERBOSITY", log_level.c_str(), 0);
+
+  if (version_cmd->parsed()) {
+    std::cout << "gantry " << GANTRY_VERSION << std::endl;
+    return 0;
+  }
+  gantry::cli::Connection conn(global);
+  if (submit_cmd->parsed()) {
+    if (!spec_flags.Build(&submit.spec)) return kExitUsage;
+    return gantry::cli::Submit(conn, submit);
+  }
+  if (get_cmd->parsed()) return gantry::cli::GetJob(conn, id);
+  if (list_cmd->parsed()) return gantry::cli::ListJobs(conn, state);
+  if (watch_cmd->parsed()) return gantry::cli::Watch(conn, watch);
+  if (sample_cmd->parsed()) {
+    if (seed_opt->count() > 0) sample.seed = sample_seed;
+    if (epoch_opt->count() > 0) sample.epoch = sample_epoch;
+    return gantry::cli::Sample(conn, sample);
+  }
+  if (plot_cmd->parsed()) return gantry::cli::Plot(conn, id, plot_out);
+  if (cancel_cmd->parsed()) return gantry::cli::Cancel(conn, id);
+  if (delete_cmd->parsed()) return gantry::cli::Delete(conn, id);
+  if (export_cmd->parsed()) {
+    std::optional<int64_t> epoch;
+    if (export_epoch_opt->count() > 0) epoch = export_epoch;
+    return gantry::cli::Export(conn, id, epoch, export_out);
+  }
+  if (health_cmd->parsed()) return gantry::cli::Health(conn);
+  return kExitUsage;
+}

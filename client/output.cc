@@ -1,0 +1,151 @@
+#include "client/output.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace gantry::cli {
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = false;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+  return out;
+}
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  const std::string prefix = "JOB_STATE_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+std::string DatasetName(v1::DatasetKind kind) {
+  std::string name = v1::DatasetKind_Name(kind);
+  const std::string prefix = "DATASET_KIND_";
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string Age(const google::protobuf::Timestamp& t) {
+  const double now = std::chrono::duration<double>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const double s = std::max(0.0, now - (t.seconds() + t.nanos() * 1e-9));
+  char buf[32];
+  if (s < 120) std::snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
+  else if (s < 7200) std::snprintf(buf, sizeof buf, "%dm", static_cast<int>(s / 60));
+  else if (s < 172800) std::snprintf(buf, sizeof buf, "%dh", static_cast<int>(s / 3600));
+  else std::snprintf(buf, sizeof buf, "%dd", static_cast<int>(s / 86400));
+  return buf;
+}
+
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    if (width.size() < r.size()) width.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+static std::string Num(double v, const char* fmt = "%.4f") {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+std::string JobTableRow(const v1::Job& job, std::vector<std::string>* row) {
+  const bool has = job.epochs_done() > 0;
+  *row = {job.id(),
+          job.name().empty() ? "-" : job.name(),
+          StateName(job.state()),
+          std::to_string(job.epochs_done()) + "/" + std::to_string(job.spec().epochs()),
+          has ? Num(job.latest().loss_d()) : "-",
+          has ? Num(job.latest().loss_g()) : "-",
+          Age(job.create_time())};
+  return "";
+}
+
+std::string DescribeJob(const v1::Job& job) {
+  std::vector<std::vector<std::string>> rows = {
+      {"id:", job.id()},
+      {"name:", job.name().empty() ? "-" : job.name()},
+      {"state:", StateName(job.state())},
+      {"epochs:", std::to_string(job.epochs_done()) + "/" + std::to_string(job.spec().epochs())},
+      {"dataset:", DatasetName(job.spec().dataset().kind()) + ", " +
+                       std::to_string(job.spec().dataset().size()) + " points"},
+      {"seed:", std::to_string(job.spec().seed())},
+      {"age:", Age(job.create_time())},
+  };
+  if (job.epochs_done() > 0) {
+    const auto& r = job.latest();
+    rows.push_back({"loss_d:", Num(r.loss_d(), "%.6f") + " (last batch " + Num(r.last_loss_d(), "%.6f") + ")"});
+    rows.push_back({"loss_g:", Num(r.loss_g(), "%.6f") + " (last batch " + Num(r.last_loss_g(), "%.6f") + ")"});
+    rows.push_back({"quality:", Num(r.quality(), "%.5f") + " (sliced W1, lower is better)"});
+    if (r.has_sine_error()) rows.push_back({"sine_error:", Num(r.sine_error(), "%.5f")});
+  }
+  if (!job.error().empty()) rows.push_back({"error:", job.error()});
+  return Table(rows);
+}
+
+void Progress::Event(const v1::JobEvent& ev) {
+  if (ev.has_state()) {
+    if (line_open_) Done();
+    std::string line = "state " + StateName(ev.state().state());
+    if (!ev.state().error().empty()) line += ": " + ev.state().error();
+    std::cout << line << std::endl;
+    return;
+  }
+  const v1::EpochReport& r = ev.epoch();
+  const double t = ev.time().seconds() + ev.time().nanos() * 1e-9;
+  recent_.push_back({t, r.epoch()});
+  if (recent_.size() > 20) recent_.erase(recent_.begin());
+  double rate = 0;
+  if (recent_.size() >= 2 && recent_.back().first > recent_.front().first) {
+    rate = (recent_.back().second - recent_.front().second) /
+           (recent_.back().first - recent_.front().first);
+  }
+  char buf[256];
+  if (terminal_) {
+    std::string eta = "-";
+    if (rate > 0) {
+      const int secs = static_cast<int>((r.epochs() - r.epoch()) / rate);
+      char e[32];
+      std::snprintf(e, sizeof e, "%d:%02d", secs / 60, secs % 60);
+      eta = e;
+    }
+    std::snprintf(buf, sizeof buf,
+                  "\r\033[Kepoch %lld/%lld %3.0f%%  %.1f epoch/s  ETA %s  D %.4f  G %.4f  quality %.4f",
+                  static_cast<long long>(r.epoch()), static_cast<long long>(r.epochs()),
+                  100.0 * r.epoch() / std::max<int64_t>(1, r.epochs()), rate, eta.c_str(),
+                  r.loss_d(), r.loss_g(), r.quality());
+    std::cout << buf << std::flush;
+    line_open_ = true;
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "epoch %lld/%lld loss_d %.6f loss_g %.6f last_loss_d %.6f last_loss_g %.6f "
+                  "quality %.5f",
+                  static_cast<long long>(r.epoch()), static_cast<long long>(r.epochs()),
+                  r.loss_d(), r.loss_g(), r.last_loss_d(), r.last_loss_g(), r.quality());
+    std::cout << buf << "\n";
+  }
+}
+
+void Progress::Done() {
+  if (line_open_) std::cout << std::endl;
+  line_open_ = false;
+}
+
+}  // namespace gantry::cli

@@ -1,0 +1,39 @@
+// Formatting of jobs and events for people (tables, progress lines) and for
+// scripts (JSON, one object per line).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "gantry/v1/gantry.pb.h"
+
+namespace gantry::cli {
+
+// protobuf's JSON form, on one line, with the .proto field names.
+std::string ToJson(const google::protobuf::Message& message);
+std::string StateName(v1::JobState state);  // "SUCCEEDED"
+std::string DatasetName(v1::DatasetKind kind);  // "two_moons"
+std::string Age(const google::protobuf::Timestamp& t);  // "5s", "3m", "2h", "4d"
+
+// A table with a header row and left-aligned columns.
+std::string Table(const std::vector<std::vector<std::string>>& rows);
+
+std::string JobTableRow(const v1::Job& job, std::vector<std::string>* row);
+std::string DescribeJob(const v1::Job& job);  // multi-line "key: value" text
+
+// Follows a stream of epoch events to print progress. On a terminal it
+// rewrites one line; otherwise it prints one line per event.
+class Progress {
+ public:
+  explicit Progress(bool terminal) : terminal_(terminal) {}
+  void Event(const v1::JobEvent& event);
+  void Done();  // ends the progress line
+
+ private:
+  bool terminal_;
+  bool line_open_ = false;
+  std::vector<std::pair<double, int64_t>> recent_;  // (event time, epoch)
+};
+
+}  // namespace gantry::cli
