@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the gantry CLI against a real gantryd.
+
+    python3 tests/client/cli_test.py --gantry build/bin/gantry --gantryd build/bin/gantryd
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARGS = None
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_JOB_FAILED, EXIT_JOB_CANCELLED = 5, 6
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A gantryd process on a free loopback port."""
+
+    def __init__(self, tmp, *extra):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.log = open(os.path.join(tmp, f"gantryd-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(
+            [ARGS.gantryd, "--listen", self.address, "--data-dir", os.path.join(tmp, f"data-{self.port}"),
+             *extra], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while run(["--server", self.address, "--timeout", "1", "health"]).returncode != 0:
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("gantryd did not start")
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self.log.close()
+        return rc
+
+
+def run(args, server=None, input=None):
+    cmd = [ARGS.gantry] + (["--server", server.address] if server else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=600)
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmpdir = tempfile.TemporaryDirectory()
+        cls.tmp = cls.tmpdir.name
+        cls.server = Server(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        cls.tmpdir.cleanup()
+        assert rc == 0, f"gantryd exited {rc}"
+
+    def gantry(self, *args, expect=EXIT_OK):
+        r = run(args, self.server)
+        self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def submit(self, *args):
+        return self.gantry("submit", *args).stdout.strip()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    # --- submit, watch, get, list -------------------------------------------------
+
+    def test_submit_watch_json_events(self):
+        job = json.loads(self.gantry("-o", "json", "submit", "--epochs", "5", "--size", "256",
+                                     "--name", "json job").stdout)
+        self.assertEqual(job["state"], "JOB_STATE_QUEUED")
+        self.assertEqual(job["name"], "json job")
+        self.assertEqual(int(job["spec"]["epochs"]), 5)
+        out = self.gantry("watch", job["id"], "-o", "json").stdout
+        events = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([int(e["seq"]) for e in events], list(range(1, 9)))
+        self.assertEqual([int(e["epoch"]["epoch"]) for e in events if "epoch" in e], [1, 2, 3, 4, 5])
+        self.assertEqual(events[-1]["state"]["state"], "JOB_STATE_SUCCEEDED")
+        got = json.loads(self.gantry("get", job["id"], "-o", "json").stdout)
+        self.assertEqual(got["state"], "JOB_STATE_SUCCEEDED")
+        self.assertEqual(got["latest"]["loss_d"], events[-2]["epoch"]["loss_d"])
+
+    def test_submit_watch_plain_progress(self):
+        r = self.gantry("submit", "--epochs", "3", "--size", "128", "--watch")
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^j-[0-9a-z]{10}$")
+        self.assertEqual(lines[1:3], ["state QUEUED", "state RUNNING"])
+        self.assertRegex(lines[3], r"^epoch 1/3 loss_d [0-9.]+ loss_g [0-9.]+ last_loss_d [0-9.]+ "
+                                   r"last_loss_g [0-9.]+ quality [0-9.]+$")
+        self.assertEqual(lines[-1], "state SUCCEEDED")
+
+    def test_spec_file_with_flag_overrides(self):
+        spec_file = self.path("spec.json")
+        with open(spec_file, "w") as f:
+            json.dump({"dataset": {"kind": "DATASET_KIND_RING8", "size": "512"}, "epochs": "9",
+                       "generator_hidden": {"sizes": [8, 8]}, "learning_rate": 0.002}, f)
+        job_id = self.submit("-f", spec_file, "--epochs", "2", "--seed", "5", "--discriminator-hidden", "32,16")
+        spec = json.loads(self.gantry("get", job_id, "-o", "json").stdout)["spec"]
+        self.assertEqual(spec["dataset"]["kind"], "DATASET_KIND_RING8")
+        self.assertEqual(int(spec["dataset"]["size"]), 512)
+        self.assertEqual(int(spec["epochs"]), 2)          # the flag wins
+        self.assertEqual(int(spec["seed"]), 5)
+        self.assertEqual([int(s) for s in spec["generator_hidden"]["sizes"]], [8, 8])
+        self.assertEqual([int(s) for s in spec["discriminator_hidden"]["sizes"]], [32, 16])
+        self.assertAlmostEqual(spec["learning_rate"], 0.002)
+        self.gantry("watch", job_id)
+
+        bad = self.path("bad.json")
+        with open(bad, "w") as f:
+            f.write('{"epochs": "many"}')
+        r = self.gantry("submit", "-f", bad, expect=EXIT_USAGE)
+        self.assertIn("bad.json: not a JobSpec in JSON", r.stderr)
+
+    def test_user_data_files(self):
+        good = self.path("points.csv")
+        with open(good, "w") as f:
+            f.write("a,b,c\n" + "".join(f"{i % 3},{i % 5},{i % 7}\n" for i in range(64)))
+        job_id = self.submit("--data", good, "--batch-size", "16", "--epochs", "2")
+        self.gantry("watch", job_id)
+        job = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
+        self.assertEqual(job["spec"]["dataset"]["points"]["dim"], 3)
+        self.assertEqual(int(job["spec"]["dataset"]["size"]), 64)
+        sample = json.loads(self.gantry("sample", job_id, "-n", "4", "-o", "json").stdout)
+        self.assertEqual(sample["dim"], 3)
+        self.assertEqual(len(sample["points"]), 4)
+
+        ragged = self.path("ragged.csv")
+        with open(ragged, "w") as f:
+            f.write("1,2\n3,4\n5,6,7\n")
+        r = self.gantry("submit", "--data", ragged, expect=EXIT_USAGE)
+        self.assertIn("ragged.csv:3: expected 2 values like the first row, found 3", r.stderr)
+        words = self.path("words.csv")
+        with open(words, "w") as f:
+            f.write("x,y\n1,2\n3,four\n")
+        r = self.gantry("submit", "--data", words, expect=EXIT_USAGE)
+        self.assertIn("words.csv:3: 'four' is not a number", r.stderr)
+
+    def test_list_table_json_and_state_filter(self):
+        a = self.submit("--epochs", "1", "--size", "64", "--name", "listed")
+        self.gantry("watch", a)
+        table = self.gantry("list").stdout.splitlines()
+        self.assertEqual(table[0].split(), ["ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"])
+        row = next(line for line in table if line.startswith(a))
+        self.assertEqual(row.split()[1:4], ["listed", "SUCCEEDED", "1/1"])
+        listed = [json.loads(line) for line in self.gantry("list", "-o", "json").stdout.splitlines()]
+        self.assertIn(a, [j["id"] for j in listed])
+        times = [j["create_time"] for j in listed]
+        self.assertEqual(times, sorted(times, reverse=True))
+        ok = [json.loads(l)["state"] for l in self.gantry("list", "--state", "succeeded", "-o", "json").stdout.splitlines()]
+        self.assertTrue(ok and all(s == "JOB_STATE_SUCCEEDED" for s in ok))
+        r = self.gantry("list", "--state", "sleeping", expect=EXIT_USAGE)
+        self.assertIn("--state sleeping is not one of", r.stderr)
+
+    # --- sample, plot, export -----------------------------------------------------
+
+    def finished_job(self):
+        if not hasattr(CliTest, "_finished"):
+            job_id = self.submit("--epochs", "40", "--checkpoint-every", "20")
+            self.gantry("watch", job_id)
+            CliTest._finished = job_id
+        return CliTest._finished
+
+    def test_sample_csv_and_json_agree(self):
+        job_id = self.finished_job()
+        csv = self.gantry("sample", job_id, "-n", "50", "--seed", "9").stdout.splitlines()
+        self.assertEqual(csv[0], "x0,x1")
+        rows = [[float(v) for v in line.split(",")] for line in csv[1:]]
+        self.assertEqual(len(rows), 50)
+        js = json.loads(self.gantry("sample", job_id, "-n", "50", "--seed", "9", "-o", "json").stdout)
+        self.assertEqual(js["seed"], 9)
+        self.assertEqual(js["epoch"], 40)
+        for a, b in zip(rows, js["points"]):
+            self.assertAlmostEqual(a[0], b[0], places=5)
+            self.assertAlmostEqual(a[1], b[1], places=5)
+        at20 = self.gantry("sample", job_id, "-n", "50", "--seed", "9", "--epoch", "20").stdout
+        self.assertNotEqual(at20, "\n".join(csv) + "\n")
+        r = self.gantry("sample", job_id, "-n", "5", "--epoch", "7", expect=EXIT_NOT_FOUND)
+        self.assertIn("no snapshot of job", r.stderr)
+
+    def test_large_sample_streams_to_a_file(self):
+        job_id = self.finished_job()
+        out = self.path("big.csv")
+        self.gantry("sample", job_id, "-n", "600000", "--seed", "1", "--out", out)
+        with open(out) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 600001)
+        head = self.gantry("sample", job_id, "-n", "3", "--seed", "1").stdout.splitlines()
+        self.assertEqual(lines[:4], head)
+
+    def test_sample_plot_png_and_svg_draw_the_points(self):
+        from PIL import Image
+        job_id = self.finished_job()
+        png = self.path("samples.png")
+        self.gantry("sample", job_id, "-n", "500", "--plot", png)
+        img = Image.open(png).convert("RGB")
+        self.assertEqual(img.size, (900, 620))
+        colors = img.getcolors(maxcolors=1 << 20)
+        orange = sum(n for n, (r, g, b) in colors if r > 180 and 60 < g < 140 and b < 90)
+        grey = sum(n for n, (r, g, b) in colors if abs(r - g) < 8 and abs(g - b) < 8 and 130 < r < 190)
+        self.assertGreater(orange, 2000, "generated points are drawn")
+        self.assertGreater(grey, 2000, "real points are drawn")
+        svg = self.path("samples.svg")
+        self.gantry("sample", job_id, "-n", "300", "--plot", svg)
+        tree = ET.parse(svg)
+        paths = [e for e in tree.iter() if e.tag.endswith("path")]
+        self.assertGreater(len(paths), 300)
+        r = self.gantry("sample", job_id, "-n", "5", "--plot", self.path("x.gif"), expect=EXIT_USAGE)
+        self.assertIn("must end in .png or .svg", r.stderr)
+
+    def test_training_plot(self):
+        from PIL import Image
+        job_id = self.finished_job()
+        png = self.path("training.png")
+        self.assertEqual(self.gantry("plot", job_id, "--out", png).stdout.strip(), png)
+        colors = Image.open(png).convert("RGB").getcolors(maxcolors=1 << 20)
+        blue = sum(n for n, (r, g, b) in colors if r < 40 and 90 < g < 140 and b > 160)
+        green = sum(n for n, (r, g, b) in colors if 100 < r < 140 and g > 150 and b < 80)
+        self.assertGreater(blue, 300, "the discriminator's loss curve is drawn")
+        self.assertGreater(green, 300, "the quality curve is drawn")
+        svg = self.path("training.svg")
+        self.gantry("plot", job_id, "--out", svg)
+        ET.parse(svg)
+
+    def test_export_runs_in_python(self):
+        job_id = self.finished_job()
+        out = self.path("generator.pt")
+        self.assertIn("epoch 40", self.gantry("export", job_id, "--out", out).stdout)
+        sample = json.loads(self.gantry("sample", job_id, "-n", "1", "-o", "json").stdout)
+        code = ("import torch,sys; g=torch.jit.load(sys.argv[1]); "
+                "print(g.latent_dim, g.data_dim, g.epoch, tuple(g(torch.randn(7, g.latent_dim)).shape))")
+        r = subprocess.run(["/usr/bin/python3", "-c", code, out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "2 2 40 (7, 2)")
+        self.assertEqual(sample["dim"], 2)
+
+    # --- cancel, delete, health, version, exit codes ------------------------------
+
+    def test_cancel_and_delete(self):
+        job_id = self.submit("--epochs", "100000")
+        self.assertEqual(self.gantry("cancel", job_id).stdout.strip(), f"cancelling {job_id}")
+        self.gantry("watch", job_id, expect=EXIT_JOB_CANCELLED)
+        r = self.gantry("cancel", job_id, expect=EXIT_ERROR)
+        self.assertIn("has already ended (CANCELLED)", r.stderr)
+        self.assertEqual(self.gantry("delete", job_id).stdout.strip(), f"deleted {job_id}")
+        self.gantry("get", job_id, expect=EXIT_NOT_FOUND)
+
+    def test_failed_job_exit_code(self):
+        data = self.path("overflow.csv")
+        with open(data, "w") as f:
+            f.write("3e38,3e38\n-3e38,3e38\n1,2\n")
+        r = self.gantry("submit", "--data", data, "--batch-size", "2", "--epochs", "3", "--watch",
+                        expect=EXIT_JOB_FAILED)
+        self.assertIn("state FAILED: training: all elements of input should be between 0 and 1", r.stdout)
+
+    def test_errors_and_exit_codes(self):
+        r = self.gantry("get", "j-unknown", expect=EXIT_NOT_FOUND)
+        self.assertEqual(r.stderr.strip(), "gantry: get j-unknown: job j-unknown not found")
+        r = self.gantry("submit", "--epochs", "0", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr.strip(), "gantry: submit: epochs: 0 is out of range 1..100000")
+        self.gantry("frobnicate", expect=EXIT_USAGE)
+        self.gantry("sample", expect=EXIT_USAGE)
+        r = run(["--server", f"127.0.0.1:{free_port()}", "--timeout", "1", "list"])
+        self.assertEqual(r.returncode, EXIT_UNAVAILABLE)
+        self.assertIn("cannot reach gantryd at 127.0.0.1:", r.stderr)
+        env = dict(os.environ, GANTRY_SERVER=self.server.address)
+        r = subprocess.run([ARGS.gantry, "health"], capture_output=True, text=True, env=env)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "SERVING"))
+        self.assertRegex(self.gantry("version").stdout.strip(), r"^gantry \d+\.\d+\.\d+$")
+
+
+class WatchReconnectTest(unittest.TestCase):
+    def test_watch_resumes_across_a_server_side_cut(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(tmp, "--max-connection-age-ms", "700")
+            try:
+                r = run(["submit", "--epochs", "60"], server)
+                job_id = r.stdout.strip()
+                w = run(["watch", job_id, "-o", "json"], server)
+                self.assertEqual(w.returncode, 0, w.stderr)
+                seqs = [int(json.loads(line)["seq"]) for line in w.stdout.splitlines()]
+                self.assertEqual(seqs, list(range(1, 64)), "no gaps, no duplicates")
+                self.assertIn("resuming from seq", w.stderr, "the stream really was cut")
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gantry", default=os.path.join(ROOT, "build/bin/gantry"))
+    ap.add_argument("--gantryd", default=os.path.join(ROOT, "build/bin/gantryd"))
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
