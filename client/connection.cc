@@ -21,6 +21,10 @@ int ExitCodeFor(const grpc::Status& status) {
 Connection::Connection(const GlobalOptions& options) : options_(options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
+  // Reconnect quickly after a server restart (watch resumes on its own).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   channel_ = grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Gantry::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
+#include "core/errors.h"
 #include "core/models.h"
 #include "core/random.h"
 #include "core/runtime.h"
@@ -58,6 +61,40 @@ void GeneratorSnapshot::SampleInto(uint64_t seed, int64_t offset, int64_t count,
     torch::Tensor z = torch::randn({kSampleBlock, latent_dim_}, gen);
     out.slice(0, done, done + take).copy_(Forward(z).slice(0, skip, skip + take));
     done += take;
+  }
+}
+
+StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot) {
+  try {
+    torch::serialize::OutputArchive ar;
+    ar.write("epoch", torch::tensor({snapshot.epoch()}, torch::kLong));
+    ar.write("count", torch::tensor({static_cast<int64_t>(snapshot.tensors().size())}, torch::kLong));
+    for (size_t i = 0; i < snapshot.tensors().size(); ++i) {
+      ar.write("t" + std::to_string(i), snapshot.tensors()[i]);
+    }
+    std::ostringstream os;
+    ar.save_to(os);
+    return os.str();
+  } catch (const std::exception& e) {
+    return StatusFromException("saving a generator snapshot", e);
+  }
+}
+
+StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes) {
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(bytes.data(), bytes.size());
+    at::Tensor epoch, count;
+    ar.read("epoch", epoch);
+    ar.read("count", count);
+    const int64_t n = count.item<int64_t>();
+    if (n < 2 || n % 2 != 0) return Status::DataLoss("generator snapshot has " + std::to_string(n) + " tensors");
+    std::vector<at::Tensor> tensors(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) ar.read("t" + std::to_string(i), tensors[i]);
+    return std::shared_ptr<const GeneratorSnapshot>(
+        std::make_shared<GeneratorSnapshot>(std::move(tensors), epoch.item<int64_t>()));
+  } catch (const std::exception& e) {
+    return StatusFromException("reading a generator snapshot", e, StatusCode::kDataLoss);
   }
 }
 

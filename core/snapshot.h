@@ -58,4 +58,9 @@ class GeneratorSnapshot {
   std::vector<at::Tensor> tensors_;  // w0, b0, w1, b1, ...
 };
 
+// The snapshot's weights and epoch as bytes, and back. DATA_LOSS for bytes
+// that are not a snapshot.
+StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot);
+StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes);
+
 }  // namespace gantry

@@ -26,14 +26,20 @@ bool IsTerminalEvent(const v1::JobEvent& event) {
   return event.has_state() && IsTerminal(event.state().state());
 }
 
+void EventLog::Stamp(v1::JobEvent* event) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  event->set_seq(static_cast<int64_t>(events_.size()) + 1);
+  event->set_job_id(job_id_);
+  if (!event->has_time()) SetTimestamp(std::chrono::system_clock::now(), event->mutable_time());
+}
+
 int64_t EventLog::Append(v1::JobEvent event) {
+  if (event.seq() == 0) Stamp(&event);
   int64_t seq;
   {
     std::lock_guard<std::mutex> lock(mu_);
     seq = static_cast<int64_t>(events_.size()) + 1;
     event.set_seq(seq);
-    event.set_job_id(job_id_);
-    if (!event.has_time()) SetTimestamp(std::chrono::system_clock::now(), event.mutable_time());
     if (IsTerminalEvent(event)) terminal_seq_ = seq;
     events_.push_back(std::make_shared<const v1::JobEvent>(std::move(event)));
   }

@@ -45,8 +45,12 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  // Stamps the event with the next seq, the job id and the time (unless
-  // already set), stores it and notifies followers. Returns its seq.
+  // Sets the event's seq (the next one), job id and time, without storing it:
+  // the caller can make it durable first, then Append() it. A job's events
+  // come from one writer at a time, so the seq stays valid until then.
+  void Stamp(v1::JobEvent* event) const;
+  // Stores the event (stamping it first if its seq is 0) and notifies
+  // followers. Returns its seq.
   int64_t Append(v1::JobEvent event);
   // Restores an already numbered event (seq must be last_seq() + 1), without
   // notifying. Used when loading a job from the store.

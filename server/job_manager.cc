@@ -2,16 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "core/datasets.h"
 #include "core/trainer.h"
 #include "server/convert.h"
+#include "server/files.h"
 
 namespace gantry {
 namespace {
+
+using SystemClock = std::chrono::system_clock;
 
 constexpr size_t kMaxNameLength = 200;
 constexpr int kDefaultPageSize = 100;
@@ -35,35 +38,110 @@ v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
   return ev;
 }
 
+int64_t ToNs(SystemClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+SystemClock::time_point FromNs(int64_t ns) {
+  return SystemClock::time_point(std::chrono::duration_cast<SystemClock::duration>(
+      std::chrono::nanoseconds(ns)));
+}
+
 }  // namespace
 
 struct JobManager::JobRecord {
   std::string id;
   int64_t index = 0;
   std::string name;
+  std::string request_id;
   std::string request_fingerprint;  // serialized spec + name, for request_id retries
   JobSpec spec;
   v1::JobSpec spec_proto;
   std::shared_ptr<EventLog> events;
-  std::atomic<bool> stop{false};  // cancel or drain: the trainer stops between batches
-  // The rest is guarded by JobManager::mu_.
+  std::atomic<bool> stop{false};  // user cancel: the trainer stops between batches
+  // The rest is guarded by JobManager::mu_ (or owned by the job's worker).
   v1::JobState state = v1::JOB_STATE_QUEUED;
   bool cancel_requested = false;
+  bool resume = false;            // RUNNING when the server last stopped
   std::string error;
-  std::chrono::system_clock::time_point create_time, start_time, end_time;
+  SystemClock::time_point create_time, start_time, end_time;
   int64_t epochs_done = 0;
   v1::EpochReport latest;
   std::shared_ptr<const GeneratorSnapshot> latest_snapshot;
+  // Kept snapshots; a null pointer is one on disk, loaded when first asked for.
   std::map<int64_t, std::shared_ptr<const GeneratorSnapshot>> kept;
+  std::map<int64_t, std::string> kept_files;
 };
 
-JobManager::JobManager(ManagerOptions options) : options_(options) {
+StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, JobStore* store) {
+  std::unique_ptr<JobManager> m(new JobManager(options, store));
+  if (store != nullptr) GANTRY_RETURN_IF_ERROR(m->Recover());
+  return m;
+}
+
+JobManager::JobManager(ManagerOptions options, JobStore* store)
+    : options_(options), store_(store) {}
+
+void JobManager::Start() {
   for (int i = 0; i < options_.max_concurrent_jobs; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  if (store_ != nullptr && (options_.retention_seconds > 0 || options_.retention_count > 0)) {
+    janitor_ = std::thread([this] { JanitorLoop(); });
   }
 }
 
 JobManager::~JobManager() { Drain(); }
+
+Status JobManager::Recover() {
+  auto stored = store_->LoadAll();
+  if (!stored.ok()) return stored.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  int queued = 0, resumed = 0;
+  for (StoredJob& s : *stored) {
+    auto job = std::make_shared<JobRecord>();
+    const JobRow& r = s.row;
+    job->id = r.id;
+    job->index = r.index;
+    job->name = r.name;
+    job->request_id = r.request_id;
+    job->request_fingerprint = r.request_fingerprint;
+    auto spec = SpecFromProto(r.spec);
+    if (!spec.ok()) return Status::DataLoss("job " + r.id + ": " + spec.status().message());
+    job->spec = std::move(spec).value();
+    job->spec_proto = r.spec;
+    job->state = r.state;
+    job->error = r.error;
+    job->create_time = FromNs(r.create_ns);
+    if (r.start_ns) job->start_time = FromNs(r.start_ns);
+    if (r.end_ns) job->end_time = FromNs(r.end_ns);
+    job->epochs_done = r.epochs_done;
+    if (r.latest) job->latest = *r.latest;
+    job->events = std::make_shared<EventLog>(job->id);
+    for (auto& ev : s.events) job->events->Restore(std::move(ev));
+    for (const auto& [epoch, path] : store_->Snapshots(job->id)) {
+      job->kept_files[epoch] = path;
+      job->kept[epoch] = nullptr;
+    }
+    jobs_[job->id] = job;
+    by_index_[job->index] = job;
+    next_index_ = std::max(next_index_, job->index + 1);
+    if (!job->request_id.empty()) request_ids_[job->request_id] = job->id;
+    if (job->state == v1::JOB_STATE_QUEUED) {
+      queue_.push_back(job);
+      ++queued;
+    } else if (job->state == v1::JOB_STATE_RUNNING) {
+      job->resume = true;
+      queue_.push_back(job);
+      ++resumed;
+    }
+  }
+  std::stable_sort(queue_.begin(), queue_.end(), [](const auto& a, const auto& b) {
+    return a->resume > b->resume;  // resume interrupted jobs first
+  });
+  spdlog::info("recovered {} jobs from {}: {} to resume, {} queued", stored->size(), store_->dir(),
+               resumed, queued);
+  return Status::Ok();
+}
 
 StatusOr<std::shared_ptr<JobManager::JobRecord>> JobManager::Find(const std::string& id) const {
   if (id.empty()) return Status::InvalidArgument("job_id: must not be empty");
@@ -88,13 +166,44 @@ v1::Job JobManager::ToProto(const JobRecord& j) const {
   return out;
 }
 
+JobRow JobManager::RowOf(const JobRecord& j) const {
+  JobRow r;
+  r.id = j.id;
+  r.index = j.index;
+  r.name = j.name;
+  r.request_id = j.request_id;
+  r.request_fingerprint = j.request_fingerprint;
+  r.spec = j.spec_proto;
+  r.state = j.state;
+  r.error = j.error;
+  r.create_ns = ToNs(j.create_time);
+  r.start_ns = j.start_time.time_since_epoch().count() ? ToNs(j.start_time) : 0;
+  r.end_ns = j.end_time.time_since_epoch().count() ? ToNs(j.end_time) : 0;
+  r.epochs_done = j.epochs_done;
+  if (j.epochs_done > 0) r.latest = j.latest;
+  return r;
+}
+
+Status JobManager::Publish(JobRecord& job, v1::JobEvent event) {
+  job.events->Stamp(&event);
+  if (store_ != nullptr) {
+    const Status s = store_->RecordEvent(RowOf(job), event);
+    if (!s.ok()) {
+      spdlog::error("job {}: event {} not stored: {}", job.id, event.seq(), s.message());
+      return s;
+    }
+  }
+  job.events->Append(std::move(event));
+  return Status::Ok();
+}
+
 void JobManager::SetState(JobRecord& job, v1::JobState state, const std::string& error) {
   job.state = state;
   job.error = error;
-  const auto now = std::chrono::system_clock::now();
+  const auto now = SystemClock::now();
   if (state == v1::JOB_STATE_RUNNING) job.start_time = now;
   if (IsTerminal(state)) job.end_time = now;
-  job.events->Append(StateEvent(state, error));
+  (void)Publish(job, StateEvent(state, error));
   if (error.empty()) {
     spdlog::info("job {} {}", job.id, JobStateName(state));
   } else {
@@ -119,6 +228,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   job->spec = std::move(spec).value();
   job->spec_proto = SpecToProto(job->spec);
   job->name = request.name();
+  job->request_id = request.request_id();
   job->request_fingerprint = request.spec().SerializeAsString() + '\0' + request.name();
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -146,15 +256,20 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   do {
     job->id = NewJobId();
   } while (jobs_.count(job->id) != 0);
-  job->index = next_index_++;
-  job->create_time = std::chrono::system_clock::now();
+  job->index = next_index_;
+  job->create_time = SystemClock::now();
   job->events = std::make_shared<EventLog>(job->id);
+  v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
+  job->events->Stamp(&queued);
+  if (store_ != nullptr) GANTRY_RETURN_IF_ERROR(store_->InsertJob(RowOf(*job), queued));
+  ++next_index_;
+  job->events->Append(std::move(queued));
   jobs_[job->id] = job;
   by_index_[job->index] = job;
   if (!request.request_id().empty()) request_ids_[request.request_id()] = job->id;
   queue_.push_back(job);
-  SetState(*job, v1::JOB_STATE_QUEUED);
-  work_cv_.notify_one();
+  spdlog::info("job {} QUEUED", job->id);
+  work_cv_.notify_all();
   return ToProto(*job);
 }
 
@@ -216,8 +331,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   return ToProto(job);
 }
 
-Status JobManager::Delete(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+Status JobManager::DeleteLocked(const std::string& id) {
   auto found = Find(id);
   if (!found.ok()) return found.status();
   const JobRecord& job = **found;
@@ -225,13 +339,47 @@ Status JobManager::Delete(const std::string& id) {
     return Status::FailedPrecondition("job " + id + " is " + JobStateName(job.state) +
                                       "; cancel it before deleting it");
   }
-  for (auto it = request_ids_.begin(); it != request_ids_.end();) {
-    it = it->second == id ? request_ids_.erase(it) : std::next(it);
-  }
+  if (store_ != nullptr) GANTRY_RETURN_IF_ERROR(store_->DeleteJob(id));
+  if (!job.request_id.empty()) request_ids_.erase(job.request_id);
   by_index_.erase(job.index);
   jobs_.erase(id);
   spdlog::info("job {} deleted", id);
   return Status::Ok();
+}
+
+Status JobManager::Delete(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return DeleteLocked(id);
+}
+
+int JobManager::ApplyRetention() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<SystemClock::time_point, std::string>> ended;
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminal(job->state)) ended.push_back({job->end_time, id});
+  }
+  std::sort(ended.rbegin(), ended.rend());  // newest first
+  const auto now = SystemClock::now();
+  int deleted = 0;
+  for (size_t i = 0; i < ended.size(); ++i) {
+    const bool too_many = options_.retention_count > 0 &&
+                          static_cast<int64_t>(i) >= options_.retention_count;
+    const bool too_old = options_.retention_seconds > 0 &&
+                         ended[i].first < now - std::chrono::seconds(options_.retention_seconds);
+    if ((too_many || too_old) && DeleteLocked(ended[i].second).ok()) ++deleted;
+  }
+  if (deleted > 0) spdlog::info("retention deleted {} ended jobs", deleted);
+  return deleted;
+}
+
+void JobManager::JanitorLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!draining_) {
+    lock.unlock();
+    ApplyRetention();
+    lock.lock();
+    work_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return draining_.load(); });
+  }
 }
 
 StatusOr<std::shared_ptr<EventLog>> JobManager::Events(const std::string& id) const {
@@ -243,25 +391,46 @@ StatusOr<std::shared_ptr<EventLog>> JobManager::Events(const std::string& id) co
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
     const std::string& id, std::optional<int64_t> epoch) const {
+  std::string path;
+  int64_t want = 0;
+  std::shared_ptr<JobRecord> job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = Find(id);
+    if (!found.ok()) return found.status();
+    job = *found;
+    const int64_t latest = job->latest_snapshot ? job->latest_snapshot->epoch()
+                           : job->kept.empty() ? 0
+                                               : job->kept.rbegin()->first;
+    if (latest == 0) {
+      return Status::FailedPrecondition("job " + id + " has no trained epoch yet (" +
+                                        JobStateName(job->state) + ")");
+    }
+    want = epoch.value_or(latest);
+    if (job->latest_snapshot && want == job->latest_snapshot->epoch()) return job->latest_snapshot;
+    auto it = job->kept.find(want);
+    if (it == job->kept.end()) {
+      std::string kept;
+      for (const auto& [e, _] : job->kept) {
+        if (kept.size() > 200) { kept += ", ..."; break; }
+        kept += (kept.empty() ? "" : ", ") + std::to_string(e);
+      }
+      return Status::NotFound("epoch: no snapshot of job " + id + " is kept for epoch " +
+                              std::to_string(want) + "; kept: " + kept + " and the latest, " +
+                              std::to_string(latest));
+    }
+    if (it->second) return it->second;
+    path = job->kept_files[want];
+  }
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return Status::DataLoss("snapshot " + path + " is missing");
+  auto payload = Unframe(*bytes, "snapshot " + path);
+  if (!payload.ok()) return payload.status();
+  auto snap = DeserializeSnapshot(*payload);
+  if (!snap.ok()) return snap.status();
   std::lock_guard<std::mutex> lock(mu_);
-  auto found = Find(id);
-  if (!found.ok()) return found.status();
-  const JobRecord& job = **found;
-  if (!job.latest_snapshot) {
-    return Status::FailedPrecondition("job " + id + " has no trained epoch yet (" +
-                                      JobStateName(job.state) + ")");
-  }
-  if (!epoch.has_value() || *epoch == job.latest_snapshot->epoch()) return job.latest_snapshot;
-  auto it = job.kept.find(*epoch);
-  if (it != job.kept.end()) return it->second;
-  std::string kept;
-  for (const auto& [e, _] : job.kept) {
-    if (kept.size() > 200) { kept += ", ..."; break; }
-    kept += (kept.empty() ? "" : ", ") + std::to_string(e);
-  }
-  return Status::NotFound("epoch: no snapshot of job " + id + " is kept for epoch " +
-                          std::to_string(*epoch) + "; kept: " + kept + " and the latest, " +
-                          std::to_string(job.latest_snapshot->epoch()));
+  job->kept[want] = *snap;
+  return *snap;
 }
 
 StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest& request) const {
@@ -293,16 +462,16 @@ void JobManager::Drain() {
   std::vector<std::shared_ptr<EventLog>> logs;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!draining_.exchange(true)) spdlog::info("draining: no new jobs; stopping running jobs");
-    for (auto& [id, job] : jobs_) {
-      if (!IsTerminal(job->state)) job->stop = true;
-      logs.push_back(job->events);
+    if (!draining_.exchange(true)) {
+      spdlog::info("draining: no new jobs; running jobs stop after their current epoch");
     }
+    for (auto& [id, job] : jobs_) logs.push_back(job->events);
     work_cv_.notify_all();
   }
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
+  if (janitor_.joinable()) janitor_.join();
   for (auto& log : logs) log->Interrupt();
 }
 
@@ -318,12 +487,48 @@ void JobManager::WorkerLoop() {
       job = queue_.front();
       queue_.pop_front();
       ++running_;
-      SetState(*job, v1::JOB_STATE_RUNNING);
+      if (job->resume) {
+        spdlog::info("job {} resuming after epoch {}", job->id, job->epochs_done);
+      } else {
+        SetState(*job, v1::JOB_STATE_RUNNING);
+      }
     }
     RunJob(job);
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
   }
+}
+
+StatusOr<int64_t> JobManager::RestoreCheckpoint(JobRecord& job, Trainer& trainer) {
+  const auto checkpoints = store_->Checkpoints(job.id);
+  std::string first_error;
+  for (const auto& [epoch, path] : checkpoints) {
+    Status s;
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) {
+      s = bytes.status();
+    } else {
+      auto payload = Unframe(*bytes, "checkpoint " + path);
+      s = payload.ok() ? trainer.RestoreState(*payload) : payload.status();
+    }
+    if (s.ok()) return trainer.epochs_done();
+    spdlog::warn("job {}: {}; trying an older checkpoint", job.id, s.message());
+    if (first_error.empty()) first_error = s.message();
+  }
+  if (!checkpoints.empty()) {
+    return Status::DataLoss("all " + std::to_string(checkpoints.size()) + " checkpoints of job " +
+                            job.id + " are unreadable (newest: " + first_error + ")");
+  }
+  return int64_t{0};
+}
+
+void JobManager::SaveCheckpoint(JobRecord& job, const Trainer& trainer) {
+  if (store_ == nullptr) return;
+  auto state = trainer.SaveState();
+  Status s = state.ok() ? store_->WriteCheckpoint(job.id, trainer.epochs_done(), *state,
+                                                  options_.checkpoints_kept)
+                        : state.status();
+  if (!s.ok()) spdlog::error("job {}: checkpoint after epoch {} failed: {}", job.id, trainer.epochs_done(), s.message());
 }
 
 void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
@@ -335,33 +540,59 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
   }
   Trainer& trainer = **created;
   const int64_t epochs = job->spec.epochs;
+  const int64_t stored_through = job->epochs_done;  // events already stored up to this epoch
+  if (job->resume && store_ != nullptr) {
+    auto from = RestoreCheckpoint(*job, trainer);
+    if (!from.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      SetState(*job, v1::JOB_STATE_FAILED, from.status().message());
+      return;
+    }
+    spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", job->id,
+                 *from, stored_through);
+  }
+  job->resume = false;
   while (!trainer.finished()) {
+    if (draining_) {
+      SaveCheckpoint(*job, trainer);
+      spdlog::info("job {} stopped for shutdown after epoch {}", job->id, trainer.epochs_done());
+      return;
+    }
     auto report = trainer.RunEpoch(&job->stop);
     if (!report.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (report.status().code() != StatusCode::kCancelled) {
-        SetState(*job, v1::JOB_STATE_FAILED, report.status().message());
-      } else if (job->cancel_requested) {
+      if (report.status().code() == StatusCode::kCancelled) {
         SetState(*job, v1::JOB_STATE_CANCELLED);
       } else {
-        spdlog::info("job {} stopped for shutdown after epoch {}", job->id, trainer.epochs_done());
+        SetState(*job, v1::JOB_STATE_FAILED, report.status().message());
       }
       return;
     }
+    const int64_t e = report->epoch;
     auto snapshot = trainer.Snapshot();
-    v1::JobEvent event;
-    ReportToProto(*report, epochs, event.mutable_epoch());
+    const bool keep = e % job->spec.checkpoint_every == 0 || e == epochs;
+    if (keep && store_ != nullptr) {
+      auto bytes = SerializeSnapshot(*snapshot);
+      const Status s = bytes.ok() ? store_->WriteSnapshot(job->id, e, *bytes) : bytes.status();
+      if (!s.ok()) spdlog::error("job {}: snapshot of epoch {} not stored: {}", job->id, e, s.message());
+    }
     {
+      v1::JobEvent event;
+      ReportToProto(*report, epochs, event.mutable_epoch());
       std::lock_guard<std::mutex> lock(mu_);
-      job->epochs_done = report->epoch;
-      job->latest = event.epoch();
       job->latest_snapshot = snapshot;
-      if (report->epoch % job->spec.checkpoint_every == 0 || report->epoch == epochs) {
-        job->kept[report->epoch] = snapshot;
+      if (keep) {
+        job->kept[e] = snapshot;
         if (job->kept.size() > kMaxKeptSnapshots) job->kept.erase(job->kept.begin());
       }
+      if (e > stored_through) {  // else trained again after a restart: already stored
+        job->epochs_done = e;
+        job->latest = event.epoch();
+        (void)Publish(*job, std::move(event));
+      }
     }
-    job->events->Append(std::move(event));
+    // After the event is durable, so a restart never resumes past a missing event.
+    if (e % job->spec.checkpoint_every == 0 && e != epochs) SaveCheckpoint(*job, trainer);
   }
   std::lock_guard<std::mutex> lock(mu_);
   SetState(*job, v1::JOB_STATE_SUCCEEDED);

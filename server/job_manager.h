@@ -1,6 +1,13 @@
 // JobManager: owns every job, the bounded queue and the fixed pool of
 // training workers.
 //
+// With a JobStore, every job and event is committed before it is
+// acknowledged, trainer checkpoints are written every checkpoint_every epochs
+// and at drain, and on start QUEUED jobs are queued again and RUNNING ones
+// resume from their newest readable checkpoint: the epochs they train again
+// reproduce the stored events exactly, so those are not repeated, and the
+// job's event sequence continues unbroken.
+//
 // A job is QUEUED, then RUNNING on one worker thread, then SUCCEEDED, FAILED
 // or CANCELLED; each change and each epoch is an event in the job's
 // EventLog. Workers are created once (max_concurrent_jobs) and run one job
@@ -30,6 +37,7 @@
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
 #include "server/event_log.h"
+#include "server/job_store.h"
 
 namespace gantry {
 
@@ -37,11 +45,20 @@ struct ManagerOptions {
   int max_concurrent_jobs = 2;      // training workers, >= 1
   int max_queued_jobs = 100;        // jobs waiting for a worker, >= 0
   int64_t max_sample_points = 10'000'000;  // per Sample/SampleStream call
+  int checkpoints_kept = 3;         // newest full trainer checkpoints kept per job
+  // Retention of ended jobs (0: keep forever): delete those that ended more
+  // than retention_seconds ago, and all but the newest retention_count.
+  int64_t retention_seconds = 0;
+  int64_t retention_count = 0;
 };
 
 class JobManager {
  public:
-  explicit JobManager(ManagerOptions options);
+  // `store` may be null (nothing survives the process). With a store, the
+  // stored jobs are loaded (and resumed) first; a failure to load is fatal.
+  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, JobStore* store);
+  // Starts the training workers (and the retention janitor). Call once.
+  void Start();
   // Drains (if not yet) and joins the workers.
   ~JobManager();
   JobManager(const JobManager&) = delete;
@@ -62,16 +79,31 @@ class JobManager {
   // The job's training points, at most max_points rows (1..1e6/dim).
   StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
 
-  // Stops accepting jobs, stops running ones between two batches (they stay
-  // RUNNING, with no terminal event) and interrupts every event log so that
-  // watchers end. Returns once the workers are idle. Idempotent.
+  // Stops accepting jobs; running ones stop at the end of their current
+  // epoch and checkpoint (they stay RUNNING, with no terminal event, and
+  // resume on the next start); interrupts every event log so that watchers
+  // end. Returns once the workers are idle. Idempotent.
   void Drain();
   bool draining() const;
 
   const ManagerOptions& options() const { return options_; }
 
+  // Deletes ended jobs beyond the retention policy. Returns how many.
+  int ApplyRetention();
+
  private:
   struct JobRecord;
+  explicit JobManager(ManagerOptions options, JobStore* store);
+  Status Recover();
+  // Makes the event durable (with the job's row), then publishes it. mu_ held
+  // for state events; epoch events come from the job's worker alone.
+  Status Publish(JobRecord& job, v1::JobEvent event);
+  JobRow RowOf(const JobRecord& job) const;
+  Status DeleteLocked(const std::string& id);
+  // Restores the newest readable checkpoint; returns its epoch (0: none).
+  StatusOr<int64_t> RestoreCheckpoint(JobRecord& job, class Trainer& trainer);
+  void SaveCheckpoint(JobRecord& job, const class Trainer& trainer);
+  void JanitorLoop();
 
   void WorkerLoop();
   void RunJob(const std::shared_ptr<JobRecord>& job);
@@ -90,7 +122,9 @@ class JobManager {
   int64_t next_index_ = 1;                                       // Guarded by mu_.
   int running_ = 0;                                              // Guarded by mu_.
   std::atomic<bool> draining_{false};
+  JobStore* const store_;  // may be null
   std::vector<std::thread> workers_;
+  std::thread janitor_;
 };
 
 }  // namespace gantry

@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <map>
 #include <thread>
 
 #include "server/server.h"
@@ -23,12 +25,35 @@ std::string DefaultDataDir() {
   return "/var/lib/gantry";
 }
 
+// "30d", "12h", "90m", "45s": an age; "100": a count.
+bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
+  size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (n <= 0) return false;
+  const std::string unit = text.substr(used);
+  if (unit.empty()) {
+    out->retention_count = n;
+    return true;
+  }
+  const std::map<std::string, long long> seconds = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+  auto it = seconds.find(unit);
+  if (it == seconds.end()) return false;
+  out->retention_seconds = n * it->second;
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   gantry::ServerOptions options;
   options.manager.max_concurrent_jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string data_dir = DefaultDataDir();
+  std::string retention;
   std::string log_level = "info";
   bool no_reflection = false;
 
@@ -49,6 +74,9 @@ int main(int argc, char** argv) {
                  "most points one Sample or SampleStream call may ask for")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  app.add_option("--retention", retention,
+                 "delete ended jobs automatically: an age (30d, 12h, 90m, 45s) or a count of "
+                 "ended jobs to keep (100)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -59,17 +87,19 @@ int main(int argc, char** argv) {
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
   CLI11_PARSE(app, argc, argv);
   options.reflection = !no_reflection;
+  options.data_dir = data_dir;
+  if (!retention.empty()) {
+    if (!ParseRetention(retention, &options.manager)) {
+      std::cerr << "--retention: '" << retention
+                << "' is neither an age (30d, 12h, 90m, 45s) nor a count of jobs (100)\n";
+      return 2;
+    }
+  }
 
   auto logger = spdlog::stderr_color_mt("gantryd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    spdlog::error("--data-dir {}: cannot create it: {}", data_dir, ec.message());
-    return 1;
-  }
 
   // Block the signals in every thread; this one waits for them.
   sigset_t signals;

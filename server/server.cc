@@ -22,7 +22,14 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GantryServer> s(new GantryServer());
-  s->manager_ = std::make_unique<JobManager>(options.manager);
+  if (!options.data_dir.empty()) {
+    auto store = JobStore::Open(options.data_dir);
+    if (!store.ok()) return store.status();
+    s->store_ = std::move(store).value();
+  }
+  auto manager = JobManager::Create(options.manager, s->store_.get());
+  if (!manager.ok()) return manager.status();
+  s->manager_ = std::move(manager).value();
   s->service_ = std::make_unique<GantryService>(s->manager_.get());
 
   grpc::ServerBuilder builder;
@@ -38,10 +45,11 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     s->manager_->Drain();
-    s->shut_down_ = true;
     return Status::Unavailable("cannot listen on " + options.listen +
                                " (address in use, or not a HOST:PORT this machine has)");
   }
+  s->manager_->Start();
+  s->shut_down_ = false;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("gantryd listening on {} (port {}), {} training workers, queue {}",
                options.listen, s->port_, options.manager.max_concurrent_jobs,

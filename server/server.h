@@ -13,12 +13,15 @@
 
 #include "core/status.h"
 #include "server/job_manager.h"
+#include "server/job_store.h"
 #include "server/service.h"
 
 namespace gantry {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free one
+  // Storage directory (JobStore); empty keeps everything in memory only.
+  std::string data_dir;
   ManagerOptions manager;
   bool reflection = true;
   int max_message_bytes = 64 << 20;        // largest request accepted (user points)
@@ -48,11 +51,12 @@ class GantryServer {
  private:
   GantryServer() = default;
 
+  std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<GantryService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  bool shut_down_ = false;
+  bool shut_down_ = true;  // until Start() succeeds
 };
 
 }  // namespace gantry

@@ -11,39 +11,15 @@ the same test, and samples.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gantry_testlib import ROOT, free_port, generate_stubs
+
 ARGS = None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def generate_stubs(out_dir):
-    """gantry/v1 as it is; health.proto as module `healthcheck`, because a
-    generated `grpc` package would hide grpcio's own."""
-    proto_dir = os.path.join(ROOT, "proto")
-    health_dir = os.path.join(out_dir, "health_src")
-    os.makedirs(os.path.join(health_dir, "healthcheck"))
-    with open(os.path.join(proto_dir, "grpc/health/v1/health.proto")) as src, \
-            open(os.path.join(health_dir, "healthcheck/health.proto"), "w") as dst:
-        dst.write(src.read())
-    for include, proto in ((proto_dir, "gantry/v1/gantry.proto"),
-                           (health_dir, "healthcheck/health.proto")):
-        subprocess.run(
-            ["protoc", f"-I{include}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
-             "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin", proto],
-            check=True)
-    sys.path.insert(0, out_dir)
 
 
 class PythonClientTest(unittest.TestCase):

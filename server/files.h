@@ -1,0 +1,28 @@
+// Durable files: atomic replacement and checksummed framing.
+//
+// WriteFileAtomically writes a temporary file in the same directory, fsyncs
+// it, renames it over `path` and fsyncs the directory, so a crash leaves
+// either the old file or the new one, never a torn one. Framed files carry a
+// magic, a length and a CRC-32 of the payload, so truncation and corruption
+// are detected on read.
+//
+// Thread-safety: functions of their arguments; callers serialise writes to
+// the same path.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace gantry {
+
+// RESOURCE_EXHAUSTED when the disk is full, INTERNAL for other I/O errors.
+Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+StatusOr<std::string> ReadFile(const std::string& path);
+
+// payload -> magic | u64 length | u32 crc32 | payload
+std::string Frame(const std::string& payload);
+// DATA_LOSS naming the file when the frame is truncated or its checksum fails.
+StatusOr<std::string> Unframe(const std::string& bytes, const std::string& what);
+
+}  // namespace gantry
