@@ -197,13 +197,29 @@ Status JobManager::Publish(JobRecord& job, v1::JobEvent event) {
   return Status::Ok();
 }
 
+void JobManager::FailUnstored(JobRecord& job, const Status& cause) {
+  // The store could not record the job's progress (a full disk, say). The
+  // job stops; its end is published to watchers but not stored, so on the
+  // next start the job resumes from what was stored, with no gap in its
+  // stored events.
+  job.stop = true;
+  job.state = v1::JOB_STATE_FAILED;
+  job.error = "cannot store the job's progress: " + cause.message();
+  job.end_time = SystemClock::now();
+  job.events->Append(StateEvent(job.state, job.error));
+  spdlog::error("job {} FAILED (not stored; it resumes on restart): {}", job.id, job.error);
+}
+
 void JobManager::SetState(JobRecord& job, v1::JobState state, const std::string& error) {
   job.state = state;
   job.error = error;
   const auto now = SystemClock::now();
   if (state == v1::JOB_STATE_RUNNING) job.start_time = now;
   if (IsTerminal(state)) job.end_time = now;
-  (void)Publish(job, StateEvent(state, error));
+  if (const Status s = Publish(job, StateEvent(state, error)); !s.ok()) {
+    FailUnstored(job, s);
+    return;
+  }
   if (error.empty()) {
     spdlog::info("job {} {}", job.id, JobStateName(state));
   } else {
@@ -480,6 +496,7 @@ bool JobManager::draining() const { return draining_; }
 void JobManager::WorkerLoop() {
   while (true) {
     std::shared_ptr<JobRecord> job;
+    bool run = true;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [this] { return draining_ || !queue_.empty(); });
@@ -491,9 +508,10 @@ void JobManager::WorkerLoop() {
         spdlog::info("job {} resuming after epoch {}", job->id, job->epochs_done);
       } else {
         SetState(*job, v1::JOB_STATE_RUNNING);
+        run = job->state == v1::JOB_STATE_RUNNING;  // not if the store refused it
       }
     }
-    RunJob(job);
+    if (run) RunJob(job);
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
   }
@@ -588,7 +606,10 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
       if (e > stored_through) {  // else trained again after a restart: already stored
         job->epochs_done = e;
         job->latest = event.epoch();
-        (void)Publish(*job, std::move(event));
+        if (const Status st = Publish(*job, std::move(event)); !st.ok()) {
+          FailUnstored(*job, st);
+          return;
+        }
       }
     }
     // After the event is durable, so a restart never resumes past a missing event.

@@ -99,6 +99,8 @@ class JobManager {
   // for state events; epoch events come from the job's worker alone.
   Status Publish(JobRecord& job, v1::JobEvent event);
   JobRow RowOf(const JobRecord& job) const;
+  // Ends a job whose progress the store refused (mu_ held).
+  void FailUnstored(JobRecord& job, const Status& cause);
   Status DeleteLocked(const std::string& id);
   // Restores the newest readable checkpoint; returns its epoch (0: none).
   StatusOr<int64_t> RestoreCheckpoint(JobRecord& job, class Trainer& trainer);

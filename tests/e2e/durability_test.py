@@ -266,6 +266,45 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(server.stop(), 0)
         self.assertEqual(c.id, a.id)
 
+    def test_full_disk_fails_the_write_and_keeps_what_is_stored(self):
+        os.makedirs(self.data)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.data],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
+        try:
+            server = self.server()
+            server.start()
+            ch, stub = server.connect()
+            points = pb.Points(dim=2, values=[float(i % 97) for i in range(2 * 50_000)])  # 400 KB
+            accepted, error = [], None
+            for i in range(40):
+                try:
+                    job = stub.CreateJob(pb.CreateJobRequest(
+                        name=f"big {i}", spec=pb.JobSpec(epochs=1, batch_size=50_000,
+                                                         dataset=pb.Dataset(kind=pb.DATASET_KIND_USER,
+                                                                            points=points))))
+                    accepted.append(job.id)
+                except grpc.RpcError as e:
+                    error = e
+                    break
+            self.assertIsNotNone(error, "the disk filled up")
+            self.assertEqual(error.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("disk full", error.details())
+            self.assertGreater(len(accepted), 0)
+            for job_id in accepted:
+                stub.GetJob(pb.GetJobRequest(job_id=job_id))  # still there, server still up
+            ch.close()
+            self.assertEqual(server.stop(), 0)
+            server.start()
+            ch, stub = server.connect()
+            listed = {j.id for j in stub.ListJobs(pb.ListJobsRequest(page_size=1000)).jobs}
+            ch.close()
+            self.assertEqual(server.stop(), 0)
+            self.assertTrue(set(accepted) <= listed, "every acknowledged job survived the full disk")
+        finally:
+            subprocess.run(["umount", "-l", self.data])
+
     def test_newer_schema_is_refused(self):
         os.makedirs(self.data)
         db = sqlite3.connect(os.path.join(self.data, "gantry.db"))
