@@ -31,6 +31,7 @@ grpc::Status FetchSample(Connection& conn, const v1::SampleRequest& req, int dim
     }
   }
   grpc::ClientContext ctx;
+  conn.Authorize(&ctx);
   auto reader = conn.stub().SampleStream(&ctx, req);
   v1::SampleResponse chunk;
   bool first = true;
@@ -154,6 +155,7 @@ int Watch(Connection& conn, const WatchArgs& args) {
   auto last_progress = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext ctx;
+    conn.Authorize(&ctx);
     if (attempt > 0) ctx.set_wait_for_ready(true);
     v1::WatchJobRequest req;
     req.set_job_id(args.id);
@@ -256,6 +258,7 @@ int Plot(Connection& conn, const std::string& id, const std::string& out) {
   if (!s.ok()) return conn.Fail("plot " + id, s);
   TrainingCurves curves;
   grpc::ClientContext ctx;
+  conn.Authorize(&ctx);
   v1::WatchJobRequest req;
   req.set_job_id(id);
   auto reader = conn.stub().WatchJob(&ctx, req);
@@ -317,6 +320,7 @@ int Delete(Connection& conn, const std::string& id) {
 int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
            const std::string& out) {
   grpc::ClientContext ctx;
+  conn.Authorize(&ctx);
   v1::ExportGeneratorRequest req;
   req.set_job_id(id);
   if (epoch) req.set_epoch(*epoch);

@@ -1,7 +1,9 @@
 #include "client/connection.h"
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "client/exit_codes.h"
 
@@ -14,6 +16,8 @@ int ExitCodeFor(const grpc::Status& status) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED: return kExitUnavailable;
     case grpc::StatusCode::INVALID_ARGUMENT: return kExitUsage;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: return kExitUnauthenticated;
     default: return kExitError;
   }
 }
@@ -25,19 +29,39 @@ Connection::Connection(const GlobalOptions& options) : options_(options) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel_ = grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options_.tls_ca.empty() || options_.tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options_.tls_ca.empty()) {
+      std::ifstream in(options_.tls_ca);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      if (!in || pem.str().empty()) error_ = "--tls-ca " + options_.tls_ca + ": cannot read it";
+      ssl.pem_root_certs = pem.str();
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  channel_ = grpc::CreateCustomChannel(options_.server, creds, args);
   stub_ = v1::Gantry::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }
 
+void Connection::Authorize(grpc::ClientContext* ctx) const {
+  if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+}
+
 void Connection::Prepare(grpc::ClientContext* ctx) const {
+  Authorize(ctx);
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(options_.timeout * 1000)));
 }
 
 int Connection::Fail(const std::string& what, const grpc::Status& status) const {
   const int code = ExitCodeFor(status);
-  if (code == kExitUnavailable) {
+  if (code == kExitUnauthenticated) {
+    std::cerr << "gantry: " << what << ": " << status.error_message()
+              << " (give the server's token with --token or GANTRY_TOKEN)\n";
+  } else if (code == kExitUnavailable) {
     std::cerr << "gantry: " << what << ": cannot reach gantryd at " << options_.server << " ("
               << status.error_message() << ")\n";
   } else {

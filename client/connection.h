@@ -16,6 +16,9 @@ struct GlobalOptions {
   std::string server;        // --server, else GANTRY_SERVER, else 127.0.0.1:50051
   double timeout = 30;       // seconds, for each unary call
   std::string output = "table";  // table | json | csv
+  std::string tls_ca;        // PEM file of the CA that signed gantryd's certificate: use TLS
+  bool tls = false;          // use TLS with the system's CAs
+  std::string token;         // --token, else GANTRY_TOKEN: sent as "authorization: Bearer"
 };
 
 class Connection {
@@ -27,14 +30,19 @@ class Connection {
   const std::string& target() const { return options_.server; }
   const GlobalOptions& options() const { return options_; }
 
-  // Sets the deadline (--timeout) on a unary call's context.
+  // Adds the token (if any) to a call's metadata.
+  void Authorize(grpc::ClientContext* ctx) const;
+  // Authorize() plus the deadline (--timeout), for a unary call.
   void Prepare(grpc::ClientContext* ctx) const;
+  // Empty, or why the TLS material could not be read.
+  const std::string& error() const { return error_; }
 
   // Prints "gantry: <what>: <reason>" to stderr and returns the exit code.
   int Fail(const std::string& what, const grpc::Status& status) const;
 
  private:
   GlobalOptions options_;
+  std::string error_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Gantry::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

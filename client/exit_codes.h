@@ -14,6 +14,7 @@ enum ExitCode : int {
   kExitNotFound = 4,       // no such job (or epoch snapshot)
   kExitJobFailed = 5,      // watch: the job ended FAILED
   kExitJobCancelled = 6,   // watch: the job ended CANCELLED
+  kExitUnauthenticated = 7,  // the server wants a (different) token
 };
 
 int ExitCodeFor(const grpc::Status& status);

@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     global.server = "127.0.0.1:50051";
   }
   std::string log_level = "error";
+  if (const char* env = std::getenv("GANTRY_TOKEN"); env != nullptr) global.token = env;
 
   CLI::App app{"gantry: train GANs on a gantryd server, watch them, sample them"};
   app.require_subcommand(1);
@@ -123,6 +124,10 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", global.output, "table, json, or csv (sample)")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json", "csv"}));
+  app.add_option("--tls-ca", global.tls_ca, "PEM CA certificate: connect with TLS, trusting it")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--tls", global.tls, "connect with TLS, trusting the system's CAs");
+  app.add_option("--token", global.token, "bearer token for a server with --auth-token-file (env GANTRY_TOKEN)");
   app.add_option("--log-level", log_level, "gRPC's own logging: debug, info, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "error"}));
@@ -193,6 +198,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   gantry::cli::Connection conn(global);
+  if (!conn.error().empty()) {
+    std::cerr << "gantry: " << conn.error() << "\n";
+    return kExitUsage;
+  }
   if (submit_cmd->parsed()) {
     if (!spec_flags.Build(&submit.spec)) return kExitUsage;
     return gantry::cli::Submit(conn, submit);

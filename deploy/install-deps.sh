@@ -15,7 +15,7 @@ build_pkgs=(
   libspdlog-dev libgtest-dev libgmock-dev libcli11-dev libsqlite3-dev
   libcairo2-dev prometheus-cpp-dev nlohmann-json3-dev zlib1g-dev
   # tests: the seed program as the reference, and a Python gRPC client
-  python3 python3-torch python3-grpcio python3-protobuf python3-pil
+  python3 python3-torch python3-grpcio python3-protobuf python3-pil openssl
 )
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libprotobuf32

@@ -72,14 +72,19 @@ struct JobManager::JobRecord {
   std::map<int64_t, std::string> kept_files;
 };
 
-StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, JobStore* store) {
-  std::unique_ptr<JobManager> m(new JobManager(options, store));
+StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, JobStore* store,
+                                                        Metrics* metrics) {
+  std::unique_ptr<JobManager> m(new JobManager(options, store, metrics));
   if (store != nullptr) GANTRY_RETURN_IF_ERROR(m->Recover());
   return m;
 }
 
-JobManager::JobManager(ManagerOptions options, JobStore* store)
-    : options_(options), store_(store) {}
+JobManager::JobManager(ManagerOptions options, JobStore* store, Metrics* metrics)
+    : options_(options), store_(store), metrics_(metrics) {}
+
+void JobManager::CountState(v1::JobState from, v1::JobState to) {
+  if (metrics_ != nullptr) metrics_->JobState(from, to);
+}
 
 void JobManager::Start() {
   for (int i = 0; i < options_.max_concurrent_jobs; ++i) {
@@ -124,6 +129,7 @@ Status JobManager::Recover() {
     }
     jobs_[job->id] = job;
     by_index_[job->index] = job;
+    CountState(v1::JOB_STATE_UNSPECIFIED, job->state);
     next_index_ = std::max(next_index_, job->index + 1);
     if (!job->request_id.empty()) request_ids_[job->request_id] = job->id;
     if (job->state == v1::JOB_STATE_QUEUED) {
@@ -203,6 +209,7 @@ void JobManager::FailUnstored(JobRecord& job, const Status& cause) {
   // next start the job resumes from what was stored, with no gap in its
   // stored events.
   job.stop = true;
+  CountState(job.state, v1::JOB_STATE_FAILED);
   job.state = v1::JOB_STATE_FAILED;
   job.error = "cannot store the job's progress: " + cause.message();
   job.end_time = SystemClock::now();
@@ -211,6 +218,7 @@ void JobManager::FailUnstored(JobRecord& job, const Status& cause) {
 }
 
 void JobManager::SetState(JobRecord& job, v1::JobState state, const std::string& error) {
+  CountState(job.state, state);
   job.state = state;
   job.error = error;
   const auto now = SystemClock::now();
@@ -284,6 +292,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   by_index_[job->index] = job;
   if (!request.request_id().empty()) request_ids_[request.request_id()] = job->id;
   queue_.push_back(job);
+  CountState(v1::JOB_STATE_UNSPECIFIED, v1::JOB_STATE_QUEUED);
   spdlog::info("job {} QUEUED", job->id);
   work_cv_.notify_all();
   return ToProto(*job);
@@ -358,6 +367,7 @@ Status JobManager::DeleteLocked(const std::string& id) {
   if (store_ != nullptr) GANTRY_RETURN_IF_ERROR(store_->DeleteJob(id));
   if (!job.request_id.empty()) request_ids_.erase(job.request_id);
   by_index_.erase(job.index);
+  CountState(job.state, v1::JOB_STATE_UNSPECIFIED);
   jobs_.erase(id);
   spdlog::info("job {} deleted", id);
   return Status::Ok();
@@ -587,6 +597,7 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
       return;
     }
     const int64_t e = report->epoch;
+    if (metrics_ != nullptr) metrics_->EpochTrained(report->seconds);
     auto snapshot = trainer.Snapshot();
     const bool keep = e % job->spec.checkpoint_every == 0 || e == epochs;
     if (keep && store_ != nullptr) {

@@ -38,6 +38,7 @@
 #include "gantry/v1/gantry.pb.h"
 #include "server/event_log.h"
 #include "server/job_store.h"
+#include "server/metrics.h"
 
 namespace gantry {
 
@@ -56,7 +57,9 @@ class JobManager {
  public:
   // `store` may be null (nothing survives the process). With a store, the
   // stored jobs are loaded (and resumed) first; a failure to load is fatal.
-  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, JobStore* store);
+  // `metrics` may be null too.
+  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, JobStore* store,
+                                                      Metrics* metrics = nullptr);
   // Starts the training workers (and the retention janitor). Call once.
   void Start();
   // Drains (if not yet) and joins the workers.
@@ -93,7 +96,8 @@ class JobManager {
 
  private:
   struct JobRecord;
-  explicit JobManager(ManagerOptions options, JobStore* store);
+  JobManager(ManagerOptions options, JobStore* store, Metrics* metrics);
+  void CountState(v1::JobState from, v1::JobState to);
   Status Recover();
   // Makes the event durable (with the job's row), then publishes it. mu_ held
   // for state events; epoch events come from the job's worker alone.
@@ -125,6 +129,7 @@ class JobManager {
   int running_ = 0;                                              // Guarded by mu_.
   std::atomic<bool> draining_{false};
   JobStore* const store_;  // may be null
+  Metrics* const metrics_;  // may be null
   std::vector<std::thread> workers_;
   std::thread janitor_;
 };

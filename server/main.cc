@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   options.manager.max_concurrent_jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string data_dir = DefaultDataDir();
   std::string retention;
+  std::string auth_token_file;
   std::string log_level = "info";
   bool no_reflection = false;
 
@@ -84,10 +86,35 @@ int main(int argc, char** argv) {
                  "close client connections after this age so they reconnect (0: never)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 30));
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain: serve TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key for --tls-cert")
+      ->check(CLI::ExistingFile);
+  app.add_option("--auth-token-file", auth_token_file,
+                 "file holding a token; every RPC but health then needs "
+                 "'authorization: Bearer <token>' (reflection is turned off)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "HOST:PORT to serve Prometheus metrics on (/metrics)");
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest request accepted (inline user points)")
+      ->capture_default_str()
+      ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
   CLI11_PARSE(app, argc, argv);
   options.reflection = !no_reflection;
   options.data_dir = data_dir;
+  if (!auth_token_file.empty()) {
+    std::ifstream in(auth_token_file);
+    std::getline(in, options.auth_token);
+    while (!options.auth_token.empty() && std::isspace(static_cast<unsigned char>(options.auth_token.back()))) {
+      options.auth_token.pop_back();
+    }
+    if (options.auth_token.empty()) {
+      std::cerr << "--auth-token-file " << auth_token_file << ": the file holds no token\n";
+      return 2;
+    }
+  }
   if (!retention.empty()) {
     if (!ParseRetention(retention, &options.manager)) {
       std::cerr << "--retention: '" << retention

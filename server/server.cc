@@ -3,7 +3,10 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/security/server_credentials.h>
 #include <spdlog/spdlog.h>
+
+#include "server/files.h"
 
 namespace gantry {
 
@@ -18,22 +21,42 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
                                    std::to_string(options.manager.max_queued_jobs) +
                                    " is out of range 0..");
   }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together; one of them is missing");
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_file.empty()) {
+    auto cert = ReadFile(options.tls_cert_file);
+    auto key = ReadFile(options.tls_key_file);
+    if (!cert.ok()) return Status::InvalidArgument("--tls-cert: " + cert.status().message());
+    if (!key.ok()) return Status::InvalidArgument("--tls-key: " + key.status().message());
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
   grpc::EnableDefaultHealthCheckService(true);
-  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options.reflection && options.auth_token.empty()) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
 
   std::unique_ptr<GantryServer> s(new GantryServer());
+  if (!options.metrics_listen.empty()) {
+    s->metrics_ = std::make_unique<Metrics>();
+    GANTRY_RETURN_IF_ERROR(s->metrics_->Serve(options.metrics_listen));
+  }
   if (!options.data_dir.empty()) {
     auto store = JobStore::Open(options.data_dir);
     if (!store.ok()) return store.status();
     s->store_ = std::move(store).value();
   }
-  auto manager = JobManager::Create(options.manager, s->store_.get());
+  auto manager = JobManager::Create(options.manager, s->store_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
-  s->service_ = std::make_unique<GantryService>(s->manager_.get());
+  s->service_ = std::make_unique<GantryService>(
+      s->manager_.get(), ServiceOptions{options.auth_token, s->metrics_.get()});
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // A second server on the same port must fail, not share it.
@@ -51,9 +74,11 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->manager_->Start();
   s->shut_down_ = false;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("gantryd listening on {} (port {}), {} training workers, queue {}",
-               options.listen, s->port_, options.manager.max_concurrent_jobs,
-               options.manager.max_queued_jobs);
+  spdlog::info("gantryd listening on {} (port {}, {}{}), {} training workers, queue {}",
+               options.listen, s->port_, options.tls_cert_file.empty() ? "plaintext" : "TLS",
+               options.auth_token.empty() ? "" : ", bearer tokens required",
+               options.manager.max_concurrent_jobs, options.manager.max_queued_jobs);
+  if (s->metrics_) spdlog::info("metrics on http://{}/metrics", options.metrics_listen);
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
+#include "server/metrics.h"
 #include "server/service.h"
 
 namespace gantry {
@@ -23,7 +24,13 @@ struct ServerOptions {
   // Storage directory (JobStore); empty keeps everything in memory only.
   std::string data_dir;
   ManagerOptions manager;
-  bool reflection = true;
+  bool reflection = true;           // off whenever auth_token is set (it cannot check tokens)
+  // TLS: PEM files of the server's certificate chain and key (both or none).
+  std::string tls_cert_file, tls_key_file;
+  // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>".
+  std::string auth_token;
+  // HOST:PORT for Prometheus' /metrics, or empty for none.
+  std::string metrics_listen;
   int max_message_bytes = 64 << 20;        // largest request accepted (user points)
   // When > 0, connections are closed after this age (with a short grace), so
   // clients reconnect: spreads load behind a proxy; tests use it to cut
@@ -51,6 +58,7 @@ class GantryServer {
  private:
   GantryServer() = default;
 
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<GantryService> service_;

@@ -9,6 +9,7 @@
 
 #include "core/export.h"
 #include "server/convert.h"
+#include "server/metrics.h"
 #include "server/status_map.h"
 
 namespace gantry {
@@ -19,8 +20,9 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kStreamChunkValues = 262'144;   // 1 MiB of floats per SampleStream message
 constexpr size_t kExportChunkBytes = 1 << 20;
 
-void LogRpc(const char* method, const std::string& job_id, const grpc::Status& status,
-            Clock::time_point start) {
+void LogRpc(Metrics* metrics, const char* method, const std::string& job_id,
+            const grpc::Status& status, Clock::time_point start) {
+  if (metrics != nullptr) metrics->Rpc(method, static_cast<int>(status.error_code()));
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (status.ok()) {
     spdlog::info("rpc {} job={} OK {:.1f}ms", method, job_id.empty() ? "-" : job_id, ms);
@@ -30,13 +32,15 @@ void LogRpc(const char* method, const std::string& job_id, const grpc::Status& s
   }
 }
 
-// Runs `fn` (returning a gantry Status) and finishes the unary call with it.
+// Authenticates, runs `fn` (returning a gantry Status) and finishes the
+// unary call with it.
 template <typename Fn>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
-                                const std::string& job_id, Fn&& fn) {
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
+                                Metrics* metrics, const char* method, const std::string& job_id,
+                                Fn&& fn) {
   const auto start = Clock::now();
-  const grpc::Status status = ToGrpcStatus(fn());
-  LogRpc(method, job_id, status, start);
+  const grpc::Status status = auth.ok() ? ToGrpcStatus(fn()) : auth;
+  LogRpc(metrics, method, job_id, status, start);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(status);
   return reactor;
@@ -113,9 +117,12 @@ std::atomic<int64_t> open_watch_streams{0};
 // WatchJob: replays the job's EventLog from from_seq, then follows it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(std::shared_ptr<EventLog> log, std::string job_id, int64_t from_seq)
-      : log_(std::move(log)), job_id_(std::move(job_id)), next_seq_(std::max<int64_t>(1, from_seq)) {
+  WatchReactor(std::shared_ptr<EventLog> log, std::string job_id, int64_t from_seq,
+               Metrics* metrics)
+      : log_(std::move(log)), job_id_(std::move(job_id)), metrics_(metrics),
+        next_seq_(std::max<int64_t>(1, from_seq)) {
     open_watch_streams.fetch_add(1);
+    if (metrics_ != nullptr) metrics_->WatchOpened();
     notifier_ = std::make_shared<Notifier>([this] { Kick(); });
     log_->Subscribe(notifier_);
     Kick();
@@ -142,7 +149,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   void OnDone() override {
     notifier_->Detach();
     open_watch_streams.fetch_sub(1);
-    LogRpc("WatchJob", job_id_, final_status_, start_);
+    if (metrics_ != nullptr) metrics_->WatchClosed();
+    LogRpc(metrics_, "WatchJob", job_id_, final_status_, start_);
     delete this;
   }
 
@@ -179,6 +187,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 
   const std::shared_ptr<EventLog> log_;
   const std::string job_id_;
+  Metrics* const metrics_;
   const Clock::time_point start_ = Clock::now();
   std::shared_ptr<Notifier> notifier_;
   std::mutex mu_;
@@ -193,8 +202,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 // SampleStream: one chunk computed per completed write.
 class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResponse> {
  public:
-  SampleStreamReactor(SamplePlan plan, std::string job_id)
-      : plan_(std::move(plan)), job_id_(std::move(job_id)) {
+  SampleStreamReactor(SamplePlan plan, std::string job_id, Metrics* metrics)
+      : plan_(std::move(plan)), job_id_(std::move(job_id)), metrics_(metrics) {
     chunk_ = std::max<int64_t>(1, kStreamChunkValues / plan_.snapshot->data_dim());
     Next();
   }
@@ -207,7 +216,7 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
     Next();
   }
   void OnDone() override {
-    LogRpc("SampleStream", job_id_, status_, start_);
+    LogRpc(metrics_, "SampleStream", job_id_, status_, start_);
     delete this;
   }
 
@@ -220,12 +229,14 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
     const int64_t take = std::min(chunk_, plan_.count - offset_);
     response_.Clear();
     FillSample(plan_, offset_, take, &response_);
+    if (metrics_ != nullptr) metrics_->PointsSampled(take);
     offset_ += take;
     StartWrite(&response_);
   }
 
   const SamplePlan plan_;
   const std::string job_id_;
+  Metrics* const metrics_;
   const Clock::time_point start_ = Clock::now();
   int64_t chunk_ = 1;
   int64_t offset_ = 0;
@@ -236,8 +247,8 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
 // ExportGenerator: the TorchScript bytes in 1 MiB chunks.
 class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
  public:
-  ExportReactor(std::string bytes, int64_t epoch, std::string job_id)
-      : bytes_(std::move(bytes)), epoch_(epoch), job_id_(std::move(job_id)) {
+  ExportReactor(std::string bytes, int64_t epoch, std::string job_id, Metrics* metrics)
+      : bytes_(std::move(bytes)), epoch_(epoch), job_id_(std::move(job_id)), metrics_(metrics) {
     Next();
   }
   void OnWriteDone(bool ok) override {
@@ -249,7 +260,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
     Next();
   }
   void OnDone() override {
-    LogRpc("ExportGenerator", job_id_, status_, start_);
+    LogRpc(metrics_, "ExportGenerator", job_id_, status_, start_);
     delete this;
   }
 
@@ -269,6 +280,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   const std::string bytes_;
   const int64_t epoch_;
   const std::string job_id_;
+  Metrics* const metrics_;
   const Clock::time_point start_ = Clock::now();
   size_t offset_ = 0;
   v1::ExportChunk chunk_;
@@ -279,105 +291,134 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
 
 int64_t OpenWatchStreams() { return open_watch_streams.load(); }
 
+grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx) const {
+  if (options_.auth_token.empty()) return grpc::Status::OK;
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer <token>' metadata");
+  }
+  const std::string value(it->second.data(), it->second.size());
+  const std::string expected = "Bearer " + options_.auth_token;
+  // Compare in constant time.
+  unsigned diff = value.size() != expected.size();
+  for (size_t i = 0; i < value.size() && i < expected.size(); ++i) diff |= value[i] ^ expected[i];
+  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  return grpc::Status::OK;
+}
+
 grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* ctx,
                                                    const v1::CreateJobRequest* request,
                                                    v1::Job* response) {
-  const auto start = Clock::now();
-  const grpc::Status status = ToGrpcStatus(Assign(manager_->Create(*request), response));
-  LogRpc("CreateJob", response->id(), status, start);
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "CreateJob", "",
+               [&] { return Assign(manager_->Create(*request), response); });
 }
 
 grpc::ServerUnaryReactor* GantryService::GetJob(grpc::CallbackServerContext* ctx,
                                                 const v1::GetJobRequest* request,
                                                 v1::Job* response) {
-  return Unary(ctx, "GetJob", request->job_id(),
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "GetJob", request->job_id(),
                [&] { return Assign(manager_->Get(request->job_id()), response); });
 }
 
 grpc::ServerUnaryReactor* GantryService::ListJobs(grpc::CallbackServerContext* ctx,
                                                   const v1::ListJobsRequest* request,
                                                   v1::ListJobsResponse* response) {
-  return Unary(ctx, "ListJobs", "", [&] { return Assign(manager_->List(*request), response); });
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "ListJobs", "",
+               [&] { return Assign(manager_->List(*request), response); });
 }
 
 grpc::ServerUnaryReactor* GantryService::CancelJob(grpc::CallbackServerContext* ctx,
                                                    const v1::CancelJobRequest* request,
                                                    v1::Job* response) {
-  return Unary(ctx, "CancelJob", request->job_id(),
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "CancelJob", request->job_id(),
                [&] { return Assign(manager_->Cancel(request->job_id()), response); });
 }
 
 grpc::ServerUnaryReactor* GantryService::DeleteJob(grpc::CallbackServerContext* ctx,
                                                    const v1::DeleteJobRequest* request,
                                                    v1::DeleteJobResponse* response) {
-  return Unary(ctx, "DeleteJob", request->job_id(),
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "DeleteJob", request->job_id(),
                [&] { return manager_->Delete(request->job_id()); });
-}
-
-grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
-    grpc::CallbackServerContext* ctx, const v1::WatchJobRequest* request) {
-  const auto start = Clock::now();
-  if (request->from_seq() < 0) {
-    const grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "from_seq: " + std::to_string(request->from_seq()) +
-                                  " is out of range 0..");
-    LogRpc("WatchJob", request->job_id(), status, start);
-    return new FailedStream<v1::JobEvent>(status);
-  }
-  auto log = manager_->Events(request->job_id());
-  if (!log.ok()) {
-    const grpc::Status status = ToGrpcStatus(log.status());
-    LogRpc("WatchJob", request->job_id(), status, start);
-    return new FailedStream<v1::JobEvent>(status);
-  }
-  return new WatchReactor(*log, request->job_id(), request->from_seq());
-}
-
-grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
-                                                const v1::SampleRequest* request,
-                                                v1::SampleResponse* response) {
-  return Unary(ctx, "Sample", request->job_id(), [&]() -> Status {
-    auto plan = PlanSample(*manager_, *request, /*unary=*/true);
-    if (!plan.ok()) return plan.status();
-    FillSample(*plan, 0, plan->count, response);
-    return Status::Ok();
-  });
-}
-
-grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
-    grpc::CallbackServerContext* ctx, const v1::SampleRequest* request) {
-  auto plan = PlanSample(*manager_, *request, /*unary=*/false);
-  if (!plan.ok()) {
-    const grpc::Status status = ToGrpcStatus(plan.status());
-    LogRpc("SampleStream", request->job_id(), status, Clock::now());
-    return new FailedStream<v1::SampleResponse>(status);
-  }
-  return new SampleStreamReactor(std::move(plan).value(), request->job_id());
 }
 
 grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
                                                     const v1::GetDatasetRequest* request,
                                                     v1::GetDatasetResponse* response) {
-  return Unary(ctx, "GetDataset", request->job_id(),
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "GetDataset", request->job_id(),
                [&] { return Assign(manager_->Dataset(*request), response); });
+}
+
+grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
+                                                const v1::SampleRequest* request,
+                                                v1::SampleResponse* response) {
+  return Unary(ctx, Authenticate(ctx), options_.metrics, "Sample", request->job_id(),
+               [&]() -> Status {
+                 auto plan = PlanSample(*manager_, *request, /*unary=*/true);
+                 if (!plan.ok()) return plan.status();
+                 FillSample(*plan, 0, plan->count, response);
+                 if (options_.metrics != nullptr) options_.metrics->PointsSampled(plan->count);
+                 return Status::Ok();
+               });
+}
+
+// A stream that fails before its first message: logged, counted, finished.
+template <typename Msg>
+static grpc::ServerWriteReactor<Msg>* Reject(Metrics* metrics, const char* method,
+                                             const std::string& job_id,
+                                             const grpc::Status& status) {
+  LogRpc(metrics, method, job_id, status, Clock::now());
+  return new FailedStream<Msg>(status);
+}
+
+grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
+    grpc::CallbackServerContext* ctx, const v1::WatchJobRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::JobEvent>(options_.metrics, "WatchJob", id, auth);
+  }
+  if (request->from_seq() < 0) {
+    return Reject<v1::JobEvent>(
+        options_.metrics, "WatchJob", id,
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     "from_seq: " + std::to_string(request->from_seq()) + " is out of range 0.."));
+  }
+  auto log = manager_->Events(id);
+  if (!log.ok()) return Reject<v1::JobEvent>(options_.metrics, "WatchJob", id, ToGrpcStatus(log.status()));
+  return new WatchReactor(*log, id, request->from_seq(), options_.metrics);
+}
+
+grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
+    grpc::CallbackServerContext* ctx, const v1::SampleRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::SampleResponse>(options_.metrics, "SampleStream", id, auth);
+  }
+  auto plan = PlanSample(*manager_, *request, /*unary=*/false);
+  if (!plan.ok()) {
+    return Reject<v1::SampleResponse>(options_.metrics, "SampleStream", id,
+                                      ToGrpcStatus(plan.status()));
+  }
+  return new SampleStreamReactor(std::move(plan).value(), id, options_.metrics);
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
     grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::ExportChunk>(options_.metrics, "ExportGenerator", id, auth);
+  }
   std::optional<int64_t> epoch;
   if (request->has_epoch()) epoch = request->epoch();
-  auto snapshot = manager_->Snapshot(request->job_id(), epoch);
+  auto snapshot = manager_->Snapshot(id, epoch);
   StatusOr<std::string> bytes = snapshot.ok() ? ExportTorchScript(**snapshot)
                                               : StatusOr<std::string>(snapshot.status());
   if (!bytes.ok()) {
-    const grpc::Status status = ToGrpcStatus(bytes.status());
-    LogRpc("ExportGenerator", request->job_id(), status, Clock::now());
-    return new FailedStream<v1::ExportChunk>(status);
+    return Reject<v1::ExportChunk>(options_.metrics, "ExportGenerator", id,
+                                   ToGrpcStatus(bytes.status()));
   }
-  return new ExportReactor(std::move(bytes).value(), (*snapshot)->epoch(), request->job_id());
+  return new ExportReactor(std::move(bytes).value(), (*snapshot)->epoch(), id, options_.metrics);
 }
 
 }  // namespace gantry

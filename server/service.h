@@ -24,9 +24,19 @@ inline constexpr int64_t kMaxUnarySampleValues = 1'000'000;
 // WatchJob streams open right now, in this process.
 int64_t OpenWatchStreams();
 
+class Metrics;
+
+struct ServiceOptions {
+  // When set, every call needs "authorization: Bearer <token>" metadata and
+  // anything else is UNAUTHENTICATED.
+  std::string auth_token;
+  Metrics* metrics = nullptr;  // may be null
+};
+
 class GantryService final : public v1::Gantry::CallbackService {
  public:
-  explicit GantryService(JobManager* manager) : manager_(manager) {}
+  GantryService(JobManager* manager, ServiceOptions options)
+      : manager_(manager), options_(std::move(options)) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* request,
@@ -56,7 +66,11 @@ class GantryService final : public v1::Gantry::CallbackService {
       grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
 
  private:
+  // OK, or UNAUTHENTICATED when a token is required and not presented.
+  grpc::Status Authenticate(const grpc::CallbackServerContext* ctx) const;
+
   JobManager* const manager_;
+  const ServiceOptions options_;
 };
 
 }  // namespace gantry
