@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The container test: builds deploy/Dockerfile with podman as
+# shared/docs/containers.md describes, runs it with a volume, and from the
+# host's CLI checks health, submits a short seed job, watches it and samples
+# it; then restarts the container on the same volume and finds the job and
+# its samples still there. Prints the image's size and the cold start to
+# SERVING.
+#
+#   tests/deploy/container_test.sh GANTRY_CLI
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+gantry=$(readlink -f "${1:-build/bin/gantry}")
+
+if ! command -v podman >/dev/null; then
+  echo "SKIP: podman is not installed (deploy/install-deps.sh installs it)"; exit 77
+fi
+
+base=docker.io/library/debian:bookworm-slim
+if ! podman image exists "$base"; then
+  echo "== making $base from Debian's packages (debootstrap)"
+  rootfs=$(mktemp -d)
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
+  rm -rf "$rootfs"
+fi
+
+echo "== podman build"
+start=$(date +%s)
+podman build --format docker --isolation chroot --pull=never -t localhost/gantry -f deploy/Dockerfile . >/tmp/gantry-image-build.log 2>&1 \
+  || { tail -40 /tmp/gantry-image-build.log; exit 1; }
+echo "built localhost/gantry in $(( $(date +%s) - start )) s"
+size=$(podman image inspect localhost/gantry --format '{{.Size}}')
+echo "runtime image size: $((size / 1024 / 1024)) MiB"
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+name=gantry-test-$$
+volume=gantry-test-data-$$
+export GANTRY_SERVER=127.0.0.1:$port
+cleanup() {
+  podman rm -f "$name" >/dev/null 2>&1 || true
+  podman volume rm -f "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+podman volume create "$volume" >/dev/null
+
+# podman here has no systemd for its healthcheck timers; drop that noise.
+quiet() { "$@" 2> >(grep -v 'systemd connection' >&2); }
+run_container() {
+  quiet podman --runtime runc run -d --name "$name" --cgroup-manager=cgroupfs \
+    --ulimit nproc=4096:4096 --ulimit nofile=4096:4096 \
+    -p "127.0.0.1:$port:50051" -v "$volume:/data" localhost/gantry >/dev/null
+}
+wait_serving() {
+  local t0=$1
+  for _ in $(seq 600); do
+    if "$gantry" --timeout 1 health >/dev/null 2>&1; then
+      echo "cold start to SERVING: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+      return 0
+    fi
+    sleep 0.1
+  done
+  podman logs "$name" | tail -20
+  return 1
+}
+
+echo "== run with a volume"
+t0=$(date +%s%N)
+run_container
+wait_serving "$t0"
+[ "$("$gantry" health)" = SERVING ]
+quiet podman --runtime runc healthcheck run "$name" && echo "the image's HEALTHCHECK (gantry health): healthy"
+id=$("$gantry" submit --epochs 20 --name container-seed)
+"$gantry" watch "$id" >/tmp/gantry-container-watch.txt
+tail -2 /tmp/gantry-container-watch.txt
+[ "$(tail -1 /tmp/gantry-container-watch.txt)" = "state SUCCEEDED" ]
+"$gantry" sample "$id" --count 50 --seed 3 >/tmp/gantry-container-sample-1.csv
+[ "$(wc -l </tmp/gantry-container-sample-1.csv)" -eq 51 ]
+podman exec "$name" sh -c 'id -un; ls /data' | tr '\n' ' '; echo
+
+echo "== restart on the same volume"
+quiet podman stop -t 30 "$name" >/dev/null
+quiet podman rm "$name" >/dev/null
+t0=$(date +%s%N)
+run_container
+wait_serving "$t0"
+"$gantry" get "$id" | grep -E '^(state|epochs):'
+"$gantry" get "$id" | grep -q 'SUCCEEDED'
+"$gantry" sample "$id" --count 50 --seed 3 >/tmp/gantry-container-sample-2.csv
+cmp /tmp/gantry-container-sample-1.csv /tmp/gantry-container-sample-2.csv
+echo "the job and its samples survived the restart"
+echo "container test: 1 passed, 0 failed"
