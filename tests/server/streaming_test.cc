@@ -109,7 +109,7 @@ TEST_F(StreamingTest, AHundredWatchersAndAStalledOneDoNotHoldTrainingBack) {
     }
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
-  for (int i = 0; i < 100 && OpenWatchStreams() != 0; ++i) {
+  for (int i = 0; i < 500 && OpenWatchStreams() != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(OpenWatchStreams(), 0);
@@ -128,6 +128,16 @@ TEST_F(StreamingTest, CancelMidTraining) {
   while (reader->Read(&ev)) {
     events.push_back(ev);
     if (!cancelled && ev.has_epoch() && ev.epoch().epoch() == 3) {
+      // A running job samples from its latest finished epoch.
+      grpc::ClientContext sctx;
+      v1::SampleRequest sreq;
+      sreq.set_job_id(id);
+      sreq.set_count(10);
+      sreq.set_seed(1);
+      v1::SampleResponse sresp;
+      ASSERT_TRUE(stub_->Sample(&sctx, sreq, &sresp).ok());
+      EXPECT_GE(sresp.epoch(), 3);
+      EXPECT_EQ(sresp.points().values_size(), 20);
       grpc::ClientContext cctx;
       v1::CancelJobRequest creq;
       creq.set_job_id(id);
