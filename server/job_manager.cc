@@ -494,6 +494,18 @@ void JobManager::Drain() {
     for (auto& [id, job] : jobs_) logs.push_back(job->events);
     work_cv_.notify_all();
   }
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.drain_grace_ms),
+                           [this] { return running_ == 0; })) {
+      for (auto& [id, job] : jobs_) {
+        if (job->state != v1::JOB_STATE_RUNNING) continue;
+        spdlog::warn("job {}: its epoch outlasted the drain grace; stopping it mid-epoch "
+                     "(it resumes from its last checkpoint)", id);
+        job->stop = true;
+      }
+    }
+  }
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
@@ -524,6 +536,7 @@ void JobManager::WorkerLoop() {
     if (run) RunJob(job);
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
+    idle_cv_.notify_all();
   }
 }
 
@@ -589,7 +602,10 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
     auto report = trainer.RunEpoch(&job->stop);
     if (!report.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (report.status().code() == StatusCode::kCancelled) {
+      if (report.status().code() == StatusCode::kCancelled && !job->cancel_requested) {
+        spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", job->id,
+                     trainer.epochs_done());
+      } else if (report.status().code() == StatusCode::kCancelled) {
         SetState(*job, v1::JOB_STATE_CANCELLED);
       } else {
         SetState(*job, v1::JOB_STATE_FAILED, report.status().message());

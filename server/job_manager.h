@@ -47,6 +47,10 @@ struct ManagerOptions {
   int max_queued_jobs = 100;        // jobs waiting for a worker, >= 0
   int64_t max_sample_points = 10'000'000;  // per Sample/SampleStream call
   int checkpoints_kept = 3;         // newest full trainer checkpoints kept per job
+  // Drain lets running jobs finish their current epoch (and checkpoint) for
+  // this long; jobs still mid-epoch then stop between two batches and resume
+  // from their last periodic checkpoint.
+  int64_t drain_grace_ms = 10'000;
   // Retention of ended jobs (0: keep forever): delete those that ended more
   // than retention_seconds ago, and all but the newest retention_count.
   int64_t retention_seconds = 0;
@@ -83,9 +87,10 @@ class JobManager {
   StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
 
   // Stops accepting jobs; running ones stop at the end of their current
-  // epoch and checkpoint (they stay RUNNING, with no terminal event, and
-  // resume on the next start); interrupts every event log so that watchers
-  // end. Returns once the workers are idle. Idempotent.
+  // epoch and checkpoint, or between two batches once drain_grace_ms has
+  // passed (they stay RUNNING, with no terminal event, and resume on the
+  // next start); interrupts every event log so that watchers end. Returns
+  // once the workers are idle. Idempotent.
   void Drain();
   bool draining() const;
 
@@ -121,6 +126,7 @@ class JobManager {
   const ManagerOptions options_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;  // signalled when a worker finishes a job
   std::map<std::string, std::shared_ptr<JobRecord>> jobs_;       // Guarded by mu_.
   std::map<int64_t, std::shared_ptr<JobRecord>> by_index_;       // Guarded by mu_.
   std::map<std::string, std::string> request_ids_;               // Guarded by mu_.

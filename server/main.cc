@@ -96,6 +96,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT to serve Prometheus metrics on (/metrics)");
+  app.add_option("--drain-grace-ms", options.manager.drain_grace_ms,
+                 "on SIGTERM, how long running jobs may take to finish their epoch and "
+                 "checkpoint before they stop mid-epoch")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}));
   app.add_option("--max-message-bytes", options.max_message_bytes,
                  "largest request accepted (inline user points)")
       ->capture_default_str()

@@ -130,6 +130,30 @@ class DurabilityTest(unittest.TestCase):
               f"each: {' '.join(f'{r*1000:.0f}' for r in recoveries)} ms", file=sys.stderr)
         self.assertGreaterEqual(kills, min(ARGS.kills, 20))
 
+    def test_sigterm_drains_and_resumes_exactly(self):
+        spec = pb.JobSpec(epochs=60, checkpoint_every=7, dataset=pb.Dataset(size=256))
+        expected = self.uninterrupted(spec)
+        server = self.server()
+        server.start()
+        ch, stub = server.connect()
+        job = stub.CreateJob(pb.CreateJobRequest(spec=spec))
+        for event in stub.WatchJob(pb.WatchJobRequest(job_id=job.id)):
+            if event.HasField("epoch") and event.epoch.epoch == 10:
+                break
+        ch.close()
+        self.assertEqual(server.stop(), 0)  # SIGTERM: drain, checkpoint at the epoch's end
+        server.start()
+        ch, stub = server.connect()
+        events = events_of(stub, job.id)
+        ch.close()
+        self.assertEqual(server.stop(), 0)
+        self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+        self.assertEqual(epoch_figures(events), expected)
+        with open(server.log_path) as f:
+            log = f.read()
+        self.assertRegex(log, r"job \S+ stopped for shutdown after epoch \d+")
+        self.assertRegex(log, r"restored checkpoint of epoch (\d+); events stored through epoch \1")
+
     def wait_for_checkpoints(self, server, stub, job_id, count):
         pattern = os.path.join(self.data, "jobs", job_id, "checkpoint-*.ckpt")
         deadline = time.time() + 60

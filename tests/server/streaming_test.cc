@@ -247,6 +247,34 @@ TEST_F(StreamingTest, DrainEndsStreamsAndStopsServing) {
 namespace gantry::testing {
 namespace {
 
+TEST_F(StreamingTest, DrainStopsAnEpochThatOutlastsTheGrace) {
+  ManagerOptions m;
+  m.drain_grace_ms = 100;
+  StartServer(m);
+  v1::JobSpec spec;
+  spec.mutable_dataset()->set_size(2'000'000);
+  spec.set_batch_size(1);  // one epoch would take hours
+  const std::string id = MustCreate(spec);
+  for (int i = 0; i < 500; ++i) {
+    v1::Job j;
+    ASSERT_TRUE(Get(id, &j).ok());
+    if (j.state() == v1::JOB_STATE_RUNNING) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well inside its first epoch
+  grpc::ClientContext ctx;
+  v1::WatchJobRequest req;
+  req.set_job_id(id);
+  auto reader = stub_->WatchJob(&ctx, req);
+  server_->Shutdown(std::chrono::seconds(2));  // returns: the epoch was interrupted
+  v1::JobEvent ev;
+  std::vector<v1::JobEvent> events;
+  while (reader->Read(&ev)) events.push_back(ev);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_EQ(events.size(), 2u);  // QUEUED, RUNNING; no terminal event
+  EXPECT_EQ(events[1].state().state(), v1::JOB_STATE_RUNNING);
+}
+
 TEST_F(StreamingTest, DrainingManagerRefusesNewJobs) {
   StartServer();
   server_->manager().Drain();
