@@ -6,14 +6,15 @@
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+from gantry_testlib import CliDaemon, free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = None
@@ -22,38 +23,14 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 
 EXIT_JOB_FAILED, EXIT_JOB_CANCELLED = 5, 6
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def Server(tmp, *extra):
+    return CliDaemon(ARGS.gantryd, ARGS.gantry, tmp, *extra)
 
 
-class Server:
-    """A gantryd process on a free loopback port."""
-
-    def __init__(self, tmp, *extra):
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.log = open(os.path.join(tmp, f"gantryd-{self.port}.log"), "w")
-        self.proc = subprocess.Popen(
-            [ARGS.gantryd, "--listen", self.address, "--data-dir", os.path.join(tmp, f"data-{self.port}"),
-             *extra], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while run(["--server", self.address, "--timeout", "1", "health"]).returncode != 0:
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("gantryd did not start")
-            time.sleep(0.1)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        self.log.close()
-        return rc
-
-
-def run(args, server=None, input=None):
-    cmd = [ARGS.gantry] + (["--server", server.address] if server else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=600)
+def run(args, server=None):
+    if server:
+        return server.gantry(*args)
+    return subprocess.run([ARGS.gantry, *args], capture_output=True, text=True, timeout=600)
 
 
 class CliTest(unittest.TestCase):

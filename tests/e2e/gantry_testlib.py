@@ -86,3 +86,34 @@ class Gantryd:
         from gantry.v1 import gantry_pb2_grpc
         channel = grpc.insecure_channel(self.address)
         return channel, gantry_pb2_grpc.GantryStub(channel)
+
+
+class CliDaemon:
+    """A gantryd process whose readiness is checked with the CLI's own
+    `health` (so it works with TLS and tokens too); gantry(...) runs the CLI
+    against it."""
+
+    def __init__(self, gantryd, gantry, tmp, *extra, cli_args=()):
+        self.gantry_bin = gantry
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.cli_args = list(cli_args)
+        self.log = open(os.path.join(tmp, f"gantryd-{self.port}.log"), "w")
+        self.proc = subprocess.Popen([gantryd, "--listen", self.address, "--data-dir",
+                                      os.path.join(tmp, f"data-{self.port}"), *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while self.gantry("--timeout", "1", "health").returncode != 0:
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("gantryd did not start")
+            time.sleep(0.1)
+
+    def gantry(self, *args, env=None, input=None):
+        return subprocess.run([self.gantry_bin, "--server", self.address, *self.cli_args, *args],
+                              capture_output=True, text=True, timeout=600, env=env, input=input)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        self.log.close()
+        return rc

@@ -9,11 +9,10 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
-from gantry_testlib import ROOT, free_port
+from gantry_testlib import CliDaemon, ROOT, free_port
 
 ARGS = None
 
@@ -22,30 +21,8 @@ def sh(cmd, cwd):
     subprocess.run(cmd, cwd=cwd, shell=True, check=True, capture_output=True, executable="/bin/bash")
 
 
-class Daemon:
-    def __init__(self, tmp, *extra, scheme_args=()):
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.log = open(os.path.join(tmp, f"gantryd-{self.port}.log"), "w")
-        self.proc = subprocess.Popen([ARGS.gantryd, "--listen", self.address, "--data-dir",
-                                      os.path.join(tmp, f"data-{self.port}"), *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.scheme_args = list(scheme_args)
-        deadline = time.time() + 30
-        while self.gantry("--timeout", "1", "health").returncode != 0:
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("gantryd did not start")
-            time.sleep(0.1)
-
-    def gantry(self, *args, env=None, server=None):
-        return subprocess.run([ARGS.gantry, "--server", server or self.address, *self.scheme_args, *args],
-                              capture_output=True, text=True, timeout=300, env=env)
-
-    def stop(self):
-        self.proc.terminate()
-        rc = self.proc.wait(timeout=30)
-        self.log.close()
-        return rc
+def Daemon(tmp, *extra, scheme_args=()):
+    return CliDaemon(ARGS.gantryd, ARGS.gantry, tmp, *extra, cli_args=scheme_args)
 
 
 class SecurityTest(unittest.TestCase):
