@@ -18,17 +18,14 @@ constexpr int64_t kUnaryValues = 1'000'000;  // the server's unary Sample limit
 
 bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
 
-// Fetches every point of a sample, unary or streamed.
+// Fetches every point of a sample: unary when it fits one message (the job's
+// dimension is known from its spec), else streamed.
 grpc::Status FetchSample(Connection& conn, const v1::SampleRequest& req, int dim_hint,
                          v1::SampleResponse* out) {
   if (req.count() * std::max(1, dim_hint) <= kUnaryValues) {
     grpc::ClientContext ctx;
     conn.Prepare(&ctx);
-    grpc::Status s = conn.stub().Sample(&ctx, req, out);
-    if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED ||
-        s.error_message().find("SampleStream") == std::string::npos) {
-      return s;
-    }
+    return conn.stub().Sample(&ctx, req, out);
   }
   grpc::ClientContext ctx;
   conn.Authorize(&ctx);

@@ -29,11 +29,9 @@ class Adam {
   void ZeroGrad();
 
   // State for checkpoints: per parameter exp_avg, exp_avg_sq and step count.
-  int64_t step_count(size_t i) const { return steps_[i]; }
   std::vector<at::Tensor>& exp_avg() { return exp_avg_; }
   std::vector<at::Tensor>& exp_avg_sq() { return exp_avg_sq_; }
   std::vector<int64_t>& steps() { return steps_; }
-  size_t size() const { return params_.size(); }
 
  private:
   std::vector<at::Tensor> params_;

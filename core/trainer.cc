@@ -61,7 +61,7 @@ struct Trainer::Impl {
   }
 
   Status TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel);
-  void Report(EpochReport* r) const;
+  void Report(EpochReport* r);
 };
 
 Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel) {
@@ -131,14 +131,15 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
   return Status::Ok();
 }
 
-void Trainer::Impl::Report(EpochReport* r) const {
+void Trainer::Impl::Report(EpochReport* r) {
   at::Generator qgen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kQuality, epoch));
-  GeneratorSnapshot snap(*generator, epoch);
   const int64_t rows = data.size(0);
   const int64_t m = std::min(rows, kQualityPoints);
   const int64_t n = std::max(m, spec.preview_points);
   c10::InferenceMode guard;
-  const torch::Tensor fake = snap.Forward(torch::randn({n, spec.latent_dim}, qgen));
+  // The generator has no dropout: the same ops as GeneratorSnapshot::Forward,
+  // without copying its weights.
+  const torch::Tensor fake = generator->forward(torch::randn({n, spec.latent_dim}, qgen));
   const torch::Tensor real = data.index_select(0, torch::randperm(rows, qgen, torch::kLong).slice(0, 0, m));
   r->quality = SlicedWasserstein1(fake.slice(0, 0, m), real, kQualityProjections, qgen);
   if (spec.dataset.kind == DatasetKind::kSine) r->sine_error = SineError(fake.slice(0, 0, m));
@@ -186,7 +187,6 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
 const JobSpec& Trainer::spec() const { return impl_->spec; }
 int64_t Trainer::epochs_done() const { return impl_->epoch; }
 bool Trainer::finished() const { return impl_->epoch >= impl_->spec.epochs; }
-const at::Tensor& Trainer::data() const { return impl_->data; }
 
 std::shared_ptr<const GeneratorSnapshot> Trainer::Snapshot() const {
   return std::make_shared<const GeneratorSnapshot>(*impl_->generator, impl_->epoch);

@@ -47,8 +47,6 @@ class Trainer {
   const JobSpec& spec() const;
   int64_t epochs_done() const;
   bool finished() const;
-  // The training data, [rows, dim].
-  const at::Tensor& data() const;
   // The generator's weights as of now (after epochs_done() epochs).
   std::shared_ptr<const GeneratorSnapshot> Snapshot() const;
 

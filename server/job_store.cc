@@ -165,12 +165,6 @@ Status JobStore::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
-int JobStore::schema_version() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt st(db_, "PRAGMA user_version");
-  return st.ok() && st.Step() == SQLITE_ROW ? static_cast<int>(st.ColInt(0)) : -1;
-}
-
 Status JobStore::Migrate() {
   int version;
   {

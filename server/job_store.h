@@ -58,7 +58,6 @@ class JobStore {
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
 
-  int schema_version() const;
   const std::string& dir() const { return dir_; }
 
   StatusOr<std::vector<StoredJob>> LoadAll();

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gantry/v1/gantry.grpc.pb.h"
@@ -73,6 +74,17 @@ class ServerHarness : public ::testing::Test {
     v1::JobEvent ev;
     while (reader->Read(&ev)) events->push_back(ev);
     return reader->Finish();
+  }
+
+  // Polls GetJob until the job is in `state` (up to 5 s).
+  void WaitForState(const std::string& id, v1::JobState state) {
+    v1::Job job;
+    for (int i = 0; i < 500; ++i) {
+      ASSERT_TRUE(Get(id, &job).ok());
+      if (job.state() == state) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "job " << id << " never reached state " << state;
   }
 
   // Follows the job to its end and returns its final state.

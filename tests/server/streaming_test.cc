@@ -189,12 +189,7 @@ TEST_F(StreamingTest, FullQueueIsResourceExhausted) {
   StartServer(m);
   const std::string running = MustCreate(SmallSpec(100000));
   // Wait until the worker took it, so the queue holds exactly what follows.
-  for (int i = 0; i < 200; ++i) {
-    v1::Job j;
-    ASSERT_TRUE(Get(running, &j).ok());
-    if (j.state() == v1::JOB_STATE_RUNNING) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForState(running, v1::JOB_STATE_RUNNING);
   const std::string queued = MustCreate(SmallSpec(1));
   MustCreate(SmallSpec(1));
   v1::Job job;
@@ -255,12 +250,7 @@ TEST_F(StreamingTest, DrainStopsAnEpochThatOutlastsTheGrace) {
   spec.mutable_dataset()->set_size(2'000'000);
   spec.set_batch_size(1);  // one epoch would take hours
   const std::string id = MustCreate(spec);
-  for (int i = 0; i < 500; ++i) {
-    v1::Job j;
-    ASSERT_TRUE(Get(id, &j).ok());
-    if (j.state() == v1::JOB_STATE_RUNNING) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForState(id, v1::JOB_STATE_RUNNING);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well inside its first epoch
   grpc::ClientContext ctx;
   v1::WatchJobRequest req;
