@@ -25,7 +25,7 @@ const std::map<std::string, v1::DatasetKind> kDatasets = {
 
 // Every JobSpec field as a flag; only the flags given override the -f file.
 struct SpecFlags {
-  std::string file, dataset, data;
+  std::string file, dataset, data, trainer_path;
   int64_t size = 0, latent_dim = 0, batch_size = 0, epochs = 0, preview_points = 0,
           checkpoint_every = 0;
   double noise = 0, dropout = 0, learning_rate = 0, beta1 = 0, beta2 = 0;
@@ -53,6 +53,8 @@ struct SpecFlags {
     opts["seed"] = cmd->add_option("--seed", seed, "random seed (111)");
     opts["preview_points"] = cmd->add_option("--preview-points", preview_points, "generated points in each epoch event (64)");
     opts["checkpoint_every"] = cmd->add_option("--checkpoint-every", checkpoint_every, "epochs between checkpoints (10)");
+    opts["trainer_path"] = cmd->add_option("--trainer-path", trainer_path, "training loop: auto (default), fast, aten; same results")
+                               ->check(CLI::IsMember({"auto", "fast", "aten"}));
   }
 
   bool Given(const std::string& name) const { return opts.at(name)->count() > 0; }
@@ -99,6 +101,7 @@ struct SpecFlags {
     if (Given("seed")) spec->set_seed(seed);
     if (Given("preview_points")) spec->set_preview_points(preview_points);
     if (Given("checkpoint_every")) spec->set_checkpoint_every(checkpoint_every);
+    if (Given("trainer_path")) spec->set_trainer_path(trainer_path);
     return true;
   }
 };

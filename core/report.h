@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace gantry {
@@ -19,6 +20,7 @@ struct EpochReport {
   double quality = 0;        // sliced Wasserstein-1, generated vs real (lower is better)
   std::optional<double> sine_error;  // sine only: mean |y - sin x| of generated points
   double seconds = 0;        // wall time of the epoch's training (not reporting)
+  std::string trainer_path;  // "fast" or "aten": the loop that trained this epoch
   int64_t dim = 0;           // dimension of the preview points
   std::vector<float> preview;  // preview_points generated points, row-major
 };

@@ -110,6 +110,22 @@ std::optional<DatasetKind> ParseDatasetKind(const std::string& name) {
   return std::nullopt;
 }
 
+const char* TrainerPathName(TrainerPath path) {
+  switch (path) {
+    case TrainerPath::kAuto: return "auto";
+    case TrainerPath::kFast: return "fast";
+    case TrainerPath::kAten: return "aten";
+  }
+  return "unknown";
+}
+
+std::optional<TrainerPath> ParseTrainerPath(const std::string& name) {
+  for (TrainerPath p : {TrainerPath::kAuto, TrainerPath::kFast, TrainerPath::kAten}) {
+    if (name == TrainerPathName(p)) return p;
+  }
+  return std::nullopt;
+}
+
 double DefaultNoise(DatasetKind kind) {
   switch (kind) {
     case DatasetKind::kSine: return 0.0;

@@ -37,6 +37,18 @@ std::optional<DatasetKind> ParseDatasetKind(const std::string& name);
 // Noise used when DatasetSpec::noise is unset.
 double DefaultNoise(DatasetKind kind);
 
+// Which training loop runs a job (trainer.h). Every path gives the same
+// bits; they differ only in speed.
+enum class TrainerPath {
+  kAuto,  // the fast path where it covers the job and passed its self-test
+  kFast,  // the fast path, or INVALID_ARGUMENT when it cannot run this job
+  kAten,  // LibTorch modules and autograd (the reference implementation)
+};
+
+// "auto", "fast", "aten".
+const char* TrainerPathName(TrainerPath path);
+std::optional<TrainerPath> ParseTrainerPath(const std::string& name);
+
 struct DatasetSpec {
   DatasetKind kind = DatasetKind::kSine;
   // Number of points to draw for built-in kinds, 2..kMaxDatasetPoints.
@@ -65,6 +77,7 @@ struct JobSpec {
   uint64_t seed = 111;          // any
   int64_t preview_points = 64;  // generated points in each epoch report, 0..4096
   int64_t checkpoint_every = 10;  // epochs between checkpoints, 1..100000
+  TrainerPath trainer_path = TrainerPath::kAuto;  // speed only: results are identical
 };
 
 inline constexpr int64_t kMaxEpochs = 100000;

@@ -8,10 +8,12 @@
 #include "core/adam.h"
 #include "core/datasets.h"
 #include "core/errors.h"
+#include "core/fast_loop.h"
 #include "core/models.h"
 #include "core/quality.h"
 #include "core/random.h"
 #include "core/runtime.h"
+#include "core/self_test.h"
 
 namespace gantry {
 namespace {
@@ -44,8 +46,34 @@ struct Trainer::Impl {
   std::unique_ptr<Adam> g_adam, d_adam;
   int64_t epoch = 0;
   bool broken = false;
+  std::unique_ptr<FastLoop> fast;  // null: the ATen path
+  std::string path_note;           // why the ATen path, when it is used
 
   Impl(const JobSpec& s) : spec(s), gen(MakeCpuGenerator(s.seed)) {}
+
+  Status ChoosePath() {
+    if (spec.trainer_path == TrainerPath::kAten) {
+      path_note = "requested";
+      return Status::Ok();
+    }
+    if (spec.trainer_path == TrainerPath::kAuto) {
+      const SelfTestResult& t = FastPathSelfTest();
+      if (!t.passed) {
+        path_note = "the fast path's self-test failed: " + t.detail;
+        return Status::Ok();
+      }
+    }
+    std::string why;
+    fast = FastLoop::Create(spec, FastLoop::Net{g_params, g_adam.get()},
+                            FastLoop::Net{d_params, d_adam.get()}, &why);
+    if (fast == nullptr) {
+      if (spec.trainer_path == TrainerPath::kFast) {
+        return Status::InvalidArgument("trainer_path: fast is not available for this job: " + why);
+      }
+      path_note = why;
+    }
+    return Status::Ok();
+  }
 
   void Build() {
     data = MakeDataset(spec.dataset, gen);
@@ -72,6 +100,19 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
   (void)DrawInt64(gen);  // the DataLoader iterator's base seed (unused here)
   at::Generator perm_gen = MakeCpuGenerator(static_cast<uint64_t>(DrawInt64(gen)));
   const torch::Tensor perm = torch::randperm(rows, perm_gen, torch::kLong);
+  if (fast != nullptr) {
+    Status st = fast->TrainEpoch(data, perm.data_ptr<int64_t>(), gen, cancel, r);
+    if (!st.ok()) {
+      broken = true;
+      if (st.code() == StatusCode::kCancelled) {
+        return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
+      }
+      return st;
+    }
+    ++epoch;
+    r->epoch = epoch;
+    return Status::Ok();
+  }
 
   double sum_d = 0, sum_g = 0, sum_real = 0, sum_fake = 0;
   int64_t batches = 0, seen = 0;
@@ -157,6 +198,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobSpec& spec) {
   auto impl = std::make_unique<Impl>(spec);
   try {
     impl->Build();
+    GANTRY_RETURN_IF_ERROR(impl->ChoosePath());
   } catch (const std::exception& e) {
     return StatusFromException("building the job", e);
   }
@@ -176,6 +218,7 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
     const auto t0 = std::chrono::steady_clock::now();
     GANTRY_RETURN_IF_ERROR(s.TrainEpoch(&report, cancel));
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    report.trainer_path = s.fast != nullptr ? "fast" : "aten";
     s.Report(&report);
   } catch (const std::exception& e) {
     s.broken = true;
@@ -185,6 +228,10 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
 }
 
 const JobSpec& Trainer::spec() const { return impl_->spec; }
+TrainerPath Trainer::path() const {
+  return impl_->fast != nullptr ? TrainerPath::kFast : TrainerPath::kAten;
+}
+const std::string& Trainer::path_note() const { return impl_->path_note; }
 int64_t Trainer::epochs_done() const { return impl_->epoch; }
 bool Trainer::finished() const { return impl_->epoch >= impl_->spec.epochs; }
 

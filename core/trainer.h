@@ -11,6 +11,11 @@
 // with a smaller batch (labels sized to it). Reporting (quality, preview)
 // uses generators derived from (seed, epoch), never the training generator.
 //
+// The epoch runs on one of two paths (spec.trainer_path): the fast path
+// (fast_loop.h: no autograd, preallocated buffers, the same sgemm calls) or
+// the ATen path (LibTorch modules and autograd). kAuto uses the fast path
+// when it covers the spec and FastPathSelfTest() passed on this machine.
+//
 // Thread-safety: a Trainer is used by one thread at a time. Snapshot()
 // returns an immutable object that any thread may use.
 #pragma once
@@ -45,6 +50,11 @@ class Trainer {
   StatusOr<EpochReport> RunEpoch(const std::atomic<bool>* cancel = nullptr);
 
   const JobSpec& spec() const;
+  // The loop that trains this job: kFast (fast_loop.h) or kAten (autograd,
+  // the reference). Both give the same bits; a state saved by one restores
+  // into the other. path_note() says why kAten was chosen (empty for kFast).
+  TrainerPath path() const;
+  const std::string& path_note() const;
   int64_t epochs_done() const;
   bool finished() const;
   // The generator's weights as of now (after epochs_done() epochs).

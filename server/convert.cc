@@ -60,6 +60,14 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
   if (p.has_seed()) s.seed = p.seed();
   if (p.has_preview_points()) s.preview_points = p.preview_points();
   if (p.has_checkpoint_every()) s.checkpoint_every = p.checkpoint_every();
+  if (p.has_trainer_path()) {
+    auto path = ParseTrainerPath(p.trainer_path());
+    if (!path) {
+      return Status::InvalidArgument("trainer_path: '" + p.trainer_path().substr(0, 64) +
+                                     "' is not one of auto, fast, aten");
+    }
+    s.trainer_path = *path;
+  }
   return s;
 }
 
@@ -91,6 +99,7 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
   p.set_seed(s.seed);
   p.set_preview_points(s.preview_points);
   p.set_checkpoint_every(s.checkpoint_every);
+  p.set_trainer_path(TrainerPathName(s.trainer_path));
   return p;
 }
 
@@ -106,6 +115,7 @@ void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
   out->set_quality(r.quality);
   if (r.sine_error) out->set_sine_error(*r.sine_error);
   out->set_seconds(r.seconds);
+  out->set_trainer_path(r.trainer_path);
   out->mutable_preview()->set_dim(static_cast<int32_t>(r.dim));
   out->mutable_preview()->mutable_values()->Assign(r.preview.begin(), r.preview.end());
 }

@@ -573,13 +573,20 @@ void JobManager::SaveCheckpoint(JobRecord& job, const Trainer& trainer) {
 }
 
 void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
-  auto created = Trainer::Create(job->spec);
+  JobSpec spec = job->spec;
+  if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = options_.trainer_path;
+  auto created = Trainer::Create(spec);
   if (!created.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     SetState(*job, v1::JOB_STATE_FAILED, created.status().message());
     return;
   }
   Trainer& trainer = **created;
+  if (trainer.path() == TrainerPath::kFast) {
+    spdlog::info("job {} trains on the fast path", job->id);
+  } else {
+    spdlog::info("job {} trains on the ATen path ({})", job->id, trainer.path_note());
+  }
   const int64_t epochs = job->spec.epochs;
   const int64_t stored_through = job->epochs_done;  // events already stored up to this epoch
   if (job->resume && store_ != nullptr) {

@@ -55,6 +55,9 @@ struct ManagerOptions {
   // than retention_seconds ago, and all but the newest retention_count.
   int64_t retention_seconds = 0;
   int64_t retention_count = 0;
+  // The training loop for jobs whose spec says "auto" (trainer.h): auto uses
+  // the fast path where its start-up self-test passed. Results are the same.
+  TrainerPath trainer_path = TrainerPath::kAuto;
 };
 
 class JobManager {

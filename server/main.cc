@@ -12,6 +12,8 @@
 #include <map>
 #include <thread>
 
+#include "core/self_test.h"
+#include "core/spec.h"
 #include "server/server.h"
 
 namespace {
@@ -106,7 +108,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
+  std::string trainer_path = "auto";
+  app.add_option("--trainer-path", trainer_path,
+                 "training loop for jobs that say auto: auto (fast where its self-test "
+                 "passed), fast, aten; results are identical")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fast", "aten"}));
   CLI11_PARSE(app, argc, argv);
+  options.manager.trainer_path = *gantry::ParseTrainerPath(trainer_path);
   options.reflection = !no_reflection;
   options.data_dir = data_dir;
   if (!auth_token_file.empty()) {
@@ -140,6 +149,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (options.manager.trainer_path != gantry::TrainerPath::kAten) {
+    const gantry::SelfTestResult& t = gantry::FastPathSelfTest();
+    if (t.passed) {
+      spdlog::info("fast trainer self-test passed in {:.0f} ms: {}", t.seconds * 1000, t.detail);
+    } else {
+      spdlog::warn("fast trainer self-test FAILED ({}); jobs train on the ATen path", t.detail);
+    }
+  }
   auto server = gantry::GantryServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());

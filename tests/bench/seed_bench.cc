@@ -1,53 +1,207 @@
-// Benchmark: the seed job (300 epochs, seed 111) trained by gantry's core and
-// by the tutorial's PyTorch program, one after the other in this invocation,
-// each on one thread with one OpenBLAS thread. Prints both times, their
-// ratio, and the largest loss difference between the two.
+// Benchmark: the seed job (300 epochs, seed 111) trained by the tutorial's
+// PyTorch program, by gantry's ATen path and by its fast path, one after the
+// other in this invocation, each on one thread with one OpenBLAS thread;
+// then two fast-path jobs side by side, and one job through a real gantryd
+// (in-process, loopback, SQLite in a temporary data directory). Prints the
+// times, their ratios, how far the fast loop is from its GEMM floor, and the
+// largest differences (fast vs ATen must print 0).
 //
-//   build/bin/seed_bench [--epochs N] [--seed S]
+//   build/bin/seed_bench [--epochs N] [--seed S] [--skip-reference]
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <thread>
+#include <unistd.h>
 
+#include "core/exact_kernels.h"
+#include "core/self_test.h"
 #include "core/trainer.h"
+#include "gantry/v1/gantry.grpc.pb.h"
+#include "server/server.h"
 #include "tests/common/reference.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Run {
+  std::vector<gantry::EpochReport> reports;
+  double train = 0;  // the epochs' training time (EpochReport::seconds)
+  double wall = 0;   // with the per-epoch reports
+  double gemm = 0;   // sgemm time inside the loop (fast path only)
+};
+
+Run Train(gantry::JobSpec spec, gantry::TrainerPath path) {
+  spec.trainer_path = path;
+  auto trainer = gantry::Trainer::Create(spec);
+  if (!trainer.ok()) {
+    std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str());
+    std::exit(1);
+  }
+  Run run;
+  const double gemm0 = gantry::exact::GemmSeconds();
+  const auto t0 = Clock::now();
+  for (int64_t e = 0; e < spec.epochs; ++e) {
+    auto r = (*trainer)->RunEpoch();
+    if (!r.ok()) {
+      std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    run.train += r->seconds;
+    run.reports.push_back(std::move(*r));
+  }
+  run.wall = Since(t0);
+  run.gemm = gantry::exact::GemmSeconds() - gemm0;
+  return run;
+}
+
+double LargestDifference(const Run& a, const Run& b) {
+  double d = 0;
+  for (size_t e = 0; e < a.reports.size(); ++e) {
+    const auto& x = a.reports[e];
+    const auto& y = b.reports[e];
+    for (auto [u, v] : {std::pair{x.loss_d, y.loss_d}, {x.loss_g, y.loss_g},
+                        {x.last_loss_d, y.last_loss_d}, {x.last_loss_g, y.last_loss_g},
+                        {x.d_real, y.d_real}, {x.d_fake, y.d_fake}, {x.quality, y.quality}}) {
+      d = std::max(d, u == v ? 0.0 : std::fabs(u - v) + (std::isnan(u) != std::isnan(v)));
+    }
+    for (size_t i = 0; i < x.preview.size(); ++i) {
+      d = std::max(d, static_cast<double>(std::fabs(x.preview[i] - y.preview[i])));
+    }
+  }
+  return d;
+}
+
+// Submit to SUCCEEDED for one job through a real gantryd; seconds.
+double ThroughServer(int64_t epochs, uint64_t seed, const std::string& path) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("gantry-bench-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  gantry::ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir.string();
+  options.manager.max_concurrent_jobs = 1;
+  auto server = gantry::GantryServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    std::exit(1);
+  }
+  auto stub = gantry::v1::Gantry::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  gantry::v1::CreateJobRequest req;
+  req.mutable_spec()->set_epochs(epochs);
+  req.mutable_spec()->set_seed(seed);
+  req.mutable_spec()->set_trainer_path(path);
+  const auto t0 = Clock::now();
+  gantry::v1::Job job;
+  grpc::ClientContext ctx;
+  if (!stub->CreateJob(&ctx, req, &job).ok()) std::abort();
+  grpc::ClientContext wctx;
+  gantry::v1::WatchJobRequest wreq;
+  wreq.set_job_id(job.id());
+  auto reader = stub->WatchJob(&wctx, wreq);
+  gantry::v1::JobEvent ev;
+  bool ok = false;
+  while (reader->Read(&ev)) {
+    if (ev.has_state() && ev.state().state() == gantry::v1::JOB_STATE_SUCCEEDED) ok = true;
+  }
+  const double seconds = Since(t0);
+  reader->Finish();
+  (*server)->Shutdown();
+  std::filesystem::remove_all(dir);
+  if (!ok) {
+    std::fprintf(stderr, "the job through gantryd did not succeed\n");
+    std::exit(1);
+  }
+  return seconds;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gantry::JobSpec spec;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool skip_reference = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--epochs") spec.epochs = std::atoll(argv[i + 1]);
-    else if (flag == "--seed") spec.seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--skip-reference") skip_reference = true;
+    else if (flag == "--epochs" && i + 1 < argc) spec.epochs = std::atoll(argv[++i]);
+    else if (flag == "--seed" && i + 1 < argc) spec.seed = std::strtoull(argv[++i], nullptr, 10);
     else { std::fprintf(stderr, "unknown flag %s\n", flag.c_str()); return 2; }
   }
+  spdlog::set_level(spdlog::level::warn);
   std::printf("seed job: %lld epochs, seed %llu, dataset sine 1024, batch 32\n",
               static_cast<long long>(spec.epochs), static_cast<unsigned long long>(spec.seed));
+  const gantry::SelfTestResult& self_test = gantry::FastPathSelfTest();
+  std::printf("fast-path self-test: %s in %.0f ms (%s)\n", self_test.passed ? "passed" : "FAILED",
+              self_test.seconds * 1000, self_test.detail.c_str());
 
-  const auto r0 = std::chrono::steady_clock::now();
-  const gantry::testing::ReferenceRun ref =
-      gantry::testing::RunReference(spec.seed, static_cast<int>(spec.epochs));
-  const double ref_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+  gantry::testing::ReferenceRun ref;
+  if (!skip_reference) ref = gantry::testing::RunReference(spec.seed, static_cast<int>(spec.epochs));
+  const Run aten = Train(spec, gantry::TrainerPath::kAten);
+  gantry::exact::SetGemmTiming(true);
+  const Run fast = Train(spec, gantry::TrainerPath::kFast);
+  gantry::exact::SetGemmTiming(false);
 
-  const auto c0 = std::chrono::steady_clock::now();
-  auto trainer = gantry::Trainer::Create(spec);
-  if (!trainer.ok()) { std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str()); return 1; }
-  double max_diff = 0, train_seconds = 0;
-  for (int64_t e = 0; e < spec.epochs; ++e) {
-    auto r = (*trainer)->RunEpoch();
-    if (!r.ok()) { std::fprintf(stderr, "%s\n", r.status().ToString().c_str()); return 1; }
-    train_seconds += r->seconds;
-    max_diff = std::max({max_diff, std::fabs(r->last_loss_d - ref.epochs[e].loss_d),
-                         std::fabs(r->last_loss_g - ref.epochs[e].loss_g)});
+  // Two fast-path jobs side by side (other seeds), whole epochs with reports.
+  const auto c0 = Clock::now();
+  std::thread other([&] {
+    gantry::JobSpec s = spec;
+    s.seed = spec.seed + 1;
+    Train(s, gantry::TrainerPath::kFast);
+  });
+  {
+    gantry::JobSpec s = spec;
+    s.seed = spec.seed + 2;
+    Train(s, gantry::TrainerPath::kFast);
   }
-  const double ours = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  other.join();
+  const double two = Since(c0);
 
-  std::printf("reference (python3-torch, training loop): %8.2f s  (process %.2f s)\n",
-              ref.train_seconds, ref_wall);
-  std::printf("gantry core (training only):              %8.2f s\n", train_seconds);
-  std::printf("gantry core (with per-epoch reports):     %8.2f s\n", ours);
-  std::printf("speed-up, training loop vs reference:     %8.2fx\n", ref.train_seconds / train_seconds);
-  std::printf("speed-up, with reports vs reference:      %8.2fx\n", ref.train_seconds / ours);
-  std::printf("largest last-batch loss difference:       %.3g\n", max_diff);
-  return max_diff <= 1e-6 ? 0 : 1;
+  const double server_fast = ThroughServer(spec.epochs, spec.seed, "fast");
+  const double server_aten = ThroughServer(spec.epochs, spec.seed, "aten");
+
+  double ref_diff = 0;
+  for (size_t e = 0; e < ref.epochs.size() && e < fast.reports.size(); ++e) {
+    ref_diff = std::max({ref_diff, std::fabs(fast.reports[e].last_loss_d - ref.epochs[e].loss_d),
+                         std::fabs(fast.reports[e].last_loss_g - ref.epochs[e].loss_g)});
+  }
+  const double r = ref.train_seconds;
+  if (!skip_reference) {
+    std::printf("reference (python3-torch, training loop):     %8.2f s\n", r);
+  }
+  std::printf("ATen path, training loop:                      %8.2f s  (with reports %.2f s)\n",
+              aten.train, aten.wall);
+  std::printf("fast path, training loop:                      %8.2f s  (with reports %.2f s)\n",
+              fast.train, fast.wall);
+  std::printf("  of which sgemm (the GEMM floor):             %8.2f s  (%.0f%% of the loop)\n",
+              fast.gemm, 100 * fast.gemm / fast.train);
+  std::printf("  the rest (elementwise, Adam, masks, sums):   %8.2f s\n", fast.train - fast.gemm);
+  std::printf("  fast loop / GEMM floor:                      %8.2fx\n", fast.train / fast.gemm);
+  if (!skip_reference) {
+    std::printf("speed-up vs reference, ATen path:              %8.2fx\n", r / aten.train);
+    std::printf("speed-up vs reference, fast path:              %8.2fx\n", r / fast.train);
+    std::printf("speed-up vs reference, GEMM floor:             %8.2fx\n", r / fast.gemm);
+  }
+  std::printf("fast path vs ATen path, training loop:         %8.2fx\n", aten.train / fast.train);
+  std::printf("per-epoch reporting, fast path:                %8.1f%% of training\n",
+              100 * (fast.wall - fast.train) / fast.train);
+  std::printf("two fast jobs side by side:                    %8.2f s  (throughput %.2fx one job)\n",
+              two, 2 * fast.wall / two);
+  std::printf("through gantryd, submit to SUCCEEDED, fast:    %8.2f s  (overhead %.1f%% of training)\n",
+              server_fast, 100 * (server_fast - fast.train) / fast.train);
+  std::printf("through gantryd, submit to SUCCEEDED, ATen:    %8.2f s\n", server_aten);
+  if (!skip_reference) {
+    std::printf("speed-up vs reference, through gantryd (fast): %8.2fx\n", r / server_fast);
+  }
+  const double diff = LargestDifference(aten, fast);
+  std::printf("largest difference, fast vs ATen (all fields): %g\n", diff);
+  if (!skip_reference) std::printf("largest last-batch loss difference vs reference: %.3g\n", ref_diff);
+  return diff == 0 && ref_diff <= 1e-6 ? 0 : 1;
 }
