@@ -318,10 +318,29 @@ inline uint32_t Twist(uint32_t u, uint32_t v) {
   return (((u & kUpper) | (v & kLower)) >> 1) ^ ((v & 1) ? kMatrixA : 0);
 }
 
-// at::mt19937_engine::next_state
+// at::mt19937_engine::next_state, eight words at a time where the
+// recurrence allows it (each word reads words 1 and 397 ahead, or 227
+// behind: never one written in the same step of eight).
+inline __m256i TwistVec(__m256i u, __m256i v) {
+  const __m256i mixed = _mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi32(static_cast<int>(kUpper))),
+                                        _mm256_and_si256(v, _mm256_set1_epi32(kLower)));
+  const __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(v, _mm256_set1_epi32(1)), _mm256_set1_epi32(1));
+  return _mm256_xor_si256(_mm256_srli_epi32(mixed, 1),
+                          _mm256_and_si256(odd, _mm256_set1_epi32(static_cast<int>(kMatrixA))));
+}
+
 void NextState(uint32_t* p) {
+  auto load = [](const uint32_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); };
   int i = 0;
+  for (; i + 8 <= kN - kM; i += 8) {
+    const __m256i r = _mm256_xor_si256(load(p + i + kM), TwistVec(load(p + i), load(p + i + 1)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + i), r);
+  }
   for (; i < kN - kM; ++i) p[i] = p[i + kM] ^ Twist(p[i], p[i + 1]);
+  for (; i + 8 <= kN - 1; i += 8) {
+    const __m256i r = _mm256_xor_si256(load(p + i + kM - kN), TwistVec(load(p + i), load(p + i + 1)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + i), r);
+  }
   for (; i < kN - 1; ++i) p[i] = p[i + kM - kN] ^ Twist(p[i], p[i + 1]);
   p[kN - 1] = p[kM - 1] ^ Twist(p[kN - 1], p[0]);
 }
@@ -334,6 +353,13 @@ inline uint32_t Temper(uint32_t y) {
   return y;
 }
 
+inline __m256i TemperVec(__m256i y) {
+  y = _mm256_xor_si256(y, _mm256_srli_epi32(y, 11));
+  y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 7), _mm256_set1_epi32(static_cast<int>(0x9d2c5680u))));
+  y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 15), _mm256_set1_epi32(static_cast<int>(0xefc60000u))));
+  return _mm256_xor_si256(y, _mm256_srli_epi32(y, 18));
+}
+
 // n outputs of the engine's operator(), in order.
 void Draw(Mt19937State* mt, uint32_t* out, int64_t n) {
   while (n > 0) {
@@ -344,7 +370,12 @@ void Draw(Mt19937State* mt, uint32_t* out, int64_t n) {
     }
     const int64_t take = std::min<int64_t>(n, mt->left - 1);
     const uint32_t* src = mt->state + mt->next;
-    for (int64_t i = 0; i < take; ++i) out[i] = Temper(src[i]);
+    int64_t i = 0;
+    for (; i + 8 <= take; i += 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                          TemperVec(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+    }
+    for (; i < take; ++i) out[i] = Temper(src[i]);
     mt->next += static_cast<uint32_t>(take);
     mt->left -= static_cast<int32_t>(take);
     out += take;
@@ -360,12 +391,30 @@ void DropoutMask(Mt19937State* mt, double keep, float* mask, int64_t n) {
   const uint64_t threshold = static_cast<uint64_t>(std::ceil(scaled));
   const float keep_f = static_cast<float>(keep);
   const float one = 1.f / keep_f, zero = 0.f / keep_f;
+  const __m256i thr = _mm256_set1_epi64x(static_cast<int64_t>(threshold));
+  const __m256i mask53 = _mm256_set1_epi64x((int64_t{1} << 53) - 1);
+  const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+  const __m256 one_v = _mm256_set1_ps(one), zero_v = _mm256_set1_ps(zero);
   constexpr int64_t kChunk = 1024;
-  uint32_t words[2 * kChunk];
+  alignas(32) uint32_t words[2 * kChunk];
   while (n > 0) {
     const int64_t c = std::min(n, kChunk);
     Draw(mt, words, 2 * c);
-    for (int64_t i = 0; i < c; ++i) {
+    int64_t i = 0;
+    for (; i + 8 <= c; i += 8) {
+      // random64() = (first << 32) | second: swap each pair into a 64-bit lane.
+      __m256i keep_lanes[2];
+      for (int h = 0; h < 2; ++h) {
+        __m256i r = _mm256_load_si256(reinterpret_cast<const __m256i*>(words + 2 * i + 8 * h));
+        r = _mm256_and_si256(_mm256_shuffle_epi32(r, 0xB1), mask53);
+        keep_lanes[h] = _mm256_cmpgt_epi64(thr, r);  // both below 2^63: signed is fine
+      }
+      const __m128i lo = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(keep_lanes[0], low_halves));
+      const __m128i hi = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(keep_lanes[1], low_halves));
+      const __m256 sel = _mm256_castsi256_ps(_mm256_set_m128i(hi, lo));
+      _mm256_storeu_ps(mask + i, _mm256_blendv_ps(zero_v, one_v, sel));
+    }
+    for (; i < c; ++i) {
       const uint64_t r = (static_cast<uint64_t>(words[2 * i]) << 32) | words[2 * i + 1];
       mask[i] = (r & ((uint64_t{1} << 53) - 1)) < threshold ? one : zero;
     }

@@ -11,7 +11,8 @@ namespace gantry {
 // Sliced Wasserstein-1 distance between two equally sized point sets [m, D]:
 // the mean over `projections` random unit directions of the 1-D Wasserstein-1
 // distance between the projected sets. Works in any dimension; 0 for equal
-// sets, and in the data's own units.
+// sets, and in the data's own units. The projections are sorted in single
+// precision (a relative error of about 1e-7 on the figure).
 double SlicedWasserstein1(const at::Tensor& a, const at::Tensor& b, int64_t projections,
                           at::Generator& gen);
 

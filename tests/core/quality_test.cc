@@ -33,7 +33,7 @@ TEST(QualityTest, MatchesTheSortDefinition) {
     const torch::Tensor a = torch::randn({1000, dim}, gen) * 3;
     const torch::Tensor b = torch::rand({1000, dim}, gen) - 0.5;
     const double want = Reference(a, b, 32, 9);
-    EXPECT_NEAR(Ours(a, b, 32, 9), want, 1e-12 * std::fabs(want)) << "dim " << dim;
+    EXPECT_NEAR(Ours(a, b, 32, 9), want, 1e-6 * std::fabs(want)) << "dim " << dim;
   }
 }
 
@@ -49,7 +49,7 @@ TEST(QualityTest, IdenticalSetsAreZeroAndAShiftIsItsLength) {
   const double w = Ours(a, shifted, 16, 1);
   EXPECT_GT(w, 0.5);
   EXPECT_LE(w, 3.0 + 1e-9);
-  EXPECT_NEAR(w, Reference(a, shifted, 16, 1), 1e-12);
+  EXPECT_NEAR(w, Reference(a, shifted, 16, 1), 1e-6 * w);
 }
 
 TEST(QualityTest, NaNAndInfinityPropagate) {
