@@ -1,6 +1,7 @@
 #include "core/fast_loop.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Version.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -176,10 +177,27 @@ void FastLoop::Impl::AdamStep(Network& net) {
 FastLoop::FastLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FastLoop::~FastLoop() = default;
 
+const std::string& FastLoop::AtenCapability() {
+  static const std::string capability = [] {
+    const std::string config = at::show_config();
+    const std::string key = "CPU capability usage: ";
+    const size_t at = config.find(key);
+    if (at == std::string::npos) return std::string("unknown");
+    const size_t end = config.find('\n', at);
+    return config.substr(at + key.size(), end == std::string::npos ? end : end - at - key.size());
+  }();
+  return capability;
+}
+
 std::unique_ptr<FastLoop> FastLoop::Create(const JobSpec& spec, Net generator, Net discriminator,
                                            std::string* why) {
   if (!exact::CpuSupported()) {
     *why = "this CPU lacks AVX2/FMA";
+    return nullptr;
+  }
+  if (AtenCapability() != "AVX2") {
+    *why = "ATen runs its " + AtenCapability() +
+           " kernels here; the fast path repeats its AVX2 ones";
     return nullptr;
   }
   auto impl = std::make_unique<Impl>();

@@ -37,8 +37,14 @@ class FastLoop {
     Adam* adam;
   };
 
+  // ATen's CPU capability in this process, as at::show_config() reports it
+  // ("AVX2", "AVX512", "DEFAULT"; ATEN_CPU_CAPABILITY can change it).
+  static const std::string& AtenCapability();
+
   // Null with *why set when the spec or machine is outside what the fast
-  // path reproduces (then the caller trains on the ATen path).
+  // path reproduces (then the caller trains on the ATen path): a CPU without
+  // AVX2/FMA, ATen running kernels other than its AVX2 ones, or a one-row
+  // batch through a one-input layer.
   static std::unique_ptr<FastLoop> Create(const JobSpec& spec, Net generator, Net discriminator,
                                           std::string* why);
   ~FastLoop();

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/exact_kernels.h"
+#include "core/fast_loop.h"
 #include "core/self_test.h"
 #include "core/trainer.h"
 #include "tests/common/reference.h"
@@ -62,6 +63,9 @@ class FastPathTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!exact::CpuSupported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+    if (FastLoop::AtenCapability() != "AVX2") {
+      GTEST_SKIP() << "ATen runs its " << FastLoop::AtenCapability() << " kernels here";
+    }
   }
 };
 
