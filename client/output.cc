@@ -95,6 +95,9 @@ std::string DescribeJob(const v1::Job& job) {
     rows.push_back({"loss_g:", Num(r.loss_g(), "%.6f") + " (last batch " + Num(r.last_loss_g(), "%.6f") + ")"});
     rows.push_back({"quality:", Num(r.quality(), "%.5f") + " (sliced W1, lower is better)"});
     if (r.has_sine_error()) rows.push_back({"sine_error:", Num(r.sine_error(), "%.5f")});
+    if (!r.trainer_path().empty()) {
+      rows.push_back({"trainer:", r.trainer_path() + " path (spec: " + job.spec().trainer_path() + ")"});
+    }
   }
   if (!job.error().empty()) rows.push_back({"error:", job.error()});
   return Table(rows);

@@ -74,6 +74,30 @@ class CliTest(unittest.TestCase):
         self.assertEqual(got["state"], "JOB_STATE_SUCCEEDED")
         self.assertEqual(got["latest"]["loss_d"], events[-2]["epoch"]["loss_d"])
 
+    def test_trainer_path(self):
+        # Every path gives the same bits; each epoch says which one trained it.
+        events = {}
+        for path in ("auto", "aten"):
+            job = json.loads(self.gantry("-o", "json", "submit", "--epochs", "2", "--size", "128",
+                                         "--trainer-path", path).stdout)
+            self.assertEqual(job["spec"]["trainer_path"], path)
+            out = self.gantry("watch", job["id"], "-o", "json").stdout
+            events[path] = [json.loads(l)["epoch"] for l in out.splitlines() if "epoch" in json.loads(l)]
+            self.assertIn("trainer:", self.gantry("get", job["id"]).stdout)
+        self.assertIn(events["auto"][0]["trainer_path"], ("fast", "aten"))
+        self.assertEqual([e["trainer_path"] for e in events["aten"]], ["aten", "aten"])
+        for a, b in zip(events["auto"], events["aten"]):
+            for field in ("loss_d", "loss_g", "last_loss_d", "last_loss_g", "d_real", "d_fake", "quality"):
+                self.assertEqual(a[field], b[field], field)
+        # Forcing the fast path where it cannot run fails the job with the reason.
+        data = self.path("one-column.csv")
+        with open(data, "w") as f:
+            f.write("".join(f"{i * 0.1}\n" for i in range(9)))
+        r = self.gantry("submit", "--data", data, "--batch-size", "4", "--epochs", "1",
+                        "--trainer-path", "fast", "--watch", expect=EXIT_JOB_FAILED)
+        self.assertIn("trainer_path: fast is not available for this job", r.stdout)
+        r = self.gantry("submit", "--trainer-path", "turbo", expect=EXIT_USAGE)
+
     def test_submit_watch_plain_progress(self):
         r = self.gantry("submit", "--epochs", "3", "--size", "128", "--watch")
         lines = r.stdout.splitlines()
