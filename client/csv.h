@@ -1,8 +1,10 @@
 // Reading user data: a CSV (or whitespace-separated) file of points, one row
-// per line, an optional header line, every row with the same number of
-// columns. Errors name the file, the line and what is wrong.
+// per line (\n, \r\n or \r), an optional header line and byte order mark,
+// every row with the same number of columns of finite decimal numbers.
+// Errors name the file, the line and what is wrong.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,9 @@ struct PointsFile {
   std::string error;          // non-empty on failure
 };
 
-PointsFile ReadPointsCsv(const std::string& path);
+// The largest file read: gantryd's default request limit (--max-message-bytes).
+inline constexpr int64_t kMaxPointsFileBytes = int64_t{64} << 20;
+
+PointsFile ReadPointsCsv(const std::string& path, int64_t max_bytes = kMaxPointsFileBytes);
 
 }  // namespace gantry::cli

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "client/args.h"
 #include "client/commands.h"
 #include "client/csv.h"
 #include "client/exit_codes.h"
@@ -25,12 +26,10 @@ const std::map<std::string, v1::DatasetKind> kDatasets = {
 
 // Every JobSpec field as a flag; only the flags given override the -f file.
 struct SpecFlags {
-  std::string file, dataset, data, trainer_path;
+  std::string file, dataset, data, trainer_path, seed, generator_hidden, discriminator_hidden;
   int64_t size = 0, latent_dim = 0, batch_size = 0, epochs = 0, preview_points = 0,
           checkpoint_every = 0;
   double noise = 0, dropout = 0, learning_rate = 0, beta1 = 0, beta2 = 0;
-  uint64_t seed = 0;
-  std::vector<int64_t> generator_hidden, discriminator_hidden;
   std::map<std::string, CLI::Option*> opts;
 
   void Add(CLI::App* cmd) {
@@ -42,8 +41,8 @@ struct SpecFlags {
     opts["size"] = cmd->add_option("--size", size, "points to draw for a built-in dataset (1024)");
     opts["noise"] = cmd->add_option("--noise", noise, "Gaussian noise of a built-in dataset");
     opts["latent_dim"] = cmd->add_option("--latent-dim", latent_dim, "latent dimension (2)");
-    opts["generator_hidden"] = cmd->add_option("--generator-hidden", generator_hidden, "generator hidden sizes (16,32)")->delimiter(',');
-    opts["discriminator_hidden"] = cmd->add_option("--discriminator-hidden", discriminator_hidden, "discriminator hidden sizes (256,128,64)")->delimiter(',');
+    opts["generator_hidden"] = cmd->add_option("--generator-hidden", generator_hidden, "generator hidden sizes (16,32)");
+    opts["discriminator_hidden"] = cmd->add_option("--discriminator-hidden", discriminator_hidden, "discriminator hidden sizes (256,128,64)");
     opts["dropout"] = cmd->add_option("--dropout", dropout, "discriminator dropout (0.3)");
     opts["learning_rate"] = cmd->add_option("--learning-rate,--lr", learning_rate, "Adam learning rate (0.001)");
     opts["beta1"] = cmd->add_option("--beta1", beta1, "Adam beta1 (0.9)");
@@ -90,15 +89,36 @@ struct SpecFlags {
     if (Given("size")) d->set_size(size);
     if (Given("noise")) d->set_noise(noise);
     if (Given("latent_dim")) spec->set_latent_dim(latent_dim);
-    if (Given("generator_hidden")) spec->mutable_generator_hidden()->mutable_sizes()->Assign(generator_hidden.begin(), generator_hidden.end());
-    if (Given("discriminator_hidden")) spec->mutable_discriminator_hidden()->mutable_sizes()->Assign(discriminator_hidden.begin(), discriminator_hidden.end());
+    std::string error;
+    std::vector<int64_t> sizes;
+    if (Given("generator_hidden")) {
+      if (!gantry::cli::ParseSizes(generator_hidden, &sizes, &error)) {
+        std::cerr << "gantry: submit: --generator-hidden: " << error << "\n";
+        return false;
+      }
+      spec->mutable_generator_hidden()->mutable_sizes()->Assign(sizes.begin(), sizes.end());
+    }
+    if (Given("discriminator_hidden")) {
+      if (!gantry::cli::ParseSizes(discriminator_hidden, &sizes, &error)) {
+        std::cerr << "gantry: submit: --discriminator-hidden: " << error << "\n";
+        return false;
+      }
+      spec->mutable_discriminator_hidden()->mutable_sizes()->Assign(sizes.begin(), sizes.end());
+    }
     if (Given("dropout")) spec->set_dropout(dropout);
     if (Given("learning_rate")) spec->set_learning_rate(learning_rate);
     if (Given("beta1")) spec->set_beta1(beta1);
     if (Given("beta2")) spec->set_beta2(beta2);
     if (Given("batch_size")) spec->set_batch_size(batch_size);
     if (Given("epochs")) spec->set_epochs(epochs);
-    if (Given("seed")) spec->set_seed(seed);
+    if (Given("seed")) {
+      uint64_t v = 0;
+      if (!gantry::cli::ParseUint64(seed, &v, &error)) {
+        std::cerr << "gantry: submit: --seed: " << error << "\n";
+        return false;
+      }
+      spec->set_seed(v);
+    }
     if (Given("preview_points")) spec->set_preview_points(preview_points);
     if (Given("checkpoint_every")) spec->set_checkpoint_every(checkpoint_every);
     if (Given("trainer_path")) spec->set_trainer_path(trainer_path);
@@ -158,7 +178,7 @@ int main(int argc, char** argv) {
   watch_cmd->add_option("--reconnect-timeout", watch.reconnect_seconds, "seconds to keep reconnecting after the stream drops")->capture_default_str();
 
   gantry::cli::SampleArgs sample;
-  uint64_t sample_seed = 0;
+  std::string sample_seed;
   int64_t sample_epoch = 0;
   auto* sample_cmd = app.add_subcommand("sample", "generate points from a job's generator (CSV by default)");
   sample_cmd->add_option("id", sample.id, "job id")->required();
@@ -195,6 +215,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   setenv("GRPC_VERBOSITY", log_level.c_str(), 0);
+  {
+    std::string error;
+    if (!gantry::cli::CleanToken(global.token, &global.token, &error)) {
+      std::cerr << "gantry: --token/GANTRY_TOKEN: " << error << "\n";
+      return kExitUsage;
+    }
+  }
 
   if (version_cmd->parsed()) {
     std::cout << "gantry " << GANTRY_VERSION << std::endl;
@@ -213,7 +240,15 @@ int main(int argc, char** argv) {
   if (list_cmd->parsed()) return gantry::cli::ListJobs(conn, state);
   if (watch_cmd->parsed()) return gantry::cli::Watch(conn, watch);
   if (sample_cmd->parsed()) {
-    if (seed_opt->count() > 0) sample.seed = sample_seed;
+    if (seed_opt->count() > 0) {
+      uint64_t v = 0;
+      std::string error;
+      if (!gantry::cli::ParseUint64(sample_seed, &v, &error)) {
+        std::cerr << "gantry: sample: --seed: " << error << "\n";
+        return kExitUsage;
+      }
+      sample.seed = v;
+    }
     if (epoch_opt->count() > 0) sample.epoch = sample_epoch;
     return gantry::cli::Sample(conn, sample);
   }

@@ -98,6 +98,48 @@ class CliTest(unittest.TestCase):
         self.assertIn("trainer_path: fast is not available for this job", r.stdout)
         r = self.gantry("submit", "--trainer-path", "turbo", expect=EXIT_USAGE)
 
+    def test_points_files_people_actually_have(self):
+        # A byte order mark and no header: every row is data.
+        cases = {"bom.csv": b"\xef\xbb\xbf1,2\n3,4\n5,6\n7,8\n",
+                 # Old Mac line endings, and Windows ones after a header.
+                 "cr.csv": b"1,2\r3,4\r5,6\r7,8\r",
+                 "crlf.csv": b"x,y\r\n1,2\r\n3,4\r\n5,6\r\n7,8\r\n"}
+        for name, content in cases.items():
+            path = self.path(name)
+            with open(path, "wb") as f:
+                f.write(content)
+            job_id = self.submit("--data", path, "--batch-size", "2", "--epochs", "1")
+            job = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
+            self.assertEqual(int(job["spec"]["dataset"]["size"]), 4, name)
+            self.assertEqual(job["spec"]["dataset"]["points"]["values"][:2], [1, 2], name)
+        hexa = self.path("hex.csv")
+        with open(hexa, "w") as f:
+            f.write("0x10,2\n3,4\n")
+        r = self.gantry("submit", "--data", hexa, expect=EXIT_USAGE)
+        self.assertIn("hex.csv:1: '0x10' is not a finite decimal number", r.stderr)
+        # A file that never ends is refused at the request limit, not read into memory.
+        r = self.gantry("submit", "--data", "/dev/zero", expect=EXIT_USAGE)
+        self.assertIn("larger than 64 MiB", r.stderr)
+
+    def test_strict_flag_values(self):
+        r = self.gantry("submit", "--seed", "-1", expect=EXIT_USAGE)
+        self.assertIn("--seed: '-1' is not an unsigned decimal integer", r.stderr)
+        r = self.gantry("sample", "j-x", "--seed", "0x10", expect=EXIT_USAGE)
+        self.assertIn("--seed: '0x10' is not an unsigned decimal integer", r.stderr)
+        r = self.gantry("submit", "--generator-hidden", "1,,2", expect=EXIT_USAGE)
+        self.assertIn("--generator-hidden: '1,,2' has an empty item", r.stderr)
+        r = self.gantry("submit", "--discriminator-hidden", "8,-2", expect=EXIT_USAGE)
+        self.assertIn("'-2' in '8,-2' is not a positive integer", r.stderr)
+        job_id = self.submit("--seed", "18446744073709551615", "--generator-hidden", "", "--epochs", "1",
+                             "--size", "64")
+        spec = json.loads(self.gantry("get", job_id, "-o", "json").stdout)["spec"]
+        self.assertEqual(int(spec["seed"]), 18446744073709551615)
+        self.assertEqual(spec.get("generator_hidden", {}).get("sizes", []), [])
+        # A token ending in a newline (as secrets often do) is trimmed; control characters are refused.
+        self.gantry("--token", "secret\n", "list")
+        r = self.gantry("--token", "sec\x01ret", "list", expect=EXIT_USAGE)
+        self.assertIn("the token holds a control character", r.stderr)
+
     def test_submit_watch_plain_progress(self):
         r = self.gantry("submit", "--epochs", "3", "--size", "128", "--watch")
         lines = r.stdout.splitlines()
@@ -151,7 +193,7 @@ class CliTest(unittest.TestCase):
         with open(words, "w") as f:
             f.write("x,y\n1,2\n3,four\n")
         r = self.gantry("submit", "--data", words, expect=EXIT_USAGE)
-        self.assertIn("words.csv:3: 'four' is not a number", r.stderr)
+        self.assertIn("words.csv:3: 'four' is not a finite decimal number", r.stderr)
 
     def test_list_table_json_and_state_filter(self):
         a = self.submit("--epochs", "1", "--size", "64", "--name", "listed")

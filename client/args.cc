@@ -1,0 +1,68 @@
+#include "client/args.h"
+
+#include <cctype>
+#include <limits>
+
+namespace gantry::cli {
+
+bool ParseUint64(const std::string& text, uint64_t* out, std::string* error) {
+  if (text.empty() || text.size() > 20) {
+    *error = "'" + text + "' is not an unsigned decimal integer";
+    return false;
+  }
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      *error = "'" + text + "' is not an unsigned decimal integer (0..18446744073709551615)";
+      return false;
+    }
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+      *error = "'" + text + "' is larger than 18446744073709551615";
+      return false;
+    }
+    v = v * 10 + digit;
+  }
+  *out = v;
+  return true;
+}
+
+bool ParseSizes(const std::string& text, std::vector<int64_t>* out, std::string* error) {
+  out->clear();
+  if (text.empty()) return true;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    uint64_t v = 0;
+    std::string why;
+    if (item.empty()) {
+      *error = "'" + text + "' has an empty item";
+      return false;
+    }
+    if (!ParseUint64(item, &v, &why) || v == 0 || v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      *error = "'" + item + "' in '" + text + "' is not a positive integer";
+      return false;
+    }
+    out->push_back(static_cast<int64_t>(v));
+    if (comma == std::string::npos) return true;
+    start = comma + 1;
+  }
+}
+
+bool CleanToken(const std::string& raw, std::string* token, std::string* error) {
+  size_t b = 0, e = raw.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(raw[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(raw[e - 1]))) --e;
+  const std::string t = raw.substr(b, e - b);
+  for (unsigned char c : t) {
+    if (c < 0x20 || c == 0x7f) {
+      *error = "the token holds a control character";
+      return false;
+    }
+  }
+  *token = t;
+  return true;
+}
+
+}  // namespace gantry::cli

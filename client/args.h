@@ -1,0 +1,26 @@
+// Strict parsing of the CLI's own argument values, where CLI11's defaults
+// are too lenient (it wraps "-1" into 2^64-1 and drops empty list items).
+// Each parser returns false and sets *error to a message naming the value.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gantry::cli {
+
+// A decimal unsigned 64-bit integer: digits only, no sign, no base prefix.
+bool ParseUint64(const std::string& text, uint64_t* out, std::string* error);
+
+// Layer sizes "16,32": positive decimal integers separated by commas; "" is
+// no layer. An empty item ("16,,32") is an error.
+bool ParseSizes(const std::string& text, std::vector<int64_t>* out, std::string* error);
+
+// A bearer token as given (flag, environment or file): surrounding
+// whitespace trimmed (a Kubernetes secret often ends in a newline); false
+// when what remains holds a control character, which gRPC refuses to send.
+bool CleanToken(const std::string& raw, std::string* token, std::string* error);
+
+}  // namespace gantry::cli
