@@ -11,16 +11,33 @@
 namespace gantry {
 namespace {
 
+// A float buffer allocated once and never zeroed: a batch of a million rows
+// would otherwise spend seconds writing gigabytes it then overwrites.
+class Buffer {
+ public:
+  void resize(size_t n) {
+    data_.reset(new float[n]);
+    size_ = n;
+  }
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<float[]> data_;
+  size_t size_ = 0;
+};
+
 struct Layer {
   float* w = nullptr;  // [out, in], the parameter's own storage
   float* b = nullptr;  // [out]
   int64_t in = 0, out = 0;
   int w_index = 0;  // index of the weight in the network's parameter list
-  std::vector<float> grad_w, grad_b;
+  Buffer grad_w, grad_b;
   // Forward buffers, sized for the most rows a batch feeds this network.
-  std::vector<float> act;   // the linear output; after ReLU in place, the ReLU output
-  std::vector<float> mask;  // dropout noise (discriminator hidden layers)
-  std::vector<float> drop;  // act * mask: the next layer's input
+  Buffer act;   // the linear output; after ReLU in place, the ReLU output
+  Buffer mask;  // dropout noise (discriminator hidden layers)
+  Buffer drop;  // act * mask: the next layer's input
 };
 
 struct Network {
@@ -76,11 +93,11 @@ struct FastLoop::Impl {
   double keep = 1.0;  // 1 - dropout
   at::Tensor z;       // [batch, latent] and, for a short last batch, [last, latent]
   at::Tensor z_last;
-  std::vector<float> x_d;        // [2 * batch, data_dim]: real rows, then fakes
-  std::vector<float> out_d;      // [2 * batch] discriminator outputs
-  std::vector<float> grad_out;   // [2 * batch] gradient at the logits
-  std::vector<float> grad_a, grad_b;  // ping-pong gradients, [2 * batch * widest]
-  std::vector<float> scratch;    // BCE terms
+  Buffer x_d;        // [2 * batch, data_dim]: real rows, then fakes
+  Buffer out_d;      // [2 * batch] discriminator outputs
+  Buffer grad_out;   // [2 * batch] gradient at the logits
+  Buffer grad_a, grad_b;  // ping-pong gradients, [2 * batch * widest]
+  Buffer scratch;    // BCE terms
   std::vector<float> gemm_scratch;
 
   void Forward(Network& net, const float* x, int64_t rows, bool dropout,

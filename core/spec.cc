@@ -1,6 +1,8 @@
 #include "core/spec.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 namespace gantry {
@@ -17,10 +19,15 @@ constexpr KindName kKindNames[] = {
     {DatasetKind::kSwissRoll, "swiss_roll"}, {DatasetKind::kUser, "user"},
 };
 
+// The shortest text that reads back as exactly `v`: an out-of-range
+// 10.0000001 is reported as such, never rounded to an in-range "10".
 std::string Num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v || !std::isfinite(v)) break;
+  }
+  return buf;
 }
 
 Status OutOfRange(const std::string& field, const std::string& value, const std::string& range) {

@@ -39,6 +39,16 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     }
   }
   if (d.has_size()) s.dataset.size = d.size();
+  if (d.has_size() && d.has_points()) {
+    // The row count is the size of user data: a different size is a mistake.
+    const int64_t dim = d.points().dim();
+    const int64_t rows = dim > 0 ? d.points().values_size() / dim : 0;
+    if (d.size() != rows) {
+      return Status::InvalidArgument("dataset.size: " + std::to_string(d.size()) +
+                                     " is not the " + std::to_string(rows) +
+                                     " rows of dataset.points; leave it unset for user data");
+    }
+  }
   if (d.has_noise()) s.dataset.noise = d.noise();
   if (d.has_points()) {
     if (s.dataset.kind != DatasetKind::kUser) {

@@ -21,6 +21,20 @@ constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr size_t kMaxKeptSnapshots = 1000;
 
+// Characters (UTF-8 code points), not bytes: 200 emoji are a valid name.
+size_t Utf8Length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// What a request_id retry must repeat: the effective spec (defaults filled
+// in, so spelling one out changes nothing) and the name.
+std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name) {
+  return effective_spec.SerializeAsString() + '\0' + name;
+}
+
+
 std::string NewJobId() {
   static std::mutex mu;
   static std::mt19937_64 rng{std::random_device{}()};
@@ -109,7 +123,7 @@ Status JobManager::Recover() {
     job->index = r.index;
     job->name = r.name;
     job->request_id = r.request_id;
-    job->request_fingerprint = r.request_fingerprint;
+    job->request_fingerprint = Fingerprint(r.spec, r.name);
     auto spec = SpecFromProto(r.spec);
     if (!spec.ok()) return Status::DataLoss("job " + r.id + ": " + spec.status().message());
     job->spec = std::move(spec).value();
@@ -223,7 +237,12 @@ void JobManager::SetState(JobRecord& job, v1::JobState state, const std::string&
   job.error = error;
   const auto now = SystemClock::now();
   if (state == v1::JOB_STATE_RUNNING) job.start_time = now;
-  if (IsTerminal(state)) job.end_time = now;
+  if (IsTerminal(state)) {
+    job.end_time = now;
+    // An ended job resumes nowhere: its generator snapshots stay, its
+    // trainer checkpoints go.
+    if (store_ != nullptr) store_->DeleteCheckpoints(job.id);
+  }
   if (const Status s = Publish(job, StateEvent(state, error)); !s.ok()) {
     FailUnstored(job, s);
     return;
@@ -236,13 +255,13 @@ void JobManager::SetState(JobRecord& job, v1::JobState state, const std::string&
 }
 
 StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
-  if (request.name().size() > kMaxNameLength) {
-    return Status::InvalidArgument("name: " + std::to_string(request.name().size()) +
-                                   " characters is out of range 0..200");
-  }
-  if (request.request_id().size() > kMaxNameLength) {
-    return Status::InvalidArgument("request_id: " + std::to_string(request.request_id().size()) +
-                                   " characters is out of range 0..200");
+  for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"name", &request.name()},
+                                     {"request_id", &request.request_id()}}) {
+    const size_t chars = Utf8Length(*value);
+    if (chars > kMaxNameLength || value->size() > 4 * kMaxNameLength) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(chars) +
+                                     " characters is out of range 0..200");
+    }
   }
   auto spec = SpecFromProto(request.spec());
   if (!spec.ok()) return spec.status();
@@ -253,7 +272,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   job->spec_proto = SpecToProto(job->spec);
   job->name = request.name();
   job->request_id = request.request_id();
-  job->request_fingerprint = request.spec().SerializeAsString() + '\0' + request.name();
+  job->request_fingerprint = Fingerprint(job->spec_proto, request.name());
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!request.request_id().empty()) {
@@ -306,12 +325,15 @@ StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
 }
 
 StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
-  if (request.page_size() < 0) {
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
                                    " is out of range 0..1000");
   }
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize
-                                                 : std::min(request.page_size(), kMaxPageSize);
+  if (!v1::JobState_IsValid(request.state())) {
+    return Status::InvalidArgument("state: " + std::to_string(request.state()) +
+                                   " is not a JobState");
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   int64_t start = INT64_MAX;
   if (!request.page_token().empty()) {
     try {
@@ -433,6 +455,10 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
                                         JobStateName(job->state) + ")");
     }
     want = epoch.value_or(latest);
+    if (want < 1) {
+      return Status::InvalidArgument("epoch: " + std::to_string(want) +
+                                     " is out of range 1.." + std::to_string(job->spec.epochs));
+    }
     if (job->latest_snapshot && want == job->latest_snapshot->epoch()) return job->latest_snapshot;
     auto it = job->kept.find(want);
     if (it == job->kept.end()) {
@@ -621,6 +647,7 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
     }
     const int64_t e = report->epoch;
     if (metrics_ != nullptr) metrics_->EpochTrained(report->seconds);
+    bool cancelled_now = false;
     auto snapshot = trainer.Snapshot();
     const bool keep = e % job->spec.checkpoint_every == 0 || e == epochs;
     if (keep && store_ != nullptr) {
@@ -646,6 +673,16 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
         }
       }
     }
+    {
+      // A cancel that came during the epoch's last batch (or a one-batch
+      // epoch) is never lost: the job ends CANCELLED, not SUCCEEDED.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (job->cancel_requested) {
+        SetState(*job, v1::JOB_STATE_CANCELLED);
+        cancelled_now = true;
+      }
+    }
+    if (cancelled_now) return;
     // After the event is durable, so a restart never resumes past a missing event.
     if (e % job->spec.checkpoint_every == 0 && e != epochs) SaveCheckpoint(*job, trainer);
   }

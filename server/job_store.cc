@@ -1,6 +1,7 @@
 #include "server/job_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -110,6 +111,13 @@ std::vector<std::pair<int64_t, std::string>> ListFiles(const std::string& dir,
   return out;
 }
 
+void CreatePrivateDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
+}
+
 std::string EpochName(const std::string& prefix, int64_t epoch, const std::string& suffix) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%08lld", static_cast<long long>(epoch));
@@ -122,10 +130,16 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(fs::path(dir) / "jobs", ec);
   if (ec) return Status::Internal("--data-dir " + dir + ": cannot create it: " + ec.message());
+  // The directory holds users' points and generators: the server's user
+  // only, whatever the umask (and an older, wider directory is narrowed).
+  for (const fs::path& p : {fs::path(dir), fs::path(dir) / "jobs"}) {
+    fs::permissions(p, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return Status::Internal("--data-dir " + p.string() + ": cannot make it private: " + ec.message());
+  }
   std::unique_ptr<JobStore> s(new JobStore());
   s->dir_ = dir;
   const std::string lock_path = (fs::path(dir) / "LOCK").string();
-  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd_ < 0) return Status::Internal("cannot open " + lock_path);
   if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {0};
@@ -140,6 +154,12 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& dir) {
     return Status::Internal("cannot write " + lock_path);
   }
   const std::string db_path = (fs::path(dir) / "gantry.db").string();
+  // SQLite creates the database (and its -wal and -shm files, which copy
+  // the database's mode) with 0644 less the umask: create it 0600 first.
+  if (const int fd = ::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+    (void)::fchmod(fd, 0600);
+    ::close(fd);
+  }
   if (sqlite3_open_v2(db_path.c_str(), &s->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                       nullptr) != SQLITE_OK) {
     return SqlError(s->db_, "opening " + db_path);
@@ -315,7 +335,7 @@ std::string JobStore::JobDir(const std::string& id) const {
 Status JobStore::WriteCheckpoint(const std::string& id, int64_t epoch, const std::string& state,
                                  int keep) {
   std::error_code ec;
-  fs::create_directories(JobDir(id), ec);
+  CreatePrivateDirectory(JobDir(id));
   GANTRY_RETURN_IF_ERROR(WriteFileAtomically(
       (fs::path(JobDir(id)) / EpochName("checkpoint-", epoch, ".ckpt")).string(), Frame(state)));
   const auto all = Checkpoints(id);
@@ -323,13 +343,17 @@ Status JobStore::WriteCheckpoint(const std::string& id, int64_t epoch, const std
   return Status::Ok();
 }
 
+void JobStore::DeleteCheckpoints(const std::string& id) {
+  std::error_code ec;
+  for (const auto& [epoch, path] : Checkpoints(id)) fs::remove(path, ec);
+}
+
 std::vector<std::pair<int64_t, std::string>> JobStore::Checkpoints(const std::string& id) const {
   return ListFiles(JobDir(id), "checkpoint-", ".ckpt");
 }
 
 Status JobStore::WriteSnapshot(const std::string& id, int64_t epoch, const std::string& bytes) {
-  std::error_code ec;
-  fs::create_directories(JobDir(id), ec);
+  CreatePrivateDirectory(JobDir(id));
   return WriteFileAtomically(
       (fs::path(JobDir(id)) / EpochName("snapshot-", epoch, ".snap")).string(), Frame(bytes));
 }

@@ -3,12 +3,15 @@
 // Layout:
 //   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
 //   DIR/gantry.db                 SQLite (WAL): jobs and every job's events
-//   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   full trainer state (last 3 kept)
+//   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   full trainer state (last 3 kept; none
+//                                           once the job has ended)
 //   DIR/jobs/<id>/snapshot-<epoch>.snap     generator weights served by Sample
 //
 // The schema is versioned (PRAGMA user_version) and migrated forward on open.
 // A row or event is committed before the RPC or the job's progress that it
 // records is acknowledged; files are replaced atomically and checksummed.
+//
+// DIR and its folders are 0700 and every file 0600, whatever the umask.
 //
 // Thread-safety: every method is safe from any thread (one connection,
 // guarded by mu_).
@@ -74,6 +77,8 @@ class JobStore {
   // (epoch, path), newest first.
   std::vector<std::pair<int64_t, std::string>> Checkpoints(const std::string& id) const;
   Status WriteSnapshot(const std::string& id, int64_t epoch, const std::string& bytes);
+  // Removes the job's trainer checkpoints (an ended job needs none).
+  void DeleteCheckpoints(const std::string& id);
   std::vector<std::pair<int64_t, std::string>> Snapshots(const std::string& id) const;
 
  private:

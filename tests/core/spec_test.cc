@@ -64,6 +64,11 @@ TEST(SpecTest, LearningRate) {
   ExpectInvalid(s, "learning_rate: nan is out of range (0, 10]");
   s.learning_rate = std::numeric_limits<double>::infinity();
   ExpectInvalid(s, "learning_rate: inf is out of range (0, 10]");
+  // Just past a bound: printed exactly, never rounded into the range.
+  s.learning_rate = 10.0000001;
+  ExpectInvalid(s, "learning_rate: 10.0000001 is out of range (0, 10]");
+  s.learning_rate = std::nextafter(10.0, 11.0);
+  ExpectInvalid(s, "learning_rate: 10.000000000000002 is out of range (0, 10]");
 }
 
 TEST(SpecTest, BetasAndDropout) {
