@@ -10,6 +10,7 @@
 #include "core/trainer.h"
 #include "server/convert.h"
 #include "server/files.h"
+#include "server/safe_text.h"
 
 namespace gantry {
 namespace {
@@ -166,7 +167,7 @@ Status JobManager::Recover() {
 StatusOr<std::shared_ptr<JobManager::JobRecord>> JobManager::Find(const std::string& id) const {
   if (id.empty()) return Status::InvalidArgument("job_id: must not be empty");
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Status::NotFound("job " + id + " not found");
+  if (it == jobs_.end()) return Status::NotFound("job " + SafeText(id) + " not found");
   return it->second;
 }
 
@@ -341,7 +342,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
       start = std::stoll(request.page_token(), &used);
       if (used != request.page_token().size() || start < 1) throw std::invalid_argument("token");
     } catch (const std::exception&) {
-      return Status::InvalidArgument("page_token: '" + request.page_token() +
+      return Status::InvalidArgument("page_token: '" + SafeText(request.page_token()) +
                                      "' is not a token from a previous ListJobs");
     }
   }

@@ -72,6 +72,25 @@ class HostileInputsTest(unittest.TestCase):
                           pb.ListJobsRequest(state=99))
         self.stub.ListJobs(pb.ListJobsRequest(page_size=1000), timeout=30)
 
+    def test_hostile_ids_are_escaped_and_truncated(self):
+        # A newline and a forged log line, a NUL, and an id of a megabyte:
+        # NOT_FOUND each time, the id escaped and cut in the message.
+        for bad in ("j-1\n[2026-01-01 00:00:00] [gantryd] [info] job j-x SUCCEEDED", "j-\x00zz"):
+            with self.assertRaises(grpc.RpcError) as ctx:
+                self.stub.GetJob(pb.GetJobRequest(job_id=bad), timeout=30)
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.NOT_FOUND)
+            self.assertNotIn("\n", ctx.exception.details())
+            self.assertNotIn("\x00", ctx.exception.details())
+        self.expect_error(grpc.StatusCode.NOT_FOUND, "j-1\\n[2026", self.stub.GetJob,
+                          pb.GetJobRequest(job_id="j-1\n[2026"))
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.stub.GetJob(pb.GetJobRequest(job_id="j-" + "x" * 1_000_000), timeout=30)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertLess(len(ctx.exception.details()), 300)
+        self.assertIn("(1000002 bytes)", ctx.exception.details())
+        self.expect_error(grpc.StatusCode.INVALID_ARGUMENT, "(20000 bytes)", self.stub.ListJobs,
+                          pb.ListJobsRequest(page_token="9" * 20000))
+
     def test_names_count_characters_not_bytes(self):
         spec = pb.JobSpec(epochs=1, dataset=pb.Dataset(size=64))
         job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec, name="\U0001F600" * 200))
