@@ -3,6 +3,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
 #include "server/http_api.h"
 #include "server/web_assets.h"
 
@@ -168,6 +171,10 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   }
   httplib::Server* server = s->server_.get();
   s->thread_ = std::thread([server] { server->listen_after_bind(); });
+  // Until the loop runs, stop() would not reach it: wait for it (briefly).
+  for (int i = 0; i < 5000 && !server->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   spdlog::info("http on {}://{}:{}/ ({})", s->tls_ ? "https" : "http", host, s->port_,
                options.metrics_only ? "metrics only"
                                     : calls->token_required() ? "dashboard, API; token required"
