@@ -274,6 +274,26 @@ class HttpApiTest(unittest.TestCase):
         finally:
             self.assertEqual(d.stop(), 0)
 
+    def test_drain_ends_event_streams(self):
+        d = HttpDaemon(ARGS.gantryd, self.tmp)
+        jid = d.json("POST", "/v1/jobs", {"spec": small_spec(100000, size=1024)})["id"]
+        conn = d.connection()
+        conn.request("GET", f"/v1/jobs/{jid}/events")
+        reader = SseReader(conn.getresponse())
+        last = None
+        for _ in range(5):
+            last = reader.next()
+        self.assertIsNotNone(last)
+        # SIGTERM: the stream ends (the client would reconnect with
+        # Last-Event-ID) and gantryd exits 0.
+        d.proc.send_signal(15)
+        while (msg := reader.next()) is not None:
+            last = msg
+        conn.close()
+        self.assertEqual(d.proc.wait(timeout=60), 0)
+        d.log.close()
+        self.assertGreater(int(last[0]), 5)
+
     @staticmethod
     def _stream_refused(d, jid):
         c = d.connection()
