@@ -142,7 +142,9 @@ function scatterChart(canvas) {
       { label: 'real data', data: [], backgroundColor: COLORS.real, pointRadius: 2 },
       { label: 'generated (latest epoch)', data: [], backgroundColor: COLORS.fake, pointRadius: 3 },
     ] },
-    options: { animation: false, parsing: false, maintainAspectRatio: false,
+    // Default parsing: with parsing: false Chart.js takes the data as sorted
+    // by x and would clip the axis to the first and last points.
+    options: { animation: false, maintainAspectRatio: false,
       scales: { x: { type: 'linear' }, y: { type: 'linear' } } },
   });
 }

@@ -148,6 +148,12 @@ try {
   await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'SUCCEEDED');
   await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 300, '300 points');
   assert.ok(!(await page.isVisible('#axis-x')), 'no coordinate choice for 2-D data');
+  // The scatter's axes span the real data: sine's x runs over [0, 2 pi].
+  const [xmin, xmax] = await page.evaluate(() => {
+    const c = Chart.getChart(document.querySelector('#scatter-canvas'));
+    return [c.scales.x.min, c.scales.x.max];
+  });
+  assert.ok(xmin <= 0.05 && xmax >= 6.2, `scatter x axis ${xmin}..${xmax}`);
   await page.screenshot({ path: path.join(out, 'dashboard-job.png'), fullPage: true });
   const stats = await page.evaluate(() => window.gantryStats.epochs);
   // The first drawing of each epoch that ended after the page opened (the
