@@ -205,6 +205,7 @@ function renderJob(id) {
   const loss = lossChart(lossCanvas);
   const scatter = scatterChart(scatterCanvas);
   let job = null;
+  let shownSeq = 0;
   let dataset = null;
   let lastPreview = null;
   let ax = 0;
@@ -214,7 +215,12 @@ function renderJob(id) {
   let source = null;
   let closed = false;
 
-  function showJob(j) {
+  // Shows the job as of event `seq` (a Job's lastSeq, or an event's seq);
+  // an older view (e.g. a cancel's answer that arrives after the CANCELLED
+  // event) never replaces a newer one.
+  function showJob(j, seq = num(j.lastSeq)) {
+    if (seq < shownSeq) return;
+    shownSeq = seq;
     job = j;
     const st = stateName(j.state);
     title.textContent = j.name ? `${j.name} (${j.id})` : j.id;
@@ -289,10 +295,10 @@ function renderJob(id) {
       if (ev.epoch) {
         pending.push(ev);
         if (!frame) frame = requestAnimationFrame(flush);
-        if (job) showJob({ ...job, epochsDone: ev.epoch.epoch, latest: ev.epoch });
+        if (job) showJob({ ...job, epochsDone: ev.epoch.epoch, latest: ev.epoch }, num(ev.seq));
       } else if (ev.state) {
         const st = stateName(ev.state.state);
-        if (job) showJob({ ...job, state: ev.state.state, error: ev.state.error || job.error });
+        if (job) showJob({ ...job, state: ev.state.state, error: ev.state.error || job.error }, num(ev.seq));
         if (ended(st)) {
           source.close();
           api(`/v1/jobs/${encodeURIComponent(id)}`).then(showJob).catch(() => {});
