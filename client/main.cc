@@ -10,6 +10,7 @@
 
 #include "client/args.h"
 #include "client/commands.h"
+#include "client/dashboard.h"
 #include "client/csv.h"
 #include "client/exit_codes.h"
 
@@ -208,6 +209,14 @@ int main(int argc, char** argv) {
   auto* health_cmd = app.add_subcommand("health", "check that gantryd is serving (exit 0) or not (exit 3)");
   auto* version_cmd = app.add_subcommand("version", "print the client's version");
 
+  std::string dashboard_url;
+  bool dashboard_open = false;
+  auto* dashboard_cmd = app.add_subcommand(
+      "dashboard", "print the web dashboard's URL (gantryd --http-listen; default: the --server "
+                   "host on port 8080)");
+  dashboard_cmd->add_option("--url", dashboard_url, "the dashboard's URL (env GANTRY_HTTP)");
+  dashboard_cmd->add_flag("--open", dashboard_open, "open it in the desktop's browser (xdg-open)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -226,6 +235,11 @@ int main(int argc, char** argv) {
   if (version_cmd->parsed()) {
     std::cout << "gantry " << GANTRY_VERSION << std::endl;
     return 0;
+  }
+  if (dashboard_cmd->parsed()) {
+    const bool tls = global.tls || !global.tls_ca.empty();
+    return gantry::cli::Dashboard(gantry::cli::DashboardUrl(dashboard_url, global.server, tls),
+                                  dashboard_open);
   }
   gantry::cli::Connection conn(global);
   if (!conn.error().empty()) {

@@ -6,7 +6,8 @@
 # Usage: deploy/install-deps.sh [--build | --runtime-only]
 #   (none)           everything: build, tests (the reference program, Python
 #                    gRPC, image checks, certificates, the container test's
-#                    podman) and runtime
+#                    podman, Chromium and playwright-core for the dashboard's
+#                    browser test) and runtime
 #   --build          only what compiling gantryd and gantry needs (the
 #                    container's build stage)
 #   --runtime-only   the shared libraries gantryd and gantry need at run time
@@ -18,6 +19,8 @@ build_pkgs=(
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libspdlog-dev libcli11-dev libsqlite3-dev libcairo2-dev prometheus-cpp-dev zlib1g-dev
+  # gantryd's HTTP server, and Chart.js for the dashboard (embedded at build time)
+  libcpp-httplib-dev libjs-chart.js
 )
 test_pkgs=(
   git libgtest-dev libgmock-dev
@@ -25,10 +28,13 @@ test_pkgs=(
   python3 python3-torch python3-grpcio python3-protobuf python3-pil openssl
   # the container test (shared/docs/containers.md)
   podman runc debootstrap
+  # the dashboard's browser test: Chromium driven by playwright-core (npm)
+  chromium nodejs
 )
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
+  libcpp-httplib0.11
 )
 
 case "${1:-}" in
@@ -45,15 +51,35 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
+# npm packages for the browser test, exactly as tests/e2e/browser/package-lock.json
+# pins them (npm ci), when they are missing or the lock file changed.
+install_npm() {
+  [[ "${1:-}" == "" ]] || return 0
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/browser"
+  [[ -f "$dir/package-lock.json" ]] || return 0
+  if ! command -v npm >/dev/null; then
+    # Debian's nodejs ships npm separately (NodeSource's includes it).
+    $SUDO apt-get install -y -q --no-install-recommends npm
+  fi
+  if [[ ! -f "$dir/node_modules/.package-lock.json" ||
+        "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#pkgs[@]} packages present"
+  install_npm "${1:-}"
   exit 0
 fi
 
 echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # podman needs its recommended helpers (networking, conmon's companions).
 plain=() with_recommends=()
@@ -62,3 +88,4 @@ for p in "${missing[@]}"; do
 done
 if ((${#plain[@]})); then $SUDO apt-get install -y -q --no-install-recommends "${plain[@]}"; fi
 if ((${#with_recommends[@]})); then $SUDO apt-get install -y -q "${with_recommends[@]}"; fi
+install_npm "${1:-}"

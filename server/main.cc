@@ -96,8 +96,16 @@ int main(int argc, char** argv) {
                  "file holding a token; every RPC but health then needs "
                  "'authorization: Bearer <token>' (reflection is turned off)")
       ->check(CLI::ExistingFile);
+  app.add_option("--http-listen", options.http_listen,
+                 "HOST:PORT to serve HTTP on: the dashboard, the JSON API, event streams, "
+                 "/metrics and /healthz (TLS and token as for gRPC)");
+  app.add_option("--http-max-event-streams", options.http_max_event_streams,
+                 "event streams (/v1/jobs/ID/events) open at once; 503 beyond")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
   app.add_option("--metrics-listen", options.metrics_listen,
-                 "HOST:PORT to serve Prometheus metrics on (/metrics)");
+                 "HOST:PORT serving only Prometheus metrics (/metrics), without a token; "
+                 "--http-listen serves /metrics too");
   app.add_option("--drain-grace-ms", options.manager.drain_grace_ms,
                  "on SIGTERM, how long running jobs may take to finish their epoch and "
                  "checkpoint before they stop mid-epoch")

@@ -1,26 +1,25 @@
-// Prometheus metrics for gantryd (prometheus-cpp), served over HTTP by
-// --metrics-listen:
+// Prometheus metrics for gantryd (prometheus-cpp), served at /metrics by the
+// HTTP server (--http-listen, and --metrics-listen):
 //
 //   gantry_jobs{state}                    jobs by state (gauge)
 //   gantry_epochs_trained_total           epochs trained (counter)
 //   gantry_epoch_duration_seconds         training time per epoch (histogram)
 //   gantry_rpcs_total{method,code}        RPCs by method and status code (counter)
-//   gantry_watch_streams_open             open WatchJob streams (gauge)
+//   gantry_watch_streams_open             open WatchJob and SSE event streams (gauge)
 //   gantry_points_sampled_total           points returned by Sample/SampleStream (counter)
 //
-// prometheus-cpp-core holds the metrics and writes the text format. The
-// HTTP endpoint is a small server of our own: prometheus-cpp-pull's embedded
-// civetweb fails to start in a process that has LibTorch loaded ("null
-// context when constructing CivetServer"), so it cannot be used here.
+// prometheus-cpp-core holds the metrics and writes the text format; the
+// endpoint is gantryd's HTTP server (http_server.h, cpp-httplib).
+// prometheus-cpp-pull's embedded civetweb is not used: it fails to start in
+// a process that has LibTorch loaded ("null context when constructing
+// CivetServer").
 //
 // Thread-safety: every method is safe from any thread (prometheus-cpp's
 // metrics are atomic; families add series under their own lock).
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
@@ -43,10 +42,6 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // Serves GET /metrics on HOST:PORT (IPv4 address or "localhost"; port 0
-  // picks one) from a thread of its own. UNAVAILABLE if it cannot bind.
-  Status Serve(const std::string& listen);
-  int port() const { return port_; }
   // The current metrics in Prometheus' text format.
   std::string Text() const;
 
@@ -60,13 +55,7 @@ class Metrics {
   void PointsSampled(int64_t count);
 
  private:
-  void ServeLoop();
-
   std::shared_ptr<prometheus::Registry> registry_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread http_;
   prometheus::Family<prometheus::Gauge>* jobs_;
   prometheus::Counter* epochs_;
   prometheus::Histogram* epoch_seconds_;

@@ -40,9 +40,8 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   }
 
   std::unique_ptr<GantryServer> s(new GantryServer());
-  if (!options.metrics_listen.empty()) {
+  if (!options.metrics_listen.empty() || !options.http_listen.empty()) {
     s->metrics_ = std::make_unique<Metrics>();
-    GANTRY_RETURN_IF_ERROR(s->metrics_->Serve(options.metrics_listen));
   }
   if (!options.data_dir.empty()) {
     auto store = JobStore::Open(options.data_dir);
@@ -52,8 +51,34 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   auto manager = JobManager::Create(options.manager, s->store_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
-  s->service_ = std::make_unique<GantryService>(
-      s->manager_.get(), ServiceOptions{options.auth_token, s->metrics_.get()});
+  s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
+  s->service_ = std::make_unique<GantryService>(s->calls_.get());
+  // The HTTP servers start before gRPC, so a bad --http-listen fails the
+  // start before anything is served.
+  HttpOptions http;
+  http.tls_cert_file = options.tls_cert_file;
+  http.tls_key_file = options.tls_key_file;
+  http.max_event_streams = options.http_max_event_streams;
+  http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+  if (!options.http_listen.empty()) {
+    http.listen = options.http_listen;
+    auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());
+    if (!server.ok()) {
+      s->manager_->Drain();
+      return server.status();
+    }
+    s->http_ = std::move(server).value();
+  }
+  if (!options.metrics_listen.empty()) {
+    http.listen = options.metrics_listen;
+    http.metrics_only = true;
+    auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());
+    if (!server.ok()) {
+      s->manager_->Drain();
+      return server.status();
+    }
+    s->metrics_http_ = std::move(server).value();
+  }
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
@@ -78,7 +103,6 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
                options.listen, s->port_, options.tls_cert_file.empty() ? "plaintext" : "TLS",
                options.auth_token.empty() ? "" : ", bearer tokens required",
                options.manager.max_concurrent_jobs, options.manager.max_queued_jobs);
-  if (s->metrics_) spdlog::info("metrics on http://{}/metrics", options.metrics_listen);
   return s;
 }
 
@@ -89,7 +113,9 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   shut_down_ = true;
   spdlog::info("shutting down: health NOT_SERVING");
   server_->GetHealthCheckService()->SetServingStatus(false);
-  manager_->Drain();
+  manager_->Drain();  // interrupts every event log: watch and SSE streams end
+  if (http_) http_->Shutdown();
+  if (metrics_http_) metrics_http_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   spdlog::info("shut down");

@@ -1,5 +1,7 @@
 // GantryServer: a running gRPC server with the Gantry service, gRPC health
-// checking (SERVING, NOT_SERVING while draining) and server reflection.
+// checking (SERVING, NOT_SERVING while draining) and server reflection, and
+// optionally the HTTP server (dashboard, JSON API, SSE, /metrics, /healthz)
+// that shares its Calls.
 //
 // Thread-safety: Start() and Shutdown() from one controlling thread; the
 // server itself serves from gRPC's threads.
@@ -12,6 +14,8 @@
 #include <string>
 
 #include "core/status.h"
+#include "server/calls.h"
+#include "server/http_server.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
@@ -29,7 +33,12 @@ struct ServerOptions {
   std::string tls_cert_file, tls_key_file;
   // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>".
   std::string auth_token;
-  // HOST:PORT for Prometheus' /metrics, or empty for none.
+  // HOST:PORT for the HTTP server (dashboard, JSON API, SSE, /metrics,
+  // /healthz; TLS and token as for gRPC), or empty for none.
+  std::string http_listen;
+  int http_max_event_streams = 64;  // open SSE streams; 503 beyond
+  // HOST:PORT serving only /metrics (and /healthz), without a token; or
+  // empty for none. --http-listen serves /metrics too.
   std::string metrics_listen;
   int max_message_bytes = 64 << 20;        // largest request accepted (user points)
   // When > 0, connections are closed after this age (with a short grace), so
@@ -48,6 +57,9 @@ class GantryServer {
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // The HTTP server's bound port (0 without --http-listen).
+  int http_port() const { return http_ ? http_->port() : 0; }
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   JobManager& manager() { return *manager_; }
 
   // Drains: health goes NOT_SERVING, new jobs are refused, running jobs stop
@@ -61,7 +73,10 @@ class GantryServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> manager_;
+  std::unique_ptr<Calls> calls_;
   std::unique_ptr<GantryService> service_;
+  std::unique_ptr<HttpServer> http_;          // --http-listen
+  std::unique_ptr<HttpServer> metrics_http_;  // --metrics-listen
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = true;  // until Start() succeeds

@@ -1,7 +1,8 @@
 // GantryService: the gantry.v1.Gantry gRPC service (callback API).
 //
-// Handlers validate the request's shape, call one JobManager method, map
-// the status once (ToGrpcStatus) and log one line per RPC. Streams are
+// Handlers authenticate, delegate to Calls (the request -> manager ->
+// response logic shared with the HTTP gateway), map the status once
+// (ToGrpcStatus) and log one line per RPC. Streams are
 // reactors that own their per-call state and never block: WatchJob reads
 // the job's EventLog at the client's pace, SampleStream computes one chunk
 // per completed write.
@@ -13,30 +14,18 @@
 #include <memory>
 
 #include "gantry/v1/gantry.grpc.pb.h"
-#include "server/job_manager.h"
+#include "server/calls.h"
 
 namespace gantry {
 
-// Values in one unary Sample response: 4,000,000 bytes of floats, which
-// with the message framing stays under gRPC's default 4 MiB limit.
-inline constexpr int64_t kMaxUnarySampleValues = 1'000'000;
-
-// WatchJob streams open right now, in this process.
-int64_t OpenWatchStreams();
-
-class Metrics;
-
-struct ServiceOptions {
-  // When set, every call needs "authorization: Bearer <token>" metadata and
-  // anything else is UNAUTHENTICATED.
-  std::string auth_token;
-  Metrics* metrics = nullptr;  // may be null
-};
+// Follower streams (WatchJob and the HTTP gateway's event streams) open
+// right now, in this process.
+inline int64_t OpenWatchStreams() { return Calls::OpenStreams(); }
 
 class GantryService final : public v1::Gantry::CallbackService {
  public:
-  GantryService(JobManager* manager, ServiceOptions options)
-      : manager_(manager), options_(std::move(options)) {}
+  // `calls` holds the token (if any) and the metrics; it outlives the service.
+  explicit GantryService(Calls* calls) : calls_(calls) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* request,
@@ -69,8 +58,7 @@ class GantryService final : public v1::Gantry::CallbackService {
   // OK, or UNAUTHENTICATED when a token is required and not presented.
   grpc::Status Authenticate(const grpc::CallbackServerContext* ctx) const;
 
-  JobManager* const manager_;
-  const ServiceOptions options_;
+  Calls* const calls_;
 };
 
 }  // namespace gantry

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 gantry=$(readlink -f "${1:-build/bin/gantry}")
+image=${GANTRY_TEST_IMAGE:-localhost/gantry}
 
 if ! command -v podman >/dev/null; then
   echo "SKIP: podman is not installed (deploy/install-deps.sh installs it)"; exit 77
@@ -27,13 +28,16 @@ fi
 
 echo "== podman build"
 start=$(date +%s)
-podman build --format docker --isolation chroot --pull=never -t localhost/gantry -f deploy/Dockerfile . >/tmp/gantry-image-build.log 2>&1 \
-  || { tail -40 /tmp/gantry-image-build.log; exit 1; }
-echo "built localhost/gantry in $(( $(date +%s) - start )) s"
-size=$(podman image inspect localhost/gantry --format '{{.Size}}')
+buildlog=$(mktemp)
+podman build --format docker --isolation chroot --pull=never -t "$image" -f deploy/Dockerfile . >"$buildlog" 2>&1 \
+  || { tail -40 "$buildlog"; exit 1; }
+echo "built $image in $(( $(date +%s) - start )) s"
+size=$(podman image inspect "$image" --format '{{.Size}}')
 echo "runtime image size: $((size / 1024 / 1024)) MiB"
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+http_port=$(free_port)
 name=gantry-test-$$
 volume=gantry-test-data-$$
 export GANTRY_SERVER=127.0.0.1:$port
@@ -49,7 +53,7 @@ quiet() { "$@" 2> >(grep -v 'systemd connection' >&2); }
 run_container() {
   quiet podman --runtime runc run -d --name "$name" --cgroup-manager=cgroupfs \
     --ulimit nproc=4096:4096 --ulimit nofile=4096:4096 \
-    -p "127.0.0.1:$port:50051" -v "$volume:/data" localhost/gantry >/dev/null
+    -p "127.0.0.1:$port:50051" -p "127.0.0.1:$http_port:8080" -v "$volume:/data" "$image" >/dev/null
 }
 wait_serving() {
   local t0=$1
@@ -77,6 +81,16 @@ tail -2 /tmp/gantry-container-watch.txt
 "$gantry" sample "$id" --count 50 --seed 3 >/tmp/gantry-container-sample-1.csv
 [ "$(wc -l </tmp/gantry-container-sample-1.csv)" -eq 51 ]
 podman exec "$name" sh -c 'id -un; ls /data' | tr '\n' ' '; echo
+# The image serves HTTP on 8080: /healthz, the JSON API, the dashboard.
+/usr/bin/python3 - "$http_port" "$id" <<'PY'
+import json, sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+assert urllib.request.urlopen(base + "/healthz", timeout=10).read() == b"SERVING\n"
+job = json.load(urllib.request.urlopen(f"{base}/v1/jobs/{sys.argv[2]}", timeout=10))
+assert job["state"] == "JOB_STATE_SUCCEEDED", job["state"]
+assert b"/static/chart.min.js" in urllib.request.urlopen(base + "/", timeout=10).read()
+print("HTTP on 8080: /healthz SERVING, the job over JSON, the dashboard")
+PY
 
 echo "== restart on the same volume"
 quiet podman stop -t 30 "$name" >/dev/null

@@ -117,3 +117,93 @@ class CliDaemon:
         rc = self.proc.wait(timeout=60)
         self.log.close()
         return rc
+
+
+class HttpDaemon:
+    """A gantryd process with --http-listen on a free port; ready once its
+    /healthz answers. url(path) gives the address of a path; request(...)
+    makes one HTTP request and returns (status, headers, body bytes)."""
+
+    def __init__(self, gantryd, tmp, *extra, scheme="http", ssl_context=None):
+        self.port, self.http_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.base = f"{scheme}://127.0.0.1:{self.http_port}"
+        self.ssl_context = ssl_context
+        self.log_path = os.path.join(tmp, f"gantryd-{self.port}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([gantryd, "--listen", self.address, "--http-listen",
+                                      f"127.0.0.1:{self.http_port}", "--data-dir",
+                                      os.path.join(tmp, f"data-{self.port}"), *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"gantryd did not start; see {self.log_path}")
+            time.sleep(0.05)
+
+    def url(self, path):
+        return self.base + path
+
+    def connection(self, timeout=60):
+        import http.client
+        if self.base.startswith("https"):
+            return http.client.HTTPSConnection("127.0.0.1", self.http_port, timeout=timeout,
+                                               context=self.ssl_context)
+        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        conn = self.connection(timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            res = conn.getresponse()
+            return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None, expect=200):
+        import json
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        status, hdrs, raw = self.request(method, path, data, {"Content-Type": "application/json",
+                                                             **(headers or {})})
+        if status != expect:
+            raise AssertionError(f"{method} {path}: HTTP {status}, expected {expect}: {raw[:500]!r}")
+        return json.loads(raw) if raw else None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        self.log.close()
+        return rc
+
+
+class SseReader:
+    """Reads Server-Sent Events from an open http.client response: next()
+    gives (id, data) for each message, or None at the end of the stream."""
+
+    def __init__(self, response):
+        self.response = response
+
+    def next(self):
+        event_id, data = None, []
+        while True:
+            line = self.response.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\r\n")
+            if line == "":
+                if data:
+                    return event_id, "\n".join(data)
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                event_id = value
+            elif field == "data":
+                data.append(value)

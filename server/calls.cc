@@ -1,0 +1,163 @@
+#include "server/calls.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+
+#include "core/export.h"
+#include "server/metrics.h"
+
+namespace gantry {
+namespace {
+
+std::atomic<int64_t> open_streams{0};
+
+uint64_t RandomSeed() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  return rng();
+}
+
+}  // namespace
+
+void FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out) {
+  out->set_seed(plan.seed);
+  out->set_epoch(plan.snapshot->epoch());
+  out->set_offset(offset);
+  v1::Points* points = out->mutable_points();
+  points->set_dim(static_cast<int32_t>(plan.snapshot->data_dim()));
+  points->mutable_values()->Resize(static_cast<int>(count * plan.snapshot->data_dim()), 0.0f);
+  plan.snapshot->SampleInto(plan.seed, offset, count, points->mutable_values()->mutable_data());
+}
+
+grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization) const {
+  if (auth_token_.empty()) return grpc::Status::OK;
+  if (!authorization) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer <token>' metadata");
+  }
+  const std::string_view value = *authorization;
+  const std::string expected = "Bearer " + auth_token_;
+  // Compare in constant time.
+  unsigned diff = value.size() != expected.size();
+  for (size_t i = 0; i < value.size() && i < expected.size(); ++i) diff |= value[i] ^ expected[i];
+  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  return grpc::Status::OK;
+}
+
+StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
+  return manager_->Create(request);
+}
+
+StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
+  return manager_->Get(request.job_id());
+}
+
+StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
+  return manager_->List(request);
+}
+
+StatusOr<v1::Job> Calls::CancelJob(const v1::CancelJobRequest& request) {
+  return manager_->Cancel(request.job_id());
+}
+
+StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(manager_->Delete(request.job_id()));
+  return v1::DeleteJobResponse();
+}
+
+StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& request) const {
+  return manager_->Dataset(request);
+}
+
+StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary) const {
+  const int64_t limit = manager_->options().max_sample_points;
+  if (req.count() < 1 || req.count() > limit) {
+    const std::string msg = "count: " + std::to_string(req.count()) + " is out of range 1.." +
+                            std::to_string(limit);
+    if (req.count() > limit) return Status::ResourceExhausted(msg + " (--max-sample-points)");
+    return Status::InvalidArgument(msg);
+  }
+  std::optional<int64_t> epoch;
+  if (req.has_epoch()) epoch = req.epoch();
+  auto snapshot = manager_->Snapshot(req.job_id(), epoch);
+  if (!snapshot.ok()) return snapshot.status();
+  SamplePlan plan;
+  plan.snapshot = *snapshot;
+  plan.count = req.count();
+  plan.seed = req.has_seed() ? req.seed() : RandomSeed();
+  const int64_t values = plan.count * plan.snapshot->data_dim();
+  if (unary && values > kMaxUnarySampleValues) {
+    return Status::ResourceExhausted(
+        "count: " + std::to_string(plan.count) + " points of dimension " +
+        std::to_string(plan.snapshot->data_dim()) + " is " + std::to_string(values) +
+        " values, over Sample's limit of " + std::to_string(kMaxUnarySampleValues) +
+        " values per message; use SampleStream");
+  }
+  return plan;
+}
+
+StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) const {
+  auto plan = PlanSample(request, /*unary=*/true);
+  if (!plan.ok()) return plan.status();
+  v1::SampleResponse response;
+  FillSample(*plan, 0, plan->count, &response);
+  CountPoints(plan->count);
+  return response;
+}
+
+StatusOr<SamplePlan> Calls::PlanSampleStream(const v1::SampleRequest& request) const {
+  return PlanSample(request, /*unary=*/false);
+}
+
+StatusOr<std::shared_ptr<EventLog>> Calls::WatchJob(const v1::WatchJobRequest& request) const {
+  if (request.from_seq() < 0) {
+    return Status::InvalidArgument("from_seq: " + std::to_string(request.from_seq()) +
+                                   " is out of range 0..");
+  }
+  return manager_->Events(request.job_id());
+}
+
+StatusOr<ExportedGenerator> Calls::ExportGenerator(
+    const v1::ExportGeneratorRequest& request) const {
+  std::optional<int64_t> epoch;
+  if (request.has_epoch()) epoch = request.epoch();
+  auto snapshot = manager_->Snapshot(request.job_id(), epoch);
+  if (!snapshot.ok()) return snapshot.status();
+  auto bytes = ExportTorchScript(**snapshot);
+  if (!bytes.ok()) return bytes.status();
+  return ExportedGenerator{std::move(bytes).value(), (*snapshot)->epoch()};
+}
+
+void Calls::Log(const char* method, const std::string& job_id, const grpc::Status& status,
+                Clock::time_point start) const {
+  if (metrics_ != nullptr) metrics_->Rpc(method, static_cast<int>(status.error_code()));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (status.ok()) {
+    spdlog::info("rpc {} job={} OK {:.1f}ms", method, job_id.empty() ? "-" : job_id, ms);
+  } else {
+    spdlog::info("rpc {} job={} code={} {:.1f}ms: {}", method, job_id.empty() ? "-" : job_id,
+                 static_cast<int>(status.error_code()), ms, status.error_message());
+  }
+}
+
+void Calls::CountPoints(int64_t count) const {
+  if (metrics_ != nullptr) metrics_->PointsSampled(count);
+}
+
+void Calls::StreamOpened() const {
+  open_streams.fetch_add(1);
+  if (metrics_ != nullptr) metrics_->WatchOpened();
+}
+
+void Calls::StreamClosed() const {
+  open_streams.fetch_sub(1);
+  if (metrics_ != nullptr) metrics_->WatchClosed();
+}
+
+int64_t Calls::OpenStreams() { return open_streams.load(); }
+
+}  // namespace gantry

@@ -1,0 +1,104 @@
+// Calls: the request -> JobManager -> response logic of every gantry.v1
+// call, shared by the gRPC service (service.cc) and the HTTP/JSON gateway
+// (http_api.cc), so that no handler logic is written twice. Each method
+// validates the request's shape, calls one JobManager method and returns
+// gantry's Status; the transports map it once (status_map.h), log and count
+// the call with Log().
+//
+// Thread-safety: every method is safe from any thread; all state is in the
+// JobManager (and the Metrics, which are thread-safe).
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/snapshot.h"
+#include "core/status.h"
+#include "gantry/v1/gantry.pb.h"
+#include "server/event_log.h"
+#include "server/job_manager.h"
+
+namespace gantry {
+
+class Metrics;
+
+// Values in one unary Sample response: 4,000,000 bytes of floats, which
+// with the message framing stays under gRPC's default 4 MiB limit.
+inline constexpr int64_t kMaxUnarySampleValues = 1'000'000;
+
+// A validated Sample/SampleStream request: the snapshot, the seed (chosen
+// by the server when the request has none) and the count.
+struct SamplePlan {
+  std::shared_ptr<const GeneratorSnapshot> snapshot;
+  uint64_t seed = 0;
+  int64_t count = 0;
+};
+
+// Fills `out` with points [offset, offset + count) of the plan.
+void FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out);
+
+// The exported TorchScript file and the epoch of its snapshot.
+struct ExportedGenerator {
+  std::string bytes;
+  int64_t epoch = 0;
+};
+
+class Calls {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `auth_token` empty: no token is required. `metrics` may be null.
+  Calls(JobManager* manager, std::string auth_token, Metrics* metrics)
+      : manager_(manager), auth_token_(std::move(auth_token)), metrics_(metrics) {}
+  Calls(const Calls&) = delete;
+  Calls& operator=(const Calls&) = delete;
+
+  // OK when no token is required or `authorization` is "Bearer <token>"
+  // (compared in constant time); else UNAUTHENTICATED saying what is wrong.
+  // nullopt: the caller presented no credentials at all.
+  grpc::Status Authenticate(const std::optional<std::string_view>& authorization) const;
+  bool token_required() const { return !auth_token_.empty(); }
+
+  StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
+  StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request) const;
+  StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
+  StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);
+  StatusOr<v1::DeleteJobResponse> DeleteJob(const v1::DeleteJobRequest& request);
+  StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
+  // All points in one message (at most kMaxUnarySampleValues values).
+  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
+  // Any count up to --max-sample-points; the caller fills chunks.
+  StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
+  // The job's event log, for a follower starting at request.from_seq
+  // (INVALID_ARGUMENT when negative).
+  StatusOr<std::shared_ptr<EventLog>> WatchJob(const v1::WatchJobRequest& request) const;
+  StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
+
+  // One log line and one gantry_rpcs_total count per call.
+  void Log(const char* method, const std::string& job_id, const grpc::Status& status,
+           Clock::time_point start) const;
+  // Points handed out by a SampleStream chunk.
+  void CountPoints(int64_t count) const;
+  // Follower streams (WatchJob, SSE) opened and closed: the watch gauge.
+  void StreamOpened() const;
+  void StreamClosed() const;
+  // Open follower streams in this process, over every transport.
+  static int64_t OpenStreams();
+
+  bool draining() const { return manager_->draining(); }
+
+ private:
+  StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
+
+  JobManager* const manager_;
+  const std::string auth_token_;
+  Metrics* const metrics_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,41 @@
+// The HTTP/JSON gateway's routes: the one place that maps HTTP paths to the
+// gantry.v1 calls (Calls), with protobuf's canonical JSON mapping for
+// request and response bodies and the gRPC -> HTTP status mapping of
+// status_map.h for errors:
+//
+//   POST   /v1/jobs                    CreateJob (body: CreateJobRequest)
+//   GET    /v1/jobs                    ListJobs (?page_size=&page_token=&state=)
+//   GET    /v1/jobs/{id}               GetJob
+//   POST   /v1/jobs/{id}:cancel        CancelJob
+//   DELETE /v1/jobs/{id}               DeleteJob
+//   GET    /v1/jobs/{id}/samples       Sample (?count=&seed=&epoch=); CSV with Accept: text/csv
+//   GET    /v1/jobs/{id}/dataset       GetDataset (?max_points=)
+//   GET    /v1/jobs/{id}/generator     ExportGenerator (?epoch=): the TorchScript file
+//   GET    /v1/jobs/{id}/events        WatchJob as Server-Sent Events (Last-Event-ID or ?from_seq=)
+//
+// Errors are {"error": {"code": HTTP, "status": "NOT_FOUND", "message": "..."}}.
+// Handlers only parse, delegate and reply; authentication happens before
+// routing (http_server.cc).
+//
+// Thread-safety: the handlers run on the HTTP server's threads; all state is
+// in Calls and EventStreams.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "server/calls.h"
+#include "server/http_events.h"
+
+namespace httplib {
+class Server;
+struct Response;
+}  // namespace httplib
+
+namespace gantry {
+
+void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& streams);
+
+// Sets the error's HTTP status and JSON body on `res`.
+void ReplyError(httplib::Response& res, const grpc::Status& status);
+
+}  // namespace gantry

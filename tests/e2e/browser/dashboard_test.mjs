@@ -1,0 +1,288 @@
+// The dashboard in a real browser: Debian's Chromium, headless, driven by
+// playwright-core, against a real gantryd with --http-listen on loopback.
+//
+// It submits the seed job through the form, sees it in the list, sees the
+// loss chart gain points while the job trains and the scatter drawn,
+// downloads samples (CSV) and the generator, uploads user points of
+// dimension 3 and switches the scatter's coordinates, cancels another job
+// from its page, checks the page on a phone-sized screen, and signs in with
+// the token form when gantryd has --auth-token-file. Screenshots go to --out.
+// It prints (never asserts) the time from an epoch's end (the event's time)
+// to its point being drawn in the chart: p50 over the seed job's live epochs.
+//
+//   node tests/e2e/browser/dashboard_test.mjs --gantryd build/bin/gantryd --out build/dashboard
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
+  (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const gantryd = args.gantryd || 'build/bin/gantryd';
+const out = path.resolve(args.out || 'build/dashboard');
+fs.mkdirSync(out, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-dashboard-'));
+const TIMEOUT = 300_000;
+
+function step(msg) { console.log(`[dashboard] ${msg}`); }
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function startGantryd(...extra) {
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const log = fs.openSync(path.join(out, `gantryd-${httpPort}.log`), 'w');
+  const proc = spawn(gantryd, ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
+    '--data-dir', path.join(tmp, `data-${httpPort}`), '--max-concurrent-jobs', '2', ...extra],
+  { stdio: ['ignore', log, log] });
+  const base = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`gantryd did not start (${base})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    base,
+    async api(method, p, body, headers = {}) {
+      const res = await fetch(base + p, { method, headers: { 'Content-Type': 'application/json', ...headers },
+        body: body ? JSON.stringify(body) : undefined });
+      const json = await res.json();
+      assert.ok(res.ok, `${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
+    stop() {
+      return new Promise((resolve) => { proc.once('exit', (code) => resolve(code)); proc.kill('SIGTERM'); });
+    },
+  };
+}
+
+const attr = (page, sel, name) => page.$eval(sel, (e, n) => Number(e.getAttribute(n)), name);
+const badge = (page) => page.evaluate(() => {
+  const e = document.querySelector('.card .state');
+  return e ? e.textContent : null;
+});
+
+async function waitFor(fn, what, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function watchErrors(page, errors) {
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const d = await startGantryd();
+const errors = [];
+let code = 1;
+let latencyLine = 'p50 epoch->chart latency: not measured';
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  watchErrors(page, errors);
+
+  step('empty list');
+  await page.goto(`${d.base}/`);
+  await page.waitForSelector('#jobs');
+  await page.waitForSelector('text=No jobs yet');
+
+  step('a bad spec is refused with the server\'s message');
+  await page.click('#nav-new');
+  await page.fill('#f-epochs', '0');
+  await page.$eval('#f-epochs', (e) => e.removeAttribute('min'));
+  await page.click('#submit');
+  await page.waitForFunction(() => document.querySelector('#form-error').textContent.includes('epochs: 0 is out of range'));
+  errors.length = 0;  // the browser logs that 400; it was the point
+
+  step('submit the seed job through the form');
+  await page.fill('#f-name', 'seed from the browser');
+  await page.selectOption('#f-kind', 'sine');
+  await page.fill('#f-size', '1024');
+  await page.fill('#f-epochs', '300');
+  await page.fill('#f-seed', '111');
+  await page.fill('#f-lr', '0.001');
+  await page.fill('#f-batch', '32');
+  await page.fill('#f-ghidden', '16,32');
+  await page.fill('#f-dhidden', '256,128,64');
+  await page.click('#submit');
+  await page.waitForURL(/#\/jobs\/j-/);
+  const seedId = decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''));
+  const openedAt = Date.now();
+  const seedJob = await d.api('GET', `/v1/jobs/${seedId}`);
+  assert.equal(seedJob.name, 'seed from the browser');
+  assert.equal(seedJob.spec.epochs, '300');
+  assert.deepEqual(seedJob.spec.generatorHidden.sizes, ['16', '32']);
+
+  step('the loss chart gains points while the job trains; the scatter is drawn');
+  const first = await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) || 0, 'a first epoch');
+  await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) > first + 5, 'more epochs');
+  assert.equal(await badge(page), 'RUNNING');
+  assert.ok((await attr(page, '#scatter-chart', 'data-points')) > 0, 'generated points drawn');
+
+  step('the job is in the list while it runs');
+  await page.click('#nav-jobs');
+  const row = `tr[data-job="${seedId}"]`;
+  await page.waitForSelector(row);
+  assert.match(await page.$eval(row, (e) => e.textContent), /seed from the browser/);
+  await page.waitForFunction((sel) => /RUNNING/.test(document.querySelector(sel).textContent), row);
+  await page.click(row);
+  await page.waitForURL(new RegExp(`#/jobs/${seedId}$`));
+
+  step('the job runs to its end with every epoch drawn');
+  await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'SUCCEEDED');
+  await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 300, '300 points');
+  assert.ok(!(await page.isVisible('#axis-x')), 'no coordinate choice for 2-D data');
+  // The scatter's axes span the real data: sine's x runs over [0, 2 pi].
+  const [xmin, xmax] = await page.evaluate(() => {
+    const c = Chart.getChart(document.querySelector('#scatter-canvas'));
+    return [c.scales.x.min, c.scales.x.max];
+  });
+  assert.ok(xmin <= 0.05 && xmax >= 6.2, `scatter x axis ${xmin}..${xmax}`);
+  await page.screenshot({ path: path.join(out, 'dashboard-job.png'), fullPage: true });
+  const stats = await page.evaluate(() => window.gantryStats.epochs);
+  // The first drawing of each epoch that ended after the page opened (the
+  // page was opened twice: replays are not live).
+  const firstDrawn = new Map();
+  for (const e of stats) {
+    if (e.job === seedId && e.eventTime >= openedAt && !firstDrawn.has(e.epoch)) firstDrawn.set(e.epoch, e);
+  }
+  const lat = [...firstDrawn.values()].map((e) => e.drawnAt - e.eventTime).sort((a, b) => a - b);
+  if (lat.length) {
+    latencyLine = `p50 epoch->chart latency: ${lat[Math.floor(lat.length / 2)]} ms ` +
+      `(p90 ${lat[Math.floor(lat.length * 0.9)]} ms, ${lat.length} live epochs of the seed job)`;
+  }
+
+  step('download samples (CSV) and the generator');
+  let [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-samples')]);
+  await download.saveAs(path.join(out, 'samples.csv'));
+  const csv = fs.readFileSync(path.join(out, 'samples.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'x0,x1');
+  assert.equal(csv.length, 1001);
+  assert.ok(csv.slice(1).every((l) => l.split(',').length === 2 && l.split(',').every((v) => Number.isFinite(Number(v)))));
+  [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-generator')]);
+  assert.equal(download.suggestedFilename(), `${seedId}-generator-epoch300.pt`);
+  await download.saveAs(path.join(out, 'generator.pt'));
+  assert.equal(fs.readFileSync(path.join(out, 'generator.pt')).subarray(0, 2).toString(), 'PK');
+
+  step('the list shows the finished job');
+  await page.click('#nav-jobs');
+  await page.waitForFunction((sel) => {
+    const r = document.querySelector(sel);
+    return r && /SUCCEEDED/.test(r.textContent) && /300\/300/.test(r.textContent);
+  }, row);
+
+  step('user points of dimension 3 by file upload; the scatter\'s coordinates are selectable');
+  const pts = path.join(tmp, 'points.csv');
+  fs.writeFileSync(pts, 'a,b,c\n' + Array.from({ length: 200 }, (_, i) => {
+    const t = i / 200 * 2 * Math.PI;
+    return `${Math.cos(t).toFixed(4)},${Math.sin(t).toFixed(4)},${(i / 100).toFixed(4)}`;
+  }).join('\n') + '\n');
+  await page.click('#nav-new');
+  await page.fill('#f-name', 'helix');
+  await page.selectOption('#f-kind', 'user');
+  await page.setInputFiles('#f-points', pts);
+  await page.fill('#f-epochs', '5');
+  await page.click('#submit');
+  await page.waitForURL(/#\/jobs\/j-/);
+  await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'the user job to end');
+  await page.waitForSelector('#axis-y', { state: 'visible' });
+  assert.equal(await page.$$eval('#axis-x option', (o) => o.length), 3);
+  await page.selectOption('#axis-y', '2');
+  assert.ok((await attr(page, '#scatter-chart', 'data-points')) > 0);
+  const userJob = await d.api('GET', `/v1/jobs/${decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''))}`);
+  assert.equal(userJob.spec.dataset.kind, 'DATASET_KIND_USER');
+
+  step('cancel another job from its page');
+  const long = await d.api('POST', '/v1/jobs', { name: 'to cancel', spec: { epochs: 100000 } });
+  await page.goto(`${d.base}/#/jobs/${long.id}`);
+  await waitFor(async () => ['RUNNING', 'QUEUED'].includes(await badge(page)), 'the job page');
+  await page.click('#cancel');
+  await waitFor(async () => (await badge(page)) === 'CANCELLED', 'CANCELLED on the page');
+  assert.equal((await d.api('GET', `/v1/jobs/${long.id}`)).state, 'JOB_STATE_CANCELLED');
+  assert.ok(await page.isVisible('#delete'));
+  assert.ok(!(await page.isVisible('#cancel')), 'no Cancel on an ended job');
+
+  await page.goto(`${d.base}/`);
+  await page.waitForSelector(`tr[data-job="${long.id}"]`);
+  await page.screenshot({ path: path.join(out, 'dashboard-list.png'), fullPage: true });
+
+  step('a phone-sized screen: no sideways scrolling');
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const ppage = await phone.newPage();
+  watchErrors(ppage, errors);
+  await ppage.goto(`${d.base}/#/jobs/${seedId}`);
+  await waitFor(async () => (await attr(ppage, '#loss-chart', 'data-points')) === 300, 'the phone chart');
+  assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await ppage.screenshot({ path: path.join(out, 'dashboard-job-phone.png'), fullPage: true });
+  await ppage.goto(`${d.base}/#/`);
+  await ppage.waitForSelector(row);
+  await ppage.screenshot({ path: path.join(out, 'dashboard-list-phone.png'), fullPage: true });
+  await phone.close();
+  await context.close();
+
+  step('with --auth-token-file: the login form and its cookie');
+  const tokenFile = path.join(tmp, 'token');
+  fs.writeFileSync(tokenFile, 'browser-s3cret\n');
+  const t = await startGantryd('--auth-token-file', tokenFile);
+  try {
+    const auth = { Authorization: 'Bearer browser-s3cret' };
+    const job = await t.api('POST', '/v1/jobs', { name: 'behind a token', spec: { epochs: 40, dataset: { size: 256 } } }, auth);
+    const tctx = await browser.newContext();
+    const tpage = await tctx.newPage();
+    watchErrors(tpage, errors);
+    await tpage.goto(`${t.base}/`);
+    await tpage.waitForURL(`${t.base}/login`);
+    await tpage.fill('#token', 'wrong');
+    await tpage.click('button[type=submit]');
+    await tpage.waitForSelector('text=That token is not valid.');
+    await tpage.fill('#token', 'browser-s3cret');
+    await tpage.click('button[type=submit]');
+    await tpage.waitForURL(`${t.base}/`);
+    await tpage.waitForSelector(`tr[data-job="${job.id}"]`);
+    const cookies = await tctx.cookies();
+    assert.ok(cookies.some((c) => c.name === 'gantry_token' && c.httpOnly && c.sameSite === 'Strict'));
+    assert.equal(await tpage.evaluate(() => document.cookie), '', 'the cookie is HttpOnly');
+    await tpage.click(`tr[data-job="${job.id}"]`);
+    await waitFor(async () => (await attr(tpage, '#loss-chart', 'data-points')) === 40, 'events through the cookie');
+    await tctx.close();
+  } finally {
+    assert.equal(await t.stop(), 0);
+  }
+
+  // The login page's 401 for the wrong token is expected; nothing else may fail.
+  const unexpected = errors.filter((e) => !/401 \(Unauthorized\)/.test(e));
+  assert.deepEqual(unexpected, [], 'no script or console errors');
+  code = 0;
+  step('PASS');
+} catch (e) {
+  console.error(e);
+  try {
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    if (pages[0]) await pages[0].screenshot({ path: path.join(out, 'failure.png'), fullPage: true });
+  } catch { /* best effort */ }
+  if (errors.length) console.error('browser errors:', errors);
+} finally {
+  console.log(`[dashboard] ${latencyLine}`);
+  console.log(`[dashboard] screenshots in ${out}`);
+  await browser.close();
+  const rc = await d.stop();
+  if (rc !== 0) { console.error(`gantryd exited ${rc}`); code = 1; }
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(code);
