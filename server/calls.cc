@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <random>
 
 #include "core/export.h"
 #include "server/metrics.h"
+#include "server/safe_text.h"
 
 namespace gantry {
 namespace {
@@ -39,8 +41,17 @@ grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authoriz
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <token>' metadata");
   }
-  const std::string_view value = *authorization;
-  const std::string expected = "Bearer " + auth_token_;
+  // "Bearer <token>": the scheme in any case (RFC 7235), then the token.
+  std::string_view value = *authorization;
+  const size_t space = value.find(' ');
+  std::string scheme(value.substr(0, space));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer" || space == std::string_view::npos) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  }
+  value.remove_prefix(space);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  const std::string& expected = auth_token_;
   // Compare in constant time.
   unsigned diff = value.size() != expected.size();
   for (size_t i = 0; i < value.size() && i < expected.size(); ++i) diff |= value[i] ^ expected[i];
@@ -136,11 +147,13 @@ void Calls::Log(const char* method, const std::string& job_id, const grpc::Statu
                 Clock::time_point start) const {
   if (metrics_ != nullptr) metrics_->Rpc(method, static_cast<int>(status.error_code()));
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  // The id and the message may carry what a client sent: escaped and cut.
+  const std::string id = job_id.empty() ? "-" : SafeText(job_id);
   if (status.ok()) {
-    spdlog::info("rpc {} job={} OK {:.1f}ms", method, job_id.empty() ? "-" : job_id, ms);
+    spdlog::info("rpc {} job={} OK {:.1f}ms", method, id, ms);
   } else {
-    spdlog::info("rpc {} job={} code={} {:.1f}ms: {}", method, job_id.empty() ? "-" : job_id,
-                 static_cast<int>(status.error_code()), ms, status.error_message());
+    spdlog::info("rpc {} job={} code={} {:.1f}ms: {}", method, id,
+                 static_cast<int>(status.error_code()), ms, SafeText(status.error_message(), 512));
   }
 }
 

@@ -1,6 +1,9 @@
 #include "server/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+
+#include <algorithm>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
@@ -9,6 +12,21 @@
 #include "server/files.h"
 
 namespace gantry {
+namespace {
+
+// Removes gRPC's reflection plugin from a ServerBuilder.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const auto& p) { return p->name() == "proto_server_reflection"; }),
+                   plugins->end());
+  }
+};
+
+}  // namespace
+
 
 StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions& options) {
   if (options.manager.max_concurrent_jobs < 1) {
@@ -35,6 +53,8 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     credentials = grpc::SslServerCredentials(ssl);
   }
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection serves the whole schema to anyone: only without a token, and
+  // not with --no-reflection.
   if (options.reflection && options.auth_token.empty()) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
@@ -83,6 +103,11 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.RegisterService(s->service_.get());
+  if (!(options.reflection && options.auth_token.empty())) {
+    // Linking gRPC's reflection library registers its plugin for every
+    // server at load time; take it out of this one.
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // A second server on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

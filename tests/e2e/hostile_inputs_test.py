@@ -90,6 +90,53 @@ class HostileInputsTest(unittest.TestCase):
         self.assertIn("(1000002 bytes)", ctx.exception.details())
         self.expect_error(grpc.StatusCode.INVALID_ARGUMENT, "(20000 bytes)", self.stub.ListJobs,
                           pb.ListJobsRequest(page_token="9" * 20000))
+        # The log has one line per RPC, with the id escaped: no forged line, no megabyte line.
+        with open(self.server.log_path, errors="replace") as f:
+            log = f.read()
+        self.assertNotIn("\n[2026-01-01 00:00:00] [gantryd] [info] job j-x SUCCEEDED", log)
+        self.assertIn("job=j-1\\n[2026-01-01 00:00:00]", log)
+        self.assertLess(max(len(line) for line in log.splitlines()), 2000)
+
+    def reflection_services(self, address, metadata=()):
+        """list_services through gRPC reflection (a hand-encoded request:
+        field 7, list_services, an empty string)."""
+        channel = grpc.insecure_channel(address)
+        try:
+            call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                         request_serializer=None, response_deserializer=None)
+            return b"".join(call(iter([b"\x3a\x00"]), metadata=metadata, timeout=10))
+        finally:
+            channel.close()
+
+    def test_reflection_only_when_allowed(self):
+        self.assertIn(b"gantry.v1.Gantry", self.reflection_services(self.server.address))
+        token = os.path.join(self.tmp.name, "token")
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        for extra in (["--no-reflection"], ["--auth-token-file", token]):
+            other = Gantryd(ARGS.gantryd, os.path.join(self.tmp.name, "r" + str(len(extra[-1]))),
+                            extra=extra)
+            other.start()
+            try:
+                for metadata in ((), (("authorization", "Bearer s3cret"),)):
+                    with self.assertRaises(grpc.RpcError) as ctx:
+                        self.reflection_services(other.address, metadata)
+                    self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED, extra)
+                if "--auth-token-file" in extra:
+                    # The scheme is case-insensitive (RFC 7235); the token is not.
+                    ch = grpc.insecure_channel(other.address)
+                    from gantry.v1 import gantry_pb2_grpc
+                    stub = gantry_pb2_grpc.GantryStub(ch)
+                    for scheme in ("Bearer", "bearer", "BEARER"):
+                        stub.ListJobs(pb.ListJobsRequest(), metadata=(("authorization", f"{scheme} s3cret"),),
+                                      timeout=10)
+                    with self.assertRaises(grpc.RpcError) as ctx:
+                        stub.ListJobs(pb.ListJobsRequest(), metadata=(("authorization", "bearer S3CRET"),),
+                                      timeout=10)
+                    self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+                    ch.close()
+            finally:
+                self.assertEqual(other.stop(), 0)
 
     def test_names_count_characters_not_bytes(self):
         spec = pb.JobSpec(epochs=1, dataset=pb.Dataset(size=64))
