@@ -18,7 +18,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config ca-certificates
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libspdlog-dev libcli11-dev libsqlite3-dev libcairo2-dev prometheus-cpp-dev zlib1g-dev
+  libspdlog-dev libcli11-dev libssl-dev libsqlite3-dev libcairo2-dev prometheus-cpp-dev zlib1g-dev
   # gantryd's HTTP server, and Chart.js for the dashboard (embedded at build time)
   libcpp-httplib-dev libjs-chart.js
 )

@@ -1,15 +1,16 @@
 #include "server/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/impl/server_builder_option.h>
-
-#include <algorithm>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "server/files.h"
+#include "server/tls.h"
 
 namespace gantry {
 namespace {
@@ -48,6 +49,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     auto key = ReadFile(options.tls_key_file);
     if (!cert.ok()) return Status::InvalidArgument("--tls-cert: " + cert.status().message());
     if (!key.ok()) return Status::InvalidArgument("--tls-key: " + key.status().message());
+    GANTRY_RETURN_IF_ERROR(CheckKeyPair(options.tls_cert_file, *cert, options.tls_key_file, *key));
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     credentials = grpc::SslServerCredentials(ssl);

@@ -7,6 +7,7 @@ import argparse
 import glob
 import os
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,6 +138,24 @@ class HostileInputsTest(unittest.TestCase):
                     ch.close()
             finally:
                 self.assertEqual(other.stop(), 0)
+
+    def test_bad_tls_files_are_named(self):
+        d = self.tmp.name
+        for name in ("a", "b"):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=localhost", "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.crt"],
+                           check=True, capture_output=True)
+        with open(f"{d}/junk.pem", "w") as f:
+            f.write("not a key\n")
+        cases = [(f"{d}/a.crt", f"{d}/junk.pem", f"--tls-key {d}/junk.pem: not a PEM private key"),
+                 (f"{d}/junk.pem", f"{d}/a.key", f"--tls-cert {d}/junk.pem: not a PEM certificate"),
+                 (f"{d}/a.crt", f"{d}/b.key", f"--tls-key {d}/b.key is not the key of --tls-cert {d}/a.crt")]
+        for cert, key, message in cases:
+            r = subprocess.run([ARGS.gantryd, "--listen", "127.0.0.1:0", "--data-dir", f"{d}/tls-data",
+                                "--tls-cert", cert, "--tls-key", key], capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(message, r.stderr)
+            self.assertNotIn("address in use", r.stderr)
 
     def test_names_count_characters_not_bytes(self):
         spec = pb.JobSpec(epochs=1, dataset=pb.Dataset(size=64))
