@@ -65,7 +65,7 @@ class DurabilityTest(unittest.TestCase):
         return figures
 
     def test_sigkill_at_random_moments(self):
-        spec = pb.JobSpec(epochs=600, checkpoint_every=4, dataset=pb.Dataset(size=256))
+        spec = pb.JobSpec(epochs=900, checkpoint_every=4, dataset=pb.Dataset(size=1024))
         expected = self.uninterrupted(spec)
         rng = random.Random(1234)
         server = self.server()
