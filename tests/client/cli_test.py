@@ -333,12 +333,14 @@ class WatchReconnectTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             server = Server(tmp, "--max-connection-age-ms", "700")
             try:
-                r = run(["submit", "--epochs", "60"], server)
+                # Long enough (seconds, even on the fast path) for the 700 ms
+                # connection age to cut the watch at least once.
+                r = run(["submit", "--epochs", "300"], server)
                 job_id = r.stdout.strip()
                 w = run(["watch", job_id, "-o", "json"], server)
                 self.assertEqual(w.returncode, 0, w.stderr)
                 seqs = [int(json.loads(line)["seq"]) for line in w.stdout.splitlines()]
-                self.assertEqual(seqs, list(range(1, 64)), "no gaps, no duplicates")
+                self.assertEqual(seqs, list(range(1, 304)), "no gaps, no duplicates")
                 self.assertIn("resuming from seq", w.stderr, "the stream really was cut")
             finally:
                 self.assertEqual(server.stop(), 0)
