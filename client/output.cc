@@ -89,6 +89,10 @@ std::string DescribeJob(const v1::Job& job) {
       {"seed:", std::to_string(job.spec().seed())},
       {"age:", Age(job.create_time())},
   };
+  if (job.memory_estimate_bytes() > 0) {
+    rows.push_back({"memory:", Num(job.memory_estimate_bytes() / 1048576.0, "%.1f") +
+                                   " MiB (estimated peak, what admission reserves)"});
+  }
   if (job.epochs_done() > 0) {
     const auto& r = job.latest();
     rows.push_back({"loss_d:", Num(r.loss_d(), "%.6f") + " (last batch " + Num(r.last_loss_d(), "%.6f") + ")"});

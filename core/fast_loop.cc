@@ -99,6 +99,10 @@ struct FastLoop::Impl {
   Buffer grad_a, grad_b;  // ping-pong gradients, [2 * batch * widest]
   Buffer scratch;    // BCE terms
   std::vector<float> gemm_scratch;
+  // The epoch's cancel flag: also read between layers, so that a cancel or
+  // a drain acts within one layer's work even in a batch of millions of rows.
+  const std::atomic<bool>* cancel = nullptr;
+  bool Stop() const { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
 
   void Forward(Network& net, const float* x, int64_t rows, bool dropout,
                exact::Mt19937State* mt, bool sigmoid, float* out);
@@ -113,6 +117,7 @@ struct FastLoop::Impl {
 void FastLoop::Impl::Forward(Network& net, const float* x, int64_t rows, bool dropout,
                              exact::Mt19937State* mt, bool sigmoid, float* out) {
   for (size_t i = 0; i < net.layers.size(); ++i) {
+    if (Stop()) return;  // the caller sees Stop() too and abandons the batch
     Layer& l = net.layers[i];
     const float* in = net.Input(i, x, dropout);
     float* a = l.act.data();
@@ -141,6 +146,7 @@ void FastLoop::Impl::Backward(Network& net, const float* x, int64_t rows, bool d
   float* spare[2] = {grad_a.data(), grad_b.data()};
   int which = 0;
   for (size_t i = net.layers.size(); i-- > 0;) {
+    if (Stop()) return;
     Layer& l = net.layers[i];
     const float* in = net.Input(i, x, dropout);
     if (weights) {
@@ -296,10 +302,10 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
   double sum_d = 0, sum_g = 0, sum_real = 0, sum_fake = 0;
   int64_t batches = 0, seen = 0;
   float loss_d = 0, loss_g = 0;
+  s.cancel = cancel;
+  const Status cancelled = Status::Cancelled("training cancelled");
   for (int64_t start = 0; start < rows; start += s.batch) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-      return Status::Cancelled("training cancelled");
-    }
+    if (s.Stop()) return cancelled;
     const int64_t b = std::min(s.batch, rows - start);
     at::Tensor& z = b == s.batch ? s.z : s.z_last;
     float* x = s.x_d.data();
@@ -310,16 +316,19 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
     // Discriminator step on [real; G(z)].
     z.normal_(0, 1, gen);
     s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, x + b * dim);
+    if (s.Stop()) return cancelled;
     {
       EngineLease lease(gen);
       s.Forward(s.d, x, 2 * b, dropout, lease.state(), true, s.out_d.data());
     }
+    if (s.Stop()) return cancelled;
     bool in_range = true;
     loss_d = exact::BceMean(s.out_d.data(), 2 * b, b, s.scratch.data(), &in_range);
     // As at::binary_cross_entropy (the same exception, so the same job error).
     TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
     exact::BceSigmoidBackward(s.out_d.data(), 2 * b, b, s.grad_out.data());
     s.Backward(s.d, x, 2 * b, dropout, true, nullptr);
+    if (s.Stop()) return cancelled;
     s.AdamStep(s.d);
     const float real_sum = exact::SumContiguous(s.out_d.data(), b);
     const float fake_sum = exact::SumContiguous(s.out_d.data() + b, b);
@@ -328,17 +337,21 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
     z.normal_(0, 1, gen);
     float* fakes = s.x_d.data();  // the real rows are no longer needed
     s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, fakes);
+    if (s.Stop()) return cancelled;
     {
       EngineLease lease(gen);
       s.Forward(s.d, fakes, b, dropout, lease.state(), true, s.out_d.data());
     }
+    if (s.Stop()) return cancelled;
     loss_g = exact::BceMean(s.out_d.data(), b, b, s.scratch.data(), &in_range);
     TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
     exact::BceSigmoidBackward(s.out_d.data(), b, b, s.grad_out.data());
     float* grad_fake = nullptr;
     s.Backward(s.d, fakes, b, dropout, false, &grad_fake);
+    if (s.Stop()) return cancelled;
     std::memcpy(s.grad_out.data(), grad_fake, sizeof(float) * b * dim);
     s.Backward(s.g, z.data_ptr<float>(), b, false, true, nullptr);
+    if (s.Stop()) return cancelled;
     s.AdamStep(s.g);
 
     sum_d += loss_d;

@@ -54,8 +54,10 @@ class FastLoop {
   // One epoch over `data` [rows, dim] (contiguous float) in the order
   // `perm` (rows indices), drawing from `gen` exactly as the ATen path.
   // Fills the loss and D(x) fields of `r` (not epoch, seconds or the
-  // quality figures). CANCELLED when `*cancel` became true between two
-  // batches; then the networks are mid-epoch.
+  // quality figures). CANCELLED when `*cancel` became true, checked between
+  // batches and between the layers of each pass, so that it acts within one
+  // layer's work however large the batch; then the networks are mid-epoch
+  // (the trainer is unusable and the job resumes from a checkpoint).
   Status TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Generator& gen,
                     const std::atomic<bool>* cancel, EpochReport* r);
 

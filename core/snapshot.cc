@@ -72,12 +72,24 @@ StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot) {
     for (size_t i = 0; i < snapshot.tensors().size(); ++i) {
       ar.write("t" + std::to_string(i), snapshot.tensors()[i]);
     }
-    std::ostringstream os;
-    ar.save_to(os);
-    return os.str();
+    size_t bytes = 0;
+    for (const at::Tensor& t : snapshot.tensors()) bytes += t.numel() * t.element_size();
+    return SaveArchive(ar, bytes, snapshot.tensors().size() + 2);
   } catch (const std::exception& e) {
     return StatusFromException("saving a generator snapshot", e);
   }
+}
+
+std::string SaveArchive(torch::serialize::OutputArchive& ar, size_t tensor_bytes, size_t tensors) {
+  std::string out;
+  // Each record: a zip entry header, its name and 64-byte alignment; then
+  // the pickled index and the central directory.
+  out.reserve(tensor_bytes + tensors * 256 + (64 << 10));
+  ar.save_to([&out](const void* data, size_t n) {
+    out.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  return out;
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes) {

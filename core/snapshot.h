@@ -21,6 +21,10 @@
 
 #include "core/status.h"
 
+namespace torch::serialize {
+class OutputArchive;
+}
+
 namespace gantry {
 
 inline constexpr int64_t kSampleBlock = 4096;
@@ -62,5 +66,11 @@ class GeneratorSnapshot {
 // that are not a snapshot.
 StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot);
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes);
+
+// The archive's bytes in one string, reserved up front for `tensor_bytes`
+// of tensor data plus the archive's own records, so that a large state is
+// held once rather than the three times an ostringstream and its str() copy
+// take. Throws what the archive throws.
+std::string SaveArchive(torch::serialize::OutputArchive& ar, size_t tensor_bytes, size_t tensors);
 
 }  // namespace gantry

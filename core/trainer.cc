@@ -139,6 +139,10 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
     loss_d = torch::binary_cross_entropy(out_d, labels);
     loss_d.backward();
     d_adam->Step();
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {  // between the two steps too
+      broken = true;
+      return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
+    }
 
     // Generator step. The discriminator's weight gradients are not needed
     // (zeroed before its next step), only those flowing to the generator.
@@ -305,9 +309,12 @@ StatusOr<std::string> Trainer::SaveState() const {
     ar.write("rng", rng);
     WriteParams(ar, "g", s.g_params, *s.g_adam);
     WriteParams(ar, "d", s.d_params, *s.d_adam);
-    std::ostringstream os;
-    ar.save_to(os);
-    return os.str();
+    size_t bytes = 0, tensors = 3;
+    for (const auto* params : {&s.g_params, &s.d_params}) {
+      for (const at::Tensor& p : *params) bytes += 3 * p.numel() * sizeof(float);
+      tensors += 4 * params->size();
+    }
+    return SaveArchive(ar, bytes, tensors);
   } catch (const std::exception& e) {
     return StatusFromException("saving the trainer state", e);
   }

@@ -25,21 +25,23 @@ Status IoError(const std::string& what, const std::string& path, int err) {
 
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+Status WriteFileAtomically(const std::string& path, std::initializer_list<std::string_view> pieces) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create", tmp, errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return IoError("cannot write", tmp, err);
+  for (std::string_view bytes : pieces) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return IoError("cannot write", tmp, err);
+      }
+      done += static_cast<size_t>(n);
     }
-    done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0) {
     const int err = errno;
@@ -63,25 +65,33 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
 }
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return Status::NotFound("cannot open " + path);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
+  // One allocation of the file's size (a checkpoint can be gigabytes).
+  const std::streamoff size = in.tellg();
+  if (size < 0) return Status::Internal("cannot size " + path);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) return Status::Internal("cannot read " + path);
+  return bytes;
 }
 
-std::string Frame(const std::string& payload) {
+std::string FrameHeader(std::string_view payload) {
   std::string out(kMagic, sizeof kMagic);
   const uint64_t len = payload.size();
+  // crc32_z takes a size_t length: payloads of 4 GiB and more are whole.
   const uint32_t crc = static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+      crc32_z(0L, reinterpret_cast<const Bytef*>(payload.data()), payload.size()));
   out.append(reinterpret_cast<const char*>(&len), sizeof len);
   out.append(reinterpret_cast<const char*>(&crc), sizeof crc);
-  out += payload;
   return out;
 }
 
-StatusOr<std::string> Unframe(const std::string& bytes, const std::string& what) {
+Status WriteFramedFile(const std::string& path, std::string_view payload) {
+  return WriteFileAtomically(path, {FrameHeader(payload), payload});
+}
+
+StatusOr<std::string> Unframe(std::string bytes, const std::string& what) {
   const size_t header = sizeof kMagic + sizeof(uint64_t) + sizeof(uint32_t);
   if (bytes.size() < header || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     return Status::DataLoss(what + " is not a gantry file (" + std::to_string(bytes.size()) +
@@ -95,11 +105,11 @@ StatusOr<std::string> Unframe(const std::string& bytes, const std::string& what)
     return Status::DataLoss(what + " is truncated: " + std::to_string(bytes.size() - header) +
                             " of " + std::to_string(len) + " bytes");
   }
-  std::string payload = bytes.substr(header);
+  bytes.erase(0, header);  // in place: no second copy of a large payload
   const uint32_t actual = static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+      crc32_z(0L, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
   if (actual != crc) return Status::DataLoss(what + " is corrupt: checksum mismatch");
-  return payload;
+  return bytes;
 }
 
 }  // namespace gantry

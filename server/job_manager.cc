@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/datasets.h"
+#include "core/memory.h"
 #include "core/trainer.h"
 #include "server/convert.h"
 #include "server/files.h"
@@ -71,6 +72,7 @@ struct JobManager::JobRecord {
   std::string request_fingerprint;  // serialized spec + name, for request_id retries
   JobSpec spec;
   v1::JobSpec spec_proto;
+  int64_t memory_bytes = 0;  // EstimateMemory(spec).total(): what admission reserves
   std::shared_ptr<EventLog> events;
   std::atomic<bool> stop{false};  // user cancel: the trainer stops between batches
   // The rest is guarded by JobManager::mu_ (or owned by the job's worker).
@@ -129,6 +131,7 @@ Status JobManager::Recover() {
     if (!spec.ok()) return Status::DataLoss("job " + r.id + ": " + spec.status().message());
     job->spec = std::move(spec).value();
     job->spec_proto = r.spec;
+    job->memory_bytes = EstimateMemory(job->spec).total();
     job->state = r.state;
     job->error = r.error;
     job->create_time = FromNs(r.create_ns);
@@ -184,6 +187,7 @@ v1::Job JobManager::ToProto(const JobRecord& j) const {
   if (j.start_time.time_since_epoch().count() != 0) SetTimestamp(j.start_time, out.mutable_start_time());
   if (j.end_time.time_since_epoch().count() != 0) SetTimestamp(j.end_time, out.mutable_end_time());
   out.set_last_seq(j.events->last_seq());
+  out.set_memory_estimate_bytes(j.memory_bytes);
   return out;
 }
 
@@ -267,9 +271,19 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   auto spec = SpecFromProto(request.spec());
   if (!spec.ok()) return spec.status();
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
+  const MemoryEstimate memory = EstimateMemory(*spec);
+  for (const auto& [flag, limit] : {std::pair<const char*, int64_t>{"--max-job-memory", options_.max_job_memory},
+                                    {"--max-memory", options_.max_memory}}) {
+    if (limit > 0 && memory.total() > limit) {
+      return Status::ResourceExhausted("the job needs an estimated " + memory.ToString() +
+                                       ", more than " + flag + " " + FormatBytes(limit) +
+                                       "; use smaller layers, batches or data");
+    }
+  }
 
   auto job = std::make_shared<JobRecord>();
   job->spec = std::move(spec).value();
+  job->memory_bytes = memory.total();
   job->spec_proto = SpecToProto(job->spec);
   job->name = request.name();
   job->request_id = request.request_id();
@@ -375,6 +389,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   if (job.state == v1::JOB_STATE_QUEUED) {
     queue_.erase(std::remove(queue_.begin(), queue_.end(), *found), queue_.end());
     SetState(job, v1::JOB_STATE_CANCELLED);
+    work_cv_.notify_all();  // the next job may fit now
   }
   return ToProto(job);
 }
@@ -477,7 +492,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
   }
   auto bytes = ReadFile(path);
   if (!bytes.ok()) return Status::DataLoss("snapshot " + path + " is missing");
-  auto payload = Unframe(*bytes, "snapshot " + path);
+  auto payload = Unframe(std::move(bytes).value(), "snapshot " + path);
   if (!payload.ok()) return payload.status();
   auto snap = DeserializeSnapshot(*payload);
   if (!snap.ok()) return snap.status();
@@ -542,17 +557,25 @@ void JobManager::Drain() {
 
 bool JobManager::draining() const { return draining_; }
 
+bool JobManager::Fits(const JobRecord& job) const {
+  // A job alone always runs (one stored before the limit was lowered), so
+  // the queue never stalls.
+  return options_.max_memory <= 0 || running_ == 0 ||
+         running_memory_ + job.memory_bytes <= options_.max_memory;
+}
+
 void JobManager::WorkerLoop() {
   while (true) {
     std::shared_ptr<JobRecord> job;
     bool run = true;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return draining_ || !queue_.empty(); });
+      work_cv_.wait(lock, [this] { return draining_ || (!queue_.empty() && Fits(*queue_.front())); });
       if (draining_) return;
       job = queue_.front();
       queue_.pop_front();
       ++running_;
+      running_memory_ += job->memory_bytes;
       if (job->resume) {
         spdlog::info("job {} resuming after epoch {}", job->id, job->epochs_done);
       } else {
@@ -563,7 +586,9 @@ void JobManager::WorkerLoop() {
     if (run) RunJob(job);
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
+    running_memory_ -= job->memory_bytes;
     idle_cv_.notify_all();
+    work_cv_.notify_all();  // its memory may let the next job start
   }
 }
 
@@ -576,7 +601,7 @@ StatusOr<int64_t> JobManager::RestoreCheckpoint(JobRecord& job, Trainer& trainer
     if (!bytes.ok()) {
       s = bytes.status();
     } else {
-      auto payload = Unframe(*bytes, "checkpoint " + path);
+      auto payload = Unframe(std::move(bytes).value(), "checkpoint " + path);
       s = payload.ok() ? trainer.RestoreState(*payload) : payload.status();
     }
     if (s.ok()) return trainer.epochs_done();
@@ -651,10 +676,12 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
     bool cancelled_now = false;
     auto snapshot = trainer.Snapshot();
     const bool keep = e % job->spec.checkpoint_every == 0 || e == epochs;
+    bool on_disk = false;
     if (keep && store_ != nullptr) {
       auto bytes = SerializeSnapshot(*snapshot);
       const Status s = bytes.ok() ? store_->WriteSnapshot(job->id, e, *bytes) : bytes.status();
       if (!s.ok()) spdlog::error("job {}: snapshot of epoch {} not stored: {}", job->id, e, s.message());
+      on_disk = s.ok();
     }
     {
       v1::JobEvent event;
@@ -662,8 +689,14 @@ void JobManager::RunJob(const std::shared_ptr<JobRecord>& job) {
       std::lock_guard<std::mutex> lock(mu_);
       job->latest_snapshot = snapshot;
       if (keep) {
-        job->kept[e] = snapshot;
-        if (job->kept.size() > kMaxKeptSnapshots) job->kept.erase(job->kept.begin());
+        // A stored snapshot stays on disk until asked for (the latest one
+        // is latest_snapshot); one that could not be stored stays in memory.
+        job->kept[e] = on_disk ? nullptr : snapshot;
+        if (on_disk) job->kept_files[e] = store_->SnapshotPath(job->id, e);
+        if (job->kept.size() > kMaxKeptSnapshots) {
+          job->kept_files.erase(job->kept.begin()->first);
+          job->kept.erase(job->kept.begin());
+        }
       }
       if (e > stored_through) {  // else trained again after a restart: already stored
         job->epochs_done = e;

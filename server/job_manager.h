@@ -58,6 +58,13 @@ struct ManagerOptions {
   // The training loop for jobs whose spec says "auto" (trainer.h): auto uses
   // the fast path where its start-up self-test passed. Results are the same.
   TrainerPath trainer_path = TrainerPath::kAuto;
+  // Admission by memory (core/memory.h's estimate; 0: no limit). Create
+  // refuses a job whose estimate exceeds either limit with
+  // RESOURCE_EXHAUSTED; a queued job starts only when its estimate fits
+  // beside the running jobs' within max_memory (first in, first out: a large
+  // job at the head waits for memory rather than being overtaken).
+  int64_t max_job_memory = 0;
+  int64_t max_memory = 0;
 };
 
 class JobManager {
@@ -119,6 +126,8 @@ class JobManager {
   void SaveCheckpoint(JobRecord& job, const class Trainer& trainer);
   void JanitorLoop();
 
+  // Whether `job` may start beside the running jobs (mu_ held).
+  bool Fits(const JobRecord& job) const;
   void WorkerLoop();
   void RunJob(const std::shared_ptr<JobRecord>& job);
   // Sets the state, appends the state event and logs the change.
@@ -136,6 +145,7 @@ class JobManager {
   std::deque<std::shared_ptr<JobRecord>> queue_;                 // Guarded by mu_.
   int64_t next_index_ = 1;                                       // Guarded by mu_.
   int running_ = 0;                                              // Guarded by mu_.
+  int64_t running_memory_ = 0;  // estimates of the running jobs  // Guarded by mu_.
   std::atomic<bool> draining_{false};
   JobStore* const store_;  // may be null
   Metrics* const metrics_;  // may be null

@@ -336,8 +336,8 @@ Status JobStore::WriteCheckpoint(const std::string& id, int64_t epoch, const std
                                  int keep) {
   std::error_code ec;
   CreatePrivateDirectory(JobDir(id));
-  GANTRY_RETURN_IF_ERROR(WriteFileAtomically(
-      (fs::path(JobDir(id)) / EpochName("checkpoint-", epoch, ".ckpt")).string(), Frame(state)));
+  GANTRY_RETURN_IF_ERROR(WriteFramedFile(
+      (fs::path(JobDir(id)) / EpochName("checkpoint-", epoch, ".ckpt")).string(), state));
   const auto all = Checkpoints(id);
   for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) fs::remove(all[i].second, ec);
   return Status::Ok();
@@ -354,8 +354,11 @@ std::vector<std::pair<int64_t, std::string>> JobStore::Checkpoints(const std::st
 
 Status JobStore::WriteSnapshot(const std::string& id, int64_t epoch, const std::string& bytes) {
   CreatePrivateDirectory(JobDir(id));
-  return WriteFileAtomically(
-      (fs::path(JobDir(id)) / EpochName("snapshot-", epoch, ".snap")).string(), Frame(bytes));
+  return WriteFramedFile(SnapshotPath(id, epoch), bytes);
+}
+
+std::string JobStore::SnapshotPath(const std::string& id, int64_t epoch) const {
+  return (fs::path(JobDir(id)) / EpochName("snapshot-", epoch, ".snap")).string();
 }
 
 std::vector<std::pair<int64_t, std::string>> JobStore::Snapshots(const std::string& id) const {

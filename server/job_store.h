@@ -76,7 +76,9 @@ class JobStore {
                          int keep);
   // (epoch, path), newest first.
   std::vector<std::pair<int64_t, std::string>> Checkpoints(const std::string& id) const;
+  // Writes the snapshot's file; its path is SnapshotPath(id, epoch).
   Status WriteSnapshot(const std::string& id, int64_t epoch, const std::string& bytes);
+  std::string SnapshotPath(const std::string& id, int64_t epoch) const;
   // Removes the job's trainer checkpoints (an ended job needs none).
   void DeleteCheckpoints(const std::string& id);
   std::vector<std::pair<int64_t, std::string>> Snapshots(const std::string& id) const;

@@ -11,7 +11,9 @@
 #include <iostream>
 #include <map>
 #include <thread>
+#include <tuple>
 
+#include "core/memory.h"
 #include "core/self_test.h"
 #include "core/spec.h"
 #include "server/server.h"
@@ -115,6 +117,14 @@ int main(int argc, char** argv) {
                  "largest request accepted (inline user points)")
       ->capture_default_str()
       ->check(CLI::Range(1 << 20, 1 << 30));
+  std::string max_job_memory, max_memory;
+  app.add_option("--max-job-memory", max_job_memory,
+                 "refuse a job whose estimated peak memory exceeds this (e.g. 4GiB; 0: no "
+                 "limit; default: --max-memory divided by --max-concurrent-jobs)");
+  app.add_option("--max-memory", max_memory,
+                 "the running jobs' estimates together stay within this; a queued job waits "
+                 "for room (e.g. 16GiB; 0: no limit; default: 80% of the machine's or the "
+                 "container's memory)");
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
   std::string trainer_path = "auto";
   app.add_option("--trainer-path", trainer_path,
@@ -123,6 +133,18 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fast", "aten"}));
   CLI11_PARSE(app, argc, argv);
+  for (auto [flag, text, out] : {std::tuple<const char*, std::string*, int64_t*>{
+                                     "--max-memory", &max_memory, &options.manager.max_memory},
+                                 {"--max-job-memory", &max_job_memory, &options.manager.max_job_memory}}) {
+    if (text->empty()) {
+      *out = std::string(flag) == "--max-memory"
+                 ? gantry::AvailableMemory() / 10 * 8
+                 : options.manager.max_memory / options.manager.max_concurrent_jobs;
+    } else if (!gantry::ParseBytes(*text, out)) {
+      std::cerr << flag << ": '" << *text << "' is not a size (bytes, or with KiB, MiB, GiB, TiB)\n";
+      return 2;
+    }
+  }
   options.manager.trainer_path = *gantry::ParseTrainerPath(trainer_path);
   options.reflection = !no_reflection;
   options.data_dir = data_dir;
@@ -171,6 +193,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("data directory {}", data_dir);
+  auto limit = [](int64_t b) { return b > 0 ? gantry::FormatBytes(b) : std::string("no limit"); };
+  spdlog::info("memory admission: {} per job, {} for all running jobs",
+               limit(options.manager.max_job_memory), limit(options.manager.max_memory));
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -34,6 +34,51 @@ def generate_stubs(out_dir):
     sys.path.insert(0, out_dir)
 
 
+def proc_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def measure_peak(gantryd, spec, extra=()):
+    """(GetJob's memory_estimate_bytes, measured peak bytes above idle) of
+    `spec` (a gantry.v1.JobSpec) trained alone on a fresh gantryd."""
+    import tempfile
+    import grpc
+    from gantry.v1 import gantry_pb2 as pb
+    from gantry.v1 import gantry_pb2_grpc
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Gantryd(gantryd, os.path.join(tmp, "data"),
+                         extra=["--max-concurrent-jobs", "1", "--max-job-memory", "0",
+                                "--max-memory", "0", "--log-level", "warn", *extra])
+        server.start()
+        try:
+            time.sleep(0.3)
+            pid = server.proc.pid
+            idle = proc_kib(pid, "VmRSS")
+            # GetJob returns the whole spec, user points included.
+            ch = grpc.insecure_channel(server.address,
+                                       options=[("grpc.max_receive_message_length", 256 << 20)])
+            stub = gantry_pb2_grpc.GantryStub(ch)
+            job = stub.CreateJob(pb.CreateJobRequest(spec=spec), timeout=120)
+            peak = idle
+            while True:
+                peak = max(peak, proc_kib(pid, "VmHWM"))
+                job = stub.GetJob(pb.GetJobRequest(job_id=job.id), timeout=60)
+                if job.state not in (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING):
+                    break
+                time.sleep(0.05)
+            peak = max(peak, proc_kib(pid, "VmHWM"))
+            ch.close()
+            if job.state != pb.JOB_STATE_SUCCEEDED:
+                raise RuntimeError(f"job ended {pb.JobState.Name(job.state)}: {job.error}")
+            return job.memory_estimate_bytes, (peak - idle) * 1024
+        finally:
+            server.stop()
+
+
 class Gantryd:
     """A gantryd process; connect() gives (channel, Gantry stub)."""
 

@@ -1,8 +1,11 @@
 """Hostile and odd inputs against a real gantryd (issue 14's findings): each
 case failed before its fix. Requests at and past every limit are answered
 with the right status and a message that names the field; a cancel is never
-lost; the data directory is private whatever the umask, and an ended job
-keeps its generator snapshots but no trainer checkpoints."""
+lost, and acts within a long batch; the data directory is private whatever
+the umask, and an ended job keeps its generator snapshots but no trainer
+checkpoints; admission by memory refuses a job too large for its limit,
+makes a queued job wait for room, and its estimate is not below the memory a
+job really takes."""
 import argparse
 import glob
 import os
@@ -13,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from gantry_testlib import Gantryd, generate_stubs
+from gantry_testlib import Gantryd, generate_stubs, measure_peak
 
 ARGS = None
 pb = grpc = None
@@ -212,6 +215,26 @@ class HostileInputsTest(unittest.TestCase):
                                timeout=600)
         self.assertEqual(done.state, pb.JOB_STATE_CANCELLED)
 
+    def test_cancel_acts_within_a_long_batch(self):
+        # One epoch of one batch of 100,000 rows: the cancel, sent a third of
+        # the way into it, acts between two layers, not at the batch's end.
+        spec = pb.JobSpec(epochs=1, batch_size=100000, dataset=pb.Dataset(size=100000),
+                          discriminator_hidden=pb.LayerSizes(sizes=[256, 256]))
+        whole = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))
+        batch_seconds = self.wait_state(whole.id, {pb.JOB_STATE_SUCCEEDED}, timeout=600).latest.seconds
+        job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))
+        self.wait_state(job.id, {pb.JOB_STATE_RUNNING})
+        time.sleep(batch_seconds / 3)
+        start = time.monotonic()
+        self.stub.CancelJob(pb.CancelJobRequest(job_id=job.id))
+        done = self.wait_state(job.id, {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED},
+                               timeout=600)
+        latency = time.monotonic() - start
+        print(f"\nthe batch takes {batch_seconds:.2f} s; a cancel a third into it acted in "
+              f"{latency:.2f} s", file=sys.stderr)
+        self.assertEqual(done.state, pb.JOB_STATE_CANCELLED)
+        self.assertLess(latency, batch_seconds / 2, "the cancel waited for the batch to end")
+
     def test_private_files_and_no_checkpoints_once_ended(self):
         spec = pb.JobSpec(epochs=5, checkpoint_every=2, dataset=pb.Dataset(size=64))
         job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))
@@ -227,6 +250,106 @@ class HostileInputsTest(unittest.TestCase):
         files += glob.glob(os.path.join(job_dir, "*"))
         for f in files:
             self.assertEqual(stat.S_IMODE(os.stat(f).st_mode), 0o600, f)
+
+
+def wide(layers, width, **kw):
+    return pb.JobSpec(generator_hidden=pb.LayerSizes(sizes=[width] * layers),
+                      discriminator_hidden=pb.LayerSizes(sizes=[width] * layers), **kw)
+
+
+class AdmissionTest(unittest.TestCase):
+    """Admission by memory: gantryd estimates each job's peak memory from its
+    spec (GetJob's memory_estimate_bytes) and decides by it."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.servers = []
+
+    def tearDown(self):
+        for ch, server in self.servers:
+            ch.close()
+            server.stop()
+        self.tmp.cleanup()
+
+    def start(self, *extra):
+        server = Gantryd(ARGS.gantryd, os.path.join(self.tmp.name, f"data{len(self.servers)}"),
+                         extra=list(extra))
+        server.start()
+        ch, stub = server.connect()
+        self.servers.append((ch, server))
+        return stub
+
+    def test_a_job_beyond_the_limit_is_refused_naming_estimate_and_limit(self):
+        stub = self.start("--max-job-memory", "1GiB", "--max-memory", "2GiB")
+        # 16 layers of 4096 on both networks: gigabytes of parameters alone.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            stub.CreateJob(pb.CreateJobRequest(spec=wide(16, 4096)), timeout=30)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        details = ctx.exception.details()
+        self.assertIn("estimated", details)
+        self.assertIn("GiB (model", details)
+        self.assertIn("more than --max-job-memory 1.0 GiB", details)
+        # A huge batch is refused too (its activations), before any allocation.
+        with self.assertRaises(grpc.RpcError) as ctx:
+            stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+                batch_size=1000000, dataset=pb.Dataset(size=1000000))), timeout=30)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("more than --max-job-memory", ctx.exception.details())
+        # The seed job fits and shows its estimate.
+        job = stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(epochs=1)))
+        got = stub.GetJob(pb.GetJobRequest(job_id=job.id))
+        self.assertGreater(got.memory_estimate_bytes, 1 << 20)
+        self.assertLess(got.memory_estimate_bytes, 64 << 20)
+        self.assertEqual(got.memory_estimate_bytes, job.memory_estimate_bytes)
+
+    def test_bad_sizes_are_refused_at_start(self):
+        for flag, value in (("--max-memory", "lots"), ("--max-job-memory", "-1GiB"),
+                            ("--max-memory", "12XB")):
+            r = subprocess.run([ARGS.gantryd, "--data-dir", os.path.join(self.tmp.name, "bad"),
+                                flag, value], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(f"{flag}: '{value}' is not a size", r.stderr)
+
+    def test_estimate_is_not_below_the_measured_peak(self):
+        specs = {
+            "4x1024, batch 256": wide(4, 1024, epochs=2, checkpoint_every=1, batch_size=256),
+            "sine 200,000 points, batch 50,000": pb.JobSpec(
+                epochs=1, batch_size=50000, dataset=pb.Dataset(size=200000)),
+        }
+        for name, spec in specs.items():
+            estimate, peak = measure_peak(ARGS.gantryd, spec)
+            print(f"\n{name}: estimate {estimate / 2**20:.1f} MiB, measured peak "
+                  f"{peak / 2**20:.1f} MiB", file=sys.stderr)
+            self.assertGreaterEqual(estimate, peak, name)
+
+    def test_a_queued_job_waits_for_memory(self):
+        spec = wide(4, 1024, epochs=3, batch_size=256)
+        probe = self.start("--max-concurrent-jobs", "2")
+        probe_job = probe.CreateJob(pb.CreateJobRequest(spec=spec))
+        need = probe_job.memory_estimate_bytes
+        probe.CancelJob(pb.CancelJobRequest(job_id=probe_job.id))
+        # Two workers, but memory for one such job at a time.
+        room = str(int(need * 1.5))
+        stub = self.start("--max-concurrent-jobs", "2", "--max-memory", room, "--max-job-memory", room)
+        a = stub.CreateJob(pb.CreateJobRequest(spec=spec, name="a"))
+        b = stub.CreateJob(pb.CreateJobRequest(spec=spec, name="b"))
+        saw_b_waiting = False
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            # b first: if b runs and a still runs after, they ran together.
+            jb = stub.GetJob(pb.GetJobRequest(job_id=b.id))
+            ja = stub.GetJob(pb.GetJobRequest(job_id=a.id))
+            if ja.state == pb.JOB_STATE_RUNNING:
+                self.assertNotEqual(jb.state, pb.JOB_STATE_RUNNING, "b started beside a")
+                saw_b_waiting |= jb.state == pb.JOB_STATE_QUEUED
+            if jb.state == pb.JOB_STATE_SUCCEEDED:
+                break
+            time.sleep(0.02)
+        self.assertTrue(saw_b_waiting)
+        self.assertEqual(ja.state, pb.JOB_STATE_SUCCEEDED)
+        self.assertEqual(jb.state, pb.JOB_STATE_SUCCEEDED)
+        a_end = ja.end_time.ToNanoseconds()
+        self.assertGreaterEqual(jb.start_time.ToNanoseconds(), a_end, "b started before a ended")
 
 
 if __name__ == "__main__":
