@@ -79,6 +79,11 @@ PointsFile ReadPointsCsv(const std::string& path, int64_t max_bytes) {
       }
     }
   }
+  return ParsePointsCsv(std::move(text), path);
+}
+
+PointsFile ParsePointsCsv(std::string text, const std::string& path) {
+  PointsFile out;
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   // Lines end in \n, \r\n or a lone \r.
   int line_no = 0;

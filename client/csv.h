@@ -20,5 +20,7 @@ struct PointsFile {
 inline constexpr int64_t kMaxPointsFileBytes = int64_t{64} << 20;
 
 PointsFile ReadPointsCsv(const std::string& path, int64_t max_bytes = kMaxPointsFileBytes);
+// The same reading of `text` already in memory; errors name `name`.
+PointsFile ParsePointsCsv(std::string text, const std::string& name);
 
 }  // namespace gantry::cli

@@ -30,6 +30,8 @@ test_pkgs=(
   podman runc debootstrap
   # the dashboard's browser test: Chromium driven by playwright-core (npm)
   chromium nodejs
+  # the fuzz targets: clang with libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
 )
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32

@@ -11,6 +11,7 @@
 #include "core/trainer.h"
 #include "server/convert.h"
 #include "server/files.h"
+#include "server/page_token.h"
 #include "server/safe_text.h"
 
 namespace gantry {
@@ -350,16 +351,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
   }
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   int64_t start = INT64_MAX;
-  if (!request.page_token().empty()) {
-    try {
-      size_t used = 0;
-      start = std::stoll(request.page_token(), &used);
-      if (used != request.page_token().size() || start < 1) throw std::invalid_argument("token");
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("page_token: '" + SafeText(request.page_token()) +
-                                     "' is not a token from a previous ListJobs");
-    }
-  }
+  if (!request.page_token().empty()) GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
   v1::ListJobsResponse out;
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = std::make_reverse_iterator(by_index_.upper_bound(start)); it != by_index_.rend();
@@ -367,7 +359,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
     const JobRecord& j = *it->second;
     if (request.state() != v1::JOB_STATE_UNSPECIFIED && j.state != request.state()) continue;
     if (out.jobs_size() == page_size) {
-      out.set_next_page_token(std::to_string(j.index));
+      out.set_next_page_token(MakePageToken(j.index));
       break;
     }
     *out.add_jobs() = ToProto(j);

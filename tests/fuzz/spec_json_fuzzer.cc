@@ -1,0 +1,24 @@
+// A CreateJobRequest from arbitrary JSON, as the HTTP gateway reads request
+// bodies (protobuf's JSON mapping, unknown fields refused), then the spec
+// through conversion, validation and the admission estimate.
+#include <google/protobuf/util/json_util.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/memory.h"
+#include "server/convert.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (1 << 16)) return 0;  // the JSON parser's cost grows with size, not its paths
+  gantry::v1::CreateJobRequest request;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const std::string body(reinterpret_cast<const char*>(data), size);
+  if (!google::protobuf::util::JsonStringToMessage(body, &request, options).ok()) return 0;
+  auto spec = gantry::SpecFromProto(request.spec());
+  if (!spec.ok() || !gantry::Validate(*spec).ok()) return 0;
+  (void)gantry::EstimateMemory(*spec).ToString();
+  return 0;
+}
