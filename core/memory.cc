@@ -54,10 +54,10 @@ constexpr int64_t kUserDataCopies = 20;
 // A built-in dataset: the tensor and the two it is computed from.
 constexpr int64_t kBuiltinDataCopies = 3;
 // Generator copies at once: the latest snapshot, the new one, and the kept
-// one's serialised bytes (SaveArchive: one string).
+// one's serialised bytes (a tensor file: one string).
 constexpr int64_t kSnapshotCopies = 3;
-// A checkpoint's bytes at once: its serialised string when it is written;
-// the file read back and the tensors loaded from it when a job resumes.
+// A checkpoint's bytes at once: its tensor file when it is written; the
+// file read back and the tensors read from it when a job resumes.
 constexpr int64_t kCheckpointCopies = 2;
 constexpr int64_t kJobOverhead = 16 << 20;
 

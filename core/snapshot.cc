@@ -8,6 +8,8 @@
 #include "core/models.h"
 #include "core/random.h"
 #include "core/runtime.h"
+#include "core/spec.h"
+#include "core/tensor_file.h"
 
 namespace gantry {
 
@@ -66,48 +68,58 @@ void GeneratorSnapshot::SampleInto(uint64_t seed, int64_t offset, int64_t count,
 
 StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot) {
   try {
-    torch::serialize::OutputArchive ar;
-    ar.write("epoch", torch::tensor({snapshot.epoch()}, torch::kLong));
-    ar.write("count", torch::tensor({static_cast<int64_t>(snapshot.tensors().size())}, torch::kLong));
-    for (size_t i = 0; i < snapshot.tensors().size(); ++i) {
-      ar.write("t" + std::to_string(i), snapshot.tensors()[i]);
-    }
     size_t bytes = 0;
-    for (const at::Tensor& t : snapshot.tensors()) bytes += t.numel() * t.element_size();
-    return SaveArchive(ar, bytes, snapshot.tensors().size() + 2);
+    for (const at::Tensor& t : snapshot.tensors()) bytes += t.numel() * t.element_size() + 256;
+    TensorFileWriter w(bytes);
+    w.Add("epoch", torch::tensor({snapshot.epoch()}, torch::kLong));
+    w.Add("count", torch::tensor({static_cast<int64_t>(snapshot.tensors().size())}, torch::kLong));
+    for (size_t i = 0; i < snapshot.tensors().size(); ++i) {
+      w.Add("t" + std::to_string(i), snapshot.tensors()[i]);
+    }
+    return std::move(w).Finish();
   } catch (const std::exception& e) {
     return StatusFromException("saving a generator snapshot", e);
   }
 }
 
-std::string SaveArchive(torch::serialize::OutputArchive& ar, size_t tensor_bytes, size_t tensors) {
-  std::string out;
-  // Each record: a zip entry header, its name and 64-byte alignment; then
-  // the pickled index and the central directory.
-  out.reserve(tensor_bytes + tensors * 256 + (64 << 10));
-  ar.save_to([&out](const void* data, size_t n) {
-    out.append(static_cast<const char*>(data), n);
-    return n;
-  });
-  return out;
-}
-
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes) {
-  try {
-    torch::serialize::InputArchive ar;
-    ar.load_from(bytes.data(), bytes.size());
-    at::Tensor epoch, count;
-    ar.read("epoch", epoch);
-    ar.read("count", count);
-    const int64_t n = count.item<int64_t>();
-    if (n < 2 || n % 2 != 0) return Status::DataLoss("generator snapshot has " + std::to_string(n) + " tensors");
-    std::vector<at::Tensor> tensors(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) ar.read("t" + std::to_string(i), tensors[i]);
-    return std::shared_ptr<const GeneratorSnapshot>(
-        std::make_shared<GeneratorSnapshot>(std::move(tensors), epoch.item<int64_t>()));
-  } catch (const std::exception& e) {
-    return StatusFromException("reading a generator snapshot", e, StatusCode::kDataLoss);
+  // A generator has at most kMaxHiddenLayers + 1 layers, two tensors each.
+  constexpr int64_t kMaxTensors = 2 * (kMaxHiddenLayers + 1);
+  std::vector<std::string> names = {"epoch", "count"};
+  for (int64_t i = 0; i < kMaxTensors; ++i) names.push_back("t" + std::to_string(i));
+  auto read = ReadTensors(bytes, names);
+  if (!read.ok()) return Status::DataLoss("generator snapshot is unreadable: " + read.status().message());
+  const auto& t = *read;
+  auto scalar = [&](const std::string& name) -> std::optional<int64_t> {
+    auto it = t.find(name);
+    if (it == t.end() || it->second.numel() != 1 || it->second.scalar_type() != at::kLong) return std::nullopt;
+    return it->second.item<int64_t>();
+  };
+  const std::optional<int64_t> epoch = scalar("epoch"), count = scalar("count");
+  if (!epoch || !count) return Status::DataLoss("generator snapshot is missing its header");
+  const int64_t n = *count;
+  if (n < 2 || n % 2 != 0 || n > kMaxTensors) {
+    return Status::DataLoss("generator snapshot has " + std::to_string(n) + " tensors");
   }
+  // Weights [out, in] and biases [out], each layer's input the last one's output.
+  std::vector<at::Tensor> tensors;
+  int64_t in = -1;
+  for (int64_t i = 0; i < n; i += 2) {
+    auto w = t.find("t" + std::to_string(i)), b = t.find("t" + std::to_string(i + 1));
+    if (w == t.end() || b == t.end()) return Status::DataLoss("generator snapshot is missing layer " + std::to_string(i / 2));
+    const at::Tensor& wt = w->second;
+    const at::Tensor& bt = b->second;
+    if (wt.scalar_type() != at::kFloat || bt.scalar_type() != at::kFloat || wt.dim() != 2 ||
+        bt.dim() != 1 || bt.size(0) != wt.size(0) || wt.size(0) < 1 || wt.size(1) < 1 ||
+        (in >= 0 && wt.size(1) != in)) {
+      return Status::DataLoss("generator snapshot layer " + std::to_string(i / 2) + " has shapes that do not chain");
+    }
+    in = wt.size(0);
+    tensors.push_back(wt);
+    tensors.push_back(bt);
+  }
+  return std::shared_ptr<const GeneratorSnapshot>(
+      std::make_shared<GeneratorSnapshot>(std::move(tensors), *epoch));
 }
 
 }  // namespace gantry

@@ -21,10 +21,6 @@
 
 #include "core/status.h"
 
-namespace torch::serialize {
-class OutputArchive;
-}
-
 namespace gantry {
 
 inline constexpr int64_t kSampleBlock = 4096;
@@ -62,15 +58,10 @@ class GeneratorSnapshot {
   std::vector<at::Tensor> tensors_;  // w0, b0, w1, b1, ...
 };
 
-// The snapshot's weights and epoch as bytes, and back. DATA_LOSS for bytes
-// that are not a snapshot.
+// The snapshot's weights and epoch as bytes (a tensor file, core/
+// tensor_file.h), and back. DATA_LOSS for bytes that are not a snapshot of a
+// generator (also an older LibTorch archive, which is still read).
 StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot);
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std::string& bytes);
-
-// The archive's bytes in one string, reserved up front for `tensor_bytes`
-// of tensor data plus the archive's own records, so that a large state is
-// held once rather than the three times an ostringstream and its str() copy
-// take. Throws what the archive throws.
-std::string SaveArchive(torch::serialize::OutputArchive& ar, size_t tensor_bytes, size_t tensors);
 
 }  // namespace gantry

@@ -14,6 +14,7 @@
 #include "core/random.h"
 #include "core/runtime.h"
 #include "core/self_test.h"
+#include "core/tensor_file.h"
 
 namespace gantry {
 namespace {
@@ -245,15 +246,32 @@ std::shared_ptr<const GeneratorSnapshot> Trainer::Snapshot() const {
 
 namespace {
 
-void WriteParams(torch::serialize::OutputArchive& ar, const std::string& prefix,
-                 const std::vector<at::Tensor>& params, Adam& adam) {
+using Tensors = std::map<std::string, at::Tensor>;
+
+void WriteParams(TensorFileWriter& w, const std::string& prefix, const std::vector<at::Tensor>& params,
+                 Adam& adam) {
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string k = prefix + "." + std::to_string(i);
-    ar.write(k + ".param", params[i].detach());
-    ar.write(k + ".exp_avg", adam.exp_avg()[i]);
-    ar.write(k + ".exp_avg_sq", adam.exp_avg_sq()[i]);
-    ar.write(k + ".step", torch::tensor({adam.steps()[i]}, torch::kLong));
+    w.Add(k + ".param", params[i].detach());
+    w.Add(k + ".exp_avg", adam.exp_avg()[i]);
+    w.Add(k + ".exp_avg_sq", adam.exp_avg_sq()[i]);
+    w.Add(k + ".step", torch::tensor({adam.steps()[i]}, torch::kLong));
   }
+}
+
+// The names a state holds for `params.size()` parameters under `prefix`.
+void ParamNames(const std::string& prefix, size_t n, std::vector<std::string>* names) {
+  for (size_t i = 0; i < n; ++i) {
+    const std::string k = prefix + "." + std::to_string(i);
+    for (const char* part : {".param", ".exp_avg", ".exp_avg_sq", ".step"}) names->push_back(k + part);
+  }
+}
+
+// One int64 scalar, or nullopt.
+std::optional<int64_t> Scalar(const Tensors& t, const std::string& name) {
+  auto it = t.find(name);
+  if (it == t.end() || it->second.numel() != 1 || it->second.scalar_type() != at::kLong) return std::nullopt;
+  return it->second.item<int64_t>();
 }
 
 struct LoadedParams {
@@ -261,23 +279,26 @@ struct LoadedParams {
   std::vector<int64_t> steps;
 };
 
-Status ReadParams(torch::serialize::InputArchive& ar, const std::string& prefix,
-                  const std::vector<at::Tensor>& like, LoadedParams* out) {
+Status ReadParams(const Tensors& t, const std::string& prefix, const std::vector<at::Tensor>& like,
+                  LoadedParams* out) {
   for (size_t i = 0; i < like.size(); ++i) {
     const std::string k = prefix + "." + std::to_string(i);
-    at::Tensor p, m, v, step;
-    if (!ar.try_read(k + ".param", p) || !ar.try_read(k + ".exp_avg", m) ||
-        !ar.try_read(k + ".exp_avg_sq", v) || !ar.try_read(k + ".step", step)) {
+    auto p = t.find(k + ".param"), m = t.find(k + ".exp_avg"), v = t.find(k + ".exp_avg_sq");
+    const std::optional<int64_t> step = Scalar(t, k + ".step");
+    if (p == t.end() || m == t.end() || v == t.end() || !step) {
       return Status::DataLoss("state is missing " + k);
     }
-    if (!p.sizes().equals(like[i].sizes()) || !m.sizes().equals(like[i].sizes()) ||
-        !v.sizes().equals(like[i].sizes()) || step.numel() != 1) {
-      return Status::InvalidArgument("state does not fit this job's networks: " + k);
+    for (const auto* x : {&p->second, &m->second, &v->second}) {
+      if (!x->sizes().equals(like[i].sizes())) {
+        return Status::InvalidArgument("state does not fit this job's networks: " + k);
+      }
+      if (x->scalar_type() != at::kFloat) return Status::DataLoss("state holds " + k + " as another type");
     }
-    out->params.push_back(p);
-    out->exp_avg.push_back(m);
-    out->exp_avg_sq.push_back(v);
-    out->steps.push_back(step.item<int64_t>());
+    out->params.push_back(p->second);
+    out->exp_avg.push_back(m->second);
+    out->exp_avg_sq.push_back(v->second);
+    out->steps.push_back(*step);
+    continue;
   }
   return Status::Ok();
 }
@@ -298,23 +319,22 @@ StatusOr<std::string> Trainer::SaveState() const {
   Impl& s = *impl_;
   if (s.broken) return Status::FailedPrecondition("the trainer was cancelled mid-epoch");
   try {
-    torch::serialize::OutputArchive ar;
-    ar.write("format", torch::tensor({kStateFormat}, torch::kLong));
-    ar.write("epoch", torch::tensor({s.epoch}, torch::kLong));
+    size_t bytes = 0;
+    for (const auto* params : {&s.g_params, &s.d_params}) {
+      for (const at::Tensor& p : *params) bytes += 3 * p.numel() * sizeof(float) + 256;
+    }
+    TensorFileWriter w(bytes);
+    w.Add("format", torch::tensor({kStateFormat}, torch::kLong));
+    w.Add("epoch", torch::tensor({s.epoch}, torch::kLong));
     at::Tensor rng;
     {
       std::lock_guard<std::mutex> lock(s.gen.mutex());
       rng = s.gen.get_state();
     }
-    ar.write("rng", rng);
-    WriteParams(ar, "g", s.g_params, *s.g_adam);
-    WriteParams(ar, "d", s.d_params, *s.d_adam);
-    size_t bytes = 0, tensors = 3;
-    for (const auto* params : {&s.g_params, &s.d_params}) {
-      for (const at::Tensor& p : *params) bytes += 3 * p.numel() * sizeof(float);
-      tensors += 4 * params->size();
-    }
-    return SaveArchive(ar, bytes, tensors);
+    w.Add("rng", rng);
+    WriteParams(w, "g", s.g_params, *s.g_adam);
+    WriteParams(w, "d", s.d_params, *s.d_adam);
+    return std::move(w).Finish();
   } catch (const std::exception& e) {
     return StatusFromException("saving the trainer state", e);
   }
@@ -323,37 +343,38 @@ StatusOr<std::string> Trainer::SaveState() const {
 Status Trainer::RestoreState(const std::string& bytes) {
   Impl& s = *impl_;
   UseSingleThreadedMath();
-  torch::serialize::InputArchive ar;
-  at::Tensor format, epoch, rng;
-  LoadedParams g, d;
-  try {
-    ar.load_from(bytes.data(), bytes.size());
-    if (!ar.try_read("format", format) || !ar.try_read("epoch", epoch) ||
-        !ar.try_read("rng", rng)) {
-      return Status::DataLoss("trainer state is missing its header");
-    }
-  } catch (const std::exception& e) {
-    return StatusFromException("trainer state is unreadable", e, StatusCode::kDataLoss);
+  std::vector<std::string> names = {"format", "epoch", "rng"};
+  ParamNames("g", s.g_params.size(), &names);
+  ParamNames("d", s.d_params.size(), &names);
+  auto read = ReadTensors(bytes, names);
+  if (!read.ok()) return Status::DataLoss("trainer state is unreadable: " + read.status().message());
+  const Tensors& t = *read;
+  const std::optional<int64_t> format = Scalar(t, "format"), epoch = Scalar(t, "epoch");
+  auto rng = t.find("rng");
+  if (!format || !epoch || rng == t.end() || rng->second.scalar_type() != at::kByte) {
+    return Status::DataLoss("trainer state is missing its header");
   }
-  if (format.item<int64_t>() != kStateFormat) {
-    return Status::InvalidArgument("trainer state format " +
-                                   std::to_string(format.item<int64_t>()) + " is not " +
+  if (*format != kStateFormat) {
+    return Status::InvalidArgument("trainer state format " + std::to_string(*format) + " is not " +
                                    std::to_string(kStateFormat));
   }
-  const int64_t e = epoch.item<int64_t>();
+  LoadedParams g, d;
+  const int64_t e = *epoch;
   if (e < 0 || e > s.spec.epochs) {
     return Status::InvalidArgument("trainer state epoch " + std::to_string(e) +
                                    " is out of range 0.." + std::to_string(s.spec.epochs));
   }
   try {
-    GANTRY_RETURN_IF_ERROR(ReadParams(ar, "g", s.g_params, &g));
-    GANTRY_RETURN_IF_ERROR(ReadParams(ar, "d", s.d_params, &d));
-    Apply(g, s.g_params, *s.g_adam);
-    Apply(d, s.d_params, *s.d_adam);
+    GANTRY_RETURN_IF_ERROR(ReadParams(t, "g", s.g_params, &g));
+    GANTRY_RETURN_IF_ERROR(ReadParams(t, "d", s.d_params, &d));
+    // The generator's state first: it is the part that can still be refused
+    // (a wrong size), and then nothing else has changed.
     {
       std::lock_guard<std::mutex> lock(s.gen.mutex());
-      s.gen.set_state(rng);
+      s.gen.set_state(rng->second);
     }
+    Apply(g, s.g_params, *s.g_adam);
+    Apply(d, s.d_params, *s.d_adam);
   } catch (const std::exception& ex) {
     return StatusFromException("restoring the trainer state", ex, StatusCode::kDataLoss);
   }
