@@ -104,20 +104,21 @@ struct FastLoop::Impl {
   const std::atomic<bool>* cancel = nullptr;
   bool Stop() const { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
 
-  void Forward(Network& net, const float* x, int64_t rows, bool dropout,
+  // Both return false, having stopped early, once Stop() is true.
+  bool Forward(Network& net, const float* x, int64_t rows, bool dropout,
                exact::Mt19937State* mt, bool sigmoid, float* out);
   // Backpropagates `grad` (at the last layer's output, [rows, out]) through
   // `net`. Weight gradients when `weights`; the gradient at the network's
   // input is left in *input_grad when it is non-null.
-  void Backward(Network& net, const float* x, int64_t rows, bool dropout, bool weights,
+  bool Backward(Network& net, const float* x, int64_t rows, bool dropout, bool weights,
                 float** input_grad);
   void AdamStep(Network& net);
 };
 
-void FastLoop::Impl::Forward(Network& net, const float* x, int64_t rows, bool dropout,
+bool FastLoop::Impl::Forward(Network& net, const float* x, int64_t rows, bool dropout,
                              exact::Mt19937State* mt, bool sigmoid, float* out) {
   for (size_t i = 0; i < net.layers.size(); ++i) {
-    if (Stop()) return;  // the caller sees Stop() too and abandons the batch
+    if (Stop()) return false;  // the caller abandons the batch
     Layer& l = net.layers[i];
     const float* in = net.Input(i, x, dropout);
     float* a = l.act.data();
@@ -138,15 +139,16 @@ void FastLoop::Impl::Forward(Network& net, const float* x, int64_t rows, bool dr
       exact::Mul(a, l.mask.data(), l.drop.data(), n);
     }
   }
+  return true;
 }
 
-void FastLoop::Impl::Backward(Network& net, const float* x, int64_t rows, bool dropout,
+bool FastLoop::Impl::Backward(Network& net, const float* x, int64_t rows, bool dropout,
                               bool weights, float** input_grad) {
   float* g = grad_out.data();
   float* spare[2] = {grad_a.data(), grad_b.data()};
   int which = 0;
   for (size_t i = net.layers.size(); i-- > 0;) {
-    if (Stop()) return;
+    if (Stop()) return false;
     Layer& l = net.layers[i];
     const float* in = net.Input(i, x, dropout);
     if (weights) {
@@ -157,6 +159,7 @@ void FastLoop::Impl::Backward(Network& net, const float* x, int64_t rows, bool d
       exact::SumRows(g, rows, l.out, l.grad_b.data());
     }
     if (i == 0 && input_grad == nullptr) break;
+    if (Stop()) return false;  // between the weight and the input gradients' GEMMs
     // grad_input = grad.mm(weight)
     float* gin = spare[which];
     which ^= 1;
@@ -171,6 +174,7 @@ void FastLoop::Impl::Backward(Network& net, const float* x, int64_t rows, bool d
                                rows * l.in);
     g = gin;
   }
+  return true;
 }
 
 void FastLoop::Impl::AdamStep(Network& net) {
@@ -302,7 +306,7 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
   double sum_d = 0, sum_g = 0, sum_real = 0, sum_fake = 0;
   int64_t batches = 0, seen = 0;
   float loss_d = 0, loss_g = 0;
-  s.cancel = cancel;
+  s.cancel = cancel;  // read by Stop() during this call only
   const Status cancelled = Status::Cancelled("training cancelled");
   for (int64_t start = 0; start < rows; start += s.batch) {
     if (s.Stop()) return cancelled;
@@ -315,20 +319,17 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
 
     // Discriminator step on [real; G(z)].
     z.normal_(0, 1, gen);
-    s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, x + b * dim);
-    if (s.Stop()) return cancelled;
+    if (!s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, x + b * dim)) return cancelled;
     {
       EngineLease lease(gen);
-      s.Forward(s.d, x, 2 * b, dropout, lease.state(), true, s.out_d.data());
+      if (!s.Forward(s.d, x, 2 * b, dropout, lease.state(), true, s.out_d.data())) return cancelled;
     }
-    if (s.Stop()) return cancelled;
     bool in_range = true;
     loss_d = exact::BceMean(s.out_d.data(), 2 * b, b, s.scratch.data(), &in_range);
     // As at::binary_cross_entropy (the same exception, so the same job error).
     TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
     exact::BceSigmoidBackward(s.out_d.data(), 2 * b, b, s.grad_out.data());
-    s.Backward(s.d, x, 2 * b, dropout, true, nullptr);
-    if (s.Stop()) return cancelled;
+    if (!s.Backward(s.d, x, 2 * b, dropout, true, nullptr)) return cancelled;
     s.AdamStep(s.d);
     const float real_sum = exact::SumContiguous(s.out_d.data(), b);
     const float fake_sum = exact::SumContiguous(s.out_d.data() + b, b);
@@ -336,22 +337,18 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
     // Generator step: D(G(z)) against ones, gradients for G only.
     z.normal_(0, 1, gen);
     float* fakes = s.x_d.data();  // the real rows are no longer needed
-    s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, fakes);
-    if (s.Stop()) return cancelled;
+    if (!s.Forward(s.g, z.data_ptr<float>(), b, false, nullptr, false, fakes)) return cancelled;
     {
       EngineLease lease(gen);
-      s.Forward(s.d, fakes, b, dropout, lease.state(), true, s.out_d.data());
+      if (!s.Forward(s.d, fakes, b, dropout, lease.state(), true, s.out_d.data())) return cancelled;
     }
-    if (s.Stop()) return cancelled;
     loss_g = exact::BceMean(s.out_d.data(), b, b, s.scratch.data(), &in_range);
     TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
     exact::BceSigmoidBackward(s.out_d.data(), b, b, s.grad_out.data());
     float* grad_fake = nullptr;
-    s.Backward(s.d, fakes, b, dropout, false, &grad_fake);
-    if (s.Stop()) return cancelled;
+    if (!s.Backward(s.d, fakes, b, dropout, false, &grad_fake)) return cancelled;
     std::memcpy(s.grad_out.data(), grad_fake, sizeof(float) * b * dim);
-    s.Backward(s.g, z.data_ptr<float>(), b, false, true, nullptr);
-    if (s.Stop()) return cancelled;
+    if (!s.Backward(s.g, z.data_ptr<float>(), b, false, true, nullptr)) return cancelled;
     s.AdamStep(s.g);
 
     sum_d += loss_d;

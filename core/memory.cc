@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -183,8 +185,9 @@ bool ParseBytes(const std::string& text, int64_t* bytes) {
   else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1024.0 * 1024 * 1024;
   else if (unit == "t" || unit == "tb" || unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
   else return false;
-  const double v = std::stod(number) * scale;
-  if (!(v >= 0) || v > 9.0e18) return false;
+  errno = 0;
+  const double v = std::strtod(number.c_str(), nullptr) * scale;
+  if (errno != 0 || !(v >= 0) || v > 9.0e18 || (v > 0 && v < 1)) return false;
   *bytes = static_cast<int64_t>(v);
   return true;
 }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/serialize/input-archive.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -112,14 +113,20 @@ StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& by
     if (ndim > kMaxDims) return Status::DataLoss(where + " has " + std::to_string(ndim) + " dimensions");
     std::vector<int64_t> dims(ndim);
     const size_t elem = at::elementSize(type);
-    size_t numel = 1;
+    // The product of the dimensions, zeros counted as ones, is bounded by
+    // what is left of the file (or 2^40, for an empty tensor's shape): that
+    // bounds the element count and every stride, so no shape overflows; the
+    // elements themselves must then be there.
+    size_t bound = 1, numel = 1;
     for (auto& d : dims) {
       if (!in.Get(&d)) return Status::DataLoss(where + " is truncated in its shape");
       if (d < 0) return Status::DataLoss(where + " has a negative dimension");
-      // The elements must fit in what is left: bounds every product.
-      if (d != 0 && numel > in.left() / elem / static_cast<size_t>(d)) {
+      const size_t at_least_one = d == 0 ? 1 : static_cast<size_t>(d);
+      const size_t limit = std::max<size_t>(in.left() / elem, size_t{1} << 40);
+      if (bound > limit / at_least_one) {
         return Status::DataLoss(where + " (" + name + ") is larger than the file");
       }
+      bound *= at_least_one;
       numel *= static_cast<size_t>(d);
     }
     const char* data = nullptr;
@@ -135,7 +142,13 @@ StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& by
 
 StatusOr<std::map<std::string, at::Tensor>> ReadTensors(const std::string& bytes,
                                                         const std::vector<std::string>& legacy_names) {
-  if (IsTensorFile(bytes)) return ReadTensorFile(bytes);
+  if (IsTensorFile(bytes)) {
+    try {
+      return ReadTensorFile(bytes);
+    } catch (const std::exception& e) {  // e.g. memory for a tensor the file does hold
+      return Status::DataLoss(std::string("tensor file cannot be read: ") + e.what());
+    }
+  }
   std::map<std::string, at::Tensor> out;
   try {
     torch::serialize::InputArchive ar;

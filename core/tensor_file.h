@@ -4,7 +4,9 @@
 //
 //   "GTENSOR1" | u32 count | count records:
 //     u16 name length | name | u8 dtype (1 float32, 2 int64, 3 uint8) |
-//     u8 ndim (0..8) | i64 dims[ndim] | the elements, row-major, little-endian
+//     u8 ndim (0..8) | i64 dims[ndim] | the elements, row-major
+//   (integers and elements in the machine's byte order: little-endian on the
+//   x86-64 machines gantry runs on)
 //
 // The reader trusts nothing: every length, dimension and element count is
 // checked against what is left, and anything malformed (truncated, an

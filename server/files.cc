@@ -65,14 +65,19 @@ Status WriteFileAtomically(const std::string& path, std::initializer_list<std::s
 }
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot open " + path);
-  // One allocation of the file's size (a checkpoint can be gigabytes).
-  const std::streamoff size = in.tellg();
-  if (size < 0) return Status::Internal("cannot size " + path);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) return Status::Internal("cannot read " + path);
+  // A regular file in one allocation of its size (a checkpoint can be
+  // gigabytes); a pipe or /dev/fd/N (a TLS key from a process) as it comes.
+  std::string bytes;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec) bytes.reserve(static_cast<size_t>(size));
+  }
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) bytes.append(buf, static_cast<size_t>(in.gcount()));
+  if (in.bad()) return Status::Internal("cannot read " + path);
   return bytes;
 }
 

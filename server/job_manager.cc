@@ -85,8 +85,11 @@ struct JobManager::JobRecord {
   int64_t epochs_done = 0;
   v1::EpochReport latest;
   std::shared_ptr<const GeneratorSnapshot> latest_snapshot;
-  // Kept snapshots; a null pointer is one on disk, loaded when first asked for.
+  // Kept snapshots; a null pointer is one on disk, read when asked for.
   std::map<int64_t, std::shared_ptr<const GeneratorSnapshot>> kept;
+  // The one kept snapshot last read from disk (so that a client sampling
+  // one epoch repeatedly reads it once, and memory holds at most one).
+  std::shared_ptr<const GeneratorSnapshot> loaded;
   std::map<int64_t, std::string> kept_files;
 };
 
@@ -273,14 +276,6 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   if (!spec.ok()) return spec.status();
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
   const MemoryEstimate memory = EstimateMemory(*spec);
-  for (const auto& [flag, limit] : {std::pair<const char*, int64_t>{"--max-job-memory", options_.max_job_memory},
-                                    {"--max-memory", options_.max_memory}}) {
-    if (limit > 0 && memory.total() > limit) {
-      return Status::ResourceExhausted("the job needs an estimated " + memory.ToString() +
-                                       ", more than " + flag + " " + FormatBytes(limit) +
-                                       "; use smaller layers, batches or data");
-    }
-  }
 
   auto job = std::make_shared<JobRecord>();
   job->spec = std::move(spec).value();
@@ -306,6 +301,14 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
     }
   }
   if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
+  for (const auto& [flag, limit] : {std::pair<const char*, int64_t>{"--max-job-memory", options_.max_job_memory},
+                                    {"--max-memory", options_.max_memory}}) {
+    if (limit > 0 && memory.total() > limit) {
+      return Status::ResourceExhausted("the job needs an estimated " + memory.ToString() +
+                                       ", more than " + flag + " " + FormatBytes(limit) +
+                                       "; use smaller layers, batches or data");
+    }
+  }
   const int idle = options_.max_concurrent_jobs - running_;
   if (static_cast<int>(queue_.size()) >= options_.max_queued_jobs + std::max(0, idle)) {
     return Status::ResourceExhausted("the queue is full: " + std::to_string(queue_.size()) +
@@ -480,6 +483,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
                               std::to_string(latest));
     }
     if (it->second) return it->second;
+    if (job->loaded && job->loaded->epoch() == want) return job->loaded;
     path = job->kept_files[want];
   }
   auto bytes = ReadFile(path);
@@ -489,7 +493,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
   auto snap = DeserializeSnapshot(*payload);
   if (!snap.ok()) return snap.status();
   std::lock_guard<std::mutex> lock(mu_);
-  job->kept[want] = *snap;
+  job->loaded = *snap;
   return *snap;
 }
 

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   std::string max_job_memory, max_memory;
   app.add_option("--max-job-memory", max_job_memory,
                  "refuse a job whose estimated peak memory exceeds this (e.g. 4GiB; 0: no "
-                 "limit; default: --max-memory divided by --max-concurrent-jobs)");
+                 "limit; default: --max-memory)");
   app.add_option("--max-memory", max_memory,
                  "the running jobs' estimates together stay within this; a queued job waits "
                  "for room (e.g. 16GiB; 0: no limit; default: 80% of the machine's or the "
@@ -137,9 +137,8 @@ int main(int argc, char** argv) {
                                      "--max-memory", &max_memory, &options.manager.max_memory},
                                  {"--max-job-memory", &max_job_memory, &options.manager.max_job_memory}}) {
     if (text->empty()) {
-      *out = std::string(flag) == "--max-memory"
-                 ? gantry::AvailableMemory() / 10 * 8
-                 : options.manager.max_memory / options.manager.max_concurrent_jobs;
+      *out = std::string(flag) == "--max-memory" ? gantry::AvailableMemory() / 10 * 8
+                                                 : options.manager.max_memory;
     } else if (!gantry::ParseBytes(*text, out)) {
       std::cerr << flag << ": '" << *text << "' is not a size (bytes, or with KiB, MiB, GiB, TiB)\n";
       return 2;

@@ -67,7 +67,11 @@ TEST(MemoryTest, ParseBytes) {
   EXPECT_EQ(b, int64_t{3} << 29);
   EXPECT_TRUE(ParseBytes("0", &b));
   EXPECT_EQ(b, 0);
-  for (const char* bad : {"", "-1", "1..5G", ".", "12XB", "G", "1 G", "0x10", "1e9"}) {
+  const std::string overflow(400, '9');
+  const std::string underflow = "0." + std::string(400, '0') + "1";
+  for (const std::string& bad : {std::string(""), std::string("-1"), std::string("1..5G"), std::string("."),
+                                 std::string("12XB"), std::string("G"), std::string("1 G"), std::string("0x10"),
+                                 std::string("1e9"), std::string("0.5"), overflow, underflow}) {
     EXPECT_FALSE(ParseBytes(bad, &b)) << bad;
   }
 }

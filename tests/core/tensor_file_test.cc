@@ -61,6 +61,24 @@ TEST(TensorFileTest, MalformedInputIsDataLoss) {
   auto s = ReadTensorFile(huge);
   EXPECT_EQ(s.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(s.status().message().find("larger than the file"), std::string::npos) << s.status().message();
+  // A record by hand: name "y", float32, the given dimensions, no data.
+  auto record = [](std::vector<int64_t> dims, uint8_t dtype = 1) {
+    std::string b = "GTENSOR1";
+    const uint32_t one = 1;
+    b.append(reinterpret_cast<const char*>(&one), 4);
+    const uint16_t len = 1;
+    b.append(reinterpret_cast<const char*>(&len), 2);
+    b += "y";
+    b += static_cast<char>(dtype);
+    b += static_cast<char>(dims.size());
+    for (int64_t d : dims) b.append(reinterpret_cast<const char*>(&d), 8);
+    return b;
+  };
+  EXPECT_TRUE(ReadTensorFile(record({0})).ok());  // an empty tensor is fine
+  EXPECT_EQ(code(record({-1})), StatusCode::kDataLoss);
+  EXPECT_EQ(code(record(std::vector<int64_t>(9, 1))), StatusCode::kDataLoss);  // ndim > 8
+  // Empty, but with strides that would overflow: refused before any allocation.
+  EXPECT_EQ(code(record({0, int64_t{1} << 62, int64_t{1} << 62})), StatusCode::kDataLoss);
   TensorFileWriter twice;
   twice.Add("x", torch::ones({1}));
   twice.Add("x", torch::ones({1}));

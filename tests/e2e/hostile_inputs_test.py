@@ -218,8 +218,10 @@ class HostileInputsTest(unittest.TestCase):
     def test_cancel_acts_within_a_long_batch(self):
         # One epoch of one batch of 100,000 rows: the cancel, sent a third of
         # the way into it, acts between two layers, not at the batch's end.
+        # Six narrow layers, so that no one GEMM is more than a few percent
+        # of the batch.
         spec = pb.JobSpec(epochs=1, batch_size=100000, dataset=pb.Dataset(size=100000),
-                          discriminator_hidden=pb.LayerSizes(sizes=[256, 256]))
+                          discriminator_hidden=pb.LayerSizes(sizes=[128] * 6))
         whole = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))
         batch_seconds = self.wait_state(whole.id, {pb.JOB_STATE_SUCCEEDED}, timeout=600).latest.seconds
         job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))

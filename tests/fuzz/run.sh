@@ -14,20 +14,16 @@ build="$(cd "$1" && pwd)/fuzz"
 seconds="${2:-${GANTRY_FUZZ_SECONDS:-30}}"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (deploy/install-deps.sh installs it)"; exit 1; }
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DGANTRY_MAIN_BUILD="$(cd "$1" && pwd)" >/dev/null
-ninja -C "$build" >/dev/null
+      -DGANTRY_MAIN_BUILD="$(cd "$1" && pwd)" >"$build.cmake.log" 2>&1 ||
+  { tail -40 "$build.cmake.log"; exit 1; }
+ninja -C "$build" >"$build.ninja.log" 2>&1 || { tail -40 "$build.ninja.log"; exit 1; }
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for name in spec_proto spec_json csv frame page_token state; do
   work="$build/corpus/$name"; artifacts="$build/artifacts/$name"
   rm -rf "$work"; mkdir -p "$work" "$artifacts"
   cp "$here/corpus/$name"/* "$work/"
   log="$build/$name.log"
-  leaks=1
-  # LibTorch 1.13's zip reader leaks its miniz state (about 1 KB) when an
-  # archive is malformed (it throws before freeing it): not gantry's to fix,
-  # and a restarting gantryd reads a corrupt checkpoint once.
-  [[ "$name" == state ]] && leaks=0
-  if ! ASAN_OPTIONS="detect_leaks=$leaks:abort_on_error=1" "$build/${name}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" "$build/${name}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$here/corpus/$name" \
        >"$log" 2>&1; then
     tail -60 "$log"

@@ -8,9 +8,9 @@
 // this target crashed in its TorchScript type parser within a few hundred
 // inputs; that is why gantry writes tensor files now. The trainer's job is a
 // tiny spec (generator 2-2-2, discriminator 2-2-1) whose checkpoints are
-// small enough to mutate; core is the main build's (GCC) library, so
-// libFuzzer sees the coverage of this harness only and mutates blindly
-// beyond it.
+// small enough to mutate. The tensor-file reader is compiled here, with the
+// sanitizers and coverage; the rest of core is the main build's (GCC)
+// library.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
