@@ -158,8 +158,10 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
   }
   if (!streams.TryReserve()) {
     const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
-                              "too many event streams are open (--http-max-event-streams " +
-                                  std::to_string(streams.max_streams()) + "); retry later");
+                              streams.stopped()
+                                  ? std::string("the server is shutting down; reconnect to resume")
+                                  : "too many event streams are open (--http-max-event-streams " +
+                                        std::to_string(streams.max_streams()) + "); retry later");
     calls.Log("WatchJob(http)", id, status, Clock::now());
     res.set_header("Retry-After", "5");
     return ReplyError(res, status);

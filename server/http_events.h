@@ -37,7 +37,8 @@ class EventStreams {
   EventStreams(const EventStreams&) = delete;
   EventStreams& operator=(const EventStreams&) = delete;
 
-  // Reserves a slot for a new stream; false when max_streams are open.
+  // Reserves a slot for a new stream; false when max_streams are open or
+  // after Stop().
   bool TryReserve();
   // Serves the stream into `res` (text/event-stream) with a reserved slot,
   // which it releases when the stream ends.
@@ -49,6 +50,7 @@ class EventStreams {
   void Stop();
 
   int max_streams() const { return max_streams_; }
+  bool stopped() const { return stopped_.load(); }
 
  private:
   struct Stream;

@@ -65,7 +65,11 @@ async function startGantryd(...extra) {
   };
 }
 
-const attr = (page, sel, name) => page.$eval(sel, (e, n) => Number(e.getAttribute(n)), name);
+// null while the element is not on the page yet (e.g. right after a click).
+const attr = (page, sel, name) => page.evaluate(([s, n]) => {
+  const e = document.querySelector(s);
+  return e ? Number(e.getAttribute(n)) : null;
+}, [sel, name]);
 const badge = (page) => page.evaluate(() => {
   const e = document.querySelector('.card .state');
   return e ? e.textContent : null;
