@@ -90,12 +90,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std
   auto read = ReadTensors(bytes, names);
   if (!read.ok()) return Status::DataLoss("generator snapshot is unreadable: " + read.status().message());
   const auto& t = *read;
-  auto scalar = [&](const std::string& name) -> std::optional<int64_t> {
-    auto it = t.find(name);
-    if (it == t.end() || it->second.numel() != 1 || it->second.scalar_type() != at::kLong) return std::nullopt;
-    return it->second.item<int64_t>();
-  };
-  const std::optional<int64_t> epoch = scalar("epoch"), count = scalar("count");
+  const std::optional<int64_t> epoch = Int64Scalar(t, "epoch"), count = Int64Scalar(t, "count");
   if (!epoch || !count) return Status::DataLoss("generator snapshot is missing its header");
   const int64_t n = *count;
   if (n < 2 || n % 2 != 0 || n > kMaxTensors) {

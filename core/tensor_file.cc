@@ -140,6 +140,15 @@ StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& by
   return out;
 }
 
+std::optional<int64_t> Int64Scalar(const std::map<std::string, at::Tensor>& tensors,
+                                   const std::string& name) {
+  auto it = tensors.find(name);
+  if (it == tensors.end() || it->second.numel() != 1 || it->second.scalar_type() != at::kLong) {
+    return std::nullopt;
+  }
+  return it->second.item<int64_t>();
+}
+
 StatusOr<std::map<std::string, at::Tensor>> ReadTensors(const std::string& bytes,
                                                         const std::vector<std::string>& legacy_names) {
   if (IsTensorFile(bytes)) {

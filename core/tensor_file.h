@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ bool IsTensorFile(const std::string& bytes);
 
 // The named tensors, or DATA_LOSS saying what is wrong and where.
 StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& bytes);
+
+// The int64 scalar named `name` in `tensors`, or nullopt when it is absent or
+// not one int64.
+std::optional<int64_t> Int64Scalar(const std::map<std::string, at::Tensor>& tensors,
+                                   const std::string& name);
 
 // ReadTensorFile for a tensor file; for anything else, a LibTorch archive as
 // gantry wrote them before tensor files, of which the tensors named in

@@ -268,13 +268,6 @@ void ParamNames(const std::string& prefix, size_t n, std::vector<std::string>* n
   }
 }
 
-// One int64 scalar, or nullopt.
-std::optional<int64_t> Scalar(const Tensors& t, const std::string& name) {
-  auto it = t.find(name);
-  if (it == t.end() || it->second.numel() != 1 || it->second.scalar_type() != at::kLong) return std::nullopt;
-  return it->second.item<int64_t>();
-}
-
 struct LoadedParams {
   std::vector<at::Tensor> params, exp_avg, exp_avg_sq;
   std::vector<int64_t> steps;
@@ -285,7 +278,7 @@ Status ReadParams(const Tensors& t, const std::string& prefix, const std::vector
   for (size_t i = 0; i < like.size(); ++i) {
     const std::string k = prefix + "." + std::to_string(i);
     auto p = t.find(k + ".param"), m = t.find(k + ".exp_avg"), v = t.find(k + ".exp_avg_sq");
-    const std::optional<int64_t> step = Scalar(t, k + ".step");
+    const std::optional<int64_t> step = Int64Scalar(t, k + ".step");
     if (p == t.end() || m == t.end() || v == t.end() || !step) {
       return Status::DataLoss("state is missing " + k);
     }
@@ -300,7 +293,6 @@ Status ReadParams(const Tensors& t, const std::string& prefix, const std::vector
     out->exp_avg.push_back(m->second);
     out->exp_avg_sq.push_back(v->second);
     out->steps.push_back(*step);
-    continue;
   }
   return Status::Ok();
 }
@@ -351,7 +343,7 @@ Status Trainer::RestoreState(const std::string& bytes) {
   auto read = ReadTensors(bytes, names);
   if (!read.ok()) return Status::DataLoss("trainer state is unreadable: " + read.status().message());
   const Tensors& t = *read;
-  const std::optional<int64_t> format = Scalar(t, "format"), epoch = Scalar(t, "epoch");
+  const std::optional<int64_t> format = Int64Scalar(t, "format"), epoch = Int64Scalar(t, "epoch");
   auto rng = t.find("rng");
   if (!format || !epoch || rng == t.end() || rng->second.scalar_type() != at::kByte) {
     return Status::DataLoss("trainer state is missing its header");

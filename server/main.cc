@@ -11,7 +11,6 @@
 #include <iostream>
 #include <map>
 #include <thread>
-#include <tuple>
 
 #include "core/memory.h"
 #include "core/self_test.h"
@@ -133,16 +132,22 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fast", "aten"}));
   CLI11_PARSE(app, argc, argv);
-  for (auto [flag, text, out] : {std::tuple<const char*, std::string*, int64_t*>{
-                                     "--max-memory", &max_memory, &options.manager.max_memory},
-                                 {"--max-job-memory", &max_job_memory, &options.manager.max_job_memory}}) {
-    if (text->empty()) {
-      *out = std::string(flag) == "--max-memory" ? gantry::AvailableMemory() / 10 * 8
-                                                 : options.manager.max_memory;
-    } else if (!gantry::ParseBytes(*text, out)) {
-      std::cerr << flag << ": '" << *text << "' is not a size (bytes, or with KiB, MiB, GiB, TiB)\n";
-      return 2;
+  // A size flag's value, or `fallback` when it was not given; false (after
+  // saying why) when it is not a size.
+  auto size_flag = [](const char* flag, const std::string& text, int64_t fallback, int64_t* out) {
+    if (text.empty()) {
+      *out = fallback;
+      return true;
     }
+    if (gantry::ParseBytes(text, out)) return true;
+    std::cerr << flag << ": '" << text << "' is not a size (bytes, or with KiB, MiB, GiB, TiB)\n";
+    return false;
+  };
+  if (!size_flag("--max-memory", max_memory, gantry::AvailableMemory() / 10 * 8,
+                 &options.manager.max_memory) ||
+      !size_flag("--max-job-memory", max_job_memory, options.manager.max_memory,
+                 &options.manager.max_job_memory)) {
+    return 2;
   }
   options.manager.trainer_path = *gantry::ParseTrainerPath(trainer_path);
   options.reflection = !no_reflection;

@@ -4,6 +4,9 @@
 // (tests/e2e/hostile_inputs_test.py, tests/bench/memory_bench.py).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "core/memory.h"
 
 namespace gantry {
@@ -83,8 +86,14 @@ TEST(MemoryTest, FormatBytes) {
 }
 
 TEST(MemoryTest, AvailableMemoryIsTheMachinesOrLess) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  ASSERT_TRUE(meminfo >> key >> kib);
+  ASSERT_EQ(key, "MemTotal:");
   const int64_t m = AvailableMemory();
   EXPECT_GT(m, 0);
+  EXPECT_LE(m, kib * 1024) << "never more than the machine has";
 }
 
 }  // namespace
