@@ -64,7 +64,7 @@ StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
 }
 
 StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
-  return manager_->Get(request.job_id());
+  return manager_->Get(request.job_id(), request.view());
 }
 
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
@@ -124,12 +124,12 @@ StatusOr<SamplePlan> Calls::PlanSampleStream(const v1::SampleRequest& request) c
   return PlanSample(request, /*unary=*/false);
 }
 
-StatusOr<std::shared_ptr<EventLog>> Calls::WatchJob(const v1::WatchJobRequest& request) const {
+StatusOr<std::unique_ptr<EventCursor>> Calls::WatchJob(const v1::WatchJobRequest& request) const {
   if (request.from_seq() < 0) {
     return Status::InvalidArgument("from_seq: " + std::to_string(request.from_seq()) +
                                    " is out of range 0..");
   }
-  return manager_->Events(request.job_id());
+  return manager_->Watch(request.job_id(), request.from_seq());
 }
 
 StatusOr<ExportedGenerator> Calls::ExportGenerator(

@@ -21,7 +21,7 @@
 #include "core/snapshot.h"
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
-#include "server/event_log.h"
+#include "server/event_cursor.h"
 #include "server/job_manager.h"
 
 namespace gantry {
@@ -75,9 +75,9 @@ class Calls {
   StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
   // Any count up to --max-sample-points; the caller fills chunks.
   StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
-  // The job's event log, for a follower starting at request.from_seq
-  // (INVALID_ARGUMENT when negative).
-  StatusOr<std::shared_ptr<EventLog>> WatchJob(const v1::WatchJobRequest& request) const;
+  // A follower of the job's events from request.from_seq (INVALID_ARGUMENT
+  // when negative).
+  StatusOr<std::unique_ptr<EventCursor>> WatchJob(const v1::WatchJobRequest& request) const;
   StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
 
   // One log line and one gantry_rpcs_total count per call.

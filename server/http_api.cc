@@ -142,14 +142,14 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
   v1::WatchJobRequest request;
   request.set_job_id(id);
   if (from_seq.ok()) request.set_from_seq(*from_seq);
-  auto log = from_seq.ok() ? calls.WatchJob(request)
-                           : StatusOr<std::shared_ptr<EventLog>>(from_seq.status());
-  if (!log.ok()) {
-    const grpc::Status status = ToGrpcStatus(log.status());
+  auto cursor = from_seq.ok() ? calls.WatchJob(request)
+                              : StatusOr<std::unique_ptr<EventCursor>>(from_seq.status());
+  if (!cursor.ok()) {
+    const grpc::Status status = ToGrpcStatus(cursor.status());
     calls.Log("WatchJob(http)", id, status, Clock::now());
     return ReplyError(res, status);
   }
-  const int64_t terminal = (*log)->terminal_seq();
+  const int64_t terminal = (*cursor)->terminal_seq();
   if (terminal > 0 && request.from_seq() > terminal) {
     // Everything was sent: 204 tells EventSource not to reconnect.
     res.status = 204;
@@ -166,7 +166,7 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
     res.set_header("Retry-After", "5");
     return ReplyError(res, status);
   }
-  streams.Serve(*log, request.from_seq(), id, res);
+  streams.Serve(std::move(cursor).value(), id, res);
 }
 
 }  // namespace

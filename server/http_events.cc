@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "server/event_cursor.h"
+#include "server/status_map.h"
 
 namespace gantry {
 namespace {
@@ -18,8 +19,8 @@ constexpr int kEventsPerWrite = 64;  // events written before the provider yield
 // One open stream. The notifier only sets `kicked` and signals `cv`: the
 // trainer's thread that appends an event never waits on a socket.
 struct EventStreams::Stream {
-  Stream(std::shared_ptr<EventLog> log, int64_t from_seq) : cursor(std::move(log), from_seq) {}
-  EventCursor cursor;  // used by the one HTTP thread serving the stream
+  explicit Stream(std::unique_ptr<EventCursor> c) : cursor(std::move(c)) {}
+  const std::unique_ptr<EventCursor> cursor;  // used by the one HTTP thread serving the stream
   std::shared_ptr<Notifier> notifier;
   std::mutex mu;
   std::condition_variable cv;
@@ -48,9 +49,9 @@ void EventStreams::Release() {
 
 void EventStreams::Stop() { stopped_ = true; }
 
-void EventStreams::Serve(std::shared_ptr<EventLog> log, int64_t from_seq,
-                         const std::string& job_id, httplib::Response& res) {
-  auto stream = std::make_shared<Stream>(std::move(log), from_seq);
+void EventStreams::Serve(std::unique_ptr<EventCursor> cursor, const std::string& job_id,
+                         httplib::Response& res) {
+  auto stream = std::make_shared<Stream>(std::move(cursor));
   stream->job_id = job_id;
   std::weak_ptr<Stream> weak = stream;
   stream->notifier = std::make_shared<Notifier>([weak] {
@@ -60,7 +61,7 @@ void EventStreams::Serve(std::shared_ptr<EventLog> log, int64_t from_seq,
       s->cv.notify_one();
     }
   });
-  stream->cursor.log().Subscribe(stream->notifier);
+  stream->cursor->Subscribe(stream->notifier);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
 
@@ -72,14 +73,16 @@ void EventStreams::Serve(std::shared_ptr<EventLog> log, int64_t from_seq,
     }
     for (int n = 0; n < kEventsPerWrite; ++n) {
       std::shared_ptr<const v1::JobEvent> event;
-      const EventCursor::Step step = stream->cursor.Next(&event);
+      const EventCursor::Step step = stream->cursor->Next(&event);
       if (step == EventCursor::Step::kWait) break;
       if (step != EventCursor::Step::kEvent) {
-        if (step == EventCursor::Step::kInterrupted) {
+        if (step == EventCursor::Step::kFailed) {
+          stream->status = ToGrpcStatus(stream->cursor->status());
+        } else if (step == EventCursor::Step::kInterrupted) {
           stream->status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                         "the server is shutting down; reconnect with "
                                         "Last-Event-ID: " +
-                                            std::to_string(stream->cursor.next_seq() - 1));
+                                            std::to_string(stream->cursor->next_seq() - 1));
         }
         if (!out.empty() && !sink.write(out.data(), out.size())) return false;
         sink.done();
@@ -90,7 +93,7 @@ void EventStreams::Serve(std::shared_ptr<EventLog> log, int64_t from_seq,
       options.always_print_primitive_fields = true;
       (void)google::protobuf::util::MessageToJsonString(*event, &json, options);
       out += "id: " + std::to_string(event->seq()) + "\ndata: " + json + "\n\n";
-      stream->cursor.Advance();
+      stream->cursor->Advance();
     }
     if (!out.empty()) {
       if (!sink.write(out.data(), out.size())) {

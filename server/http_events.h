@@ -42,7 +42,7 @@ class EventStreams {
   bool TryReserve();
   // Serves the stream into `res` (text/event-stream) with a reserved slot,
   // which it releases when the stream ends.
-  void Serve(std::shared_ptr<EventLog> log, int64_t from_seq, const std::string& job_id,
+  void Serve(std::unique_ptr<EventCursor> cursor, const std::string& job_id,
              httplib::Response& res);
   // Refuses new streams; open ones end at their next wake-up (at most a
   // keep-alive interval; at once when the server drains, which interrupts

@@ -1,44 +1,43 @@
-// JobManager: owns every job, the bounded queue and the fixed pool of
-// training workers.
+// JobManager: the facade the transports (Calls) use: validation of what a
+// request asks for, and the parts that do the work:
+//   Store          jobs, events, leases, blobs (store/store.h)
+//   Scheduler      admission, the queue, workers, drain (scheduler.h)
+//   JobRunner      one job's training loop (job_runner.h)
+//   EventHub       live fan-out of new events (event_hub.h)
+//   SnapshotCache  generator snapshots, bounded by bytes (snapshot_cache.h)
+//   Retention      deleting ended jobs by policy (retention.h)
 //
-// With a JobStore, every job and event is committed before it is
-// acknowledged, trainer checkpoints are written every checkpoint_every epochs
-// and at drain, and on start QUEUED jobs are queued again and RUNNING ones
-// resume from their newest readable checkpoint: the epochs they train again
-// reproduce the stored events exactly, so those are not repeated, and the
-// job's event sequence continues unbroken.
+// Every job and event is committed to the store before it is acknowledged;
+// an ended job lives only in the store (nothing of it stays in memory), so
+// memory does not grow with the number of stored jobs or events. On start
+// QUEUED jobs are claimable again and RUNNING ones resume from their newest
+// usable checkpoint.
 //
 // A job is QUEUED, then RUNNING on one worker thread, then SUCCEEDED, FAILED
-// or CANCELLED; each change and each epoch is an event in the job's
-// EventLog. Workers are created once (max_concurrent_jobs) and run one job
-// at a time with one math thread each; gRPC threads never train. Generator
-// snapshots are kept every checkpoint_every epochs and at the last epoch,
-// and the latest one always, for Sample and ExportGenerator.
+// or CANCELLED; each change and each epoch is an event.
 //
-// Thread-safety: every public method is safe from any thread. Shared state
-// is guarded by mu_; each job's EventLog has its own lock; the per-job
-// cancel flag is atomic.
+// Thread-safety: every public method is safe from any thread. No method
+// holds a lock during store I/O that another RPC needs.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "core/snapshot.h"
 #include "core/spec.h"
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
-#include "server/event_log.h"
-#include "server/job_store.h"
+#include "server/event_cursor.h"
+#include "server/event_hub.h"
 #include "server/metrics.h"
+#include "server/retention.h"
+#include "server/scheduler.h"
+#include "server/snapshot_cache.h"
+#include "server/store/store.h"
 
 namespace gantry {
 
@@ -65,14 +64,16 @@ struct ManagerOptions {
   // job at the head waits for memory rather than being overtaken).
   int64_t max_job_memory = 0;
   int64_t max_memory = 0;
+  // Generator snapshots kept in memory for Sample and Export (least
+  // recently used go first; they are read again from the store).
+  int64_t snapshot_cache_bytes = 256 << 20;
 };
 
 class JobManager {
  public:
-  // `store` may be null (nothing survives the process). With a store, the
-  // stored jobs are loaded (and resumed) first; a failure to load is fatal.
-  // `metrics` may be null too.
-  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, JobStore* store,
+  // `store` must outlive the manager; `metrics` may be null. Counts the
+  // stored jobs and makes interrupted ones claimable.
+  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, Store* store,
                                                       Metrics* metrics = nullptr);
   // Starts the training workers (and the retention janitor). Call once.
   void Start();
@@ -82,14 +83,15 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
-  StatusOr<v1::Job> Get(const std::string& id) const;
+  StatusOr<v1::Job> Get(const std::string& id, v1::JobView view = v1::JOB_VIEW_BASIC) const;
   StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> Cancel(const std::string& id);
   Status Delete(const std::string& id);
-  StatusOr<std::shared_ptr<EventLog>> Events(const std::string& id) const;
+  // A follower of the job's events from `from_seq` (0 or 1: the first).
+  StatusOr<std::unique_ptr<EventCursor>> Watch(const std::string& id, int64_t from_seq) const;
   // The snapshot for `epoch` (or the latest). FAILED_PRECONDITION before the
   // first epoch; NOT_FOUND for an epoch whose snapshot is not kept, naming
-  // the kept ones.
+  // the kept ones. May read the store: call it off the RPC threads.
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
                                                               std::optional<int64_t> epoch) const;
 
@@ -99,8 +101,8 @@ class JobManager {
   // Stops accepting jobs; running ones stop at the end of their current
   // epoch and checkpoint, or between two batches once drain_grace_ms has
   // passed (they stay RUNNING, with no terminal event, and resume on the
-  // next start); interrupts every event log so that watchers end. Returns
-  // once the workers are idle. Idempotent.
+  // next start); interrupts every follower. Returns once the workers are
+  // idle. Idempotent.
   void Drain();
   bool draining() const;
 
@@ -110,47 +112,26 @@ class JobManager {
   int ApplyRetention();
 
  private:
-  struct JobRecord;
-  JobManager(ManagerOptions options, JobStore* store, Metrics* metrics);
-  void CountState(v1::JobState from, v1::JobState to);
-  Status Recover();
-  // Makes the event durable (with the job's row), then publishes it. mu_ held
-  // for state events; epoch events come from the job's worker alone.
-  Status Publish(JobRecord& job, v1::JobEvent event);
-  JobRow RowOf(const JobRecord& job) const;
-  // Ends a job whose progress the store refused (mu_ held).
-  void FailUnstored(JobRecord& job, const Status& cause);
-  Status DeleteLocked(const std::string& id);
-  // Restores the newest readable checkpoint; returns its epoch (0: none).
-  StatusOr<int64_t> RestoreCheckpoint(JobRecord& job, class Trainer& trainer);
-  void SaveCheckpoint(JobRecord& job, const class Trainer& trainer);
-  void JanitorLoop();
-
-  // Whether `job` may start beside the running jobs (mu_ held).
-  bool Fits(const JobRecord& job) const;
-  void WorkerLoop();
-  void RunJob(const std::shared_ptr<JobRecord>& job);
-  // Sets the state, appends the state event and logs the change.
-  void SetState(JobRecord& job, v1::JobState state, const std::string& error = "");
-  v1::Job ToProto(const JobRecord& job) const;  // mu_ held
-  StatusOr<std::shared_ptr<JobRecord>> Find(const std::string& id) const;  // mu_ held
+  JobManager(ManagerOptions options, Store* store, Metrics* metrics);
+  void Run(const std::shared_ptr<ActiveJob>& job);
+  // The stored row, with what only this process knows laid over it (a
+  // failure the store could not record).
+  StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
+  v1::Job ToProto(const JobRow& row, v1::JobView view) const;
+  void CountState(v1::JobState from, v1::JobState to) const;
 
   const ManagerOptions options_;
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable idle_cv_;  // signalled when a worker finishes a job
-  std::map<std::string, std::shared_ptr<JobRecord>> jobs_;       // Guarded by mu_.
-  std::map<int64_t, std::shared_ptr<JobRecord>> by_index_;       // Guarded by mu_.
-  std::map<std::string, std::string> request_ids_;               // Guarded by mu_.
-  std::deque<std::shared_ptr<JobRecord>> queue_;                 // Guarded by mu_.
-  int64_t next_index_ = 1;                                       // Guarded by mu_.
-  int running_ = 0;                                              // Guarded by mu_.
-  int64_t running_memory_ = 0;  // estimates of the running jobs  // Guarded by mu_.
-  std::atomic<bool> draining_{false};
-  JobStore* const store_;  // may be null
+  Store* const store_;
   Metrics* const metrics_;  // may be null
-  std::vector<std::thread> workers_;
-  std::thread janitor_;
+  std::atomic<bool> draining_{false};
+  mutable EventHub hub_;
+  mutable SnapshotCache snapshots_;
+  Scheduler scheduler_;
+  Retention retention_;
+  // Jobs that FAILED without the store recording it (at most
+  // kMaxUnstored; they resume on the next start).
+  mutable std::mutex unstored_mu_;
+  std::map<std::string, std::string> unstored_;  // Guarded by unstored_mu_.
 };
 
 }  // namespace gantry

@@ -124,6 +124,20 @@ int main(int argc, char** argv) {
                  "the running jobs' estimates together stay within this; a queued job waits "
                  "for room (e.g. 16GiB; 0: no limit; default: 80% of the machine's or the "
                  "container's memory)");
+  std::string snapshot_cache;
+  app.add_option("--snapshot-cache", snapshot_cache,
+                 "memory for generator snapshots read back for Sample and Export (least "
+                 "recently used go first; default 256MiB)");
+  std::string sync = "normal";
+  app.add_option("--sync", sync,
+                 "normal: what was acknowledged survives gantryd being killed; full: it also "
+                 "survives power loss (every commit fsynced; slower)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--work-threads", options.work_threads,
+                 "threads computing Sample, SampleStream, GetDataset and ExportGenerator")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_flag("--no-reflection", no_reflection, "turn gRPC server reflection off");
   std::string trainer_path = "auto";
   app.add_option("--trainer-path", trainer_path,
@@ -146,9 +160,12 @@ int main(int argc, char** argv) {
   if (!size_flag("--max-memory", max_memory, gantry::AvailableMemory() / 10 * 8,
                  &options.manager.max_memory) ||
       !size_flag("--max-job-memory", max_job_memory, options.manager.max_memory,
-                 &options.manager.max_job_memory)) {
+                 &options.manager.max_job_memory) ||
+      !size_flag("--snapshot-cache", snapshot_cache, options.manager.snapshot_cache_bytes,
+                 &options.manager.snapshot_cache_bytes)) {
     return 2;
   }
+  options.sync_full = sync == "full";
   options.manager.trainer_path = *gantry::ParseTrainerPath(trainer_path);
   options.reflection = !no_reflection;
   options.data_dir = data_dir;

@@ -10,6 +10,8 @@
 #include <algorithm>
 
 #include "server/files.h"
+#include "server/store/memory_store.h"
+#include "server/store/sqlite_store.h"
 #include "server/tls.h"
 
 namespace gantry {
@@ -65,8 +67,11 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (!options.metrics_listen.empty() || !options.http_listen.empty()) {
     s->metrics_ = std::make_unique<Metrics>();
   }
-  if (!options.data_dir.empty()) {
-    auto store = JobStore::Open(options.data_dir);
+  if (options.data_dir.empty()) {
+    s->store_ = std::make_unique<MemoryStore>();
+  } else {
+    auto store = SqliteStore::Open(options.data_dir, options.sync_full ? SqliteStore::Sync::kFull
+                                                                       : SqliteStore::Sync::kNormal);
     if (!store.ok()) return store.status();
     s->store_ = std::move(store).value();
   }
@@ -74,7 +79,9 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
-  s->service_ = std::make_unique<GantryService>(s->calls_.get());
+  s->pool_ = std::make_unique<WorkPool>(options.work_threads,
+                                         static_cast<size_t>(options.work_queue));
+  s->service_ = std::make_unique<GantryService>(s->calls_.get(), s->pool_.get());
   // The HTTP servers start before gRPC, so a bad --http-listen fails the
   // start before anything is served.
   HttpOptions http;
@@ -145,6 +152,7 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   if (metrics_http_) metrics_http_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  pool_->Stop();
   spdlog::info("shut down");
 }
 

@@ -17,7 +17,8 @@
 #include "server/calls.h"
 #include "server/http_server.h"
 #include "server/job_manager.h"
-#include "server/job_store.h"
+#include "server/store/store.h"
+#include "server/work_pool.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -25,8 +26,16 @@ namespace gantry {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free one
-  // Storage directory (JobStore); empty keeps everything in memory only.
+  // Storage directory (SqliteStore); empty keeps everything in memory only
+  // (MemoryStore).
   std::string data_dir;
+  // synchronous=FULL: every commit is fsynced, so acknowledged jobs and
+  // events survive power loss too (see store/sqlite_store.h).
+  bool sync_full = false;
+  // Threads for Sample, SampleStream, GetDataset and ExportGenerator, and
+  // how many such requests may wait for them.
+  int work_threads = 2;
+  int work_queue = 64;
   ManagerOptions manager;
   bool reflection = true;           // off whenever auth_token is set (it cannot check tokens)
   // TLS: PEM files of the server's certificate chain and key (both or none).
@@ -71,9 +80,10 @@ class GantryServer {
   GantryServer() = default;
 
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<Calls> calls_;
+  std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<GantryService> service_;
   std::unique_ptr<HttpServer> http_;          // --http-listen
   std::unique_ptr<HttpServer> metrics_http_;  // --metrics-listen

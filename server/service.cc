@@ -7,6 +7,7 @@
 
 #include "server/event_cursor.h"
 #include "server/status_map.h"
+#include "server/work_pool.h"
 
 namespace gantry {
 namespace {
@@ -15,6 +16,12 @@ using Clock = Calls::Clock;
 
 constexpr int64_t kStreamChunkValues = 262'144;   // 1 MiB of floats per SampleStream message
 constexpr size_t kExportChunkBytes = 1 << 20;
+
+grpc::Status PoolBusy(const WorkPool& pool) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "the server is busy: " + std::to_string(pool.max_queued()) +
+                          " sample, dataset and export requests are waiting; retry later");
+}
 
 // Authenticates, runs `fn` (returning a StatusOr of the response) and
 // finishes the unary call with it.
@@ -32,6 +39,36 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::St
   calls.Log(method, job_id, status, start);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(status);
+  return reactor;
+}
+
+// Like Unary, but `fn` runs on the work pool (heavy calls: Sample,
+// GetDataset), and the call finishes from there. A full pool answers
+// RESOURCE_EXHAUSTED at once.
+template <typename Fn, typename Out>
+grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
+                                      const Calls& calls, WorkPool& pool, const char* method,
+                                      const std::string& job_id, Out* response, Fn fn) {
+  const auto start = Clock::now();
+  auto* reactor = ctx->DefaultReactor();
+  if (!auth.ok()) {
+    calls.Log(method, job_id, auth, start);
+    reactor->Finish(auth);
+    return reactor;
+  }
+  const bool queued = pool.Submit([&calls, method, job_id, response, fn = std::move(fn), start,
+                                   reactor]() mutable {
+    auto result = fn();
+    const grpc::Status status = ToGrpcStatus(result.status());
+    if (result.ok()) *response = std::move(result).value();
+    calls.Log(method, job_id, status, start);
+    reactor->Finish(status);
+  });
+  if (!queued) {
+    const grpc::Status busy = PoolBusy(pool);
+    calls.Log(method, job_id, busy, start);
+    reactor->Finish(busy);
+  }
   return reactor;
 }
 
@@ -54,12 +91,11 @@ grpc::ServerWriteReactor<Msg>* Reject(const Calls& calls, const char* method,
 // WatchJob: replays the job's EventLog from from_seq, then follows it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(const Calls& calls, std::shared_ptr<EventLog> log, std::string job_id,
-               int64_t from_seq)
-      : calls_(calls), cursor_(std::move(log), from_seq), job_id_(std::move(job_id)) {
+  WatchReactor(const Calls& calls, std::unique_ptr<EventCursor> cursor, std::string job_id)
+      : calls_(calls), cursor_(std::move(cursor)), job_id_(std::move(job_id)) {
     calls_.StreamOpened();
     notifier_ = std::make_shared<Notifier>([this] { Kick(); });
-    cursor_.log().Subscribe(notifier_);
+    cursor_->Subscribe(notifier_);
     Kick();
   }
 
@@ -71,7 +107,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
       return;
     }
-    cursor_.Advance();
+    cursor_->Advance();
     AdvanceLocked();
   }
 
@@ -96,7 +132,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 
   void AdvanceLocked() {
     if (finished_) return;
-    switch (cursor_.Next(&current_)) {
+    switch (cursor_->Next(&current_)) {
       case EventCursor::Step::kEvent:
         writing_ = true;
         StartWrite(current_.get());
@@ -107,7 +143,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
       case EventCursor::Step::kInterrupted:
         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                   "the server is shutting down; watch again with from_seq=" +
-                                      std::to_string(cursor_.next_seq())));
+                                      std::to_string(cursor_->next_seq())));
+        return;
+      case EventCursor::Step::kFailed:
+        FinishLocked(ToGrpcStatus(cursor_->status()));
         return;
       case EventCursor::Step::kWait:
         return;
@@ -125,7 +164,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   const Clock::time_point start_ = Clock::now();
   std::shared_ptr<Notifier> notifier_;
   std::mutex mu_;
-  EventCursor cursor_;                              // Guarded by mu_.
+  const std::unique_ptr<EventCursor> cursor_;       // Guarded by mu_.
   const std::string job_id_;
   std::shared_ptr<const v1::JobEvent> current_;     // Guarded by mu_; in flight.
   bool writing_ = false;                            // Guarded by mu_.
@@ -134,33 +173,40 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   grpc::Status final_status_;                       // Guarded by mu_.
 };
 
-// SampleStream: one chunk computed per completed write.
+// SampleStream: the plan (which reads the snapshot) and every chunk are
+// computed on the work pool; each chunk is written when the previous write
+// completed.
 class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResponse> {
  public:
-  SampleStreamReactor(const Calls& calls, SamplePlan plan, std::string job_id)
-      : calls_(calls), plan_(std::move(plan)), job_id_(std::move(job_id)) {
-    chunk_ = std::max<int64_t>(1, kStreamChunkValues / plan_.snapshot->data_dim());
-    Next();
+  SampleStreamReactor(const Calls& calls, WorkPool& pool, v1::SampleRequest request)
+      : calls_(calls), pool_(pool), request_(std::move(request)) {
+    Submit([this] {
+      auto plan = calls_.PlanSampleStream(request_);
+      if (!plan.ok()) return End(ToGrpcStatus(plan.status()));
+      plan_ = std::move(plan).value();
+      chunk_ = std::max<int64_t>(1, kStreamChunkValues / plan_.snapshot->data_dim());
+      Next();
+    });
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      Finish(status_);
-      return;
-    }
-    Next();
+    if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    if (offset_ >= plan_.count) return End(grpc::Status::OK);
+    Submit([this] { Next(); });
   }
   void OnDone() override {
-    calls_.Log("SampleStream", job_id_, status_, start_);
+    calls_.Log("SampleStream", request_.job_id(), status_, start_);
     delete this;
   }
 
  private:
-  void Next() {
-    if (offset_ >= plan_.count) {
-      Finish(grpc::Status::OK);
-      return;
-    }
+  void Submit(std::function<void()> task) {
+    if (!pool_.Submit(std::move(task))) End(PoolBusy(pool_));
+  }
+  void End(const grpc::Status& status) {
+    status_ = status;
+    Finish(status);
+  }
+  void Next() {  // on the pool
     const int64_t take = std::min(chunk_, plan_.count - offset_);
     response_.Clear();
     FillSample(plan_, offset_, take, &response_);
@@ -170,42 +216,47 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
   }
 
   const Calls& calls_;
-  const SamplePlan plan_;
-  const std::string job_id_;
+  WorkPool& pool_;
+  const v1::SampleRequest request_;
   const Clock::time_point start_ = Clock::now();
+  SamplePlan plan_;
   int64_t chunk_ = 1;
   int64_t offset_ = 0;
   v1::SampleResponse response_;
   grpc::Status status_;
 };
 
-// ExportGenerator: the TorchScript bytes in 1 MiB chunks.
+// ExportGenerator: the TorchScript file is made on the work pool, then
+// written in 1 MiB chunks.
 class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
  public:
-  ExportReactor(const Calls& calls, ExportedGenerator exported, std::string job_id)
-      : calls_(calls), exported_(std::move(exported)), job_id_(std::move(job_id)) {
-    Next();
+  ExportReactor(const Calls& calls, WorkPool& pool, v1::ExportGeneratorRequest request)
+      : calls_(calls), request_(std::move(request)) {
+    const bool queued = pool.Submit([this] {
+      auto exported = calls_.ExportGenerator(request_);
+      if (!exported.ok()) return End(ToGrpcStatus(exported.status()));
+      exported_ = std::move(exported).value();
+      Next();
+    });
+    if (!queued) End(PoolBusy(pool));
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      Finish(status_);
-      return;
-    }
+    if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
     Next();
   }
   void OnDone() override {
-    calls_.Log("ExportGenerator", job_id_, status_, start_);
+    calls_.Log("ExportGenerator", request_.job_id(), status_, start_);
     delete this;
   }
 
  private:
+  void End(const grpc::Status& status) {
+    status_ = status;
+    Finish(status);
+  }
   void Next() {
     const std::string& bytes = exported_.bytes;
-    if (offset_ >= bytes.size() && offset_ > 0) {
-      Finish(grpc::Status::OK);
-      return;
-    }
+    if (offset_ >= bytes.size() && offset_ > 0) return End(grpc::Status::OK);
     const size_t take = std::min(kExportChunkBytes, bytes.size() - offset_);
     chunk_.set_data(bytes.substr(offset_, take));
     chunk_.set_epoch(exported_.epoch);
@@ -214,9 +265,9 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   }
 
   const Calls& calls_;
-  const ExportedGenerator exported_;
-  const std::string job_id_;
+  const v1::ExportGeneratorRequest request_;
   const Clock::time_point start_ = Clock::now();
+  ExportedGenerator exported_;
   size_t offset_ = 0;
   v1::ExportChunk chunk_;
   grpc::Status status_;
@@ -269,15 +320,15 @@ grpc::ServerUnaryReactor* GantryService::DeleteJob(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
                                                     const v1::GetDatasetRequest* request,
                                                     v1::GetDatasetResponse* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "GetDataset", request->job_id(), response,
-               [&] { return calls_->GetDataset(*request); });
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetDataset", request->job_id(),
+                     response, [this, request] { return calls_->GetDataset(*request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "Sample", request->job_id(), response,
-               [&] { return calls_->Sample(*request); });
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "Sample", request->job_id(),
+                     response, [this, request] { return calls_->Sample(*request); });
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
@@ -286,9 +337,11 @@ grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
   if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
     return Reject<v1::JobEvent>(*calls_, "WatchJob", id, auth);
   }
-  auto log = calls_->WatchJob(*request);
-  if (!log.ok()) return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(log.status()));
-  return new WatchReactor(*calls_, *log, id, request->from_seq());
+  auto cursor = calls_->WatchJob(*request);
+  if (!cursor.ok()) {
+    return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(cursor.status()));
+  }
+  return new WatchReactor(*calls_, std::move(cursor).value(), id);
 }
 
 grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
@@ -297,11 +350,7 @@ grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
   if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
     return Reject<v1::SampleResponse>(*calls_, "SampleStream", id, auth);
   }
-  auto plan = calls_->PlanSampleStream(*request);
-  if (!plan.ok()) {
-    return Reject<v1::SampleResponse>(*calls_, "SampleStream", id, ToGrpcStatus(plan.status()));
-  }
-  return new SampleStreamReactor(*calls_, std::move(plan).value(), id);
+  return new SampleStreamReactor(*calls_, *pool_, *request);
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
@@ -310,12 +359,7 @@ grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
   if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
     return Reject<v1::ExportChunk>(*calls_, "ExportGenerator", id, auth);
   }
-  auto exported = calls_->ExportGenerator(*request);
-  if (!exported.ok()) {
-    return Reject<v1::ExportChunk>(*calls_, "ExportGenerator", id,
-                                   ToGrpcStatus(exported.status()));
-  }
-  return new ExportReactor(*calls_, std::move(exported).value(), id);
+  return new ExportReactor(*calls_, *pool_, *request);
 }
 
 }  // namespace gantry

@@ -3,9 +3,11 @@
 // Handlers authenticate, delegate to Calls (the request -> manager ->
 // response logic shared with the HTTP gateway), map the status once
 // (ToGrpcStatus) and log one line per RPC. Streams are
-// reactors that own their per-call state and never block: WatchJob reads
-// the job's EventLog at the client's pace, SampleStream computes one chunk
-// per completed write.
+// reactors that own their per-call state and never block: WatchJob follows
+// the job's events at the client's pace (EventCursor). The heavy calls
+// (Sample, SampleStream, GetDataset, ExportGenerator) compute on a bounded
+// WorkPool and finish from there, so gRPC's threads stay free for the
+// cheap ones.
 //
 // Thread-safety: called by gRPC from many threads; all state is in the
 // JobManager or in per-call reactors.
@@ -18,6 +20,8 @@
 
 namespace gantry {
 
+class WorkPool;
+
 // Follower streams (WatchJob and the HTTP gateway's event streams) open
 // right now, in this process.
 inline int64_t OpenWatchStreams() { return Calls::OpenStreams(); }
@@ -25,7 +29,9 @@ inline int64_t OpenWatchStreams() { return Calls::OpenStreams(); }
 class GantryService final : public v1::Gantry::CallbackService {
  public:
   // `calls` holds the token (if any) and the metrics; it outlives the service.
-  explicit GantryService(Calls* calls) : calls_(calls) {}
+  // `pool` runs the heavy part of Sample, SampleStream, GetDataset and
+  // ExportGenerator; both must outlive the service.
+  GantryService(Calls* calls, WorkPool* pool) : calls_(calls), pool_(pool) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* request,
@@ -59,6 +65,7 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::Status Authenticate(const grpc::CallbackServerContext* ctx) const;
 
   Calls* const calls_;
+  WorkPool* const pool_;
 };
 
 }  // namespace gantry

@@ -1,0 +1,38 @@
+// ActiveJob: a job this process has claimed, while its runner trains it.
+//
+// Thread-safety: `row` and `spec` belong to the runner's thread (row is the
+// lease holder's copy of the stored row); the flags are atomic; `latest` is
+// guarded by mu.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "core/snapshot.h"
+#include "core/spec.h"
+#include "server/store/store.h"
+
+namespace gantry {
+
+struct ActiveJob {
+  JobRow row;
+  JobSpec spec;
+  std::atomic<bool> stop{false};              // the trainer stops between batches
+  std::atomic<bool> cancel_requested{false};  // a user's cancel (not a drain)
+
+  std::shared_ptr<const GeneratorSnapshot> latest_snapshot() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return latest;
+  }
+  void set_latest_snapshot(std::shared_ptr<const GeneratorSnapshot> s) {
+    std::lock_guard<std::mutex> lock(mu);
+    latest = std::move(s);
+  }
+
+ private:
+  mutable std::mutex mu;
+  std::shared_ptr<const GeneratorSnapshot> latest;  // Guarded by mu.
+};
+
+}  // namespace gantry

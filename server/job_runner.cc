@@ -1,0 +1,283 @@
+#include "server/job_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+
+#include "server/convert.h"
+
+namespace gantry {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
+  v1::JobEvent ev;
+  ev.mutable_state()->set_state(state);
+  ev.mutable_state()->set_error(error);
+  return ev;
+}
+
+void StampEvent(const JobRow& row, v1::JobEvent* event) {
+  event->set_seq(row.last_seq + 1);
+  event->set_job_id(row.id);
+  const int64_t ns = NowNs();
+  event->mutable_time()->set_seconds(ns / 1'000'000'000);
+  event->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+namespace {
+
+class Runner {
+ public:
+  Runner(const RunnerContext& ctx, ActiveJob& job) : ctx_(ctx), job_(job) {}
+
+  RunResult Run();
+
+ private:
+  // Stores the event with the job's row, then publishes it. On failure the
+  // job is over for this process (result_ or lost_ say how).
+  bool Publish(v1::JobEvent event);
+  // Ends the job: its latest snapshot stored (so that an ended job serves it
+  // from the store), the terminal event, then its checkpoints deleted.
+  void End(v1::JobState state, const std::string& error = "");
+  bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
+  bool SaveCheckpoint(const Trainer& trainer);
+  StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  void CountState(v1::JobState from, v1::JobState to) {
+    if (ctx_.metrics != nullptr) ctx_.metrics->JobState(from, to);
+  }
+
+  const RunnerContext& ctx_;
+  ActiveJob& job_;
+  RunResult result_;
+  bool over_ = false;              // nothing more may be written
+  std::deque<int64_t> kept_;       // epochs of the stored snapshots, ascending
+};
+
+bool Runner::Publish(v1::JobEvent event) {
+  if (over_) return false;
+  StampEvent(job_.row, &event);
+  const Status s = ctx_.store->AppendEvent(job_.row, event);
+  if (!s.ok()) {
+    over_ = true;
+    if (s.code() == StatusCode::kFailedPrecondition) {
+      // Fenced out: another replica holds the job now.
+      spdlog::warn("job {}: {}; stopping it here", job_.row.id, s.message());
+      return false;
+    }
+    // The store cannot record the job's progress (a full disk, say): the
+    // end is published to followers but not stored, so on the next start
+    // the job resumes from what was stored, with no gap in its events.
+    spdlog::error("job {}: event {} not stored: {}", job_.row.id, event.seq(), s.message());
+    result_.unstored_error = "cannot store the job's progress: " + s.message();
+    v1::JobEvent failed = StateEvent(v1::JOB_STATE_FAILED, result_.unstored_error);
+    StampEvent(job_.row, &failed);
+    CountState(job_.row.state, v1::JOB_STATE_FAILED);
+    ctx_.hub->Publish(job_.row.id, std::move(failed));
+    spdlog::error("job {} FAILED (not stored; it resumes on restart): {}", job_.row.id,
+                  result_.unstored_error);
+    return false;
+  }
+  job_.row.last_seq = event.seq();
+  ctx_.hub->Publish(job_.row.id, std::move(event));
+  return true;
+}
+
+void Runner::End(v1::JobState state, const std::string& error) {
+  if (over_) return;
+  if (auto latest = job_.latest_snapshot(); latest && state != v1::JOB_STATE_FAILED) {
+    if (kept_.empty() || kept_.back() != latest->epoch()) (void)StoreSnapshot(latest);
+    if (over_) return;
+  }
+  const v1::JobState from = job_.row.state;
+  job_.row.state = state;
+  job_.row.error = error;
+  job_.row.end_ns = NowNs();
+  if (!Publish(StateEvent(state, error))) return;
+  over_ = true;
+  CountState(from, state);
+  if (error.empty()) {
+    spdlog::info("job {} {}", job_.row.id, JobStateName(state));
+  } else {
+    spdlog::warn("job {} {}: {}", job_.row.id, JobStateName(state), error);
+  }
+  // An ended job resumes nowhere: its generator snapshots stay, its trainer
+  // checkpoints go.
+  if (auto epochs = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); epochs.ok()) {
+    for (int64_t e : *epochs) (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, e});
+  }
+}
+
+bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot) {
+  const int64_t e = snapshot->epoch();
+  auto bytes = SerializeSnapshot(*snapshot);
+  const Status s = bytes.ok() ? ctx_.store->PutBlob({job_.row.id, BlobKind::kSnapshot, e}, *bytes)
+                              : bytes.status();
+  if (!s.ok()) {
+    End(v1::JOB_STATE_FAILED,
+        "cannot store the generator snapshot of epoch " + std::to_string(e) + ": " + s.message());
+    return false;
+  }
+  ctx_.snapshots->Put(job_.row.id, snapshot);
+  if (kept_.empty() || kept_.back() < e) kept_.push_back(e);
+  while (kept_.size() > kMaxKeptSnapshots) {
+    (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kSnapshot, kept_.front()});
+    kept_.pop_front();
+  }
+  return true;
+}
+
+bool Runner::SaveCheckpoint(const Trainer& trainer) {
+  const int64_t e = trainer.epochs_done();
+  auto state = trainer.SaveState();
+  Status s = state.ok() ? ctx_.store->PutBlob({job_.row.id, BlobKind::kCheckpoint, e}, *state)
+                        : state.status();
+  if (!s.ok()) {
+    End(v1::JOB_STATE_FAILED,
+        "cannot store the checkpoint of epoch " + std::to_string(e) + ": " + s.message());
+    return false;
+  }
+  if (auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); all.ok()) {
+    const int64_t extra = static_cast<int64_t>(all->size()) - ctx_.checkpoints_kept;
+    for (int64_t i = 0; i < extra; ++i) {
+      (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, (*all)[static_cast<size_t>(i)]});
+    }
+  }
+  return true;
+}
+
+StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
+  auto epochs = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint);
+  if (!epochs.ok()) return epochs.status();
+  std::string first_error;
+  int tried = 0;
+  for (auto it = epochs->rbegin(); it != epochs->rend(); ++it) {
+    // A checkpoint past the last stored event (its commit was lost, e.g. to
+    // a power cut) would leave a gap in the events: resume from an older one.
+    if (*it > job_.row.epochs_done) {
+      spdlog::warn("job {}: checkpoint of epoch {} is newer than its stored events (epoch {}); "
+                   "skipping it", job_.row.id, *it, job_.row.epochs_done);
+      continue;
+    }
+    ++tried;
+    auto bytes = ctx_.store->GetBlob({job_.row.id, BlobKind::kCheckpoint, *it});
+    const Status s = bytes.ok() ? trainer.RestoreState(*bytes) : bytes.status();
+    if (s.ok()) return trainer.epochs_done();
+    spdlog::warn("job {}: {}; trying an older checkpoint", job_.row.id, s.message());
+    if (first_error.empty()) first_error = s.message();
+  }
+  if (tried > 0) {
+    return Status::DataLoss("all " + std::to_string(tried) + " checkpoints of job " +
+                            job_.row.id + " are unreadable (newest: " + first_error + ")");
+  }
+  return int64_t{0};
+}
+
+RunResult Runner::Run() {
+  const std::string& id = job_.row.id;
+  auto parsed = SpecFromProto(job_.row.spec);
+  job_.row.spec.Clear();  // the core spec holds the points from here on
+  const bool resume = job_.row.last_seq > 1;  // RUNNING was stored: a restart
+  if (!resume) {
+    if (job_.cancel_requested) {
+      End(v1::JOB_STATE_CANCELLED);
+      return result_;
+    }
+    CountState(v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING);
+    if (!Publish(StateEvent(v1::JOB_STATE_RUNNING, ""))) return result_;
+    spdlog::info("job {} RUNNING", id);
+  } else {
+    spdlog::info("job {} resuming after epoch {}", id, job_.row.epochs_done);
+  }
+  if (!parsed.ok()) {
+    End(v1::JOB_STATE_FAILED, parsed.status().message());
+    return result_;
+  }
+  job_.spec = std::move(parsed).value();
+  JobSpec spec = job_.spec;
+  if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = ctx_.default_path;
+  auto created = Trainer::Create(spec);
+  if (!created.ok()) {
+    End(v1::JOB_STATE_FAILED, created.status().message());
+    return result_;
+  }
+  Trainer& trainer = **created;
+  if (trainer.path() == TrainerPath::kFast) {
+    spdlog::info("job {} trains on the fast path", id);
+  } else {
+    spdlog::info("job {} trains on the ATen path ({})", id, trainer.path_note());
+  }
+  if (auto kept = ctx_.store->ListBlobs(id, BlobKind::kSnapshot); kept.ok()) {
+    kept_.assign(kept->begin(), kept->end());
+  }
+  const int64_t epochs = job_.spec.epochs;
+  const int64_t stored_through = job_.row.epochs_done;  // events stored up to this epoch
+  if (resume) {
+    auto from = RestoreCheckpoint(trainer);
+    if (!from.ok()) {
+      End(v1::JOB_STATE_FAILED, from.status().message());
+      return result_;
+    }
+    spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", id,
+                 *from, stored_through);
+  }
+  while (!trainer.finished()) {
+    if (*ctx_.draining) {
+      if (SaveCheckpoint(trainer)) {
+        spdlog::info("job {} stopped for shutdown after epoch {}", id, trainer.epochs_done());
+      }
+      return result_;
+    }
+    auto report = trainer.RunEpoch(&job_.stop);
+    if (!report.ok()) {
+      if (report.status().code() == StatusCode::kCancelled && !job_.cancel_requested) {
+        spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", id,
+                     trainer.epochs_done());
+      } else if (report.status().code() == StatusCode::kCancelled) {
+        End(v1::JOB_STATE_CANCELLED);
+      } else {
+        End(v1::JOB_STATE_FAILED, report.status().message());
+      }
+      return result_;
+    }
+    const int64_t e = report->epoch;
+    if (ctx_.metrics != nullptr) ctx_.metrics->EpochTrained(report->seconds);
+    auto snapshot = trainer.Snapshot();
+    job_.set_latest_snapshot(snapshot);
+    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs;
+    if (keep && !StoreSnapshot(snapshot)) return result_;
+    if (e > stored_through) {  // else trained again after a restart: already stored
+      v1::JobEvent event;
+      ReportToProto(*report, epochs, event.mutable_epoch());
+      job_.row.epochs_done = e;
+      job_.row.latest = event.epoch();
+      if (!Publish(std::move(event))) return result_;
+    }
+    // A cancel that came during the epoch's last batch (or a one-batch
+    // epoch) is never lost: the job ends CANCELLED, not SUCCEEDED.
+    if (job_.cancel_requested) {
+      End(v1::JOB_STATE_CANCELLED);
+      return result_;
+    }
+    // After the event is stored, so a restart never resumes past a missing event.
+    if (e % job_.spec.checkpoint_every == 0 && e != epochs && !SaveCheckpoint(trainer)) {
+      return result_;
+    }
+  }
+  End(v1::JOB_STATE_SUCCEEDED);
+  return result_;
+}
+
+}  // namespace
+
+RunResult RunJob(const RunnerContext& context, ActiveJob& job) {
+  return Runner(context, job).Run();
+}
+
+}  // namespace gantry

@@ -1,0 +1,92 @@
+// Scheduler: admission, the queue, the fixed pool of training workers, and
+// drain.
+//
+// The queue itself is in the store: a worker claims the next job with
+// Store::ClaimNext (a job interrupted by the last shutdown first, then the
+// oldest queued one), within the memory left beside the running jobs, so a
+// large job at the head waits for memory rather than being overtaken. The
+// scheduler only counts: jobs claimable (queued_), running ones and their
+// memory.
+//
+// Thread-safety: every method is safe from any thread. mu_ guards the
+// counts and the running set and is never held during store I/O; claim_mu_
+// serialises the workers' claims (held during ClaimNext; no RPC takes it).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "server/active_job.h"
+#include "server/store/store.h"
+
+namespace gantry {
+
+struct SchedulerOptions {
+  int max_concurrent_jobs = 2;
+  int max_queued_jobs = 100;
+  int64_t max_memory = 0;      // 0: no limit
+  int64_t drain_grace_ms = 10'000;
+  std::string owner;           // this process, as the store's lease owner
+  int64_t lease_ns = 0;        // how long a claim holds without renewal
+};
+
+class Scheduler {
+ public:
+  // `run` trains one claimed job on the calling worker thread.
+  using RunFn = std::function<void(const std::shared_ptr<ActiveJob>&)>;
+  Scheduler(SchedulerOptions options, Store* store, RunFn run);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Sets how many jobs are claimable (at start-up, from the store).
+  void SetClaimable(int64_t count);
+  void Start();
+
+  // Reserves a place for a new job: UNAVAILABLE while draining,
+  // RESOURCE_EXHAUSTED when the queue is full. Follow with Added() once the
+  // job is stored, or Unreserve() when it was not.
+  Status Reserve();
+  void Added();
+  void Unreserve();
+  // A queued job was cancelled: it is no longer claimable.
+  void Removed();
+
+  // The job if it runs in this process.
+  std::shared_ptr<ActiveJob> Running(const std::string& id) const;
+
+  // Stops claiming; waits up to drain_grace_ms for running jobs to finish
+  // their epoch (their runners see draining()), then stops the rest between
+  // two batches and joins the workers. Idempotent.
+  void Drain();
+  bool draining() const { return draining_; }
+
+ private:
+  void WorkerLoop();
+
+  const SchedulerOptions options_;
+  Store* const store_;
+  const RunFn run_;
+  std::atomic<bool> draining_{false};
+  std::mutex claim_mu_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;
+  int64_t claimable_ = 0;       // Guarded by mu_: queued (and interrupted) jobs
+  bool head_blocked_ = false;   // Guarded by mu_: the next job waits for memory
+  int running_ = 0;             // Guarded by mu_.
+  int64_t running_memory_ = 0;  // Guarded by mu_.
+  std::map<std::string, std::shared_ptr<ActiveJob>> active_;  // Guarded by mu_.
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace gantry

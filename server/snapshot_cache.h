@@ -1,0 +1,59 @@
+// SnapshotCache: generator snapshots read from the store's blobs, kept in
+// memory up to a byte budget (least recently used first out). A snapshot
+// evicted from memory is read again from its blob when asked for, so a kept
+// epoch never becomes NOT_FOUND because of memory.
+//
+// Thread-safety: every method is safe from any thread. Blobs are read and
+// deserialised without holding the cache's lock.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "core/snapshot.h"
+#include "core/status.h"
+#include "server/store/store.h"
+
+namespace gantry {
+
+class SnapshotCache {
+ public:
+  SnapshotCache(const Store* store, int64_t max_bytes) : store_(store), max_bytes_(max_bytes) {}
+  SnapshotCache(const SnapshotCache&) = delete;
+  SnapshotCache& operator=(const SnapshotCache&) = delete;
+
+  // The job's snapshot of `epoch`, from memory or its blob. NOT_FOUND when
+  // no blob exists; DATA_LOSS when it is unreadable.
+  StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch);
+  // Remembers a snapshot whose blob was just written.
+  void Put(const std::string& job_id, std::shared_ptr<const GeneratorSnapshot> snapshot);
+  // Drops the job's snapshots (it was deleted).
+  void Forget(const std::string& job_id);
+
+  int64_t bytes() const;
+
+  static int64_t SizeOf(const GeneratorSnapshot& snapshot);
+
+ private:
+  using Key = std::pair<std::string, int64_t>;
+  struct Entry {
+    std::shared_ptr<const GeneratorSnapshot> snapshot;
+    int64_t bytes = 0;
+    std::list<Key>::iterator lru;
+  };
+  void InsertLocked(const Key& key, std::shared_ptr<const GeneratorSnapshot> snapshot);
+
+  const Store* const store_;
+  const int64_t max_bytes_;
+  mutable std::mutex mu_;
+  std::map<Key, Entry> entries_;  // Guarded by mu_.
+  std::list<Key> lru_;            // Guarded by mu_; most recent first.
+  int64_t bytes_ = 0;             // Guarded by mu_.
+};
+
+}  // namespace gantry

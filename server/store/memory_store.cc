@@ -1,0 +1,270 @@
+#include "server/store/memory_store.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace gantry {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status NotFound(const std::string& id) { return Status::NotFound("job " + id + " not found"); }
+
+}  // namespace
+
+JobRow MemoryStore::Copy(const Job& job, ReadPoints points) {
+  if (points == ReadPoints::kYes) return job.row;
+  JobRow row = job.row;
+  row.spec = WithoutPoints(row.spec);
+  return row;
+}
+
+StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+  std::lock_guard<std::mutex> lock(mu_);
+  InsertResult out;
+  if (!row.request_id.empty()) {
+    auto it = request_ids_.find(row.request_id);
+    if (it != request_ids_.end()) {
+      out.row = Copy(jobs_.at(it->second), ReadPoints::kNo);
+      out.inserted = false;
+      return out;
+    }
+  }
+  if (jobs_.count(row.id) != 0) return Status::AlreadyExists("job " + row.id + " exists");
+  Job job;
+  job.row = row;
+  job.row.index = by_index_.empty() ? 1 : by_index_.rbegin()->first + 1;
+  job.row.last_seq = first.seq();
+  job.row.lease = 0;
+  job.row.owner.clear();
+  job.row.lease_expires_ns = 0;
+  job.events.push_back(first);
+  by_index_[job.row.index] = row.id;
+  if (!row.request_id.empty()) request_ids_[row.request_id] = row.id;
+  out.row = job.row;
+  jobs_[row.id] = std::move(job);
+  return out;
+}
+
+StatusOr<JobRow> MemoryStore::GetJob(const std::string& id, ReadPoints points) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound(id);
+  return Copy(it->second, points);
+}
+
+StatusOr<std::vector<JobRow>> MemoryStore::ListJobs(const ListQuery& q) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<JobRow> out;
+  auto end = q.before_index > 0 ? by_index_.lower_bound(q.before_index) : by_index_.end();
+  for (auto it = std::make_reverse_iterator(end);
+       it != by_index_.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
+    const Job& job = jobs_.at(it->second);
+    if (q.state != v1::JOB_STATE_UNSPECIFIED && job.row.state != q.state) continue;
+    out.push_back(Copy(job, ReadPoints::kNo));
+  }
+  return out;
+}
+
+StatusOr<std::vector<JobRow>> MemoryStore::ActiveJobs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<JobRow> out;
+  for (const auto& [index, id] : by_index_) {
+    const Job& job = jobs_.at(id);
+    if (!IsTerminalState(job.row.state)) out.push_back(Copy(job, ReadPoints::kNo));
+  }
+  return out;
+}
+
+StatusOr<std::vector<std::string>> MemoryStore::ExpiredJobs(int64_t ended_before_ns,
+                                                            int64_t keep_newest,
+                                                            int limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> ended;
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminalState(job.row.state)) ended.push_back({{job.row.end_ns, job.row.index}, id});
+  }
+  std::sort(ended.rbegin(), ended.rend());  // newest first
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ended.size() && static_cast<int>(out.size()) < limit; ++i) {
+    const bool too_many = keep_newest > 0 && static_cast<int64_t>(i) >= keep_newest;
+    const bool too_old = ended_before_ns > 0 && ended[i].first.first < ended_before_ns;
+    if (too_many || too_old) out.push_back(ended[i].second);
+  }
+  return out;
+}
+
+Status MemoryStore::DeleteJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound(id);
+  if (!IsTerminalState(it->second.row.state)) {
+    return Status::FailedPrecondition("job " + id + " has not ended");
+  }
+  by_index_.erase(it->second.row.index);
+  if (!it->second.row.request_id.empty()) request_ids_.erase(it->second.row.request_id);
+  jobs_.erase(it);
+  return Status::Ok();
+}
+
+Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(r.id);
+  if (it == jobs_.end()) return NotFound(r.id);
+  JobRow& row = it->second.row;
+  if (row.lease != r.lease) {
+    return Status::FailedPrecondition("job " + r.id + ": lease " + std::to_string(r.lease) +
+                                      " is no longer held (now " + std::to_string(row.lease) + ")");
+  }
+  if (event.seq() <= row.last_seq) {
+    return Status::AlreadyExists("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                 " is stored already");
+  }
+  if (event.seq() != row.last_seq + 1) {
+    return Status::FailedPrecondition("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                      " would leave a gap after " + std::to_string(row.last_seq));
+  }
+  it->second.events.push_back(event);
+  row.state = r.state;
+  row.error = r.error;
+  row.start_ns = r.start_ns;
+  row.end_ns = r.end_ns;
+  row.epochs_done = r.epochs_done;
+  row.latest = r.latest;
+  row.last_seq = event.seq();
+  return Status::Ok();
+}
+
+StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& id,
+                                                            int64_t from_seq, int limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound(id);
+  const auto& events = it->second.events;
+  std::vector<v1::JobEvent> out;
+  for (int64_t i = std::max<int64_t>(1, from_seq) - 1;
+       i < static_cast<int64_t>(events.size()) && static_cast<int>(out.size()) < limit; ++i) {
+    out.push_back(events[static_cast<size_t>(i)]);
+  }
+  return out;
+}
+
+StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
+                                                       int64_t max_memory_bytes,
+                                                       int64_t lease_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = NowNs();
+  Job* next = nullptr;
+  for (const auto& [index, id] : by_index_) {
+    Job& job = jobs_.at(id);
+    if (job.row.state == v1::JOB_STATE_RUNNING && job.row.lease_expires_ns < now) {
+      next = &job;
+      break;
+    }
+  }
+  if (next == nullptr) {
+    for (const auto& [index, id] : by_index_) {
+      Job& job = jobs_.at(id);
+      if (job.row.state == v1::JOB_STATE_QUEUED) {
+        next = &job;
+        break;
+      }
+    }
+  }
+  if (next == nullptr || (max_memory_bytes >= 0 && next->row.memory_bytes > max_memory_bytes)) {
+    return std::optional<JobRow>();
+  }
+  JobRow& row = next->row;
+  if (row.state == v1::JOB_STATE_QUEUED) row.start_ns = now;
+  row.state = v1::JOB_STATE_RUNNING;
+  row.owner = owner;
+  row.lease += 1;
+  row.lease_expires_ns = now + lease_ns;
+  return std::optional<JobRow>(row);
+}
+
+Status MemoryStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.row.lease != lease ||
+      it->second.row.state != v1::JOB_STATE_RUNNING) {
+    return Status::FailedPrecondition("job " + id + ": lease " + std::to_string(lease) +
+                                      " is no longer held");
+  }
+  it->second.row.lease_expires_ns = NowNs() + lease_ns;
+  return Status::Ok();
+}
+
+Status MemoryStore::ExpireAllLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, job] : jobs_) {
+    if (job.row.state == v1::JOB_STATE_RUNNING) job.row.lease_expires_ns = 0;
+  }
+  return Status::Ok();
+}
+
+Status MemoryStore::PutBlob(const BlobKey& key, const std::string& bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(key.job_id);
+  if (it == jobs_.end()) return NotFound(key.job_id);
+  it->second.blobs[{key.kind, key.epoch}] = bytes;
+  return Status::Ok();
+}
+
+StatusOr<std::string> MemoryStore::GetBlob(const BlobKey& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(key.job_id);
+  if (it != jobs_.end()) {
+    auto b = it->second.blobs.find({key.kind, key.epoch});
+    if (b != it->second.blobs.end()) return b->second;
+  }
+  return Status::NotFound(std::string(BlobKindName(key.kind)) + " of job " + key.job_id +
+                          " for epoch " + std::to_string(key.epoch) + " not found");
+}
+
+StatusOr<std::vector<int64_t>> MemoryStore::ListBlobs(const std::string& job_id,
+                                                      BlobKind kind) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> out;
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return out;
+  for (const auto& [k, bytes] : it->second.blobs) {
+    if (k.first == kind) out.push_back(k.second);
+  }
+  return out;  // the map orders by (kind, epoch)
+}
+
+Status MemoryStore::DeleteBlob(const BlobKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(key.job_id);
+  if (it != jobs_.end()) it->second.blobs.erase({key.kind, key.epoch});
+  return Status::Ok();
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+StatusOr<std::map<v1::JobState, int64_t>> MemoryStore::CountJobs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<v1::JobState, int64_t> out;
+  for (const auto& [id, job] : jobs_) ++out[job.row.state];
+  return out;
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+StatusOr<std::optional<JobRow>> MemoryStore::FindRequest(const std::string& request_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = request_ids_.find(request_id);
+  if (request_id.empty() || it == request_ids_.end()) return std::optional<JobRow>();
+  return std::optional<JobRow>(Copy(jobs_.at(it->second), ReadPoints::kNo));
+}
+
+}  // namespace gantry

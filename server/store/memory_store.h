@@ -1,0 +1,57 @@
+// MemoryStore: a Store in this process's memory. Nothing survives the
+// process; what it holds grows with the jobs and events stored until jobs
+// are deleted (retention applies as with any store). Used when gantryd runs
+// without --data-dir, and by tests.
+//
+// Thread-safety: every method is safe from any thread (one mutex).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/store/store.h"
+
+namespace gantry {
+
+class MemoryStore final : public Store {
+ public:
+  std::string Describe() const override { return "memory (nothing survives the process)"; }
+
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override;
+  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
+  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override;
+  StatusOr<std::vector<JobRow>> ActiveJobs() const override;
+  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns, int64_t keep_newest,
+                                                 int limit) const override;
+  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override;
+  Status DeleteJob(const std::string& id) override;
+  Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override;
+  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
+                                                 int limit) const override;
+  StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
+                                            int64_t lease_ns) override;
+  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status ExpireAllLeases() override;
+  Status PutBlob(const BlobKey& key, const std::string& bytes) override;
+  StatusOr<std::string> GetBlob(const BlobKey& key) const override;
+  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
+  Status DeleteBlob(const BlobKey& key) override;
+
+ private:
+  struct Job {
+    JobRow row;  // with points
+    std::vector<v1::JobEvent> events;  // seq 1, 2, ...
+    std::map<std::pair<BlobKind, int64_t>, std::string> blobs;
+  };
+  static JobRow Copy(const Job& job, ReadPoints points);
+
+  mutable std::mutex mu_;
+  std::map<std::string, Job> jobs_;            // Guarded by mu_.
+  std::map<int64_t, std::string> by_index_;    // Guarded by mu_.
+  std::map<std::string, std::string> request_ids_;  // Guarded by mu_.
+};
+
+}  // namespace gantry

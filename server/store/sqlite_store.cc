@@ -1,0 +1,672 @@
+#include "server/store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/memory.h"
+#include "server/convert.h"
+#include "server/files.h"
+
+namespace gantry {
+namespace fs = std::filesystem;
+namespace {
+
+// Migrations, in order: migration i brings the schema from version i to i+1.
+// Version 3's data step (moving user points out of the spec) is in C++:
+// MoveOutPoints.
+const char* const kMigrations[] = {
+    // 0 -> 1: jobs and events.
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY,"
+    "  idx INTEGER NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  spec BLOB NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  create_ns INTEGER NOT NULL,"
+    "  start_ns INTEGER NOT NULL DEFAULT 0,"
+    "  end_ns INTEGER NOT NULL DEFAULT 0,"
+    "  epochs_done INTEGER NOT NULL DEFAULT 0,"
+    "  latest BLOB);"
+    "CREATE TABLE events ("
+    "  job_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  event BLOB NOT NULL,"
+    "  PRIMARY KEY (job_id, seq)) WITHOUT ROWID;",
+    // 1 -> 2: idempotent creates.
+    "ALTER TABLE jobs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN request_fingerprint BLOB NOT NULL DEFAULT x'';"
+    "CREATE INDEX jobs_request_id ON jobs(request_id) WHERE request_id != '';",
+    // 2 -> 3: the store interface: user points apart from the spec, derived
+    // sizes, the newest seq and the lease in the row; a unique request_id.
+    "ALTER TABLE jobs ADD COLUMN points BLOB;"
+    "ALTER TABLE jobs ADD COLUMN dataset_rows INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN lease INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN lease_expires_ns INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET last_seq ="
+    "  (SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.job_id = jobs.id);"
+    "DROP INDEX jobs_request_id;"
+    "CREATE UNIQUE INDEX jobs_request_id ON jobs(request_id) WHERE request_id != '';"
+    "CREATE INDEX jobs_state ON jobs(state, idx);"
+    "CREATE INDEX jobs_ended ON jobs(end_ns) WHERE state >= 3;",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
+constexpr char kColumns[] =
+    "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
+    " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
+    " lease_expires_ns";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status SqlError(sqlite3* db, const std::string& what) {
+  const int code = sqlite3_extended_errcode(db);
+  const std::string msg = what + ": " + sqlite3_errmsg(db);
+  if ((code & 0xff) == SQLITE_FULL) return Status::ResourceExhausted("disk full: " + msg);
+  if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
+    return Status::DataLoss(msg);
+  }
+  return Status::Internal(msg);
+}
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) {
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return stmt_ != nullptr; }
+  Stmt& Text(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Blob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& Null(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  int Step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
+  std::string ColBlob(int i) {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : "";
+  }
+  std::string ColText(int i) {
+    const unsigned char* p = sqlite3_column_text(stmt_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : "";
+  }
+  int64_t ColInt(int i) { return sqlite3_column_int64(stmt_, i); }
+  bool ColNull(int i) { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Status Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    Status s = SqlError(db, "sql");
+    sqlite3_free(err);
+    return s;
+  }
+  return Status::Ok();
+}
+
+// Runs `body` in one write transaction: committed when it returns OK,
+// rolled back otherwise.
+template <typename Fn>
+Status InTransaction(sqlite3* db, Fn&& body) {
+  GANTRY_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  Status s = body();
+  if (s.ok()) s = Exec(db, "COMMIT");
+  if (!s.ok()) (void)Exec(db, "ROLLBACK");
+  return s;
+}
+
+// The row at the statement's current result (columns as kColumns, then the
+// points when `points_column` is >= 0).
+StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
+  JobRow r;
+  r.id = st.ColText(0);
+  r.index = st.ColInt(1);
+  r.name = st.ColText(2);
+  r.request_id = st.ColText(3);
+  r.request_fingerprint = st.ColBlob(4);
+  if (!r.spec.ParseFromString(st.ColBlob(5))) {
+    return Status::DataLoss("job " + r.id + ": its stored spec is unreadable");
+  }
+  r.dataset_rows = st.ColInt(6);
+  r.memory_bytes = st.ColInt(7);
+  r.state = static_cast<v1::JobState>(st.ColInt(8));
+  r.error = st.ColText(9);
+  r.create_ns = st.ColInt(10);
+  r.start_ns = st.ColInt(11);
+  r.end_ns = st.ColInt(12);
+  r.epochs_done = st.ColInt(13);
+  if (!st.ColNull(14)) {
+    r.latest.emplace();
+    if (!r.latest->ParseFromString(st.ColBlob(14))) {
+      return Status::DataLoss("job " + r.id + ": its latest report is unreadable");
+    }
+  }
+  r.last_seq = st.ColInt(15);
+  r.lease = st.ColInt(16);
+  r.owner = st.ColText(17);
+  r.lease_expires_ns = st.ColInt(18);
+  if (points_column >= 0 && !st.ColNull(points_column)) {
+    if (!r.spec.mutable_dataset()->mutable_points()->ParseFromString(st.ColBlob(points_column))) {
+      return Status::DataLoss("job " + r.id + ": its stored points are unreadable");
+    }
+  }
+  return r;
+}
+
+std::string EpochName(const char* prefix, int64_t epoch, const char* suffix) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s%08lld%s", prefix, static_cast<long long>(epoch), suffix);
+  return buf;
+}
+
+const char* BlobPrefix(BlobKind kind) {
+  return kind == BlobKind::kCheckpoint ? "checkpoint-" : "snapshot-";
+}
+const char* BlobSuffix(BlobKind kind) { return kind == BlobKind::kCheckpoint ? ".ckpt" : ".snap"; }
+
+// Version 3 keeps a USER dataset's points in their own column, and the
+// derived sizes in the row.
+Status MoveOutPoints(sqlite3* db) {
+  std::vector<std::pair<std::string, std::string>> specs;
+  {
+    Stmt st(db, "SELECT id, spec FROM jobs");
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) specs.push_back({st.ColText(0), st.ColBlob(1)});
+    if (rc != SQLITE_DONE) return SqlError(db, "reading jobs to migrate");
+  }
+  for (const auto& [id, bytes] : specs) {
+    v1::JobSpec spec;
+    if (!spec.ParseFromString(bytes)) return Status::DataLoss("job " + id + ": unreadable spec");
+    auto core = SpecFromProto(spec);
+    const int64_t memory = core.ok() ? EstimateMemory(*core).total() : 0;
+    const int64_t rows = core.ok() ? DatasetRows(core->dataset) : 0;
+    Stmt st(db,
+            "UPDATE jobs SET spec = ?, points = ?, dataset_rows = ?, memory_bytes = ? WHERE id = ?");
+    st.Blob(1, WithoutPoints(spec).SerializeAsString());
+    if (spec.dataset().kind() == v1::DATASET_KIND_USER) {
+      st.Blob(2, spec.dataset().points().SerializeAsString());
+    } else {
+      st.Null(2);
+    }
+    st.Int(3, rows).Int(4, memory).Text(5, id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db, "migrating job " + id);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir, Sync sync) {
+  std::error_code ec;
+  fs::create_directories(fs::path(dir) / "jobs", ec);
+  if (ec) return Status::Internal("--data-dir " + dir + ": cannot create it: " + ec.message());
+  // The directory holds users' points and generators: the server's user
+  // only, whatever the umask (and an older, wider directory is narrowed).
+  for (const fs::path& p : {fs::path(dir), fs::path(dir) / "jobs"}) {
+    fs::permissions(p, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) {
+      return Status::Internal("--data-dir " + p.string() + ": cannot make it private: " +
+                              ec.message());
+    }
+  }
+  std::unique_ptr<SqliteStore> s(new SqliteStore());
+  s->dir_ = dir;
+  const std::string lock_path = (fs::path(dir) / "LOCK").string();
+  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd_ < 0) return Status::Internal("cannot open " + lock_path);
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {0};
+    const ssize_t n = ::pread(s->lock_fd_, pid, sizeof pid - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status::FailedPrecondition("data directory " + dir +
+                                      " is in use by another gantryd (pid " + holder + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(s->lock_fd_, 0) != 0 || ::pwrite(s->lock_fd_, pid.data(), pid.size(), 0) < 0) {
+    return Status::Internal("cannot write " + lock_path);
+  }
+  const std::string db_path = (fs::path(dir) / "gantry.db").string();
+  // SQLite creates the database (and its -wal and -shm files, which copy
+  // the database's mode) with 0644 less the umask: create it 0600 first.
+  if (const int fd = ::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+    (void)::fchmod(fd, 0600);
+    ::close(fd);
+  }
+  for (sqlite3** db : {&s->db_, &s->read_db_}) {
+    if (sqlite3_open_v2(db_path.c_str(), db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        nullptr) != SQLITE_OK) {
+      return SqlError(*db, "opening " + db_path);
+    }
+    sqlite3_busy_timeout(*db, 5000);
+  }
+  GANTRY_RETURN_IF_ERROR(Exec(s->db_, std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+                                          (sync == Sync::kFull ? "FULL" : "NORMAL") + ";"));
+  GANTRY_RETURN_IF_ERROR(s->Migrate());
+  return s;
+}
+
+SqliteStore::~SqliteStore() {
+  if (read_db_ != nullptr) sqlite3_close(read_db_);
+  if (db_ != nullptr) sqlite3_close(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+std::string SqliteStore::Describe() const { return "SQLite " + dir_ + "/gantry.db"; }
+
+Status SqliteStore::Migrate() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  int version;
+  {
+    Stmt st(db_, "PRAGMA user_version");
+    if (!st.ok() || st.Step() != SQLITE_ROW) return SqlError(db_, "reading the schema version");
+    version = static_cast<int>(st.ColInt(0));
+  }
+  if (version > kSchemaVersion) {
+    return Status::FailedPrecondition("database schema version " + std::to_string(version) +
+                                      " is newer than this gantryd's " +
+                                      std::to_string(kSchemaVersion) + "; upgrade gantryd");
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    Status s = InTransaction(db_, [&] {
+      GANTRY_RETURN_IF_ERROR(Exec(db_, kMigrations[v]));
+      if (v + 1 == 3) GANTRY_RETURN_IF_ERROR(MoveOutPoints(db_));
+      return Exec(db_, "PRAGMA user_version = " + std::to_string(v + 1));
+    });
+    if (!s.ok()) {
+      return Status(s.code(), "migrating the schema to version " + std::to_string(v + 1) + ": " +
+                                  s.message());
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
+                                           ReadPoints points) const {
+  Stmt st(db, std::string("SELECT ") + kColumns +
+                  (points == ReadPoints::kYes ? ", points" : "") + " FROM jobs WHERE id = ?");
+  st.Text(1, id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return Status::NotFound("job " + id + " not found");
+  if (rc != SQLITE_ROW) return SqlError(db, "reading job " + id);
+  return ReadRow(st, points == ReadPoints::kYes ? 19 : -1);
+}
+
+StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  InsertResult out;
+  Status s = InTransaction(db_, [&]() -> Status {
+    if (!row.request_id.empty()) {
+      Stmt st(db_, "SELECT id FROM jobs WHERE request_id = ?");
+      st.Text(1, row.request_id);
+      const int rc = st.Step();
+      if (rc == SQLITE_ROW) {
+        auto existing = GetJobLocked(db_, st.ColText(0), ReadPoints::kNo);
+        if (!existing.ok()) return existing.status();
+        out.row = std::move(existing).value();
+        out.inserted = false;
+        return Status::Ok();
+      }
+      if (rc != SQLITE_DONE) return SqlError(db_, "looking up request_id");
+    }
+    int64_t index = 1;
+    {
+      Stmt st(db_, "SELECT COALESCE(MAX(idx), 0) + 1 FROM jobs");
+      if (st.Step() != SQLITE_ROW) return SqlError(db_, "numbering job " + row.id);
+      index = st.ColInt(0);
+    }
+    Stmt st(db_,
+            "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
+            " dataset_rows, memory_bytes, state, error, create_ns, start_ns, end_ns, epochs_done,"
+            " latest, last_seq, lease, owner, lease_expires_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0)");
+    st.Text(1, row.id).Int(2, index).Text(3, row.name).Text(4, row.request_id);
+    st.Blob(5, row.request_fingerprint).Blob(6, WithoutPoints(row.spec).SerializeAsString());
+    if (row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
+      st.Blob(7, row.spec.dataset().points().SerializeAsString());
+    } else {
+      st.Null(7);
+    }
+    st.Int(8, row.dataset_rows).Int(9, row.memory_bytes).Int(10, row.state).Text(11, row.error);
+    st.Int(12, row.create_ns).Int(13, first.seq());
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing job " + row.id);
+    Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
+    ev.Text(1, row.id).Int(2, first.seq()).Blob(3, first.SerializeAsString());
+    if (ev.Step() != SQLITE_DONE) return SqlError(db_, "storing the first event of " + row.id);
+    out.row = row;
+    out.row.index = index;
+    out.row.last_seq = first.seq();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<JobRow> SqliteStore::GetJob(const std::string& id, ReadPoints points) const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  return GetJobLocked(read_db_, id, points);
+}
+
+StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < ?";
+  if (q.state != v1::JOB_STATE_UNSPECIFIED) sql += " AND state = ?";
+  sql += " ORDER BY idx DESC LIMIT ?";
+  Stmt st(read_db_, sql);
+  int i = 1;
+  st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
+  if (q.state != v1::JOB_STATE_UNSPECIFIED) st.Int(i++, q.state);
+  st.Int(i++, q.limit);
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    auto row = ReadRow(st, -1);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(read_db_, "listing jobs");
+  return out;
+}
+
+StatusOr<std::vector<JobRow>> SqliteStore::ActiveJobs() const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt st(read_db_, std::string("SELECT ") + kColumns +
+                        " FROM jobs WHERE state IN (1, 2) ORDER BY idx");
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    auto row = ReadRow(st, -1);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(read_db_, "listing active jobs");
+  return out;
+}
+
+StatusOr<std::vector<std::string>> SqliteStore::ExpiredJobs(int64_t ended_before_ns,
+                                                            int64_t keep_newest,
+                                                            int limit) const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  // Newest ended first; skip the kept ones unless they are too old.
+  Stmt st(read_db_,
+          "SELECT id, end_ns FROM jobs WHERE state >= 3 ORDER BY end_ns DESC, idx DESC");
+  std::vector<std::string> out;
+  int64_t n = 0;
+  int rc;
+  while (static_cast<int>(out.size()) < limit && (rc = st.Step()) == SQLITE_ROW) {
+    const bool too_many = keep_newest > 0 && n >= keep_newest;
+    const bool too_old = ended_before_ns > 0 && st.ColInt(1) < ended_before_ns;
+    if (too_many || too_old) out.push_back(st.ColText(0));
+    ++n;
+  }
+  return out;
+}
+
+Status SqliteStore::DeleteJob(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    GANTRY_RETURN_IF_ERROR(InTransaction(db_, [&]() -> Status {
+      auto row = GetJobLocked(db_, id, ReadPoints::kNo);
+      if (!row.ok()) return row.status();
+      if (!IsTerminalState(row->state)) {
+        return Status::FailedPrecondition("job " + id + " has not ended");
+      }
+      Stmt a(db_, "DELETE FROM events WHERE job_id = ?");
+      a.Text(1, id);
+      Stmt b(db_, "DELETE FROM jobs WHERE id = ?");
+      b.Text(1, id);
+      if (a.Step() != SQLITE_DONE || b.Step() != SQLITE_DONE) {
+        return SqlError(db_, "deleting job " + id);
+      }
+      return Status::Ok();
+    }));
+  }
+  std::error_code ec;
+  fs::remove_all(JobDir(id), ec);
+  return Status::Ok();
+}
+
+Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return InTransaction(db_, [&]() -> Status {
+    {
+      Stmt st(db_, "SELECT lease, last_seq FROM jobs WHERE id = ?");
+      st.Text(1, r.id);
+      const int rc = st.Step();
+      if (rc == SQLITE_DONE) return Status::NotFound("job " + r.id + " not found");
+      if (rc != SQLITE_ROW) return SqlError(db_, "reading job " + r.id);
+      if (st.ColInt(0) != r.lease) {
+        return Status::FailedPrecondition("job " + r.id + ": lease " + std::to_string(r.lease) +
+                                          " is no longer held (now " +
+                                          std::to_string(st.ColInt(0)) + ")");
+      }
+      if (event.seq() <= st.ColInt(1)) {
+        return Status::AlreadyExists("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                     " is stored already");
+      }
+      if (event.seq() != st.ColInt(1) + 1) {
+        return Status::FailedPrecondition("job " + r.id + ": event " +
+                                          std::to_string(event.seq()) + " would leave a gap after " +
+                                          std::to_string(st.ColInt(1)));
+      }
+    }
+    Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
+    ev.Text(1, r.id).Int(2, event.seq()).Blob(3, event.SerializeAsString());
+    if (ev.Step() != SQLITE_DONE) return SqlError(db_, "storing an event of job " + r.id);
+    Stmt st(db_,
+            "UPDATE jobs SET state = ?, error = ?, start_ns = ?, end_ns = ?, epochs_done = ?,"
+            " latest = ?, last_seq = ? WHERE id = ?");
+    st.Int(1, r.state).Text(2, r.error).Int(3, r.start_ns).Int(4, r.end_ns).Int(5, r.epochs_done);
+    if (r.latest) {
+      st.Blob(6, r.latest->SerializeAsString());
+    } else {
+      st.Null(6);
+    }
+    st.Int(7, event.seq()).Text(8, r.id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "updating job " + r.id);
+    return Status::Ok();
+  });
+}
+
+StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& id,
+                                                            int64_t from_seq, int limit) const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt st(read_db_, "SELECT seq, event FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?");
+  st.Text(1, id).Int(2, from_seq).Int(3, limit);
+  std::vector<v1::JobEvent> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    v1::JobEvent ev;
+    if (!ev.ParseFromString(st.ColBlob(1)) || ev.seq() != st.ColInt(0)) {
+      return Status::DataLoss("job " + id + ": event " + std::to_string(st.ColInt(0)) +
+                              " is unreadable");
+    }
+    out.push_back(std::move(ev));
+  }
+  if (rc != SQLITE_DONE) return SqlError(read_db_, "reading events of " + id);
+  return out;
+}
+
+StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
+                                                       int64_t max_memory_bytes,
+                                                       int64_t lease_ns) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::optional<JobRow> out;
+  const int64_t now = NowNs();
+  Status s = InTransaction(db_, [&]() -> Status {
+    std::string id;
+    int64_t memory = 0;
+    // A running job whose lease expired first (its replica died), then the
+    // oldest queued one.
+    for (const char* sql :
+         {"SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
+          " ORDER BY idx LIMIT 1",
+          "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL"
+          " ORDER BY idx LIMIT 1"}) {
+      Stmt st(db_, sql);
+      st.Int(1, now);
+      const int rc = st.Step();
+      if (rc == SQLITE_ROW) {
+        id = st.ColText(0);
+        memory = st.ColInt(1);
+        break;
+      }
+      if (rc != SQLITE_DONE) return SqlError(db_, "claiming a job");
+    }
+    if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
+    Stmt st(db_,
+            "UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN ? ELSE start_ns END, state = 2,"
+            " owner = ?, lease = lease + 1, lease_expires_ns = ? WHERE id = ?");
+    st.Int(1, now).Text(2, owner).Int(3, now + lease_ns).Text(4, id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "claiming job " + id);
+    auto row = GetJobLocked(db_, id, ReadPoints::kYes);
+    if (!row.ok()) return row.status();
+    out = std::move(row).value();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status SqliteStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Stmt st(db_, "UPDATE jobs SET lease_expires_ns = ? WHERE id = ? AND lease = ? AND state = 2");
+  st.Int(1, NowNs() + lease_ns).Text(2, id).Int(3, lease);
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "renewing the lease of job " + id);
+  if (sqlite3_changes(db_) == 0) {
+    return Status::FailedPrecondition("job " + id + ": lease " + std::to_string(lease) +
+                                      " is no longer held");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::ExpireAllLeases() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return Exec(db_, "UPDATE jobs SET lease_expires_ns = 0 WHERE state = 2");
+}
+
+std::string SqliteStore::JobDir(const std::string& id) const {
+  return (fs::path(dir_) / "jobs" / id).string();
+}
+
+std::string SqliteStore::BlobPath(const BlobKey& key) const {
+  return (fs::path(JobDir(key.job_id)) /
+          EpochName(BlobPrefix(key.kind), key.epoch, BlobSuffix(key.kind)))
+      .string();
+}
+
+Status SqliteStore::PutBlob(const BlobKey& key, const std::string& bytes) {
+  const std::string dir = JobDir(key.job_id);
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
+  return WriteFramedFile(BlobPath(key), bytes);
+}
+
+StatusOr<std::string> SqliteStore::GetBlob(const BlobKey& key) const {
+  const std::string path = BlobPath(key);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return Status::NotFound(std::string(BlobKindName(key.kind)) + " of job " + key.job_id +
+                            " for epoch " + std::to_string(key.epoch) + " not found");
+  }
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return Status::DataLoss(BlobKindName(key.kind) + std::string(" ") + path +
+                                           ": " + bytes.status().message());
+  return Unframe(std::move(bytes).value(), std::string(BlobKindName(key.kind)) + " " + path);
+}
+
+StatusOr<std::vector<int64_t>> SqliteStore::ListBlobs(const std::string& job_id,
+                                                      BlobKind kind) const {
+  const std::string prefix = BlobPrefix(kind), suffix = BlobSuffix(kind);
+  std::vector<int64_t> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(JobDir(job_id), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size() + suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    const std::string digits =
+        name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.empty() || digits.size() > 18 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    out.push_back(std::stoll(digits));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status SqliteStore::DeleteBlob(const BlobKey& key) {
+  std::error_code ec;
+  fs::remove(BlobPath(key), ec);
+  if (ec) return Status::Internal("cannot delete " + BlobPath(key) + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt st(read_db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::map<v1::JobState, int64_t> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out[static_cast<v1::JobState>(st.ColInt(0))] = st.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(read_db_, "counting jobs");
+  return out;
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+StatusOr<std::optional<JobRow>> SqliteStore::FindRequest(const std::string& request_id) const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt st(read_db_, std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = ?");
+  st.Text(1, request_id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return std::optional<JobRow>();
+  if (rc != SQLITE_ROW) return SqlError(read_db_, "looking up request_id");
+  auto row = ReadRow(st, -1);
+  if (!row.ok()) return row.status();
+  return std::optional<JobRow>(std::move(row).value());
+}
+
+}  // namespace gantry

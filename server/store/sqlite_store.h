@@ -1,0 +1,88 @@
+// SqliteStore: the embedded default Store, in --data-dir.
+//
+// Layout:
+//   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
+//   DIR/gantry.db                 SQLite (WAL): jobs, their events and leases
+//   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   blobs: full trainer state
+//   DIR/jobs/<id>/snapshot-<epoch>.snap     blobs: generator weights
+//
+// The schema is versioned (PRAGMA user_version) and migrated forward on open;
+// a database from a newer gantryd is refused. Blob files are replaced
+// atomically (fsynced, renamed, directory fsynced) and checksummed.
+//
+// Durability: with Sync::kFull (synchronous=FULL) a commit is fsynced before
+// it returns, so what was acknowledged survives power loss too. With
+// Sync::kNormal (synchronous=NORMAL) a commit survives the process being
+// killed at any moment, but a power loss or kernel crash may lose the last
+// commits (never corrupting the database). Blob files are always fsynced.
+//
+// DIR and its folders are 0700 and every file 0600, whatever the umask.
+//
+// Thread-safety: every method is safe from any thread. Writes share one
+// connection (guarded by write_mu_); reads use a second connection (guarded
+// by read_mu_), so a read never waits for a write's fsync.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "server/store/store.h"
+
+struct sqlite3;
+
+namespace gantry {
+
+inline constexpr int kSchemaVersion = 3;
+
+class SqliteStore final : public Store {
+ public:
+  enum class Sync { kNormal, kFull };
+  // Takes DIR/LOCK (FAILED_PRECONDITION naming the directory and the pid
+  // that holds it), opens or creates the database and migrates it.
+  static StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& dir,
+                                                     Sync sync = Sync::kNormal);
+  ~SqliteStore() override;
+
+  std::string Describe() const override;
+  const std::string& dir() const { return dir_; }
+
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override;
+  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
+  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override;
+  StatusOr<std::vector<JobRow>> ActiveJobs() const override;
+  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns, int64_t keep_newest,
+                                                 int limit) const override;
+  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override;
+  Status DeleteJob(const std::string& id) override;
+  Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override;
+  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
+                                                 int limit) const override;
+  StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
+                                            int64_t lease_ns) override;
+  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status ExpireAllLeases() override;
+  Status PutBlob(const BlobKey& key, const std::string& bytes) override;
+  StatusOr<std::string> GetBlob(const BlobKey& key) const override;
+  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
+  Status DeleteBlob(const BlobKey& key) override;
+
+  // The file that holds a blob (for tests and operators).
+  std::string BlobPath(const BlobKey& key) const;
+
+ private:
+  SqliteStore() = default;
+  Status Migrate();
+  std::string JobDir(const std::string& id) const;
+  StatusOr<JobRow> GetJobLocked(sqlite3* db, const std::string& id, ReadPoints points) const;
+
+  std::string dir_;
+  int lock_fd_ = -1;
+  std::mutex write_mu_;
+  sqlite3* db_ = nullptr;         // Guarded by write_mu_.
+  mutable std::mutex read_mu_;
+  sqlite3* read_db_ = nullptr;    // Guarded by read_mu_.
+};
+
+}  // namespace gantry

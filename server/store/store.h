@@ -1,0 +1,161 @@
+// Store: everything gantryd keeps about jobs, behind one narrow interface:
+// job rows, each job's numbered events, the lease of the replica training a
+// job, and blobs (trainer checkpoints and generator snapshots).
+//
+// Implementations: SqliteStore (the embedded default: SQLite plus files in
+// --data-dir) and MemoryStore (nothing survives the process). Both pass the
+// same conformance suite (tests/server/store_conformance_test.cc).
+//
+// Contracts every implementation keeps:
+// - A write returns OK only once it is stored as durably as the
+//   implementation promises (SqliteStore: it survives the process being
+//   killed; see its header for power loss).
+// - InsertJob is idempotent on a non-empty request_id: a second insert with
+//   the same request_id stores nothing and returns the first job's row.
+// - Every write of a job's progress (AppendEvent) names the lease it holds;
+//   it is refused with FAILED_PRECONDITION, writing nothing, when the job's
+//   lease has changed since (fencing). Appending an event whose seq is not
+//   the job's last_seq + 1 is refused too (ALREADY_EXISTS for a seq that is
+//   stored already): events are never overwritten and never have gaps.
+// - ClaimNext takes the oldest claimable job: a RUNNING job whose lease has
+//   expired first (its replica died), else the oldest QUEUED job. Claiming
+//   increments the lease number, so every claim fences out the previous
+//   holder.
+// - Reads never return partial writes.
+//
+// Thread-safety: every method of every implementation is safe from any
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "gantry/v1/gantry.pb.h"
+
+namespace gantry {
+
+struct JobRow {
+  std::string id;
+  int64_t index = 0;  // assigned by InsertJob: 1, 2, 3, ... in creation order
+  std::string name;
+  std::string request_id;
+  std::string request_fingerprint;
+  // The effective spec. Rows read without points (ReadPoints::kNo) carry a
+  // USER dataset's dim but no values.
+  v1::JobSpec spec;
+  int64_t dataset_rows = 0;  // training points
+  int64_t memory_bytes = 0;  // admission's estimate
+  v1::JobState state = v1::JOB_STATE_QUEUED;
+  std::string error;
+  int64_t create_ns = 0, start_ns = 0, end_ns = 0;
+  int64_t epochs_done = 0;
+  std::optional<v1::EpochReport> latest;
+  int64_t last_seq = 0;  // seq of the newest stored event
+  // The lease: who trains the job, the claim number, and until when
+  // (nanoseconds on the store's clock). 0 / "" while never claimed.
+  int64_t lease = 0;
+  std::string owner;
+  int64_t lease_expires_ns = 0;
+};
+
+enum class ReadPoints { kNo, kYes };
+
+enum class BlobKind { kCheckpoint, kSnapshot };
+const char* BlobKindName(BlobKind kind);
+
+struct BlobKey {
+  std::string job_id;
+  BlobKind kind = BlobKind::kSnapshot;
+  int64_t epoch = 0;
+};
+
+struct InsertResult {
+  JobRow row;            // the stored row (the first job's, for a repeated request_id)
+  bool inserted = true;  // false: request_id was used already; nothing was stored
+};
+
+struct ListQuery {
+  int64_t before_index = 0;  // only jobs with index < before_index (0: from the newest)
+  int limit = 100;           // at most this many rows
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // only this state, if set
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // What and where, for logs: "SQLite /var/lib/gantry/gantry.db", "memory".
+  virtual std::string Describe() const = 0;
+
+  // --- jobs ---
+  // Stores the job (its index assigned here, last_seq 1) and its first
+  // event (seq 1) together. row.id must be new.
+  virtual StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) = 0;
+  // The job created with this request_id (without points), if any.
+  virtual StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const = 0;
+  // NOT_FOUND for an unknown id.
+  virtual StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const = 0;
+  // Newest first (descending index), without points.
+  virtual StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const = 0;
+  // QUEUED and RUNNING jobs, oldest first, without points.
+  virtual StatusOr<std::vector<JobRow>> ActiveJobs() const = 0;
+  // Ids of ended jobs that retention removes: those that ended before
+  // `ended_before_ns` (0: none by age) and all but the newest `keep_newest`
+  // ended ones (0: none by count), at most `limit`.
+  virtual StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns,
+                                                         int64_t keep_newest, int limit) const = 0;
+  // How many jobs are in each state.
+  virtual StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const = 0;
+  // Deletes an ended job with its events and blobs. NOT_FOUND for an
+  // unknown id, FAILED_PRECONDITION for a job that has not ended.
+  virtual Status DeleteJob(const std::string& id) = 0;
+
+  // --- events ---
+  // Appends `event` (seq row.last_seq + 1, as stored) and replaces the
+  // job's row fields (state, error, times, epochs_done, latest) with row's,
+  // in one transaction, if the stored lease is still row.lease. On success
+  // the stored last_seq is event.seq().
+  virtual Status AppendEvent(const JobRow& row, const v1::JobEvent& event) = 0;
+  // Events with seq >= from_seq in order, at most `limit`.
+  virtual StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
+                                                         int limit) const = 0;
+
+  // --- leases ---
+  // Claims the next claimable job (see above) whose memory_bytes is at most
+  // `max_memory_bytes` (< 0: any): sets it RUNNING (start_ns now if it was
+  // QUEUED), owner, lease + 1 and lease_expires_ns = now + lease_ns, and
+  // returns it with its points. nullopt when nothing is claimable, or when
+  // the next job does not fit (it is not overtaken).
+  virtual StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner,
+                                                    int64_t max_memory_bytes,
+                                                    int64_t lease_ns) = 0;
+  // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
+  // is no longer `lease` (the job was taken over).
+  virtual Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) = 0;
+  // Marks every lease as expired, so that the RUNNING jobs of a process
+  // that is known to be dead are claimable at once (the embedded store at
+  // start-up: its directory lock proves the last holder is gone).
+  virtual Status ExpireAllLeases() = 0;
+
+  // --- blobs ---
+  virtual Status PutBlob(const BlobKey& key, const std::string& bytes) = 0;
+  // NOT_FOUND when absent, DATA_LOSS when stored but unreadable.
+  virtual StatusOr<std::string> GetBlob(const BlobKey& key) const = 0;
+  // The epochs of the job's blobs of this kind, ascending.
+  virtual StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id,
+                                                   BlobKind kind) const = 0;
+  // OK when absent too.
+  virtual Status DeleteBlob(const BlobKey& key) = 0;
+};
+
+// Copies of the store's shared helpers.
+//
+// The spec without a USER dataset's values (dim kept).
+v1::JobSpec WithoutPoints(const v1::JobSpec& spec);
+bool IsTerminalState(v1::JobState state);
+
+}  // namespace gantry
