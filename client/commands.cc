@@ -1,7 +1,12 @@
 #include "client/commands.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -10,11 +15,21 @@
 #include "client/exit_codes.h"
 #include "client/output.h"
 #include "client/plot.h"
+#include "core/api_limits.h"
 
 namespace gantry::cli {
 namespace {
 
-constexpr int64_t kUnaryValues = 1'000'000;  // the server's unary Sample limit
+// The largest Job a BASIC view (no user points) can be: its latest epoch's
+// preview, at most 4096 points of dim 64 (JobSpec.preview_points and
+// Dataset.points in gantry.proto), 1 MiB of floats, plus a generous 1 MiB for
+// everything else (the spec without points, name, error, times).
+constexpr int64_t kMaxBasicJobBytes = int64_t{4096} * 64 * sizeof(float) + (1 << 20);
+// Jobs per ListJobs page (BASIC view): a page of the largest jobs still fits
+// the channel's receive limit.
+constexpr int32_t kListPageSize = static_cast<int32_t>(kMaxReceiveMessageBytes / kMaxBasicJobBytes);
+static_assert(kListPageSize >= 1 && kListPageSize <= 1000, "ListJobsRequest.page_size is 1..1000");
+static_assert(kListPageSize * kMaxBasicJobBytes <= kMaxReceiveMessageBytes);
 
 bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
 
@@ -22,7 +37,7 @@ bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
 // dimension is known from its spec), else streamed.
 grpc::Status FetchSample(Connection& conn, const v1::SampleRequest& req, int dim_hint,
                          v1::SampleResponse* out) {
-  if (req.count() * std::max(1, dim_hint) <= kUnaryValues) {
+  if (req.count() * std::max(1, dim_hint) <= kMaxMessageValues) {
     grpc::ClientContext ctx;
     conn.Prepare(&ctx);
     return conn.stub().Sample(&ctx, req, out);
@@ -69,12 +84,47 @@ std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, 
   return os.str();
 }
 
-grpc::Status GetJobProto(Connection& conn, const std::string& id, v1::Job* job) {
+// BASIC (no user points) unless the caller needs the points themselves.
+grpc::Status GetJobProto(Connection& conn, const std::string& id, v1::Job* job,
+                         v1::JobView view = v1::JOB_VIEW_BASIC) {
   grpc::ClientContext ctx;
   conn.Prepare(&ctx);
   v1::GetJobRequest req;
   req.set_job_id(id);
+  req.set_view(view);
   return conn.stub().GetJob(&ctx, req, job);
+}
+
+// Writes `bytes` to `path` atomically: a temp file beside it, written,
+// fsynced and closed, then renamed over it. "" or what failed, naming the path.
+std::string WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  const auto failed = [&](const std::string& what, const std::string& file) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return "cannot " + what + " " + file + ": " + reason;
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return "cannot create " + tmp + ": " + std::strerror(errno);
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      const std::string err = failed("write", tmp);
+      ::close(fd);
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const std::string err = failed("write", tmp);
+    ::close(fd);
+    return err;
+  }
+  if (::close(fd) != 0) return failed("write", tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename " + tmp + " to", path);
+  return "";
 }
 
 }  // namespace
@@ -101,8 +151,11 @@ int Submit(Connection& conn, const SubmitArgs& args) {
 }
 
 int GetJob(Connection& conn, const std::string& id) {
+  // The JSON form is the whole job, user points included; the table shows
+  // only their count (dataset_rows).
   v1::Job job;
-  const grpc::Status s = GetJobProto(conn, id, &job);
+  const grpc::Status s =
+      GetJobProto(conn, id, &job, JsonOut(conn) ? v1::JOB_VIEW_FULL : v1::JOB_VIEW_BASIC);
   if (!s.ok()) return conn.Fail("get " + id, s);
   std::cout << (JsonOut(conn) ? ToJson(job) + "\n" : DescribeJob(job));
   return kExitOk;
@@ -110,7 +163,8 @@ int GetJob(Connection& conn, const std::string& id) {
 
 int ListJobs(Connection& conn, const std::string& state) {
   v1::ListJobsRequest req;
-  req.set_page_size(500);
+  req.set_page_size(kListPageSize);
+  req.set_view(v1::JOB_VIEW_BASIC);
   if (!state.empty()) {
     v1::JobState st;
     std::string upper;
@@ -124,11 +178,17 @@ int ListJobs(Connection& conn, const std::string& state) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"}};
-  do {
+  for (;;) {
     v1::ListJobsResponse resp;
     grpc::ClientContext ctx;
     conn.Prepare(&ctx);
     const grpc::Status s = conn.stub().ListJobs(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && req.page_size() > 1) {
+      // Over the receive limit: a server that ignores the view sent user
+      // points. Ask again for half as many jobs.
+      req.set_page_size(req.page_size() / 2);
+      continue;
+    }
     if (!s.ok()) return conn.Fail("list", s);
     for (const auto& job : resp.jobs()) {
       if (JsonOut(conn)) {
@@ -138,29 +198,51 @@ int ListJobs(Connection& conn, const std::string& state) {
         JobTableRow(job, &rows.back());
       }
     }
+    if (resp.next_page_token().empty()) break;
     req.set_page_token(resp.next_page_token());
-  } while (!req.page_token().empty());
+  }
   if (!JsonOut(conn)) std::cout << Table(rows);
   std::cout << std::flush;
   return kExitOk;
 }
 
 int Watch(Connection& conn, const WatchArgs& args) {
+  using Clock = std::chrono::steady_clock;
   Progress progress(!JsonOut(conn) && isatty(STDOUT_FILENO));
   int64_t next = args.from_seq;
   std::optional<v1::JobState> end;
-  auto last_progress = std::chrono::steady_clock::now();
-  for (int attempt = 0;; ++attempt) {
+  const auto reconnect = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::clamp(args.reconnect_seconds, 0.0, 1e9)));
+  // When the connection was lost; unset while a stream works. Only a stream
+  // that delivered an event or stayed open for a while resets it, so a
+  // server that accepts connections but fails every call is given up on too.
+  std::optional<Clock::time_point> lost_at;
+  grpc::Status last;
+  const auto give_up = [&]() {
+    progress.Done();
+    std::cerr << "gantry: watch " << args.id << ": gave up after --reconnect-timeout "
+              << args.reconnect_seconds << " s: cannot reach gantryd at " << conn.target() << " ("
+              << (last.error_message().empty() ? "not connected" : last.error_message()) << ")\n";
+    return kExitUnavailable;
+  };
+  for (int failures = 0;; ++failures) {
+    if (lost_at.has_value()) {
+      // Every retry waits for the channel only as long as is left.
+      const auto left = *lost_at + reconnect - Clock::now();
+      if (left <= Clock::duration::zero()) return give_up();
+      if (!conn.WaitForConnected(std::chrono::system_clock::now() + left)) return give_up();
+    }
     grpc::ClientContext ctx;
     conn.Authorize(&ctx);
-    if (attempt > 0) ctx.set_wait_for_ready(true);
     v1::WatchJobRequest req;
     req.set_job_id(args.id);
     req.set_from_seq(next);
+    const auto opened = Clock::now();
     auto reader = conn.stub().WatchJob(&ctx, req);
     v1::JobEvent ev;
+    bool got_event = false;
     while (reader->Read(&ev)) {
-      last_progress = std::chrono::steady_clock::now();
+      got_event = true;
       next = ev.seq() + 1;
       if (JsonOut(conn)) {
         std::cout << ToJson(ev) << std::endl;
@@ -175,21 +257,28 @@ int Watch(Connection& conn, const WatchArgs& args) {
         }
       }
     }
-    const grpc::Status s = reader->Finish();
-    if (s.ok() || end.has_value()) break;
-    const double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                      last_progress).count();
-    const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           s.error_code() == grpc::StatusCode::INTERNAL ||
-                           s.error_code() == grpc::StatusCode::UNKNOWN;
-    if (!transient || idle > args.reconnect_seconds) {
+    last = reader->Finish();
+    if (last.ok() || end.has_value()) break;
+    const bool transient = last.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           last.error_code() == grpc::StatusCode::INTERNAL ||
+                           last.error_code() == grpc::StatusCode::UNKNOWN;
+    if (!transient) {
       progress.Done();
-      return conn.Fail("watch " + args.id, s);
+      return conn.Fail("watch " + args.id, last);
     }
+    const auto now = Clock::now();
+    if (got_event || now - opened >= std::chrono::seconds(1) || !lost_at.has_value()) {
+      lost_at = now;
+    }
+    if (got_event) failures = 0;
+    const auto left = *lost_at + reconnect - now;
+    if (left <= Clock::duration::zero()) return give_up();
     progress.Done();
-    std::cerr << "gantry: watch " << args.id << ": stream ended (" << s.error_message()
+    std::cerr << "gantry: watch " << args.id << ": stream ended (" << last.error_message()
               << "); resuming from seq " << next << "\n";
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(2000, 100 * (1 << std::min(attempt, 4)))));
+    const auto backoff =
+        std::chrono::milliseconds(std::min(2000, 100 * (1 << std::min(failures, 4))));
+    std::this_thread::sleep_for(std::min<Clock::duration>(backoff, left));
   }
   progress.Done();
   if (!end.has_value()) return kExitOk;  // from_seq past the end of an ended job
@@ -228,7 +317,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
   if (!args.plot.empty()) {
     v1::GetDatasetRequest dreq;
     dreq.set_job_id(args.id);
-    dreq.set_max_points(std::min<int64_t>(5000, 1'000'000 / std::max(1, dim)));
+    dreq.set_max_points(std::min<int64_t>(5000, kMaxMessageValues / std::max(1, dim)));
     v1::GetDatasetResponse data;
     grpc::ClientContext ctx;
     conn.Prepare(&ctx);
@@ -331,16 +420,11 @@ int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch
   }
   const grpc::Status s = reader->Finish();
   if (!s.ok()) return conn.Fail("export " + id, s);
-  const std::string tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << bytes;
-    if (!f) {
-      std::cerr << "gantry: export: cannot write " << out << "\n";
-      return kExitUsage;
-    }
+  const std::string err = WriteFileAtomically(out, bytes);
+  if (!err.empty()) {
+    std::cerr << "gantry: export: " << err << "\n";
+    return kExitUsage;
   }
-  std::rename(tmp.c_str(), out.c_str());
   std::cout << out << " (epoch " << exported_epoch << ", " << bytes.size()
             << " bytes; in Python: torch.jit.load(\"" << out << "\")(torch.randn(n, latent_dim)))"
             << std::endl;

@@ -26,8 +26,11 @@ int ListJobs(Connection& conn, const std::string& state);
 struct WatchArgs {
   std::string id;
   int64_t from_seq = 0;
-  double reconnect_seconds = 120;  // keep trying this long after a dropped stream
+  double reconnect_seconds = 120;  // keep trying this long after the connection is lost
 };
+// Follows a job's events to its end. A dropped stream is resumed from the
+// next seq; when no connection works for reconnect_seconds after it was lost
+// (every retry waits only for the time left), it exits kExitUnavailable.
 int Watch(Connection& conn, const WatchArgs& args);
 
 struct SampleArgs {
@@ -43,6 +46,8 @@ int Sample(Connection& conn, const SampleArgs& args);
 int Plot(Connection& conn, const std::string& id, const std::string& out);
 int Cancel(Connection& conn, const std::string& id);
 int Delete(Connection& conn, const std::string& id);
+// Writes the generator to `out` atomically (temp file, fsync, rename); a
+// failed write or rename is kExitUsage with a message naming the path.
 int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
            const std::string& out);
 int Health(Connection& conn);

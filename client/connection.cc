@@ -24,7 +24,7 @@ int ExitCodeFor(const grpc::Status& status) {
 
 Connection::Connection(const GlobalOptions& options) : options_(options) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   // Reconnect quickly after a server restart (watch resumes on its own).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
@@ -54,6 +54,10 @@ void Connection::Prepare(grpc::ClientContext* ctx) const {
   Authorize(ctx);
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(options_.timeout * 1000)));
+}
+
+bool Connection::WaitForConnected(std::chrono::system_clock::time_point deadline) {
+  return channel_->WaitForConnected(deadline);
 }
 
 int Connection::Fail(const std::string& what, const grpc::Status& status) const {

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,13 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace gantry::cli {
+
+// The largest reply the CLI accepts, set deliberately on its channel (gRPC's
+// default is 4 MiB): a FULL view of one job holds its user points, which
+// can be as large as gantryd's largest request (--max-message-bytes, 64 MiB
+// by default), plus room for the rest of the job; a page of `gantry list`
+// is sized to fit it (commands.cc).
+inline constexpr int kMaxReceiveMessageBytes = 80 << 20;
 
 struct GlobalOptions {
   std::string server;        // --server, else GANTRY_SERVER, else 127.0.0.1:50051
@@ -34,6 +42,9 @@ class Connection {
   void Authorize(grpc::ClientContext* ctx) const;
   // Authorize() plus the deadline (--timeout), for a unary call.
   void Prepare(grpc::ClientContext* ctx) const;
+  // Waits until the channel is connected (starting a connection attempt if
+  // it is idle), at most until `deadline`; false if it is not by then.
+  bool WaitForConnected(std::chrono::system_clock::time_point deadline);
   // Empty, or why the TLS material could not be read.
   const std::string& error() const { return error_; }
 

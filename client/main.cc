@@ -7,23 +7,49 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "client/args.h"
 #include "client/commands.h"
-#include "client/dashboard.h"
 #include "client/csv.h"
+#include "client/dashboard.h"
 #include "client/exit_codes.h"
+#include "core/api_limits.h"
 
 namespace {
 
 using gantry::cli::kExitUsage;
 namespace v1 = gantry::v1;
 
-const std::map<std::string, v1::DatasetKind> kDatasets = {
-    {"sine", v1::DATASET_KIND_SINE},         {"circle", v1::DATASET_KIND_CIRCLE},
-    {"ring8", v1::DATASET_KIND_RING8},       {"grid25", v1::DATASET_KIND_GRID25},
-    {"two_moons", v1::DATASET_KIND_TWO_MOONS}, {"spiral", v1::DATASET_KIND_SPIRAL},
-    {"swiss_roll", v1::DATASET_KIND_SWISS_ROLL}, {"user", v1::DATASET_KIND_USER}};
+static_assert(v1::DatasetKind_MAX == static_cast<int>(gantry::kDatasetKindCount),
+              "core/api_limits.h names every DatasetKind of the proto");
+
+// --dataset's values, in the proto enum's order (core/api_limits.h).
+std::vector<std::string> DatasetNames() {
+  std::vector<std::string> names;
+  for (const auto& k : gantry::kDatasetKindNames) names.emplace_back(k.name);
+  return names;
+}
+
+v1::DatasetKind ParseDatasetKind(const std::string& name) {
+  for (const auto& k : gantry::kDatasetKindNames) {
+    if (name == k.name) return static_cast<v1::DatasetKind>(k.proto_value);
+  }
+  return v1::DATASET_KIND_UNSPECIFIED;  // not reached: CLI11 checked the name
+}
+
+// "sine (default), circle, ..." for --dataset's help.
+std::string DatasetHelp() {
+  std::string help;
+  for (const auto& name : DatasetNames()) {
+    if (!help.empty()) help += ", ";
+    help += name;
+    if (name == "sine") help += " (default)";
+    if (name == "user") help += " (with --data)";
+  }
+  return help;
+}
 
 // Every JobSpec field as a flag; only the flags given override the -f file.
 struct SpecFlags {
@@ -35,8 +61,8 @@ struct SpecFlags {
 
   void Add(CLI::App* cmd) {
     cmd->add_option("-f,--file", file, "JobSpec as JSON (protobuf's JSON form); flags override it");
-    opts["dataset"] = cmd->add_option("--dataset", dataset, "sine (default), circle, ring8, grid25, two_moons, spiral, swiss_roll")
-                          ->check(CLI::IsMember({"sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user"}));
+    opts["dataset"] =
+        cmd->add_option("--dataset", dataset, DatasetHelp())->check(CLI::IsMember(DatasetNames()));
     cmd->add_option("--data", data, "user points: a CSV file, one point per row (header optional)")
         ->check(CLI::ExistingFile);
     opts["size"] = cmd->add_option("--size", size, "points to draw for a built-in dataset (1024)");
@@ -76,7 +102,7 @@ struct SpecFlags {
       }
     }
     v1::Dataset* d = spec->mutable_dataset();
-    if (Given("dataset")) d->set_kind(kDatasets.at(dataset));
+    if (Given("dataset")) d->set_kind(ParseDatasetKind(dataset));
     if (!data.empty()) {
       const auto points = gantry::cli::ReadPointsCsv(data);
       if (!points.error.empty()) {
@@ -176,7 +202,11 @@ int main(int argc, char** argv) {
   auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
   watch_cmd->add_option("id", watch.id, "job id")->required();
   watch_cmd->add_option("--from-seq", watch.from_seq, "first event to show")->check(CLI::NonNegativeNumber);
-  watch_cmd->add_option("--reconnect-timeout", watch.reconnect_seconds, "seconds to keep reconnecting after the stream drops")->capture_default_str();
+  watch_cmd
+      ->add_option("--reconnect-timeout", watch.reconnect_seconds,
+                   "seconds to keep reconnecting after the connection is lost; then exit 3")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
 
   gantry::cli::SampleArgs sample;
   std::string sample_seed;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/api_limits.h"
+
 namespace gantry::cli {
 
 std::string ToJson(const google::protobuf::Message& message) {
@@ -23,11 +25,8 @@ std::string StateName(v1::JobState state) {
 }
 
 std::string DatasetName(v1::DatasetKind kind) {
-  std::string name = v1::DatasetKind_Name(kind);
-  const std::string prefix = "DATASET_KIND_";
-  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+  const char* name = DatasetKindNameOfProto(kind);
+  return name != nullptr ? name : "kind " + std::to_string(static_cast<int>(kind));
 }
 
 std::string Age(const google::protobuf::Timestamp& t) {
@@ -60,13 +59,24 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// "sine, 1024 points" or "user, 5000 points of dim 3": dataset_rows, the
+// training set's size in either view (0 from a server older than the field:
+// then the spec's size).
+static std::string DescribeDataset(const v1::Job& job) {
+  const v1::Dataset& d = job.spec().dataset();
+  const int64_t rows = job.dataset_rows() > 0 ? job.dataset_rows() : d.size();
+  std::string text = DatasetName(d.kind()) + ", " + std::to_string(rows) + " points";
+  if (d.kind() == v1::DATASET_KIND_USER) text += " of dim " + std::to_string(d.points().dim());
+  return text;
+}
+
 static std::string Num(double v, const char* fmt = "%.4f") {
   char buf[32];
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
 }
 
-std::string JobTableRow(const v1::Job& job, std::vector<std::string>* row) {
+void JobTableRow(const v1::Job& job, std::vector<std::string>* row) {
   const bool has = job.epochs_done() > 0;
   *row = {job.id(),
           job.name().empty() ? "-" : job.name(),
@@ -75,7 +85,6 @@ std::string JobTableRow(const v1::Job& job, std::vector<std::string>* row) {
           has ? Num(job.latest().loss_d()) : "-",
           has ? Num(job.latest().loss_g()) : "-",
           Age(job.create_time())};
-  return "";
 }
 
 std::string DescribeJob(const v1::Job& job) {
@@ -84,8 +93,7 @@ std::string DescribeJob(const v1::Job& job) {
       {"name:", job.name().empty() ? "-" : job.name()},
       {"state:", StateName(job.state())},
       {"epochs:", std::to_string(job.epochs_done()) + "/" + std::to_string(job.spec().epochs())},
-      {"dataset:", DatasetName(job.spec().dataset().kind()) + ", " +
-                       std::to_string(job.spec().dataset().size()) + " points"},
+      {"dataset:", DescribeDataset(job)},
       {"seed:", std::to_string(job.spec().seed())},
       {"age:", Age(job.create_time())},
   };

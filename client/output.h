@@ -13,13 +13,14 @@ namespace gantry::cli {
 // protobuf's JSON form, on one line, with the .proto field names.
 std::string ToJson(const google::protobuf::Message& message);
 std::string StateName(v1::JobState state);  // "SUCCEEDED"
-std::string DatasetName(v1::DatasetKind kind);  // "two_moons"
+std::string DatasetName(v1::DatasetKind kind);          // "two_moons" (core/api_limits.h)
 std::string Age(const google::protobuf::Timestamp& t);  // "5s", "3m", "2h", "4d"
 
 // A table with a header row and left-aligned columns.
 std::string Table(const std::vector<std::vector<std::string>>& rows);
 
-std::string JobTableRow(const v1::Job& job, std::vector<std::string>* row);
+// The row `gantry list` shows: ID, NAME, STATE, EPOCH, LOSS_D, LOSS_G, AGE.
+void JobTableRow(const v1::Job& job, std::vector<std::string>* row);
 std::string DescribeJob(const v1::Job& job);  // multi-line "key: value" text
 
 // Follows a stream of epoch events to print progress. On a terminal it

@@ -5,19 +5,15 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/api_limits.h"
+
 namespace gantry {
 namespace {
 
-struct KindName {
-  DatasetKind kind;
-  const char* name;
-};
-constexpr KindName kKindNames[] = {
-    {DatasetKind::kSine, "sine"},          {DatasetKind::kCircle, "circle"},
-    {DatasetKind::kRing8, "ring8"},        {DatasetKind::kGrid25, "grid25"},
-    {DatasetKind::kTwoMoons, "two_moons"}, {DatasetKind::kSpiral, "spiral"},
-    {DatasetKind::kSwissRoll, "swiss_roll"}, {DatasetKind::kUser, "user"},
-};
+// core's DatasetKind follows the proto enum's order (api_limits.h): kSine is
+// entry 0 of kDatasetKindNames.
+static_assert(static_cast<size_t>(DatasetKind::kUser) + 1 == kDatasetKindCount,
+              "DatasetKind and kDatasetKindNames must list the same kinds");
 
 // The shortest text that reads back as exactly `v`: an out-of-range
 // 10.0000001 is reported as such, never rounded to an in-range "10".
@@ -104,15 +100,13 @@ Status ValidateDataset(const DatasetSpec& d) {
 }  // namespace
 
 const char* DatasetKindName(DatasetKind kind) {
-  for (const auto& kn : kKindNames) {
-    if (kn.kind == kind) return kn.name;
-  }
-  return "unknown";
+  const auto i = static_cast<size_t>(kind);
+  return i < kDatasetKindCount ? kDatasetKindNames[i].name : "unknown";
 }
 
 std::optional<DatasetKind> ParseDatasetKind(const std::string& name) {
-  for (const auto& kn : kKindNames) {
-    if (name == kn.name) return kn.kind;
+  for (size_t i = 0; i < kDatasetKindCount; ++i) {
+    if (name == kDatasetKindNames[i].name) return static_cast<DatasetKind>(i);
   }
   return std::nullopt;
 }

@@ -31,7 +31,8 @@ enum class DatasetKind {
   kUser,       // points supplied with the job (any dimension)
 };
 
-// "sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user".
+// "sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user":
+// the names of core/api_limits.h (kDatasetKindNames), in this enum's order.
 const char* DatasetKindName(DatasetKind kind);
 std::optional<DatasetKind> ParseDatasetKind(const std::string& name);
 // Noise used when DatasetSpec::noise is unset.

@@ -3,11 +3,13 @@
 # The only place packages come from. Idempotent: when everything is present it
 # only runs dpkg-query and exits within a second.
 #
-# Usage: deploy/install-deps.sh [--build | --runtime-only]
+# Usage: deploy/install-deps.sh [--main | --build | --runtime-only]
 #   (none)           everything: build, tests (the reference program, Python
 #                    gRPC, image checks, certificates, the container test's
 #                    podman, Chromium and playwright-core for the dashboard's
 #                    browser test) and runtime
+#   --main           what the main job (deploy/run-seed-job.sh) needs: the
+#                    build and the runtime, no test packages
 #   --build          only what compiling gantryd and gantry needs (the
 #                    container's build stage)
 #   --runtime-only   the shared libraries gantryd and gantry need at run time
@@ -41,9 +43,10 @@ runtime_pkgs=(
 
 case "${1:-}" in
   "") pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  --main) pkgs=("${build_pkgs[@]}" "${runtime_pkgs[@]}") ;;
   --build) pkgs=("${build_pkgs[@]}") ;;
   --runtime-only) pkgs=("${runtime_pkgs[@]}") ;;
-  *) echo "usage: $0 [--build | --runtime-only]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--main | --build | --runtime-only]" >&2; exit 2 ;;
 esac
 
 missing=()

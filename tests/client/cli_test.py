@@ -6,6 +6,7 @@
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,10 @@ class CliTest(unittest.TestCase):
         job = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
         self.assertEqual(job["spec"]["dataset"]["points"]["dim"], 3)
         self.assertEqual(int(job["spec"]["dataset"]["size"]), 64)
+        # get -o json asks for the FULL view: the points themselves.
+        self.assertEqual(len(job["spec"]["dataset"]["points"]["values"]), 64 * 3)
+        self.assertFalse(job.get("points_omitted", False))
+        self.assertRegex(self.gantry("get", job_id).stdout, r"dataset:\s+user, 64 points of dim 3\n")
         sample = json.loads(self.gantry("sample", job_id, "-n", "4", "-o", "json").stdout)
         self.assertEqual(sample["dim"], 3)
         self.assertEqual(len(sample["points"]), 4)
@@ -293,6 +298,20 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "2 2 40 (7, 2)")
         self.assertEqual(sample["dim"], 2)
 
+    def test_export_failures_name_the_path(self):
+        job_id = self.finished_job()
+        # The rename over a directory fails: the error names it, no temp file stays.
+        target = self.path("export-dir")
+        os.makedirs(target, exist_ok=True)
+        r = self.gantry("export", job_id, "--out", target, expect=EXIT_USAGE)
+        self.assertIn(f"gantry: export: cannot rename {target}.tmp-", r.stderr)
+        self.assertIn(f" to {target}: Is a directory", r.stderr)
+        self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith("export-dir.tmp")], [])
+        missing = self.path("no-such-dir/generator.pt")
+        r = self.gantry("export", job_id, "--out", missing, expect=EXIT_USAGE)
+        self.assertIn(f"gantry: export: cannot create {missing}.tmp-", r.stderr)
+        self.assertIn("No such file or directory", r.stderr)
+
     # --- cancel, delete, health, version, exit codes ------------------------------
 
     def test_cancel_and_delete(self):
@@ -344,6 +363,39 @@ class WatchReconnectTest(unittest.TestCase):
                 self.assertIn("resuming from seq", w.stderr, "the stream really was cut")
             finally:
                 self.assertEqual(server.stop(), 0)
+
+    def test_watch_gives_up_after_reconnect_timeout(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(tmp)
+            try:
+                job_id = run(["submit", "--epochs", "100000"], server).stdout.strip()
+                watch = subprocess.Popen([ARGS.gantry, "--server", server.address, "watch", job_id,
+                                          "-o", "json", "--reconnect-timeout", "3"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                try:
+                    # The stream works: the job is training.
+                    while True:
+                        line = watch.stdout.readline()
+                        if not line:
+                            self.fail("watch ended early: " + watch.stderr.read())
+                        if "epoch" in json.loads(line):
+                            break
+                    server.proc.send_signal(signal.SIGKILL)
+                    server.proc.wait()
+                    killed = time.monotonic()
+                    _, err = watch.communicate(timeout=30)
+                    elapsed = time.monotonic() - killed
+                finally:
+                    if watch.poll() is None:
+                        watch.kill()
+                        watch.wait()
+                self.assertEqual(watch.returncode, EXIT_UNAVAILABLE, err)
+                self.assertGreaterEqual(elapsed, 3.0, err)
+                self.assertLess(elapsed, 8.0, err)
+                self.assertIn(f"gantry: watch {job_id}: gave up after --reconnect-timeout 3 s: "
+                              f"cannot reach gantryd at {server.address}", err)
+            finally:
+                server.log.close()
 
 
 if __name__ == "__main__":
