@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/api_limits.h"
 #include "core/snapshot.h"
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
@@ -28,9 +29,8 @@ namespace gantry {
 
 class Metrics;
 
-// Values in one unary Sample response: 4,000,000 bytes of floats, which
-// with the message framing stays under gRPC's default 4 MiB limit.
-inline constexpr int64_t kMaxUnarySampleValues = 1'000'000;
+// Values in one unary Sample response: core/api_limits.h's message limit.
+inline constexpr int64_t kMaxUnarySampleValues = kMaxMessageValues;
 
 // A validated Sample/SampleStream request: the snapshot, the seed (chosen
 // by the server when the request has none) and the count.

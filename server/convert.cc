@@ -1,22 +1,14 @@
 #include "server/convert.h"
 
+#include "core/api_limits.h"
+
 namespace gantry {
 namespace {
 
-struct KindPair {
-  v1::DatasetKind proto;
-  DatasetKind core;
-};
-constexpr KindPair kKinds[] = {
-    {v1::DATASET_KIND_SINE, DatasetKind::kSine},
-    {v1::DATASET_KIND_CIRCLE, DatasetKind::kCircle},
-    {v1::DATASET_KIND_RING8, DatasetKind::kRing8},
-    {v1::DATASET_KIND_GRID25, DatasetKind::kGrid25},
-    {v1::DATASET_KIND_TWO_MOONS, DatasetKind::kTwoMoons},
-    {v1::DATASET_KIND_SPIRAL, DatasetKind::kSpiral},
-    {v1::DATASET_KIND_SWISS_ROLL, DatasetKind::kSwissRoll},
-    {v1::DATASET_KIND_USER, DatasetKind::kUser},
-};
+// core/api_limits.h orders the kinds as the proto enum does: proto value
+// i + 1 is core's DatasetKind i.
+static_assert(static_cast<int>(DatasetKind::kUser) + 1 == v1::DATASET_KIND_USER &&
+              kDatasetKindCount == static_cast<size_t>(v1::DATASET_KIND_USER));
 
 std::vector<int64_t> Sizes(const v1::LayerSizes& l) { return {l.sizes().begin(), l.sizes().end()}; }
 
@@ -26,14 +18,9 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
   JobSpec s;
   const v1::Dataset& d = p.dataset();
   if (d.kind() != v1::DATASET_KIND_UNSPECIFIED) {
-    bool found = false;
-    for (const auto& k : kKinds) {
-      if (k.proto == d.kind()) {
-        s.dataset.kind = k.core;
-        found = true;
-      }
-    }
-    if (!found) {
+    if (d.kind() >= 1 && d.kind() <= static_cast<int>(kDatasetKindCount)) {
+      s.dataset.kind = static_cast<DatasetKind>(d.kind() - 1);
+    } else {
       return Status::InvalidArgument("dataset.kind: " + std::to_string(d.kind()) +
                                      " is not a known dataset kind");
     }
@@ -84,9 +71,7 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
 v1::JobSpec SpecToProto(const JobSpec& s) {
   v1::JobSpec p;
   v1::Dataset* d = p.mutable_dataset();
-  for (const auto& k : kKinds) {
-    if (k.core == s.dataset.kind) d->set_kind(k.proto);
-  }
+  d->set_kind(static_cast<v1::DatasetKind>(static_cast<int>(s.dataset.kind) + 1));
   if (s.dataset.kind == DatasetKind::kUser) {
     d->set_size(DatasetRows(s.dataset));
     d->mutable_points()->set_dim(static_cast<int32_t>(s.dataset.dim));

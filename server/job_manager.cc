@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "core/api_limits.h"
 #include "core/datasets.h"
 #include "core/memory.h"
 #include "server/convert.h"
@@ -124,7 +125,6 @@ void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
   RunnerContext ctx;
   ctx.store = store_;
   ctx.hub = &hub_;
-  ctx.snapshots = &snapshots_;
   ctx.metrics = metrics_;
   ctx.draining = &draining_;
   ctx.default_path = options_.trainer_path;
@@ -422,7 +422,7 @@ StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest
   auto spec = SpecFromProto(row->spec);
   if (!spec.ok()) return spec.status();
   const int64_t dim = DataDim(spec->dataset);
-  const int64_t limit = 1'000'000 / dim;  // values per message (api limit)
+  const int64_t limit = kMaxMessageValues / dim;
   const int64_t max_points = request.max_points() == 0 ? std::min<int64_t>(10'000, limit)
                                                        : request.max_points();
   if (max_points < 1 || max_points > limit) {

@@ -124,7 +124,6 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
         "cannot store the generator snapshot of epoch " + std::to_string(e) + ": " + s.message());
     return false;
   }
-  ctx_.snapshots->Put(job_.row.id, snapshot);
   if (kept_.empty() || kept_.back() < e) kept_.push_back(e);
   while (kept_.size() > kMaxKeptSnapshots) {
     (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kSnapshot, kept_.front()});

@@ -31,7 +31,6 @@
 #include "server/active_job.h"
 #include "server/event_hub.h"
 #include "server/metrics.h"
-#include "server/snapshot_cache.h"
 #include "server/store/store.h"
 
 namespace gantry {
@@ -41,7 +40,6 @@ inline constexpr size_t kMaxKeptSnapshots = 1000;
 struct RunnerContext {
   Store* store = nullptr;
   EventHub* hub = nullptr;
-  SnapshotCache* snapshots = nullptr;
   Metrics* metrics = nullptr;  // may be null
   const std::atomic<bool>* draining = nullptr;
   TrainerPath default_path = TrainerPath::kAuto;  // for specs that say "auto"

@@ -28,13 +28,6 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std:
   return *snapshot;
 }
 
-void SnapshotCache::Put(const std::string& job_id,
-                        std::shared_ptr<const GeneratorSnapshot> snapshot) {
-  const Key key{job_id, snapshot->epoch()};
-  std::lock_guard<std::mutex> lock(mu_);
-  InsertLocked(key, std::move(snapshot));
-}
-
 void SnapshotCache::InsertLocked(const Key& key, std::shared_ptr<const GeneratorSnapshot> snapshot) {
   if (entries_.count(key) != 0) return;
   const int64_t size = SizeOf(*snapshot);

@@ -30,8 +30,6 @@ class SnapshotCache {
   // The job's snapshot of `epoch`, from memory or its blob. NOT_FOUND when
   // no blob exists; DATA_LOSS when it is unreadable.
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch);
-  // Remembers a snapshot whose blob was just written.
-  void Put(const std::string& job_id, std::shared_ptr<const GeneratorSnapshot> snapshot);
   // Drops the job's snapshots (it was deleted).
   void Forget(const std::string& job_id);
 

@@ -528,13 +528,27 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
   Status s = InTransaction(db_, [&]() -> Status {
     std::string id;
     int64_t memory = 0;
-    // A running job whose lease expired first (its replica died), then the
-    // oldest queued one.
+    // The previous holder's running jobs first, then one whose lease
+    // expired (its replica died), then the oldest queued one.
+    while (!orphans_.empty() && id.empty()) {
+      Stmt st(db_, "SELECT memory_bytes FROM jobs WHERE id = ? AND state = 2");
+      st.Text(1, orphans_.front());
+      const int rc = st.Step();
+      if (rc == SQLITE_ROW) {
+        id = orphans_.front();
+        memory = st.ColInt(0);
+      } else if (rc == SQLITE_DONE) {
+        orphans_.erase(orphans_.begin());  // ended or deleted meanwhile
+      } else {
+        return SqlError(db_, "claiming a job");
+      }
+    }
     for (const char* sql :
          {"SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
           " ORDER BY idx LIMIT 1",
           "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL"
           " ORDER BY idx LIMIT 1"}) {
+      if (!id.empty()) break;
       Stmt st(db_, sql);
       st.Int(1, now);
       const int rc = st.Step();
@@ -556,6 +570,9 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
     out = std::move(row).value();
     return Status::Ok();
   });
+  if (s.ok() && out && !orphans_.empty() && orphans_.front() == out->id) {
+    orphans_.erase(orphans_.begin());
+  }
   if (!s.ok()) return s;
   return out;
 }
@@ -574,7 +591,12 @@ Status SqliteStore::RenewLease(const std::string& id, int64_t lease, int64_t lea
 
 Status SqliteStore::ExpireAllLeases() {
   std::lock_guard<std::mutex> lock(write_mu_);
-  return Exec(db_, "UPDATE jobs SET lease_expires_ns = 0 WHERE state = 2");
+  Stmt st(db_, "SELECT id FROM jobs WHERE state = 2 ORDER BY idx");
+  orphans_.clear();
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) orphans_.push_back(st.ColText(0));
+  if (rc != SQLITE_DONE) return SqlError(db_, "listing running jobs");
+  return Status::Ok();
 }
 
 std::string SqliteStore::JobDir(const std::string& id) const {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/store/store.h"
 
@@ -81,6 +82,9 @@ class SqliteStore final : public Store {
   int lock_fd_ = -1;
   std::mutex write_mu_;
   sqlite3* db_ = nullptr;         // Guarded by write_mu_.
+  // RUNNING jobs of the previous holder (ExpireAllLeases), oldest first:
+  // claimable before any lease expires.
+  std::vector<std::string> orphans_;  // Guarded by write_mu_.
   mutable std::mutex read_mu_;
   sqlite3* read_db_ = nullptr;    // Guarded by read_mu_.
 };

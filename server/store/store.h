@@ -136,9 +136,11 @@ class Store {
   // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
   // is no longer `lease` (the job was taken over).
   virtual Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) = 0;
-  // Marks every lease as expired, so that the RUNNING jobs of a process
-  // that is known to be dead are claimable at once (the embedded store at
-  // start-up: its directory lock proves the last holder is gone).
+  // Makes every RUNNING job claimable at once, as if its lease had expired:
+  // for a store whose last holder is known to be dead (the embedded store
+  // at start-up: its directory lock proves it). Where it can, the store
+  // writes nothing for this (SqliteStore remembers the jobs in memory), so
+  // a server restarts on a full disk.
   virtual Status ExpireAllLeases() = 0;
 
   // --- blobs ---

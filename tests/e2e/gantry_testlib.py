@@ -117,7 +117,7 @@ class Gantryd:
                 except grpc.RpcError:
                     pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gantryd exited {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(f"gantryd exited {self.proc.returncode}; its log ends:\n" + open(self.log_path, errors="replace").read()[-3000:])
             if time.monotonic() - start > timeout:
                 raise RuntimeError("gantryd did not become SERVING")
             time.sleep(0.01)

@@ -1,0 +1,408 @@
+// The Store conformance suite: every Store implementation runs the same
+// cases (SQLite in a fresh directory, and memory). A PostgreSQL store joins
+// the list when it exists.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "server/store/memory_store.h"
+#include "server/store/sqlite_store.h"
+
+namespace gantry {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct StoreFactory {
+  std::string name;
+  std::function<std::unique_ptr<Store>(const std::string& dir)> make;
+};
+
+void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            ("gantry-store-" + GetParam().name + "-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+    store_ = GetParam().make(dir_);
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  static JobRow Row(const std::string& id, const std::string& request_id = "",
+                    int64_t memory = 100) {
+    JobRow r;
+    r.id = id;
+    r.name = "job " + id;
+    r.request_id = request_id;
+    r.request_fingerprint = "fp-" + id;
+    r.spec.set_epochs(7);
+    r.dataset_rows = 3;
+    r.memory_bytes = memory;
+    r.state = v1::JOB_STATE_QUEUED;
+    r.create_ns = 1000;
+    return r;
+  }
+  static JobRow UserRow(const std::string& id) {
+    JobRow r = Row(id);
+    auto* d = r.spec.mutable_dataset();
+    d->set_kind(v1::DATASET_KIND_USER);
+    d->mutable_points()->set_dim(2);
+    for (int i = 0; i < 6; ++i) d->mutable_points()->add_values(static_cast<float>(i) + 0.5f);
+    return r;
+  }
+  static v1::JobEvent Event(int64_t seq, v1::JobState state = v1::JOB_STATE_QUEUED) {
+    v1::JobEvent ev;
+    ev.set_seq(seq);
+    ev.mutable_state()->set_state(state);
+    return ev;
+  }
+  static v1::JobEvent EpochEvent(int64_t seq, int64_t epoch) {
+    v1::JobEvent ev;
+    ev.set_seq(seq);
+    ev.mutable_epoch()->set_epoch(epoch);
+    return ev;
+  }
+  JobRow MustInsert(const JobRow& row) {
+    auto r = store_->InsertJob(row, Event(1));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r.ok() && r->inserted);
+    return r.ok() ? r->row : JobRow{};
+  }
+  // Claims the next job, which must exist.
+  JobRow MustClaim(int64_t max_memory = -1, int64_t lease_ns = int64_t{60} * 1'000'000'000) {
+    auto c = store_->ClaimNext("test-owner", max_memory, lease_ns);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(c.ok() && c->has_value());
+    return c.ok() && c->has_value() ? **c : JobRow{};
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformanceTest, InsertNumbersJobsAndGetReturnsThem) {
+  const JobRow a = MustInsert(Row("a"));
+  const JobRow b = MustInsert(UserRow("b"));
+  EXPECT_EQ(a.index, 1);
+  EXPECT_EQ(b.index, 2);
+  EXPECT_EQ(a.last_seq, 1);
+  EXPECT_EQ(a.lease, 0);
+
+  auto got = store_->GetJob("a", ReadPoints::kNo);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->name, "job a");
+  EXPECT_EQ(got->spec.epochs(), 7);
+  EXPECT_EQ(got->state, v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(got->memory_bytes, 100);
+  EXPECT_EQ(got->dataset_rows, 3);
+  EXPECT_EQ(got->request_fingerprint, "fp-a");
+  EXPECT_EQ(got->last_seq, 1);
+  EXPECT_FALSE(got->latest.has_value());
+
+  // User points come only when asked for; the dim always.
+  auto basic = store_->GetJob("b", ReadPoints::kNo);
+  ASSERT_TRUE(basic.ok());
+  EXPECT_EQ(basic->spec.dataset().points().values_size(), 0);
+  EXPECT_EQ(basic->spec.dataset().points().dim(), 2);
+  auto full = store_->GetJob("b", ReadPoints::kYes);
+  ASSERT_TRUE(full.ok());
+  ASSERT_EQ(full->spec.dataset().points().values_size(), 6);
+  EXPECT_EQ(full->spec.dataset().points().values(5), 5.5f);
+
+  EXPECT_EQ(store_->GetJob("nope", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  auto events = store_->ReadEvents("a", 1, 10);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].state().state(), v1::JOB_STATE_QUEUED);
+}
+
+TEST_P(StoreConformanceTest, InsertIsIdempotentOnRequestId) {
+  const JobRow first = MustInsert(Row("a", "req-1"));
+  JobRow again = Row("b", "req-1");
+  again.name = "a different name";
+  auto r = store_->InsertJob(again, Event(1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->inserted);
+  EXPECT_EQ(r->row.id, "a");
+  EXPECT_EQ(r->row.name, "job a");
+  EXPECT_EQ(store_->GetJob("b", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  auto found = store_->FindRequest("req-1");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->id, "a");
+  auto none = store_->FindRequest("req-2");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // Empty request ids never collide.
+  MustInsert(Row("c"));
+  MustInsert(Row("d"));
+  auto all = store_->ListJobs({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+  (void)first;
+}
+
+TEST_P(StoreConformanceTest, EventsNeedTheNextSeqAndNeverOverwrite) {
+  MustInsert(Row("a"));
+  JobRow claimed = MustClaim();
+  claimed.state = v1::JOB_STATE_RUNNING;
+  ASSERT_TRUE(store_->AppendEvent(claimed, Event(2, v1::JOB_STATE_RUNNING)).ok());
+  claimed.epochs_done = 1;
+  claimed.latest.emplace();
+  claimed.latest->set_epoch(1);
+  claimed.latest->set_loss_d(0.25);
+  ASSERT_TRUE(store_->AppendEvent(claimed, EpochEvent(3, 1)).ok());
+
+  // A duplicate seq is an error, and the stored event stays.
+  const Status dup = store_->AppendEvent(claimed, EpochEvent(3, 99));
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists) << dup.ToString();
+  // A gap is refused too.
+  const Status gap = store_->AppendEvent(claimed, EpochEvent(5, 2));
+  EXPECT_EQ(gap.code(), StatusCode::kFailedPrecondition) << gap.ToString();
+
+  auto events = store_->ReadEvents("a", 1, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 3u);
+  for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq(), int64_t(i) + 1);
+  EXPECT_EQ((*events)[2].epoch().epoch(), 1);
+
+  auto row = store_->GetJob("a", ReadPoints::kNo);
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->last_seq, 3);
+  EXPECT_EQ(row->epochs_done, 1);
+  ASSERT_TRUE(row->latest.has_value());
+  EXPECT_EQ(row->latest->loss_d(), 0.25);
+  EXPECT_EQ(row->state, v1::JOB_STATE_RUNNING);
+
+  // Pages: from a seq, at most `limit`.
+  for (int64_t e = 2; e <= 10; ++e) {
+    ASSERT_TRUE(store_->AppendEvent(claimed, EpochEvent(e + 2, e)).ok());
+  }
+  auto page = store_->ReadEvents("a", 5, 3);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ((*page)[0].seq(), 5);
+  EXPECT_EQ((*page)[2].seq(), 7);
+  auto tail = store_->ReadEvents("a", 12, 100);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 1u);
+  EXPECT_TRUE(store_->ReadEvents("a", 13, 100)->empty());
+}
+
+TEST_P(StoreConformanceTest, AStaleLeaseIsFencedOut) {
+  MustInsert(Row("a"));
+  const JobRow first = MustClaim(-1, /*lease_ns=*/1);  // expires at once
+  EXPECT_EQ(first.lease, 1);
+  EXPECT_EQ(first.owner, "test-owner");
+  EXPECT_EQ(first.state, v1::JOB_STATE_RUNNING);
+  EXPECT_GT(first.start_ns, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Its lease expired: a second claim takes the job over.
+  const JobRow second = MustClaim();
+  EXPECT_EQ(second.id, "a");
+  EXPECT_EQ(second.lease, 2);
+  EXPECT_EQ(second.start_ns, first.start_ns);  // a takeover keeps the start time
+
+  JobRow stale = first;
+  const Status s = store_->AppendEvent(stale, Event(2, v1::JOB_STATE_RUNNING));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(store_->ReadEvents("a", 1, 10)->size(), 1u);  // nothing written
+  EXPECT_EQ(store_->RenewLease("a", 1, 1'000'000'000).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store_->RenewLease("a", 2, 1'000'000'000).ok());
+  EXPECT_TRUE(store_->AppendEvent(second, Event(2, v1::JOB_STATE_RUNNING)).ok());
+}
+
+TEST_P(StoreConformanceTest, ClaimTakesTheOldestAndNeverOvertakesAJobThatDoesNotFit) {
+  MustInsert(Row("a", "", 500));
+  MustInsert(Row("b", "", 10));
+  auto none = store_->ClaimNext("o", /*max_memory_bytes=*/100, 1'000'000'000);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // "a" does not fit; "b" must not overtake it
+  EXPECT_EQ(MustClaim(500).id, "a");
+  EXPECT_EQ(MustClaim(100).id, "b");
+  auto empty = store_->ClaimNext("o", -1, 1'000'000'000);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->has_value());  // both run, leases alive
+
+  // A dead holder's jobs (ExpireAllLeases) come back, before queued ones.
+  MustInsert(Row("c"));
+  ASSERT_TRUE(store_->ExpireAllLeases().ok());
+  EXPECT_EQ(MustClaim().id, "a");
+  const JobRow b = MustClaim();
+  EXPECT_EQ(b.id, "b");
+  EXPECT_EQ(b.lease, 2);
+  EXPECT_EQ(MustClaim().id, "c");
+}
+
+TEST_P(StoreConformanceTest, ListPagesNewestFirstAndFiltersByState) {
+  for (int i = 0; i < 5; ++i) MustInsert(Row("j" + std::to_string(i)));
+  JobRow running = MustClaim();  // j0
+  ASSERT_EQ(running.id, "j0");
+  auto page = store_->ListJobs({0, 2, v1::JOB_STATE_UNSPECIFIED});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, "j4");
+  EXPECT_EQ((*page)[1].id, "j3");
+  auto next = store_->ListJobs({(*page)[1].index, 10, v1::JOB_STATE_UNSPECIFIED});
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 3u);
+  EXPECT_EQ((*next)[0].id, "j2");
+  EXPECT_EQ((*next)[2].id, "j0");
+  auto queued = store_->ListJobs({0, 10, v1::JOB_STATE_QUEUED});
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->size(), 4u);
+  auto active = store_->ActiveJobs();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 5u);
+  EXPECT_EQ((*active)[0].id, "j0");  // oldest first
+  auto counts = store_->CountJobs();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[v1::JOB_STATE_QUEUED], 4);
+  EXPECT_EQ((*counts)[v1::JOB_STATE_RUNNING], 1);
+}
+
+TEST_P(StoreConformanceTest, DeleteOnlyEndedJobsWithTheirEventsAndBlobs) {
+  MustInsert(Row("a"));
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kSnapshot, 3}, "snap").ok());
+  EXPECT_EQ(store_->DeleteJob("a").code(), StatusCode::kFailedPrecondition);
+  JobRow ended = *store_->GetJob("a", ReadPoints::kNo);
+  ended.state = v1::JOB_STATE_CANCELLED;
+  ended.end_ns = 5000;
+  ASSERT_TRUE(store_->AppendEvent(ended, Event(2, v1::JOB_STATE_CANCELLED)).ok());
+  ASSERT_TRUE(store_->DeleteJob("a").ok());
+  EXPECT_EQ(store_->GetJob("a", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteJob("a").code(), StatusCode::kNotFound);
+  auto blobs = store_->ListBlobs("a", BlobKind::kSnapshot);
+  ASSERT_TRUE(blobs.ok());
+  EXPECT_TRUE(blobs->empty());
+  EXPECT_EQ(store_->GetBlob({"a", BlobKind::kSnapshot, 3}).status().code(), StatusCode::kNotFound);
+  // The request id is free again, and the events went with the job.
+  MustInsert(Row("a2"));
+}
+
+TEST_P(StoreConformanceTest, RetentionFindsTheOldAndTheSurplus) {
+  for (int i = 0; i < 4; ++i) {
+    JobRow r = MustInsert(Row("e" + std::to_string(i)));
+    r.state = v1::JOB_STATE_SUCCEEDED;
+    r.end_ns = 1000 * (i + 1);  // e3 ended last
+    ASSERT_TRUE(store_->AppendEvent(r, Event(2, v1::JOB_STATE_SUCCEEDED)).ok());
+  }
+  MustInsert(Row("queued"));
+  auto surplus = store_->ExpiredJobs(0, /*keep_newest=*/2, 100);
+  ASSERT_TRUE(surplus.ok());
+  ASSERT_EQ(surplus->size(), 2u);
+  EXPECT_EQ((*surplus)[0], "e1");
+  EXPECT_EQ((*surplus)[1], "e0");
+  auto old = store_->ExpiredJobs(/*ended_before_ns=*/2500, 0, 100);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->size(), 2u);
+  auto limited = store_->ExpiredJobs(2500, 0, 1);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->size(), 1u);
+  EXPECT_TRUE(store_->ExpiredJobs(0, 0, 100)->empty());
+}
+
+TEST_P(StoreConformanceTest, BlobsPutGetListDelete) {
+  MustInsert(Row("a"));
+  std::string big(1 << 20, 'x');
+  big[12345] = 'y';
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kCheckpoint, 20}, big).ok());
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kCheckpoint, 10}, "ten").ok());
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kSnapshot, 10}, "snap").ok());
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kCheckpoint, 10}, "TEN").ok());  // replaced
+  auto got = store_->GetBlob({"a", BlobKind::kCheckpoint, 20});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, big);
+  EXPECT_EQ(*store_->GetBlob({"a", BlobKind::kCheckpoint, 10}), "TEN");
+  EXPECT_EQ(*store_->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(*store_->ListBlobs("a", BlobKind::kSnapshot), (std::vector<int64_t>{10}));
+  ASSERT_TRUE(store_->DeleteBlob({"a", BlobKind::kCheckpoint, 10}).ok());
+  ASSERT_TRUE(store_->DeleteBlob({"a", BlobKind::kCheckpoint, 10}).ok());  // absent: OK
+  EXPECT_EQ(*store_->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{20}));
+  EXPECT_EQ(store_->GetBlob({"a", BlobKind::kSnapshot, 11}).status().code(),
+            StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllStores, StoreConformanceTest,
+    ::testing::Values(
+        StoreFactory{"sqlite",
+                     [](const std::string& dir) -> std::unique_ptr<Store> {
+                       auto s = SqliteStore::Open(dir);
+                       EXPECT_TRUE(s.ok()) << s.status().ToString();
+                       return s.ok() ? std::move(s).value() : nullptr;
+                     }},
+        StoreFactory{"memory",
+                     [](const std::string&) -> std::unique_ptr<Store> {
+                       return std::make_unique<MemoryStore>();
+                     }}),
+    [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// What only the SQLite store promises: it survives the process, and its
+// directory is one gantryd's.
+TEST(SqliteStoreTest, EverythingSurvivesReopening) {
+  const std::string dir = (fs::temp_directory_path() /
+                           ("gantry-sqlite-reopen-" + std::to_string(::getpid())))
+                              .string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "a";
+    r.request_id = "req";
+    r.spec.mutable_dataset()->set_kind(v1::DATASET_KIND_USER);
+    r.spec.mutable_dataset()->mutable_points()->set_dim(1);
+    r.spec.mutable_dataset()->mutable_points()->add_values(4.5f);
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+    ASSERT_TRUE((*s)->PutBlob({"a", BlobKind::kSnapshot, 2}, "weights").ok());
+    // A second gantryd on the same directory is refused, naming the holder.
+    auto second = SqliteStore::Open(dir);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(second.status().message().find("in use by another gantryd (pid " +
+                                             std::to_string(::getpid())),
+              std::string::npos)
+        << second.status().message();
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto row = (*s)->GetJob("a", ReadPoints::kYes);
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->spec.dataset().points().values(0), 4.5f);
+  EXPECT_EQ(*(*s)->GetBlob({"a", BlobKind::kSnapshot, 2}), "weights");
+  EXPECT_TRUE((*s)->FindRequest("req")->has_value());
+  // The files are the server user's only.
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(fs::status(dir + "/gantry.db").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // A corrupted blob is DATA_LOSS, not garbage.
+  const std::string blob = (*s)->BlobPath({"a", BlobKind::kSnapshot, 2});
+  {
+    std::FILE* f = std::fopen(blob.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, -1, SEEK_END);
+    std::fputc('!', f);
+    std::fclose(f);
+  }
+  EXPECT_EQ((*s)->GetBlob({"a", BlobKind::kSnapshot, 2}).status().code(), StatusCode::kDataLoss);
+  s->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gantry
