@@ -3,10 +3,12 @@
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <optional>
 
+#include "server/safe_text.h"
 #include "server/status_map.h"
 
 namespace gantry {
@@ -57,6 +59,19 @@ Status ParseBody(const Request& req, google::protobuf::Message* message) {
   const auto st = google::protobuf::util::JsonStringToMessage(req.body, message, options);
   if (!st.ok()) return Status::InvalidArgument("request body: " + std::string(st.message()));
   return Status::Ok();
+}
+
+// ?view=basic|full (or JOB_VIEW_...); absent: BASIC.
+StatusOr<v1::JobView> QueryView(const Request& req) {
+  if (!req.has_param("view")) return v1::JOB_VIEW_BASIC;
+  std::string text = req.get_param_value("view");
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  v1::JobView view;
+  if (!v1::JobView_Parse(text, &view) && !v1::JobView_Parse("JOB_VIEW_" + text, &view)) {
+    return Status::InvalidArgument("view: '" + SafeText(req.get_param_value("view")) +
+                                   "' is not a view (basic, full)");
+  }
+  return view;
 }
 
 // An integer query parameter: nullopt when absent, INVALID_ARGUMENT when
@@ -197,6 +212,9 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
       GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
       if (page_size) request.set_page_size(*page_size);
       request.set_page_token(req.get_param_value("page_token"));
+      auto view = QueryView(req);
+      if (!view.ok()) return view.status();
+      request.set_view(*view);
       if (req.has_param("state")) {
         const std::string text = req.get_param_value("state");
         v1::JobState state;
@@ -214,7 +232,12 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
   server.Get(job, [&calls](const Request& req, Response& res) {
     v1::GetJobRequest request;
     request.set_job_id(JobId(req));
-    Unary(calls, "GetJob", request.job_id(), res, [&] { return calls.GetJob(request); });
+    Unary(calls, "GetJob", request.job_id(), res, [&]() -> StatusOr<v1::Job> {
+      auto view = QueryView(req);
+      if (!view.ok()) return view.status();
+      request.set_view(*view);
+      return calls.GetJob(request);
+    });
   });
 
   server.Post(job + ":cancel", [&calls](const Request& req, Response& res) {

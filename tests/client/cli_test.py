@@ -398,6 +398,50 @@ class WatchReconnectTest(unittest.TestCase):
                 server.log.close()
 
 
+class LargeUserDatasetsTest(unittest.TestCase):
+    """ListJobs over jobs with large user datasets fits one default page:
+    the BASIC view leaves the points out, FULL brings them."""
+
+    def test_five_jobs_of_a_million_points_list_in_one_page(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(tmp, "--max-concurrent-jobs", "1")
+            try:
+                # One long job holds the only worker, so the big ones stay queued.
+                blocker = server.gantry("submit", "--epochs", "100000").stdout.strip()
+                csv = os.path.join(tmp, "million.csv")
+                with open(csv, "w") as f:
+                    f.write("x,y\n")
+                    f.writelines(f"{i % 1000 / 7:.3f},{i % 977 / 3:.3f}\n" for i in range(1_000_000))
+                ids = []
+                for i in range(5):
+                    r = server.gantry("submit", "--data", csv, "--name", f"big {i}", "--epochs", "1")
+                    self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+                    ids.append(r.stdout.strip())
+                r = server.gantry("list", "-o", "json")
+                self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+                by_id = {j["id"]: j for j in map(json.loads, r.stdout.splitlines())}
+                for job_id in ids:
+                    self.assertIn(job_id, by_id)
+                    job = by_id[job_id]
+                    self.assertEqual(int(job["dataset_rows"]), 1_000_000)
+                    self.assertTrue(job["points_omitted"])
+                    self.assertEqual(job["spec"]["dataset"].get("points", {}).get("values", []), [])
+                table = server.gantry("list")
+                self.assertEqual(table.returncode, EXIT_OK, table.stderr)
+                for job_id in ids:
+                    self.assertIn(job_id, table.stdout)
+                # FULL, where the points are needed: all of them, as sent.
+                full = server.gantry("get", ids[0], "-o", "json")
+                self.assertEqual(full.returncode, EXIT_OK, full.stderr)
+                values = json.loads(full.stdout)["spec"]["dataset"]["points"]["values"]
+                self.assertEqual(len(values), 2_000_000)
+                self.assertAlmostEqual(values[2 * 1234 + 1], 1234 % 977 / 3, places=3)
+                for job_id in ids + [blocker]:
+                    self.assertEqual(server.gantry("cancel", job_id).returncode, EXIT_OK)
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--gantry", default=os.path.join(ROOT, "build/bin/gantry"))

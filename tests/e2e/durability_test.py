@@ -329,6 +329,49 @@ class DurabilityTest(unittest.TestCase):
         finally:
             subprocess.run(["umount", "-l", self.data])
 
+    def test_full_disk_during_training_fails_the_job_naming_the_write(self):
+        """A generator snapshot or checkpoint that cannot be written stops the
+        job FAILED with the cause, stored, and the server carries on."""
+        os.makedirs(self.data)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", self.data],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
+        try:
+            server = self.server()
+            server.start()
+            ch, stub = server.connect()
+            # About 4 MB per generator snapshot and 13 MB per checkpoint (weights
+            # and Adam's moments of both networks): the disk fills within an epoch.
+            spec = pb.JobSpec(epochs=50, checkpoint_every=1, batch_size=64,
+                              generator_hidden=pb.LayerSizes(sizes=[1024, 1024]),
+                              dataset=pb.Dataset(kind=pb.DATASET_KIND_SINE, size=64))
+            job = stub.CreateJob(pb.CreateJobRequest(spec=spec))
+            events = events_of(stub, job.id)
+            final = stub.GetJob(pb.GetJobRequest(job_id=job.id))
+            self.assertEqual(final.state, pb.JOB_STATE_FAILED, final)
+            self.assertRegex(final.error,
+                             r"^cannot store the (generator snapshot|checkpoint) of epoch \d+: disk full")
+            self.assertTrue(events[-1].HasField("state"))
+            self.assertEqual(events[-1].state.state, pb.JOB_STATE_FAILED)
+            self.assertEqual(events[-1].state.error, final.error)
+            # The server still serves: a small job runs to the end.
+            small = stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+                epochs=2, checkpoint_every=100, dataset=pb.Dataset(size=64))))
+            self.assertEqual(events_of(stub, small.id)[-1].state.state, pb.JOB_STATE_SUCCEEDED)
+            ch.close()
+            self.assertEqual(server.stop(), 0)
+            # The failure was stored: after a restart the job stays FAILED.
+            server.start()
+            ch, stub = server.connect()
+            again = stub.GetJob(pb.GetJobRequest(job_id=job.id))
+            ch.close()
+            self.assertEqual(server.stop(), 0)
+            self.assertEqual(again.state, pb.JOB_STATE_FAILED)
+            self.assertEqual(again.error, final.error)
+        finally:
+            subprocess.run(["umount", "-l", self.data])
+
     def test_newer_schema_is_refused(self):
         os.makedirs(self.data)
         db = sqlite3.connect(os.path.join(self.data, "gantry.db"))

@@ -139,6 +139,25 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(d.json("DELETE", f"/v1/jobs/{jid}"), {})
         self.error("GET", f"/v1/jobs/{jid}", 404, "NOT_FOUND")
 
+    def test_views(self):
+        points = {"dim": 3, "values": [float(i % 11) for i in range(3 * 40)]}
+        jid = self.d.json("POST", "/v1/jobs", {"spec": {
+            "epochs": 1, "batchSize": 8,
+            "dataset": {"kind": "DATASET_KIND_USER", "points": points}}})["id"]
+        basic = self.d.json("GET", f"/v1/jobs/{jid}")
+        self.assertTrue(basic["pointsOmitted"])
+        self.assertEqual(basic["datasetRows"], "40")
+        self.assertEqual(basic["spec"]["dataset"]["points"]["dim"], 3)
+        self.assertEqual(basic["spec"]["dataset"]["points"].get("values", []), [])
+        full = self.d.json("GET", f"/v1/jobs/{jid}?view=full")
+        self.assertFalse(full.get("pointsOmitted", False))
+        self.assertEqual(full["spec"]["dataset"]["points"]["values"], points["values"])
+        listed = self.d.json("GET", "/v1/jobs?view=FULL&page_size=1000")["jobs"]
+        self.assertEqual(next(j for j in listed if j["id"] == jid)["spec"]["dataset"]["points"]["values"],
+                         points["values"])
+        self.error("GET", f"/v1/jobs/{jid}?view=everything", 400, "INVALID_ARGUMENT")
+        wait_state(self.d, jid, "JOB_STATE_SUCCEEDED")
+
     def test_paging(self):
         ids = [self.d.json("POST", "/v1/jobs", {"spec": small_spec(1)})["id"] for _ in range(3)]
         seen, token = [], ""
