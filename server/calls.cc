@@ -87,8 +87,8 @@ StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& 
 StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary) const {
   const int64_t limit = manager_->options().max_sample_points;
   if (req.count() < 1 || req.count() > limit) {
-    const std::string msg = "count: " + std::to_string(req.count()) + " is out of range 1.." +
-                            std::to_string(limit);
+    const std::string msg =
+        "count: " + std::to_string(req.count()) + " is out of range 1.." + std::to_string(limit);
     if (req.count() > limit) return Status::ResourceExhausted(msg + " (--max-sample-points)");
     return Status::InvalidArgument(msg);
   }

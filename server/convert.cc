@@ -31,16 +31,17 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     const int64_t dim = d.points().dim();
     const int64_t rows = dim > 0 ? d.points().values_size() / dim : 0;
     if (d.size() != rows) {
-      return Status::InvalidArgument("dataset.size: " + std::to_string(d.size()) +
-                                     " is not the " + std::to_string(rows) +
+      return Status::InvalidArgument("dataset.size: " + std::to_string(d.size()) + " is not the " +
+                                     std::to_string(rows) +
                                      " rows of dataset.points; leave it unset for user data");
     }
   }
   if (d.has_noise()) s.dataset.noise = d.noise();
   if (d.has_points()) {
     if (s.dataset.kind != DatasetKind::kUser) {
-      return Status::InvalidArgument(std::string("dataset.points: only allowed with kind user, not ") +
-                                     DatasetKindName(s.dataset.kind));
+      return Status::InvalidArgument(
+          std::string("dataset.points: only allowed with kind user, not ") +
+          DatasetKindName(s.dataset.kind));
     }
     s.dataset.dim = d.points().dim();
     s.dataset.points.assign(d.points().values().begin(), d.points().values().end());
@@ -116,19 +117,26 @@ void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
 }
 
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   out->set_seconds(ns / 1'000'000'000);
   out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
 }
 
 const char* JobStateName(v1::JobState state) {
   switch (state) {
-    case v1::JOB_STATE_QUEUED: return "QUEUED";
-    case v1::JOB_STATE_RUNNING: return "RUNNING";
-    case v1::JOB_STATE_SUCCEEDED: return "SUCCEEDED";
-    case v1::JOB_STATE_FAILED: return "FAILED";
-    case v1::JOB_STATE_CANCELLED: return "CANCELLED";
-    default: return "UNSPECIFIED";
+    case v1::JOB_STATE_QUEUED:
+      return "QUEUED";
+    case v1::JOB_STATE_RUNNING:
+      return "RUNNING";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "SUCCEEDED";
+    case v1::JOB_STATE_FAILED:
+      return "FAILED";
+    case v1::JOB_STATE_CANCELLED:
+      return "CANCELLED";
+    default:
+      return "UNSPECIFIED";
   }
 }
 

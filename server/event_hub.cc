@@ -13,18 +13,15 @@ void Notifier::Notify() {
 void Notifier::Detach() {
   std::lock_guard<std::mutex> lock(mu_);
   fn_ = nullptr;
+  detached_ = true;
 }
 
-bool Notifier::detached() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return !fn_;
-}
+bool Notifier::detached() const { return detached_; }
 
 bool IsTerminalEvent(const v1::JobEvent& event) {
   if (!event.has_state()) return false;
   const auto s = event.state().state();
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
-         s == v1::JOB_STATE_CANCELLED;
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
 }
 
 std::shared_ptr<const v1::JobEvent> LiveEvents::At(int64_t seq) const {

@@ -12,6 +12,7 @@
 // followers' notifiers without holding any lock of the hub's.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -40,6 +41,9 @@ class Notifier {
  private:
   mutable std::mutex mu_;
   std::function<void()> fn_;  // Guarded by mu_; empty once detached.
+  // Read without mu_ (Subscribe checks it while holding a log's lock, and a
+  // call in progress holds mu_ while it takes that lock).
+  std::atomic<bool> detached_{false};
 };
 
 bool IsTerminalEvent(const v1::JobEvent& event);

@@ -25,7 +25,8 @@ Status IoError(const std::string& what, const std::string& path, int err) {
 
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, std::initializer_list<std::string_view> pieces) {
+Status WriteFileAtomically(const std::string& path,
+                           std::initializer_list<std::string_view> pieces) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create", tmp, errno);
@@ -76,7 +77,8 @@ StatusOr<std::string> ReadFile(const std::string& path) {
     if (!ec) bytes.reserve(static_cast<size_t>(size));
   }
   char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) bytes.append(buf, static_cast<size_t>(in.gcount()));
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    bytes.append(buf, static_cast<size_t>(in.gcount()));
   if (in.bad()) return Status::Internal("cannot read " + path);
   return bytes;
 }

@@ -32,11 +32,21 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -88,9 +98,9 @@ StatusOr<std::optional<Int>> QueryInt(const Request& req, const char* name) {
   return std::optional<Int>(value);
 }
 
-#define GANTRY_ASSIGN_QUERY(var, type, req, name)  \
-  auto var##_or = QueryInt<type>(req, name);        \
-  if (!var##_or.ok()) return var##_or.status();     \
+#define GANTRY_ASSIGN_QUERY(var, type, req, name) \
+  auto var##_or = QueryInt<type>(req, name);      \
+  if (!var##_or.ok()) return var##_or.status();   \
   const std::optional<type> var = *var##_or
 
 // Runs one unary call: `fn` returns StatusOr<Message>; logs and counts it,
@@ -254,23 +264,26 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
 
   server.Get(job + "/samples", [&calls](const Request& req, Response& res) {
     const std::string id = JobId(req);
-    Unary(calls, "Sample", id, res, [&]() -> StatusOr<v1::SampleResponse> {
-      v1::SampleRequest request;
-      request.set_job_id(id);
-      GANTRY_ASSIGN_QUERY(count, int64_t, req, "count");
-      GANTRY_ASSIGN_QUERY(seed, uint64_t, req, "seed");
-      GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
-      request.set_count(count.value_or(1000));
-      if (seed) request.set_seed(*seed);
-      if (epoch) request.set_epoch(*epoch);
-      return calls.Sample(request);
-    }, [&](const v1::SampleResponse& response, Response& r) {
-      if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
-      r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
-      r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
-      r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
-      r.set_content(ToCsv(response.points()), "text/csv");
-    });
+    Unary(
+        calls, "Sample", id, res,
+        [&]() -> StatusOr<v1::SampleResponse> {
+          v1::SampleRequest request;
+          request.set_job_id(id);
+          GANTRY_ASSIGN_QUERY(count, int64_t, req, "count");
+          GANTRY_ASSIGN_QUERY(seed, uint64_t, req, "seed");
+          GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+          request.set_count(count.value_or(1000));
+          if (seed) request.set_seed(*seed);
+          if (epoch) request.set_epoch(*epoch);
+          return calls.Sample(request);
+        },
+        [&](const v1::SampleResponse& response, Response& r) {
+          if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
+          r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
+          r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
+          r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
+          r.set_content(ToCsv(response.points()), "text/csv");
+        });
   });
 
   server.Get(job + "/dataset", [&calls](const Request& req, Response& res) {

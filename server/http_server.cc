@@ -176,9 +176,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   spdlog::info("http on {}://{}:{}/ ({})", s->tls_ ? "https" : "http", host, s->port_,
-               options.metrics_only ? "metrics only"
-                                    : calls->token_required() ? "dashboard, API; token required"
-                                                              : "dashboard, API");
+               options.metrics_only      ? "metrics only"
+               : calls->token_required() ? "dashboard, API; token required"
+                                         : "dashboard, API");
   return s;
 }
 

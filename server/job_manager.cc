@@ -78,7 +78,7 @@ std::string Owner() {
 }  // namespace
 
 StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, Store* store,
-                                                        Metrics* metrics) {
+                                                         Metrics* metrics) {
   std::unique_ptr<JobManager> m(new JobManager(options, store, metrics));
   auto counts = store->CountJobs();
   if (!counts.ok()) return counts.status();
@@ -103,10 +103,10 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
       store_(store),
       metrics_(metrics),
       snapshots_(store, options.snapshot_cache_bytes),
-      scheduler_(SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs,
-                                  options.max_memory, options.drain_grace_ms, Owner(),
-                                  kExclusiveLeaseNs},
-                 store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
+      scheduler_(
+          SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
+                           options.drain_grace_ms, Owner(), kExclusiveLeaseNs},
+          store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
       retention_(options.retention_seconds, options.retention_count, store,
                  [this](const std::string& id) { return Delete(id); }) {}
 
@@ -132,11 +132,24 @@ void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
   // Followers that arrive while the job runs find its newest events here.
   auto live = hub_.Live(job->row.id);
   const RunResult result = RunJob(ctx, *job);
-  if (!result.unstored_error.empty()) {
+  if (result.unstored_failure) {
+    // Recorded before `live` is released, so a follower that finds no live
+    // events afterwards finds this.
     std::lock_guard<std::mutex> lock(unstored_mu_);
-    if (unstored_.size() >= kMaxUnstored) unstored_.erase(unstored_.begin());
-    unstored_[job->row.id] = result.unstored_error;
+    if (unstored_.count(job->row.id) == 0) unstored_order_.push_back(job->row.id);
+    unstored_[job->row.id] = *result.unstored_failure;
+    while (unstored_order_.size() > kMaxUnstored) {
+      unstored_.erase(unstored_order_.front());
+      unstored_order_.pop_front();
+    }
   }
+}
+
+std::optional<v1::JobEvent> JobManager::Unstored(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(unstored_mu_);
+  auto it = unstored_.find(id);
+  if (it == unstored_.end()) return std::nullopt;
+  return it->second;
 }
 
 StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const {
@@ -145,10 +158,11 @@ StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const
   if (id.size() > kMaxIdBytes) return not_found;
   auto row = store_->GetJob(id, points);
   if (!row.ok()) return row.status().code() == StatusCode::kNotFound ? not_found : row.status();
-  std::lock_guard<std::mutex> lock(unstored_mu_);
-  if (auto it = unstored_.find(id); it != unstored_.end() && !IsTerminalState(row->state)) {
+  if (IsTerminalState(row->state)) return row;
+  if (auto failed = Unstored(id)) {
     row->state = v1::JOB_STATE_FAILED;
-    row->error = it->second;
+    row->error = failed->state().error();
+    row->last_seq = failed->seq();
   }
   return row;
 }
@@ -197,9 +211,8 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   // A retry of an accepted request is answered before any limit.
   auto same_request = [&](const JobRow& existing) -> StatusOr<v1::Job> {
     if (!SameRequest(existing.request_fingerprint, row.spec, row.name)) {
-      return Status::AlreadyExists("request_id " + SafeText(row.request_id) +
-                                   " was used for job " + existing.id +
-                                   " with a different spec or name");
+      return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
+                                   existing.id + " with a different spec or name");
     }
     return ToProto(existing, v1::JOB_VIEW_BASIC);
   };
@@ -262,8 +275,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
                                    " is not a JobState");
   }
   if (!v1::JobView_IsValid(request.view())) {
-    return Status::InvalidArgument("view: " + std::to_string(request.view()) +
-                                   " is not a JobView");
+    return Status::InvalidArgument("view: " + std::to_string(request.view()) + " is not a JobView");
   }
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   ListQuery query;
@@ -291,11 +303,11 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
       }
       row = std::move(full).value();
     }
-    {
-      std::lock_guard<std::mutex> lock(unstored_mu_);
-      if (auto it = unstored_.find(row.id); it != unstored_.end() && !IsTerminalState(row.state)) {
+    if (!IsTerminalState(row.state)) {
+      if (auto failed = Unstored(row.id)) {
         row.state = v1::JOB_STATE_FAILED;
-        row.error = it->second;
+        row.error = failed->state().error();
+        row.last_seq = failed->seq();
       }
     }
     v1::Job job = ToProto(row, request.view());
@@ -311,7 +323,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
 }
 
 StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
-  for (int attempt = 0; attempt < 200; ++attempt) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
     auto row = Row(id, ReadPoints::kNo);
     if (!row.ok()) return row.status();
     if (IsTerminalState(row->state)) {
@@ -323,29 +335,28 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
       job->stop = true;
       return ToProto(*row, v1::JOB_VIEW_BASIC);
     }
-    if (row->state == v1::JOB_STATE_QUEUED) {
-      JobRow cancelled = *row;
-      cancelled.state = v1::JOB_STATE_CANCELLED;
-      cancelled.end_ns = NowNs();
-      v1::JobEvent event = StateEvent(v1::JOB_STATE_CANCELLED, "");
-      StampEvent(cancelled, &event);
-      const Status s = store_->AppendEvent(cancelled, event);
-      if (s.ok()) {
-        cancelled.last_seq = event.seq();
-        scheduler_.Removed();
-        CountState(v1::JOB_STATE_QUEUED, v1::JOB_STATE_CANCELLED);
-        hub_.Publish(id, std::move(event));
-        spdlog::info("job {} CANCELLED", id);
-        return ToProto(cancelled, v1::JOB_VIEW_BASIC);
-      }
-      // A worker claimed it meanwhile (its lease changed): cancel it running.
-      if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
-        return s;
-      }
+    // Queued, or RUNNING in the store with no runner (the last server's
+    // job, waiting to be resumed): it ends here, under the lease it has.
+    // The embedded stores are exclusive, so no other process trains it.
+    JobRow cancelled = *row;
+    cancelled.state = v1::JOB_STATE_CANCELLED;
+    cancelled.end_ns = NowNs();
+    v1::JobEvent event = StateEvent(v1::JOB_STATE_CANCELLED, "");
+    StampEvent(cancelled, &event);
+    const Status s = store_->AppendEvent(cancelled, event);
+    if (s.ok()) {
+      cancelled.last_seq = event.seq();
+      scheduler_.Removed();
+      CountState(row->state, v1::JOB_STATE_CANCELLED);
+      hub_.Publish(id, std::move(event));
+      spdlog::info("job {} CANCELLED", id);
+      return ToProto(cancelled, v1::JOB_VIEW_BASIC);
     }
-    // RUNNING but not (yet) in this process's running set: being claimed
-    // right now, or resumed on start; look again shortly.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // A worker claimed it meanwhile (its lease changed): cancel it running.
+    if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return Status::Unavailable("job " + id + " is changing state; try again");
 }
@@ -356,6 +367,24 @@ Status JobManager::Delete(const std::string& id) {
   if (!IsTerminalState(row->state)) {
     return Status::FailedPrecondition("job " + id + " is " + JobStateName(row->state) +
                                       "; cancel it before deleting it");
+  }
+  if (auto failed = Unstored(id)) {
+    // Its end was never stored: store it now (if the store works again),
+    // so that the store lets the job go.
+    auto stored = store_->GetJob(id, ReadPoints::kNo);
+    if (stored.ok() && !IsTerminalState(stored->state)) {
+      JobRow ended = *stored;
+      ended.state = v1::JOB_STATE_FAILED;
+      ended.error = failed->state().error();
+      ended.end_ns = NowNs();
+      v1::JobEvent event = *failed;
+      StampEvent(ended, &event);
+      GANTRY_RETURN_IF_ERROR(store_->AppendEvent(ended, event));
+    }
+    std::lock_guard<std::mutex> lock(unstored_mu_);
+    unstored_.erase(id);
+    unstored_order_.erase(std::remove(unstored_order_.begin(), unstored_order_.end(), id),
+                          unstored_order_.end());
   }
   GANTRY_RETURN_IF_ERROR(store_->DeleteJob(id));
   snapshots_.Forget(id);
@@ -370,10 +399,19 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
                                                          int64_t from_seq) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
-  if (IsTerminalState(row->state)) {
+  auto failed = Unstored(id);
+  if (IsTerminalState(row->state) && !failed) {
     return std::make_unique<EventCursor>(store_, id, nullptr, row->last_seq, from_seq);
   }
-  return std::make_unique<EventCursor>(store_, id, hub_.Live(id), 0, from_seq);
+  auto live = failed ? nullptr : hub_.Live(id);
+  // The runner records an unstored failure before it lets its live events
+  // go: a follower that got fresh ones after that finds the failure here.
+  if (!failed) failed = Unstored(id);
+  if (failed) {
+    return std::make_unique<EventCursor>(store_, id, nullptr, failed->seq(), from_seq,
+                                         std::make_shared<const v1::JobEvent>(*failed));
+  }
+  return std::make_unique<EventCursor>(store_, id, std::move(live), 0, from_seq);
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
@@ -423,8 +461,8 @@ StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest
   if (!spec.ok()) return spec.status();
   const int64_t dim = DataDim(spec->dataset);
   const int64_t limit = kMaxMessageValues / dim;
-  const int64_t max_points = request.max_points() == 0 ? std::min<int64_t>(10'000, limit)
-                                                       : request.max_points();
+  const int64_t max_points =
+      request.max_points() == 0 ? std::min<int64_t>(10'000, limit) : request.max_points();
   if (max_points < 1 || max_points > limit) {
     return Status::InvalidArgument("max_points: " + std::to_string(max_points) +
                                    " is out of range 1.." + std::to_string(limit));

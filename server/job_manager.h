@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,10 +43,10 @@
 namespace gantry {
 
 struct ManagerOptions {
-  int max_concurrent_jobs = 2;      // training workers, >= 1
-  int max_queued_jobs = 100;        // jobs waiting for a worker, >= 0
+  int max_concurrent_jobs = 2;             // training workers, >= 1
+  int max_queued_jobs = 100;               // jobs waiting for a worker, >= 0
   int64_t max_sample_points = 10'000'000;  // per Sample/SampleStream call
-  int checkpoints_kept = 3;         // newest full trainer checkpoints kept per job
+  int checkpoints_kept = 3;                // newest full trainer checkpoints kept per job
   // Drain lets running jobs finish their current epoch (and checkpoint) for
   // this long; jobs still mid-epoch then stop between two batches and resume
   // from their last periodic checkpoint.
@@ -128,10 +129,13 @@ class JobManager {
   mutable SnapshotCache snapshots_;
   Scheduler scheduler_;
   Retention retention_;
-  // Jobs that FAILED without the store recording it (at most
-  // kMaxUnstored; they resume on the next start).
+  // Jobs that FAILED without the store recording it, with the FAILED event
+  // their followers were sent (the newest kMaxUnstored; they resume on the
+  // next start).
+  std::optional<v1::JobEvent> Unstored(const std::string& id) const;
   mutable std::mutex unstored_mu_;
-  std::map<std::string, std::string> unstored_;  // Guarded by unstored_mu_.
+  std::map<std::string, v1::JobEvent> unstored_;  // Guarded by unstored_mu_.
+  std::deque<std::string> unstored_order_;        // Guarded by unstored_mu_; oldest first.
 };
 
 }  // namespace gantry

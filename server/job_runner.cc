@@ -49,15 +49,20 @@ class Runner {
   bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
   bool SaveCheckpoint(const Trainer& trainer);
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
-  void CountState(v1::JobState from, v1::JobState to) {
-    if (ctx_.metrics != nullptr) ctx_.metrics->JobState(from, to);
+  // Moves the job's count in the metrics to `to`.
+  void Count(v1::JobState to) {
+    if (ctx_.metrics != nullptr && metric_state_ != to) ctx_.metrics->JobState(metric_state_, to);
+    metric_state_ = to;
   }
 
   const RunnerContext& ctx_;
   ActiveJob& job_;
   RunResult result_;
-  bool over_ = false;              // nothing more may be written
-  std::deque<int64_t> kept_;       // epochs of the stored snapshots, ascending
+  bool over_ = false;  // nothing more may be written
+  // The state the metrics count the job in: QUEUED for a first claim
+  // (lease 1), else RUNNING (as counted when the server started).
+  v1::JobState metric_state_ = job_.row.lease == 1 ? v1::JOB_STATE_QUEUED : v1::JOB_STATE_RUNNING;
+  std::deque<int64_t> kept_;  // epochs of the stored snapshots, ascending
 };
 
 bool Runner::Publish(v1::JobEvent event) {
@@ -75,13 +80,13 @@ bool Runner::Publish(v1::JobEvent event) {
     // end is published to followers but not stored, so on the next start
     // the job resumes from what was stored, with no gap in its events.
     spdlog::error("job {}: event {} not stored: {}", job_.row.id, event.seq(), s.message());
-    result_.unstored_error = "cannot store the job's progress: " + s.message();
-    v1::JobEvent failed = StateEvent(v1::JOB_STATE_FAILED, result_.unstored_error);
+    const std::string error = "cannot store the job's progress: " + s.message();
+    v1::JobEvent failed = StateEvent(v1::JOB_STATE_FAILED, error);
     StampEvent(job_.row, &failed);
-    CountState(job_.row.state, v1::JOB_STATE_FAILED);
+    Count(v1::JOB_STATE_FAILED);
+    result_.unstored_failure = failed;
     ctx_.hub->Publish(job_.row.id, std::move(failed));
-    spdlog::error("job {} FAILED (not stored; it resumes on restart): {}", job_.row.id,
-                  result_.unstored_error);
+    spdlog::error("job {} FAILED (not stored; it resumes on restart): {}", job_.row.id, error);
     return false;
   }
   job_.row.last_seq = event.seq();
@@ -95,13 +100,12 @@ void Runner::End(v1::JobState state, const std::string& error) {
     if (kept_.empty() || kept_.back() != latest->epoch()) (void)StoreSnapshot(latest);
     if (over_) return;
   }
-  const v1::JobState from = job_.row.state;
   job_.row.state = state;
   job_.row.error = error;
   job_.row.end_ns = NowNs();
   if (!Publish(StateEvent(state, error))) return;
   over_ = true;
-  CountState(from, state);
+  Count(state);
   if (error.empty()) {
     spdlog::info("job {} {}", job_.row.id, JobStateName(state));
   } else {
@@ -143,9 +147,21 @@ bool Runner::SaveCheckpoint(const Trainer& trainer) {
     return false;
   }
   if (auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); all.ok()) {
-    const int64_t extra = static_cast<int64_t>(all->size()) - ctx_.checkpoints_kept;
+    // Checkpoints past this one are stale (their events were lost, e.g. to
+    // a power cut, and trained again): they go first, then the oldest
+    // beyond checkpoints_kept.
+    std::vector<int64_t> keep;
+    for (int64_t c : *all) {
+      if (c > e) {
+        (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, c});
+      } else {
+        keep.push_back(c);
+      }
+    }
+    const int64_t extra = static_cast<int64_t>(keep.size()) - ctx_.checkpoints_kept;
     for (int64_t i = 0; i < extra; ++i) {
-      (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, (*all)[static_cast<size_t>(i)]});
+      (void)ctx_.store->DeleteBlob(
+          {job_.row.id, BlobKind::kCheckpoint, keep[static_cast<size_t>(i)]});
     }
   }
   return true;
@@ -160,8 +176,10 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
     // A checkpoint past the last stored event (its commit was lost, e.g. to
     // a power cut) would leave a gap in the events: resume from an older one.
     if (*it > job_.row.epochs_done) {
-      spdlog::warn("job {}: checkpoint of epoch {} is newer than its stored events (epoch {}); "
-                   "skipping it", job_.row.id, *it, job_.row.epochs_done);
+      spdlog::warn(
+          "job {}: checkpoint of epoch {} is newer than its stored events (epoch {}); "
+          "skipping it",
+          job_.row.id, *it, job_.row.epochs_done);
       continue;
     }
     ++tried;
@@ -172,8 +190,8 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
     if (first_error.empty()) first_error = s.message();
   }
   if (tried > 0) {
-    return Status::DataLoss("all " + std::to_string(tried) + " checkpoints of job " +
-                            job_.row.id + " are unreadable (newest: " + first_error + ")");
+    return Status::DataLoss("all " + std::to_string(tried) + " checkpoints of job " + job_.row.id +
+                            " are unreadable (newest: " + first_error + ")");
   }
   return int64_t{0};
 }
@@ -181,14 +199,19 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
 RunResult Runner::Run() {
   const std::string& id = job_.row.id;
   auto parsed = SpecFromProto(job_.row.spec);
-  job_.row.spec.Clear();  // the core spec holds the points from here on
+  job_.row.spec.Clear();                      // the core spec holds the points from here on
   const bool resume = job_.row.last_seq > 1;  // RUNNING was stored: a restart
+  if (*ctx_.draining) {
+    // Claimed while the server began to drain: it stays claimable for the
+    // next start, with nothing written.
+    return result_;
+  }
+  Count(v1::JOB_STATE_RUNNING);
   if (!resume) {
     if (job_.cancel_requested) {
       End(v1::JOB_STATE_CANCELLED);
       return result_;
     }
-    CountState(v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING);
     if (!Publish(StateEvent(v1::JOB_STATE_RUNNING, ""))) return result_;
     spdlog::info("job {} RUNNING", id);
   } else {

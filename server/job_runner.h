@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/trainer.h"
@@ -47,7 +48,9 @@ struct RunnerContext {
 };
 
 struct RunResult {
-  std::string unstored_error;  // non-empty: the job FAILED but the store has not recorded it
+  // Set when the job FAILED but the store could not record it: the FAILED
+  // event its followers were sent (not stored; the job resumes on restart).
+  std::optional<v1::JobEvent> unstored_failure;
 };
 
 RunResult RunJob(const RunnerContext& context, ActiveJob& job);

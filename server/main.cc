@@ -1,9 +1,9 @@
 // gantryd: the gantry training server. Parses flags, starts the server,
 // waits for SIGINT or SIGTERM, drains and exits 0.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -55,7 +55,8 @@ bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
 
 int main(int argc, char** argv) {
   gantry::ServerOptions options;
-  options.manager.max_concurrent_jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.manager.max_concurrent_jobs =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string data_dir = DefaultDataDir();
   std::string retention;
   std::string auth_token_file;
@@ -172,7 +173,8 @@ int main(int argc, char** argv) {
   if (!auth_token_file.empty()) {
     std::ifstream in(auth_token_file);
     std::getline(in, options.auth_token);
-    while (!options.auth_token.empty() && std::isspace(static_cast<unsigned char>(options.auth_token.back()))) {
+    while (!options.auth_token.empty() &&
+           std::isspace(static_cast<unsigned char>(options.auth_token.back()))) {
       options.auth_token.pop_back();
     }
     if (options.auth_token.empty()) {
@@ -191,7 +193,6 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("gantryd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
-
 
   // Block the signals in every thread; this one waits for them.
   sigset_t signals;

@@ -24,12 +24,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("Epochs trained")
                  .Register(*registry_)
                  .Add({});
-  epoch_seconds_ = &prometheus::BuildHistogram()
-                        .Name("gantry_epoch_duration_seconds")
-                        .Help("Training time of one epoch")
-                        .Register(*registry_)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{
-                                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  epoch_seconds_ =
+      &prometheus::BuildHistogram()
+           .Name("gantry_epoch_duration_seconds")
+           .Help("Training time of one epoch")
+           .Register(*registry_)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                            0.5, 1, 2.5, 5, 10, 30, 60});
   rpcs_ = &prometheus::BuildCounter()
                .Name("gantry_rpcs_total")
                .Help("RPCs by method and gRPC status code")

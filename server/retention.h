@@ -20,9 +20,10 @@ namespace gantry {
 class Retention {
  public:
   using DeleteFn = std::function<Status(const std::string& id)>;
-  Retention(int64_t retention_seconds, int64_t retention_count, const Store* store,
-            DeleteFn remove)
-      : seconds_(retention_seconds), count_(retention_count), store_(store),
+  Retention(int64_t retention_seconds, int64_t retention_count, const Store* store, DeleteFn remove)
+      : seconds_(retention_seconds),
+        count_(retention_count),
+        store_(store),
         remove_(std::move(remove)) {}
   ~Retention() { Stop(); }
   Retention(const Retention&) = delete;

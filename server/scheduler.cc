@@ -4,7 +4,6 @@
 
 #include <chrono>
 
-
 namespace gantry {
 
 Scheduler::Scheduler(SchedulerOptions options, Store* store, RunFn run)
@@ -28,21 +27,29 @@ Status Scheduler::Reserve() {
   if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
   // Idle workers take new jobs at once, unless the next job waits for memory.
   const int idle = head_blocked_ ? 0 : std::max(0, options_.max_concurrent_jobs - running_);
-  if (claimable_ >= options_.max_queued_jobs + idle) {
-    const int64_t waiting = std::max<int64_t>(0, claimable_ - idle);
+  if (claimable_ + reserved_ >= options_.max_queued_jobs + idle) {
+    const int64_t waiting = std::max<int64_t>(0, claimable_ + reserved_ - idle);
     return Status::ResourceExhausted("the queue is full: " + std::to_string(waiting) +
                                      " jobs are waiting (--max-queued-jobs " +
                                      std::to_string(options_.max_queued_jobs) + ")");
   }
-  ++claimable_;
+  ++reserved_;
   return Status::Ok();
 }
 
-void Scheduler::Added() { work_cv_.notify_all(); }
+void Scheduler::Added() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --reserved_;
+    ++claimable_;
+    ++generation_;
+  }
+  work_cv_.notify_all();
+}
 
 void Scheduler::Unreserve() {
   std::lock_guard<std::mutex> lock(mu_);
-  --claimable_;
+  --reserved_;
 }
 
 void Scheduler::Removed() {
@@ -50,6 +57,7 @@ void Scheduler::Removed() {
     std::lock_guard<std::mutex> lock(mu_);
     if (claimable_ > 0) --claimable_;
     head_blocked_ = false;  // the head may have been the cancelled job
+    ++generation_;
   }
   work_cv_.notify_all();
 }
@@ -64,6 +72,7 @@ void Scheduler::WorkerLoop() {
   while (true) {
     std::unique_lock<std::mutex> claim(claim_mu_);
     int64_t budget = -1;
+    uint64_t generation = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [this] { return draining_ || (claimable_ > 0 && !head_blocked_); });
@@ -71,10 +80,12 @@ void Scheduler::WorkerLoop() {
       if (options_.max_memory > 0 && running_ > 0) {
         budget = std::max<int64_t>(0, options_.max_memory - running_memory_);
       }
+      generation = generation_;
     }
     auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns);
     if (!claimed.ok()) {
-      spdlog::error("claiming the next job failed: {}; retrying in 1 s", claimed.status().message());
+      spdlog::error("claiming the next job failed: {}; retrying in 1 s",
+                    claimed.status().message());
       claim.unlock();
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return draining_.load(); });
@@ -84,9 +95,11 @@ void Scheduler::WorkerLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!claimed->has_value()) {
-        // Nothing claimable: the next job waits for memory, or the count
-        // was stale (a job that ended elsewhere).
-        if (running_ > 0) {
+        // Something changed during the claim (a job stored or ended): try
+        // again. Else the next job waits for memory (with a budget), or the
+        // count was stale (without one: nothing is claimable).
+        if (generation != generation_ || draining_) continue;
+        if (budget >= 0) {
           head_blocked_ = true;
         } else {
           claimable_ = 0;
@@ -108,6 +121,7 @@ void Scheduler::WorkerLoop() {
       running_memory_ -= job->row.memory_bytes;
       active_.erase(job->row.id);
       head_blocked_ = false;  // its memory may let the next job start
+      ++generation_;
     }
     idle_cv_.notify_all();
     work_cv_.notify_all();
@@ -125,8 +139,10 @@ void Scheduler::Drain() {
     if (!idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.drain_grace_ms),
                            [this] { return running_ == 0; })) {
       for (auto& [id, job] : active_) {
-        spdlog::warn("job {}: its epoch outlasted the drain grace; stopping it mid-epoch "
-                     "(it resumes from its last checkpoint)", id);
+        spdlog::warn(
+            "job {}: its epoch outlasted the drain grace; stopping it mid-epoch "
+            "(it resumes from its last checkpoint)",
+            id);
         job->stop = true;
       }
     }

@@ -33,10 +33,10 @@ namespace gantry {
 struct SchedulerOptions {
   int max_concurrent_jobs = 2;
   int max_queued_jobs = 100;
-  int64_t max_memory = 0;      // 0: no limit
+  int64_t max_memory = 0;  // 0: no limit
   int64_t drain_grace_ms = 10'000;
-  std::string owner;           // this process, as the store's lease owner
-  int64_t lease_ns = 0;        // how long a claim holds without renewal
+  std::string owner;     // this process, as the store's lease owner
+  int64_t lease_ns = 0;  // how long a claim holds without renewal
 };
 
 class Scheduler {
@@ -81,10 +81,15 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  int64_t claimable_ = 0;       // Guarded by mu_: queued (and interrupted) jobs
-  bool head_blocked_ = false;   // Guarded by mu_: the next job waits for memory
-  int running_ = 0;             // Guarded by mu_.
-  int64_t running_memory_ = 0;  // Guarded by mu_.
+  int64_t claimable_ = 0;      // Guarded by mu_: queued (and interrupted) jobs
+  int64_t reserved_ = 0;       // Guarded by mu_: admitted, not yet stored
+  bool head_blocked_ = false;  // Guarded by mu_: the next job waits for memory
+  // Guarded by mu_: counts every change that can make a claim succeed (a job
+  // stored, cancelled or ended), so that a worker whose claim found nothing
+  // only concludes so when nothing changed during the claim.
+  uint64_t generation_ = 0;
+  int running_ = 0;                                           // Guarded by mu_.
+  int64_t running_memory_ = 0;                                // Guarded by mu_.
   std::map<std::string, std::shared_ptr<ActiveJob>> active_;  // Guarded by mu_.
   std::vector<std::thread> workers_;
 };

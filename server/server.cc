@@ -3,8 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
-#include <grpcpp/server_builder.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -22,25 +22,25 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
  public:
   void UpdateArguments(grpc::ChannelArguments*) override {}
   void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [](const auto& p) { return p->name() == "proto_server_reflection"; }),
-                   plugins->end());
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const auto& p) { return p->name() == "proto_server_reflection"; }),
+        plugins->end());
   }
 };
 
 }  // namespace
 
-
 StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions& options) {
   if (options.manager.max_concurrent_jobs < 1) {
-    return Status::InvalidArgument("--max-concurrent-jobs: " +
-                                   std::to_string(options.manager.max_concurrent_jobs) +
-                                   " is out of range 1..");
+    return Status::InvalidArgument(
+        "--max-concurrent-jobs: " + std::to_string(options.manager.max_concurrent_jobs) +
+        " is out of range 1..");
   }
   if (options.manager.max_queued_jobs < 0) {
-    return Status::InvalidArgument("--max-queued-jobs: " +
-                                   std::to_string(options.manager.max_queued_jobs) +
-                                   " is out of range 0..");
+    return Status::InvalidArgument(
+        "--max-queued-jobs: " + std::to_string(options.manager.max_queued_jobs) +
+        " is out of range 0..");
   }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("--tls-cert and --tls-key go together; one of them is missing");
@@ -70,8 +70,9 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (options.data_dir.empty()) {
     s->store_ = std::make_unique<MemoryStore>();
   } else {
-    auto store = SqliteStore::Open(options.data_dir, options.sync_full ? SqliteStore::Sync::kFull
-                                                                       : SqliteStore::Sync::kNormal);
+    auto store =
+        SqliteStore::Open(options.data_dir, options.sync_full ? SqliteStore::Sync::kFull
+                                                              : SqliteStore::Sync::kNormal);
     if (!store.ok()) return store.status();
     s->store_ = std::move(store).value();
   }
@@ -79,8 +80,8 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
-  s->pool_ = std::make_unique<WorkPool>(options.work_threads,
-                                         static_cast<size_t>(options.work_queue));
+  s->pool_ =
+      std::make_unique<WorkPool>(options.work_threads, static_cast<size_t>(options.work_queue));
   s->service_ = std::make_unique<GantryService>(s->calls_.get(), s->pool_.get());
   // The HTTP servers start before gRPC, so a bad --http-listen fails the
   // start before anything is served.

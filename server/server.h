@@ -17,10 +17,10 @@
 #include "server/calls.h"
 #include "server/http_server.h"
 #include "server/job_manager.h"
-#include "server/store/store.h"
-#include "server/work_pool.h"
 #include "server/metrics.h"
 #include "server/service.h"
+#include "server/store/store.h"
+#include "server/work_pool.h"
 
 namespace gantry {
 
@@ -37,7 +37,7 @@ struct ServerOptions {
   int work_threads = 2;
   int work_queue = 64;
   ManagerOptions manager;
-  bool reflection = true;           // off whenever auth_token is set (it cannot check tokens)
+  bool reflection = true;  // off whenever auth_token is set (it cannot check tokens)
   // TLS: PEM files of the server's certificate chain and key (both or none).
   std::string tls_cert_file, tls_key_file;
   // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>".
@@ -49,7 +49,7 @@ struct ServerOptions {
   // HOST:PORT serving only /metrics (and /healthz), without a token; or
   // empty for none. --http-listen serves /metrics too.
   std::string metrics_listen;
-  int max_message_bytes = 64 << 20;        // largest request accepted (user points)
+  int max_message_bytes = 64 << 20;  // largest request accepted (user points)
   // When > 0, connections are closed after this age (with a short grace), so
   // clients reconnect: spreads load behind a proxy; tests use it to cut
   // streams. 0 = never.

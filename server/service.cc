@@ -14,7 +14,7 @@ namespace {
 
 using Clock = Calls::Clock;
 
-constexpr int64_t kStreamChunkValues = 262'144;   // 1 MiB of floats per SampleStream message
+constexpr int64_t kStreamChunkValues = 262'144;  // 1 MiB of floats per SampleStream message
 constexpr size_t kExportChunkBytes = 1 << 20;
 
 grpc::Status PoolBusy(const WorkPool& pool) {
@@ -27,8 +27,8 @@ grpc::Status PoolBusy(const WorkPool& pool) {
 // finishes the unary call with it.
 template <typename Fn, typename Out>
 grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
-                                const Calls& calls, const char* method,
-                                const std::string& job_id, Out* response, Fn&& fn) {
+                                const Calls& calls, const char* method, const std::string& job_id,
+                                Out* response, Fn&& fn) {
   const auto start = Clock::now();
   grpc::Status status = auth;
   if (auth.ok()) {
@@ -56,14 +56,14 @@ grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const gr
     reactor->Finish(auth);
     return reactor;
   }
-  const bool queued = pool.Submit([&calls, method, job_id, response, fn = std::move(fn), start,
-                                   reactor]() mutable {
-    auto result = fn();
-    const grpc::Status status = ToGrpcStatus(result.status());
-    if (result.ok()) *response = std::move(result).value();
-    calls.Log(method, job_id, status, start);
-    reactor->Finish(status);
-  });
+  const bool queued =
+      pool.Submit([&calls, method, job_id, response, fn = std::move(fn), start, reactor]() mutable {
+        auto result = fn();
+        const grpc::Status status = ToGrpcStatus(result.status());
+        if (result.ok()) *response = std::move(result).value();
+        calls.Log(method, job_id, status, start);
+        reactor->Finish(status);
+      });
   if (!queued) {
     const grpc::Status busy = PoolBusy(pool);
     calls.Log(method, job_id, busy, start);
@@ -164,13 +164,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   const Clock::time_point start_ = Clock::now();
   std::shared_ptr<Notifier> notifier_;
   std::mutex mu_;
-  const std::unique_ptr<EventCursor> cursor_;       // Guarded by mu_.
+  const std::unique_ptr<EventCursor> cursor_;  // Guarded by mu_.
   const std::string job_id_;
-  std::shared_ptr<const v1::JobEvent> current_;     // Guarded by mu_; in flight.
-  bool writing_ = false;                            // Guarded by mu_.
-  bool finished_ = false;                           // Guarded by mu_.
-  bool cancelled_ = false;                          // Guarded by mu_.
-  grpc::Status final_status_;                       // Guarded by mu_.
+  std::shared_ptr<const v1::JobEvent> current_;  // Guarded by mu_; in flight.
+  bool writing_ = false;                         // Guarded by mu_.
+  bool finished_ = false;                        // Guarded by mu_.
+  bool cancelled_ = false;                       // Guarded by mu_.
+  grpc::Status final_status_;                    // Guarded by mu_.
 };
 
 // SampleStream: the plan (which reads the snapshot) and every chunk are
@@ -191,7 +191,9 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
   void OnWriteDone(bool ok) override {
     if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
     if (offset_ >= plan_.count) return End(grpc::Status::OK);
-    Submit([this] { Next(); });
+    if (!pool_.Continue([this] { Next(); })) {
+      End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    }
   }
   void OnDone() override {
     calls_.Log("SampleStream", request_.job_id(), status_, start_);
@@ -327,8 +329,8 @@ grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {
-  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "Sample", request->job_id(),
-                     response, [this, request] { return calls_->Sample(*request); });
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "Sample", request->job_id(), response,
+                     [this, request] { return calls_->Sample(*request); });
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(

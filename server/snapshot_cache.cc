@@ -9,7 +9,7 @@ int64_t SnapshotCache::SizeOf(const GeneratorSnapshot& snapshot) {
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std::string& job_id,
-                                                                       int64_t epoch) {
+                                                                      int64_t epoch) {
   const Key key{job_id, epoch};
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -28,7 +28,8 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std:
   return *snapshot;
 }
 
-void SnapshotCache::InsertLocked(const Key& key, std::shared_ptr<const GeneratorSnapshot> snapshot) {
+void SnapshotCache::InsertLocked(const Key& key,
+                                 std::shared_ptr<const GeneratorSnapshot> snapshot) {
   if (entries_.count(key) != 0) return;
   const int64_t size = SizeOf(*snapshot);
   if (size > max_bytes_) return;  // larger than the whole budget: never kept

@@ -20,6 +20,16 @@ bool WorkPool::Submit(std::function<void()> task) {
   return true;
 }
 
+bool WorkPool::Continue(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
 void WorkPool::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);

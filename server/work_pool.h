@@ -30,6 +30,11 @@ class WorkPool {
 
   // False when the queue is full or the pool stopped: the task is dropped.
   bool Submit(std::function<void()> task);
+  // The next step of work already admitted (a stream's next chunk): queued
+  // even when the queue is full (each open stream has at most one such
+  // step queued, so they stay bounded by the open streams). False only once
+  // the pool stopped.
+  bool Continue(std::function<void()> task);
   void Stop();
   size_t max_queued() const { return max_queued_; }
 

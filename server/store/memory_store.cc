@@ -81,8 +81,7 @@ StatusOr<std::vector<JobRow>> MemoryStore::ActiveJobs() const {
 }
 
 StatusOr<std::vector<std::string>> MemoryStore::ExpiredJobs(int64_t ended_before_ns,
-                                                            int64_t keep_newest,
-                                                            int limit) const {
+                                                            int64_t keep_newest, int limit) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> ended;
   for (const auto& [id, job] : jobs_) {
@@ -139,13 +138,13 @@ Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
   return Status::Ok();
 }
 
-StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& id,
-                                                            int64_t from_seq, int limit) const {
+StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& id, int64_t from_seq,
+                                                            int limit) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return NotFound(id);
-  const auto& events = it->second.events;
   std::vector<v1::JobEvent> out;
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return out;  // an unknown job has no events
+  const auto& events = it->second.events;
   for (int64_t i = std::max<int64_t>(1, from_seq) - 1;
        i < static_cast<int64_t>(events.size()) && static_cast<int>(out.size()) < limit; ++i) {
     out.push_back(events[static_cast<size_t>(i)]);
@@ -154,8 +153,7 @@ StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& i
 }
 
 StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
-                                                       int64_t max_memory_bytes,
-                                                       int64_t lease_ns) {
+                                                       int64_t max_memory_bytes, int64_t lease_ns) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = NowNs();
   Job* next = nullptr;

@@ -42,15 +42,15 @@ class MemoryStore final : public Store {
 
  private:
   struct Job {
-    JobRow row;  // with points
+    JobRow row;                        // with points
     std::vector<v1::JobEvent> events;  // seq 1, 2, ...
     std::map<std::pair<BlobKind, int64_t>, std::string> blobs;
   };
   static JobRow Copy(const Job& job, ReadPoints points);
 
   mutable std::mutex mu_;
-  std::map<std::string, Job> jobs_;            // Guarded by mu_.
-  std::map<int64_t, std::string> by_index_;    // Guarded by mu_.
+  std::map<std::string, Job> jobs_;                 // Guarded by mu_.
+  std::map<int64_t, std::string> by_index_;         // Guarded by mu_.
   std::map<std::string, std::string> request_ids_;  // Guarded by mu_.
 };
 

@@ -1,6 +1,8 @@
 #include "server/store/sqlite_store.h"
 
 #include <fcntl.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -78,6 +80,7 @@ Status SqlError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_extended_errcode(db);
   const std::string msg = what + ": " + sqlite3_errmsg(db);
   if ((code & 0xff) == SQLITE_FULL) return Status::ResourceExhausted("disk full: " + msg);
+  if ((code & 0xff) == SQLITE_CONSTRAINT) return Status::AlreadyExists(msg);
   if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
     return Status::DataLoss(msg);
   }
@@ -191,6 +194,12 @@ std::string EpochName(const char* prefix, int64_t epoch, const char* suffix) {
   return buf;
 }
 
+std::string Sha256(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
 const char* BlobPrefix(BlobKind kind) {
   return kind == BlobKind::kCheckpoint ? "checkpoint-" : "snapshot-";
 }
@@ -198,35 +207,69 @@ const char* BlobSuffix(BlobKind kind) { return kind == BlobKind::kCheckpoint ? "
 
 // Version 3 keeps a USER dataset's points in their own column, and the
 // derived sizes in the row.
+// Request fingerprints become SHA-256s of what they were (the serialized
+// spec, user points included, and the name), which is what gantryd now
+// stores for new jobs.
 Status MoveOutPoints(sqlite3* db) {
-  std::vector<std::pair<std::string, std::string>> specs;
+  std::vector<std::string> ids;
   {
-    Stmt st(db, "SELECT id, spec FROM jobs");
+    Stmt st(db, "SELECT id FROM jobs");
     int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) specs.push_back({st.ColText(0), st.ColBlob(1)});
+    while ((rc = st.Step()) == SQLITE_ROW) ids.push_back(st.ColText(0));
     if (rc != SQLITE_DONE) return SqlError(db, "reading jobs to migrate");
   }
-  for (const auto& [id, bytes] : specs) {
+  for (const std::string& id : ids) {  // one job's spec in memory at a time
+    std::string bytes, fingerprint;
+    {
+      Stmt st(db, "SELECT spec, request_fingerprint, request_id FROM jobs WHERE id = ?");
+      st.Text(1, id);
+      if (st.Step() != SQLITE_ROW) return SqlError(db, "reading job " + id + " to migrate");
+      bytes = st.ColBlob(0);
+      fingerprint = st.ColText(2).empty() ? "" : Sha256(st.ColBlob(1));
+    }
     v1::JobSpec spec;
     if (!spec.ParseFromString(bytes)) return Status::DataLoss("job " + id + ": unreadable spec");
     auto core = SpecFromProto(spec);
     const int64_t memory = core.ok() ? EstimateMemory(*core).total() : 0;
     const int64_t rows = core.ok() ? DatasetRows(core->dataset) : 0;
     Stmt st(db,
-            "UPDATE jobs SET spec = ?, points = ?, dataset_rows = ?, memory_bytes = ? WHERE id = ?");
+            "UPDATE jobs SET spec = ?, points = ?, dataset_rows = ?, memory_bytes = ?,"
+            " request_fingerprint = ? WHERE id = ?");
     st.Blob(1, WithoutPoints(spec).SerializeAsString());
     if (spec.dataset().kind() == v1::DATASET_KIND_USER) {
       st.Blob(2, spec.dataset().points().SerializeAsString());
     } else {
       st.Null(2);
     }
-    st.Int(3, rows).Int(4, memory).Text(5, id);
+    st.Int(3, rows).Int(4, memory).Blob(5, fingerprint).Text(6, id);
     if (st.Step() != SQLITE_DONE) return SqlError(db, "migrating job " + id);
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+class SqliteStore::Reader {
+ public:
+  explicit Reader(const SqliteStore& store) {
+    for (auto& r : store.readers_) {
+      std::unique_lock<std::mutex> lock(r.mu, std::try_to_lock);
+      if (lock.owns_lock()) {
+        lock_ = std::move(lock);
+        db_ = r.db;
+        return;
+      }
+    }
+    auto& r = store.readers_[store.next_reader_.fetch_add(1) % kReaders];
+    lock_ = std::unique_lock<std::mutex>(r.mu);
+    db_ = r.db;
+  }
+  sqlite3* db() const { return db_; }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  sqlite3* db_ = nullptr;
+};
 
 StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir, Sync sync) {
   std::error_code ec;
@@ -237,8 +280,8 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
   for (const fs::path& p : {fs::path(dir), fs::path(dir) / "jobs"}) {
     fs::permissions(p, fs::perms::owner_all, fs::perm_options::replace, ec);
     if (ec) {
-      return Status::Internal("--data-dir " + p.string() + ": cannot make it private: " +
-                              ec.message());
+      return Status::Internal("--data-dir " + p.string() +
+                              ": cannot make it private: " + ec.message());
     }
   }
   std::unique_ptr<SqliteStore> s(new SqliteStore());
@@ -265,9 +308,11 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
     (void)::fchmod(fd, 0600);
     ::close(fd);
   }
-  for (sqlite3** db : {&s->db_, &s->read_db_}) {
-    if (sqlite3_open_v2(db_path.c_str(), db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                        nullptr) != SQLITE_OK) {
+  std::vector<sqlite3**> connections = {&s->db_};
+  for (auto& r : s->readers_) connections.push_back(&r.db);
+  for (sqlite3** db : connections) {
+    if (sqlite3_open_v2(db_path.c_str(), db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
       return SqlError(*db, "opening " + db_path);
     }
     sqlite3_busy_timeout(*db, 5000);
@@ -279,7 +324,9 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
 }
 
 SqliteStore::~SqliteStore() {
-  if (read_db_ != nullptr) sqlite3_close(read_db_);
+  for (auto& r : readers_) {
+    if (r.db != nullptr) sqlite3_close(r.db);
+  }
   if (db_ != nullptr) sqlite3_close(db_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
@@ -315,8 +362,8 @@ Status SqliteStore::Migrate() {
 
 StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
                                            ReadPoints points) const {
-  Stmt st(db, std::string("SELECT ") + kColumns +
-                  (points == ReadPoints::kYes ? ", points" : "") + " FROM jobs WHERE id = ?");
+  Stmt st(db, std::string("SELECT ") + kColumns + (points == ReadPoints::kYes ? ", points" : "") +
+                  " FROM jobs WHERE id = ?");
   st.Text(1, id);
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return Status::NotFound("job " + id + " not found");
@@ -375,16 +422,16 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
 }
 
 StatusOr<JobRow> SqliteStore::GetJob(const std::string& id, ReadPoints points) const {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  return GetJobLocked(read_db_, id, points);
+  Reader reader(*this);
+  return GetJobLocked(reader.db(), id, points);
 }
 
 StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
-  std::lock_guard<std::mutex> lock(read_mu_);
+  Reader reader(*this);
   std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < ?";
   if (q.state != v1::JOB_STATE_UNSPECIFIED) sql += " AND state = ?";
   sql += " ORDER BY idx DESC LIMIT ?";
-  Stmt st(read_db_, sql);
+  Stmt st(reader.db(), sql);
   int i = 1;
   st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
   if (q.state != v1::JOB_STATE_UNSPECIFIED) st.Int(i++, q.state);
@@ -396,14 +443,14 @@ StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
     if (!row.ok()) return row.status();
     out.push_back(std::move(row).value());
   }
-  if (rc != SQLITE_DONE) return SqlError(read_db_, "listing jobs");
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing jobs");
   return out;
 }
 
 StatusOr<std::vector<JobRow>> SqliteStore::ActiveJobs() const {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Stmt st(read_db_, std::string("SELECT ") + kColumns +
-                        " FROM jobs WHERE state IN (1, 2) ORDER BY idx");
+  Reader reader(*this);
+  Stmt st(reader.db(),
+          std::string("SELECT ") + kColumns + " FROM jobs WHERE state IN (1, 2) ORDER BY idx");
   std::vector<JobRow> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) {
@@ -411,26 +458,26 @@ StatusOr<std::vector<JobRow>> SqliteStore::ActiveJobs() const {
     if (!row.ok()) return row.status();
     out.push_back(std::move(row).value());
   }
-  if (rc != SQLITE_DONE) return SqlError(read_db_, "listing active jobs");
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing active jobs");
   return out;
 }
 
 StatusOr<std::vector<std::string>> SqliteStore::ExpiredJobs(int64_t ended_before_ns,
-                                                            int64_t keep_newest,
-                                                            int limit) const {
-  std::lock_guard<std::mutex> lock(read_mu_);
+                                                            int64_t keep_newest, int limit) const {
+  Reader reader(*this);
   // Newest ended first; skip the kept ones unless they are too old.
-  Stmt st(read_db_,
+  Stmt st(reader.db(),
           "SELECT id, end_ns FROM jobs WHERE state >= 3 ORDER BY end_ns DESC, idx DESC");
   std::vector<std::string> out;
   int64_t n = 0;
-  int rc;
+  int rc = SQLITE_DONE;
   while (static_cast<int>(out.size()) < limit && (rc = st.Step()) == SQLITE_ROW) {
     const bool too_many = keep_newest > 0 && n >= keep_newest;
     const bool too_old = ended_before_ns > 0 && st.ColInt(1) < ended_before_ns;
     if (too_many || too_old) out.push_back(st.ColText(0));
     ++n;
   }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(reader.db(), "listing ended jobs");
   return out;
 }
 
@@ -477,8 +524,8 @@ Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
                                      " is stored already");
       }
       if (event.seq() != st.ColInt(1) + 1) {
-        return Status::FailedPrecondition("job " + r.id + ": event " +
-                                          std::to_string(event.seq()) + " would leave a gap after " +
+        return Status::FailedPrecondition("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                          " would leave a gap after " +
                                           std::to_string(st.ColInt(1)));
       }
     }
@@ -500,10 +547,11 @@ Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
   });
 }
 
-StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& id,
-                                                            int64_t from_seq, int limit) const {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Stmt st(read_db_, "SELECT seq, event FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?");
+StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& id, int64_t from_seq,
+                                                            int limit) const {
+  Reader reader(*this);
+  Stmt st(reader.db(),
+          "SELECT seq, event FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?");
   st.Text(1, id).Int(2, from_seq).Int(3, limit);
   std::vector<v1::JobEvent> out;
   int rc;
@@ -515,65 +563,80 @@ StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& i
     }
     out.push_back(std::move(ev));
   }
-  if (rc != SQLITE_DONE) return SqlError(read_db_, "reading events of " + id);
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "reading events of " + id);
   return out;
 }
 
 StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
-                                                       int64_t max_memory_bytes,
-                                                       int64_t lease_ns) {
+                                                       int64_t max_memory_bytes, int64_t lease_ns) {
   std::lock_guard<std::mutex> lock(write_mu_);
   std::optional<JobRow> out;
   const int64_t now = NowNs();
-  Status s = InTransaction(db_, [&]() -> Status {
-    std::string id;
-    int64_t memory = 0;
-    // The previous holder's running jobs first, then one whose lease
-    // expired (its replica died), then the oldest queued one.
-    while (!orphans_.empty() && id.empty()) {
-      Stmt st(db_, "SELECT memory_bytes FROM jobs WHERE id = ? AND state = 2");
-      st.Text(1, orphans_.front());
-      const int rc = st.Step();
-      if (rc == SQLITE_ROW) {
-        id = orphans_.front();
-        memory = st.ColInt(0);
-      } else if (rc == SQLITE_DONE) {
-        orphans_.erase(orphans_.begin());  // ended or deleted meanwhile
-      } else {
-        return SqlError(db_, "claiming a job");
+  bool corrupt = true;
+  Status s;
+  // A job whose row is unreadable is failed and skipped (bounded).
+  for (int tries = 0; corrupt && tries < 100; ++tries) {
+    corrupt = false;
+    s = InTransaction(db_, [&]() -> Status {
+      std::string id;
+      int64_t memory = 0;
+      // The previous holder's running jobs first, then one whose lease
+      // expired (its replica died), then the oldest queued one.
+      while (!orphans_.empty() && id.empty()) {
+        Stmt st(db_, "SELECT memory_bytes FROM jobs WHERE id = ? AND state = 2");
+        st.Text(1, orphans_.front());
+        const int rc = st.Step();
+        if (rc == SQLITE_ROW) {
+          id = orphans_.front();
+          memory = st.ColInt(0);
+        } else if (rc == SQLITE_DONE) {
+          orphans_.erase(orphans_.begin());  // ended or deleted meanwhile
+        } else {
+          return SqlError(db_, "claiming a job");
+        }
       }
-    }
-    for (const char* sql :
-         {"SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
-          " ORDER BY idx LIMIT 1",
-          "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL"
-          " ORDER BY idx LIMIT 1"}) {
-      if (!id.empty()) break;
-      Stmt st(db_, sql);
-      st.Int(1, now);
-      const int rc = st.Step();
-      if (rc == SQLITE_ROW) {
-        id = st.ColText(0);
-        memory = st.ColInt(1);
-        break;
+      for (const char* sql :
+           {"SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
+            " ORDER BY idx LIMIT 1",
+            "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL"
+            " ORDER BY idx LIMIT 1"}) {
+        if (!id.empty()) break;
+        Stmt st(db_, sql);
+        st.Int(1, now);
+        const int rc = st.Step();
+        if (rc == SQLITE_ROW) {
+          id = st.ColText(0);
+          memory = st.ColInt(1);
+          break;
+        }
+        if (rc != SQLITE_DONE) return SqlError(db_, "claiming a job");
       }
-      if (rc != SQLITE_DONE) return SqlError(db_, "claiming a job");
-    }
-    if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
-    Stmt st(db_,
-            "UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN ? ELSE start_ns END, state = 2,"
-            " owner = ?, lease = lease + 1, lease_expires_ns = ? WHERE id = ?");
-    st.Int(1, now).Text(2, owner).Int(3, now + lease_ns).Text(4, id);
-    if (st.Step() != SQLITE_DONE) return SqlError(db_, "claiming job " + id);
-    auto row = GetJobLocked(db_, id, ReadPoints::kYes);
-    if (!row.ok()) return row.status();
-    out = std::move(row).value();
-    return Status::Ok();
-  });
-  if (s.ok() && out && !orphans_.empty() && orphans_.front() == out->id) {
-    orphans_.erase(orphans_.begin());
+      if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
+      Stmt st(db_,
+              "UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN ? ELSE start_ns END, state = 2,"
+              " owner = ?, lease = lease + 1, lease_expires_ns = ? WHERE id = ?");
+      st.Int(1, now).Text(2, owner).Int(3, now + lease_ns).Text(4, id);
+      if (st.Step() != SQLITE_DONE) return SqlError(db_, "claiming job " + id);
+      auto row = GetJobLocked(db_, id, ReadPoints::kYes);
+      if (row.status().code() == StatusCode::kDataLoss) {
+        // An unreadable row must not stall the queue: that job fails, the
+        // next claim takes the next one.
+        Stmt fail(db_, "UPDATE jobs SET state = 4, error = ?, end_ns = ? WHERE id = ?");
+        fail.Text(1, "its stored row is unreadable: " + row.status().message())
+            .Int(2, now)
+            .Text(3, id);
+        if (fail.Step() != SQLITE_DONE) return SqlError(db_, "failing job " + id);
+        corrupt = true;
+        return Status::Ok();
+      }
+      if (!row.ok()) return row.status();
+      out = std::move(row).value();
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    if (corrupt) spdlog::error("a job's stored row is unreadable; it was marked FAILED");
   }
-  if (!s.ok()) return s;
+  if (out && !orphans_.empty() && orphans_.front() == out->id) orphans_.erase(orphans_.begin());
   return out;
 }
 
@@ -626,8 +689,9 @@ StatusOr<std::string> SqliteStore::GetBlob(const BlobKey& key) const {
                             " for epoch " + std::to_string(key.epoch) + " not found");
   }
   auto bytes = ReadFile(path);
-  if (!bytes.ok()) return Status::DataLoss(BlobKindName(key.kind) + std::string(" ") + path +
-                                           ": " + bytes.status().message());
+  if (!bytes.ok())
+    return Status::DataLoss(BlobKindName(key.kind) + std::string(" ") + path + ": " +
+                            bytes.status().message());
   return Unframe(std::move(bytes).value(), std::string(BlobKindName(key.kind)) + " " + path);
 }
 
@@ -666,12 +730,13 @@ Status SqliteStore::DeleteBlob(const BlobKey& key) {
 namespace gantry {
 
 StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() const {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Stmt st(read_db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  Reader reader(*this);
+  Stmt st(reader.db(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
   std::map<v1::JobState, int64_t> out;
   int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) out[static_cast<v1::JobState>(st.ColInt(0))] = st.ColInt(1);
-  if (rc != SQLITE_DONE) return SqlError(read_db_, "counting jobs");
+  while ((rc = st.Step()) == SQLITE_ROW)
+    out[static_cast<v1::JobState>(st.ColInt(0))] = st.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "counting jobs");
   return out;
 }
 
@@ -680,12 +745,12 @@ StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() const {
 namespace gantry {
 
 StatusOr<std::optional<JobRow>> SqliteStore::FindRequest(const std::string& request_id) const {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Stmt st(read_db_, std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = ?");
+  Reader reader(*this);
+  Stmt st(reader.db(), std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = ?");
   st.Text(1, request_id);
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return std::optional<JobRow>();
-  if (rc != SQLITE_ROW) return SqlError(read_db_, "looking up request_id");
+  if (rc != SQLITE_ROW) return SqlError(reader.db(), "looking up request_id");
   auto row = ReadRow(st, -1);
   if (!row.ok()) return row.status();
   return std::optional<JobRow>(std::move(row).value());

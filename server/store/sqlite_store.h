@@ -19,10 +19,13 @@
 // DIR and its folders are 0700 and every file 0600, whatever the umask.
 //
 // Thread-safety: every method is safe from any thread. Writes share one
-// connection (guarded by write_mu_); reads use a second connection (guarded
-// by read_mu_), so a read never waits for a write's fsync.
+// connection (guarded by write_mu_); reads use kReaders other connections
+// (each guarded by its own mutex), so a read never waits for a write's
+// fsync, and a long read (a page of events, a user dataset) holds up only
+// one of them.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,12 +84,20 @@ class SqliteStore final : public Store {
   std::string dir_;
   int lock_fd_ = -1;
   std::mutex write_mu_;
-  sqlite3* db_ = nullptr;         // Guarded by write_mu_.
+  sqlite3* db_ = nullptr;  // Guarded by write_mu_.
   // RUNNING jobs of the previous holder (ExpireAllLeases), oldest first:
   // claimable before any lease expires.
   std::vector<std::string> orphans_;  // Guarded by write_mu_.
-  mutable std::mutex read_mu_;
-  sqlite3* read_db_ = nullptr;    // Guarded by read_mu_.
+  static constexpr int kReaders = 4;
+  struct ReadConnection {
+    std::mutex mu;
+    sqlite3* db = nullptr;  // Guarded by mu.
+  };
+  // A free read connection (or, when all are busy, one to wait for), held
+  // for its lifetime.
+  class Reader;
+  mutable ReadConnection readers_[kReaders];
+  mutable std::atomic<unsigned> next_reader_{0};
 };
 
 }  // namespace gantry

@@ -8,7 +8,8 @@ const char* BlobKindName(BlobKind kind) {
 
 v1::JobSpec WithoutPoints(const v1::JobSpec& spec) {
   v1::JobSpec out = spec;
-  if (out.dataset().points().values_size() > 0) out.mutable_dataset()->mutable_points()->clear_values();
+  if (out.dataset().points().values_size() > 0)
+    out.mutable_dataset()->mutable_points()->clear_values();
   return out;
 }
 

@@ -120,7 +120,8 @@ class Store {
   // in one transaction, if the stored lease is still row.lease. On success
   // the stored last_seq is event.seq().
   virtual Status AppendEvent(const JobRow& row, const v1::JobEvent& event) = 0;
-  // Events with seq >= from_seq in order, at most `limit`.
+  // Events with seq >= from_seq in order, at most `limit` (none for an
+  // unknown job).
   virtual StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                          int limit) const = 0;
 
@@ -131,8 +132,7 @@ class Store {
   // returns it with its points. nullopt when nothing is claimable, or when
   // the next job does not fit (it is not overtaken).
   virtual StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner,
-                                                    int64_t max_memory_bytes,
-                                                    int64_t lease_ns) = 0;
+                                                    int64_t max_memory_bytes, int64_t lease_ns) = 0;
   // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
   // is no longer `lease` (the job was taken over).
   virtual Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) = 0;

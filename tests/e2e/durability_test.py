@@ -211,6 +211,36 @@ class DurabilityTest(unittest.TestCase):
                                     r"checkpoint .* is corrupt: checksum mismatch\)$")
         self.assertEqual(fine[-1].state.state, pb.JOB_STATE_SUCCEEDED)
 
+    def test_cancel_a_killed_servers_job_before_it_resumes(self):
+        """After a SIGKILL, a job that waits to be resumed (fewer workers now)
+        can be cancelled and deleted at once; the one that resumed too."""
+        spec = pb.JobSpec(epochs=100000, checkpoint_every=5, dataset=pb.Dataset(size=256))
+        server = self.server("--max-concurrent-jobs", "2")
+        server.start()
+        ch, stub = server.connect()
+        ids = [stub.CreateJob(pb.CreateJobRequest(spec=spec)).id for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while any(stub.GetJob(pb.GetJobRequest(job_id=i)).epochs_done < 6 for i in ids):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        ch.close()
+        server.kill()
+        server = self.server("--max-concurrent-jobs", "1")
+        server.start()
+        ch, stub = server.connect()
+        for job_id in ids:
+            job = stub.GetJob(pb.GetJobRequest(job_id=job_id))
+            self.assertEqual(job.state, pb.JOB_STATE_RUNNING)
+        for job_id in ids:
+            stub.CancelJob(pb.CancelJobRequest(job_id=job_id), timeout=30)
+        for job_id in ids:
+            events = events_of(stub, job_id)
+            self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+            self.assertEqual(events[-1].state.state, pb.JOB_STATE_CANCELLED)
+            stub.DeleteJob(pb.DeleteJobRequest(job_id=job_id))
+        ch.close()
+        self.assertEqual(server.stop(), 0)
+
     def test_second_server_on_the_same_directory_refuses(self):
         first = self.server()
         first.start()

@@ -13,7 +13,10 @@ epoch events in all). The test
   prints both and their ratio, and asserts the second is within 1.5x of the
   first;
 - stops gantryd (SIGTERM), starts it again on the same directory, prints the
-  time from exec to health SERVING and asserts it is under 2 s;
+  time from exec to health SERVING, and asserts that the restarted server's
+  resident memory is within 1.5x of the first reading too (a start that
+  read every stored event would not be; a wall time is printed, never
+  asserted);
 - checks after the restart that random old jobs SUCCEEDED with 300 epochs,
   that WatchJob from seq 1 replays a whole job (303 events, seqs 1..303
   contiguous, in the order above) and that ListJobs pages through all 2000
@@ -44,7 +47,6 @@ FIRST = 10                 # RSS baseline: after this many jobs have ended
 MAX_CONCURRENT = 2
 MAX_QUEUED = 500           # the queue limit the feeder keeps hitting
 RSS_RATIO_LIMIT = 1.5
-RESTART_LIMIT_S = 2.0
 MIB = 1024.0
 
 
@@ -187,8 +189,9 @@ class ScaleTest(unittest.TestCase):
         self.server.wait_serving(timeout=600)
         restart_s = time.monotonic() - t0
         pid = self.server.proc.pid
+        rss_restart_kib = proc_kib(pid, 'VmRSS')
         log(f"restart to SERVING: {restart_s:.3f} s "
-            f"(RSS then {proc_kib(pid, 'VmRSS') / MIB:.1f} MiB)")
+            f"(RSS then {rss_restart_kib / MIB:.1f} MiB)")
         self.channel, stub = self.server.connect()
 
         # The stored jobs after the restart.
@@ -217,7 +220,9 @@ class ScaleTest(unittest.TestCase):
         self.assertLessEqual(ratio, RSS_RATIO_LIMIT,
                              f"RSS grew from {rss_first_kib / MIB:.1f} MiB after {FIRST} jobs to "
                              f"{rss_all_kib / MIB:.1f} MiB after {n}")
-        self.assertLess(restart_s, RESTART_LIMIT_S, f"restart took {restart_s:.3f} s to SERVING")
+        self.assertLessEqual(rss_restart_kib / rss_first_kib, RSS_RATIO_LIMIT,
+                             f"the restarted server holds {rss_restart_kib / MIB:.1f} MiB: "
+                             "its start read what is stored")
 
 
 if __name__ == "__main__":

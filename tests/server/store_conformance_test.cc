@@ -123,6 +123,9 @@ TEST_P(StoreConformanceTest, InsertNumbersJobsAndGetReturnsThem) {
   EXPECT_EQ(full->spec.dataset().points().values(5), 5.5f);
 
   EXPECT_EQ(store_->GetJob("nope", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  auto none = store_->ReadEvents("nope", 1, 10);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
   auto events = store_->ReadEvents("a", 1, 10);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
@@ -331,31 +334,28 @@ TEST_P(StoreConformanceTest, BlobsPutGetListDelete) {
   ASSERT_TRUE(store_->DeleteBlob({"a", BlobKind::kCheckpoint, 10}).ok());
   ASSERT_TRUE(store_->DeleteBlob({"a", BlobKind::kCheckpoint, 10}).ok());  // absent: OK
   EXPECT_EQ(*store_->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{20}));
-  EXPECT_EQ(store_->GetBlob({"a", BlobKind::kSnapshot, 11}).status().code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetBlob({"a", BlobKind::kSnapshot, 11}).status().code(), StatusCode::kNotFound);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
-    ::testing::Values(
-        StoreFactory{"sqlite",
-                     [](const std::string& dir) -> std::unique_ptr<Store> {
-                       auto s = SqliteStore::Open(dir);
-                       EXPECT_TRUE(s.ok()) << s.status().ToString();
-                       return s.ok() ? std::move(s).value() : nullptr;
-                     }},
-        StoreFactory{"memory",
-                     [](const std::string&) -> std::unique_ptr<Store> {
-                       return std::make_unique<MemoryStore>();
-                     }}),
+    ::testing::Values(StoreFactory{"sqlite",
+                                   [](const std::string& dir) -> std::unique_ptr<Store> {
+                                     auto s = SqliteStore::Open(dir);
+                                     EXPECT_TRUE(s.ok()) << s.status().ToString();
+                                     return s.ok() ? std::move(s).value() : nullptr;
+                                   }},
+                      StoreFactory{"memory",
+                                   [](const std::string&) -> std::unique_ptr<Store> {
+                                     return std::make_unique<MemoryStore>();
+                                   }}),
     [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // What only the SQLite store promises: it survives the process, and its
 // directory is one gantryd's.
 TEST(SqliteStoreTest, EverythingSurvivesReopening) {
-  const std::string dir = (fs::temp_directory_path() /
-                           ("gantry-sqlite-reopen-" + std::to_string(::getpid())))
-                              .string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-reopen-" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   {
     auto s = SqliteStore::Open(dir);

@@ -276,3 +276,78 @@ TEST_F(StreamingTest, DrainingManagerRefusesNewJobs) {
 
 }  // namespace
 }  // namespace gantry::testing
+
+namespace gantry::testing {
+namespace {
+
+// Followers come and go while the trainer publishes (each new follower
+// subscribes while others are being notified): the job runs to its end and
+// every follower's stream ends.
+TEST_F(StreamingTest, FollowersJoiningWhileEventsArePublishedNeverDeadlock) {
+  StartServer();
+  const std::string id = MustCreate(SmallSpec(400));
+  std::atomic<bool> done{false};
+  std::atomic<int> streams{0};
+  std::vector<std::thread> followers;
+  for (int t = 0; t < 8; ++t) {
+    followers.emplace_back([&] {
+      while (!done) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+        v1::WatchJobRequest req;
+        req.set_job_id(id);
+        auto reader = stub_->WatchJob(&ctx, req);
+        v1::JobEvent ev;
+        for (int i = 0; i < 3 && reader->Read(&ev); ++i) {
+        }
+        ctx.TryCancel();
+        (void)reader->Finish();
+        ++streams;
+      }
+    });
+  }
+  const v1::Job job = WaitForEnd(id);
+  done = true;
+  for (auto& f : followers) f.join();
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_GT(streams.load(), 8);
+}
+
+// Many clients create short jobs at once: every job is claimed and ends
+// (none is left QUEUED by a count that raced the store).
+TEST_F(StreamingTest, ConcurrentCreatesAllRun) {
+  ManagerOptions options;
+  options.max_concurrent_jobs = 2;
+  options.max_queued_jobs = 1000;
+  StartServer(options);
+  std::mutex mu;
+  std::vector<std::string> ids;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 15; ++i) {
+        v1::JobSpec spec = SmallSpec(1);
+        spec.mutable_dataset()->set_size(16);
+        spec.set_batch_size(16);
+        const std::string id = MustCreate(spec);
+        std::lock_guard<std::mutex> lock(mu);
+        ids.push_back(id);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  ASSERT_EQ(ids.size(), 120u);
+  for (const std::string& id : ids) {
+    v1::Job job;
+    bool ended = false;
+    for (int i = 0; i < 3000 && !ended; ++i) {  // 30 s at most for all of them
+      ASSERT_TRUE(Get(id, &job).ok());
+      ended = job.state() == v1::JOB_STATE_SUCCEEDED;
+      if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(ended) << "job " << id << " is still " << v1::JobState_Name(job.state());
+  }
+}
+
+}  // namespace
+}  // namespace gantry::testing
