@@ -32,6 +32,8 @@ test_pkgs=(
   podman runc debootstrap
   # the dashboard's browser test: Chromium driven by playwright-core (npm)
   chromium nodejs
+  # the fault-injection test: libfiu's fiu-run and fiu-ctrl
+  fiu-utils
   # the fuzz targets: clang with libFuzzer and the sanitizers' runtimes
   clang libclang-rt-14-dev
 )

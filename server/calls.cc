@@ -59,6 +59,14 @@ grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authoriz
   return grpc::Status::OK;
 }
 
+std::optional<std::string> Calls::NotServing() const {
+  if (manager_->draining()) return std::string("the server is shutting down");
+  if (store_ != nullptr) {
+    if (auto trouble = store_->Trouble()) return "the store is failing: " + *trouble;
+  }
+  return std::nullopt;
+}
+
 StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
   return manager_->Create(request);
 }

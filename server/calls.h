@@ -24,6 +24,7 @@
 #include "gantry/v1/gantry.pb.h"
 #include "server/event_cursor.h"
 #include "server/job_manager.h"
+#include "server/store/monitored_store.h"
 
 namespace gantry {
 
@@ -92,11 +93,16 @@ class Calls {
   static int64_t OpenStreams();
 
   bool draining() const { return manager_->draining(); }
+  // Whether the server serves, and why not: draining, or the store's writes
+  // failing (`store` may be null: no store health).
+  void set_store(const MonitoredStore* store) { store_ = store; }
+  std::optional<std::string> NotServing() const;
 
  private:
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
 
   JobManager* const manager_;
+  const MonitoredStore* store_ = nullptr;
   const std::string auth_token_;
   Metrics* const metrics_;
 };

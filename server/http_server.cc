@@ -216,9 +216,9 @@ void HttpServer::Routes(const HttpOptions& options) {
   });
 
   server.Get("/healthz", [&calls](const Request&, Response& res) {
-    const bool draining = calls.draining();
-    res.status = draining ? 503 : 200;
-    res.set_content(draining ? "NOT_SERVING\n" : "SERVING\n", "text/plain");
+    const auto why = calls.NotServing();
+    res.status = why ? 503 : 200;
+    res.set_content(why ? "NOT_SERVING: " + *why + "\n" : "SERVING\n", "text/plain");
   });
   Metrics* metrics = metrics_;
   server.Get("/metrics", [metrics](const Request&, Response& res) {

@@ -76,10 +76,12 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     if (!store.ok()) return store.status();
     s->store_ = std::move(store).value();
   }
-  auto manager = JobManager::Create(options.manager, s->store_.get(), s->metrics_.get());
+  s->monitored_ = std::make_unique<MonitoredStore>(s->store_.get());
+  auto manager = JobManager::Create(options.manager, s->monitored_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
+  s->calls_->set_store(s->monitored_.get());
   s->pool_ =
       std::make_unique<WorkPool>(options.work_threads, static_cast<size_t>(options.work_queue));
   s->service_ = std::make_unique<GantryService>(s->calls_.get(), s->pool_.get());
@@ -134,6 +136,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->manager_->Start();
   s->shut_down_ = false;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
+  s->health_ = std::thread([raw = s.get()] { raw->HealthLoop(); });
   spdlog::info("gantryd listening on {} (port {}, {}{}), {} training workers, queue {}",
                options.listen, s->port_, options.tls_cert_file.empty() ? "plaintext" : "TLS",
                options.auth_token.empty() ? "" : ", bearer tokens required",
@@ -141,11 +144,35 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   return s;
 }
 
+void GantryServer::HealthLoop() {
+  bool serving = true;
+  std::unique_lock<std::mutex> lock(health_mu_);
+  while (!health_stop_) {
+    health_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return health_stop_; });
+    if (health_stop_) break;
+    const auto why = calls_->NotServing();
+    if (why.has_value() == !serving) continue;
+    serving = !why;
+    server_->GetHealthCheckService()->SetServingStatus(serving);
+    if (serving) {
+      spdlog::info("health SERVING again: the store's writes succeed");
+    } else {
+      spdlog::error("health NOT_SERVING: {}", *why);
+    }
+  }
+}
+
 GantryServer::~GantryServer() { Shutdown(std::chrono::seconds(1)); }
 
 void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    health_stop_ = true;
+  }
+  health_cv_.notify_all();
+  if (health_.joinable()) health_.join();
   spdlog::info("shutting down: health NOT_SERVING");
   server_->GetHealthCheckService()->SetServingStatus(false);
   manager_->Drain();  // interrupts every event log: watch and SSE streams end

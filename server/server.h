@@ -10,6 +10,9 @@
 #include <grpcpp/server.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -19,6 +22,7 @@
 #include "server/job_manager.h"
 #include "server/metrics.h"
 #include "server/service.h"
+#include "server/store/monitored_store.h"
 #include "server/store/store.h"
 #include "server/work_pool.h"
 
@@ -81,6 +85,7 @@ class GantryServer {
 
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<MonitoredStore> monitored_;  // store_, watched for health
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<Calls> calls_;
   std::unique_ptr<WorkPool> pool_;
@@ -90,6 +95,13 @@ class GantryServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = true;  // until Start() succeeds
+  // Keeps grpc.health.v1 in step with Calls::NotServing() (the store's
+  // trouble), every 200 ms until Shutdown().
+  void HealthLoop();
+  std::mutex health_mu_;
+  std::condition_variable health_cv_;
+  bool health_stop_ = false;  // Guarded by health_mu_.
+  std::thread health_;
 };
 
 }  // namespace gantry

@@ -86,8 +86,9 @@ def measure_peak(gantryd, spec, extra=()):
 class Gantryd:
     """A gantryd process; connect() gives (channel, Gantry stub)."""
 
-    def __init__(self, binary, data_dir, port=None, extra=(), log_path=None):
+    def __init__(self, binary, data_dir, port=None, extra=(), log_path=None, wrapper=()):
         self.binary, self.data_dir, self.extra = binary, data_dir, list(extra)
+        self.wrapper = list(wrapper)  # e.g. ["fiu-run", "-x"]
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path or os.path.join(os.path.dirname(data_dir), f"gantryd-{self.port}.log")
@@ -95,8 +96,9 @@ class Gantryd:
 
     def start(self, wait=True):
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([self.binary, "--listen", self.address, "--data-dir", self.data_dir,
-                                      *self.extra], stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*self.wrapper, self.binary, "--listen", self.address,
+                                      "--data-dir", self.data_dir, *self.extra],
+                                     stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self.wait_serving() if wait else None
 

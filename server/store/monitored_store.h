@@ -1,0 +1,95 @@
+// MonitoredStore: a Store that passes every call to another and remembers
+// whether its writes are failing, for health checks: Trouble() is the last
+// write's error while that write failed within the last kTroubleSeconds and
+// no write has succeeded since (a disk that is full, failing or gone).
+// Refusals that are answers, not trouble (a fenced lease, a duplicate seq,
+// a job that is not found or has not ended), do not count.
+//
+// Thread-safety: as the wrapped store; the trouble state has its own lock.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "server/store/store.h"
+
+namespace gantry {
+
+class MonitoredStore final : public Store {
+ public:
+  static constexpr int kTroubleSeconds = 30;
+
+  explicit MonitoredStore(Store* inner) : inner_(inner) {}
+
+  // The failing write's error, while the store is in trouble.
+  std::optional<std::string> Trouble() const;
+
+  std::string Describe() const override { return inner_->Describe(); }
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
+    return Record(inner_->InsertJob(row, first));
+  }
+  StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override {
+    return inner_->FindRequest(request_id);
+  }
+  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override {
+    return inner_->GetJob(id, points);
+  }
+  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override {
+    return inner_->ListJobs(query);
+  }
+  StatusOr<std::vector<JobRow>> ActiveJobs() const override { return inner_->ActiveJobs(); }
+  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns, int64_t keep_newest,
+                                                 int limit) const override {
+    return inner_->ExpiredJobs(ended_before_ns, keep_newest, limit);
+  }
+  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override {
+    return inner_->CountJobs();
+  }
+  Status DeleteJob(const std::string& id) override { return Record(inner_->DeleteJob(id)); }
+  Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
+    return Record(inner_->AppendEvent(row, event));
+  }
+  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
+                                                 int limit) const override {
+    return inner_->ReadEvents(id, from_seq, limit);
+  }
+  StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
+                                            int64_t lease_ns) override {
+    return Record(inner_->ClaimNext(owner, max_memory_bytes, lease_ns));
+  }
+  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
+    return Record(inner_->RenewLease(id, lease, lease_ns));
+  }
+  Status ExpireAllLeases() override { return inner_->ExpireAllLeases(); }
+  Status PutBlob(const BlobKey& key, const std::string& bytes) override {
+    return Record(inner_->PutBlob(key, bytes));
+  }
+  StatusOr<std::string> GetBlob(const BlobKey& key) const override { return inner_->GetBlob(key); }
+  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id,
+                                           BlobKind kind) const override {
+    return inner_->ListBlobs(job_id, kind);
+  }
+  Status DeleteBlob(const BlobKey& key) override { return Record(inner_->DeleteBlob(key)); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void Note(const Status& status);
+  Status Record(Status status) {
+    Note(status);
+    return status;
+  }
+  template <typename T>
+  StatusOr<T> Record(StatusOr<T> result) {
+    Note(result.status());
+    return result;
+  }
+
+  Store* const inner_;
+  mutable std::mutex mu_;
+  std::optional<std::string> error_;  // Guarded by mu_.
+  Clock::time_point when_;            // Guarded by mu_.
+};
+
+}  // namespace gantry
