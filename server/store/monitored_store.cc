@@ -6,7 +6,7 @@ void MonitoredStore::Note(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk: {
       std::lock_guard<std::mutex> lock(mu_);
-      error_.reset();
+      failing_ = false;
       return;
     }
     case StatusCode::kInternal:
@@ -16,6 +16,7 @@ void MonitoredStore::Note(const Status& status) {
       std::lock_guard<std::mutex> lock(mu_);
       error_ = status.message();
       when_ = Clock::now();
+      failing_ = true;
       return;
     }
     default:
@@ -25,7 +26,10 @@ void MonitoredStore::Note(const Status& status) {
 
 std::optional<std::string> MonitoredStore::Trouble() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (error_ && Clock::now() - when_ < std::chrono::seconds(kTroubleSeconds)) return error_;
+  if (!error_) return std::nullopt;
+  const auto age = Clock::now() - when_;
+  if (age < std::chrono::seconds(kRecentSeconds)) return error_;
+  if (failing_ && age < std::chrono::seconds(kTroubleSeconds)) return error_;
   return std::nullopt;
 }
 

@@ -1,7 +1,9 @@
 // MonitoredStore: a Store that passes every call to another and remembers
 // whether its writes are failing, for health checks: Trouble() is the last
-// write's error while that write failed within the last kTroubleSeconds and
-// no write has succeeded since (a disk that is full, failing or gone).
+// failed write's error while a write failed within the last kRecentSeconds
+// (writes that fail now and then), or the last write failed within the
+// last kTroubleSeconds and none has succeeded since (a disk that is full,
+// failing or gone, and a server with little to write).
 // Refusals that are answers, not trouble (a fenced lease, a duplicate seq,
 // a job that is not found or has not ended), do not count.
 //
@@ -20,6 +22,7 @@ namespace gantry {
 class MonitoredStore final : public Store {
  public:
   static constexpr int kTroubleSeconds = 30;
+  static constexpr int kRecentSeconds = 5;
 
   explicit MonitoredStore(Store* inner) : inner_(inner) {}
 
@@ -88,8 +91,9 @@ class MonitoredStore final : public Store {
 
   Store* const inner_;
   mutable std::mutex mu_;
-  std::optional<std::string> error_;  // Guarded by mu_.
+  std::optional<std::string> error_;  // Guarded by mu_: the last failure's
   Clock::time_point when_;            // Guarded by mu_.
+  bool failing_ = false;              // Guarded by mu_: no success since
 };
 
 }  // namespace gantry
