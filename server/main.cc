@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
@@ -54,6 +56,13 @@ bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Blocks of 1 MiB and more (snapshots and checkpoints read or written,
+  // large batches) are mapped and unmapped on their own, and free memory
+  // above 1 MiB at the top of a heap goes back to the system: otherwise
+  // glibc raises its mmap threshold as such blocks are freed and keeps them
+  // in its per-thread arenas, and an idle gantryd stays at its peak.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
   gantry::ServerOptions options;
   options.manager.max_concurrent_jobs =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

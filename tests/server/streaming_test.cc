@@ -95,7 +95,13 @@ TEST_F(StreamingTest, AHundredWatchersAndAStalledOneDoNotHoldTrainingBack) {
   EXPECT_TRUE(stalled->Finish().ok());
   EXPECT_EQ(late.size(), 63u);
 
-  // A watcher that goes away is released by the server.
+  // A watcher that goes away is released by the server. (The server ends
+  // a finished stream just after its client saw the end: wait for the
+  // streams above to close first.)
+  for (int i = 0; i < 500 && OpenWatchStreams() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(OpenWatchStreams(), 0);
   {
     grpc::ClientContext ctx;
     const std::string running = MustCreate(SmallSpec(100000));
