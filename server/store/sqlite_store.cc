@@ -188,6 +188,19 @@ StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
   return r;
 }
 
+// Every row the statement yields (columns as kColumns, no points).
+StatusOr<std::vector<JobRow>> ReadRows(Stmt& st, sqlite3* db, const char* what) {
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    auto row = ReadRow(st, -1);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(db, what);
+  return out;
+}
+
 std::string EpochName(const char* prefix, int64_t epoch, const char* suffix) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%s%08lld%s", prefix, static_cast<long long>(epoch), suffix);
@@ -436,30 +449,14 @@ StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
   st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
   if (q.state != v1::JOB_STATE_UNSPECIFIED) st.Int(i++, q.state);
   st.Int(i++, q.limit);
-  std::vector<JobRow> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    auto row = ReadRow(st, -1);
-    if (!row.ok()) return row.status();
-    out.push_back(std::move(row).value());
-  }
-  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing jobs");
-  return out;
+  return ReadRows(st, reader.db(), "listing jobs");
 }
 
 StatusOr<std::vector<JobRow>> SqliteStore::ActiveJobs() const {
   Reader reader(*this);
   Stmt st(reader.db(),
           std::string("SELECT ") + kColumns + " FROM jobs WHERE state IN (1, 2) ORDER BY idx");
-  std::vector<JobRow> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    auto row = ReadRow(st, -1);
-    if (!row.ok()) return row.status();
-    out.push_back(std::move(row).value());
-  }
-  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing active jobs");
-  return out;
+  return ReadRows(st, reader.db(), "listing active jobs");
 }
 
 StatusOr<std::vector<std::string>> SqliteStore::ExpiredJobs(int64_t ended_before_ns,
