@@ -17,9 +17,10 @@ Status NotFound(const std::string& id) { return Status::NotFound("job " + id + "
 }  // namespace
 
 JobRow MemoryStore::Copy(const Job& job, ReadPoints points) {
-  if (points == ReadPoints::kYes) return job.row;
   JobRow row = job.row;
-  row.spec = WithoutPoints(row.spec);
+  if (points == ReadPoints::kYes && job.points.values_size() > 0) {
+    *row.spec.mutable_dataset()->mutable_points() = job.points;
+  }
   return row;
 }
 
@@ -37,6 +38,10 @@ StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEv
   if (jobs_.count(row.id) != 0) return Status::AlreadyExists("job " + row.id + " exists");
   Job job;
   job.row = row;
+  if (row.spec.dataset().points().values_size() > 0) {
+    job.points = row.spec.dataset().points();
+    job.row.spec.mutable_dataset()->mutable_points()->clear_values();
+  }
   job.row.index = by_index_.empty() ? 1 : by_index_.rbegin()->first + 1;
   job.row.last_seq = first.seq();
   job.row.lease = 0;
@@ -45,7 +50,7 @@ StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEv
   job.events.push_back(first);
   by_index_[job.row.index] = row.id;
   if (!row.request_id.empty()) request_ids_[row.request_id] = row.id;
-  out.row = job.row;
+  out.row = Copy(job, ReadPoints::kNo);
   jobs_[row.id] = std::move(job);
   return out;
 }
@@ -182,7 +187,7 @@ StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
   row.owner = owner;
   row.lease += 1;
   row.lease_expires_ns = now + lease_ns;
-  return std::optional<JobRow>(row);
+  return std::optional<JobRow>(Copy(*next, ReadPoints::kYes));
 }
 
 Status MemoryStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {

@@ -42,7 +42,8 @@ class MemoryStore final : public Store {
 
  private:
   struct Job {
-    JobRow row;                        // with points
+    JobRow row;         // without a user dataset's values, which are in `points`
+    v1::Points points;  // (copied only for ReadPoints::kYes)
     std::vector<v1::JobEvent> events;  // seq 1, 2, ...
     std::map<std::pair<BlobKind, int64_t>, std::string> blobs;
   };

@@ -53,6 +53,16 @@ class DurabilityTest(unittest.TestCase):
     def server(self, *extra, data=None):
         return Gantryd(ARGS.gantryd, data or self.data, extra=extra)
 
+    def mount_small_disk(self, size):
+        """The data directory on a tmpfs of `size` (to fill it); the caller
+        unmounts it (umount -l) in a finally. Skips the test where mounting
+        is not allowed (it needs root)."""
+        os.makedirs(self.data)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", self.data],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
+
     def uninterrupted(self, spec):
         """Per-epoch figures of `spec` trained without interruption."""
         s = self.server(data=os.path.join(self.tmp.name, "reference"))
@@ -321,11 +331,7 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(c.id, a.id)
 
     def test_full_disk_fails_the_write_and_keeps_what_is_stored(self):
-        os.makedirs(self.data)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.data],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            self.skipTest(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
+        self.mount_small_disk("4m")
         try:
             server = self.server()
             server.start()
@@ -362,11 +368,7 @@ class DurabilityTest(unittest.TestCase):
     def test_full_disk_during_training_fails_the_job_naming_the_write(self):
         """A generator snapshot or checkpoint that cannot be written stops the
         job FAILED with the cause, stored, and the server carries on."""
-        os.makedirs(self.data)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", self.data],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            self.skipTest(f"cannot mount a small tmpfs to fill (needs root): {r.stderr.strip()}")
+        self.mount_small_disk("12m")
         try:
             server = self.server()
             server.start()
