@@ -97,11 +97,37 @@ at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
   return {};
 }
 
+JobData MakeJobData(const JobSpec& spec, at::Generator& gen) {
+  JobData out;
+  torch::Tensor all = MakeDataset(spec.dataset, gen);
+  at::Generator eval_gen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kEval, 0));
+  if (spec.dataset.kind != DatasetKind::kUser) {
+    DatasetSpec d = spec.dataset;
+    d.size = kBuiltinEvalRows;
+    out.train = std::move(all);
+    out.eval = MakeDataset(d, eval_gen);
+    return out;
+  }
+  const int64_t rows = all.size(0);
+  const int64_t held = HeldOutRows(spec);
+  const torch::Tensor perm = torch::randperm(rows, eval_gen, torch::kLong);
+  if (held == 0) {
+    out.eval = all.index_select(0, perm.slice(0, 0, std::min(rows, kMaxEvalRows)));
+    out.train = std::move(all);
+    return out;
+  }
+  torch::Tensor keep = torch::ones({rows}, torch::kBool);
+  keep.index_fill_(0, perm.slice(0, 0, held), false);
+  out.eval = all.index_select(0, perm.slice(0, 0, std::min(held, kMaxEvalRows)));
+  out.train = all.index_select(0, keep.nonzero().squeeze(1));
+  return out;
+}
+
 StatusOr<std::vector<float>> DatasetValues(const JobSpec& spec, int64_t max_rows) {
   GANTRY_RETURN_IF_ERROR(Validate(spec));
   try {
     at::Generator gen = MakeCpuGenerator(spec.seed);
-    const torch::Tensor data = MakeDataset(spec.dataset, gen);
+    const torch::Tensor data = MakeJobData(spec, gen).train;
     const torch::Tensor head = data.slice(0, 0, std::max<int64_t>(0, max_rows)).contiguous();
     return std::vector<float>(head.data_ptr<float>(), head.data_ptr<float>() + head.numel());
   } catch (const std::exception& e) {

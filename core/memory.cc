@@ -45,9 +45,13 @@ int64_t Outputs(const std::vector<int64_t>& w) {
   return n;
 }
 
-// Rows drawn for the quality figure each epoch (trainer.cc's kQualityPoints).
-constexpr int64_t kQualityRows = 1024;
-constexpr int64_t kQualityProjections = 32;
+// The evaluation (metrics.cc): the set's rows (datasets.h's kBuiltinEvalRows,
+// kMaxEvalRows), the rows of its median distance, the kernel's block.
+constexpr int64_t kEvalRowsBuiltin = 1024;
+constexpr int64_t kEvalRowsMax = 4096;
+constexpr int64_t kMedianRows = 1024;
+constexpr int64_t kKernelBlock = 1 << 16;
+constexpr int64_t kProjections = 64;
 // Copies of a user's points while a job is created and runs (measured: the
 // request and its parsed message, the spec, its message and the retry
 // fingerprint, the stored row, the worker's, trainer's and fast loop's
@@ -107,6 +111,8 @@ MemoryEstimate EstimateMemory(const JobSpec& spec) {
   aten = Add(aten, Mul(b2, widest));
   aten = Add(aten, Mul(batch, Add(g_out, d_out)));
   aten = Add(aten, Mul(b2, Mul(dim, 2)));
+  // wgan_gp's penalty keeps a second graph (the gradient's) per step.
+  if (spec.loss == Loss::kWganGp) aten = Mul(aten, 3);
   e.activations = Mul(std::max(fast, aten), kFloat);
 
   const int64_t points = Mul(rows, dim);
@@ -115,10 +121,14 @@ MemoryEstimate EstimateMemory(const JobSpec& spec) {
                       kFloat),
                   Mul(Mul(rows, 2), kInt64));  // the permutation and its index tensor
 
-  const int64_t q = std::min(rows, kQualityRows);
-  int64_t report = Mul(Mul(kQualityRows, g_out), 2);                // generated, with graph-free temporaries
-  report = Add(report, Mul(Mul(q, dim), 2));                        // the real rows drawn
-  report = Add(report, Mul(Mul(kQualityProjections, kQualityRows), 4));  // projections, sorted
+  const int64_t n = spec.dataset.kind == DatasetKind::kUser ? std::min(rows, kEvalRowsMax)
+                                                            : kEvalRowsBuiltin;
+  const int64_t m = spec.eval_points;
+  int64_t report = Mul(Mul(m, g_out), 2);                      // generated, with graph-free temporaries
+  report = Add(report, Mul(Mul(n, dim), 3));                   // the set, its tensor, a copy
+  report = Add(report, Mul(Add(n, m), kProjections + 4));      // sorted projections, radii, keys
+  report = Add(report, Mul(kMedianRows, kMedianRows / 2));     // the median's distances (once)
+  report = Add(report, Add(kKernelBlock, Add(n, m)));          // the kernel's block
   report = Add(report, Mul(Mul(spec.preview_points, g_out), 2));
   report = Add(report, Mul(pg, kSnapshotCopies));
   e.reporting = Mul(report, kFloat);

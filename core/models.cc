@@ -13,8 +13,34 @@ MlpImpl::MlpImpl(MlpOptions options) : options_(std::move(options)) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     layers_.push_back(register_module("fc" + std::to_string(i),
                                       torch::nn::Linear(torch::nn::LinearOptions(in, sizes[i]))));
+    if (options_.spectral_norm) {
+      spectral_u_.push_back(register_buffer(
+          "sn_u" + std::to_string(i),
+          torch::full({sizes[i]}, 1.0 / std::sqrt(static_cast<double>(sizes[i])))));
+    }
     in = sizes[i];
   }
+}
+
+torch::Tensor MlpImpl::Weight(size_t i) {
+  const torch::Tensor& w = layers_[i]->weight;
+  if (!options_.spectral_norm) return w;
+  torch::Tensor& u = spectral_u_[i];
+  torch::Tensor v;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor wd = w.detach();
+    v = torch::nn::functional::normalize(torch::mv(wd.t(), u),
+                                         torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12));
+    if (is_training()) {
+      u.copy_(torch::nn::functional::normalize(
+          torch::mv(wd, v), torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12)));
+      v = torch::nn::functional::normalize(
+          torch::mv(wd.t(), u), torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12));
+    }
+  }
+  const torch::Tensor sigma = torch::dot(u, torch::mv(w, v));
+  return w / sigma;
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x, at::Generator* gen) {
@@ -22,7 +48,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x, at::Generator* gen) {
   const bool drop = is_training() && p > 0.0;
   torch::Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    h = torch::linear(h, layers_[i]->weight, layers_[i]->bias);
+    h = torch::linear(h, Weight(i), layers_[i]->bias);
     if (i + 1 == layers_.size()) break;
     h = torch::relu(h);
     if (drop) {
@@ -65,7 +91,8 @@ MlpOptions DiscriminatorOptions(const JobSpec& spec) {
   o.hidden = spec.discriminator_hidden;
   o.out = 1;
   o.dropout = spec.dropout;
-  o.sigmoid_out = true;
+  o.sigmoid_out = spec.loss == Loss::kBce;
+  o.spectral_norm = spec.spectral_norm;
   return o;
 }
 

@@ -1,7 +1,8 @@
 // The networks: multi-layer perceptrons with ReLU between layers.
 //
 // The discriminator is data_dim -> hidden... -> 1 with dropout after every
-// hidden layer and a sigmoid; the generator is latent_dim -> hidden... ->
+// hidden layer and a sigmoid (for the bce loss; the others use its raw
+// output), optionally spectrally normalised; the generator is latent_dim -> hidden... ->
 // data_dim with no dropout and no output activation. With the default
 // JobSpec these are exactly the tutorial's networks.
 //
@@ -29,6 +30,10 @@ struct MlpOptions {
   int64_t out = 1;
   double dropout = 0.0;     // after each hidden ReLU, in training only
   bool sigmoid_out = false;
+  // Spectral normalisation of every linear layer's weight (Miyato et al.):
+  // W / sigma(W), sigma from one power iteration per training forward on a
+  // persistent vector u per layer (spectral_u(); part of the saved state).
+  bool spectral_norm = false;
 };
 
 class MlpImpl : public torch::nn::Module {
@@ -46,10 +51,15 @@ class MlpImpl : public torch::nn::Module {
 
   const MlpOptions& options() const { return options_; }
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
+  // With spectral_norm: each layer's power-iteration vector, [out_features].
+  std::vector<torch::Tensor>& spectral_u() { return spectral_u_; }
 
  private:
+  torch::Tensor Weight(size_t i);
+
   MlpOptions options_;
   std::vector<torch::nn::Linear> layers_;
+  std::vector<torch::Tensor> spectral_u_;
 };
 TORCH_MODULE(Mlp);
 

@@ -28,10 +28,12 @@ float FromKey(uint32_t k) {
   return v;
 }
 
-// Sorts `v` ascending: an LSD radix sort on 8-bit digits that skips the
-// digits all keys share. Linear in v.size(); `keys` and `tmp` are scratch.
+}  // namespace
+
+// An LSD radix sort on 8-bit digits that skips the digits all keys share.
 void RadixSort(std::vector<float>& v, std::vector<uint32_t>& keys, std::vector<uint32_t>& tmp) {
   const size_t n = v.size();
+  if (n == 0) return;
   keys.resize(n);
   tmp.resize(n);
   uint32_t counts[4][256] = {};
@@ -52,8 +54,6 @@ void RadixSort(std::vector<float>& v, std::vector<uint32_t>& keys, std::vector<u
   }
   for (size_t i = 0; i < n; ++i) v[i] = FromKey(keys[i]);
 }
-
-}  // namespace
 
 double SlicedWasserstein1(const at::Tensor& a, const at::Tensor& b, int64_t projections,
                           at::Generator& gen) {

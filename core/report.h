@@ -9,6 +9,16 @@
 
 namespace gantry {
 
+// Held-out quality of a generator (core/metrics.h).
+struct EvalMetrics {
+  double sliced_w1 = 0;  // lower is better
+  double mmd = 0;        // lower is better
+  double precision = 0;  // 0..1
+  double recall = 0;     // 0..1
+  double density = 0;    // about 1 when the distributions match
+  double coverage = 0;   // 0..1
+};
+
 struct EpochReport {
   int64_t epoch = 0;         // 1-based: the number of epochs completed
   double loss_d = 0;         // mean discriminator loss over the epoch's batches
@@ -17,7 +27,13 @@ struct EpochReport {
   double last_loss_g = 0;
   double d_real = 0;         // mean D(x) over the epoch's real samples
   double d_fake = 0;         // mean D(G(z)) over the discriminator step's fakes
-  double quality = 0;        // sliced Wasserstein-1, generated vs real (lower is better)
+  // metrics->sliced_w1 of this epoch's or the latest evaluation.
+  double quality = 0;
+  // Set on evaluated epochs: the first, every spec.eval_every-th, the last.
+  std::optional<EvalMetrics> metrics;
+  int64_t best_epoch = 0;    // the best evaluated epoch so far by spec.select_by (0: none)
+  std::optional<EvalMetrics> best_metrics;
+  std::string stop_reason;   // set when early stopping ended training after this epoch
   std::optional<double> sine_error;  // sine only: mean |y - sin x| of generated points
   double seconds = 0;        // wall time of the epoch's training (not reporting)
   std::string trainer_path;  // "fast" or "aten": the loop that trained this epoch

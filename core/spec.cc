@@ -127,6 +127,61 @@ std::optional<TrainerPath> ParseTrainerPath(const std::string& name) {
   return std::nullopt;
 }
 
+const char* LossName(Loss loss) {
+  switch (loss) {
+    case Loss::kBce: return "bce";
+    case Loss::kNonSaturating: return "non_saturating";
+    case Loss::kHinge: return "hinge";
+    case Loss::kWganGp: return "wgan_gp";
+  }
+  return "unknown";
+}
+
+std::optional<Loss> ParseLoss(const std::string& name) {
+  for (Loss l : {Loss::kBce, Loss::kNonSaturating, Loss::kHinge, Loss::kWganGp}) {
+    if (name == LossName(l)) return l;
+  }
+  return std::nullopt;
+}
+
+const char* MetricName(Metric metric) {
+  switch (metric) {
+    case Metric::kSlicedW1: return "sliced_w1";
+    case Metric::kMmd: return "mmd";
+    case Metric::kPrecision: return "precision";
+    case Metric::kRecall: return "recall";
+    case Metric::kDensity: return "density";
+    case Metric::kCoverage: return "coverage";
+  }
+  return "unknown";
+}
+
+std::optional<Metric> ParseMetric(const std::string& name) {
+  for (Metric m : {Metric::kSlicedW1, Metric::kMmd, Metric::kPrecision, Metric::kRecall,
+                   Metric::kDensity, Metric::kCoverage}) {
+    if (name == MetricName(m)) return m;
+  }
+  return std::nullopt;
+}
+
+bool HigherIsBetter(Metric metric) { return metric != Metric::kSlicedW1 && metric != Metric::kMmd; }
+
+int64_t HeldOutRows(const JobSpec& spec) {
+  if (spec.dataset.kind != DatasetKind::kUser || !(spec.eval_fraction > 0)) return 0;
+  return static_cast<int64_t>(std::floor(static_cast<double>(DatasetRows(spec.dataset)) *
+                                         spec.eval_fraction));
+}
+
+int64_t TrainingRows(const JobSpec& spec) { return DatasetRows(spec.dataset) - HeldOutRows(spec); }
+
+int64_t NCritic(const JobSpec& spec) {
+  return spec.n_critic.value_or(spec.loss == Loss::kWganGp ? 5 : 1);
+}
+
+bool IsSeedGame(const JobSpec& spec) {
+  return spec.loss == Loss::kBce && NCritic(spec) == 1 && !spec.spectral_norm;
+}
+
 double DefaultNoise(DatasetKind kind) {
   switch (kind) {
     case DatasetKind::kSine: return 0.0;
@@ -159,11 +214,36 @@ Status Validate(const JobSpec& s) {
   GANTRY_RETURN_IF_ERROR(CheckReal("learning_rate", s.learning_rate, 0, 10, true, false));
   GANTRY_RETURN_IF_ERROR(CheckReal("beta1", s.beta1, 0, 1, false, true));
   GANTRY_RETURN_IF_ERROR(CheckReal("beta2", s.beta2, 0, 1, false, true));
-  const int64_t rows = DatasetRows(s.dataset);
-  GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, 1, rows, " (dataset rows)"));
+  GANTRY_RETURN_IF_ERROR(CheckReal("eval_fraction", s.eval_fraction, 0, 0.5, false, false));
+  if (s.eval_fraction > 0 && s.dataset.kind != DatasetKind::kUser) {
+    return Status::InvalidArgument("eval_fraction: " + Num(s.eval_fraction) +
+                                   " applies to user data only; built-in kinds evaluate on a "
+                                   "fresh draw");
+  }
+  const int64_t held = HeldOutRows(s);
+  if (s.eval_fraction > 0 && held < 2) {
+    return Status::InvalidArgument("eval_fraction: " + Num(s.eval_fraction) + " of " +
+                                   std::to_string(DatasetRows(s.dataset)) + " rows holds out " +
+                                   std::to_string(held) + "; at least 2 rows are needed");
+  }
+  const int64_t rows = TrainingRows(s);
+  GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, 1, rows,
+                                  held > 0 ? " (training rows)" : " (dataset rows)"));
   GANTRY_RETURN_IF_ERROR(CheckInt("epochs", s.epochs, 1, kMaxEpochs));
   GANTRY_RETURN_IF_ERROR(CheckInt("preview_points", s.preview_points, 0, kMaxPreviewPoints));
   GANTRY_RETURN_IF_ERROR(CheckInt("checkpoint_every", s.checkpoint_every, 1, kMaxEpochs));
+  GANTRY_RETURN_IF_ERROR(CheckReal("gp_weight", s.gp_weight, 0, 1000, false, false));
+  if (s.n_critic) GANTRY_RETURN_IF_ERROR(CheckInt("n_critic", *s.n_critic, 1, kMaxNCritic));
+  GANTRY_RETURN_IF_ERROR(CheckInt("eval_every", s.eval_every, 1, kMaxEpochs));
+  GANTRY_RETURN_IF_ERROR(CheckInt("eval_points", s.eval_points, kMinEvalPoints, kMaxEvalPoints));
+  GANTRY_RETURN_IF_ERROR(CheckInt("patience", s.patience, 0, kMaxEpochs));
+  GANTRY_RETURN_IF_ERROR(CheckReal("min_delta", s.min_delta, 0, 1e6, false, false));
+  if (s.trainer_path == TrainerPath::kFast && !IsSeedGame(s)) {
+    return Status::InvalidArgument(std::string("trainer_path: fast covers the bce loss with one "
+                                               "discriminator step and no spectral norm, not loss ") +
+                                   LossName(s.loss) + ", n_critic " + std::to_string(NCritic(s)) +
+                                   (s.spectral_norm ? ", spectral_norm" : ""));
+  }
   return Status::Ok();
 }
 

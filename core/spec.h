@@ -50,6 +50,27 @@ enum class TrainerPath {
 const char* TrainerPathName(TrainerPath path);
 std::optional<TrainerPath> ParseTrainerPath(const std::string& name);
 
+// The game the two networks play (see JobSpec::loss).
+enum class Loss {
+  kBce,            // the seed program's: sigmoid D, binary cross-entropy (G: BCE against "real")
+  kNonSaturating,  // the same objective on logits: softplus losses, no sigmoid
+  kHinge,          // D: relu(1 - D(x)) + relu(1 + D(G(z))); G: -D(G(z)); no sigmoid
+  kWganGp,         // critic: D(G(z)) - D(x) + gp_weight * (|grad D(x^)| - 1)^2; G: -D(G(z))
+};
+
+// "bce", "non_saturating", "hinge", "wgan_gp".
+const char* LossName(Loss loss);
+std::optional<Loss> ParseLoss(const std::string& name);
+
+// A held-out quality metric (see core/metrics.h).
+enum class Metric { kSlicedW1, kMmd, kPrecision, kRecall, kDensity, kCoverage };
+
+// "sliced_w1", "mmd", "precision", "recall", "density", "coverage".
+const char* MetricName(Metric metric);
+std::optional<Metric> ParseMetric(const std::string& name);
+// True for the metrics where a larger value is better (all but sliced_w1, mmd).
+bool HigherIsBetter(Metric metric);
+
 struct DatasetSpec {
   DatasetKind kind = DatasetKind::kSine;
   // Number of points to draw for built-in kinds, 2..kMaxDatasetPoints.
@@ -79,6 +100,23 @@ struct JobSpec {
   int64_t preview_points = 64;  // generated points in each epoch report, 0..4096
   int64_t checkpoint_every = 10;  // epochs between checkpoints, 1..100000
   TrainerPath trainer_path = TrainerPath::kAuto;  // speed only: results are identical
+
+  // The loss. kBce with no spectral norm is the seed program (and the only
+  // loss the fast path covers); the others train on the ATen path.
+  Loss loss = Loss::kBce;
+  double gp_weight = 10;          // kWganGp's gradient-penalty weight, [0, 1000]
+  // Discriminator steps per generator step, 1..100; unset: NCritic()'s default.
+  std::optional<int64_t> n_critic;
+  bool spectral_norm = false;     // spectral normalisation of D's linear layers
+
+  // Held-out evaluation (core/metrics.h), every eval_every epochs and after
+  // the last; it never draws from the training generator.
+  int64_t eval_every = 10;        // 1..kMaxEpochs
+  double eval_fraction = 0;       // kUser only: rows held out, [0, 0.5]; 0 = evaluate on the training set
+  int64_t eval_points = 512;      // generated points per evaluation, 16..10000
+  Metric select_by = Metric::kSlicedW1;  // picks the best epoch and drives early stopping
+  int64_t patience = 0;           // epochs without an improvement >= min_delta before stopping; 0 = off
+  double min_delta = 0;           // [0, 1e6]
 };
 
 inline constexpr int64_t kMaxEpochs = 100000;
@@ -87,11 +125,23 @@ inline constexpr int64_t kMaxHiddenLayers = 16;
 inline constexpr int64_t kMaxHiddenSize = 4096;
 inline constexpr int64_t kMaxDatasetPoints = 10'000'000;
 inline constexpr int64_t kMaxPreviewPoints = 4096;
+inline constexpr int64_t kMinEvalPoints = 16;
+inline constexpr int64_t kMaxEvalPoints = 10000;
+inline constexpr int64_t kMaxNCritic = 100;
 
 // The number of rows in the training set described by `d`.
 int64_t DatasetRows(const DatasetSpec& d);
 // The dimension of each data point (2 for built-in kinds).
 int64_t DataDim(const DatasetSpec& d);
+// Rows held out for evaluation (user data with eval_fraction > 0: the
+// floor of rows * eval_fraction; else 0), and the rows left to train on.
+int64_t HeldOutRows(const JobSpec& spec);
+int64_t TrainingRows(const JobSpec& spec);
+// spec.n_critic, or its default: 5 for kWganGp, else 1.
+int64_t NCritic(const JobSpec& spec);
+// True when the job trains exactly as the seed program does: kBce, one
+// discriminator step per generator step, no spectral norm.
+bool IsSeedGame(const JobSpec& spec);
 
 // OK, or INVALID_ARGUMENT naming the first bad field, its value and the
 // allowed range, e.g. "batch_size: 0 is out of range 1..1024 (dataset rows)".

@@ -4,12 +4,16 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "core/adam.h"
 #include "core/datasets.h"
 #include "core/errors.h"
 #include "core/fast_loop.h"
+#include "core/losses.h"
+#include "core/metrics.h"
 #include "core/models.h"
 #include "core/quality.h"
 #include "core/random.h"
@@ -21,8 +25,6 @@ namespace gantry {
 namespace {
 
 constexpr int64_t kStateFormat = 1;
-constexpr int64_t kQualityPoints = 1024;
-constexpr int64_t kQualityProjections = 32;
 
 std::vector<at::Tensor> Params(torch::nn::Module& m) { return m.parameters(); }
 
@@ -35,6 +37,40 @@ void SetRequiresGrad(std::vector<at::Tensor>& params, bool on) {
 int64_t DrawInt64(at::Generator& gen) {
   return torch::empty({}, torch::kLong).random_(gen).item<int64_t>();
 }
+
+// Best-epoch and early-stopping bookkeeping, saved with the trainer state.
+struct Tracking {
+  double quality = 0;          // the latest evaluation's sliced W1
+  int64_t best_epoch = 0;      // 0: nothing evaluated yet
+  double best_value = 0;       // select_by at best_epoch
+  EvalMetrics best;            // all metrics at best_epoch
+  int64_t patience_epoch = 0;  // the last epoch that improved by min_delta
+  double patience_value = 0;   // select_by then
+  bool stopped = false;        // early stopping ended training
+
+  // The state as int64 words (doubles bit-cast): the tensor file holds no doubles.
+  std::vector<int64_t> Words() const {
+    std::vector<int64_t> w = {best_epoch, patience_epoch, stopped ? 1 : 0};
+    for (double d : {quality, best_value, patience_value, best.sliced_w1, best.mmd, best.precision,
+                     best.recall, best.density, best.coverage}) {
+      int64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      w.push_back(bits);
+    }
+    return w;
+  }
+  static constexpr size_t kWords = 12;
+  void FromWords(const int64_t* w) {
+    best_epoch = w[0];
+    patience_epoch = w[1];
+    stopped = w[2] != 0;
+    double* fields[] = {&quality, &best_value, &patience_value, &best.sliced_w1, &best.mmd,
+                        &best.precision, &best.recall, &best.density, &best.coverage};
+    for (size_t i = 0; i < 9; ++i) std::memcpy(fields[i], &w[3 + i], sizeof(double));
+  }
+};
+
+bool Better(Metric metric, double a, double b) { return HigherIsBetter(metric) ? a > b : a < b; }
 
 }  // namespace
 
@@ -50,12 +86,19 @@ struct Trainer::Impl {
   bool broken = false;
   std::unique_ptr<FastLoop> fast;  // null: the ATen path
   std::string path_note;           // why the ATen path, when it is used
+  std::unique_ptr<EvalSet> eval;
+  Tracking track;
 
   Impl(const JobSpec& s) : spec(s), gen(MakeCpuGenerator(s.seed)) {}
 
   Status ChoosePath() {
     if (spec.trainer_path == TrainerPath::kAten) {
       path_note = "requested";
+      return Status::Ok();
+    }
+    if (!IsSeedGame(spec)) {
+      path_note = std::string("the fast path covers only the bce loss with one discriminator step "
+                              "and no spectral norm (loss ") + LossName(spec.loss) + ")";
       return Status::Ok();
     }
     if (spec.trainer_path == TrainerPath::kAuto) {
@@ -78,7 +121,10 @@ struct Trainer::Impl {
   }
 
   void Build() {
-    data = MakeDataset(spec.dataset, gen);
+    JobData d = MakeJobData(spec, gen);
+    data = std::move(d.train);
+    at::Generator eval_gen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kEval, 0));
+    eval = std::make_unique<EvalSet>(d.eval, eval_gen);
     discriminator = Mlp(DiscriminatorOptions(spec));
     generator = Mlp(GeneratorOptions(spec));
     discriminator->ResetParameters(gen);
@@ -92,6 +138,10 @@ struct Trainer::Impl {
 
   Status TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel);
   void Report(EpochReport* r);
+  bool EvaluatedEpoch(int64_t e) const {
+    return e == 1 || e % spec.eval_every == 0 || e == spec.epochs;
+  }
+  void Track(EpochReport* r);
 };
 
 Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel) {
@@ -104,6 +154,22 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
   const torch::Tensor perm = torch::randperm(rows, perm_gen, torch::kLong);
   if (fast != nullptr) {
     Status st = fast->TrainEpoch(data, perm.data_ptr<int64_t>(), gen, cancel, r);
+    if (!st.ok()) {
+      broken = true;
+      if (st.code() == StatusCode::kCancelled) {
+        return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
+      }
+      return st;
+    }
+    ++epoch;
+    r->epoch = epoch;
+    return Status::Ok();
+  }
+
+  if (!IsSeedGame(spec)) {
+    const Status st = TrainGameEpoch(spec, data, perm, GameNets{generator, discriminator, g_params,
+                                                               d_params, *g_adam, *d_adam},
+                                     gen, cancel, r);
     if (!st.ok()) {
       broken = true;
       if (st.code() == StatusCode::kCancelled) {
@@ -179,20 +245,53 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
 }
 
 void Trainer::Impl::Report(EpochReport* r) {
-  at::Generator qgen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kQuality, epoch));
-  const int64_t rows = data.size(0);
-  const int64_t m = std::min(rows, kQualityPoints);
-  const int64_t n = std::max(m, spec.preview_points);
   c10::InferenceMode guard;
   // The generator has no dropout: the same ops as GeneratorSnapshot::Forward,
   // without copying its weights.
-  const torch::Tensor fake = generator->forward(torch::randn({n, spec.latent_dim}, qgen));
-  const torch::Tensor real = data.index_select(0, torch::randperm(rows, qgen, torch::kLong).slice(0, 0, m));
-  r->quality = SlicedWasserstein1(fake.slice(0, 0, m), real, kQualityProjections, qgen);
-  if (spec.dataset.kind == DatasetKind::kSine) r->sine_error = SineError(fake.slice(0, 0, m));
-  r->dim = fake.size(1);
-  const torch::Tensor preview = fake.slice(0, 0, spec.preview_points).contiguous();
-  r->preview.assign(preview.data_ptr<float>(), preview.data_ptr<float>() + preview.numel());
+  r->dim = DataDim(spec.dataset);
+  if (spec.preview_points > 0) {
+    at::Generator pgen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kQuality, epoch));
+    const torch::Tensor preview =
+        generator->forward(torch::randn({spec.preview_points, spec.latent_dim}, pgen)).contiguous();
+    r->preview.assign(preview.data_ptr<float>(), preview.data_ptr<float>() + preview.numel());
+  }
+  if (EvaluatedEpoch(epoch)) {
+    at::Generator egen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kEval, epoch));
+    const torch::Tensor fake = generator->forward(torch::randn({spec.eval_points, spec.latent_dim}, egen));
+    r->metrics = eval->Evaluate(fake);
+    track.quality = r->metrics->sliced_w1;
+    if (spec.dataset.kind == DatasetKind::kSine) r->sine_error = SineError(fake);
+  }
+  r->quality = track.quality;
+}
+
+// Best epoch and early stopping, after an evaluation.
+void Trainer::Impl::Track(EpochReport* r) {
+  if (r->metrics) {
+    const double v = MetricValue(*r->metrics, spec.select_by);
+    if (track.best_epoch == 0 || Better(spec.select_by, v, track.best_value)) {
+      track.best_epoch = epoch;
+      track.best_value = v;
+      track.best = *r->metrics;
+    }
+    const double margin = HigherIsBetter(spec.select_by) ? -spec.min_delta : spec.min_delta;
+    if (track.patience_epoch == 0 || Better(spec.select_by, v + margin, track.patience_value)) {
+      track.patience_epoch = epoch;
+      track.patience_value = v;
+    } else if (spec.patience > 0 && epoch - track.patience_epoch >= spec.patience &&
+               epoch < spec.epochs) {
+      track.stopped = true;
+      char best[64];
+      std::snprintf(best, sizeof best, "%.6g", track.best_value);
+      std::ostringstream why;
+      why << "early stopping: " << MetricName(spec.select_by) << " did not improve by "
+          << spec.min_delta << " for " << (epoch - track.patience_epoch) << " epochs (best " << best
+          << " at epoch " << track.best_epoch << ")";
+      r->stop_reason = why.str();
+    }
+  }
+  r->best_epoch = track.best_epoch;
+  if (track.best_epoch > 0) r->best_metrics = track.best;
 }
 
 Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -218,6 +317,10 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
     return Status::FailedPrecondition("all " + std::to_string(s.spec.epochs) +
                                       " epochs are done");
   }
+  if (s.track.stopped) {
+    return Status::FailedPrecondition("training stopped early after epoch " +
+                                      std::to_string(s.epoch));
+  }
   UseSingleThreadedMath();
   EpochReport report;
   try {
@@ -226,6 +329,7 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     report.trainer_path = s.fast != nullptr ? "fast" : "aten";
     s.Report(&report);
+    s.Track(&report);
   } catch (const std::exception& e) {
     s.broken = true;
     return StatusFromException("training", e);
@@ -239,7 +343,10 @@ TrainerPath Trainer::path() const {
 }
 const std::string& Trainer::path_note() const { return impl_->path_note; }
 int64_t Trainer::epochs_done() const { return impl_->epoch; }
-bool Trainer::finished() const { return impl_->epoch >= impl_->spec.epochs; }
+bool Trainer::finished() const {
+  return impl_->epoch >= impl_->spec.epochs || impl_->track.stopped;
+}
+int64_t Trainer::best_epoch() const { return impl_->track.best_epoch; }
 
 std::shared_ptr<const GeneratorSnapshot> Trainer::Snapshot() const {
   return std::make_shared<const GeneratorSnapshot>(*impl_->generator, impl_->epoch);
@@ -326,8 +433,12 @@ StatusOr<std::string> Trainer::SaveState() const {
       rng = s.gen.get_state();
     }
     w.Add("rng", rng);
+    const std::vector<int64_t> words = s.track.Words();
+    w.Add("eval", torch::tensor(words, torch::kLong));
     WriteParams(w, "g", s.g_params, *s.g_adam);
     WriteParams(w, "d", s.d_params, *s.d_adam);
+    const std::vector<torch::Tensor>& u = s.discriminator->spectral_u();
+    for (size_t i = 0; i < u.size(); ++i) w.Add("d.sn." + std::to_string(i), u[i].contiguous());
     return std::move(w).Finish();
   } catch (const std::exception& e) {
     return StatusFromException("saving the trainer state", e);
@@ -340,6 +451,8 @@ Status Trainer::RestoreState(const std::string& bytes) {
   std::vector<std::string> names = {"format", "epoch", "rng"};
   ParamNames("g", s.g_params.size(), &names);
   ParamNames("d", s.d_params.size(), &names);
+  names.push_back("eval");
+  for (size_t i = 0; i < s.discriminator->spectral_u().size(); ++i) names.push_back("d.sn." + std::to_string(i));
   auto read = ReadTensors(bytes, names);
   if (!read.ok()) return Status::DataLoss("trainer state is unreadable: " + read.status().message());
   const Tensors& t = *read;
@@ -352,6 +465,19 @@ Status Trainer::RestoreState(const std::string& bytes) {
     return Status::InvalidArgument("trainer state format " + std::to_string(*format) + " is not " +
                                    std::to_string(kStateFormat));
   }
+  // The evaluation's bookkeeping; a state saved before it existed resumes
+  // with none (the best epoch is then sought from the resumed epoch on).
+  Tracking track;
+  if (auto ev = t.find("eval"); ev != t.end()) {
+    if (ev->second.scalar_type() != at::kLong || ev->second.numel() != Tracking::kWords) {
+      return Status::DataLoss("trainer state holds a malformed evaluation record");
+    }
+    track.FromWords(ev->second.contiguous().data_ptr<int64_t>());
+    if (track.best_epoch < 0 || track.best_epoch > *epoch || track.patience_epoch < 0 ||
+        track.patience_epoch > *epoch) {
+      return Status::DataLoss("trainer state's evaluation record names epochs past its own");
+    }
+  }
   LoadedParams g, d;
   const int64_t e = *epoch;
   if (e < 0 || e > s.spec.epochs) {
@@ -361,6 +487,16 @@ Status Trainer::RestoreState(const std::string& bytes) {
   try {
     GANTRY_RETURN_IF_ERROR(ReadParams(t, "g", s.g_params, &g));
     GANTRY_RETURN_IF_ERROR(ReadParams(t, "d", s.d_params, &d));
+    std::vector<torch::Tensor>& u = s.discriminator->spectral_u();
+    for (size_t i = 0; i < u.size(); ++i) {
+      auto it = t.find("d.sn." + std::to_string(i));
+      if (it == t.end() || !it->second.sizes().equals(u[i].sizes()) ||
+          it->second.scalar_type() != at::kFloat) {
+        return Status::InvalidArgument("state does not fit this job's spectral norm: d.sn." +
+                                       std::to_string(i));
+      }
+    }
+
     // The generator's state first: it is the part that can still be refused,
     // and then nothing else has changed. ATen checks its size and ranges but
     // not that mt19937's position is consistent (left + next == 625 once
@@ -379,10 +515,15 @@ Status Trainer::RestoreState(const std::string& bytes) {
     }
     Apply(g, s.g_params, *s.g_adam);
     Apply(d, s.d_params, *s.d_adam);
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < u.size(); ++i) u[i].copy_(t.at("d.sn." + std::to_string(i)));
+    }
   } catch (const std::exception& ex) {
     return StatusFromException("restoring the trainer state", ex, StatusCode::kDataLoss);
   }
   s.epoch = e;
+  s.track = track;
   s.broken = false;
   return Status::Ok();
 }

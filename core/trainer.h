@@ -8,8 +8,13 @@
 // losses equal those the tutorial's PyTorch program prints.
 //
 // A dataset whose size is not a multiple of the batch size ends each epoch
-// with a smaller batch (labels sized to it). Reporting (quality, preview)
-// uses generators derived from (seed, epoch), never the training generator.
+// with a smaller batch (labels sized to it). Reporting (preview points, the
+// held-out evaluation of core/metrics.h on the first, every eval_every-th
+// and the last epoch) uses generators derived from (seed, epoch), never the
+// training generator, so it never changes the training. After each
+// evaluation the trainer tracks the best epoch by spec.select_by and, with
+// spec.patience, stops early once that many epochs passed without an
+// improvement of spec.min_delta; both are part of the saved state.
 //
 // The epoch runs on one of two paths (spec.trainer_path): the fast path
 // (fast_loop.h: no autograd, preallocated buffers, the same sgemm calls) or
@@ -56,7 +61,11 @@ class Trainer {
   TrainerPath path() const;
   const std::string& path_note() const;
   int64_t epochs_done() const;
+  // All epochs trained, or early stopping ended training (the last report's
+  // stop_reason says why).
   bool finished() const;
+  // The best evaluated epoch so far by spec.select_by (0 before the first).
+  int64_t best_epoch() const;
   // The generator's weights as of now (after epochs_done() epochs).
   std::shared_ptr<const GeneratorSnapshot> Snapshot() const;
 

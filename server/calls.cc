@@ -102,7 +102,7 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary)
   }
   std::optional<int64_t> epoch;
   if (req.has_epoch()) epoch = req.epoch();
-  auto snapshot = manager_->Snapshot(req.job_id(), epoch);
+  auto snapshot = manager_->Snapshot(req.job_id(), epoch, req.best());
   if (!snapshot.ok()) return snapshot.status();
   SamplePlan plan;
   plan.snapshot = *snapshot;
@@ -144,7 +144,7 @@ StatusOr<ExportedGenerator> Calls::ExportGenerator(
     const v1::ExportGeneratorRequest& request) const {
   std::optional<int64_t> epoch;
   if (request.has_epoch()) epoch = request.epoch();
-  auto snapshot = manager_->Snapshot(request.job_id(), epoch);
+  auto snapshot = manager_->Snapshot(request.job_id(), epoch, request.best());
   if (!snapshot.ok()) return snapshot.status();
   auto bytes = ExportTorchScript(**snapshot);
   if (!bytes.ok()) return bytes.status();

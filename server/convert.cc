@@ -66,6 +66,31 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     }
     s.trainer_path = *path;
   }
+  if (p.has_loss()) {
+    auto loss = ParseLoss(p.loss());
+    if (!loss) {
+      return Status::InvalidArgument("loss: '" + p.loss().substr(0, 64) +
+                                     "' is not one of bce, non_saturating, hinge, wgan_gp");
+    }
+    s.loss = *loss;
+  }
+  if (p.has_gp_weight()) s.gp_weight = p.gp_weight();
+  if (p.has_n_critic()) s.n_critic = p.n_critic();
+  if (p.has_spectral_norm()) s.spectral_norm = p.spectral_norm();
+  if (p.has_eval_every()) s.eval_every = p.eval_every();
+  if (p.has_eval_fraction()) s.eval_fraction = p.eval_fraction();
+  if (p.has_eval_points()) s.eval_points = p.eval_points();
+  if (p.has_select_by()) {
+    auto metric = ParseMetric(p.select_by());
+    if (!metric) {
+      return Status::InvalidArgument("select_by: '" + p.select_by().substr(0, 64) +
+                                     "' is not one of sliced_w1, mmd, precision, recall, density, "
+                                     "coverage");
+    }
+    s.select_by = *metric;
+  }
+  if (p.has_patience()) s.patience = p.patience();
+  if (p.has_min_delta()) s.min_delta = p.min_delta();
   return s;
 }
 
@@ -96,7 +121,26 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
   p.set_preview_points(s.preview_points);
   p.set_checkpoint_every(s.checkpoint_every);
   p.set_trainer_path(TrainerPathName(s.trainer_path));
+  p.set_loss(LossName(s.loss));
+  p.set_gp_weight(s.gp_weight);
+  p.set_n_critic(NCritic(s));
+  p.set_spectral_norm(s.spectral_norm);
+  p.set_eval_every(s.eval_every);
+  p.set_eval_fraction(s.eval_fraction);
+  p.set_eval_points(s.eval_points);
+  p.set_select_by(MetricName(s.select_by));
+  p.set_patience(s.patience);
+  p.set_min_delta(s.min_delta);
   return p;
+}
+
+void MetricsToProto(const EvalMetrics& m, v1::Metrics* out) {
+  out->set_sliced_w1(m.sliced_w1);
+  out->set_mmd(m.mmd);
+  out->set_precision(m.precision);
+  out->set_recall(m.recall);
+  out->set_density(m.density);
+  out->set_coverage(m.coverage);
 }
 
 void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
@@ -114,6 +158,10 @@ void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
   out->set_trainer_path(r.trainer_path);
   out->mutable_preview()->set_dim(static_cast<int32_t>(r.dim));
   out->mutable_preview()->mutable_values()->Assign(r.preview.begin(), r.preview.end());
+  if (r.metrics) MetricsToProto(*r.metrics, out->mutable_metrics());
+  out->set_best_epoch(r.best_epoch);
+  if (r.best_metrics) MetricsToProto(*r.best_metrics, out->mutable_best_metrics());
+  out->set_stop_reason(r.stop_reason);
 }
 
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {

@@ -180,7 +180,12 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
   }
   out.set_dataset_rows(r.dataset_rows);
   out.set_epochs_done(r.epochs_done);
-  if (r.epochs_done > 0 && r.latest) *out.mutable_latest() = *r.latest;
+  if (r.epochs_done > 0 && r.latest) {
+    *out.mutable_latest() = *r.latest;
+    out.set_best_epoch(r.latest->best_epoch());
+    if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
+    out.set_stop_reason(r.latest->stop_reason());
+  }
   out.set_error(r.error);
   SetNs(r.create_ns, out.mutable_create_time());
   if (r.start_ns != 0) SetNs(r.start_ns, out.mutable_start_time());
@@ -233,7 +238,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   }
   GANTRY_RETURN_IF_ERROR(scheduler_.Reserve());
   row.request_fingerprint = Fingerprint(row.spec, row.name);
-  row.dataset_rows = DatasetRows(spec->dataset);
+  row.dataset_rows = TrainingRows(*spec);
   row.memory_bytes = memory.total();
   row.state = v1::JOB_STATE_QUEUED;
   row.create_ns = NowNs();
@@ -415,9 +420,21 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
-    const std::string& id, std::optional<int64_t> epoch) const {
+    const std::string& id, std::optional<int64_t> epoch, bool best) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
+  if (best) {
+    if (epoch) {
+      return Status::InvalidArgument("best: asks for the best epoch's snapshot; leave epoch (" +
+                                     std::to_string(*epoch) + ") unset with it");
+    }
+    const int64_t b = row->latest ? row->latest->best_epoch() : 0;
+    if (b == 0) {
+      return Status::FailedPrecondition("job " + id + " has no evaluated epoch yet (" +
+                                        JobStateName(row->state) + ")");
+    }
+    epoch = b;
+  }
   std::shared_ptr<const GeneratorSnapshot> live;
   if (auto job = scheduler_.Running(id)) live = job->latest_snapshot();
   auto kept = store_->ListBlobs(id, BlobKind::kSnapshot);
@@ -470,7 +487,7 @@ StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest
   auto values = DatasetValues(*spec, max_points);
   if (!values.ok()) return values.status();
   v1::GetDatasetResponse out;
-  out.set_total_points(DatasetRows(spec->dataset));
+  out.set_total_points(TrainingRows(*spec));
   out.mutable_points()->set_dim(static_cast<int32_t>(dim));
   out.mutable_points()->mutable_values()->Assign(values->begin(), values->end());
   return out;

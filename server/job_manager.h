@@ -90,11 +90,14 @@ class JobManager {
   Status Delete(const std::string& id);
   // A follower of the job's events from `from_seq` (0 or 1: the first).
   StatusOr<std::unique_ptr<EventCursor>> Watch(const std::string& id, int64_t from_seq) const;
-  // The snapshot for `epoch` (or the latest). FAILED_PRECONDITION before the
-  // first epoch; NOT_FOUND for an epoch whose snapshot is not kept, naming
-  // the kept ones. May read the store: call it off the RPC threads.
+  // The snapshot for `epoch` (or the latest; with `best`, the best evaluated
+  // epoch's, INVALID_ARGUMENT together with an epoch). FAILED_PRECONDITION
+  // before the first epoch (or evaluation); NOT_FOUND for an epoch whose
+  // snapshot is not kept, naming the kept ones. May read the store: call it
+  // off the RPC threads.
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
-                                                              std::optional<int64_t> epoch) const;
+                                                              std::optional<int64_t> epoch,
+                                                              bool best = false) const;
 
   // The job's training points, at most max_points rows (1..1e6/dim).
   StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;

@@ -45,7 +45,8 @@ class Runner {
   bool Publish(v1::JobEvent event);
   // Ends the job: its latest snapshot stored (so that an ended job serves it
   // from the store), the terminal event, then its checkpoints deleted.
-  void End(v1::JobState state, const std::string& error = "");
+  // `reason`: why a SUCCEEDED job stopped early (its StateChange.reason).
+  void End(v1::JobState state, const std::string& error = "", const std::string& reason = "");
   bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
   bool SaveCheckpoint(const Trainer& trainer);
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
@@ -63,6 +64,7 @@ class Runner {
   // (lease 1), else RUNNING (as counted when the server started).
   v1::JobState metric_state_ = job_.row.lease == 1 ? v1::JOB_STATE_QUEUED : v1::JOB_STATE_RUNNING;
   std::deque<int64_t> kept_;  // epochs of the stored snapshots, ascending
+  int64_t best_epoch_ = 0;    // its snapshot is never pruned
 };
 
 bool Runner::Publish(v1::JobEvent event) {
@@ -94,7 +96,7 @@ bool Runner::Publish(v1::JobEvent event) {
   return true;
 }
 
-void Runner::End(v1::JobState state, const std::string& error) {
+void Runner::End(v1::JobState state, const std::string& error, const std::string& reason) {
   if (over_) return;
   if (auto latest = job_.latest_snapshot(); latest && state != v1::JOB_STATE_FAILED) {
     if (kept_.empty() || kept_.back() != latest->epoch()) (void)StoreSnapshot(latest);
@@ -103,10 +105,14 @@ void Runner::End(v1::JobState state, const std::string& error) {
   job_.row.state = state;
   job_.row.error = error;
   job_.row.end_ns = NowNs();
-  if (!Publish(StateEvent(state, error))) return;
+  v1::JobEvent ended = StateEvent(state, error);
+  ended.mutable_state()->set_reason(reason);
+  if (!Publish(std::move(ended))) return;
   over_ = true;
   Count(state);
-  if (error.empty()) {
+  if (!reason.empty()) {
+    spdlog::info("job {} {}: {}", job_.row.id, JobStateName(state), reason);
+  } else if (error.empty()) {
     spdlog::info("job {} {}", job_.row.id, JobStateName(state));
   } else {
     spdlog::warn("job {} {}: {}", job_.row.id, JobStateName(state), error);
@@ -130,8 +136,11 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
   }
   if (kept_.empty() || kept_.back() < e) kept_.push_back(e);
   while (kept_.size() > kMaxKeptSnapshots) {
-    (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kSnapshot, kept_.front()});
-    kept_.pop_front();
+    // The oldest, unless it is the best epoch's: then the one after it.
+    auto victim = kept_.begin();
+    if (*victim == best_epoch_) ++victim;
+    (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kSnapshot, *victim});
+    kept_.erase(victim);
   }
   return true;
 }
@@ -249,6 +258,7 @@ RunResult Runner::Run() {
     spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", id,
                  *from, stored_through);
   }
+  std::string stop_reason;  // set by the epoch after which early stopping ended training
   while (!trainer.finished()) {
     if (*ctx_.draining) {
       if (SaveCheckpoint(trainer)) {
@@ -272,8 +282,13 @@ RunResult Runner::Run() {
     if (ctx_.metrics != nullptr) ctx_.metrics->EpochTrained(report->seconds);
     auto snapshot = trainer.Snapshot();
     job_.set_latest_snapshot(snapshot);
-    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs;
+    // A new best epoch's snapshot is stored before the event that names it,
+    // so Sample(best) finds it as soon as GetJob reports it.
+    best_epoch_ = report->best_epoch;
+    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer.finished() ||
+                      (report->metrics && report->best_epoch == e);
     if (keep && !StoreSnapshot(snapshot)) return result_;
+    stop_reason = report->stop_reason;
     if (e > stored_through) {  // else trained again after a restart: already stored
       v1::JobEvent event;
       ReportToProto(*report, epochs, event.mutable_epoch());
@@ -288,11 +303,11 @@ RunResult Runner::Run() {
       return result_;
     }
     // After the event is stored, so a restart never resumes past a missing event.
-    if (e % job_.spec.checkpoint_every == 0 && e != epochs && !SaveCheckpoint(trainer)) {
+    if (e % job_.spec.checkpoint_every == 0 && !trainer.finished() && !SaveCheckpoint(trainer)) {
       return result_;
     }
   }
-  End(v1::JOB_STATE_SUCCEEDED);
+  End(v1::JOB_STATE_SUCCEEDED, "", stop_reason);
   return result_;
 }
 
