@@ -437,7 +437,9 @@ int Sweep(Connection& conn, const SweepArgs& args) {
       return kExitUsage;
     }
   }
-  const bool table = conn.options().output == "table";
+  // Progress goes to stdout with the table; with --no-watch (stdout: the
+  // name) and json or csv (stdout: the leaderboard) it goes to stderr.
+  const bool table = conn.options().output == "table" && !args.no_watch;
   std::ostream& info = table ? std::cout : std::cerr;
   info << "sweep " << name << ": submitting " << count << (count == 1 ? " job" : " jobs")
        << (shape.empty() ? "" : " (" + shape + ")") << std::endl;
