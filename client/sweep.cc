@@ -221,8 +221,9 @@ class SweepProgress {
   bool open_ = false;  // a total line without its newline (terminal)
 };
 
-// The jobs labelled sweep=NAME, at most `max` (more: false with *error).
-// With `only`, only those ids are kept.
+// The jobs labelled sweep=NAME (newest first, without their preview
+// points), at most `max` (*too_many when there are more). With `only`,
+// only those ids are kept.
 grpc::Status ListSweep(Connection& conn, const std::string& name, const std::set<std::string>* only,
                        size_t max, std::vector<v1::Job>* out, bool* too_many) {
   out->clear();
@@ -236,6 +237,8 @@ grpc::Status ListSweep(Connection& conn, const std::string& name, const std::set
       return false;
     }
     out->push_back(job);
+    // Not shown: only the figures are kept.
+    if (out->back().has_latest()) out->back().mutable_latest()->clear_preview();
     return true;
   });
 }
