@@ -11,12 +11,13 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
-from gantry_testlib import CliDaemon  # noqa: E402
+from gantry_testlib import CliDaemon, generate_stubs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = None
@@ -281,6 +282,115 @@ class SweepTest(unittest.TestCase):
                       r.stderr)
         r = self.gantry("export", job_id, "--epoch", "0", expect=EXIT_USAGE)
         self.assertIn("gantry: export: --epoch '0' is neither an epoch", r.stderr)
+
+
+class LeaderboardTest(unittest.TestCase):
+    """The leaderboard's ranking and formats against a fake gantry server
+    whose ListJobs answers jobs with chosen best metrics, in pages."""
+
+    @classmethod
+    def setUpClass(cls):
+        import grpc
+        from concurrent import futures
+        cls.stubs = tempfile.TemporaryDirectory()
+        generate_stubs(cls.stubs.name)
+        from gantry.v1 import gantry_pb2 as pb, gantry_pb2_grpc
+        cls.pb = pb
+        cls.jobs = []          # what ListJobs answers, newest first
+        cls.selectors = []     # the label selectors it was asked for
+        test = cls
+
+        class Fake(gantry_pb2_grpc.GantryServicer):
+            def ListJobs(self, request, context):
+                test.selectors.append(request.label_selector)
+                wanted = dict(t.split("=", 1) for t in request.label_selector.split(",") if t)
+                jobs = [j for j in test.jobs if all(j.labels.get(k) == v for k, v in wanted.items())]
+                start = int(request.page_token or 0)
+                end = start + 2   # pages of 2: the CLI must follow next_page_token
+                return pb.ListJobsResponse(jobs=jobs[start:end],
+                                           next_page_token=str(end) if end < len(jobs) else "")
+
+        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        gantry_pb2_grpc.add_GantryServicer_to_server(Fake(), cls.server)
+        cls.port = cls.server.add_insecure_port("127.0.0.1:0")
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(0)
+        cls.stubs.cleanup()
+
+    def job(self, i, sweep, seed, lr, state="SUCCEEDED", select_by="sliced_w1", best=None, stop=""):
+        pb = self.pb
+        job = pb.Job(id=f"j-{i:010d}", name=f"{sweep}-{i}", state=getattr(pb, "JOB_STATE_" + state),
+                     spec=pb.JobSpec(seed=seed, learning_rate=lr, epochs=50, select_by=select_by),
+                     labels={"sweep": sweep}, stop_reason=stop)
+        if best is not None:
+            job.best_epoch = best[0]
+            job.best_metrics.CopyFrom(pb.Metrics(**dict(zip(METRICS, best[1:]))))
+        return job
+
+    def leaderboard(self, name, output, expect=EXIT_OK):
+        r = subprocess.run([ARGS.gantry, "--server", f"127.0.0.1:{self.port}", "-o", output, "sweep",
+                            "--leaderboard", name], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, expect, r.stderr)
+        return r
+
+    def test_ranked_by_the_select_by_metric_in_every_format(self):
+        # Newest first, as ListJobs answers: j-5 ... j-1; j-6 is another sweep's.
+        type(self).jobs = [
+            self.job(6, "other", 1, 0.001, best=(9, 0.0, 0, 0, 0, 0, 0)),
+            self.job(5, "fake", 2, 0.0005, state="FAILED"),
+            self.job(4, "fake", 2, 0.001, best=(30, 0.30, 0.03, 0.7, 0.6, 0.9, 0.8)),
+            self.job(3, "fake", 1, 0.0005, best=(20, 0.10, 0.01, 0.9, 0.8, 1.0, 0.9),
+                     stop="early stopping: sliced_w1 did not improve, by 0.01, for 5 epochs"),
+            self.job(2, "fake", 1, 0.001, best=(40, 0.20, 0.02, 0.8, 0.95, 1.1, 0.7)),
+            self.job(1, "fake", 1, 0.001, state="CANCELLED"),
+        ]
+        rows = [json.loads(line) for line in self.leaderboard("fake", "json").stdout.splitlines()]
+        self.assertEqual(self.selectors[-1], "sweep=fake")
+        self.assertEqual([r["job_id"] for r in rows],
+                         ["j-0000000003", "j-0000000002", "j-0000000004", "j-0000000001", "j-0000000005"])
+        self.assertEqual([r["rank"] for r in rows], [1, 2, 3, None, None])
+        self.assertEqual([r["best_metrics"]["sliced_w1"] for r in rows[:3]], [0.1, 0.2, 0.3])
+        self.assertIsNone(rows[3]["best_metrics"])
+        self.assertEqual(rows[0]["params"], {"learning_rate": "0.0005", "seed": "1"})
+        self.assertEqual(rows[0]["best_epoch"], 20)
+        self.assertEqual(rows[4]["state"], "FAILED")
+
+        table = list(csv.reader(io.StringIO(self.leaderboard("fake", "csv").stdout)))
+        self.assertEqual(table[0], ["rank", "job_id", "learning_rate", "seed", "state", "best_epoch",
+                                    *METRICS, "stop_reason"])
+        self.assertEqual(table[1], ["1", "j-0000000003", "0.0005", "1", "SUCCEEDED", "20", "0.1", "0.01",
+                                    "0.9", "0.8", "1", "0.9",
+                                    "early stopping: sliced_w1 did not improve, by 0.01, for 5 epochs"])
+        self.assertEqual(table[4], ["", "j-0000000001", "0.001", "1", "CANCELLED", "", "", "", "", "", "",
+                                    "", ""])
+
+        out = self.leaderboard("fake", "table").stdout.splitlines()
+        self.assertEqual(out[0], "leaderboard of sweep fake: 5 jobs, by sliced_w1 (lower is better)")
+        self.assertEqual([line.split()[:2] for line in out[2:]],
+                         [["1", "j-0000000003"], ["2", "j-0000000002"], ["3", "j-0000000004"],
+                          ["-", "j-0000000001"], ["-", "j-0000000005"]])
+
+    def test_higher_is_better_and_mixed_metrics(self):
+        type(self).jobs = [
+            self.job(3, "rec", 3, 0.001, select_by="recall", best=(5, 0.1, 0, 0, 0.50, 0, 0)),
+            self.job(2, "rec", 2, 0.001, select_by="recall", best=(5, 0.3, 0, 0, 0.90, 0, 0)),
+            self.job(1, "rec", 1, 0.001, select_by="recall", best=(5, 0.2, 0, 0, 0.70, 0, 0)),
+        ]
+        rows = [json.loads(line) for line in self.leaderboard("rec", "json").stdout.splitlines()]
+        self.assertEqual([r["best_metrics"]["recall"] for r in rows], [0.9, 0.7, 0.5])
+        self.assertEqual([r["params"] for r in rows], [{"seed": "2"}, {"seed": "1"}, {"seed": "3"}])
+        self.assertIn("by recall (higher is better)", self.leaderboard("rec", "table").stdout)
+        # Jobs that select by different metrics are ranked by sliced_w1, and told so.
+        type(self).jobs[0].spec.select_by = "mmd"
+        r = self.leaderboard("rec", "json")
+        self.assertEqual([json.loads(line)["best_metrics"]["sliced_w1"] for line in r.stdout.splitlines()],
+                         [0.1, 0.2, 0.3])
+        self.assertIn("gantry: sweep rec: its jobs select their best epoch by different metrics; "
+                      "ranked by sliced_w1", r.stderr)
+        self.leaderboard("none", "json", expect=EXIT_NOT_FOUND)
 
 
 if __name__ == "__main__":
