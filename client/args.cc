@@ -65,4 +65,40 @@ bool CleanToken(const std::string& raw, std::string* token, std::string* error) 
   return true;
 }
 
+bool ParseLabel(const std::string& text, std::string* key, std::string* value, std::string* error) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos) {
+    *error = "'" + text + "' is not key=value";
+    return false;
+  }
+  if (eq == 0) {
+    *error = "'" + text + "' has an empty key";
+    return false;
+  }
+  if (text.find(',') != std::string::npos) {
+    *error = "'" + text + "' holds a ',' (give one --label per label)";
+    return false;
+  }
+  *key = text.substr(0, eq);
+  *value = text.substr(eq + 1);
+  return true;
+}
+
+bool ParseEpoch(const std::string& text, int64_t* epoch, bool* best, std::string* error) {
+  *best = false;
+  if (text == "best") {
+    *best = true;
+    return true;
+  }
+  uint64_t v = 0;
+  std::string why;
+  if (!ParseUint64(text, &v, &why) || v == 0 ||
+      v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    *error = "'" + text + "' is neither an epoch (an integer >= 1) nor best";
+    return false;
+  }
+  *epoch = static_cast<int64_t>(v);
+  return true;
+}
+
 }  // namespace gantry::cli

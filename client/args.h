@@ -23,4 +23,13 @@ bool ParseSizes(const std::string& text, std::vector<int64_t>* out, std::string*
 // when what remains holds a control character, which gRPC refuses to send.
 bool CleanToken(const std::string& raw, std::string* token, std::string* error);
 
+// A --label value "key=value": a non-empty key, an '=', and no ',' (which
+// separates a selector's terms). The server checks the rest (characters
+// and lengths) and names what is wrong.
+bool ParseLabel(const std::string& text, std::string* key, std::string* value, std::string* error);
+
+// An --epoch of sample and export: "best" (*best set) or a decimal integer
+// >= 1 (*epoch set).
+bool ParseEpoch(const std::string& text, int64_t* epoch, bool* best, std::string* error);
+
 }  // namespace gantry::cli

@@ -134,6 +134,7 @@ int Submit(Connection& conn, const SubmitArgs& args) {
   *req.mutable_spec() = args.spec;
   req.set_name(args.name);
   req.set_request_id(args.request_id);
+  req.mutable_labels()->insert(args.labels.begin(), args.labels.end());
   v1::Job job;
   grpc::ClientContext ctx;
   conn.Prepare(&ctx);
@@ -161,10 +162,33 @@ int GetJob(Connection& conn, const std::string& id) {
   return kExitOk;
 }
 
-int ListJobs(Connection& conn, const std::string& state) {
-  v1::ListJobsRequest req;
+grpc::Status ForEachJob(Connection& conn, v1::ListJobsRequest req,
+                        const std::function<bool(const v1::Job&)>& fn) {
   req.set_page_size(kListPageSize);
   req.set_view(v1::JOB_VIEW_BASIC);
+  for (;;) {
+    v1::ListJobsResponse resp;
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    const grpc::Status s = conn.stub().ListJobs(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && req.page_size() > 1) {
+      // Over the receive limit: a server that ignores the view sent user
+      // points. Ask again for half as many jobs.
+      req.set_page_size(req.page_size() / 2);
+      continue;
+    }
+    if (!s.ok()) return s;
+    for (const auto& job : resp.jobs()) {
+      if (!fn(job)) return grpc::Status::OK;
+    }
+    if (resp.next_page_token().empty()) return grpc::Status::OK;
+    req.set_page_token(resp.next_page_token());
+  }
+}
+
+int ListJobs(Connection& conn, const std::string& state, const std::string& selector) {
+  v1::ListJobsRequest req;
+  req.set_label_selector(selector);
   if (!state.empty()) {
     v1::JobState st;
     std::string upper;
@@ -178,28 +202,18 @@ int ListJobs(Connection& conn, const std::string& state) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"}};
-  for (;;) {
-    v1::ListJobsResponse resp;
-    grpc::ClientContext ctx;
-    conn.Prepare(&ctx);
-    const grpc::Status s = conn.stub().ListJobs(&ctx, req, &resp);
-    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && req.page_size() > 1) {
-      // Over the receive limit: a server that ignores the view sent user
-      // points. Ask again for half as many jobs.
-      req.set_page_size(req.page_size() / 2);
-      continue;
+  const grpc::Status s = ForEachJob(conn, req, [&](const v1::Job& job) {
+    if (JsonOut(conn)) {
+      std::cout << ToJson(job) << "\n";
+    } else {
+      rows.emplace_back();
+      JobTableRow(job, &rows.back());
     }
-    if (!s.ok()) return conn.Fail("list", s);
-    for (const auto& job : resp.jobs()) {
-      if (JsonOut(conn)) {
-        std::cout << ToJson(job) << "\n";
-      } else {
-        rows.emplace_back();
-        JobTableRow(job, &rows.back());
-      }
-    }
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
+    return true;
+  });
+  if (!s.ok()) {
+    std::cout << std::flush;
+    return conn.Fail("list", s);
   }
   if (!JsonOut(conn)) std::cout << Table(rows);
   std::cout << std::flush;
@@ -299,6 +313,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
   req.set_count(args.count);
   if (args.seed) req.set_seed(*args.seed);
   if (args.epoch) req.set_epoch(*args.epoch);
+  req.set_best(args.best);
   v1::SampleResponse resp;
   s = FetchSample(conn, req, dim, &resp);
   if (!s.ok()) return conn.Fail("sample " + args.id, s);
@@ -403,13 +418,14 @@ int Delete(Connection& conn, const std::string& id) {
   return kExitOk;
 }
 
-int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
+int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch, bool best,
            const std::string& out) {
   grpc::ClientContext ctx;
   conn.Authorize(&ctx);
   v1::ExportGeneratorRequest req;
   req.set_job_id(id);
   if (epoch) req.set_epoch(*epoch);
+  req.set_best(best);
   auto reader = conn.stub().ExportGenerator(&ctx, req);
   std::string bytes;
   int64_t exported_epoch = 0;

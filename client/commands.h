@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,12 +18,20 @@ struct SubmitArgs {
   v1::JobSpec spec;          // from -f and the flags
   std::string name;
   std::string request_id;
+  std::map<std::string, std::string> labels;  // --label key=value
   bool watch = false;
 };
 int Submit(Connection& conn, const SubmitArgs& args);
 
 int GetJob(Connection& conn, const std::string& id);
-int ListJobs(Connection& conn, const std::string& state);
+// `state` "" or a state's name; `selector` "" or "key=value[,...]" (the
+// server checks it and names a bad term).
+int ListJobs(Connection& conn, const std::string& state, const std::string& selector);
+
+// Calls `fn` with every job ListJobs returns for `req` (BASIC view, in pages
+// that fit the CLI's receive limit), newest first, until `fn` returns false.
+grpc::Status ForEachJob(Connection& conn, v1::ListJobsRequest req,
+                        const std::function<bool(const v1::Job&)>& fn);
 
 struct WatchArgs {
   std::string id;
@@ -38,6 +48,7 @@ struct SampleArgs {
   int64_t count = 100;
   std::optional<uint64_t> seed;
   std::optional<int64_t> epoch;
+  bool best = false;  // the best evaluated epoch's snapshot (--epoch best)
   std::string out;    // file, or "" for stdout
   std::string plot;   // .png or .svg, or ""
 };
@@ -48,7 +59,8 @@ int Cancel(Connection& conn, const std::string& id);
 int Delete(Connection& conn, const std::string& id);
 // Writes the generator to `out` atomically (temp file, fsync, rename); a
 // failed write or rename is kExitUsage with a message naming the path.
-int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch,
+// `best`: the best evaluated epoch's snapshot (--epoch best).
+int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch, bool best,
            const std::string& out);
 int Health(Connection& conn);
 

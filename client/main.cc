@@ -1,20 +1,18 @@
 // gantry: the command-line client of gantryd. Parses flags and runs one
 // command (commands.h).
-#include <google/protobuf/util/json_util.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "client/args.h"
 #include "client/commands.h"
-#include "client/csv.h"
 #include "client/dashboard.h"
 #include "client/exit_codes.h"
+#include "client/spec_flags.h"
+#include "client/sweep.h"
 #include "core/api_limits.h"
 
 namespace {
@@ -25,133 +23,30 @@ namespace v1 = gantry::v1;
 static_assert(v1::DatasetKind_MAX == static_cast<int>(gantry::kDatasetKindCount),
               "core/api_limits.h names every DatasetKind of the proto");
 
-// --dataset's values, in the proto enum's order (core/api_limits.h).
-std::vector<std::string> DatasetNames() {
-  std::vector<std::string> names;
-  for (const auto& k : gantry::kDatasetKindNames) names.emplace_back(k.name);
-  return names;
+// --label key=value (repeatable) into `labels`; false after printing the error.
+bool ParseLabels(const std::string& command, const std::vector<std::string>& texts,
+                 std::map<std::string, std::string>* labels) {
+  for (const auto& text : texts) {
+    std::string key, value, error;
+    if (!gantry::cli::ParseLabel(text, &key, &value, &error)) {
+      std::cerr << "gantry: " << command << ": --label " << error << "\n";
+      return false;
+    }
+    if (!labels->emplace(key, value).second) {
+      std::cerr << "gantry: " << command << ": --label " << key << " is given twice\n";
+      return false;
+    }
+  }
+  return true;
 }
 
-v1::DatasetKind ParseDatasetKind(const std::string& name) {
-  for (const auto& k : gantry::kDatasetKindNames) {
-    if (name == k.name) return static_cast<v1::DatasetKind>(k.proto_value);
-  }
-  return v1::DATASET_KIND_UNSPECIFIED;  // not reached: CLI11 checked the name
+// --epoch N|best of sample and export; false after printing the error.
+bool ParseEpochFlag(const std::string& command, const std::string& text, int64_t* epoch, bool* best) {
+  std::string error;
+  if (gantry::cli::ParseEpoch(text, epoch, best, &error)) return true;
+  std::cerr << "gantry: " << command << ": --epoch " << error << "\n";
+  return false;
 }
-
-// "sine (default), circle, ..." for --dataset's help.
-std::string DatasetHelp() {
-  std::string help;
-  for (const auto& name : DatasetNames()) {
-    if (!help.empty()) help += ", ";
-    help += name;
-    if (name == "sine") help += " (default)";
-    if (name == "user") help += " (with --data)";
-  }
-  return help;
-}
-
-// Every JobSpec field as a flag; only the flags given override the -f file.
-struct SpecFlags {
-  std::string file, dataset, data, trainer_path, seed, generator_hidden, discriminator_hidden;
-  int64_t size = 0, latent_dim = 0, batch_size = 0, epochs = 0, preview_points = 0,
-          checkpoint_every = 0;
-  double noise = 0, dropout = 0, learning_rate = 0, beta1 = 0, beta2 = 0;
-  std::map<std::string, CLI::Option*> opts;
-
-  void Add(CLI::App* cmd) {
-    cmd->add_option("-f,--file", file, "JobSpec as JSON (protobuf's JSON form); flags override it");
-    opts["dataset"] =
-        cmd->add_option("--dataset", dataset, DatasetHelp())->check(CLI::IsMember(DatasetNames()));
-    cmd->add_option("--data", data, "user points: a CSV file, one point per row (header optional)")
-        ->check(CLI::ExistingFile);
-    opts["size"] = cmd->add_option("--size", size, "points to draw for a built-in dataset (1024)");
-    opts["noise"] = cmd->add_option("--noise", noise, "Gaussian noise of a built-in dataset");
-    opts["latent_dim"] = cmd->add_option("--latent-dim", latent_dim, "latent dimension (2)");
-    opts["generator_hidden"] = cmd->add_option("--generator-hidden", generator_hidden, "generator hidden sizes (16,32)");
-    opts["discriminator_hidden"] = cmd->add_option("--discriminator-hidden", discriminator_hidden, "discriminator hidden sizes (256,128,64)");
-    opts["dropout"] = cmd->add_option("--dropout", dropout, "discriminator dropout (0.3)");
-    opts["learning_rate"] = cmd->add_option("--learning-rate,--lr", learning_rate, "Adam learning rate (0.001)");
-    opts["beta1"] = cmd->add_option("--beta1", beta1, "Adam beta1 (0.9)");
-    opts["beta2"] = cmd->add_option("--beta2", beta2, "Adam beta2 (0.999)");
-    opts["batch_size"] = cmd->add_option("--batch-size", batch_size, "batch size (32)");
-    opts["epochs"] = cmd->add_option("--epochs", epochs, "epochs (300)");
-    opts["seed"] = cmd->add_option("--seed", seed, "random seed (111)");
-    opts["preview_points"] = cmd->add_option("--preview-points", preview_points, "generated points in each epoch event (64)");
-    opts["checkpoint_every"] = cmd->add_option("--checkpoint-every", checkpoint_every, "epochs between checkpoints (10)");
-    opts["trainer_path"] = cmd->add_option("--trainer-path", trainer_path, "training loop: auto (default), fast, aten; same results")
-                               ->check(CLI::IsMember({"auto", "fast", "aten"}));
-  }
-
-  bool Given(const std::string& name) const { return opts.at(name)->count() > 0; }
-
-  // Builds the spec; on error prints it and returns false.
-  bool Build(v1::JobSpec* spec) const {
-    if (!file.empty()) {
-      std::ifstream in(file);
-      if (!in) {
-        std::cerr << "gantry: submit: " << file << ": cannot open it\n";
-        return false;
-      }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      const auto st = google::protobuf::util::JsonStringToMessage(ss.str(), spec);
-      if (!st.ok()) {
-        std::cerr << "gantry: submit: " << file << ": not a JobSpec in JSON: " << st.message() << "\n";
-        return false;
-      }
-    }
-    v1::Dataset* d = spec->mutable_dataset();
-    if (Given("dataset")) d->set_kind(ParseDatasetKind(dataset));
-    if (!data.empty()) {
-      const auto points = gantry::cli::ReadPointsCsv(data);
-      if (!points.error.empty()) {
-        std::cerr << "gantry: submit: --data " << points.error << "\n";
-        return false;
-      }
-      d->set_kind(v1::DATASET_KIND_USER);
-      d->mutable_points()->set_dim(points.dim);
-      d->mutable_points()->mutable_values()->Assign(points.values.begin(), points.values.end());
-    }
-    if (Given("size")) d->set_size(size);
-    if (Given("noise")) d->set_noise(noise);
-    if (Given("latent_dim")) spec->set_latent_dim(latent_dim);
-    std::string error;
-    std::vector<int64_t> sizes;
-    if (Given("generator_hidden")) {
-      if (!gantry::cli::ParseSizes(generator_hidden, &sizes, &error)) {
-        std::cerr << "gantry: submit: --generator-hidden: " << error << "\n";
-        return false;
-      }
-      spec->mutable_generator_hidden()->mutable_sizes()->Assign(sizes.begin(), sizes.end());
-    }
-    if (Given("discriminator_hidden")) {
-      if (!gantry::cli::ParseSizes(discriminator_hidden, &sizes, &error)) {
-        std::cerr << "gantry: submit: --discriminator-hidden: " << error << "\n";
-        return false;
-      }
-      spec->mutable_discriminator_hidden()->mutable_sizes()->Assign(sizes.begin(), sizes.end());
-    }
-    if (Given("dropout")) spec->set_dropout(dropout);
-    if (Given("learning_rate")) spec->set_learning_rate(learning_rate);
-    if (Given("beta1")) spec->set_beta1(beta1);
-    if (Given("beta2")) spec->set_beta2(beta2);
-    if (Given("batch_size")) spec->set_batch_size(batch_size);
-    if (Given("epochs")) spec->set_epochs(epochs);
-    if (Given("seed")) {
-      uint64_t v = 0;
-      if (!gantry::cli::ParseUint64(seed, &v, &error)) {
-        std::cerr << "gantry: submit: --seed: " << error << "\n";
-        return false;
-      }
-      spec->set_seed(v);
-    }
-    if (Given("preview_points")) spec->set_preview_points(preview_points);
-    if (Given("checkpoint_every")) spec->set_checkpoint_every(checkpoint_every);
-    if (Given("trainer_path")) spec->set_trainer_path(trainer_path);
-    return true;
-  }
-};
 
 }  // namespace
 
@@ -171,7 +66,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--server", global.server, "gantryd address (env GANTRY_SERVER)")->capture_default_str();
   app.add_option("--timeout", global.timeout, "seconds to wait for each request")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("-o,--output", global.output, "table, json, or csv (sample)")
+  app.add_option("-o,--output", global.output, "table, json, or csv (sample, sweep)")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json", "csv"}));
   app.add_option("--tls-ca", global.tls_ca, "PEM CA certificate: connect with TLS, trusting it")
@@ -182,21 +77,30 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "error"}));
 
-  SpecFlags spec_flags;
+  gantry::cli::SpecFlags spec_flags(gantry::cli::SpecFlags::Mode::kSubmit);
   gantry::cli::SubmitArgs submit;
+  std::vector<std::string> submit_labels;
   auto* submit_cmd = app.add_subcommand("submit", "submit a training job (defaults: the tutorial's seed job)");
   spec_flags.Add(submit_cmd);
   submit_cmd->add_option("--name", submit.name, "display name");
   submit_cmd->add_option("--request-id", submit.request_id, "idempotency key: a retry returns the same job");
+  submit_cmd->add_option("--label", submit_labels, "label key=value (repeatable; at most 16)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   submit_cmd->add_flag("--watch,-w", submit.watch, "follow the job until it ends");
 
   std::string id;
   auto* get_cmd = app.add_subcommand("get", "show one job");
   get_cmd->add_option("id", id, "job id")->required();
 
-  std::string state;
+  std::string state, list_sweep;
+  std::vector<std::string> list_labels;
   auto* list_cmd = app.add_subcommand("list", "list jobs, newest first");
   list_cmd->add_option("--state", state, "only jobs in this state (queued, running, succeeded, failed, cancelled)");
+  list_cmd->add_option("--label", list_labels, "only jobs with label key=value (repeatable: all must match)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  auto* list_sweep_opt = list_cmd->add_option("--sweep", list_sweep, "only the jobs of this sweep (--label sweep=NAME)");
 
   gantry::cli::WatchArgs watch;
   auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
@@ -210,12 +114,12 @@ int main(int argc, char** argv) {
 
   gantry::cli::SampleArgs sample;
   std::string sample_seed;
-  int64_t sample_epoch = 0;
+  std::string sample_epoch;
   auto* sample_cmd = app.add_subcommand("sample", "generate points from a job's generator (CSV by default)");
   sample_cmd->add_option("id", sample.id, "job id")->required();
   sample_cmd->add_option("--count,-n", sample.count, "points")->capture_default_str()->check(CLI::PositiveNumber);
   auto* seed_opt = sample_cmd->add_option("--seed", sample_seed, "same seed, same points (default: the server picks and prints it)");
-  auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch (default: the latest)");
+  auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch, or best: the best evaluated epoch (default: the latest)");
   sample_cmd->add_option("--out", sample.out, "write the points to this file instead of stdout");
   sample_cmd->add_option("--plot", sample.plot, "draw the points over the job's real data (.png or .svg)");
 
@@ -230,11 +134,27 @@ int main(int argc, char** argv) {
   delete_cmd->add_option("id", id, "job id")->required();
 
   std::string export_out = "generator.pt";
-  int64_t export_epoch = 0;
+  std::string export_epoch;
   auto* export_cmd = app.add_subcommand("export", "download the generator as TorchScript for Python");
   export_cmd->add_option("id", id, "job id")->required();
   export_cmd->add_option("--out", export_out, "file")->capture_default_str();
-  auto* export_epoch_opt = export_cmd->add_option("--epoch", export_epoch, "a kept snapshot's epoch (default: the latest)");
+  auto* export_epoch_opt = export_cmd->add_option("--epoch", export_epoch, "a kept snapshot's epoch, or best: the best evaluated epoch (default: the latest)");
+
+  gantry::cli::SpecFlags sweep_flags(gantry::cli::SpecFlags::Mode::kSweep);
+  gantry::cli::SweepArgs sweep;
+  std::vector<std::string> sweep_labels;
+  auto* sweep_cmd = app.add_subcommand(
+      "sweep",
+      "submit the cross product of spec flag values as jobs labelled sweep=NAME, watch them, "
+      "rank them: every spec flag takes a comma list (integer flags also ranges A..B; layer "
+      "sizes: alternatives separated by /)");
+  sweep_flags.Add(sweep_cmd);
+  sweep_cmd->add_option("--name", sweep.name, "the sweep's name, the label sweep=NAME (default: sweep-DATE-TIME)");
+  sweep_cmd->add_option("--label", sweep_labels, "another label key=value for every job (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  sweep_cmd->add_flag("--no-watch", sweep.no_watch, "submit the jobs, print the sweep's name and exit");
+  auto* leaderboard_opt = sweep_cmd->add_option("--leaderboard", sweep.leaderboard, "print the leaderboard of the existing sweep NAME (no jobs are submitted)");
 
   auto* health_cmd = app.add_subcommand("health", "check that gantryd is serving (exit 0) or not (exit 3)");
   auto* version_cmd = app.add_subcommand("version", "print the client's version");
@@ -277,11 +197,43 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (submit_cmd->parsed()) {
-    if (!spec_flags.Build(&submit.spec)) return kExitUsage;
+    if (!spec_flags.Build("submit", &submit.spec)) return kExitUsage;
+    if (!ParseLabels("submit", submit_labels, &submit.labels)) return kExitUsage;
     return gantry::cli::Submit(conn, submit);
   }
   if (get_cmd->parsed()) return gantry::cli::GetJob(conn, id);
-  if (list_cmd->parsed()) return gantry::cli::ListJobs(conn, state);
+  if (list_cmd->parsed()) {
+    std::string selector, error;
+    for (const auto& text : list_labels) {
+      std::string key, value;
+      if (!gantry::cli::ParseLabel(text, &key, &value, &error)) {
+        std::cerr << "gantry: list: --label " << error << "\n";
+        return kExitUsage;
+      }
+      selector += (selector.empty() ? "" : ",") + text;
+    }
+    if (list_sweep_opt->count() > 0) {
+      if (list_sweep.find(',') != std::string::npos) {
+        std::cerr << "gantry: list: --sweep '" << list_sweep << "' holds a ','\n";
+        return kExitUsage;
+      }
+      selector += (selector.empty() ? "" : ",") + ("sweep=" + list_sweep);
+    }
+    return gantry::cli::ListJobs(conn, state, selector);
+  }
+  if (sweep_cmd->parsed()) {
+    if (leaderboard_opt->count() > 0) {
+      if (sweep_flags.AnyGiven() || !sweep_labels.empty() || sweep.no_watch || !sweep.name.empty()) {
+        std::cerr << "gantry: sweep: --leaderboard prints an existing sweep: give it no spec "
+                     "flags, --name, --label or --no-watch\n";
+        return kExitUsage;
+      }
+      return gantry::cli::Leaderboard(conn, sweep.leaderboard);
+    }
+    if (!sweep_flags.BuildSweep("sweep", &sweep.base, &sweep.axes)) return kExitUsage;
+    if (!ParseLabels("sweep", sweep_labels, &sweep.labels)) return kExitUsage;
+    return gantry::cli::Sweep(conn, sweep);
+  }
   if (watch_cmd->parsed()) return gantry::cli::Watch(conn, watch);
   if (sample_cmd->parsed()) {
     if (seed_opt->count() > 0) {
@@ -293,7 +245,11 @@ int main(int argc, char** argv) {
       }
       sample.seed = v;
     }
-    if (epoch_opt->count() > 0) sample.epoch = sample_epoch;
+    if (epoch_opt->count() > 0) {
+      int64_t epoch = 0;
+      if (!ParseEpochFlag("sample", sample_epoch, &epoch, &sample.best)) return kExitUsage;
+      if (!sample.best) sample.epoch = epoch;
+    }
     return gantry::cli::Sample(conn, sample);
   }
   if (plot_cmd->parsed()) return gantry::cli::Plot(conn, id, plot_out);
@@ -301,8 +257,13 @@ int main(int argc, char** argv) {
   if (delete_cmd->parsed()) return gantry::cli::Delete(conn, id);
   if (export_cmd->parsed()) {
     std::optional<int64_t> epoch;
-    if (export_epoch_opt->count() > 0) epoch = export_epoch;
-    return gantry::cli::Export(conn, id, epoch, export_out);
+    bool best = false;
+    if (export_epoch_opt->count() > 0) {
+      int64_t e = 0;
+      if (!ParseEpochFlag("export", export_epoch, &e, &best)) return kExitUsage;
+      if (!best) epoch = e;
+    }
+    return gantry::cli::Export(conn, id, epoch, best, export_out);
   }
   if (health_cmd->parsed()) return gantry::cli::Health(conn);
   return kExitUsage;

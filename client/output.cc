@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "core/api_limits.h"
 
@@ -111,8 +112,42 @@ std::string DescribeJob(const v1::Job& job) {
       rows.push_back({"trainer:", r.trainer_path() + " path (spec: " + job.spec().trainer_path() + ")"});
     }
   }
+  if (job.best_epoch() > 0) {
+    const std::string by = job.spec().select_by().empty() ? "sliced_w1" : job.spec().select_by();
+    rows.push_back({"best epoch:", std::to_string(job.best_epoch()) + " (by " + by + ")"});
+    if (job.has_best_metrics())
+      rows.push_back({"best metrics:", DescribeMetrics(job.best_metrics())});
+  }
+  if (!job.stop_reason().empty()) rows.push_back({"stopped:", job.stop_reason()});
+  if (!job.labels().empty()) {
+    // In key order (a protobuf map has none of its own).
+    const std::map<std::string, std::string> labels(job.labels().begin(), job.labels().end());
+    std::string text;
+    for (const auto& [key, value] : labels) text += (text.empty() ? "" : ",") + key + "=" + value;
+    rows.push_back({"labels:", text});
+  }
   if (!job.error().empty()) rows.push_back({"error:", job.error()});
   return Table(rows);
+}
+
+double MetricValue(const v1::Metrics& m, const std::string& name) {
+  if (name == "sliced_w1") return m.sliced_w1();
+  if (name == "mmd") return m.mmd();
+  if (name == "precision") return m.precision();
+  if (name == "recall") return m.recall();
+  if (name == "density") return m.density();
+  if (name == "coverage") return m.coverage();
+  return 0;
+}
+
+bool LowerIsBetter(const std::string& metric) { return metric == "sliced_w1" || metric == "mmd"; }
+
+std::string DescribeMetrics(const v1::Metrics& m) {
+  std::string out;
+  for (const char* name : kMetricNames) {
+    out += (out.empty() ? "" : " ") + std::string(name) + " " + Num(MetricValue(m, name), "%.6g");
+  }
+  return out;
 }
 
 void Progress::Event(const v1::JobEvent& ev) {
@@ -120,6 +155,7 @@ void Progress::Event(const v1::JobEvent& ev) {
     if (line_open_) Done();
     std::string line = "state " + StateName(ev.state().state());
     if (!ev.state().error().empty()) line += ": " + ev.state().error();
+    if (!ev.state().reason().empty()) line += " (" + ev.state().reason() + ")";
     std::cout << line << std::endl;
     return;
   }
@@ -146,7 +182,13 @@ void Progress::Event(const v1::JobEvent& ev) {
                   static_cast<long long>(r.epoch()), static_cast<long long>(r.epochs()),
                   100.0 * r.epoch() / std::max<int64_t>(1, r.epochs()), rate, eta.c_str(),
                   r.loss_d(), r.loss_g(), r.quality());
-    std::cout << buf << std::flush;
+    std::cout << buf;
+    if (r.best_epoch() > 0 && r.has_best_metrics()) {
+      std::snprintf(buf, sizeof buf, "  best %lld (W1 %.4f)",
+                    static_cast<long long>(r.best_epoch()), r.best_metrics().sliced_w1());
+      std::cout << buf;
+    }
+    std::cout << std::flush;
     line_open_ = true;
   } else {
     std::snprintf(buf, sizeof buf,
@@ -154,7 +196,10 @@ void Progress::Event(const v1::JobEvent& ev) {
                   "quality %.5f",
                   static_cast<long long>(r.epoch()), static_cast<long long>(r.epochs()),
                   r.loss_d(), r.loss_g(), r.last_loss_d(), r.last_loss_g(), r.quality());
-    std::cout << buf << "\n";
+    std::cout << buf;
+    // An evaluated epoch: its held-out metrics.
+    if (r.has_metrics()) std::cout << " metrics " << DescribeMetrics(r.metrics());
+    std::cout << "\n";
   }
 }
 

@@ -23,6 +23,14 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 void JobTableRow(const v1::Job& job, std::vector<std::string>* row);
 std::string DescribeJob(const v1::Job& job);  // multi-line "key: value" text
 
+// The held-out metrics in Metrics' order, and which way is better.
+inline constexpr const char* kMetricNames[] = {"sliced_w1", "mmd",     "precision",
+                                               "recall",    "density", "coverage"};
+double MetricValue(const v1::Metrics& m, const std::string& name);  // 0 for an unknown name
+bool LowerIsBetter(const std::string& metric);                      // sliced_w1 and mmd
+// "sliced_w1 0.01234 mmd 0.000123 precision 0.95 recall 0.93 density 1.01 coverage 0.95"
+std::string DescribeMetrics(const v1::Metrics& m);
+
 // Follows a stream of epoch events to print progress. On a terminal it
 // rewrites one line; otherwise it prints one line per event.
 class Progress {

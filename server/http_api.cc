@@ -98,6 +98,26 @@ StatusOr<std::optional<Int>> QueryInt(const Request& req, const char* name) {
   return std::optional<Int>(value);
 }
 
+// A query parameter's value taken from the raw target, so that a value
+// holding '=' ("?label_selector=sweep=s1,seed=3") reads whole: httplib
+// splits a parameter at every '=' and keeps the last piece. Percent-escapes
+// are decoded ('+' is a space). "" when absent.
+std::string RawQueryValue(const Request& req, const std::string& name) {
+  const size_t q = req.target.find('?');
+  if (q == std::string::npos) return "";
+  const std::string query = req.target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string item = query.substr(start, end - start);
+    if (item.size() > name.size() && item.compare(0, name.size() + 1, name + "=") == 0) {
+      return httplib::detail::decode_url(item.substr(name.size() + 1), true);
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
 #define GANTRY_ASSIGN_QUERY(var, type, req, name) \
   auto var##_or = QueryInt<type>(req, name);      \
   if (!var##_or.ok()) return var##_or.status();   \
@@ -222,6 +242,7 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
       GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
       if (page_size) request.set_page_size(*page_size);
       request.set_page_token(req.get_param_value("page_token"));
+      request.set_label_selector(RawQueryValue(req, "label_selector"));
       auto view = QueryView(req);
       if (!view.ok()) return view.status();
       request.set_view(*view);

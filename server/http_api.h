@@ -4,7 +4,8 @@
 // status_map.h for errors:
 //
 //   POST   /v1/jobs                    CreateJob (body: CreateJobRequest)
-//   GET    /v1/jobs                    ListJobs (?page_size=&page_token=&state=&view=)
+//   GET    /v1/jobs                    ListJobs (?page_size=&page_token=&state=&view=
+//                                      &label_selector=key=value,...)
 //   GET    /v1/jobs/{id}               GetJob (?view=basic|full; basic leaves user points out)
 //   POST   /v1/jobs/{id}:cancel        CancelJob
 //   DELETE /v1/jobs/{id}               DeleteJob

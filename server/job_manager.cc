@@ -14,6 +14,7 @@
 #include "core/memory.h"
 #include "server/convert.h"
 #include "server/job_runner.h"
+#include "server/labels.h"
 #include "server/page_token.h"
 #include "server/safe_text.h"
 
@@ -40,18 +41,31 @@ size_t Utf8Length(const std::string& s) {
 }
 
 // What a request_id retry must repeat: the effective spec (defaults filled
-// in, so spelling one out changes nothing) and the name, as a SHA-256 (a
-// user dataset's points are not stored twice).
-std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name) {
-  const std::string bytes = effective_spec.SerializeAsString() + '\0' + name;
+// in, so spelling one out changes nothing), the name and the labels, as a
+// SHA-256 (a user dataset's points are not stored twice). Without labels
+// the bytes are what they were before labels existed, so stored
+// fingerprints still match; with them, "\0key=value\n" in key order follows
+// (neither '=' nor '\n' is a label character).
+std::string FingerprintBytes(const v1::JobSpec& effective_spec, const std::string& name,
+                             const Labels& labels) {
+  std::string bytes = effective_spec.SerializeAsString() + '\0' + name;
+  if (!labels.empty()) bytes += '\0';
+  for (const auto& [key, value] : labels) bytes += key + '=' + value + '\n';
+  return bytes;
+}
+
+std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name,
+                        const Labels& labels) {
+  const std::string bytes = FingerprintBytes(effective_spec, name, labels);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
-bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::string& name) {
-  if (stored.size() == SHA256_DIGEST_LENGTH) return stored == Fingerprint(spec, name);
-  return stored == spec.SerializeAsString() + '\0' + name;  // stored before schema 3
+bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::string& name,
+                 const Labels& labels) {
+  if (stored.size() == SHA256_DIGEST_LENGTH) return stored == Fingerprint(spec, name, labels);
+  return stored == FingerprintBytes(spec, name, labels);  // stored before schema 3
 }
 
 std::string NewJobId() {
@@ -192,6 +206,7 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
   if (r.end_ns != 0) SetNs(r.end_ns, out.mutable_end_time());
   out.set_last_seq(r.last_seq);
   out.set_memory_estimate_bytes(r.memory_bytes);
+  out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
   return out;
 }
 
@@ -208,16 +223,18 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   auto spec = SpecFromProto(request.spec());
   if (!spec.ok()) return spec.status();
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
+  GANTRY_RETURN_IF_ERROR(ValidateLabels(request.labels()));
   const MemoryEstimate memory = EstimateMemory(*spec);
   JobRow row;
   row.spec = SpecToProto(*spec);
   row.name = request.name();
   row.request_id = request.request_id();
+  row.labels = Labels(request.labels().begin(), request.labels().end());
   // A retry of an accepted request is answered before any limit.
   auto same_request = [&](const JobRow& existing) -> StatusOr<v1::Job> {
-    if (!SameRequest(existing.request_fingerprint, row.spec, row.name)) {
+    if (!SameRequest(existing.request_fingerprint, row.spec, row.name, row.labels)) {
       return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
-                                   existing.id + " with a different spec or name");
+                                   existing.id + " with a different spec, name or labels");
     }
     return ToProto(existing, v1::JOB_VIEW_BASIC);
   };
@@ -237,7 +254,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
     }
   }
   GANTRY_RETURN_IF_ERROR(scheduler_.Reserve());
-  row.request_fingerprint = Fingerprint(row.spec, row.name);
+  row.request_fingerprint = Fingerprint(row.spec, row.name, row.labels);
   row.dataset_rows = TrainingRows(*spec);
   row.memory_bytes = memory.total();
   row.state = v1::JOB_STATE_QUEUED;
@@ -282,10 +299,13 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
   if (!v1::JobView_IsValid(request.view())) {
     return Status::InvalidArgument("view: " + std::to_string(request.view()) + " is not a JobView");
   }
+  auto selected = ParseLabelSelector(request.label_selector());
+  if (!selected.ok()) return selected.status();
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   ListQuery query;
   query.limit = page_size + 1;
   query.state = request.state();
+  query.labels = std::move(selected).value();
   if (!request.page_token().empty()) {
     int64_t start = 0;
     GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));

@@ -83,8 +83,12 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
+  // Validates the spec, name, request_id and labels (server/labels.h); a
+  // request_id retry must repeat all of them (else ALREADY_EXISTS).
   StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
   StatusOr<v1::Job> Get(const std::string& id, v1::JobView view = v1::JOB_VIEW_BASIC) const;
+  // A page of jobs, newest first, filtered by state and label_selector
+  // (INVALID_ARGUMENT naming a bad term).
   StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> Cancel(const std::string& id);
   Status Delete(const std::string& id);

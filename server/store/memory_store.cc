@@ -14,6 +14,15 @@ int64_t NowNs() {
 
 Status NotFound(const std::string& id) { return Status::NotFound("job " + id + " not found"); }
 
+// Whether the job carries every one of `wanted`.
+bool HasLabels(const JobRow& row, const std::map<std::string, std::string>& wanted) {
+  for (const auto& [key, value] : wanted) {
+    auto it = row.labels.find(key);
+    if (it == row.labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 JobRow MemoryStore::Copy(const Job& job, ReadPoints points) {
@@ -70,6 +79,7 @@ StatusOr<std::vector<JobRow>> MemoryStore::ListJobs(const ListQuery& q) const {
        it != by_index_.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
     const Job& job = jobs_.at(it->second);
     if (q.state != v1::JOB_STATE_UNSPECIFIED && job.row.state != q.state) continue;
+    if (!HasLabels(job.row, q.labels)) continue;
     out.push_back(Copy(job, ReadPoints::kNo));
   }
   return out;

@@ -62,6 +62,13 @@ const char* const kMigrations[] = {
     "CREATE UNIQUE INDEX jobs_request_id ON jobs(request_id) WHERE request_id != '';"
     "CREATE INDEX jobs_state ON jobs(state, idx);"
     "CREATE INDEX jobs_ended ON jobs(end_ns) WHERE state >= 3;",
+    // 3 -> 4: labels, in their own table (ListJobs selects by them).
+    "CREATE TABLE job_labels ("
+    "  job_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (job_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX job_labels_key_value ON job_labels(key, value);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -114,6 +121,11 @@ class Stmt {
     return *this;
   }
   int Step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
+  // Ready to run again with new bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   std::string ColBlob(int i) {
     const void* p = sqlite3_column_blob(stmt_, i);
     return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : "";
@@ -138,6 +150,23 @@ Status Exec(sqlite3* db, const std::string& sql) {
   }
   return Status::Ok();
 }
+
+// A read transaction on a read connection for the object's lifetime, so
+// that the statements run in it (a job's row, then its labels) see one
+// snapshot of the database.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(sqlite3* db) : db_(db) { ok_ = Exec(db, "BEGIN").ok(); }
+  ~ReadTransaction() {
+    if (ok_) (void)Exec(db_, "COMMIT");
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+};
 
 // Runs `body` in one write transaction: committed when it returns OK,
 // rolled back otherwise.
@@ -188,7 +217,22 @@ StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
   return r;
 }
 
-// Every row the statement yields (columns as kColumns, no points).
+// Fills the labels of `rows` from job_labels (one statement, run per row).
+Status ReadLabels(sqlite3* db, JobRow* rows, size_t n) {
+  if (n == 0) return Status::Ok();
+  Stmt st(db, "SELECT key, value FROM job_labels WHERE job_id = ?");
+  for (size_t i = 0; i < n; ++i) {
+    st.Reset();
+    st.Text(1, rows[i].id);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) rows[i].labels[st.ColText(0)] = st.ColText(1);
+    if (rc != SQLITE_DONE) return SqlError(db, "reading the labels of job " + rows[i].id);
+  }
+  return Status::Ok();
+}
+
+// Every row the statement yields (columns as kColumns, no points), with
+// its labels.
 StatusOr<std::vector<JobRow>> ReadRows(Stmt& st, sqlite3* db, const char* what) {
   std::vector<JobRow> out;
   int rc;
@@ -198,6 +242,7 @@ StatusOr<std::vector<JobRow>> ReadRows(Stmt& st, sqlite3* db, const char* what) 
     out.push_back(std::move(row).value());
   }
   if (rc != SQLITE_DONE) return SqlError(db, what);
+  GANTRY_RETURN_IF_ERROR(ReadLabels(db, out.data(), out.size()));
   return out;
 }
 
@@ -381,7 +426,10 @@ StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return Status::NotFound("job " + id + " not found");
   if (rc != SQLITE_ROW) return SqlError(db, "reading job " + id);
-  return ReadRow(st, points == ReadPoints::kYes ? 19 : -1);
+  auto row = ReadRow(st, points == ReadPoints::kYes ? 19 : -1);
+  if (!row.ok()) return row;
+  GANTRY_RETURN_IF_ERROR(ReadLabels(db, &row.value(), 1));
+  return row;
 }
 
 StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
@@ -425,6 +473,14 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
     Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
     ev.Text(1, row.id).Int(2, first.seq()).Blob(3, first.SerializeAsString());
     if (ev.Step() != SQLITE_DONE) return SqlError(db_, "storing the first event of " + row.id);
+    if (!row.labels.empty()) {
+      Stmt label(db_, "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)");
+      for (const auto& [key, value] : row.labels) {
+        label.Reset();
+        label.Text(1, row.id).Text(2, key).Text(3, value);
+        if (label.Step() != SQLITE_DONE) return SqlError(db_, "storing the labels of " + row.id);
+      }
+    }
     out.row = row;
     out.row.index = index;
     out.row.last_seq = first.seq();
@@ -436,24 +492,35 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
 
 StatusOr<JobRow> SqliteStore::GetJob(const std::string& id, ReadPoints points) const {
   Reader reader(*this);
+  ReadTransaction txn(reader.db());
   return GetJobLocked(reader.db(), id, points);
 }
 
 StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
   Reader reader(*this);
+  ReadTransaction txn(reader.db());
   std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < ?";
   if (q.state != v1::JOB_STATE_UNSPECIFIED) sql += " AND state = ?";
+  // Each pair from the (key, value) index.
+  for (size_t n = 0; n < q.labels.size(); ++n) {
+    sql += " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)";
+  }
   sql += " ORDER BY idx DESC LIMIT ?";
   Stmt st(reader.db(), sql);
   int i = 1;
   st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
   if (q.state != v1::JOB_STATE_UNSPECIFIED) st.Int(i++, q.state);
+  for (const auto& [key, value] : q.labels) {
+    st.Text(i++, key);
+    st.Text(i++, value);
+  }
   st.Int(i++, q.limit);
   return ReadRows(st, reader.db(), "listing jobs");
 }
 
 StatusOr<std::vector<JobRow>> SqliteStore::ActiveJobs() const {
   Reader reader(*this);
+  ReadTransaction txn(reader.db());
   Stmt st(reader.db(),
           std::string("SELECT ") + kColumns + " FROM jobs WHERE state IN (1, 2) ORDER BY idx");
   return ReadRows(st, reader.db(), "listing active jobs");
@@ -489,9 +556,11 @@ Status SqliteStore::DeleteJob(const std::string& id) {
       }
       Stmt a(db_, "DELETE FROM events WHERE job_id = ?");
       a.Text(1, id);
-      Stmt b(db_, "DELETE FROM jobs WHERE id = ?");
+      Stmt b(db_, "DELETE FROM job_labels WHERE job_id = ?");
       b.Text(1, id);
-      if (a.Step() != SQLITE_DONE || b.Step() != SQLITE_DONE) {
+      Stmt c(db_, "DELETE FROM jobs WHERE id = ?");
+      c.Text(1, id);
+      if (a.Step() != SQLITE_DONE || b.Step() != SQLITE_DONE || c.Step() != SQLITE_DONE) {
         return SqlError(db_, "deleting job " + id);
       }
       return Status::Ok();
@@ -743,6 +812,7 @@ namespace gantry {
 
 StatusOr<std::optional<JobRow>> SqliteStore::FindRequest(const std::string& request_id) const {
   Reader reader(*this);
+  ReadTransaction txn(reader.db());
   Stmt st(reader.db(), std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = ?");
   st.Text(1, request_id);
   const int rc = st.Step();
@@ -750,6 +820,7 @@ StatusOr<std::optional<JobRow>> SqliteStore::FindRequest(const std::string& requ
   if (rc != SQLITE_ROW) return SqlError(reader.db(), "looking up request_id");
   auto row = ReadRow(st, -1);
   if (!row.ok()) return row.status();
+  GANTRY_RETURN_IF_ERROR(ReadLabels(reader.db(), &row.value(), 1));
   return std::optional<JobRow>(std::move(row).value());
 }
 

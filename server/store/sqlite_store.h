@@ -2,7 +2,7 @@
 //
 // Layout:
 //   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
-//   DIR/gantry.db                 SQLite (WAL): jobs, their events and leases
+//   DIR/gantry.db                 SQLite (WAL): jobs, their labels, events and leases
 //   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   blobs: full trainer state
 //   DIR/jobs/<id>/snapshot-<epoch>.snap     blobs: generator weights
 //
@@ -37,7 +37,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 class SqliteStore final : public Store {
  public:

@@ -22,6 +22,8 @@
 //   increments the lease number, so every claim fences out the previous
 //   holder.
 // - Reads never return partial writes.
+// - Every row read carries the job's labels; InsertJob stores them with the
+//   job and DeleteJob deletes them with it.
 //
 // Thread-safety: every method of every implementation is safe from any
 // thread.
@@ -60,6 +62,9 @@ struct JobRow {
   int64_t lease = 0;
   std::string owner;
   int64_t lease_expires_ns = 0;
+  // Labels (server/labels.h: at most 16, each key and value at most 63
+  // characters), stored with the job and never changed.
+  std::map<std::string, std::string> labels;
 };
 
 enum class ReadPoints { kNo, kYes };
@@ -82,6 +87,8 @@ struct ListQuery {
   int64_t before_index = 0;  // only jobs with index < before_index (0: from the newest)
   int limit = 100;           // at most this many rows
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // only this state, if set
+  // Only jobs carrying every one of these labels (key -> value), if any.
+  std::map<std::string, std::string> labels;
 };
 
 class Store {

@@ -146,8 +146,11 @@ class CliTest(unittest.TestCase):
         lines = r.stdout.splitlines()
         self.assertRegex(lines[0], r"^j-[0-9a-z]{10}$")
         self.assertEqual(lines[1:3], ["state QUEUED", "state RUNNING"])
+        # An evaluated epoch (the first is) adds its held-out metrics.
         self.assertRegex(lines[3], r"^epoch 1/3 loss_d [0-9.]+ loss_g [0-9.]+ last_loss_d [0-9.]+ "
-                                   r"last_loss_g [0-9.]+ quality [0-9.]+$")
+                                   r"last_loss_g [0-9.]+ quality [0-9.]+"
+                                   r"( metrics sliced_w1 \S+ mmd \S+ precision \S+ recall \S+ "
+                                   r"density \S+ coverage \S+)?$")
         self.assertEqual(lines[-1], "state SUCCEEDED")
 
     def test_spec_file_with_flag_overrides(self):

@@ -190,7 +190,7 @@ class HostileInputsTest(unittest.TestCase):
             spec=pb.JobSpec(epochs=1, seed=111, dropout=0.3, dataset=pb.Dataset(size=64)),
             request_id="retry-1"))
         self.assertEqual(first.id, again.id)
-        self.expect_error(grpc.StatusCode.ALREADY_EXISTS, "with a different spec or name",
+        self.expect_error(grpc.StatusCode.ALREADY_EXISTS, "with a different spec, name or labels",
                           self.stub.CreateJob, pb.CreateJobRequest(
                               spec=pb.JobSpec(epochs=1, seed=112, dataset=pb.Dataset(size=64)),
                               request_id="retry-1"))

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 from gantry_testlib import ROOT, HttpDaemon, SseReader
 
@@ -170,6 +171,38 @@ class HttpApiTest(unittest.TestCase):
                 break
         self.assertEqual(len(seen), len(set(seen)))
         self.assertTrue(set(ids) <= set(seen))
+
+    def test_labels_and_label_selector(self):
+        tag = f"http{os.getpid()}"
+        ids = {}
+        for i in range(5):
+            job = self.d.json("POST", "/v1/jobs", {"spec": small_spec(1), "labels": {
+                "sweep": tag, "seed": str(i % 2)}})
+            self.assertEqual(job["labels"], {"sweep": tag, "seed": str(i % 2)})
+            ids[job["id"]] = i
+        # In pages of 2, newest first: all five and nothing else.
+        seen, token = [], ""
+        while True:
+            page = self.d.json("GET", "/v1/jobs?page_size=2&label_selector=" +
+                               urllib.parse.quote(f"sweep={tag}") + f"&page_token={token}")
+            seen += [j["id"] for j in page["jobs"]]
+            token = page["nextPageToken"]
+            if not token:
+                break
+        self.assertEqual(seen, sorted(ids, key=ids.get, reverse=True))
+        both = self.d.json("GET", "/v1/jobs?label_selector=" + urllib.parse.quote(f"sweep={tag},seed=1"))
+        self.assertEqual(sorted(j["id"] for j in both["jobs"]), sorted(k for k, v in ids.items() if v % 2))
+        # Unencoded works too: '=' and ',' are fine in a query value.
+        self.assertEqual(len(self.d.json("GET", f"/v1/jobs?label_selector=sweep={tag},seed=0")["jobs"]), 3)
+        self.assertEqual(self.d.json("GET", "/v1/jobs?label_selector=sweep=none-such")["jobs"], [])
+        self.assertEqual(self.d.json("GET", f"/v1/jobs/{seen[0]}")["labels"]["sweep"], tag)
+        self.assertEqual(self.error("GET", "/v1/jobs?label_selector=sweep", 400, "INVALID_ARGUMENT"),
+                         "label_selector: term 'sweep' is not key=value")
+        self.assertIn("labels: key 'a b' (value 'x') must be 1..63 characters",
+                      self.error("POST", "/v1/jobs", 400, "INVALID_ARGUMENT",
+                                 {"spec": small_spec(1), "labels": {"a b": "x"}}))
+        for job_id in ids:
+            wait_state(self.d, job_id, "JOB_STATE_SUCCEEDED")
 
     def test_cancel(self):
         jid = self.d.json("POST", "/v1/jobs", {"spec": small_spec(100000, size=1024)})["id"]

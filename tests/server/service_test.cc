@@ -1,6 +1,10 @@
 // Every unary RPC and every error it can answer, against a real server.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server/harness.h"
 
@@ -107,8 +111,8 @@ TEST_F(ServiceTest, RequestIdMakesCreateIdempotent) {
   EXPECT_EQ(a.id(), b.id());
   const grpc::Status other = Create(SmallSpec(2), &c, "req-1");
   EXPECT_EQ(other.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(other.error_message(),
-            "request_id req-1 was used for job " + a.id() + " with a different spec or name");
+  EXPECT_EQ(other.error_message(), "request_id req-1 was used for job " + a.id() +
+                                       " with a different spec, name or labels");
   ASSERT_TRUE(Create(SmallSpec(1), &c, "req-2").ok());
   EXPECT_NE(c.id(), a.id());
 }
@@ -228,6 +232,161 @@ TEST_F(ServiceTest, DeleteOnlyEndedJobs) {
     ASSERT_TRUE(stub_->DeleteJob(&ctx, req, &resp).ok());
   }
   EXPECT_EQ(Get(id, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+class LabelsTest : public ServiceTest {
+ protected:
+  grpc::Status CreateLabelled(const std::map<std::string, std::string>& labels, v1::Job* job,
+                              const std::string& request_id = "") {
+    grpc::ClientContext ctx;
+    v1::CreateJobRequest req;
+    *req.mutable_spec() = SmallSpec(1);
+    req.set_request_id(request_id);
+    req.mutable_labels()->insert(labels.begin(), labels.end());
+    return stub_->CreateJob(&ctx, req, job);
+  }
+  void ExpectLabelError(const std::map<std::string, std::string>& labels, const std::string& msg) {
+    v1::Job job;
+    const grpc::Status s = CreateLabelled(labels, &job);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_EQ(s.error_message(), msg);
+  }
+  grpc::Status List(const std::string& selector, v1::ListJobsResponse* resp, int page_size = 0,
+                    const std::string& token = "") {
+    grpc::ClientContext ctx;
+    v1::ListJobsRequest req;
+    req.set_label_selector(selector);
+    req.set_page_size(page_size);
+    req.set_page_token(token);
+    return stub_->ListJobs(&ctx, req, resp);
+  }
+  void ExpectSelectorError(const std::string& selector, const std::string& msg) {
+    v1::ListJobsResponse resp;
+    const grpc::Status s = List(selector, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << selector;
+    EXPECT_EQ(s.error_message(), msg) << selector;
+  }
+};
+
+TEST_F(LabelsTest, BadLabelsNameTheLabelTheValueAndTheRule) {
+  const std::string key_rule =
+      "must be 1..63 characters of [A-Za-z0-9._-] starting with a letter or digit";
+  const std::string value_rule = "must be 0..63 characters of [A-Za-z0-9._-]";
+  ExpectLabelError({{"", "x"}}, "labels: key '' (value 'x') " + key_rule);
+  ExpectLabelError({{"-lead", "x"}}, "labels: key '-lead' (value 'x') " + key_rule);
+  ExpectLabelError({{"a b", "x"}}, "labels: key 'a b' (value 'x') " + key_rule);
+  ExpectLabelError({{"a=b", "x"}}, "labels: key 'a=b' (value 'x') " + key_rule);
+  ExpectLabelError({{std::string(64, 'k'), "x"}},
+                   "labels: key '" + std::string(64, 'k') + "' (value 'x') " + key_rule);
+  ExpectLabelError({{"sweep", "a,b"}}, "labels: value 'a,b' of key 'sweep' " + value_rule);
+  ExpectLabelError({{"sweep", "caf\xc3\xa9"}},
+                   "labels: value 'caf\\xc3\\xa9' of key 'sweep' " + value_rule);
+  ExpectLabelError({{"sweep", std::string(64, 'v')}},
+                   "labels: value '" + std::string(64, 'v') + "' of key 'sweep' " + value_rule);
+  std::map<std::string, std::string> many;
+  for (int i = 0; i < 17; ++i) many["k" + std::to_string(i)] = "v";
+  ExpectLabelError(many, "labels: 17 labels is more than the 16 a job may carry");
+  // The limits themselves are fine: 16 labels of 63 + 63 characters, an
+  // empty value, dots, dashes and underscores.
+  for (const char* k : {"k0", "k2", "k3"}) many.erase(k);
+  many[std::string(63, 'K')] = std::string(63, 'V');
+  many["k1"] = "";
+  many["a.b_c-9"] = "1.5e-3_x";
+  v1::Job job;
+  const grpc::Status ok = CreateLabelled(many, &job);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(job.labels_size(), 16);
+  EXPECT_EQ(job.labels().at("k1"), "");
+  // Nothing was stored by the rejected requests.
+  v1::ListJobsResponse resp;
+  ASSERT_TRUE(List("", &resp).ok());
+  EXPECT_EQ(resp.jobs_size(), 1);
+}
+
+TEST_F(LabelsTest, LabelsAreStoredShownAndSelected) {
+  std::vector<std::string> a, b;
+  for (int i = 0; i < 6; ++i) {
+    v1::Job job;
+    const std::string sweep = i % 2 == 0 ? "a" : "b";
+    ASSERT_TRUE(CreateLabelled({{"sweep", sweep}, {"seed", std::to_string(i / 2)}}, &job).ok());
+    EXPECT_EQ(job.labels().at("sweep"), sweep);
+    (i % 2 == 0 ? a : b).push_back(job.id());
+  }
+  v1::Job plain;
+  ASSERT_TRUE(Create(SmallSpec(1), &plain).ok());
+  EXPECT_EQ(plain.labels_size(), 0);
+  v1::Job got;
+  ASSERT_TRUE(Get(a[1], &got).ok());
+  EXPECT_EQ(got.labels().at("seed"), "1");
+  EXPECT_EQ(got.labels().at("sweep"), "a");
+
+  // In pages of 2: every job of sweep a, newest first, and no other.
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListJobsResponse resp;
+    ASSERT_TRUE(List("sweep=a", &resp, 2, token).ok());
+    for (const auto& j : resp.jobs()) {
+      seen.push_back(j.id());
+      EXPECT_EQ(j.labels().at("sweep"), "a");
+    }
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(seen, std::vector<std::string>(a.rbegin(), a.rend()));
+  v1::ListJobsResponse resp;
+  ASSERT_TRUE(List("seed=1,sweep=b", &resp).ok());
+  ASSERT_EQ(resp.jobs_size(), 1);
+  EXPECT_EQ(resp.jobs(0).id(), b[1]);
+  ASSERT_TRUE(List("sweep=c", &resp).ok());
+  EXPECT_EQ(resp.jobs_size(), 0);
+  ASSERT_TRUE(List("", &resp).ok());
+  EXPECT_EQ(resp.jobs_size(), 7);
+  // With the state filter too.
+  for (const auto& id : a) WaitForEnd(id);
+  grpc::ClientContext ctx;
+  v1::ListJobsRequest req;
+  req.set_label_selector("sweep=a");
+  req.set_state(v1::JOB_STATE_SUCCEEDED);
+  ASSERT_TRUE(stub_->ListJobs(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.jobs_size(), 3);
+}
+
+TEST_F(LabelsTest, BadSelectorsNameTheTerm) {
+  ExpectSelectorError("sweep", "label_selector: term 'sweep' is not key=value");
+  ExpectSelectorError("sweep=a,", "label_selector: term '' is not key=value");
+  ExpectSelectorError("=a", "label_selector: term '=a' has an empty key");
+  ExpectSelectorError("a b=c",
+                      "label_selector: term 'a b=c': key 'a b' (value 'c') must be 1..63 "
+                      "characters of [A-Za-z0-9._-] starting with a letter or digit");
+  ExpectSelectorError("sweep=a=b",
+                      "label_selector: term 'sweep=a=b': value 'a=b' of key 'sweep' must be "
+                      "0..63 characters of [A-Za-z0-9._-]");
+  ExpectSelectorError("a=1,a=2", "label_selector: term 'a=2': key 'a' is given twice");
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += (i ? ",k" : "k") + std::to_string(i) + "=v";
+  ExpectSelectorError(many, "label_selector: more than 16 terms (a job carries at most 16 labels)");
+}
+
+TEST_F(LabelsTest, ARequestIdRetryMustRepeatTheLabels) {
+  v1::Job a, b, c, d;
+  ASSERT_TRUE(CreateLabelled({{"sweep", "s"}}, &a, "req-l").ok());
+  ASSERT_TRUE(CreateLabelled({{"sweep", "s"}}, &b, "req-l").ok());
+  EXPECT_EQ(a.id(), b.id());
+  EXPECT_EQ(b.labels().at("sweep"), "s");
+  for (const std::map<std::string, std::string>& other :
+       {std::map<std::string, std::string>{{"sweep", "t"}}, std::map<std::string, std::string>{},
+        std::map<std::string, std::string>{{"sweep", "s"}, {"x", "1"}}}) {
+    const grpc::Status s = CreateLabelled(other, &c, "req-l");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    EXPECT_EQ(s.error_message(), "request_id req-l was used for job " + a.id() +
+                                     " with a different spec, name or labels");
+  }
+  // And without labels, as before labels existed.
+  ASSERT_TRUE(CreateLabelled({}, &c, "req-m").ok());
+  ASSERT_TRUE(CreateLabelled({}, &d, "req-m").ok());
+  EXPECT_EQ(c.id(), d.id());
 }
 
 TEST_F(ServiceTest, HealthIsServing) {

@@ -253,17 +253,17 @@ TEST_P(StoreConformanceTest, ListPagesNewestFirstAndFiltersByState) {
   for (int i = 0; i < 5; ++i) MustInsert(Row("j" + std::to_string(i)));
   JobRow running = MustClaim();  // j0
   ASSERT_EQ(running.id, "j0");
-  auto page = store_->ListJobs({0, 2, v1::JOB_STATE_UNSPECIFIED});
+  auto page = store_->ListJobs({0, 2, v1::JOB_STATE_UNSPECIFIED, {}});
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].id, "j4");
   EXPECT_EQ((*page)[1].id, "j3");
-  auto next = store_->ListJobs({(*page)[1].index, 10, v1::JOB_STATE_UNSPECIFIED});
+  auto next = store_->ListJobs({(*page)[1].index, 10, v1::JOB_STATE_UNSPECIFIED, {}});
   ASSERT_TRUE(next.ok());
   ASSERT_EQ(next->size(), 3u);
   EXPECT_EQ((*next)[0].id, "j2");
   EXPECT_EQ((*next)[2].id, "j0");
-  auto queued = store_->ListJobs({0, 10, v1::JOB_STATE_QUEUED});
+  auto queued = store_->ListJobs({0, 10, v1::JOB_STATE_QUEUED, {}});
   ASSERT_TRUE(queued.ok());
   EXPECT_EQ(queued->size(), 4u);
   auto active = store_->ActiveJobs();
@@ -274,6 +274,112 @@ TEST_P(StoreConformanceTest, ListPagesNewestFirstAndFiltersByState) {
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ((*counts)[v1::JOB_STATE_QUEUED], 4);
   EXPECT_EQ((*counts)[v1::JOB_STATE_RUNNING], 1);
+}
+
+TEST_P(StoreConformanceTest, LabelsRoundTripAndSelectJobsInPages) {
+  // j0..j9; the even ones in sweep "a", the odd ones in "b"; every third
+  // has seed=1.
+  std::vector<JobRow> rows;
+  for (int i = 0; i < 10; ++i) {
+    JobRow r = Row("j" + std::to_string(i), "req-" + std::to_string(i));
+    r.labels = {{"sweep", i % 2 == 0 ? "a" : "b"}, {"index", std::to_string(i)}};
+    if (i % 3 == 0) r.labels["seed"] = "1";
+    if (i == 9) {  // the largest: 16 labels, 15 of them of 63 + 63 characters
+      r.labels = {{"sweep", "b"}};
+      for (int k = 10; k < 25; ++k) {
+        r.labels[std::string(61, 'k') + std::to_string(k)] =
+            std::string(63, static_cast<char>('a' + k - 10));
+      }
+    }
+    rows.push_back(MustInsert(r));
+    EXPECT_EQ(rows.back().labels, r.labels);
+  }
+  // Every read carries them: Get, List, FindRequest, ActiveJobs, a claim,
+  // an idempotent insert.
+  auto got = store_->GetJob("j4", ReadPoints::kNo);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->labels, (std::map<std::string, std::string>{{"sweep", "a"}, {"index", "4"}}));
+  auto full = store_->GetJob("j9", ReadPoints::kYes);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->labels.size(), 16u);
+  EXPECT_EQ(full->labels, rows[9].labels);
+  auto found = store_->FindRequest("req-3");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->labels.at("seed"), "1");
+  auto again = store_->InsertJob(Row("other", "req-6"), Event(1));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->inserted);
+  EXPECT_EQ(again->row.labels.at("index"), "6");
+  auto active = store_->ActiveJobs();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 10u);
+  EXPECT_EQ((*active)[2].labels.at("index"), "2");
+  const JobRow claimed = MustClaim();
+  EXPECT_EQ(claimed.id, "j0");
+  EXPECT_EQ(claimed.labels.at("seed"), "1");
+  auto all = store_->ListJobs({});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 10u);
+  for (const JobRow& r : *all) {
+    EXPECT_EQ(r.labels, rows[static_cast<size_t>(std::stoi(r.id.substr(1)))].labels) << r.id;
+  }
+
+  // One pair: the matching jobs only, newest first, in pages.
+  ListQuery q;
+  q.labels = {{"sweep", "a"}};
+  q.limit = 2;
+  std::vector<std::string> seen;
+  for (int page = 0; page < 10; ++page) {
+    auto got_page = store_->ListJobs(q);
+    ASSERT_TRUE(got_page.ok()) << got_page.status().ToString();
+    for (const JobRow& r : *got_page) seen.push_back(r.id);
+    if (static_cast<int>(got_page->size()) < q.limit) break;
+    q.before_index = got_page->back().index;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"j8", "j6", "j4", "j2", "j0"}));
+  // Every pair must match.
+  ListQuery both;
+  both.labels = {{"sweep", "a"}, {"seed", "1"}};
+  auto a1 = store_->ListJobs(both);
+  ASSERT_TRUE(a1.ok());
+  ASSERT_EQ(a1->size(), 2u);
+  EXPECT_EQ((*a1)[0].id, "j6");
+  EXPECT_EQ((*a1)[1].id, "j0");
+  // With the state filter: j0 is RUNNING.
+  both.state = v1::JOB_STATE_QUEUED;
+  auto queued = store_->ListJobs(both);
+  ASSERT_TRUE(queued.ok());
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ((*queued)[0].id, "j6");
+  // A value must match exactly; an unknown key or value selects nothing.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"sweep", "A"}, {"sweep", ""}, {"sweep", "a "}, {"nope", "a"}}) {
+    ListQuery none;
+    none.labels = {{key, value}};
+    auto empty = store_->ListJobs(none);
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->empty()) << key << "=" << value;
+  }
+  ListQuery big;
+  big.labels = {{"sweep", "b"}, *rows[9].labels.begin()};
+  auto nine = store_->ListJobs(big);
+  ASSERT_TRUE(nine.ok());
+  ASSERT_EQ(nine->size(), 1u);
+  EXPECT_EQ((*nine)[0].id, "j9");
+
+  // The labels go with the job: a new job of the same id has none of them.
+  JobRow ended = *store_->GetJob("j4", ReadPoints::kNo);
+  ended.state = v1::JOB_STATE_CANCELLED;
+  ended.end_ns = 5000;
+  ASSERT_TRUE(store_->AppendEvent(ended, Event(2, v1::JOB_STATE_CANCELLED)).ok());
+  EXPECT_EQ(store_->GetJob("j4", ReadPoints::kNo)->labels.at("index"),
+            "4");  // AppendEvent keeps them
+  ASSERT_TRUE(store_->DeleteJob("j4").ok());
+  MustInsert(Row("j4"));
+  EXPECT_TRUE(store_->GetJob("j4", ReadPoints::kNo)->labels.empty());
+  ListQuery index4;
+  index4.labels = {{"index", "4"}};
+  EXPECT_TRUE(store_->ListJobs(index4)->empty());
 }
 
 TEST_P(StoreConformanceTest, DeleteOnlyEndedJobsWithTheirEventsAndBlobs) {
@@ -350,6 +456,70 @@ INSTANTIATE_TEST_SUITE_P(
                                      return std::make_unique<MemoryStore>();
                                    }}),
     [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// A database of schema version 3 (before labels) is migrated: its jobs
+// stay, without labels, and new jobs carry theirs.
+TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v3-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.name = "from v3";
+    r.request_id = "req-old";
+    r.spec.set_epochs(3);
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  }
+  {
+    // Version 3 is version 4 without the labels table (migration 3 -> 4
+    // only adds it and its index).
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(
+        sqlite3_exec(db, "DROP TABLE job_labels; PRAGMA user_version = 3;", nullptr, nullptr, &err),
+        SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto old = (*s)->GetJob("old", ReadPoints::kNo);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->name, "from v3");
+  EXPECT_TRUE(old->labels.empty());
+  EXPECT_TRUE((*s)->FindRequest("req-old")->has_value());
+  JobRow r;
+  r.id = "new";
+  r.labels = {{"sweep", "s1"}};
+  v1::JobEvent ev;
+  ev.set_seq(1);
+  ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  ListQuery q;
+  q.labels = {{"sweep", "s1"}};
+  auto listed = (*s)->ListJobs(q);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, "new");
+  EXPECT_EQ((*listed)[0].labels.at("sweep"), "s1");
+  EXPECT_EQ((*s)->ListJobs({})->size(), 2u);
+  s->reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
+  EXPECT_EQ(kSchemaVersion, 4);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  fs::remove_all(dir);
+}
 
 // What only the SQLite store promises: it survives the process, and its
 // directory is one gantryd's.
