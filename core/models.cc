@@ -25,18 +25,18 @@ MlpImpl::MlpImpl(MlpOptions options) : options_(std::move(options)) {
 torch::Tensor MlpImpl::Weight(size_t i) {
   const torch::Tensor& w = layers_[i]->weight;
   if (!options_.spectral_norm) return w;
+  // u is replaced, never changed in place: an earlier forward's graph (the
+  // discriminator step's, before the gradient penalty's pass) still holds it.
   torch::Tensor& u = spectral_u_[i];
   torch::Tensor v;
   {
     torch::NoGradGuard no_grad;
+    const auto unit = torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12);
     const torch::Tensor wd = w.detach();
-    v = torch::nn::functional::normalize(torch::mv(wd.t(), u),
-                                         torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12));
+    v = torch::nn::functional::normalize(torch::mv(wd.t(), u), unit);
     if (is_training()) {
-      u.copy_(torch::nn::functional::normalize(
-          torch::mv(wd, v), torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12)));
-      v = torch::nn::functional::normalize(
-          torch::mv(wd.t(), u), torch::nn::functional::NormalizeFuncOptions().dim(0).eps(1e-12));
+      u = torch::nn::functional::normalize(torch::mv(wd, v), unit);
+      v = torch::nn::functional::normalize(torch::mv(wd.t(), u), unit);
     }
   }
   const torch::Tensor sigma = torch::dot(u, torch::mv(w, v));

@@ -515,10 +515,7 @@ Status Trainer::RestoreState(const std::string& bytes) {
     }
     Apply(g, s.g_params, *s.g_adam);
     Apply(d, s.d_params, *s.d_adam);
-    {
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < u.size(); ++i) u[i].copy_(t.at("d.sn." + std::to_string(i)));
-    }
+    for (size_t i = 0; i < u.size(); ++i) u[i] = t.at("d.sn." + std::to_string(i)).clone();
   } catch (const std::exception& ex) {
     return StatusFromException("restoring the trainer state", ex, StatusCode::kDataLoss);
   }

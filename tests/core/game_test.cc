@@ -180,10 +180,12 @@ TEST(GameTest, EachLossResumesExactly) {
     JobSpec spec = Ring8Spec(loss, 6);
     ExpectExactResume(spec, 3);
   }
-  JobSpec sn = Ring8Spec(Loss::kBce, 6);
-  sn.spectral_norm = true;
-  SCOPED_TRACE("bce + spectral_norm");
-  ExpectExactResume(sn, 2);
+  for (Loss loss : {Loss::kBce, Loss::kWganGp}) {
+    JobSpec sn = Ring8Spec(loss, 6);
+    sn.spectral_norm = true;
+    SCOPED_TRACE(std::string(LossName(loss)) + " + spectral_norm");
+    ExpectExactResume(sn, 2);
+  }
 }
 
 // Each loss learns ring8: the best held-out sliced W1 and MMD after 60 epochs
