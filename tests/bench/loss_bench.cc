@@ -6,7 +6,8 @@
 // 1% of 4000 generated points fall within 3 standard deviations of its
 // centre). Runs two trainings at a time.
 //
-//   build/bin/loss_bench [--epochs N] [--seeds K]
+//   build/bin/loss_bench [--epochs N] [--seeds K] [--size N] [--batch B] [--lr X]
+//                        [--beta1 X] [--dropout P]
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -114,12 +115,18 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t epochs = 150;
+  int64_t epochs = 300, size = 2048, batch = 128;
   int seeds = 5;
+  double lr = 0.001, beta1 = 0.5, dropout = 0.0;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--epochs" && i + 1 < argc) epochs = std::atoll(argv[++i]);
     else if (flag == "--seeds" && i + 1 < argc) seeds = std::atoi(argv[++i]);
+    else if (flag == "--size" && i + 1 < argc) size = std::atoll(argv[++i]);
+    else if (flag == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
+    else if (flag == "--lr" && i + 1 < argc) lr = std::atof(argv[++i]);
+    else if (flag == "--beta1" && i + 1 < argc) beta1 = std::atof(argv[++i]);
+    else if (flag == "--dropout" && i + 1 < argc) dropout = std::atof(argv[++i]);
     else { std::fprintf(stderr, "unknown flag %s\n", flag.c_str()); return 2; }
   }
   spdlog::set_level(spdlog::level::warn);
@@ -135,18 +142,23 @@ int main(int argc, char** argv) {
       for (int s = 1; s <= seeds; ++s) tasks.push_back({kind, v, s, {}});
     }
   }
-  std::printf("each run: %lld epochs of 2048 points, batch 128, G 2-128-128-2, D 2-128-128-1 (dropout 0.3),\n"
-              "Adam lr 0.001, evaluation every 5 epochs on 1024 points; %d seeds per row; medians (worst)\n\n",
-              static_cast<long long>(epochs), seeds);
+  std::printf("each run: %lld epochs of %lld points, batch %lld, G 2-128-128-2, D 2-128-128-1 (dropout %g),\n"
+              "Adam lr %g, beta1 %g, evaluation every 5 epochs on 512 points; %d seeds per row;\n"
+              "medians (worst)\n\n",
+              static_cast<long long>(epochs), static_cast<long long>(size), static_cast<long long>(batch),
+              dropout, lr, beta1, seeds);
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
       JobSpec spec;
       spec.dataset.kind = tasks[i].kind;
-      spec.dataset.size = 2048;
+      spec.dataset.size = size;
       spec.generator_hidden = {128, 128};
       spec.discriminator_hidden = {128, 128};
-      spec.batch_size = 128;
+      spec.batch_size = batch;
+      spec.learning_rate = lr;
+      spec.beta1 = beta1;
+      spec.dropout = dropout;
       spec.epochs = epochs;
       spec.eval_every = 5;
       spec.preview_points = 0;
