@@ -177,7 +177,7 @@ const std::vector<FlagDef>& Flags() {
        Kind::kDouble, {},
        [](S* s, const P& p) { s->set_eval_fraction(p.d); },
        [](const S& s) { return FormatDouble(s.eval_fraction()); }},
-      {"--eval-points", "eval_points", "generated points per evaluation, 16..10000 (1024)",
+      {"--eval-points", "eval_points", "generated points per evaluation, 16..10000 (512)",
        Kind::kInt, {},
        [](S* s, const P& p) { s->set_eval_points(p.i); },
        [](const S& s) { return std::to_string(s.eval_points()); }},
