@@ -118,6 +118,9 @@ std::string RawQueryValue(const Request& req, const std::string& name) {
   return "";
 }
 
+// ?epoch=best: the best evaluated epoch's snapshot (SampleRequest.best).
+bool BestEpoch(const Request& req) { return req.get_param_value("epoch") == "best"; }
+
 #define GANTRY_ASSIGN_QUERY(var, type, req, name) \
   auto var##_or = QueryInt<type>(req, name);      \
   if (!var##_or.ok()) return var##_or.status();   \
@@ -292,10 +295,14 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
           request.set_job_id(id);
           GANTRY_ASSIGN_QUERY(count, int64_t, req, "count");
           GANTRY_ASSIGN_QUERY(seed, uint64_t, req, "seed");
-          GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
           request.set_count(count.value_or(1000));
           if (seed) request.set_seed(*seed);
-          if (epoch) request.set_epoch(*epoch);
+          if (BestEpoch(req)) {
+            request.set_best(true);
+          } else {
+            GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+            if (epoch) request.set_epoch(*epoch);
+          }
           return calls.Sample(request);
         },
         [&](const v1::SampleResponse& response, Response& r) {
@@ -324,8 +331,12 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
     StatusOr<ExportedGenerator> exported = [&]() -> StatusOr<ExportedGenerator> {
       v1::ExportGeneratorRequest request;
       request.set_job_id(id);
-      GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
-      if (epoch) request.set_epoch(*epoch);
+      if (BestEpoch(req)) {
+        request.set_best(true);
+      } else {
+        GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+        if (epoch) request.set_epoch(*epoch);
+      }
       return calls.ExportGenerator(request);
     }();
     const grpc::Status status = ToGrpcStatus(exported.status());

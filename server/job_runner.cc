@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <chrono>
 #include <deque>
 
 #include "server/convert.h"
+#include "server/write_behind.h"
 
 namespace gantry {
 
@@ -49,6 +52,17 @@ class Runner {
   void End(v1::JobState state, const std::string& error = "", const std::string& reason = "");
   bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
   bool SaveCheckpoint(const Trainer& trainer);
+  bool WriteCheckpoint(int64_t epoch, const StatusOr<std::string>& state);
+  // Queues `write` (a Publish, End, StoreSnapshot or WriteCheckpoint) on the
+  // job's writer: it runs after everything queued before it, on the
+  // writer's thread, which alone touches job_.row, kept_ and over_ while
+  // the loop runs.
+  void Later(std::function<void()> write) {
+    writer_->Push([this, write = std::move(write)] {
+      write();
+      return !over_;
+    });
+  }
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
   // Moves the job's count in the metrics to `to`.
   void Count(v1::JobState to) {
@@ -65,6 +79,10 @@ class Runner {
   v1::JobState metric_state_ = job_.row.lease == 1 ? v1::JOB_STATE_QUEUED : v1::JOB_STATE_RUNNING;
   std::deque<int64_t> kept_;  // epochs of the stored snapshots, ascending
   int64_t best_epoch_ = 0;    // its snapshot is never pruned
+  // The epoch loop's writes, behind its training (write_behind.h): events,
+  // snapshots and checkpoints, at most 4 queued (one checkpoint at a time).
+  std::unique_ptr<WriteBehind> writer_;
+  std::atomic<int> checkpoints_queued_{0};
 };
 
 bool Runner::Publish(v1::JobEvent event) {
@@ -146,8 +164,10 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
 }
 
 bool Runner::SaveCheckpoint(const Trainer& trainer) {
-  const int64_t e = trainer.epochs_done();
-  auto state = trainer.SaveState();
+  return WriteCheckpoint(trainer.epochs_done(), trainer.SaveState());
+}
+
+bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
   Status s = state.ok() ? ctx_.store->PutBlob({job_.row.id, BlobKind::kCheckpoint, e}, *state)
                         : state.status();
   if (!s.ok()) {
@@ -258,13 +278,27 @@ RunResult Runner::Run() {
     spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", id,
                  *from, stored_through);
   }
+  // From here the store writes run behind the training, in the order queued;
+  // a failed write ends the job there (End, or a lost lease) and the loop
+  // stops at its next epoch, nothing more being written.
+  writer_ = std::make_unique<WriteBehind>(4);
   std::string stop_reason;  // set by the epoch after which early stopping ended training
+  auto finish = [this] {
+    writer_->Wait();
+    writer_.reset();
+    return result_;
+  };
   while (!trainer.finished()) {
+    if (writer_->stopped()) return finish();
     if (*ctx_.draining) {
-      if (SaveCheckpoint(trainer)) {
-        spdlog::info("job {} stopped for shutdown after epoch {}", id, trainer.epochs_done());
-      }
-      return result_;
+      const int64_t e = trainer.epochs_done();
+      auto state = trainer.SaveState();
+      writer_->Wait();
+      Later([this, e, state = std::move(state), id] {
+        if (WriteCheckpoint(e, state)) spdlog::info("job {} stopped for shutdown after epoch {}", id, e);
+        over_ = true;  // this process writes nothing more for it
+      });
+      return finish();
     }
     auto report = trainer.RunEpoch(&job_.stop);
     if (!report.ok()) {
@@ -272,11 +306,11 @@ RunResult Runner::Run() {
         spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", id,
                      trainer.epochs_done());
       } else if (report.status().code() == StatusCode::kCancelled) {
-        End(v1::JOB_STATE_CANCELLED);
+        Later([this] { End(v1::JOB_STATE_CANCELLED); });
       } else {
-        End(v1::JOB_STATE_FAILED, report.status().message());
+        Later([this, error = report.status().message()] { End(v1::JOB_STATE_FAILED, error); });
       }
-      return result_;
+      return finish();
     }
     const int64_t e = report->epoch;
     if (ctx_.metrics != nullptr) ctx_.metrics->EpochTrained(report->seconds);
@@ -284,31 +318,42 @@ RunResult Runner::Run() {
     job_.set_latest_snapshot(snapshot);
     // A new best epoch's snapshot is stored before the event that names it,
     // so Sample(best) finds it as soon as GetJob reports it.
-    best_epoch_ = report->best_epoch;
     const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer.finished() ||
                       (report->metrics && report->best_epoch == e);
-    if (keep && !StoreSnapshot(snapshot)) return result_;
+    Later([this, best = report->best_epoch, keep, snapshot] {
+      best_epoch_ = best;
+      if (keep) (void)StoreSnapshot(snapshot);
+    });
     stop_reason = report->stop_reason;
     if (e > stored_through) {  // else trained again after a restart: already stored
       v1::JobEvent event;
       ReportToProto(*report, epochs, event.mutable_epoch());
-      job_.row.epochs_done = e;
-      job_.row.latest = event.epoch();
-      if (!Publish(std::move(event))) return result_;
+      Later([this, e, event = std::move(event)]() mutable {
+        job_.row.epochs_done = e;
+        job_.row.latest = event.epoch();
+        (void)Publish(std::move(event));
+      });
     }
     // A cancel that came during the epoch's last batch (or a one-batch
     // epoch) is never lost: the job ends CANCELLED, not SUCCEEDED.
     if (job_.cancel_requested) {
-      End(v1::JOB_STATE_CANCELLED);
-      return result_;
+      Later([this] { End(v1::JOB_STATE_CANCELLED); });
+      return finish();
     }
-    // After the event is stored, so a restart never resumes past a missing event.
-    if (e % job_.spec.checkpoint_every == 0 && !trainer.finished() && !SaveCheckpoint(trainer)) {
-      return result_;
+    // Queued after the event, so a restart never resumes past a missing
+    // event; one checkpoint's bytes wait at a time.
+    if (e % job_.spec.checkpoint_every == 0 && !trainer.finished()) {
+      if (!writer_->WaitUntil([this] { return checkpoints_queued_.load() == 0; })) return finish();
+      auto state = trainer.SaveState();
+      ++checkpoints_queued_;
+      Later([this, e, state = std::move(state)] {
+        (void)WriteCheckpoint(e, state);
+        --checkpoints_queued_;
+      });
     }
   }
-  End(v1::JOB_STATE_SUCCEEDED, "", stop_reason);
-  return result_;
+  Later([this, stop_reason] { End(v1::JOB_STATE_SUCCEEDED, "", stop_reason); });
+  return finish();
 }
 
 }  // namespace

@@ -127,6 +127,17 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(len(csv_values), 10)
         early = d.json("GET", f"/v1/jobs/{jid}/samples?count=2&seed=3&epoch=10")
         self.assertEqual(early["epoch"], "10")
+        # epoch=best: the best evaluated epoch's snapshot, as GetJob names it.
+        best = int(job["bestEpoch"])
+        self.assertIn(best, (1, 10, 12))                     # the evaluated epochs
+        self.assertIn("slicedW1", job["bestMetrics"])
+        by_best = d.json("GET", f"/v1/jobs/{jid}/samples?count=2&seed=3&epoch=best")
+        self.assertEqual(by_best["epoch"], str(best))
+        self.assertEqual(by_best["points"],
+                         d.json("GET", f"/v1/jobs/{jid}/samples?count=2&seed=3&epoch={best}")["points"])
+        status, hdrs, _ = d.request("GET", f"/v1/jobs/{jid}/generator?epoch=best")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["x-gantry-epoch"], str(best))
 
         ds = d.json("GET", f"/v1/jobs/{jid}/dataset?max_points=10")
         self.assertEqual(ds["totalPoints"], "64")
