@@ -7,6 +7,7 @@
 // largest differences (fast vs ATen must print 0).
 //
 //   build/bin/seed_bench [--epochs N] [--seed S] [--skip-reference]
+//                        [--eval-every N] (the jobs' evaluation cadence, default 10)
 //                        [--server-only]  (just the job through gantryd)
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -94,7 +95,7 @@ double EventSeconds(const gantry::v1::JobEvent& ev) {
   return static_cast<double>(ev.time().seconds()) + 1e-9 * ev.time().nanos();
 }
 
-ServerRun ThroughServer(int64_t epochs, uint64_t seed, const std::string& path) {
+ServerRun ThroughServer(int64_t epochs, uint64_t seed, const std::string& path, int64_t eval_every) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("gantry-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
@@ -111,6 +112,7 @@ ServerRun ThroughServer(int64_t epochs, uint64_t seed, const std::string& path) 
       "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
   gantry::v1::CreateJobRequest req;
   req.mutable_spec()->set_epochs(epochs);
+  req.mutable_spec()->set_eval_every(eval_every);
   req.mutable_spec()->set_seed(seed);
   req.mutable_spec()->set_trainer_path(path);
   const auto t0 = Clock::now();
@@ -156,11 +158,12 @@ int main(int argc, char** argv) {
     else if (flag == "--server-only") server_only = true;
     else if (flag == "--epochs" && i + 1 < argc) spec.epochs = std::atoll(argv[++i]);
     else if (flag == "--seed" && i + 1 < argc) spec.seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (flag == "--eval-every" && i + 1 < argc) spec.eval_every = std::atoll(argv[++i]);
     else { std::fprintf(stderr, "unknown flag %s\n", flag.c_str()); return 2; }
   }
   spdlog::set_level(spdlog::level::warn);
   if (server_only) {
-    const ServerRun run = ThroughServer(spec.epochs, spec.seed, "fast");
+    const ServerRun run = ThroughServer(spec.epochs, spec.seed, "fast", spec.eval_every);
     std::printf("through gantryd, submit to SUCCEEDED, fast: %8.2f s\n", run.wall);
     std::printf("  training %.2f s, RUNNING to the last epoch %.2f s: per-epoch overhead %.1f%%\n",
                 run.train, run.epochs, 100 * run.overhead());
@@ -197,13 +200,13 @@ int main(int argc, char** argv) {
   // Through gantryd against the same job trained directly, alternated and
   // the best of two taken, so that the machine's drift does not pass for
   // the server's cost.
-  ServerRun first = ThroughServer(spec.epochs, spec.seed, "fast");
+  ServerRun first = ThroughServer(spec.epochs, spec.seed, "fast", spec.eval_every);
   double direct = fast.wall;
   direct = std::min(direct, Train(spec, gantry::TrainerPath::kFast).wall);
-  ServerRun second = ThroughServer(spec.epochs, spec.seed, "fast");
+  ServerRun second = ThroughServer(spec.epochs, spec.seed, "fast", spec.eval_every);
   const ServerRun& best_run = second.wall < first.wall ? second : first;
   const double server_fast = best_run.wall;
-  const double server_aten = ThroughServer(spec.epochs, spec.seed, "aten").wall;
+  const double server_aten = ThroughServer(spec.epochs, spec.seed, "aten", spec.eval_every).wall;
 
   double ref_diff = 0;
   for (size_t e = 0; e < ref.epochs.size() && e < fast.reports.size(); ++e) {

@@ -244,8 +244,10 @@ class HostileInputsTest(unittest.TestCase):
         job_dir = os.path.join(self.data, "jobs", job.id)
         self.assertEqual(glob.glob(os.path.join(job_dir, "checkpoint-*")), [])
         snapshots = sorted(os.path.basename(p) for p in glob.glob(os.path.join(job_dir, "snapshot-*")))
-        self.assertEqual(snapshots, ["snapshot-00000002.snap", "snapshot-00000004.snap",
-                                     "snapshot-00000005.snap"])
+        # Every checkpoint_every (2, 4), the last (5) and the first evaluation's
+        # (1, a new best epoch; 5 is evaluated too).
+        self.assertEqual(snapshots, ["snapshot-00000001.snap", "snapshot-00000002.snap",
+                                     "snapshot-00000004.snap", "snapshot-00000005.snap"])
         for d in (self.data, os.path.join(self.data, "jobs"), job_dir):
             self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700, d)
         files = [os.path.join(self.data, n) for n in ("gantry.db", "gantry.db-wal", "LOCK")]

@@ -70,8 +70,10 @@ TEST_F(SampleTest, KeptEpochsAndErrors) {
   v1::SampleResponse r;
   grpc::Status s = Sample(50, 1, 7, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  // Kept: every checkpoint_every (5, 10), the last (12), and each new best
+  // evaluated epoch (1 is the first evaluation; 10 and 12 are kept anyway).
   EXPECT_EQ(s.error_message(), "epoch: no snapshot of job " + id_ +
-                                   " is kept for epoch 7; kept: 5, 10, 12 and the latest, 12");
+                                   " is kept for epoch 7; kept: 1, 5, 10, 12 and the latest, 12");
   s = Sample(0, 1, {}, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "count: 0 is out of range 1..10000000");
