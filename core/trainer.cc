@@ -152,34 +152,27 @@ Status Trainer::Impl::TrainEpoch(EpochReport* r, const std::atomic<bool>* cancel
   (void)DrawInt64(gen);  // the DataLoader iterator's base seed (unused here)
   at::Generator perm_gen = MakeCpuGenerator(static_cast<uint64_t>(DrawInt64(gen)));
   const torch::Tensor perm = torch::randperm(rows, perm_gen, torch::kLong);
+  // The fast loop and the other games train the whole epoch in one call.
+  auto whole_epoch = [&](const Status& st) {
+    if (!st.ok()) {
+      broken = true;
+      if (st.code() == StatusCode::kCancelled) {
+        return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
+      }
+      return st;
+    }
+    ++epoch;
+    r->epoch = epoch;
+    return Status::Ok();
+  };
   if (fast != nullptr) {
-    Status st = fast->TrainEpoch(data, perm.data_ptr<int64_t>(), gen, cancel, r);
-    if (!st.ok()) {
-      broken = true;
-      if (st.code() == StatusCode::kCancelled) {
-        return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
-      }
-      return st;
-    }
-    ++epoch;
-    r->epoch = epoch;
-    return Status::Ok();
+    return whole_epoch(fast->TrainEpoch(data, perm.data_ptr<int64_t>(), gen, cancel, r));
   }
-
   if (!IsSeedGame(spec)) {
-    const Status st = TrainGameEpoch(spec, data, perm, GameNets{generator, discriminator, g_params,
-                                                               d_params, *g_adam, *d_adam},
-                                     gen, cancel, r);
-    if (!st.ok()) {
-      broken = true;
-      if (st.code() == StatusCode::kCancelled) {
-        return Status::Cancelled("training cancelled in epoch " + std::to_string(epoch + 1));
-      }
-      return st;
-    }
-    ++epoch;
-    r->epoch = epoch;
-    return Status::Ok();
+    return whole_epoch(TrainGameEpoch(spec, data, perm,
+                                      GameNets{generator, discriminator, g_params, d_params,
+                                               *g_adam, *d_adam},
+                                      gen, cancel, r));
   }
 
   double sum_d = 0, sum_g = 0, sum_real = 0, sum_fake = 0;
