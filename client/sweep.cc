@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "core/json_text.h"
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
@@ -56,38 +57,6 @@ std::string DefaultName() {
 }
 
 std::string Selector(const std::string& name) { return "sweep=" + name; }
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string JsonNumber(double v) {
   if (!std::isfinite(v)) return "null";

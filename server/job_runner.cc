@@ -320,10 +320,12 @@ RunResult Runner::Run() {
     // so Sample(best) finds it as soon as GetJob reports it.
     const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer.finished() ||
                       (report->metrics && report->best_epoch == e);
-    Later([this, best = report->best_epoch, keep, snapshot] {
-      best_epoch_ = best;
-      if (keep) (void)StoreSnapshot(snapshot);
-    });
+    if (keep) {
+      Later([this, best = report->best_epoch, snapshot] {
+        best_epoch_ = best;  // what pruning spares
+        (void)StoreSnapshot(snapshot);
+      });
+    }
     stop_reason = report->stop_reason;
     if (e > stored_through) {  // else trained again after a restart: already stored
       v1::JobEvent event;

@@ -217,7 +217,9 @@ class DurabilityTest(unittest.TestCase):
         ch.close()
         self.assertEqual(server.stop(), 0)
         self.assertEqual(broken[-1].state.state, pb.JOB_STATE_FAILED)
-        self.assertRegex(got.error, rf"^all 3 checkpoints of job {job.id} are unreadable \(newest: "
+        # 3 are kept; the kill may land after a 4th is written and before the
+        # oldest is pruned (the writer runs beside the training).
+        self.assertRegex(got.error, rf"^all [34] checkpoints of job {job.id} are unreadable \(newest: "
                                     r"checkpoint .* is corrupt: checksum mismatch\)$")
         self.assertEqual(fine[-1].state.state, pb.JOB_STATE_SUCCEEDED)
 
