@@ -23,6 +23,8 @@ build_pkgs=(
   libspdlog-dev libcli11-dev libssl-dev libsqlite3-dev libcairo2-dev prometheus-cpp-dev zlib1g-dev
   # gantryd's HTTP server, and Chart.js for the dashboard (embedded at build time)
   libcpp-httplib-dev libjs-chart.js
+  # the PostgreSQL store (--store postgresql://...): libpq
+  libpq-dev
 )
 test_pkgs=(
   git libgtest-dev libgmock-dev
@@ -34,13 +36,15 @@ test_pkgs=(
   chromium nodejs
   # the fault-injection test: libfiu's fiu-run and fiu-ctrl
   fiu-utils
+  # the replicas tests: a real PostgreSQL 15 server (and psql), started by the tests
+  postgresql postgresql-client
   # the fuzz targets: clang with libFuzzer and the sanitizers' runtimes
   clang libclang-rt-14-dev
 )
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
-  libcpp-httplib0.11
+  libcpp-httplib0.11 libpq5
 )
 
 case "${1:-}" in

@@ -17,6 +17,11 @@ namespace gantry {
 
 struct ActiveJob {
   JobRow row;
+  // The claim: set before the job is shared, never changed (the lease
+  // renewer reads them while the runner owns `row`).
+  std::string id;
+  int64_t lease = 0;
+  std::atomic<bool> lease_lost{false};        // another replica took the job over
   JobSpec spec;
   std::atomic<bool> stop{false};              // the trainer stops between batches
   std::atomic<bool> cancel_requested{false};  // a user's cancel (not a drain)

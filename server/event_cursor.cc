@@ -31,7 +31,7 @@ EventCursor::Step EventCursor::Next(std::shared_ptr<const v1::JobEvent>* event) 
   }
   if (terminal_seq_ > 0 && next_seq_ > terminal_seq_) return Step::kEnd;
   // Ahead of everything published: nothing to read until the next one.
-  if (live_ && live_->last_seq() > 0 && next_seq_ > live_->last_seq()) {
+  if (!shared_ && live_ && live_->last_seq() > 0 && next_seq_ > live_->last_seq()) {
     return live_->interrupted() ? Step::kInterrupted : Step::kWait;
   }
   const int limit = static_cast<int>(std::clamp<size_t>(

@@ -49,6 +49,9 @@ class EventCursor {
   const Status& status() const { return status_; }
   // The seq of the job's terminal event when known (0: not yet).
   int64_t terminal_seq() const { return terminal_seq_; }
+  // The job's events may be stored by another process: when nothing is
+  // live at next_seq(), read the store rather than wait.
+  void set_shared() { shared_ = true; }
   // Calls `notifier` when new events are published (never, for an ended job).
   void Subscribe(std::shared_ptr<Notifier> notifier);
 
@@ -62,6 +65,7 @@ class EventCursor {
   std::deque<std::shared_ptr<const v1::JobEvent>> page_;  // consecutive, from the store
   size_t event_bytes_ = 0;  // size of the last event read, to size pages
   Status status_;
+  bool shared_ = false;
 };
 
 }  // namespace gantry

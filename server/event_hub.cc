@@ -123,6 +123,24 @@ void EventHub::Publish(const std::string& job_id, v1::JobEvent event) {
   if (live) live->Publish(std::make_shared<const v1::JobEvent>(std::move(event)));
 }
 
+void EventHub::Nudge(const std::string& job_id) {
+  std::vector<std::shared_ptr<LiveEvents>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!job_id.empty()) {
+      auto it = live_.find(job_id);
+      if (it != live_.end()) {
+        if (auto live = it->second.lock()) all.push_back(std::move(live));
+      }
+    } else {
+      for (auto& [id, weak] : live_) {
+        if (auto live = weak.lock()) all.push_back(std::move(live));
+      }
+    }
+  }
+  for (auto& live : all) live->NotifyAll();
+}
+
 void EventHub::InterruptAll() {
   std::vector<std::shared_ptr<LiveEvents>> all;
   {

@@ -94,6 +94,10 @@ class EventHub {
   std::shared_ptr<LiveEvents> Live(const std::string& job_id);
   // Publishes a stored event to the job's followers (if any).
   void Publish(const std::string& job_id, v1::JobEvent event);
+  // Wakes the job's followers without an event (another process stored
+  // one: they read it from the store). Nudge("") wakes every follower (the
+  // shared store's poll).
+  void Nudge(const std::string& job_id);
   // Ends every follower's wait (the server drains): they see interrupted(),
   // and so do followers of logs created later.
   void InterruptAll();

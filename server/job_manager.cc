@@ -119,7 +119,8 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
       snapshots_(store, options.snapshot_cache_bytes),
       scheduler_(
           SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
-                           options.drain_grace_ms, Owner(), kExclusiveLeaseNs},
+                           options.drain_grace_ms, Owner(),
+                           store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs},
           store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
       retention_(options.retention_seconds, options.retention_count, store,
                  [this](const std::string& id) { return Delete(id); }) {}
@@ -131,9 +132,84 @@ void JobManager::CountState(v1::JobState from, v1::JobState to) const {
 void JobManager::Start() {
   scheduler_.Start();
   retention_.Start();
+  if (store_->Shared()) {
+    store_->Subscribe([this](const StoreChange& change) { OnStoreChange(change); });
+    replica_thread_ = std::thread([this] { ReplicaLoop(); });
+  }
 }
 
-JobManager::~JobManager() { Drain(); }
+void JobManager::CancelLocal(const std::string& id) {
+  if (auto job = scheduler_.Running(id)) {
+    if (!job->cancel_requested.exchange(true)) spdlog::info("job {}: cancel requested", id);
+    job->stop = true;
+  }
+}
+
+void JobManager::OnStoreChange(const StoreChange& change) {
+  switch (change.kind) {
+    case StoreChange::kEvent:
+      hub_.Nudge(change.job_id);
+      return;
+    case StoreChange::kJob:
+      scheduler_.Poke();
+      return;
+    case StoreChange::kCancel:
+      CancelLocal(change.job_id);
+      return;
+    case StoreChange::kResync:
+      hub_.Nudge("");
+      scheduler_.Poke();
+      return;
+  }
+}
+
+void JobManager::ReplicaLoop() {
+  const auto lease = std::chrono::milliseconds(options_.lease_ms);
+  const auto renew_every = lease / 3;
+  const auto poll = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), renew_every);
+  const std::string owner = Owner();
+  auto last_renew = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(replica_mu_);
+  while (!replica_stop_) {
+    replica_cv_.wait_for(lock, poll, [this] { return replica_stop_; });
+    if (replica_stop_) break;
+    lock.unlock();
+    // The poll: what notifications may have missed.
+    (void)store_->Ping();  // its failure is the health check's NOT_SERVING
+    hub_.Nudge("");
+    if (!draining_) scheduler_.Poke();
+    const auto jobs = scheduler_.AllRunning();
+    if (!jobs.empty()) {
+      if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
+        for (const std::string& id : *cancels) CancelLocal(id);
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_renew >= renew_every) {
+      last_renew = std::chrono::steady_clock::now();
+      for (const auto& job : jobs) {
+        const Status s = store_->RenewLease(job->id, job->lease, options_.lease_ms * 1'000'000);
+        if (s.code() == StatusCode::kFailedPrecondition && !job->lease_lost.exchange(true)) {
+          spdlog::warn("job {}: {}; another replica holds it now, stopping it here", job->id,
+                       s.message());
+          job->stop = true;
+        } else if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+          spdlog::warn("job {}: renewing its lease failed: {}", job->id, s.message());
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+JobManager::~JobManager() {
+  Drain();
+  {
+    std::lock_guard<std::mutex> lock(replica_mu_);
+    replica_stop_ = true;
+  }
+  replica_cv_.notify_all();
+  if (replica_thread_.joinable()) replica_thread_.join();
+}
 
 void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
   RunnerContext ctx;
@@ -360,6 +436,16 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
       job->stop = true;
       return ToProto(*row, v1::JOB_VIEW_BASIC);
     }
+    if (store_->Shared() && row->state == v1::JOB_STATE_RUNNING) {
+      // Another replica trains it (or will resume it): its owner ends it.
+      const Status s = store_->RequestCancel(id);
+      if (s.ok()) {
+        spdlog::info("job {}: cancel requested of its owner {}", id, row->owner);
+        return ToProto(*row, v1::JOB_VIEW_BASIC);
+      }
+      if (s.code() != StatusCode::kFailedPrecondition) return s;
+      continue;  // it ended meanwhile
+    }
     // Queued, or RUNNING in the store with no runner (the last server's
     // job, waiting to be resumed): it ends here, under the lease it has.
     // The embedded stores are exclusive, so no other process trains it.
@@ -436,7 +522,11 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
     return std::make_unique<EventCursor>(store_, id, nullptr, failed->seq(), from_seq,
                                          std::make_shared<const v1::JobEvent>(*failed));
   }
-  return std::make_unique<EventCursor>(store_, id, std::move(live), 0, from_seq);
+  auto cursor = std::make_unique<EventCursor>(store_, id, std::move(live), 0, from_seq);
+  // Another replica may store its events: the cursor reads the store when
+  // woken (by a notification, or the poll) and finds nothing live.
+  if (store_->Shared()) cursor->set_shared();
+  return cursor;
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(

@@ -27,6 +27,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <condition_variable>
 
 #include "core/snapshot.h"
 #include "core/spec.h"
@@ -68,6 +70,10 @@ struct ManagerOptions {
   // Generator snapshots kept in memory for Sample and Export (least
   // recently used go first; they are read again from the store).
   int64_t snapshot_cache_bytes = 256 << 20;
+  // A shared store (several replicas): how long a claim holds without
+  // renewal. The owner renews every third of it; a dead replica's jobs are
+  // taken over once it expires. Exclusive stores' claims never expire.
+  int64_t lease_ms = 30'000;
 };
 
 class JobManager {
@@ -127,6 +133,14 @@ class JobManager {
   StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
   v1::Job ToProto(const JobRow& row, v1::JobView view) const;
   void CountState(v1::JobState from, v1::JobState to) const;
+  // A shared store's other replicas: renews this process's leases (a lost
+  // one stops its job), applies cancels requested elsewhere, lets idle
+  // workers claim (new jobs, expired leases) and wakes followers of jobs
+  // trained elsewhere, every poll interval; notifications do the same at
+  // once.
+  void ReplicaLoop();
+  void OnStoreChange(const StoreChange& change);
+  void CancelLocal(const std::string& id);
 
   const ManagerOptions options_;
   Store* const store_;
@@ -136,6 +150,10 @@ class JobManager {
   mutable SnapshotCache snapshots_;
   Scheduler scheduler_;
   Retention retention_;
+  std::thread replica_thread_;
+  std::mutex replica_mu_;
+  std::condition_variable replica_cv_;
+  bool replica_stop_ = false;  // Guarded by replica_mu_.
   // Jobs that FAILED without the store recording it, with the FAILED event
   // their followers were sent (the newest kMaxUnstored; they resume on the
   // next start).

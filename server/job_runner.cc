@@ -7,6 +7,7 @@
 #include <functional>
 #include <chrono>
 #include <deque>
+#include <thread>
 
 #include "server/convert.h"
 #include "server/write_behind.h"
@@ -64,6 +65,12 @@ class Runner {
     });
   }
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  // The job's blob, fenced by its lease (store.h).
+  BlobKey Key(BlobKind kind, int64_t epoch) const { return {job_.row.id, kind, epoch, job_.row.lease}; }
+  // Runs a store write, and again every second while the store is
+  // unreachable (UNAVAILABLE: the job pauses here, its trainer waits on the
+  // bounded queue) until it answers, the server drains or the lease is lost.
+  Status Durably(const std::function<Status()>& write);
   // Moves the job's count in the metrics to `to`.
   void Count(v1::JobState to) {
     if (ctx_.metrics != nullptr && metric_state_ != to) ctx_.metrics->JobState(metric_state_, to);
@@ -85,10 +92,34 @@ class Runner {
   std::atomic<int> checkpoints_queued_{0};
 };
 
+Status Runner::Durably(const std::function<Status()>& write) {
+  Status s = write();
+  bool waited = false;
+  while (s.code() == StatusCode::kUnavailable && !*ctx_.draining && !job_.lease_lost) {
+    if (!waited) {
+      spdlog::warn("job {}: the store is unreachable ({}); the job waits for it", job_.row.id,
+                   s.message());
+    }
+    waited = true;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    s = write();
+  }
+  if (waited && s.ok()) spdlog::info("job {}: the store answers again; the job goes on", job_.row.id);
+  return s;
+}
+
 bool Runner::Publish(v1::JobEvent event) {
   if (over_) return false;
   StampEvent(job_.row, &event);
-  const Status s = ctx_.store->AppendEvent(job_.row, event);
+  bool retried = false;
+  Status s = Durably([&] {
+    Status w = ctx_.store->AppendEvent(job_.row, event);
+    // A retry after a commit whose answer was lost finds its own event
+    // stored (only the lease holder writes the job's events).
+    if (w.code() == StatusCode::kAlreadyExists && retried) return Status::Ok();
+    retried = true;
+    return w;
+  });
   if (!s.ok()) {
     over_ = true;
     if (s.code() == StatusCode::kFailedPrecondition) {
@@ -138,14 +169,16 @@ void Runner::End(v1::JobState state, const std::string& error, const std::string
   // An ended job resumes nowhere: its generator snapshots stay, its trainer
   // checkpoints go.
   if (auto epochs = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); epochs.ok()) {
-    for (int64_t e : *epochs) (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, e});
+    for (int64_t e : *epochs) (void)ctx_.store->DeleteBlob(Key(BlobKind::kCheckpoint, e));
   }
 }
 
 bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot) {
   const int64_t e = snapshot->epoch();
   auto bytes = SerializeSnapshot(*snapshot);
-  const Status s = bytes.ok() ? ctx_.store->PutBlob({job_.row.id, BlobKind::kSnapshot, e}, *bytes)
+  const Status s = bytes.ok() ? Durably([&] {
+    return ctx_.store->PutBlob(Key(BlobKind::kSnapshot, e), *bytes);
+  })
                               : bytes.status();
   if (!s.ok()) {
     End(v1::JOB_STATE_FAILED,
@@ -157,7 +190,7 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
     // The oldest, unless it is the best epoch's: then the one after it.
     auto victim = kept_.begin();
     if (*victim == best_epoch_) ++victim;
-    (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kSnapshot, *victim});
+    (void)ctx_.store->DeleteBlob(Key(BlobKind::kSnapshot, *victim));
     kept_.erase(victim);
   }
   return true;
@@ -168,7 +201,9 @@ bool Runner::SaveCheckpoint(const Trainer& trainer) {
 }
 
 bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
-  Status s = state.ok() ? ctx_.store->PutBlob({job_.row.id, BlobKind::kCheckpoint, e}, *state)
+  Status s = state.ok() ? Durably([&] {
+    return ctx_.store->PutBlob(Key(BlobKind::kCheckpoint, e), *state);
+  })
                         : state.status();
   if (!s.ok()) {
     End(v1::JOB_STATE_FAILED,
@@ -182,7 +217,7 @@ bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
     std::vector<int64_t> keep;
     for (int64_t c : *all) {
       if (c > e) {
-        (void)ctx_.store->DeleteBlob({job_.row.id, BlobKind::kCheckpoint, c});
+        (void)ctx_.store->DeleteBlob(Key(BlobKind::kCheckpoint, c));
       } else {
         keep.push_back(c);
       }
@@ -190,7 +225,7 @@ bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
     const int64_t extra = static_cast<int64_t>(keep.size()) - ctx_.checkpoints_kept;
     for (int64_t i = 0; i < extra; ++i) {
       (void)ctx_.store->DeleteBlob(
-          {job_.row.id, BlobKind::kCheckpoint, keep[static_cast<size_t>(i)]});
+          Key(BlobKind::kCheckpoint, keep[static_cast<size_t>(i)]));
     }
   }
   return true;
@@ -212,7 +247,7 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
       continue;
     }
     ++tried;
-    auto bytes = ctx_.store->GetBlob({job_.row.id, BlobKind::kCheckpoint, *it});
+    auto bytes = ctx_.store->GetBlob(Key(BlobKind::kCheckpoint, *it));
     const Status s = bytes.ok() ? trainer.RestoreState(*bytes) : bytes.status();
     if (s.ok()) return trainer.epochs_done();
     spdlog::warn("job {}: {}; trying an older checkpoint", job_.row.id, s.message());
@@ -236,11 +271,12 @@ RunResult Runner::Run() {
     return result_;
   }
   Count(v1::JOB_STATE_RUNNING);
+  // Cancelled while queued, or (shared store) while another replica held it.
+  if (job_.cancel_requested) {
+    End(v1::JOB_STATE_CANCELLED);
+    return result_;
+  }
   if (!resume) {
-    if (job_.cancel_requested) {
-      End(v1::JOB_STATE_CANCELLED);
-      return result_;
-    }
     if (!Publish(StateEvent(v1::JOB_STATE_RUNNING, ""))) return result_;
     spdlog::info("job {} RUNNING", id);
   } else {
@@ -302,7 +338,11 @@ RunResult Runner::Run() {
     }
     auto report = trainer.RunEpoch(&job_.stop);
     if (!report.ok()) {
-      if (report.status().code() == StatusCode::kCancelled && !job_.cancel_requested) {
+      if (report.status().code() == StatusCode::kCancelled && job_.lease_lost) {
+        spdlog::warn("job {}: its lease was lost (another replica holds it now); stopped after "
+                     "epoch {}, writing nothing more",
+                     id, trainer.epochs_done());
+      } else if (report.status().code() == StatusCode::kCancelled && !job_.cancel_requested) {
         spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", id,
                      trainer.epochs_done());
       } else if (report.status().code() == StatusCode::kCancelled) {

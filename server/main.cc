@@ -77,6 +77,17 @@ int main(int argc, char** argv) {
   app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on")->capture_default_str();
   app.add_option("--data-dir", data_dir, "where jobs and checkpoints are stored")
       ->capture_default_str();
+  app.add_option("--store", options.store_uri,
+                 "a PostgreSQL URI (postgresql://USER:PASSWORD@HOST:PORT/DB): keep jobs, events "
+                 "and checkpoints there, shared by any number of gantryd replicas, instead of "
+                 "SQLite in --data-dir")
+      ->envname("GANTRY_STORE");
+  double lease_seconds = 30;
+  app.add_option("--lease-seconds", lease_seconds,
+                 "with --store: how long a replica's claim on a job holds without renewal (it "
+                 "renews every third of it); a dead replica's jobs move after it")
+      ->capture_default_str()
+      ->check(CLI::Range(0.3, 3600.0));
   app.add_option("--max-concurrent-jobs", options.manager.max_concurrent_jobs,
                  "jobs trained at once (one thread each)")
       ->capture_default_str()
@@ -179,6 +190,7 @@ int main(int argc, char** argv) {
   options.manager.trainer_path = *gantry::ParseTrainerPath(trainer_path);
   options.reflection = !no_reflection;
   options.data_dir = data_dir;
+  options.manager.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
   if (!auth_token_file.empty()) {
     std::ifstream in(auth_token_file);
     std::getline(in, options.auth_token);
@@ -223,7 +235,7 @@ int main(int argc, char** argv) {
     spdlog::error("{}", server.status().message());
     return 1;
   }
-  spdlog::info("data directory {}", data_dir);
+  if (options.store_uri.empty()) spdlog::info("data directory {}", data_dir);
   auto limit = [](int64_t b) { return b > 0 ? gantry::FormatBytes(b) : std::string("no limit"); };
   spdlog::info("memory admission: {} per job, {} for all running jobs",
                limit(options.manager.max_job_memory), limit(options.manager.max_memory));

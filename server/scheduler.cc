@@ -68,6 +68,24 @@ std::shared_ptr<ActiveJob> Scheduler::Running(const std::string& id) const {
   return it == active_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<ActiveJob>> Scheduler::AllRunning() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ActiveJob>> out;
+  for (const auto& [id, job] : active_) out.push_back(job);
+  return out;
+}
+
+void Scheduler::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ >= options_.max_concurrent_jobs) return;
+    claimable_ = std::max<int64_t>(claimable_, 1);
+    head_blocked_ = false;
+    ++generation_;
+  }
+  work_cv_.notify_all();
+}
+
 void Scheduler::WorkerLoop() {
   while (true) {
     std::unique_lock<std::mutex> claim(claim_mu_);
@@ -108,6 +126,9 @@ void Scheduler::WorkerLoop() {
       }
       job = std::make_shared<ActiveJob>();
       job->row = std::move(**claimed);
+      job->id = job->row.id;
+      job->lease = job->row.lease;
+      job->cancel_requested = job->row.cancel_requested;
       if (claimable_ > 0) --claimable_;
       ++running_;
       running_memory_ += job->row.memory_bytes;

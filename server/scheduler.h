@@ -63,6 +63,11 @@ class Scheduler {
 
   // The job if it runs in this process.
   std::shared_ptr<ActiveJob> Running(const std::string& id) const;
+  // Every job running in this process.
+  std::vector<std::shared_ptr<ActiveJob>> AllRunning() const;
+  // Something may be claimable that this process did not add (a shared
+  // store: another replica's job, or an expired lease): idle workers try.
+  void Poke();
 
   // Stops claiming; waits up to drain_grace_ms for running jobs to finish
   // their epoch (their runners see draining()), then stops the rest between

@@ -10,7 +10,9 @@
 #include <algorithm>
 
 #include "server/files.h"
+#include "server/safe_text.h"
 #include "server/store/memory_store.h"
+#include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/tls.h"
 
@@ -67,7 +69,16 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (!options.metrics_listen.empty() || !options.http_listen.empty()) {
     s->metrics_ = std::make_unique<Metrics>();
   }
-  if (options.data_dir.empty()) {
+  if (!options.store_uri.empty()) {
+    if (options.store_uri.rfind("postgresql://", 0) != 0 &&
+        options.store_uri.rfind("postgres://", 0) != 0) {
+      return Status::InvalidArgument("--store: '" + SafeText(options.store_uri.substr(0, 40)) +
+                                     "' is not a postgresql:// URI");
+    }
+    auto store = PgStore::Open(options.store_uri);
+    if (!store.ok()) return store.status();
+    s->store_ = std::move(store).value();
+  } else if (options.data_dir.empty()) {
     s->store_ = std::make_unique<MemoryStore>();
   } else {
     auto store =

@@ -33,6 +33,10 @@ struct ServerOptions {
   // Storage directory (SqliteStore); empty keeps everything in memory only
   // (MemoryStore).
   std::string data_dir;
+  // A PostgreSQL connection URI (postgresql://...): jobs, events and blobs
+  // in PostgreSQL (store/pg_store.h), shared with other replicas; data_dir
+  // is then unused. Empty: data_dir as above.
+  std::string store_uri;
   // synchronous=FULL: every commit is fsynced, so acknowledged jobs and
   // events survive power loss too (see store/sqlite_store.h).
   bool sync_full = false;

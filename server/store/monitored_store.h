@@ -75,6 +75,18 @@ class MonitoredStore final : public Store {
     return inner_->ListBlobs(job_id, kind);
   }
   Status DeleteBlob(const BlobKey& key) override { return Record(inner_->DeleteBlob(key)); }
+  bool Shared() const override { return inner_->Shared(); }
+  // A failed ping is trouble too: the store is unreachable.
+  Status Ping() const override { return const_cast<MonitoredStore*>(this)->Record(inner_->Ping()); }
+  Status RequestCancel(const std::string& id) override {
+    return Record(inner_->RequestCancel(id));
+  }
+  StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override {
+    return inner_->CancelRequests(owner);
+  }
+  void Subscribe(std::function<void(const StoreChange&)> fn) override {
+    inner_->Subscribe(std::move(fn));
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

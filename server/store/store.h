@@ -3,8 +3,9 @@
 // job, and blobs (trainer checkpoints and generator snapshots).
 //
 // Implementations: SqliteStore (the embedded default: SQLite plus files in
-// --data-dir) and MemoryStore (nothing survives the process). Both pass the
-// same conformance suite (tests/server/store_conformance_test.cc).
+// --data-dir), MemoryStore (nothing survives the process) and PgStore
+// (PostgreSQL, shared by many gantryd replicas). All pass the same
+// conformance suite (tests/server/store_conformance_test.cc).
 //
 // Contracts every implementation keeps:
 // - A write returns OK only once it is stored as durably as the
@@ -24,12 +25,17 @@
 // - Reads never return partial writes.
 // - Every row read carries the job's labels; InsertJob stores them with the
 //   job and DeleteJob deletes them with it.
+// - A shared store (Shared(): several processes use it at once) also fences
+//   blob writes and deletes: a BlobKey naming a lease (lease > 0) is
+//   refused with FAILED_PRECONDITION when the job's lease has changed. Its
+//   lease times come from the store's own clock, never a replica's.
 //
 // Thread-safety: every method of every implementation is safe from any
 // thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,6 +71,9 @@ struct JobRow {
   // Labels (server/labels.h: at most 16, each key and value at most 63
   // characters), stored with the job and never changed.
   std::map<std::string, std::string> labels;
+  // A cancel was asked for while another process trained the job (shared
+  // stores: Store::RequestCancel); its next holder ends it CANCELLED.
+  bool cancel_requested = false;
 };
 
 enum class ReadPoints { kNo, kYes };
@@ -76,6 +85,22 @@ struct BlobKey {
   std::string job_id;
   BlobKind kind = BlobKind::kSnapshot;
   int64_t epoch = 0;
+  // The writer's lease, for fencing in a shared store (0: unfenced, e.g. an
+  // ended job's blobs deleted with it). Exclusive stores ignore it.
+  int64_t lease = 0;
+};
+
+// A change another process made to a shared store (Store::Subscribe).
+struct StoreChange {
+  enum Kind {
+    kEvent,   // job_id's event `seq` was stored
+    kJob,     // job_id was created (a claim may find it)
+    kCancel,  // a cancel of job_id was requested
+    kResync,  // changes may have been missed (the store reconnected)
+  };
+  Kind kind = kResync;
+  std::string job_id;
+  int64_t seq = 0;
 };
 
 struct InsertResult {
@@ -159,6 +184,26 @@ class Store {
                                                    BlobKind kind) const = 0;
   // OK when absent too.
   virtual Status DeleteBlob(const BlobKey& key) = 0;
+
+  // --- shared stores ---
+  // True when other processes use the store at the same time (PgStore):
+  // their jobs and events change under this one, its leases need renewing,
+  // and ExpireAllLeases does nothing (a restarted replica cannot know that
+  // another one's jobs are dead; their leases expire instead).
+  virtual bool Shared() const { return false; }
+  // Reaches the store: OK, or UNAVAILABLE naming why not.
+  virtual Status Ping() const { return Status::Ok(); }
+  // Marks a RUNNING job's cancel as requested and tells its owner
+  // (StoreChange::kCancel). FAILED_PRECONDITION for a job that is not
+  // RUNNING, NOT_FOUND for an unknown one.
+  virtual Status RequestCancel(const std::string& id);
+  // The RUNNING jobs `owner` holds whose cancel was requested.
+  virtual StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const;
+  // Calls `fn` on a thread of the store's for each change another process
+  // makes (as far as the store can tell; kResync when some may have been
+  // missed). Call at most once, before the store is used; `fn` must not
+  // block. Exclusive stores never call it.
+  virtual void Subscribe(std::function<void(const StoreChange&)> fn) { (void)fn; }
 };
 
 // Copies of the store's shared helpers.

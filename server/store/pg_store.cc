@@ -1,0 +1,965 @@
+#include "server/store/pg_store.h"
+
+#include <libpq-fe.h>
+#include <openssl/sha.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace gantry {
+namespace {
+
+// Type oids of the binary parameters (pg_type.h).
+constexpr Oid kInt8 = 20, kText = 25, kBytea = 17;
+
+// Nanoseconds on the database's clock.
+constexpr char kNowNs[] = "(extract(epoch from clock_timestamp()) * 1000000000)::bigint";
+
+// Migrations, in order: migration i brings the schema from version i to i+1.
+const char* const kMigrations[] = {
+    // 0 -> 1: everything.
+    "CREATE TABLE jobs ("
+    "  id text PRIMARY KEY,"
+    "  idx bigint NOT NULL UNIQUE,"
+    "  name text NOT NULL,"
+    "  request_id text NOT NULL DEFAULT '',"
+    "  request_fingerprint bytea NOT NULL,"
+    "  spec bytea NOT NULL,"
+    "  points bytea,"
+    "  dataset_rows bigint NOT NULL DEFAULT 0,"
+    "  memory_bytes bigint NOT NULL DEFAULT 0,"
+    "  state bigint NOT NULL,"
+    "  error text NOT NULL DEFAULT '',"
+    "  create_ns bigint NOT NULL,"
+    "  start_ns bigint NOT NULL DEFAULT 0,"
+    "  end_ns bigint NOT NULL DEFAULT 0,"
+    "  epochs_done bigint NOT NULL DEFAULT 0,"
+    "  latest bytea,"
+    "  last_seq bigint NOT NULL DEFAULT 0,"
+    "  lease bigint NOT NULL DEFAULT 0,"
+    "  owner text NOT NULL DEFAULT '',"
+    "  lease_expires_ns bigint NOT NULL DEFAULT 0,"
+    "  cancel_requested bigint NOT NULL DEFAULT 0);"
+    "CREATE SEQUENCE jobs_idx;"
+    "CREATE UNIQUE INDEX jobs_request_id ON jobs(request_id) WHERE request_id <> '';"
+    "CREATE INDEX jobs_state ON jobs(state, idx);"
+    "CREATE INDEX jobs_ended ON jobs(end_ns) WHERE state >= 3;"
+    "CREATE INDEX jobs_owner ON jobs(owner) WHERE state = 2;"
+    "CREATE TABLE job_labels ("
+    "  job_id text NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  key text NOT NULL,"
+    "  value text NOT NULL,"
+    "  PRIMARY KEY (job_id, key));"
+    "CREATE INDEX job_labels_key_value ON job_labels(key, value);"
+    // lease: the lease the event was written under (an audit of fencing).
+    "CREATE TABLE events ("
+    "  job_id text NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  seq bigint NOT NULL,"
+    "  lease bigint NOT NULL,"
+    "  event bytea NOT NULL,"
+    "  PRIMARY KEY (job_id, seq));"
+    "CREATE TABLE blobs ("
+    "  job_id text NOT NULL,"
+    "  kind bigint NOT NULL,"
+    "  epoch bigint NOT NULL,"
+    "  sha256 bytea NOT NULL,"
+    "  bytes bytea NOT NULL,"
+    "  PRIMARY KEY (job_id, kind, epoch));",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
+
+constexpr char kColumns[] =
+    "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
+    " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
+    " lease_expires_ns, cancel_requested";
+constexpr int kPointsColumn = 20;  // after kColumns, when asked for
+
+std::string Sha256(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+// Binary parameters of one statement.
+class Params {
+ public:
+  Params& Int(int64_t v) {
+    std::string b(8, '\0');
+    const uint64_t u = static_cast<uint64_t>(v);
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(u >> (56 - 8 * i));
+    return Add(kInt8, std::move(b));
+  }
+  Params& Text(const std::string& s) { return Add(kText, s); }
+  Params& Bytes(const std::string& s) { return Add(kBytea, s); }
+  Params& NullBytes() {
+    values_.emplace_back();
+    types_.push_back(kBytea);
+    null_.push_back(true);
+    return *this;
+  }
+  int size() const { return static_cast<int>(values_.size()); }
+  const Oid* types() const { return types_.data(); }
+  // Pointers into the values; valid while this object is unchanged.
+  void Fill(std::vector<const char*>* ptrs, std::vector<int>* lengths,
+            std::vector<int>* formats) const {
+    for (size_t i = 0; i < values_.size(); ++i) {
+      ptrs->push_back(null_[i] ? nullptr : values_[i].data());
+      lengths->push_back(static_cast<int>(values_[i].size()));
+      formats->push_back(1);
+    }
+  }
+
+ private:
+  Params& Add(Oid type, std::string value) {
+    values_.push_back(std::move(value));
+    types_.push_back(type);
+    null_.push_back(false);
+    return *this;
+  }
+  std::vector<std::string> values_;
+  std::vector<Oid> types_;
+  std::vector<bool> null_;
+};
+
+// A result in binary format, cleared on scope exit.
+class Result {
+ public:
+  explicit Result(PGresult* r = nullptr) : r_(r) {}
+  ~Result() { PQclear(r_); }
+  Result(Result&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  Result& operator=(Result&& o) noexcept {
+    std::swap(r_, o.r_);
+    return *this;
+  }
+  const PGresult* raw() const { return r_; }
+  int rows() const { return PQntuples(r_); }
+  int64_t affected() const {
+    const char* n = PQcmdTuples(r_);
+    return n && *n ? std::atoll(n) : 0;
+  }
+  bool Null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+  std::string Str(int row, int col) const {
+    return std::string(PQgetvalue(r_, row, col), static_cast<size_t>(PQgetlength(r_, row, col)));
+  }
+  int64_t Int(int row, int col) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r_, row, col));
+    const int n = PQgetlength(r_, row, col);
+    uint64_t u = 0;
+    for (int i = 0; i < n; ++i) u = (u << 8) | p[i];
+    if (n == 4) return static_cast<int32_t>(u);
+    return static_cast<int64_t>(u);
+  }
+
+ private:
+  PGresult* r_;
+};
+
+bool IsConnectionError(const char* sqlstate) {
+  if (sqlstate == nullptr) return true;  // no server answer: the connection failed
+  return std::strncmp(sqlstate, "08", 2) == 0 || std::strcmp(sqlstate, "57P01") == 0 ||
+         std::strcmp(sqlstate, "57P02") == 0 || std::strcmp(sqlstate, "57P03") == 0;
+}
+
+}  // namespace
+
+namespace {
+
+// Maps a failed statement (r, or the connection's error when r is null) to
+// a Status; sets *retry for failures a retried transaction may not meet.
+Status PgError(PGconn* pg, const PGresult* r, const std::string& what, const std::string& server,
+               bool* retry) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = r ? PQresultErrorMessage(r) : "";
+  if (msg.empty()) msg = PQerrorMessage(pg);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (PQstatus(pg) != CONNECTION_OK || IsConnectionError(state)) {
+    return Status::Unavailable("the PostgreSQL store (" + server + ") is unreachable: " + what +
+                               ": " + msg);
+  }
+  if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0) *retry = true;
+  if (std::strcmp(state, "23505") == 0) return Status::AlreadyExists(what + ": " + msg);
+  if (std::strcmp(state, "53100") == 0) {
+    return Status::ResourceExhausted("disk full: " + what + ": " + msg);
+  }
+  // Insufficient resources, or the server going down: try again later.
+  if (std::strncmp(state, "53", 2) == 0 || std::strncmp(state, "57", 2) == 0) {
+    return Status::Unavailable("the PostgreSQL store (" + server + "): " + what + ": " + msg);
+  }
+  return Status::Internal(what + ": " + msg);
+}
+
+std::string TrimMessage(const char* m) {
+  std::string s = m ? m : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+// One connection, used by one call at a time (mu guards all of it).
+class PgStore::Conn {
+ public:
+  Conn(std::string uri, std::string server) : uri_(std::move(uri)), server_(std::move(server)) {}
+  ~Conn() {
+    if (pg_ != nullptr) PQfinish(pg_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  std::mutex mu;
+
+  // Connected, or UNAVAILABLE naming why not.
+  Status Ensure() {
+    if (pg_ != nullptr && PQstatus(pg_) == CONNECTION_OK) return Status::Ok();
+    if (pg_ != nullptr) PQfinish(pg_);
+    pg_ = Connect(uri_);
+    if (PQstatus(pg_) != CONNECTION_OK) {
+      const std::string why = TrimMessage(PQerrorMessage(pg_));
+      PQfinish(pg_);
+      pg_ = nullptr;
+      return Status::Unavailable("the PostgreSQL store (" + server_ + ") is unreachable: " + why);
+    }
+    Result quiet(PQexec(pg_, "SET client_min_messages = warning"));
+    return Status::Ok();
+  }
+
+  static PGconn* Connect(const std::string& uri) {
+    // The URI's own settings win over these defaults (later keywords
+    // override earlier ones).
+    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+    const char* values[] = {"5", "gantryd", uri.c_str(), nullptr};
+    return PQconnectdbParams(keys, values, 1);
+  }
+
+  // Runs one statement with binary parameters and results.
+  StatusOr<Result> Exec(const std::string& what, const char* sql, const Params& p = Params()) {
+    std::vector<const char*> ptrs;
+    std::vector<int> lengths, formats;
+    p.Fill(&ptrs, &lengths, &formats);
+    Result r(PQexecParams(pg_, sql, p.size(), p.types(), ptrs.data(), lengths.data(),
+                          formats.data(), 1));
+    const ExecStatusType st = PQresultStatus(r.raw());
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    return PgError(pg_, r.raw(), what, server_, &retry_);
+  }
+
+  // Runs statements without parameters (text protocol: several at once).
+  Status Script(const std::string& what, const char* sql) {
+    Result r(PQexec(pg_, sql));
+    const ExecStatusType st = PQresultStatus(r.raw());
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
+    return PgError(pg_, r.raw(), what, server_, &retry_);
+  }
+
+  // Runs `body` in a transaction: committed when it returns OK, rolled back
+  // otherwise; retried (up to 3 times) when the database asks for it
+  // (serialization failure, deadlock).
+  template <typename Fn>
+  Status Transaction(const std::string& what, Fn&& body) {
+    Status s;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      retry_ = false;
+      s = Script(what, "BEGIN");
+      if (!s.ok()) return s;
+      s = body();
+      if (s.ok()) s = Script(what, "COMMIT");
+      if (s.ok()) return s;
+      if (PQstatus(pg_) == CONNECTION_OK) Result rollback(PQexec(pg_, "ROLLBACK"));
+      if (!retry_) return s;
+    }
+    return s;
+  }
+
+  PGconn* pg() { return pg_; }
+
+ private:
+  const std::string uri_;
+  const std::string server_;
+  PGconn* pg_ = nullptr;
+  bool retry_ = false;
+};
+
+// A connection held for one call.
+class PgStore::Lease {
+ public:
+  explicit Lease(const PgStore& store) {
+    const size_t n = store.conns_.size();
+    const unsigned start = store.next_conn_++;
+    for (size_t i = 0; i < n && conn_ == nullptr; ++i) {
+      Conn* c = store.conns_[(start + i) % n].get();
+      if (c->mu.try_lock()) conn_ = c;
+    }
+    if (conn_ == nullptr) {
+      conn_ = store.conns_[start % n].get();
+      conn_->mu.lock();
+    }
+    status_ = conn_->Ensure();
+  }
+  ~Lease() { conn_->mu.unlock(); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  const Status& status() const { return status_; }
+  Conn* operator->() { return conn_; }
+  Conn& conn() { return *conn_; }
+
+ private:
+  Conn* conn_ = nullptr;
+  Status status_;
+};
+
+namespace {
+
+// The row at `i` (columns as kColumns, then the points when `points`).
+StatusOr<JobRow> ReadRow(const Result& r, int i, bool points) {
+  JobRow row;
+  row.id = r.Str(i, 0);
+  row.index = r.Int(i, 1);
+  row.name = r.Str(i, 2);
+  row.request_id = r.Str(i, 3);
+  row.request_fingerprint = r.Str(i, 4);
+  if (!row.spec.ParseFromString(r.Str(i, 5))) {
+    return Status::DataLoss("job " + row.id + ": its stored spec is unreadable");
+  }
+  row.dataset_rows = r.Int(i, 6);
+  row.memory_bytes = r.Int(i, 7);
+  row.state = static_cast<v1::JobState>(r.Int(i, 8));
+  row.error = r.Str(i, 9);
+  row.create_ns = r.Int(i, 10);
+  row.start_ns = r.Int(i, 11);
+  row.end_ns = r.Int(i, 12);
+  row.epochs_done = r.Int(i, 13);
+  if (!r.Null(i, 14)) {
+    row.latest.emplace();
+    if (!row.latest->ParseFromString(r.Str(i, 14))) {
+      return Status::DataLoss("job " + row.id + ": its latest report is unreadable");
+    }
+  }
+  row.last_seq = r.Int(i, 15);
+  row.lease = r.Int(i, 16);
+  row.owner = r.Str(i, 17);
+  row.lease_expires_ns = r.Int(i, 18);
+  row.cancel_requested = r.Int(i, 19) != 0;
+  if (points && !r.Null(i, kPointsColumn)) {
+    if (!row.spec.mutable_dataset()->mutable_points()->ParseFromString(r.Str(i, kPointsColumn))) {
+      return Status::DataLoss("job " + row.id + ": its stored points are unreadable");
+    }
+  }
+  return row;
+}
+
+// The rows of `r` with their labels (one more statement for all of them).
+StatusOr<std::vector<JobRow>> ReadRows(PgStore::Conn& c, const Result& r, bool points) {
+  std::vector<JobRow> out;
+  std::map<std::string, size_t> at;
+  for (int i = 0; i < r.rows(); ++i) {
+    auto row = ReadRow(r, i, points);
+    if (!row.ok()) return row.status();
+    at[row->id] = out.size();
+    out.push_back(std::move(row).value());
+  }
+  if (out.empty()) return out;
+  std::string ids = "{";  // a text array literal of the ids, each quoted
+  for (const JobRow& row : out) {
+    if (ids.size() > 1) ids += ',';
+    ids += '"';
+    for (char ch : row.id) {
+      if (ch == '"' || ch == '\\') ids += '\\';
+      ids += ch;
+    }
+    ids += '"';
+  }
+  ids += "}";
+  auto labels = c.Exec("reading labels",
+                       "SELECT job_id, key, value FROM job_labels WHERE job_id = ANY($1::text[])",
+                       Params().Text(ids));
+  if (!labels.ok()) return labels.status();
+  for (int i = 0; i < labels->rows(); ++i) {
+    auto it = at.find(labels->Str(i, 0));
+    if (it != at.end()) out[it->second].labels[labels->Str(i, 1)] = labels->Str(i, 2);
+  }
+  return out;
+}
+
+StatusOr<JobRow> GetRow(PgStore::Conn& c, const std::string& id, ReadPoints points,
+                        bool for_update = false) {
+  std::string sql = std::string("SELECT ") + kColumns +
+                    (points == ReadPoints::kYes ? ", points" : "") + " FROM jobs WHERE id = $1" +
+                    (for_update ? " FOR UPDATE" : "");
+  auto r = c.Exec("reading job " + id, sql.c_str(), Params().Text(id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return Status::NotFound("job " + id + " not found");
+  auto rows = ReadRows(c, *r, points == ReadPoints::kYes);
+  if (!rows.ok()) return rows.status();
+  return std::move((*rows)[0]);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& uri) {
+  std::unique_ptr<PgStore> s(new PgStore());
+  s->uri_ = uri;
+  {
+    PGconn* probe = Conn::Connect(uri);
+    const std::string host = PQhost(probe) ? PQhost(probe) : "";
+    const std::string port = PQport(probe) ? PQport(probe) : "";
+    const std::string db = PQdb(probe) ? PQdb(probe) : "";
+    s->describe_ = (host.empty() || host[0] == '/' ? "socket " + host : host) + ":" + port + "/" + db;
+    const bool ok = PQstatus(probe) == CONNECTION_OK;
+    const std::string why = TrimMessage(PQerrorMessage(probe));
+    PQfinish(probe);
+    if (!ok) {
+      return Status::Unavailable("--store: the PostgreSQL server " + s->describe_ +
+                                 " is unreachable: " + why);
+    }
+  }
+  for (int i = 0; i < kConnections; ++i) {
+    s->conns_.push_back(std::make_unique<Conn>(uri, s->describe_));
+  }
+  GANTRY_RETURN_IF_ERROR(s->Migrate());
+  return s;
+}
+
+PgStore::~PgStore() {
+  stop_ = true;
+  if (listen_thread_.joinable()) listen_thread_.join();
+}
+
+std::string PgStore::Describe() const { return "PostgreSQL " + describe_; }
+
+Status PgStore::Migrate() {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("migrating the schema", [&]() -> Status {
+    // Replicas starting together: one migrates, the others wait and see it done.
+    GANTRY_RETURN_IF_ERROR(c->Script("locking the schema",
+                                     "SELECT pg_advisory_xact_lock(7346298136712)"));
+    GANTRY_RETURN_IF_ERROR(c->Script(
+        "reading the schema version",
+        "CREATE TABLE IF NOT EXISTS gantry_schema (version bigint NOT NULL);"));
+    auto v = c->Exec("reading the schema version", "SELECT version FROM gantry_schema");
+    if (!v.ok()) return v.status();
+    int64_t version = 0;
+    if (v->rows() == 0) {
+      auto ins = c->Exec("writing the schema version",
+                         "INSERT INTO gantry_schema (version) VALUES (0)");
+      if (!ins.ok()) return ins.status();
+    } else {
+      version = v->Int(0, 0);
+    }
+    if (version > kPgSchemaVersion) {
+      return Status::FailedPrecondition(
+          "--store: the PostgreSQL database " + describe_ + " has schema version " +
+          std::to_string(version) + ", newer than this gantryd's " +
+          std::to_string(kPgSchemaVersion) + "; run a newer gantryd");
+    }
+    for (int64_t i = version; i < kPgSchemaVersion; ++i) {
+      GANTRY_RETURN_IF_ERROR(c->Script("migrating the schema", kMigrations[i]));
+      spdlog::info("PostgreSQL store {}: schema migrated to version {}", describe_, i + 1);
+    }
+    auto set = c->Exec("writing the schema version", "UPDATE gantry_schema SET version = $1",
+                       Params().Int(kPgSchemaVersion));
+    return set.ok() ? Status::Ok() : set.status();
+  });
+}
+
+StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  InsertResult out;
+  const Status s = c->Transaction("storing job " + row.id, [&]() -> Status {
+    const bool user = row.spec.dataset().kind() == v1::DATASET_KIND_USER;
+    Params p;
+    p.Text(row.id).Text(row.name).Text(row.request_id).Bytes(row.request_fingerprint);
+    p.Bytes(WithoutPoints(row.spec).SerializeAsString());
+    if (user) {
+      p.Bytes(row.spec.dataset().points().SerializeAsString());
+    } else {
+      p.NullBytes();
+    }
+    p.Int(row.dataset_rows).Int(row.memory_bytes).Int(row.state).Text(row.error);
+    p.Int(row.create_ns).Int(first.seq());
+    // A repeated request_id inserts nothing (ON CONFLICT on its unique index).
+    auto ins = c->Exec(
+        "storing job " + row.id,
+        "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
+        " dataset_rows, memory_bytes, state, error, create_ns, last_seq)"
+        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (request_id) WHERE request_id <> '' DO NOTHING RETURNING idx",
+        p);
+    if (!ins.ok()) return ins.status();
+    if (ins->rows() == 0) {
+      auto existing = c->Exec(
+          "looking up request_id",
+          (std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = $1").c_str(),
+          Params().Text(row.request_id));
+      if (!existing.ok()) return existing.status();
+      if (existing->rows() == 0) {
+        return Status::Unavailable("request_id " + row.request_id + " is being stored; retry");
+      }
+      auto rows = ReadRows(c.conn(), *existing, false);
+      if (!rows.ok()) return rows.status();
+      out.row = std::move((*rows)[0]);
+      out.inserted = false;
+      return Status::Ok();
+    }
+    const int64_t index = ins->Int(0, 0);
+    auto ev = c->Exec("storing the first event of " + row.id,
+                      "INSERT INTO events (job_id, seq, lease, event) VALUES ($1, $2, 0, $3)",
+                      Params().Text(row.id).Int(first.seq()).Bytes(first.SerializeAsString()));
+    if (!ev.ok()) return ev.status();
+    for (const auto& [key, value] : row.labels) {
+      auto l = c->Exec("storing the labels of " + row.id,
+                       "INSERT INTO job_labels (job_id, key, value) VALUES ($1, $2, $3)",
+                       Params().Text(row.id).Text(key).Text(value));
+      if (!l.ok()) return l.status();
+    }
+    auto n = c->Exec("notifying", "SELECT pg_notify('gantry_jobs', $1)", Params().Text(row.id));
+    if (!n.ok()) return n.status();
+    out.row = row;
+    out.row.index = index;
+    out.row.last_seq = first.seq();
+    out.inserted = true;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::optional<JobRow>> PgStore::FindRequest(const std::string& request_id) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("looking up request_id",
+                   (std::string("SELECT ") + kColumns + " FROM jobs WHERE request_id = $1").c_str(),
+                   Params().Text(request_id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return std::optional<JobRow>();
+  auto rows = ReadRows(c.conn(), *r, false);
+  if (!rows.ok()) return rows.status();
+  return std::optional<JobRow>(std::move((*rows)[0]));
+}
+
+StatusOr<JobRow> PgStore::GetJob(const std::string& id, ReadPoints points) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  // One snapshot for the row and its labels.
+  StatusOr<JobRow> out = Status::Internal("unreachable");
+  const Status s = c->Transaction("reading job " + id, [&]() -> Status {
+    out = GetRow(c.conn(), id, points);
+    return out.ok() ? Status::Ok() : out.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::vector<JobRow>> PgStore::ListJobs(const ListQuery& q) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < $1";
+  Params p;
+  p.Int(q.before_index > 0 ? q.before_index : INT64_MAX);
+  int n = 2;
+  if (q.state != v1::JOB_STATE_UNSPECIFIED) {
+    sql += " AND state = $" + std::to_string(n++);
+    p.Int(q.state);
+  }
+  for (const auto& [key, value] : q.labels) {
+    sql += " AND id IN (SELECT job_id FROM job_labels WHERE key = $" + std::to_string(n) +
+           " AND value = $" + std::to_string(n + 1) + ")";
+    n += 2;
+    p.Text(key).Text(value);
+  }
+  sql += " ORDER BY idx DESC LIMIT $" + std::to_string(n++);
+  p.Int(q.limit);
+  StatusOr<std::vector<JobRow>> out = Status::Internal("unreachable");
+  const Status s = c->Transaction("listing jobs", [&]() -> Status {
+    auto r = c->Exec("listing jobs", sql.c_str(), p);
+    if (!r.ok()) return r.status();
+    out = ReadRows(c.conn(), *r, false);
+    return out.ok() ? Status::Ok() : out.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::vector<JobRow>> PgStore::ActiveJobs() const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  StatusOr<std::vector<JobRow>> out = Status::Internal("unreachable");
+  const Status s = c->Transaction("listing active jobs", [&]() -> Status {
+    auto r = c->Exec("listing active jobs",
+                     (std::string("SELECT ") + kColumns +
+                      " FROM jobs WHERE state IN (1, 2) ORDER BY idx")
+                         .c_str());
+    if (!r.ok()) return r.status();
+    out = ReadRows(c.conn(), *r, false);
+    return out.ok() ? Status::Ok() : out.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::vector<std::string>> PgStore::ExpiredJobs(int64_t ended_before_ns,
+                                                        int64_t keep_newest, int limit) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  // Newest ended first; the kept ones are skipped unless too old.
+  auto r = c->Exec(
+      "listing ended jobs",
+      "SELECT id FROM (SELECT id, end_ns, row_number() OVER (ORDER BY end_ns DESC, idx DESC) AS n"
+      " FROM jobs WHERE state >= 3) e"
+      " WHERE ($1 > 0 AND n > $1) OR ($2 > 0 AND end_ns < $2) ORDER BY n LIMIT $3",
+      Params().Int(keep_newest).Int(ended_before_ns).Int(limit));
+  if (!r.ok()) return r.status();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->Str(i, 0));
+  return out;
+}
+
+StatusOr<std::map<v1::JobState, int64_t>> PgStore::CountJobs() const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("counting jobs", "SELECT state, count(*) FROM jobs GROUP BY state");
+  if (!r.ok()) return r.status();
+  std::map<v1::JobState, int64_t> out;
+  for (int i = 0; i < r->rows(); ++i) out[static_cast<v1::JobState>(r->Int(i, 0))] = r->Int(i, 1);
+  return out;
+}
+
+Status PgStore::DeleteJob(const std::string& id) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("deleting job " + id, [&]() -> Status {
+    auto row = GetRow(c.conn(), id, ReadPoints::kNo, /*for_update=*/true);
+    if (!row.ok()) return row.status();
+    if (!IsTerminalState(row->state)) {
+      return Status::FailedPrecondition("job " + id + " has not ended");
+    }
+    auto b = c->Exec("deleting job " + id, "DELETE FROM blobs WHERE job_id = $1", Params().Text(id));
+    if (!b.ok()) return b.status();
+    // Events and labels go with the row (ON DELETE CASCADE).
+    auto j = c->Exec("deleting job " + id, "DELETE FROM jobs WHERE id = $1", Params().Text(id));
+    return j.ok() ? Status::Ok() : j.status();
+  });
+}
+
+Status PgStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("storing an event of job " + r.id, [&]() -> Status {
+    auto cur = c->Exec("reading job " + r.id,
+                       "SELECT lease, last_seq FROM jobs WHERE id = $1 FOR UPDATE",
+                       Params().Text(r.id));
+    if (!cur.ok()) return cur.status();
+    if (cur->rows() == 0) return Status::NotFound("job " + r.id + " not found");
+    const int64_t lease = cur->Int(0, 0), last = cur->Int(0, 1);
+    if (lease != r.lease) {
+      return Status::FailedPrecondition("job " + r.id + ": lease " + std::to_string(r.lease) +
+                                        " is no longer held (now " + std::to_string(lease) + ")");
+    }
+    if (event.seq() <= last) {
+      return Status::AlreadyExists("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                   " is stored already");
+    }
+    if (event.seq() != last + 1) {
+      return Status::FailedPrecondition("job " + r.id + ": event " + std::to_string(event.seq()) +
+                                        " would leave a gap after " + std::to_string(last));
+    }
+    auto ev = c->Exec("storing an event of job " + r.id,
+                      "INSERT INTO events (job_id, seq, lease, event) VALUES ($1, $2, $3, $4)",
+                      Params().Text(r.id).Int(event.seq()).Int(r.lease).Bytes(
+                          event.SerializeAsString()));
+    if (!ev.ok()) return ev.status();
+    Params p;
+    p.Int(r.state).Text(r.error).Int(r.start_ns).Int(r.end_ns).Int(r.epochs_done);
+    if (r.latest) {
+      p.Bytes(r.latest->SerializeAsString());
+    } else {
+      p.NullBytes();
+    }
+    p.Int(event.seq()).Text(r.id);
+    auto up = c->Exec("updating job " + r.id,
+                      "UPDATE jobs SET state = $1, error = $2, start_ns = $3, end_ns = $4,"
+                      " epochs_done = $5, latest = $6, last_seq = $7 WHERE id = $8",
+                      p);
+    if (!up.ok()) return up.status();
+    auto n = c->Exec("notifying", "SELECT pg_notify('gantry_events', $1)",
+                     Params().Text(r.id + " " + std::to_string(event.seq())));
+    return n.ok() ? Status::Ok() : n.status();
+  });
+}
+
+StatusOr<std::vector<v1::JobEvent>> PgStore::ReadEvents(const std::string& id, int64_t from_seq,
+                                                        int limit) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading events of " + id,
+                   "SELECT seq, event FROM events WHERE job_id = $1 AND seq >= $2"
+                   " ORDER BY seq LIMIT $3",
+                   Params().Text(id).Int(from_seq).Int(limit));
+  if (!r.ok()) return r.status();
+  std::vector<v1::JobEvent> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    v1::JobEvent ev;
+    if (!ev.ParseFromString(r->Str(i, 1)) || ev.seq() != r->Int(i, 0)) {
+      return Status::DataLoss("job " + id + ": event " + std::to_string(r->Int(i, 0)) +
+                              " is unreadable");
+    }
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
+                                                   int64_t max_memory_bytes, int64_t lease_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::optional<JobRow> out;
+  bool corrupt = true;
+  // A job whose row is unreadable is failed and skipped (bounded).
+  for (int tries = 0; corrupt && tries < 100; ++tries) {
+    corrupt = false;
+    const Status s = c->Transaction("claiming a job", [&]() -> Status {
+      // One whose lease expired (its replica died) first, then the oldest
+      // queued one; rows another replica is claiming are skipped, not
+      // waited for.
+      std::string id;
+      int64_t memory = 0;
+      for (const std::string& sql :
+           {std::string("SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ") +
+                kNowNs + " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED",
+            std::string("SELECT id, memory_bytes FROM jobs WHERE state = 1"
+                        " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED")}) {
+        auto r = c->Exec("claiming a job", sql.c_str());
+        if (!r.ok()) return r.status();
+        if (r->rows() > 0) {
+          id = r->Str(0, 0);
+          memory = r->Int(0, 1);
+          break;
+        }
+      }
+      if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
+      auto up = c->Exec("claiming job " + id,
+                        (std::string("UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN $1"
+                                     " ELSE start_ns END, state = 2, owner = $2, lease = lease + 1,"
+                                     " lease_expires_ns = ") +
+                         kNowNs + " + $3 WHERE id = $4")
+                            .c_str(),
+                        Params()
+                            .Int(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count())
+                            .Text(owner)
+                            .Int(lease_ns)
+                            .Text(id));
+      if (!up.ok()) return up.status();
+      auto row = GetRow(c.conn(), id, ReadPoints::kYes);
+      if (row.status().code() == StatusCode::kDataLoss) {
+        auto fail = c->Exec("failing job " + id,
+                            "UPDATE jobs SET state = 4, error = $1 WHERE id = $2",
+                            Params()
+                                .Text("its stored row is unreadable: " + row.status().message())
+                                .Text(id));
+        if (!fail.ok()) return fail.status();
+        corrupt = true;
+        return Status::Ok();
+      }
+      if (!row.ok()) return row.status();
+      out = std::move(row).value();
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    if (corrupt) spdlog::error("a job's stored row is unreadable; it was marked FAILED");
+  }
+  return out;
+}
+
+Status PgStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("renewing the lease of job " + id,
+                   (std::string("UPDATE jobs SET lease_expires_ns = ") + kNowNs +
+                    " + $1 WHERE id = $2 AND lease = $3 AND state = 2")
+                       .c_str(),
+                   Params().Int(lease_ns).Text(id).Int(lease));
+  if (!r.ok()) return r.status();
+  if (r->affected() == 0) {
+    return Status::FailedPrecondition("job " + id + ": lease " + std::to_string(lease) +
+                                      " is no longer held");
+  }
+  return Status::Ok();
+}
+
+Status PgStore::PutBlob(const BlobKey& key, const std::string& bytes) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  const std::string what = std::string("storing the ") + BlobKindName(key.kind) + " of job " +
+                           key.job_id + " for epoch " + std::to_string(key.epoch);
+  // Fenced: written only while the job's lease is still key.lease.
+  auto r = c->Exec(what.c_str(),
+                   "INSERT INTO blobs (job_id, kind, epoch, sha256, bytes)"
+                   " SELECT $1, $2, $3, $4, $5 WHERE $6 = 0 OR EXISTS"
+                   " (SELECT 1 FROM jobs WHERE id = $1 AND lease = $6 AND state = 2)"
+                   " ON CONFLICT (job_id, kind, epoch) DO UPDATE"
+                   " SET sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes",
+                   Params()
+                       .Text(key.job_id)
+                       .Int(static_cast<int64_t>(key.kind))
+                       .Int(key.epoch)
+                       .Bytes(Sha256(bytes))
+                       .Bytes(bytes)
+                       .Int(key.lease));
+  if (!r.ok()) return r.status();
+  if (r->affected() == 0) {
+    return Status::FailedPrecondition(what + ": lease " + std::to_string(key.lease) +
+                                      " is no longer held");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::string> PgStore::GetBlob(const BlobKey& key) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  const std::string what = std::string(BlobKindName(key.kind)) + " of job " + key.job_id +
+                           " for epoch " + std::to_string(key.epoch);
+  auto r = c->Exec("reading the " + what,
+                   "SELECT sha256, bytes FROM blobs WHERE job_id = $1 AND kind = $2 AND epoch = $3",
+                   Params().Text(key.job_id).Int(static_cast<int64_t>(key.kind)).Int(key.epoch));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return Status::NotFound(what + " not found");
+  std::string bytes = r->Str(0, 1);
+  if (Sha256(bytes) != r->Str(0, 0)) {
+    return Status::DataLoss(what + ": its checksum does not match (corrupted)");
+  }
+  return bytes;
+}
+
+StatusOr<std::vector<int64_t>> PgStore::ListBlobs(const std::string& job_id, BlobKind kind) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("listing blobs of " + job_id,
+                   "SELECT epoch FROM blobs WHERE job_id = $1 AND kind = $2 ORDER BY epoch",
+                   Params().Text(job_id).Int(static_cast<int64_t>(kind)));
+  if (!r.ok()) return r.status();
+  std::vector<int64_t> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->Int(i, 0));
+  return out;
+}
+
+Status PgStore::DeleteBlob(const BlobKey& key) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  const std::string what = std::string("deleting the ") + BlobKindName(key.kind) + " of job " +
+                           key.job_id + " for epoch " + std::to_string(key.epoch);
+  if (key.lease != 0) {
+    // Fenced like a write: a replica that lost the job deletes nothing.
+    auto held = c->Exec(what.c_str(), "SELECT 1 FROM jobs WHERE id = $1 AND lease = $2",
+                        Params().Text(key.job_id).Int(key.lease));
+    if (!held.ok()) return held.status();
+    if (held->rows() == 0) {
+      return Status::FailedPrecondition(what + ": lease " + std::to_string(key.lease) +
+                                        " is no longer held");
+    }
+  }
+  auto r = c->Exec(what.c_str(),
+                   "DELETE FROM blobs WHERE job_id = $1 AND kind = $2 AND epoch = $3",
+                   Params().Text(key.job_id).Int(static_cast<int64_t>(key.kind)).Int(key.epoch));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status PgStore::Ping() const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Script("ping", "SELECT 1");
+}
+
+Status PgStore::RequestCancel(const std::string& id) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("requesting the cancel of job " + id, [&]() -> Status {
+    auto r = c->Exec("requesting the cancel of job " + id,
+                     "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 2",
+                     Params().Text(id));
+    if (!r.ok()) return r.status();
+    if (r->affected() == 0) {
+      auto row = GetRow(c.conn(), id, ReadPoints::kNo);
+      if (!row.ok()) return row.status();
+      return Status::FailedPrecondition("job " + id + " is not running (" +
+                                        std::to_string(row->state) + ")");
+    }
+    auto n = c->Exec("notifying", "SELECT pg_notify('gantry_cancel', $1)", Params().Text(id));
+    return n.ok() ? Status::Ok() : n.status();
+  });
+}
+
+StatusOr<std::vector<std::string>> PgStore::CancelRequests(const std::string& owner) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading cancel requests",
+                   "SELECT id FROM jobs WHERE state = 2 AND owner = $1 AND cancel_requested = 1",
+                   Params().Text(owner));
+  if (!r.ok()) return r.status();
+  std::vector<std::string> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->Str(i, 0));
+  return out;
+}
+
+void PgStore::Subscribe(std::function<void(const StoreChange&)> fn) {
+  if (listen_thread_.joinable()) return;
+  listener_ = std::move(fn);
+  listen_thread_ = std::thread([this] { ListenLoop(); });
+}
+
+void PgStore::ListenLoop() {
+  PGconn* pg = nullptr;
+  bool was_connected = false;
+  while (!stop_) {
+    if (pg == nullptr || PQstatus(pg) != CONNECTION_OK) {
+      if (pg != nullptr) PQfinish(pg);
+      pg = Conn::Connect(uri_);
+      Result listen(PQstatus(pg) == CONNECTION_OK
+                        ? PQexec(pg, "LISTEN gantry_events; LISTEN gantry_jobs; LISTEN gantry_cancel")
+                        : nullptr);
+      if (PQresultStatus(listen.raw()) != PGRES_COMMAND_OK) {
+        if (was_connected) {
+          spdlog::warn("PostgreSQL store {}: lost the notification connection ({}); retrying",
+                       describe_, TrimMessage(PQerrorMessage(pg)));
+        }
+        was_connected = false;
+        PQfinish(pg);
+        pg = nullptr;
+        for (int i = 0; i < 10 && !stop_; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        continue;
+      }
+      was_connected = true;
+      listener_(StoreChange{StoreChange::kResync, "", 0});  // what came while away
+    }
+    pollfd fd{PQsocket(pg), POLLIN, 0};
+    if (poll(&fd, 1, 200) < 0) continue;
+    if (PQconsumeInput(pg) == 0) continue;  // the connection broke: reconnect above
+    while (PGnotify* n = PQnotifies(pg)) {
+      StoreChange change;
+      const std::string channel = n->relname, payload = n->extra;
+      PQfreemem(n);
+      if (channel == "gantry_events") {
+        const size_t space = payload.find(' ');
+        change.kind = StoreChange::kEvent;
+        change.job_id = payload.substr(0, space);
+        if (space != std::string::npos) change.seq = std::atoll(payload.c_str() + space + 1);
+      } else if (channel == "gantry_jobs") {
+        change.kind = StoreChange::kJob;
+        change.job_id = payload;
+      } else {
+        change.kind = StoreChange::kCancel;
+        change.job_id = payload;
+      }
+      listener_(change);
+    }
+  }
+  if (pg != nullptr) PQfinish(pg);
+}
+
+}  // namespace gantry
