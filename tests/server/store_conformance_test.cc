@@ -1,17 +1,24 @@
 // The Store conformance suite: every Store implementation runs the same
-// cases (SQLite in a fresh directory, and memory). A PostgreSQL store joins
-// the list when it exists.
+// cases (SQLite in a fresh directory, memory, and PostgreSQL: a real server
+// this process starts with tests/common/pg_server.sh, a fresh database per
+// test).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "server/store/memory_store.h"
+#include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
+#include "tests/common/paths.h"
 
 namespace gantry {
 namespace {
@@ -24,6 +31,48 @@ struct StoreFactory {
 };
 
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+std::string Run(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int rc = ::pclose(p);
+  EXPECT_EQ(rc, 0) << command << ": " << out;
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// One PostgreSQL server for this process (started on first use, removed at
+// exit); its DSN.
+const std::string& PgServer() {
+  static const std::string dir =
+      (fs::temp_directory_path() / ("gantry-pg-conformance-" + std::to_string(::getpid())))
+          .string();
+  static const std::string dsn = [] {
+    const std::string script = std::string(testing::kSourceDir) + "/tests/common/pg_server.sh";
+    std::string d = Run(script + " start " + dir);
+    std::atexit([] {
+      (void)std::system((std::string(testing::kSourceDir) + "/tests/common/pg_server.sh destroy " +
+                         dir + " >/dev/null 2>&1")
+                            .c_str());
+    });
+    return d;
+  }();
+  return dsn;
+}
+
+std::unique_ptr<Store> NewPgStore(const std::string& dir) {
+  static int n = 0;
+  const std::string db = "c" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+  const std::string dsn = PgServer();
+  Run("psql -X -q -d '" + dsn + "' -c 'CREATE DATABASE " + db + "'");
+  (void)dir;
+  auto s = PgStore::Open(dsn.substr(0, dsn.rfind('/') + 1) + db);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
 
 class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
@@ -239,8 +288,16 @@ TEST_P(StoreConformanceTest, ClaimTakesTheOldestAndNeverOvertakesAJobThatDoesNot
   ASSERT_TRUE(empty.ok());
   EXPECT_FALSE(empty->has_value());  // both run, leases alive
 
-  // A dead holder's jobs (ExpireAllLeases) come back, before queued ones.
   MustInsert(Row("c"));
+  if (store_->Shared()) {
+    // Other replicas' jobs are not known to be dead: nothing comes back
+    // before its lease expires.
+    ASSERT_TRUE(store_->ExpireAllLeases().ok());
+    EXPECT_EQ(MustClaim().id, "c");
+    EXPECT_FALSE(store_->ClaimNext("o", -1, 1'000'000'000)->has_value());
+    return;
+  }
+  // A dead holder's jobs (ExpireAllLeases) come back, before queued ones.
   ASSERT_TRUE(store_->ExpireAllLeases().ok());
   EXPECT_EQ(MustClaim().id, "a");
   const JobRow b = MustClaim();
@@ -443,6 +500,53 @@ TEST_P(StoreConformanceTest, BlobsPutGetListDelete) {
   EXPECT_EQ(store_->GetBlob({"a", BlobKind::kSnapshot, 11}).status().code(), StatusCode::kNotFound);
 }
 
+TEST_P(StoreConformanceTest, ConcurrentClaimsNeverTakeTheSameJob) {
+  constexpr int kJobs = 24;
+  for (int i = 0; i < kJobs; ++i) MustInsert(Row("j" + std::to_string(i)));
+  std::mutex mu;
+  std::map<std::string, int> claimed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      while (true) {
+        auto r = store_->ClaimNext("owner" + std::to_string(t), -1, 60'000'000'000);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        if (!r->has_value()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        ++claimed[(*r)->id];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+  for (const auto& [id, n] : claimed) EXPECT_EQ(n, 1) << id;
+}
+
+TEST_P(StoreConformanceTest, SharedStoresFenceBlobsAndCarryCancels) {
+  if (!store_->Shared()) GTEST_SKIP() << "an exclusive store: one process, nothing to fence";
+  MustInsert(Row("a"));
+  EXPECT_EQ(store_->RequestCancel("a").code(), StatusCode::kFailedPrecondition);  // queued
+  const JobRow first = MustClaim(-1, /*lease_ns=*/1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(store_->PutBlob({"a", BlobKind::kCheckpoint, 5, first.lease}, "mine").ok());
+  const JobRow second = MustClaim();  // the lease expired on the store's clock
+  EXPECT_EQ(second.lease, first.lease + 1);
+  // The old holder can neither write nor delete the job's blobs.
+  EXPECT_EQ(store_->PutBlob({"a", BlobKind::kCheckpoint, 6, first.lease}, "stale").code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->DeleteBlob({"a", BlobKind::kCheckpoint, 5, first.lease}).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*store_->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{5}));
+  EXPECT_TRUE(store_->PutBlob({"a", BlobKind::kCheckpoint, 6, second.lease}, "new").ok());
+  // A cancel asked for elsewhere reaches the owner, and the next holder.
+  EXPECT_TRUE(store_->CancelRequests("test-owner")->empty());
+  ASSERT_TRUE(store_->RequestCancel("a").ok());
+  EXPECT_EQ(*store_->CancelRequests("test-owner"), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(store_->GetJob("a", ReadPoints::kNo)->cancel_requested);
+  EXPECT_EQ(store_->RequestCancel("nope").code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Ping().ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -454,7 +558,8 @@ INSTANTIATE_TEST_SUITE_P(
                       StoreFactory{"memory",
                                    [](const std::string&) -> std::unique_ptr<Store> {
                                      return std::make_unique<MemoryStore>();
-                                   }}),
+                                   }},
+                      StoreFactory{"postgresql", NewPgStore}),
     [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // A database of schema version 3 (before labels) is migrated: its jobs
