@@ -11,6 +11,8 @@
 #
 # The DSN is postgresql://gantry@127.0.0.1:PORT/gantry (superuser gantry).
 # fsync is off: the tests stop the server cleanly, never pull its power.
+# As root, every folder above DIR must be reachable by the postgres user
+# (e.g. DIR made by mktemp -d directly under /tmp).
 set -euo pipefail
 cmd=${1:?usage: pg_server.sh start|stop|restart|destroy DIR}
 dir=${2:?usage: pg_server.sh start|stop|restart|destroy DIR}
