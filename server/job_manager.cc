@@ -202,6 +202,7 @@ void JobManager::ReplicaLoop() {
 }
 
 JobManager::~JobManager() {
+  if (store_->Shared()) store_->Subscribe(nullptr);  // no more calls into this
   Drain();
   {
     std::lock_guard<std::mutex> lock(replica_mu_);

@@ -906,9 +906,18 @@ StatusOr<std::vector<std::string>> PgStore::CancelRequests(const std::string& ow
 }
 
 void PgStore::Subscribe(std::function<void(const StoreChange&)> fn) {
-  if (listen_thread_.joinable()) return;
-  listener_ = std::move(fn);
-  listen_thread_ = std::thread([this] { ListenLoop(); });
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    listener_ = std::move(fn);
+  }
+  if (!listen_thread_.joinable() && listener_) {
+    listen_thread_ = std::thread([this] { ListenLoop(); });
+  }
+}
+
+void PgStore::Tell(const StoreChange& change) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  if (listener_) listener_(change);
 }
 
 void PgStore::ListenLoop() {
@@ -935,7 +944,7 @@ void PgStore::ListenLoop() {
         continue;
       }
       was_connected = true;
-      listener_(StoreChange{StoreChange::kResync, "", 0});  // what came while away
+      Tell(StoreChange{StoreChange::kResync, "", 0});  // what came while away
     }
     pollfd fd{PQsocket(pg), POLLIN, 0};
     if (poll(&fd, 1, 200) < 0) continue;
@@ -956,7 +965,7 @@ void PgStore::ListenLoop() {
         change.kind = StoreChange::kCancel;
         change.job_id = payload;
       }
-      listener_(change);
+      Tell(change);
     }
   }
   if (pg != nullptr) PQfinish(pg);

@@ -95,12 +95,14 @@ class PgStore final : public Store {
   class Lease;
   Status Migrate();
   void ListenLoop();
+  void Tell(const StoreChange& change);
 
   std::string uri_;
   std::string describe_;
   std::vector<std::unique_ptr<Conn>> conns_;
   mutable std::atomic<unsigned> next_conn_{0};
-  std::function<void(const StoreChange&)> listener_;
+  std::mutex listener_mu_;  // held while listener_ runs
+  std::function<void(const StoreChange&)> listener_;  // Guarded by listener_mu_.
   std::atomic<bool> stop_{false};
   std::thread listen_thread_;
 };

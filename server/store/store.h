@@ -201,8 +201,9 @@ class Store {
   virtual StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const;
   // Calls `fn` on a thread of the store's for each change another process
   // makes (as far as the store can tell; kResync when some may have been
-  // missed). Call at most once, before the store is used; `fn` must not
-  // block. Exclusive stores never call it.
+  // missed); `fn` must not block. Subscribe(nullptr) stops the calls and
+  // returns once none is in progress (call it before what `fn` uses goes).
+  // Exclusive stores never call it.
   virtual void Subscribe(std::function<void(const StoreChange&)> fn) { (void)fn; }
 };
 
