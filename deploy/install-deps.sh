@@ -3,7 +3,7 @@
 # The only place packages come from. Idempotent: when everything is present it
 # only runs dpkg-query and exits within a second.
 #
-# Usage: deploy/install-deps.sh [--main | --build | --runtime-only]
+# Usage: deploy/install-deps.sh [--main | --build | --runtime-only | --postgres]
 #   (none)           everything: build, tests (the reference program, Python
 #                    gRPC, image checks, certificates, the container test's
 #                    podman, the compose test's podman-compose, Chromium and
@@ -17,6 +17,8 @@
 #                    need at run time, on a machine that runs binaries built
 #                    elsewhere (the image's runtime stage instead copies only
 #                    the files they load: deploy/stage-runtime.sh)
+#   --postgres       Debian's PostgreSQL server, for deploy/postgres.Dockerfile
+#                    (the database several gantryd replicas share)
 set -euo pipefail
 
 build_pkgs=(
@@ -52,13 +54,16 @@ runtime_pkgs=(
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
   libcpp-httplib0.11 libpq5
 )
+# the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
+postgres_pkgs=(postgresql)
 
 case "${1:-}" in
   "") pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   --main) pkgs=("${build_pkgs[@]}" "${runtime_pkgs[@]}") ;;
   --build) pkgs=("${build_pkgs[@]}") ;;
   --runtime-only) pkgs=("${runtime_pkgs[@]}") ;;
-  *) echo "usage: $0 [--main | --build | --runtime-only]" >&2; exit 2 ;;
+  --postgres) pkgs=("${postgres_pkgs[@]}") ;;
+  *) echo "usage: $0 [--main | --build | --runtime-only | --postgres]" >&2; exit 2 ;;
 esac
 
 missing=()
