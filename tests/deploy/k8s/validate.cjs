@@ -146,11 +146,11 @@ function crossCheck(docs) {
         at(d, `/spec/template/spec/volumes/${i}/secret/secretName`, `no Secret "${v.secret.secretName}" in this folder`);
       }
     });
-    [...(spec.initContainers || []), ...(spec.containers || [])].forEach((c) => {
+    for (const list of ["initContainers", "containers"]) (spec[list] || []).forEach((c, ci) => {
       (c.env || []).forEach((e, i) => {
         const ref = e.valueFrom && e.valueFrom.secretKeyRef;
         if (!ref) return;
-        const field = `/spec/template/spec/containers[${c.name}]/env/${i}/valueFrom/secretKeyRef`;
+        const field = `/spec/template/spec/${list}/${ci}/env/${i}/valueFrom/secretKeyRef`;
         if (!secrets.has(ref.name)) at(d, field, `no Secret "${ref.name}" in this folder`);
         else if (!secrets.get(ref.name).has(ref.key)) at(d, field, `Secret "${ref.name}" has no key "${ref.key}"`);
       });
@@ -187,7 +187,7 @@ function validatePaths(paths) {
       index++;
       result.documents++;
       if (ydoc.errors.length) {
-        result.errors.push(`${file}: document ${index}: YAML: ${ydoc.errors[0].message}`);
+        result.errors.push(`${file}: document ${index}: YAML: ${ydoc.errors[0].message.split("\n")[0]}`);
         continue;
       }
       const doc = ydoc.toJS();
