@@ -38,7 +38,7 @@ fi
 if ! command -v podman-compose >/dev/null; then
   echo "SKIP: podman-compose is not installed (deploy/install-deps.sh installs it)"; exit 77
 fi
-echo "== $(podman-compose version 2>/dev/null | grep -m1 'podman-composer* version' || podman-compose --version 2>&1 | tail -1)"
+echo "== $(podman-compose version 2>&1 | grep -m1 "podman-composer* version" || echo "podman-compose (version unknown)")"
 
 work=$(mktemp -d)
 export CONTAINERS_CONF=$work/containers.conf
