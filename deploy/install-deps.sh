@@ -3,17 +3,22 @@
 # The only place packages come from. Idempotent: when everything is present it
 # only runs dpkg-query and exits within a second.
 #
-# Usage: deploy/install-deps.sh [--main | --build | --runtime-only]
+# Usage: deploy/install-deps.sh [--main | --build | --runtime-only | --postgres]
 #   (none)           everything: build, tests (the reference program, Python
 #                    gRPC, image checks, certificates, the container test's
-#                    podman, Chromium and playwright-core for the dashboard's
-#                    browser test) and runtime
+#                    podman, the compose test's podman-compose, Chromium and
+#                    playwright-core for the dashboard's browser test,
+#                    kubernetes-models for the manifests' validation) and runtime
 #   --main           what the main job (deploy/run-seed-job.sh) needs: the
 #                    build and the runtime, no test packages
 #   --build          only what compiling gantryd and gantry needs (the
 #                    container's build stage)
-#   --runtime-only   the shared libraries gantryd and gantry need at run time
-#                    (the container's runtime stage)
+#   --runtime-only   the packages whose shared libraries gantryd and gantry
+#                    need at run time, on a machine that runs binaries built
+#                    elsewhere (the image's runtime stage instead copies only
+#                    the files they load: deploy/stage-runtime.sh)
+#   --postgres       Debian's PostgreSQL server, for deploy/postgres.Dockerfile
+#                    (the database several gantryd replicas share)
 set -euo pipefail
 
 build_pkgs=(
@@ -32,6 +37,9 @@ test_pkgs=(
   python3 python3-torch python3-grpcio python3-protobuf python3-pil openssl
   # the container test (shared/docs/containers.md)
   podman runc debootstrap
+  # the compose test: deploy/compose.yaml's replicas profile (PostgreSQL and
+  # three gantryd) brought up with Debian's podman-compose
+  podman-compose
   # the dashboard's browser test: Chromium driven by playwright-core (npm)
   chromium nodejs
   # the fault-injection test: libfiu's fiu-run and fiu-ctrl
@@ -46,13 +54,16 @@ runtime_pkgs=(
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
   libcpp-httplib0.11 libpq5
 )
+# the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
+postgres_pkgs=(postgresql)
 
 case "${1:-}" in
   "") pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   --main) pkgs=("${build_pkgs[@]}" "${runtime_pkgs[@]}") ;;
   --build) pkgs=("${build_pkgs[@]}") ;;
   --runtime-only) pkgs=("${runtime_pkgs[@]}") ;;
-  *) echo "usage: $0 [--main | --build | --runtime-only]" >&2; exit 2 ;;
+  --postgres) pkgs=("${postgres_pkgs[@]}") ;;
+  *) echo "usage: $0 [--main | --build | --runtime-only | --postgres]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -62,22 +73,28 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
-# npm packages for the browser test, exactly as tests/e2e/browser/package-lock.json
-# pins them (npm ci), when they are missing or the lock file changed.
+# npm packages for the tests, exactly as each folder's package-lock.json pins
+# them (npm ci), when they are missing or the lock file changed:
+#   tests/e2e/browser   the dashboard's browser test (playwright-core)
+#   tests/deploy/k8s    the Kubernetes manifests' validation (kubernetes-models:
+#                       the API's schemas compiled into the package, so nothing
+#                       is downloaded when it validates; yaml to read them)
 install_npm() {
   [[ "${1:-}" == "" ]] || return 0
-  local dir
-  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/browser"
-  [[ -f "$dir/package-lock.json" ]] || return 0
-  if ! command -v npm >/dev/null; then
-    # Debian's nodejs ships npm separately (NodeSource's includes it).
-    $SUDO apt-get install -y -q --no-install-recommends npm
-  fi
-  if [[ ! -f "$dir/node_modules/.package-lock.json" ||
-        "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
-    echo "install-deps: npm ci in $dir"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  local root dir
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for dir in "$root/tests/e2e/browser" "$root/tests/deploy/k8s"; do
+    [[ -f "$dir/package-lock.json" ]] || continue
+    if ! command -v npm >/dev/null; then
+      # Debian's nodejs ships npm separately (NodeSource's includes it).
+      $SUDO apt-get install -y -q --no-install-recommends npm
+    fi
+    if [[ ! -f "$dir/node_modules/.package-lock.json" ||
+          "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+      echo "install-deps: npm ci in $dir"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 }
 
 SUDO=""
