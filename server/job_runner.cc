@@ -104,6 +104,10 @@ Status Runner::Durably(const std::function<Status()>& write) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     s = write();
   }
+  if (s.code() == StatusCode::kUnavailable && job_.lease_lost) {
+    return Status::FailedPrecondition("job " + job_.row.id + ": its lease was lost while the store "
+                                      "was unreachable");
+  }
   if (waited && s.ok()) spdlog::info("job {}: the store answers again; the job goes on", job_.row.id);
   return s;
 }
@@ -123,7 +127,9 @@ bool Runner::Publish(v1::JobEvent event) {
   if (!s.ok()) {
     over_ = true;
     if (s.code() == StatusCode::kFailedPrecondition) {
-      // Fenced out: another replica holds the job now.
+      // Fenced out: another replica holds the job now. Training stops at once.
+      job_.lease_lost = true;
+      job_.stop = true;
       spdlog::warn("job {}: {}; stopping it here", job_.row.id, s.message());
       return false;
     }

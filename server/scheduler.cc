@@ -140,7 +140,11 @@ void Scheduler::WorkerLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       --running_;
       running_memory_ -= job->row.memory_bytes;
-      active_.erase(job->row.id);
+      // Only this run's entry: after a lost lease (an outage, a pause) this
+      // process may have claimed the job again on another worker.
+      if (auto it = active_.find(job->id); it != active_.end() && it->second == job) {
+        active_.erase(it);
+      }
       head_blocked_ = false;  // its memory may let the next job start
       ++generation_;
     }

@@ -180,6 +180,9 @@ Status PgError(PGconn* pg, const PGresult* r, const std::string& what, const std
   }
   if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0) *retry = true;
   if (std::strcmp(state, "23505") == 0) return Status::AlreadyExists(what + ": " + msg);
+  if (std::strcmp(state, "55P03") == 0 || std::strcmp(state, "25P03") == 0) {  // lock / idle timeout
+    return Status::Unavailable("the PostgreSQL store (" + server + "): " + what + ": " + msg);
+  }
   if (std::strcmp(state, "53100") == 0) {
     return Status::ResourceExhausted("disk full: " + what + ": " + msg);
   }
@@ -221,7 +224,12 @@ class PgStore::Conn {
       pg_ = nullptr;
       return Status::Unavailable("the PostgreSQL store (" + server_ + ") is unreachable: " + why);
     }
-    Result quiet(PQexec(pg_, "SET client_min_messages = warning"));
+    // A client that stalls inside a transaction (SIGSTOP, a dead host)
+    // must not hold a job's row lock past a lease: its session ends; and a
+    // lock wait fails (UNAVAILABLE, retried) instead of hanging a call.
+    Result quiet(PQexec(pg_,
+                        "SET client_min_messages = warning;"
+                        " SET idle_in_transaction_session_timeout = '5s'; SET lock_timeout = '5s'"));
     return Status::Ok();
   }
 
