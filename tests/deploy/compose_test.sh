@@ -55,15 +55,7 @@ build() {  # IMAGE DOCKERFILE
   podman build --format docker --isolation chroot --pull=never -t "$1" -f "$2" . >"$log" 2>&1 \
     || { tail -40 "$log"; exit 1; }
 }
-base=docker.io/library/debian:bookworm-slim
-if ! podman image exists "$base"; then
-  echo "== making $base from Debian's packages (debootstrap)"
-  rootfs=$(mktemp -d)
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
-  tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
-  rm -rf "$rootfs"
-fi
+source tests/deploy/base_image.sh  # the Dockerfiles' base image, made once
 if ! podman image exists "$image"; then
   echo "== podman build $image (container_test.sh builds it too)"
   build "$image" deploy/Dockerfile

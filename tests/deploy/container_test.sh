@@ -16,15 +16,7 @@ if ! command -v podman >/dev/null; then
   echo "SKIP: podman is not installed (deploy/install-deps.sh installs it)"; exit 77
 fi
 
-base=docker.io/library/debian:bookworm-slim
-if ! podman image exists "$base"; then
-  echo "== making $base from Debian's packages (debootstrap)"
-  rootfs=$(mktemp -d)
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
-  tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
-  rm -rf "$rootfs"
-fi
+source tests/deploy/base_image.sh  # the Dockerfiles' base image, made once
 
 echo "== podman build"
 start=$(date +%s)
