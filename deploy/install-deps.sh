@@ -32,6 +32,8 @@ build_pkgs=(
   libcpp-httplib-dev libjs-chart.js
   # the PostgreSQL store (--store postgresql://...): libpq
   libpq-dev
+  # tables: libcsv reads CSV files (RFC 4180: quotes, embedded delimiters and newlines)
+  libcsv-dev
 )
 test_pkgs=(
   git libgtest-dev libgmock-dev
@@ -60,7 +62,7 @@ test_pkgs=(
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
-  libcpp-httplib0.11 libpq5
+  libcpp-httplib0.11 libpq5 libcsv3
 )
 # the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
 postgres_pkgs=(postgresql)
