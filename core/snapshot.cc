@@ -55,6 +55,27 @@ at::Tensor GeneratorSnapshot::Forward(const at::Tensor& z) const {
   return h;
 }
 
+int64_t GeneratorSnapshot::WorkWidth() const {
+  int64_t w = latent_dim_;
+  for (size_t i = 0; i + 2 < tensors_.size(); i += 2) w += tensors_[i].size(0);
+  return w;
+}
+
+void GeneratorSnapshot::ForwardInPlace(at::Tensor& h, at::Tensor& out) const {
+  c10::InferenceMode guard;
+  const size_t residual = tensors_.size() / 2 - 1;
+  int64_t start = h.size(1) - latent_dim_;
+  for (size_t i = 0; i < residual; ++i) {
+    const at::Tensor& w = tensors_[2 * i];
+    const int64_t width = w.size(0);
+    at::Tensor y = h.narrow(1, start - width, width);
+    at::addmm_out(y, tensors_[2 * i + 1], h.narrow(1, start, h.size(1) - start), w.t());
+    y.relu_();
+    start -= width;
+  }
+  at::addmm_out(out, tensors_[2 * residual + 1], h, tensors_[2 * residual].t());
+}
+
 at::Tensor GeneratorSnapshot::Sample(uint64_t seed, int64_t offset, int64_t count) const {
   torch::Tensor out = torch::empty({count, data_dim_});
   SampleInto(seed, offset, count, out.data_ptr<float>());

@@ -56,6 +56,12 @@ class GeneratorSnapshot {
 
   // Generator outputs for latent points `z` ([n, latent_dim]), [n, data_dim].
   at::Tensor Forward(const at::Tensor& z) const;
+  // Table generators, without allocating: `h` is [n, WorkWidth()] with the
+  // input in its last latent_dim() columns; each residual layer writes its
+  // output to the columns left of its input, the output layer writes `out`
+  // ([n, data_dim()]). Forward() of the same input gives the same values.
+  int64_t WorkWidth() const;
+  void ForwardInPlace(at::Tensor& h, at::Tensor& out) const;
 
   // Points [offset, offset + count) of the sample stream for `seed`, as a
   // float tensor [count, data_dim].

@@ -322,18 +322,29 @@ std::vector<std::vector<double>> TableCodec::Decode(const at::Tensor& raw_in, at
   c10::InferenceMode guard;
   const at::Tensor raw = raw_in.contiguous();
   const int64_t n = raw.size(0);
-  // A category per softmax span: argmax(logits + Gumbel noise).
-  std::vector<at::Tensor> picks(spans_.size());
+  // A category per softmax span, drawn from its softmax by inverse CDF.
+  std::vector<std::vector<int64_t>> picks(spans_.size());
+  std::map<int64_t, const int64_t*> pick_at;  // span start -> picks
   for (size_t s = 0; s < spans_.size(); ++s) {
     const Span& sp = spans_[s];
     if (!sp.softmax) continue;
-    const at::Tensor logits = raw.narrow(1, sp.start, sp.dim);
-    const at::Tensor gumbel = torch::empty({n, sp.dim}).exponential_(1, gen).log_().neg_();
-    picks[s] = (logits + gumbel).argmax(1).contiguous();
-  }
-  std::map<int64_t, const int64_t*> pick_at;  // span start -> picks
-  for (size_t s = 0; s < spans_.size(); ++s) {
-    if (spans_[s].softmax) pick_at[spans_[s].start] = picks[s].data_ptr<int64_t>();
+    const at::Tensor probs = torch::softmax(raw.narrow(1, sp.start, sp.dim), 1).contiguous();
+    const at::Tensor u = torch::rand({n}, gen);
+    const float* p = probs.data_ptr<float>();
+    const float* up = u.data_ptr<float>();
+    std::vector<int64_t>& pick = picks[s];
+    pick.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = p + i * sp.dim;
+      float acc = 0;
+      int64_t k = 0;
+      for (; k + 1 < sp.dim; ++k) {
+        acc += row[k];
+        if (acc > up[i]) break;
+      }
+      pick[static_cast<size_t>(i)] = k;
+    }
+    pick_at[sp.start] = pick.data();
   }
   const float* r = raw.data_ptr<float>();
   std::vector<std::vector<double>> out(codes_.size(), std::vector<double>(static_cast<size_t>(n)));

@@ -79,8 +79,10 @@ class TableCodec {
   at::Tensor Encode(const Table& table, const std::vector<int64_t>& rows, at::Generator& gen) const;
 
   // Decodes raw generator outputs [n, width()] into Table-encoded values
-  // (values[c] has n entries), drawing one Gumbel noise per softmax entry
-  // from `gen` (span by span).
+  // (values[c] has n entries). Each one-hot span's category is drawn from
+  // the softmax of its logits (what CTGAN's argmax of a Gumbel-softmax
+  // draws): one uniform per row and span from `gen`, span by span, by
+  // inverse CDF.
   std::vector<std::vector<double>> Decode(const at::Tensor& raw, at::Generator& gen) const;
 
   // Serialised as named tensors (prefix "codec.") plus the schema's text.

@@ -105,8 +105,15 @@ void TableRowStream::NextBlock() {
   ++block_;
   const int64_t n = kSampleBlock;
   const int64_t latent = snapshot_->latent_dim() - codec.cond_width();
-  at::Tensor z = torch::randn({n, latent}, gen);
-  at::Tensor cond = torch::zeros({n, codec.cond_width()});
+  if (!work_.defined()) {
+    work_ = torch::empty({n, snapshot_->WorkWidth()});
+    out_ = torch::empty({n, snapshot_->data_dim()});
+  }
+  // The input: the noise, then the conditional vector, in the last columns.
+  const int64_t in_at = work_.size(1) - snapshot_->latent_dim();
+  work_.narrow(1, in_at, latent).copy_(torch::randn({n, latent}, gen));
+  at::Tensor cond = work_.narrow(1, in_at + latent, codec.cond_width());
+  cond.zero_();
   const auto nd = static_cast<int64_t>(codec.discrete().size());
   if (steer_ >= 0) {
     const RowCondition& w = where_[static_cast<size_t>(steer_)];
@@ -119,6 +126,7 @@ void TableRowStream::NextBlock() {
     const int64_t* cp = col.data_ptr<int64_t>();
     const double* up = u.data_ptr<double>();
     float* cd = cond.data_ptr<float>();
+    const int64_t stride = work_.size(1);
     for (int64_t i = 0; i < n; ++i) {
       const ColumnCode& code = codec.codes()[static_cast<size_t>(codec.discrete()[static_cast<size_t>(cp[i])])];
       double acc = 0;
@@ -127,10 +135,11 @@ void TableRowStream::NextBlock() {
         acc += code.freq[static_cast<size_t>(k)];
         if (acc > up[i]) break;
       }
-      cd[i * codec.cond_width() + code.cond_at + k] = 1;
+      cd[i * stride + code.cond_at + k] = 1;
     }
   }
-  const at::Tensor raw = snapshot_->Forward(torch::cat({z, cond}, 1));
+  snapshot_->ForwardInPlace(work_, out_);
+  const at::Tensor& raw = out_;
   std::vector<std::vector<double>> values = codec.Decode(raw, gen);
   candidates_ += n;
   pending_.assign(schema.columns.size(), {});

@@ -6,8 +6,8 @@
 // (randn [kSampleBlock, latent_dim]), then the conditional vector (without
 // a categorical condition: a discrete column uniformly and its category by
 // the training rows' frequencies, randint then one uniform per row; with
-// one: that category in every row, no draw), then the codec's Gumbel noise
-// as it decodes. Rows that meet every condition are kept, in order. So the
+// one: that category in every row, no draw), then one uniform per row and
+// one-hot span as the codec decodes. Rows that meet every condition are kept, in order. So the
 // same snapshot, seed and conditions always give the same rows, and
 // without conditions row i is candidate i (any range can start anywhere).
 //
@@ -28,6 +28,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <ATen/core/Tensor.h>
 
 #include "core/snapshot.h"
 #include "core/status.h"
@@ -78,6 +80,7 @@ class TableRowStream {
   int steer_ = -1;          // the condition that sets the conditional vector
   std::vector<std::vector<double>> pending_;  // accepted rows of the current block
   size_t pending_at_ = 0;
+  at::Tensor work_, out_;  // the network's buffers, reused block after block
 };
 
 // The values of `columns` (TableRowStream's output) for one column, as the
