@@ -77,7 +77,72 @@ int64_t DiscriminatorParameters(const JobSpec& spec) {
   return Parameters(Widths(DataDim(spec.dataset), spec.discriminator_hidden, 1));
 }
 
+namespace {
+
+// A table job (table_trainer.h): its encoded width and conditional vector
+// from the schema (a numeric column at most 1 + max_modes + 2 wide).
+MemoryEstimate EstimateTableMemory(const JobSpec& spec) {
+  const TableSchema empty;
+  const TableSchema& schema = spec.dataset.table.data ? spec.dataset.table.data->schema : empty;
+  int64_t width = 0, cond = 0;
+  for (const ColumnSchema& c : schema.columns) {
+    if (c.type == ColumnType::kCategorical || c.type == ColumnType::kBoolean) {
+      const int64_t k = static_cast<int64_t>(c.levels.size()) + 1;
+      width = Add(width, k);
+      cond = Add(cond, k);
+    } else {
+      width = Add(width, 3 + spec.max_modes);
+    }
+  }
+  const int64_t rows = std::max<int64_t>(1, DatasetRows(spec.dataset));
+  const int64_t cols = std::max<int64_t>(1, static_cast<int64_t>(schema.columns.size()));
+  const int64_t batch = spec.batch_size;
+  // The generator's widths: its input, each residual layer adding its own.
+  int64_t g_in = Add(spec.latent_dim, cond), g_params = 0;
+  for (int64_t h : spec.generator_hidden) {
+    g_params = Add(g_params, Add(Mul(g_in, h), Mul(h, 3)));
+    g_in = Add(g_in, h);
+  }
+  g_params = Add(g_params, Add(Mul(g_in, width), width));
+  int64_t d_in = Mul(spec.pac, Add(width, cond)), d_params = 0, d_out = 0;
+  for (int64_t h : spec.discriminator_hidden) {
+    d_params = Add(d_params, Add(Mul(d_in, h), h));
+    d_out = Add(d_out, h);
+    d_in = h;
+  }
+  d_params = Add(d_params, Add(d_in, 1));
+  const int64_t params = Add(g_params, d_params);
+  MemoryEstimate e;
+  e.model = Mul(Mul(params, 4), kFloat);
+  // A step's graphs: the generator's activations (its input and every
+  // layer, kept for backward) and the activated output, twice; the
+  // discriminator's inputs and layers over real and fake rows, and the
+  // gradient penalty's second graph (three times the first).
+  int64_t act = Mul(Mul(batch, Add(g_in, Mul(width, 4))), 3);
+  act = Add(act, Mul(Mul(Mul(batch, 2), Add(width, cond)), 4));
+  act = Add(act, Mul(Mul(Mul(batch / std::max<int64_t>(1, spec.pac), 2), d_out), 9));
+  e.activations = Mul(act, kFloat);
+  // The CSV's cells as parsed (8 bytes each, twice while typing), the
+  // table, the encoded training rows, the rows of each category.
+  e.dataset = Add(Mul(Mul(rows, cols), 3 * 8), Add(Mul(Mul(rows, width), kFloat), Mul(Mul(rows, cols), kInt64)));
+  // Evaluation and sampling: a block of kSampleBlock rows through the
+  // network (its buffer, the output, the decoded values), the held-out
+  // values, the snapshots.
+  constexpr int64_t kBlock = 4096;
+  int64_t report = Mul(kBlock, Add(g_in, Mul(width, 2)));
+  report = Add(report, Mul(Mul(kBlock, cols), 4));
+  report = Add(report, Mul(Mul(std::min<int64_t>(rows, kMaxTableHeldOut), cols), 2));
+  report = Add(report, Mul(g_params, kSnapshotCopies));
+  e.reporting = Mul(report, kFloat);
+  e.checkpoint = Mul(Mul(Mul(params, 3), kFloat), kCheckpointCopies);
+  e.overhead = kJobOverhead;
+  return e;
+}
+
+}  // namespace
+
 MemoryEstimate EstimateMemory(const JobSpec& spec) {
+  if (spec.dataset.kind == DatasetKind::kTable) return EstimateTableMemory(spec);
   const int64_t dim = DataDim(spec.dataset);
   const int64_t rows = DatasetRows(spec.dataset);
   const int64_t batch = std::max<int64_t>(1, std::min(spec.batch_size, rows));

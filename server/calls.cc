@@ -9,6 +9,7 @@
 
 #include "core/export.h"
 #include "server/metrics.h"
+#include "server/table_jobs.h"
 #include "server/safe_text.h"
 
 namespace gantry {
@@ -25,14 +26,21 @@ uint64_t RandomSeed() {
 
 }  // namespace
 
-void FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out) {
+Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out) {
   out->set_seed(plan.seed);
   out->set_epoch(plan.snapshot->epoch());
   out->set_offset(offset);
+  if (plan.rows) {
+    std::vector<std::vector<double>> columns;
+    GANTRY_RETURN_IF_ERROR(plan.rows->Next(count, &columns));
+    RowsToProto(plan.snapshot->table()->schema(), columns, out->mutable_rows());
+    return Status::Ok();
+  }
   v1::Points* points = out->mutable_points();
   points->set_dim(static_cast<int32_t>(plan.snapshot->data_dim()));
   points->mutable_values()->Resize(static_cast<int>(count * plan.snapshot->data_dim()), 0.0f);
   plan.snapshot->SampleInto(plan.seed, offset, count, points->mutable_values()->mutable_data());
+  return Status::Ok();
 }
 
 grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization) const {
@@ -108,6 +116,32 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary)
   plan.snapshot = *snapshot;
   plan.count = req.count();
   plan.seed = req.has_seed() ? req.seed() : RandomSeed();
+  if (plan.snapshot->table()) {
+    const TableSchema& schema = plan.snapshot->table()->schema();
+    if (req.where_size() > static_cast<int>(schema.columns.size())) {
+      return Status::InvalidArgument("where: " + std::to_string(req.where_size()) +
+                                     " conditions for " + std::to_string(schema.columns.size()) + " columns");
+    }
+    std::vector<std::pair<std::string, std::string>> where;
+    for (const v1::Condition& c : req.where()) where.emplace_back(c.column(), c.value());
+    auto conditions = ParseConditions(schema, where);
+    if (!conditions.ok()) return conditions.status();
+    const int64_t row_bytes = RowBytes(schema);
+    if (unary && plan.count * row_bytes > kMaxUnaryRowBytes) {
+      return Status::ResourceExhausted(
+          "count: " + std::to_string(plan.count) + " rows of this table may take " +
+          std::to_string(plan.count * row_bytes) + " bytes, over Sample's limit of " +
+          std::to_string(kMaxUnaryRowBytes) + " bytes per message; use SampleStream");
+    }
+    plan.chunk = std::max<int64_t>(1, kStreamChunkBytes / row_bytes);
+    plan.rows = std::make_shared<TableRowStream>(plan.snapshot, plan.seed, std::move(conditions).value(), 0,
+                                                 plan.count);
+    return plan;
+  }
+  if (req.where_size() > 0) {
+    return Status::InvalidArgument("where: conditions apply to table jobs only");
+  }
+  plan.chunk = std::max<int64_t>(1, kStreamChunkBytes / 4 / plan.snapshot->data_dim());
   const int64_t values = plan.count * plan.snapshot->data_dim();
   if (unary && values > kMaxUnarySampleValues) {
     return Status::ResourceExhausted(
@@ -123,7 +157,7 @@ StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) con
   auto plan = PlanSample(request, /*unary=*/true);
   if (!plan.ok()) return plan.status();
   v1::SampleResponse response;
-  FillSample(*plan, 0, plan->count, &response);
+  GANTRY_RETURN_IF_ERROR(FillSample(*plan, 0, plan->count, &response));
   CountPoints(plan->count);
   return response;
 }

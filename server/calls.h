@@ -20,6 +20,7 @@
 
 #include "core/api_limits.h"
 #include "core/snapshot.h"
+#include "core/table_sample.h"
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
 #include "server/event_cursor.h"

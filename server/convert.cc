@@ -1,6 +1,7 @@
 #include "server/convert.h"
 
 #include "core/api_limits.h"
+#include "server/table_convert.h"
 
 namespace gantry {
 namespace {
@@ -12,11 +13,42 @@ static_assert(static_cast<int>(DatasetKind::kTable) + 1 == v1::DATASET_KIND_TABL
 
 std::vector<int64_t> Sizes(const v1::LayerSizes& l) { return {l.sizes().begin(), l.sizes().end()}; }
 
+// The overrides of a TableSource: each column in at most one list.
+Status TableFromProto(const v1::TableSource& t, TableSpec* out) {
+  out->table_id = t.table_id();
+  const std::pair<const google::protobuf::RepeatedPtrField<std::string>*, ColumnType> lists[] = {
+      {&t.categorical(), ColumnType::kCategorical}, {&t.integer(), ColumnType::kInteger},
+      {&t.continuous(), ColumnType::kContinuous},   {&t.datetime(), ColumnType::kDatetime},
+      {&t.boolean(), ColumnType::kBoolean}};
+  for (const auto& [names, type] : lists) {
+    for (const std::string& name : *names) {
+      if (name.empty() || name.size() > 1024) {
+        return Status::InvalidArgument(std::string("dataset.table.") + ColumnTypeName(type) +
+                                       ": a column name must have 1..1024 bytes");
+      }
+      auto [it, inserted] = out->overrides.emplace(name, type);
+      if (!inserted && it->second != type) {
+        return Status::InvalidArgument("dataset.table: column '" + name.substr(0, 64) + "' is named as both " +
+                                       ColumnTypeName(it->second) + " and " + ColumnTypeName(type));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
-  JobSpec s;
   const v1::Dataset& d = p.dataset();
+  // A table job starts from CTGAN's defaults, every other from the seed program's.
+  JobSpec s = d.kind() == v1::DATASET_KIND_TABLE ? TableDefaults() : JobSpec();
+  if (d.has_table()) {
+    if (d.kind() != v1::DATASET_KIND_TABLE) {
+      return Status::InvalidArgument(std::string("dataset.table: only allowed with kind table, not ") +
+                                     (DatasetKindNameOfProto(d.kind()) ? DatasetKindNameOfProto(d.kind()) : "unknown"));
+    }
+    GANTRY_RETURN_IF_ERROR(TableFromProto(d.table(), &s.dataset.table));
+  }
   if (d.kind() != v1::DATASET_KIND_UNSPECIFIED) {
     if (d.kind() >= 1 && d.kind() <= static_cast<int>(kDatasetKindCount)) {
       s.dataset.kind = static_cast<DatasetKind>(d.kind() - 1);
@@ -85,12 +117,15 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     if (!metric) {
       return Status::InvalidArgument("select_by: '" + p.select_by().substr(0, 64) +
                                      "' is not one of sliced_w1, mmd, precision, recall, density, "
-                                     "coverage");
+                                     "coverage, column_distance");
     }
     s.select_by = *metric;
   }
   if (p.has_patience()) s.patience = p.patience();
   if (p.has_min_delta()) s.min_delta = p.min_delta();
+  if (p.has_weight_decay()) s.weight_decay = p.weight_decay();
+  if (p.has_pac()) s.pac = p.pac();
+  if (p.has_max_modes()) s.max_modes = p.max_modes();
   return s;
 }
 
@@ -98,7 +133,21 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
   v1::JobSpec p;
   v1::Dataset* d = p.mutable_dataset();
   d->set_kind(static_cast<v1::DatasetKind>(static_cast<int>(s.dataset.kind) + 1));
-  if (s.dataset.kind == DatasetKind::kUser) {
+  if (s.dataset.kind == DatasetKind::kTable) {
+    d->set_size(DatasetRows(s.dataset));
+    v1::TableSource* t = d->mutable_table();
+    t->set_table_id(s.dataset.table.table_id);
+    for (const auto& [name, type] : s.dataset.table.overrides) {
+      switch (type) {
+        case ColumnType::kCategorical: t->add_categorical(name); break;
+        case ColumnType::kInteger: t->add_integer(name); break;
+        case ColumnType::kContinuous: t->add_continuous(name); break;
+        case ColumnType::kDatetime: t->add_datetime(name); break;
+        case ColumnType::kBoolean: t->add_boolean(name); break;
+      }
+    }
+    if (s.dataset.table.data) *t->mutable_schema() = SchemaToProto(s.dataset.table.data->schema);
+  } else if (s.dataset.kind == DatasetKind::kUser) {
     d->set_size(DatasetRows(s.dataset));
     d->mutable_points()->set_dim(static_cast<int32_t>(s.dataset.dim));
     d->mutable_points()->mutable_values()->Assign(s.dataset.points.begin(), s.dataset.points.end());
@@ -131,6 +180,11 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
   p.set_select_by(MetricName(s.select_by));
   p.set_patience(s.patience);
   p.set_min_delta(s.min_delta);
+  if (s.dataset.kind == DatasetKind::kTable) {
+    p.set_weight_decay(s.weight_decay);
+    p.set_pac(s.pac);
+    p.set_max_modes(s.max_modes);
+  }
   return p;
 }
 
@@ -141,6 +195,7 @@ void MetricsToProto(const EvalMetrics& m, v1::Metrics* out) {
   out->set_recall(m.recall);
   out->set_density(m.density);
   out->set_coverage(m.coverage);
+  out->set_column_distance(m.column_distance);
 }
 
 void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {

@@ -87,6 +87,59 @@ std::string RawQueryValue(const Request& req, const std::string& name) {
   return "";
 }
 
+// Every value of a repeated query parameter, from the raw target ("?where=
+// occupation=3&where=age=20..30"), percent-escapes decoded.
+std::vector<std::string> RawQueryValues(const Request& req, const std::string& name) {
+  std::vector<std::string> out;
+  const size_t q = req.target.find('?');
+  if (q == std::string::npos) return out;
+  const std::string query = req.target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string item = query.substr(start, end - start);
+    if (item.size() > name.size() && item.compare(0, name.size() + 1, name + "=") == 0) {
+      out.push_back(httplib::detail::decode_url(item.substr(name.size() + 1), true));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+// A CSV field, quoted when it must be (RFC 4180).
+std::string CsvField(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Table rows as CSV with the table's header; missing cells empty.
+std::string RowsToCsv(const v1::Rows& rows) {
+  std::string out;
+  for (int c = 0; c < rows.columns_size(); ++c) out += (c ? "," : "") + CsvField(rows.columns(c).name());
+  out += '\n';
+  char buf[40];
+  for (int64_t r = 0; r < rows.count(); ++r) {
+    for (int c = 0; c < rows.columns_size(); ++c) {
+      const v1::Column& col = rows.columns(c);
+      if (c) out += ',';
+      const int i = static_cast<int>(r);
+      if (col.missing_size() > i && col.missing(i)) continue;
+      if (col.strings_size() > i) {
+        out += CsvField(col.strings(i));
+      } else if (col.ints_size() > i) {
+        out += std::to_string(col.ints(i));
+      } else if (col.doubles_size() > i) {
+        std::snprintf(buf, sizeof buf, "%.9g", col.doubles(i));
+        out += buf;
+      }
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 // ?epoch=best: the best evaluated epoch's snapshot (SampleRequest.best).
 bool BestEpoch(const Request& req) { return req.get_param_value("epoch") == "best"; }
 
@@ -266,6 +319,15 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
           GANTRY_ASSIGN_QUERY(seed, uint64_t, req, "seed");
           request.set_count(count.value_or(1000));
           if (seed) request.set_seed(*seed);
+          for (const std::string& w : RawQueryValues(req, "where")) {
+            const size_t eq = w.find('=');
+            if (eq == std::string::npos || eq == 0) {
+              return Status::InvalidArgument("where: '" + w.substr(0, 64) + "' is not COLUMN=VALUE");
+            }
+            v1::Condition* c = request.add_where();
+            c->set_column(w.substr(0, eq));
+            c->set_value(w.substr(eq + 1));
+          }
           if (BestEpoch(req)) {
             request.set_best(true);
           } else {
@@ -279,7 +341,8 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
           r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
           r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
           r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
-          r.set_content(ToCsv(response.points()), "text/csv");
+          r.set_content(response.has_rows() ? RowsToCsv(response.rows()) : ToCsv(response.points()),
+                        "text/csv");
         });
   });
 

@@ -13,6 +13,7 @@
 #include "core/datasets.h"
 #include "core/memory.h"
 #include "server/convert.h"
+#include "server/table_jobs.h"
 #include "server/job_runner.h"
 #include "server/labels.h"
 #include "server/page_token.h"
@@ -299,6 +300,11 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   }
   auto spec = SpecFromProto(request.spec());
   if (!spec.ok()) return spec.status();
+  if (spec->dataset.kind == DatasetKind::kTable) {
+    // The table read with the spec's overrides: its errors name the file,
+    // line and column now, and its schema is stored with the job.
+    GANTRY_RETURN_IF_ERROR(LoadJobTable(*store_, &*spec));
+  }
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
   GANTRY_RETURN_IF_ERROR(ValidateLabels(request.labels()));
   const MemoryEstimate memory = EstimateMemory(*spec);
@@ -587,6 +593,11 @@ StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest
   if (!row.ok()) return row.status();
   auto spec = SpecFromProto(row->spec);
   if (!spec.ok()) return spec.status();
+  if (spec->dataset.kind == DatasetKind::kTable) {
+    return Status::FailedPrecondition("job " + request.job_id() + " trains on table " +
+                                      spec->dataset.table.table_id +
+                                      "; its rows are the uploaded table (GetTable, `gantry data get`)");
+  }
   const int64_t dim = DataDim(spec->dataset);
   const int64_t limit = kMaxMessageValues / dim;
   const int64_t max_points =

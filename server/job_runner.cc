@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "server/convert.h"
+#include "server/table_jobs.h"
 #include "server/write_behind.h"
 
 namespace gantry {
@@ -293,6 +294,12 @@ RunResult Runner::Run() {
     return result_;
   }
   job_.spec = std::move(parsed).value();
+  if (job_.spec.dataset.kind == DatasetKind::kTable) {
+    if (Status loaded = LoadJobTable(*ctx_.store, &job_.spec); !loaded.ok()) {
+      End(v1::JOB_STATE_FAILED, loaded.message());
+      return result_;
+    }
+  }
   JobSpec spec = job_.spec;
   if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = ctx_.default_path;
   auto created = Trainer::Create(spec);

@@ -14,7 +14,6 @@ namespace {
 
 using Clock = Calls::Clock;
 
-constexpr int64_t kStreamChunkValues = 262'144;  // 1 MiB of floats per SampleStream message
 constexpr size_t kExportChunkBytes = 1 << 20;
 
 grpc::Status PoolBusy(const WorkPool& pool) {
@@ -184,7 +183,7 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
       auto plan = calls_.PlanSampleStream(request_);
       if (!plan.ok()) return End(ToGrpcStatus(plan.status()));
       plan_ = std::move(plan).value();
-      chunk_ = std::max<int64_t>(1, kStreamChunkValues / plan_.snapshot->data_dim());
+      chunk_ = plan_.chunk;
       Next();
     });
   }
@@ -211,7 +210,9 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
   void Next() {  // on the pool
     const int64_t take = std::min(chunk_, plan_.count - offset_);
     response_.Clear();
-    FillSample(plan_, offset_, take, &response_);
+    if (Status filled = FillSample(plan_, offset_, take, &response_); !filled.ok()) {
+      return End(ToGrpcStatus(filled));
+    }
     calls_.CountPoints(take);
     offset_ += take;
     StartWrite(&response_);
