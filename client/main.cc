@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   data_push_cmd->add_option("file", data_push.file, "the CSV file")->required();
   data_push_cmd->add_option("--name", data_push.name, "display name (default: the file's name)");
   data_push_cmd->add_option("--delimiter", data_push.delimiter, "field delimiter: , ; | or tab (default: detected)")
-      ->check(CLI::IsMember({",", ";", "|", "tab", "\t"}));
+      ->check(CLI::IsMember({",", ";", "|", "tab", "\\t"}));
   auto* data_list_cmd = data_cmd->add_subcommand("list", "list uploaded tables, newest first");
   auto* data_get_cmd = data_cmd->add_subcommand("get", "show one table and its columns");
   data_get_cmd->add_option("id", id, "table id")->required();
