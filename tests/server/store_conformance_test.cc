@@ -726,14 +726,17 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 3 is version 4 without the labels table (migration 3 -> 4
-    // only adds it and its index).
+    // Version 3 is version 5 without the labels table (migration 3 -> 4
+    // only adds it and its index) and without the tables (4 -> 5).
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    ASSERT_EQ(
-        sqlite3_exec(db, "DROP TABLE job_labels; PRAGMA user_version = 3;", nullptr, nullptr, &err),
-        SQLITE_OK)
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
+                           " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
+                           " PRAGMA user_version = 3;",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
         << (err ? err : "");
     sqlite3_close(db);
   }
