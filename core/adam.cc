@@ -20,8 +20,9 @@ void Adam::Step() {
   const double beta1 = options_.beta1, beta2 = options_.beta2;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i];
-    const at::Tensor& grad = p.grad();
-    if (!grad.defined()) continue;
+    if (!p.grad().defined()) continue;
+    const at::Tensor grad =
+        options_.weight_decay != 0 ? p.grad().add(p, options_.weight_decay) : p.grad();
     const int64_t step = ++steps_[i];
     // torch/optim/adam.py, _single_tensor_adam, in the same order of ops.
     exp_avg_[i].mul_(beta1).add_(grad, 1 - beta1);

@@ -1,5 +1,5 @@
 // Adam, step for step as torch.optim.Adam (PyTorch 1.13, single-tensor path,
-// no weight decay, no amsgrad), with its state kept in plain tensors so that
+// L2 weight decay as its weight_decay (added to the gradient), no amsgrad), with its state kept in plain tensors so that
 // a trainer can save and restore it exactly.
 //
 // Thread-safety: owned by one trainer thread.
@@ -16,6 +16,7 @@ struct AdamOptions {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
+  double weight_decay = 0;  // torch.optim.Adam's: grad + weight_decay * param
 };
 
 class Adam {

@@ -29,7 +29,7 @@ struct DatasetKindEntry {
 // has no entry of its own.
 inline constexpr DatasetKindEntry kDatasetKindNames[] = {
     {1, "sine"},      {2, "circle"}, {3, "ring8"},      {4, "grid25"},
-    {5, "two_moons"}, {6, "spiral"}, {7, "swiss_roll"}, {8, "user"},
+    {5, "two_moons"}, {6, "spiral"}, {7, "swiss_roll"}, {8, "user"}, {9, "table"},
 };
 inline constexpr size_t kDatasetKindCount = sizeof kDatasetKindNames / sizeof kDatasetKindNames[0];
 

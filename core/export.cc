@@ -9,6 +9,11 @@
 namespace gantry {
 
 StatusOr<std::string> ExportTorchScript(const GeneratorSnapshot& snapshot) {
+  if (snapshot.table()) {
+    return Status::FailedPrecondition(
+        "export: a table job's generator outputs encoded rows that only its codec decodes; "
+        "sample rows with Sample or SampleStream (gantry sample) instead");
+  }
   try {
     torch::jit::Module m("GantryGenerator");
     const auto& t = snapshot.tensors();

@@ -17,6 +17,7 @@ enum class RandomStream : uint64_t {
   kQuality = 1,  // per-epoch quality figure and preview points
   kSample = 2,   // Sample(): one generator per block of points
   kEval = 3,     // index 0: the evaluation set (and its directions); index e: epoch e's evaluation
+  kTableEncode = 4,  // index 0: a table job's mode draws when its codec encodes the training rows
 };
 
 // A fresh CPU generator seeded exactly as torch.manual_seed(seed) would.

@@ -17,6 +17,9 @@ struct EvalMetrics {
   double recall = 0;     // 0..1
   double density = 0;    // about 1 when the distributions match
   double coverage = 0;   // 0..1
+  // Tables (core/table_quality.h): mean per-column KS / TV distance to the
+  // held-out rows, 0..1, lower is better. The point metrics above are 0.
+  double column_distance = 0;
 };
 
 struct EpochReport {

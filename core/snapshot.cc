@@ -9,6 +9,7 @@
 #include "core/random.h"
 #include "core/runtime.h"
 #include "core/spec.h"
+#include "core/table_codec.h"
 #include "core/tensor_file.h"
 
 namespace gantry {
@@ -29,9 +30,23 @@ GeneratorSnapshot::GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases,
   data_dim_ = tensors_[tensors_.size() - 2].size(0);
 }
 
+GeneratorSnapshot::GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases,
+                                     std::shared_ptr<const TableCodec> codec, int64_t epoch)
+    : epoch_(epoch), tensors_(std::move(weights_and_biases)), codec_(std::move(codec)) {
+  latent_dim_ = tensors_.front().size(1);
+  data_dim_ = tensors_[tensors_.size() - 2].size(0);
+}
+
 at::Tensor GeneratorSnapshot::Forward(const at::Tensor& z) const {
   c10::InferenceMode guard;
   torch::Tensor h = z;
+  if (codec_) {
+    const size_t residual = tensors_.size() / 2 - 1;
+    for (size_t i = 0; i < residual; ++i) {
+      h = torch::cat({torch::relu(torch::linear(h, tensors_[2 * i], tensors_[2 * i + 1])), h}, 1);
+    }
+    return torch::linear(h, tensors_[2 * residual], tensors_[2 * residual + 1]);
+  }
   const size_t layers = tensors_.size() / 2;
   for (size_t i = 0; i < layers; ++i) {
     h = torch::linear(h, tensors_[2 * i], tensors_[2 * i + 1]);
@@ -72,6 +87,11 @@ StatusOr<std::string> SerializeSnapshot(const GeneratorSnapshot& snapshot) {
     for (const at::Tensor& t : snapshot.tensors()) bytes += t.numel() * t.element_size() + 256;
     TensorFileWriter w(bytes);
     w.Add("epoch", torch::tensor({snapshot.epoch()}, torch::kLong));
+    if (snapshot.table()) {
+      std::map<std::string, at::Tensor> codec;
+      snapshot.table()->Save(&codec);
+      for (const auto& [name, t] : codec) w.Add(name, t);
+    }
     w.Add("count", torch::tensor({static_cast<int64_t>(snapshot.tensors().size())}, torch::kLong));
     for (size_t i = 0; i < snapshot.tensors().size(); ++i) {
       w.Add("t" + std::to_string(i), snapshot.tensors()[i]);
@@ -93,6 +113,12 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std
   const std::optional<int64_t> epoch = Int64Scalar(t, "epoch"), count = Int64Scalar(t, "count");
   if (!epoch || !count) return Status::DataLoss("generator snapshot is missing its header");
   const int64_t n = *count;
+  std::shared_ptr<const TableCodec> codec;
+  if (t.count("codec")) {
+    auto loaded = TableCodec::Load(t);
+    if (!loaded.ok()) return Status::DataLoss("generator snapshot: " + loaded.status().message());
+    codec = *loaded;
+  }
   if (n < 2 || n % 2 != 0 || n > kMaxTensors) {
     return Status::DataLoss("generator snapshot has " + std::to_string(n) + " tensors");
   }
@@ -109,9 +135,17 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std
         (in >= 0 && wt.size(1) != in)) {
       return Status::DataLoss("generator snapshot layer " + std::to_string(i / 2) + " has shapes that do not chain");
     }
-    in = wt.size(0);
+    // A table generator's residual layers pass their input on.
+    in = codec && i + 2 < n ? wt.size(1) + wt.size(0) : wt.size(0);
     tensors.push_back(wt);
     tensors.push_back(bt);
+  }
+  if (codec) {
+    if (tensors[tensors.size() - 2].size(0) != codec->width()) {
+      return Status::DataLoss("generator snapshot's output does not match its table codec");
+    }
+    return std::shared_ptr<const GeneratorSnapshot>(
+        std::make_shared<GeneratorSnapshot>(std::move(tensors), std::move(codec), *epoch));
   }
   return std::shared_ptr<const GeneratorSnapshot>(
       std::make_shared<GeneratorSnapshot>(std::move(tensors), *epoch));

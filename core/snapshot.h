@@ -26,6 +26,7 @@ namespace gantry {
 inline constexpr int64_t kSampleBlock = 4096;
 
 class MlpImpl;
+class TableCodec;
 
 class GeneratorSnapshot {
  public:
@@ -33,12 +34,23 @@ class GeneratorSnapshot {
   GeneratorSnapshot(const MlpImpl& generator, int64_t epoch);
   // From tensors [w0, b0, w1, b1, ...], as Tensors() returns them.
   GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases, int64_t epoch);
+  // A table generator (table_trainer.h): residual layers [w, b] with batch
+  // norm folded in, h -> cat(relu(h w^T + b), h), then the output layer;
+  // its input is the latent noise and the conditional vector, its output
+  // the codec's encoding.
+  GeneratorSnapshot(std::vector<at::Tensor> weights_and_biases, std::shared_ptr<const TableCodec> codec,
+                    int64_t epoch);
 
   GeneratorSnapshot(const GeneratorSnapshot&) = delete;
   GeneratorSnapshot& operator=(const GeneratorSnapshot&) = delete;
 
   int64_t epoch() const { return epoch_; }
+  // Point generators: the latent dimension. Table generators: the latent
+  // dimension plus the conditional vector's width (the network's input).
   int64_t latent_dim() const { return latent_dim_; }
+  // The table codec of a table generator (sample rows through
+  // table_sample.h), null for a point generator.
+  const std::shared_ptr<const TableCodec>& table() const { return codec_; }
   int64_t data_dim() const { return data_dim_; }
   const std::vector<at::Tensor>& tensors() const { return tensors_; }
 
@@ -56,6 +68,7 @@ class GeneratorSnapshot {
   int64_t latent_dim_;
   int64_t data_dim_;
   std::vector<at::Tensor> tensors_;  // w0, b0, w1, b1, ...
+  std::shared_ptr<const TableCodec> codec_;
 };
 
 // The snapshot's weights and epoch as bytes (a tensor file, core/

@@ -1,5 +1,6 @@
 #include "core/spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,7 @@ namespace {
 
 // core's DatasetKind follows the proto enum's order (api_limits.h): kSine is
 // entry 0 of kDatasetKindNames.
-static_assert(static_cast<size_t>(DatasetKind::kUser) + 1 == kDatasetKindCount,
+static_assert(static_cast<size_t>(DatasetKind::kTable) + 1 == kDatasetKindCount,
               "DatasetKind and kDatasetKindNames must list the same kinds");
 
 // The shortest text that reads back as exactly `v`: an out-of-range
@@ -65,6 +66,24 @@ Status CheckReal(const std::string& field, double v, double lo, double hi, bool 
 }
 
 Status ValidateDataset(const DatasetSpec& d) {
+  if (d.kind != DatasetKind::kTable && (!d.table.table_id.empty() || d.table.data)) {
+    return Status::InvalidArgument(std::string("dataset.table: only allowed with kind table, not ") +
+                                   DatasetKindName(d.kind));
+  }
+  if (d.kind == DatasetKind::kTable) {
+    if (!d.points.empty()) {
+      return Status::InvalidArgument("dataset.points: only allowed with kind user, not table");
+    }
+    if (!d.table.data) {
+      return Status::InvalidArgument(
+          "dataset.table.table_id: no table given (upload one with UploadTable or `gantry data "
+          "push`, and name its id)");
+    }
+    if (d.noise.has_value()) {
+      return Status::InvalidArgument("dataset.noise: must be unset for a table");
+    }
+    return Status::Ok();
+  }
   if (d.kind == DatasetKind::kUser) {
     GANTRY_RETURN_IF_ERROR(CheckInt("dataset.dim", d.dim, 1, kMaxDim));
     const int64_t n = static_cast<int64_t>(d.points.size());
@@ -152,21 +171,52 @@ const char* MetricName(Metric metric) {
     case Metric::kRecall: return "recall";
     case Metric::kDensity: return "density";
     case Metric::kCoverage: return "coverage";
+    case Metric::kColumnDistance: return "column_distance";
   }
   return "unknown";
 }
 
 std::optional<Metric> ParseMetric(const std::string& name) {
   for (Metric m : {Metric::kSlicedW1, Metric::kMmd, Metric::kPrecision, Metric::kRecall,
-                   Metric::kDensity, Metric::kCoverage}) {
+                   Metric::kDensity, Metric::kCoverage, Metric::kColumnDistance}) {
     if (name == MetricName(m)) return m;
   }
   return std::nullopt;
 }
 
-bool HigherIsBetter(Metric metric) { return metric != Metric::kSlicedW1 && metric != Metric::kMmd; }
+bool HigherIsBetter(Metric metric) {
+  return metric != Metric::kSlicedW1 && metric != Metric::kMmd && metric != Metric::kColumnDistance;
+}
+
+JobSpec TableDefaults() {
+  JobSpec s;
+  s.dataset.kind = DatasetKind::kTable;
+  s.latent_dim = 128;
+  s.generator_hidden = {256, 256};
+  s.discriminator_hidden = {256, 256};
+  s.dropout = 0.5;
+  s.learning_rate = 2e-4;
+  s.beta1 = 0.5;
+  s.beta2 = 0.9;
+  s.batch_size = 500;
+  s.epochs = 300;
+  s.preview_points = 0;
+  s.loss = Loss::kWganGp;
+  s.gp_weight = 10;
+  s.n_critic = 1;
+  s.eval_fraction = 0.2;
+  s.eval_points = 1000;
+  s.select_by = Metric::kColumnDistance;
+  return s;
+}
 
 int64_t HeldOutRows(const JobSpec& spec) {
+  if (spec.dataset.kind == DatasetKind::kTable) {
+    if (!(spec.eval_fraction > 0)) return 0;
+    return std::min<int64_t>(kMaxTableHeldOut,
+                             static_cast<int64_t>(std::floor(
+                                 static_cast<double>(DatasetRows(spec.dataset)) * spec.eval_fraction)));
+  }
   if (spec.dataset.kind != DatasetKind::kUser || !(spec.eval_fraction > 0)) return 0;
   return static_cast<int64_t>(std::floor(static_cast<double>(DatasetRows(spec.dataset)) *
                                          spec.eval_fraction));
@@ -192,11 +242,13 @@ double DefaultNoise(DatasetKind kind) {
     case DatasetKind::kSpiral: return 0.02;
     case DatasetKind::kSwissRoll: return 0.1;
     case DatasetKind::kUser: return 0.0;
+    case DatasetKind::kTable: return 0.0;
   }
   return 0.0;
 }
 
 int64_t DatasetRows(const DatasetSpec& d) {
+  if (d.kind == DatasetKind::kTable) return d.table.data ? d.table.data->rows() : 0;
   if (d.kind == DatasetKind::kUser) {
     return d.dim > 0 ? static_cast<int64_t>(d.points.size()) / d.dim : 0;
   }
@@ -205,9 +257,57 @@ int64_t DatasetRows(const DatasetSpec& d) {
 
 int64_t DataDim(const DatasetSpec& d) { return d.kind == DatasetKind::kUser ? d.dim : 2; }
 
+namespace {
+
+// The table model's own fields and rules (the CTGAN-class game).
+Status ValidateTable(const JobSpec& s) {
+  GANTRY_RETURN_IF_ERROR(CheckInt("latent_dim", s.latent_dim, 1, kMaxHiddenSize));
+  GANTRY_RETURN_IF_ERROR(CheckReal("weight_decay", s.weight_decay, 0, 1, false, false));
+  GANTRY_RETURN_IF_ERROR(CheckInt("pac", s.pac, 1, kMaxPac));
+  GANTRY_RETURN_IF_ERROR(CheckInt("max_modes", s.max_modes, 1, kMaxModes));
+  GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, s.pac, kMaxTableBatch));
+  if (s.batch_size % s.pac != 0) {
+    return Status::InvalidArgument("batch_size: " + std::to_string(s.batch_size) +
+                                   " is not a multiple of pac " + std::to_string(s.pac));
+  }
+  if (s.loss != Loss::kWganGp) {
+    return Status::InvalidArgument(std::string("loss: table jobs train CTGAN's wgan_gp game, not ") +
+                                   LossName(s.loss));
+  }
+  if (s.spectral_norm) return Status::InvalidArgument("spectral_norm: not available for table jobs");
+  if (s.trainer_path == TrainerPath::kFast) {
+    return Status::InvalidArgument("trainer_path: fast covers point-cloud jobs only; table jobs train on aten");
+  }
+  if (s.select_by != Metric::kColumnDistance) {
+    return Status::InvalidArgument(std::string("select_by: table jobs are evaluated by column_distance, not ") +
+                                   MetricName(s.select_by));
+  }
+  GANTRY_RETURN_IF_ERROR(CheckReal("eval_fraction", s.eval_fraction, 0, 0.5, false, false));
+  const int64_t held = HeldOutRows(s);
+  if (s.eval_fraction > 0 && held < 2) {
+    return Status::InvalidArgument("eval_fraction: " + Num(s.eval_fraction) + " of " +
+                                   std::to_string(DatasetRows(s.dataset)) + " rows holds out " +
+                                   std::to_string(held) + "; at least 2 rows are needed");
+  }
+  if (TrainingRows(s) < 2) {
+    return Status::InvalidArgument("eval_fraction: leaves " + std::to_string(TrainingRows(s)) +
+                                   " training rows; at least 2 are needed");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Validate(const JobSpec& s) {
   GANTRY_RETURN_IF_ERROR(ValidateDataset(s.dataset));
-  GANTRY_RETURN_IF_ERROR(CheckInt("latent_dim", s.latent_dim, 1, kMaxDim));
+  if (s.dataset.kind == DatasetKind::kTable) {
+    GANTRY_RETURN_IF_ERROR(ValidateTable(s));
+  } else {
+    GANTRY_RETURN_IF_ERROR(CheckInt("latent_dim", s.latent_dim, 1, kMaxDim));
+    if (s.select_by == Metric::kColumnDistance) {
+      return Status::InvalidArgument("select_by: column_distance is for table jobs only");
+    }
+  }
   GANTRY_RETURN_IF_ERROR(CheckHidden("generator_hidden", s.generator_hidden));
   GANTRY_RETURN_IF_ERROR(CheckHidden("discriminator_hidden", s.discriminator_hidden));
   GANTRY_RETURN_IF_ERROR(CheckReal("dropout", s.dropout, 0, 1, false, true));
@@ -215,7 +315,8 @@ Status Validate(const JobSpec& s) {
   GANTRY_RETURN_IF_ERROR(CheckReal("beta1", s.beta1, 0, 1, false, true));
   GANTRY_RETURN_IF_ERROR(CheckReal("beta2", s.beta2, 0, 1, false, true));
   GANTRY_RETURN_IF_ERROR(CheckReal("eval_fraction", s.eval_fraction, 0, 0.5, false, false));
-  if (s.eval_fraction > 0 && s.dataset.kind != DatasetKind::kUser) {
+  if (s.eval_fraction > 0 && s.dataset.kind != DatasetKind::kUser &&
+      s.dataset.kind != DatasetKind::kTable) {
     return Status::InvalidArgument("eval_fraction: " + Num(s.eval_fraction) +
                                    " applies to user data only; built-in kinds evaluate on a "
                                    "fresh draw");
@@ -227,8 +328,10 @@ Status Validate(const JobSpec& s) {
                                    std::to_string(held) + "; at least 2 rows are needed");
   }
   const int64_t rows = TrainingRows(s);
-  GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, 1, rows,
-                                  held > 0 ? " (training rows)" : " (dataset rows)"));
+  if (s.dataset.kind != DatasetKind::kTable) {
+    GANTRY_RETURN_IF_ERROR(CheckInt("batch_size", s.batch_size, 1, rows,
+                                    held > 0 ? " (training rows)" : " (dataset rows)"));
+  }
   GANTRY_RETURN_IF_ERROR(CheckInt("epochs", s.epochs, 1, kMaxEpochs));
   GANTRY_RETURN_IF_ERROR(CheckInt("preview_points", s.preview_points, 0, kMaxPreviewPoints));
   GANTRY_RETURN_IF_ERROR(CheckInt("checkpoint_every", s.checkpoint_every, 1, kMaxEpochs));

@@ -12,11 +12,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "core/table.h"
 
 namespace gantry {
 
@@ -29,9 +32,10 @@ enum class DatasetKind {
   kSpiral,     // one arm of an Archimedean spiral
   kSwissRoll,  // the 2-D Swiss roll
   kUser,       // points supplied with the job (any dimension)
+  kTable,      // an uploaded table (DatasetSpec::table): the CTGAN-class model
 };
 
-// "sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user":
+// "sine", "circle", "ring8", "grid25", "two_moons", "spiral", "swiss_roll", "user", "table":
 // the names of core/api_limits.h (kDatasetKindNames), in this enum's order.
 const char* DatasetKindName(DatasetKind kind);
 std::optional<DatasetKind> ParseDatasetKind(const std::string& name);
@@ -63,13 +67,24 @@ const char* LossName(Loss loss);
 std::optional<Loss> ParseLoss(const std::string& name);
 
 // A held-out quality metric (see core/metrics.h).
-enum class Metric { kSlicedW1, kMmd, kPrecision, kRecall, kDensity, kCoverage };
+enum class Metric { kSlicedW1, kMmd, kPrecision, kRecall, kDensity, kCoverage, kColumnDistance };
 
-// "sliced_w1", "mmd", "precision", "recall", "density", "coverage".
+// "sliced_w1", "mmd", "precision", "recall", "density", "coverage",
+// "column_distance" (tables only; core/table_quality.h).
 const char* MetricName(Metric metric);
 std::optional<Metric> ParseMetric(const std::string& name);
-// True for the metrics where a larger value is better (all but sliced_w1, mmd).
+// True for the metrics where a larger value is better (all but sliced_w1,
+// mmd and column_distance).
 bool HigherIsBetter(Metric metric);
+
+// kTable: where the rows come from. The server reads the uploaded table
+// (table_id) with the overrides into `data` before the job is validated
+// and trained; core never reads the store.
+struct TableSpec {
+  std::string table_id;
+  std::map<std::string, ColumnType> overrides;  // by column name
+  std::shared_ptr<const Table> data;            // the parsed table (immutable)
+};
 
 struct DatasetSpec {
   DatasetKind kind = DatasetKind::kSine;
@@ -83,6 +98,7 @@ struct DatasetSpec {
   // row-major, rows * dim floats, every value finite, at least 2 rows.
   int64_t dim = 0;
   std::vector<float> points;
+  TableSpec table;  // kTable only
 };
 
 struct JobSpec {
@@ -117,7 +133,24 @@ struct JobSpec {
   Metric select_by = Metric::kSlicedW1;  // picks the best epoch and drives early stopping
   int64_t patience = 0;           // epochs without an improvement >= min_delta before stopping; 0 = off
   double min_delta = 0;           // [0, 1e6]
+
+  // Table jobs (kTable) only; TableDefaults() gives CTGAN's values for the
+  // fields above.
+  double weight_decay = 1e-6;     // Adam's L2 weight decay, [0, 1]
+  int64_t pac = 10;               // rows per discriminator input, 1..64; batch_size is a multiple
+  int64_t max_modes = 10;         // Gaussian-mixture modes per numeric column, 1..32
 };
+
+// A spec for a table job with CTGAN's defaults: latent_dim 128, generator
+// and discriminator (256, 256), Adam lr 2e-4, betas (0.5, 0.9), weight
+// decay 1e-6, batch 500, dropout 0.5, wgan_gp (weight 10, n_critic 1), pac
+// 10, 300 epochs, 10 modes; evaluation: 20% of the rows held out (at most
+// kMaxTableHeldOut), 1000 generated rows, select_by column_distance.
+JobSpec TableDefaults();
+inline constexpr int64_t kMaxTableHeldOut = 10'000;
+inline constexpr int64_t kMaxPac = 64;
+inline constexpr int64_t kMaxModes = 32;
+inline constexpr int64_t kMaxTableBatch = 100'000;
 
 inline constexpr int64_t kMaxEpochs = 100000;
 inline constexpr int64_t kMaxDim = 64;

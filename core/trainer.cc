@@ -19,6 +19,7 @@
 #include "core/random.h"
 #include "core/runtime.h"
 #include "core/self_test.h"
+#include "core/table_trainer.h"
 #include "core/tensor_file.h"
 
 namespace gantry {
@@ -88,6 +89,8 @@ struct Trainer::Impl {
   std::string path_note;           // why the ATen path, when it is used
   std::unique_ptr<EvalSet> eval;
   Tracking track;
+  // A table job: the table trainer does everything (table_trainer.h).
+  std::unique_ptr<TableTrainer> table;
 
   Impl(const JobSpec& s) : spec(s), gen(MakeCpuGenerator(s.seed)) {}
 
@@ -294,6 +297,13 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobSpec& spec) {
   GANTRY_RETURN_IF_ERROR(Validate(spec));
   UseSingleThreadedMath();
   auto impl = std::make_unique<Impl>(spec);
+  if (spec.dataset.kind == DatasetKind::kTable) {
+    auto table = TableTrainer::Create(spec);
+    if (!table.ok()) return table.status();
+    impl->table = std::move(table).value();
+    impl->path_note = "table jobs train on the ATen path";
+    return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+  }
   try {
     impl->Build();
     GANTRY_RETURN_IF_ERROR(impl->ChoosePath());
@@ -305,6 +315,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobSpec& spec) {
 
 StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
   Impl& s = *impl_;
+  if (s.table) return s.table->RunEpoch(cancel);
   if (s.broken) return Status::FailedPrecondition("the trainer was cancelled mid-epoch");
   if (s.epoch >= s.spec.epochs) {
     return Status::FailedPrecondition("all " + std::to_string(s.spec.epochs) +
@@ -332,16 +343,23 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
 
 const JobSpec& Trainer::spec() const { return impl_->spec; }
 TrainerPath Trainer::path() const {
+  if (impl_->table) return TrainerPath::kAten;
   return impl_->fast != nullptr ? TrainerPath::kFast : TrainerPath::kAten;
 }
 const std::string& Trainer::path_note() const { return impl_->path_note; }
-int64_t Trainer::epochs_done() const { return impl_->epoch; }
+int64_t Trainer::epochs_done() const {
+  return impl_->table ? impl_->table->epochs_done() : impl_->epoch;
+}
 bool Trainer::finished() const {
+  if (impl_->table) return impl_->table->finished();
   return impl_->epoch >= impl_->spec.epochs || impl_->track.stopped;
 }
-int64_t Trainer::best_epoch() const { return impl_->track.best_epoch; }
+int64_t Trainer::best_epoch() const {
+  return impl_->table ? impl_->table->best_epoch() : impl_->track.best_epoch;
+}
 
 std::shared_ptr<const GeneratorSnapshot> Trainer::Snapshot() const {
+  if (impl_->table) return impl_->table->Snapshot();
   return std::make_shared<const GeneratorSnapshot>(*impl_->generator, impl_->epoch);
 }
 
@@ -411,6 +429,7 @@ void Apply(const LoadedParams& in, std::vector<at::Tensor>& params, Adam& adam) 
 
 StatusOr<std::string> Trainer::SaveState() const {
   Impl& s = *impl_;
+  if (s.table) return s.table->SaveState();
   if (s.broken) return Status::FailedPrecondition("the trainer was cancelled mid-epoch");
   try {
     size_t bytes = 0;
@@ -440,6 +459,7 @@ StatusOr<std::string> Trainer::SaveState() const {
 
 Status Trainer::RestoreState(const std::string& bytes) {
   Impl& s = *impl_;
+  if (s.table) return s.table->RestoreState(bytes);
   UseSingleThreadedMath();
   std::vector<std::string> names = {"format", "epoch", "rng"};
   ParamNames("g", s.g_params.size(), &names);

@@ -8,7 +8,9 @@
 #                    gRPC, image checks, certificates, the container test's
 #                    podman, the compose test's podman-compose, Chromium and
 #                    playwright-core for the dashboard's browser test,
-#                    kubernetes-models for the manifests' validation) and runtime
+#                    kubernetes-models for the manifests' validation, statsmodels'
+#                    and scikit-learn's tables and the CTGAN peer's Python
+#                    packages for the table tests and bench) and runtime
 #   --main           what the main job (deploy/run-seed-job.sh) needs: the
 #                    build and the runtime, no test packages
 #   --build          only what compiling gantryd and gantry needs (the
@@ -30,6 +32,8 @@ build_pkgs=(
   libcpp-httplib-dev libjs-chart.js
   # the PostgreSQL store (--store postgresql://...): libpq
   libpq-dev
+  # tables: libcsv reads CSV files (RFC 4180: quotes, embedded delimiters and newlines)
+  libcsv-dev
 )
 test_pkgs=(
   git libgtest-dev libgmock-dev
@@ -48,11 +52,17 @@ test_pkgs=(
   postgresql postgresql-client
   # the fuzz targets: clang with libFuzzer and the sanitizers' runtimes
   clang libclang-rt-14-dev
+  # tables: real tables for the tests' fixtures (tests/common/tables.py):
+  # statsmodels' fair, scikit-learn's wine, breast_cancer and iris
+  python3-statsmodels python3-sklearn
+  # tables: the reference CTGAN peer for tests/bench/table_bench.py
+  # (../shared/peers/ctgan/README.md; python3-torch is above)
+  python3-pandas python3-scipy python3-tqdm python3-joblib python3-threadpoolctl
 )
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
-  libcpp-httplib0.11 libpq5
+  libcpp-httplib0.11 libpq5 libcsv3
 )
 # the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
 postgres_pkgs=(postgresql)

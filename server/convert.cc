@@ -7,8 +7,8 @@ namespace {
 
 // core/api_limits.h orders the kinds as the proto enum does: proto value
 // i + 1 is core's DatasetKind i.
-static_assert(static_cast<int>(DatasetKind::kUser) + 1 == v1::DATASET_KIND_USER &&
-              kDatasetKindCount == static_cast<size_t>(v1::DATASET_KIND_USER));
+static_assert(static_cast<int>(DatasetKind::kTable) + 1 == v1::DATASET_KIND_TABLE &&
+              kDatasetKindCount == static_cast<size_t>(v1::DATASET_KIND_TABLE));
 
 std::vector<int64_t> Sizes(const v1::LayerSizes& l) { return {l.sizes().begin(), l.sizes().end()}; }
 
