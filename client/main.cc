@@ -10,6 +10,7 @@
 #include "client/args.h"
 #include "client/commands.h"
 #include "client/dashboard.h"
+#include "client/data.h"
 #include "client/exit_codes.h"
 #include "client/spec_flags.h"
 #include "client/sweep.h"
@@ -156,6 +157,22 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--no-watch", sweep.no_watch, "submit the jobs, print the sweep's name and exit");
   auto* leaderboard_opt = sweep_cmd->add_option("--leaderboard", sweep.leaderboard, "print the leaderboard of the existing sweep NAME (no jobs are submitted)");
 
+  auto* data_cmd = app.add_subcommand(
+      "data", "uploaded tables (CSV datasets) that table jobs use: push, list, get, rm");
+  data_cmd->require_subcommand(1);
+  gantry::cli::DataPushArgs data_push;
+  auto* data_push_cmd = data_cmd->add_subcommand(
+      "push", "upload a CSV file (streamed; the same bytes again return the same table); prints its id");
+  data_push_cmd->add_option("file", data_push.file, "the CSV file")->required();
+  data_push_cmd->add_option("--name", data_push.name, "display name (default: the file's name)");
+  data_push_cmd->add_option("--delimiter", data_push.delimiter, "field delimiter: , ; | or tab (default: detected)")
+      ->check(CLI::IsMember({",", ";", "|", "tab", "\\t"}));
+  auto* data_list_cmd = data_cmd->add_subcommand("list", "list uploaded tables, newest first");
+  auto* data_get_cmd = data_cmd->add_subcommand("get", "show one table and its columns");
+  data_get_cmd->add_option("id", id, "table id")->required();
+  auto* data_rm_cmd = data_cmd->add_subcommand("rm", "delete a table no queued or running job uses");
+  data_rm_cmd->add_option("id", id, "table id")->required();
+
   auto* health_cmd = app.add_subcommand("health", "check that gantryd is serving (exit 0) or not (exit 3)");
   auto* version_cmd = app.add_subcommand("version", "print the client's version");
 
@@ -265,6 +282,13 @@ int main(int argc, char** argv) {
     }
     return gantry::cli::Export(conn, id, epoch, best, export_out);
   }
+  if (data_push_cmd->parsed()) {
+    if (data_push.delimiter == "\\t") data_push.delimiter = "tab";
+    return gantry::cli::DataPush(conn, data_push);
+  }
+  if (data_list_cmd->parsed()) return gantry::cli::DataList(conn);
+  if (data_get_cmd->parsed()) return gantry::cli::DataGet(conn, id);
+  if (data_rm_cmd->parsed()) return gantry::cli::DataRemove(conn, id);
   if (health_cmd->parsed()) return gantry::cli::Health(conn);
   return kExitUsage;
 }

@@ -185,6 +185,48 @@ StatusOr<ExportedGenerator> Calls::ExportGenerator(
   return ExportedGenerator{std::move(bytes).value(), (*snapshot)->epoch()};
 }
 
+namespace {
+
+Status NoTables() {
+  return Status::FailedPrecondition("this server does not serve tables");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Tables::Upload>> Calls::StartTableUpload() {
+  if (tables_ == nullptr) return NoTables();
+  if (manager_->draining()) return Status::Unavailable("the server is shutting down");
+  return tables_->StartUpload();
+}
+
+StatusOr<v1::TableInfo> Calls::FinishTableUpload(Tables::Upload& upload) {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->Finish(upload);
+}
+
+StatusOr<v1::TableInfo> Calls::UploadTable(const std::string& name, const std::string& delimiter,
+                                           const std::string& bytes) {
+  if (tables_ == nullptr) return NoTables();
+  if (manager_->draining()) return Status::Unavailable("the server is shutting down");
+  return tables_->Put(name, delimiter, bytes);
+}
+
+StatusOr<v1::TableInfo> Calls::GetTable(const v1::GetTableRequest& request) const {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->Get(request.table_id());
+}
+
+StatusOr<v1::ListTablesResponse> Calls::ListTables(const v1::ListTablesRequest& request) const {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->List(request);
+}
+
+StatusOr<v1::DeleteTableResponse> Calls::DeleteTable(const v1::DeleteTableRequest& request) {
+  if (tables_ == nullptr) return NoTables();
+  GANTRY_RETURN_IF_ERROR(tables_->Delete(request.table_id()));
+  return v1::DeleteTableResponse();
+}
+
 void Calls::Log(const char* method, const std::string& job_id, const grpc::Status& status,
                 Clock::time_point start) const {
   if (metrics_ != nullptr) metrics_->Rpc(method, static_cast<int>(status.error_code()));

@@ -1,5 +1,5 @@
-// Calls: the request -> JobManager -> response logic of every gantry.v1
-// call, shared by the gRPC service (service.cc) and the HTTP/JSON gateway
+// Calls: the request -> JobManager (or Tables) -> response logic of every
+// gantry.v1 call, shared by the gRPC service (service.cc) and the HTTP/JSON gateway
 // (http_api.cc), so that no handler logic is written twice. Each method
 // validates the request's shape, calls one JobManager method and returns
 // gantry's Status; the transports map it once (status_map.h), log and count
@@ -26,6 +26,7 @@
 #include "server/event_cursor.h"
 #include "server/job_manager.h"
 #include "server/store/monitored_store.h"
+#include "server/tables.h"
 
 namespace gantry {
 
@@ -82,6 +83,19 @@ class Calls {
   StatusOr<std::unique_ptr<EventCursor>> WatchJob(const v1::WatchJobRequest& request) const;
   StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
 
+  // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
+  // while draining, RESOURCE_EXHAUSTED when too many uploads are in
+  // progress), Upload::Add for each message, then FinishTableUpload, which
+  // parses the file: call it off the RPC threads. UploadTable does all of it
+  // for a whole file (the HTTP API).
+  StatusOr<std::unique_ptr<Tables::Upload>> StartTableUpload();
+  StatusOr<v1::TableInfo> FinishTableUpload(Tables::Upload& upload);
+  StatusOr<v1::TableInfo> UploadTable(const std::string& name, const std::string& delimiter,
+                                      const std::string& bytes);
+  StatusOr<v1::TableInfo> GetTable(const v1::GetTableRequest& request) const;
+  StatusOr<v1::ListTablesResponse> ListTables(const v1::ListTablesRequest& request) const;
+  StatusOr<v1::DeleteTableResponse> DeleteTable(const v1::DeleteTableRequest& request);
+
   // One log line and one gantry_rpcs_total count per call.
   void Log(const char* method, const std::string& job_id, const grpc::Status& status,
            Clock::time_point start) const;
@@ -97,6 +111,9 @@ class Calls {
   // Whether the server serves, and why not: draining, or the store's writes
   // failing (`store` may be null: no store health).
   void set_store(const MonitoredStore* store) { store_ = store; }
+  // The table resource; without it (null) the table calls answer
+  // FAILED_PRECONDITION. Set before serving; outlives this object.
+  void set_tables(Tables* tables) { tables_ = tables; }
   std::optional<std::string> NotServing() const;
 
  private:
@@ -104,6 +121,7 @@ class Calls {
 
   JobManager* const manager_;
   const MonitoredStore* store_ = nullptr;
+  Tables* tables_ = nullptr;
   const std::string auth_token_;
   Metrics* const metrics_;
 };

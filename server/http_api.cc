@@ -239,6 +239,25 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
   streams.Serve(std::move(cursor).value(), id, res);
 }
 
+// An upload's body is the file itself: text/csv (text/plain and
+// application/octet-stream are taken too, and no Content-Type at all). A
+// form (curl's -d default) is refused: its fields would be read as query
+// parameters.
+Status CheckCsvContentType(const Request& req) {
+  std::string type = req.get_header_value("Content-Type");
+  type = type.substr(0, type.find(';'));
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (type.empty() || type == "text/csv" || type == "text/plain" ||
+      type == "application/octet-stream") {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "Content-Type: '" + SafeText(type) +
+      "' is not text/csv; send the file itself as the body (e.g. curl --data-binary @FILE "
+      "-H 'Content-Type: text/csv')");
+}
+
 }  // namespace
 
 void ReplyError(Response& res, const grpc::Status& status) {
@@ -382,6 +401,40 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
 
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {
     Events(calls, streams, req, res);
+  });
+
+  constexpr char kTable[] = R"(/v1/tables/([^/:]+))";
+
+  server.Post("/v1/tables", [&calls](const Request& req, Response& res) {
+    Unary(calls, "UploadTable", "", res, [&]() -> StatusOr<v1::TableInfo> {
+      GANTRY_RETURN_IF_ERROR(CheckCsvContentType(req));
+      // Raw values: a name may hold '=' and a tab delimiter comes as %09.
+      return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
+                               req.body);
+    });
+  });
+
+  server.Get("/v1/tables", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListTables", "", res, [&]() -> StatusOr<v1::ListTablesResponse> {
+      v1::ListTablesRequest request;
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      return calls.ListTables(request);
+    });
+  });
+
+  server.Get(kTable, [&calls](const Request& req, Response& res) {
+    v1::GetTableRequest request;
+    request.set_table_id(JobId(req));
+    Unary(calls, "GetTable", request.table_id(), res, [&] { return calls.GetTable(request); });
+  });
+
+  server.Delete(kTable, [&calls](const Request& req, Response& res) {
+    v1::DeleteTableRequest request;
+    request.set_table_id(JobId(req));
+    Unary(calls, "DeleteTable", request.table_id(), res,
+          [&] { return calls.DeleteTable(request); });
   });
 }
 

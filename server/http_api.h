@@ -13,6 +13,11 @@
 //   GET    /v1/jobs/{id}/dataset       GetDataset (?max_points=)
 //   GET    /v1/jobs/{id}/generator     ExportGenerator (?epoch=): the TorchScript file
 //   GET    /v1/jobs/{id}/events        WatchJob as Server-Sent Events (Last-Event-ID or ?from_seq=)
+//   POST   /v1/tables                  UploadTable (?name=&delimiter=; body: the CSV file itself,
+//                                      Content-Type text/csv, at most the body limit)
+//   GET    /v1/tables                  ListTables (?page_size=&page_token=)
+//   GET    /v1/tables/{id}             GetTable
+//   DELETE /v1/tables/{id}             DeleteTable
 //
 // Errors are {"error": {"code": HTTP, "status": "NOT_FOUND", "message": "..."}}.
 // Handlers only parse, delegate and reply; authentication happens before

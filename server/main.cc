@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
                  "the running jobs' estimates together stay within this; a queued job waits "
                  "for room (e.g. 16GiB; 0: no limit; default: 80% of the machine's or the "
                  "container's memory)");
+  std::string max_table_bytes;
+  app.add_option("--max-table-bytes", max_table_bytes,
+                 "largest table (CSV file) UploadTable accepts (e.g. 64MiB; at most 512MiB; "
+                 "default 256MiB); an HTTP upload is also bounded by --max-message-bytes");
   std::string snapshot_cache;
   app.add_option("--snapshot-cache", snapshot_cache,
                  "memory for generator snapshots read back for Sample and Export (least "
@@ -183,7 +187,14 @@ int main(int argc, char** argv) {
       !size_flag("--max-job-memory", max_job_memory, options.manager.max_memory,
                  &options.manager.max_job_memory) ||
       !size_flag("--snapshot-cache", snapshot_cache, options.manager.snapshot_cache_bytes,
-                 &options.manager.snapshot_cache_bytes)) {
+                 &options.manager.snapshot_cache_bytes) ||
+      !size_flag("--max-table-bytes", max_table_bytes, gantry::kDefaultMaxTableBytes,
+                 &options.tables.max_table_bytes)) {
+    return 2;
+  }
+  if (options.tables.max_table_bytes < 1 ||
+      options.tables.max_table_bytes > gantry::kMaxTableBytesLimit) {
+    std::cerr << "--max-table-bytes: '" << max_table_bytes << "' is out of range 1B..512MiB\n";
     return 2;
   }
   options.sync_full = sync == "full";

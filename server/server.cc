@@ -44,6 +44,15 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
         "--max-queued-jobs: " + std::to_string(options.manager.max_queued_jobs) +
         " is out of range 0..");
   }
+  if (options.tables.max_table_bytes < 1 || options.tables.max_table_bytes > kMaxTableBytesLimit) {
+    return Status::InvalidArgument("--max-table-bytes: " +
+                                   std::to_string(options.tables.max_table_bytes) +
+                                   " is out of range 1.." + std::to_string(kMaxTableBytesLimit));
+  }
+  if (options.tables.max_uploads < 1) {
+    return Status::InvalidArgument("max_uploads: " + std::to_string(options.tables.max_uploads) +
+                                   " is out of range 1..");
+  }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("--tls-cert and --tls-key go together; one of them is missing");
   }
@@ -93,6 +102,8 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
+  s->tables_ = std::make_unique<Tables>(s->monitored_.get(), options.tables);
+  s->calls_->set_tables(s->tables_.get());
   s->pool_ =
       std::make_unique<WorkPool>(options.work_threads, static_cast<size_t>(options.work_queue));
   s->service_ = std::make_unique<GantryService>(s->calls_.get(), s->pool_.get());

@@ -22,6 +22,7 @@
 #include "server/job_manager.h"
 #include "server/metrics.h"
 #include "server/service.h"
+#include "server/tables.h"
 #include "server/store/monitored_store.h"
 #include "server/store/store.h"
 #include "server/work_pool.h"
@@ -45,6 +46,9 @@ struct ServerOptions {
   int work_threads = 2;
   int work_queue = 64;
   ManagerOptions manager;
+  // Uploaded tables: the largest file (--max-table-bytes) and how many
+  // uploads may be in progress at once.
+  TablesOptions tables;
   bool reflection = true;  // off whenever auth_token is set (it cannot check tokens)
   // TLS: PEM files of the server's certificate chain and key (both or none).
   std::string tls_cert_file, tls_key_file;
@@ -91,6 +95,7 @@ class GantryServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<MonitoredStore> monitored_;  // store_, watched for health
   std::unique_ptr<JobManager> manager_;
+  std::unique_ptr<Tables> tables_;
   std::unique_ptr<Calls> calls_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<GantryService> service_;

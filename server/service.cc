@@ -276,6 +276,66 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   grpc::Status status_;
 };
 
+// An upload refused before its first message.
+class FailedUpload final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
+ public:
+  explicit FailedUpload(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// UploadTable: each message is checked and added as it arrives (the upload
+// bounds the file); once the client sent the last one, the file is parsed
+// and stored on the work pool, and the call finishes from there.
+class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
+ public:
+  UploadReactor(Calls& calls, WorkPool& pool, grpc::CallbackServerContext* ctx,
+                v1::TableInfo* response, std::unique_ptr<Tables::Upload> upload)
+      : calls_(calls), pool_(pool), ctx_(ctx), response_(response), upload_(std::move(upload)) {
+    StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client sent its last message, or went away
+      if (ctx_->IsCancelled()) {
+        return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      }
+      const bool queued = pool_.Submit([this] {
+        auto info = calls_.FinishTableUpload(*upload_);
+        if (info.ok()) {
+          id_ = info->id();
+          *response_ = std::move(info).value();
+        }
+        End(ToGrpcStatus(info.status()));
+      });
+      if (!queued) End(PoolBusy(pool_));
+      return;
+    }
+    const Status added = upload_->Add(request_);
+    if (!added.ok()) return End(ToGrpcStatus(added));
+    StartRead(&request_);
+  }
+  void OnDone() override {
+    calls_.Log("UploadTable", id_, status_, start_);
+    delete this;
+  }
+
+ private:
+  void End(const grpc::Status& status) {
+    upload_.reset();  // its memory and its place go before the call ends
+    status_ = status;
+    Finish(status);
+  }
+
+  Calls& calls_;
+  WorkPool& pool_;
+  grpc::CallbackServerContext* const ctx_;
+  v1::TableInfo* const response_;
+  const Clock::time_point start_ = Clock::now();
+  std::unique_ptr<Tables::Upload> upload_;
+  v1::UploadTableRequest request_;
+  std::string id_;  // the stored table's, for the log
+  grpc::Status status_;
+};
+
 }  // namespace
 
 grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx) const {
@@ -363,6 +423,41 @@ grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
     return Reject<v1::ExportChunk>(*calls_, "ExportGenerator", id, auth);
   }
   return new ExportReactor(*calls_, *pool_, *request);
+}
+
+grpc::ServerReadReactor<v1::UploadTableRequest>* GantryService::UploadTable(
+    grpc::CallbackServerContext* ctx, v1::TableInfo* response) {
+  grpc::Status status = Authenticate(ctx);
+  if (status.ok()) {
+    auto upload = calls_->StartTableUpload();
+    if (upload.ok()) {
+      return new UploadReactor(*calls_, *pool_, ctx, response, std::move(upload).value());
+    }
+    status = ToGrpcStatus(upload.status());
+  }
+  calls_->Log("UploadTable", "", status, Clock::now());
+  return new FailedUpload(status);
+}
+
+grpc::ServerUnaryReactor* GantryService::GetTable(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetTableRequest* request,
+                                                  v1::TableInfo* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "GetTable", request->table_id(), response,
+               [&] { return calls_->GetTable(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListTables(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListTablesRequest* request,
+                                                    v1::ListTablesResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "ListTables", "", response,
+               [&] { return calls_->ListTables(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::DeleteTable(grpc::CallbackServerContext* ctx,
+                                                     const v1::DeleteTableRequest* request,
+                                                     v1::DeleteTableResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "DeleteTable", request->table_id(), response,
+               [&] { return calls_->DeleteTable(*request); });
 }
 
 }  // namespace gantry

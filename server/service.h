@@ -5,9 +5,9 @@
 // (ToGrpcStatus) and log one line per RPC. Streams are
 // reactors that own their per-call state and never block: WatchJob follows
 // the job's events at the client's pace (EventCursor). The heavy calls
-// (Sample, SampleStream, GetDataset, ExportGenerator) compute on a bounded
-// WorkPool and finish from there, so gRPC's threads stay free for the
-// cheap ones.
+// (Sample, SampleStream, GetDataset, ExportGenerator, and the parsing of an
+// uploaded table once its last chunk arrived) compute on a bounded WorkPool
+// and finish from there, so gRPC's threads stay free for the cheap ones.
 //
 // Thread-safety: called by gRPC from many threads; all state is in the
 // JobManager or in per-call reactors.
@@ -59,6 +59,17 @@ class GantryService final : public v1::Gantry::CallbackService {
                                        v1::GetDatasetResponse* response) override;
   grpc::ServerWriteReactor<v1::ExportChunk>* ExportGenerator(
       grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
+  grpc::ServerReadReactor<v1::UploadTableRequest>* UploadTable(grpc::CallbackServerContext* ctx,
+                                                               v1::TableInfo* response) override;
+  grpc::ServerUnaryReactor* GetTable(grpc::CallbackServerContext* ctx,
+                                     const v1::GetTableRequest* request,
+                                     v1::TableInfo* response) override;
+  grpc::ServerUnaryReactor* ListTables(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTablesRequest* request,
+                                       v1::ListTablesResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteTable(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteTableRequest* request,
+                                        v1::DeleteTableResponse* response) override;
 
  private:
   // OK, or UNAUTHENTICATED when a token is required and not presented.

@@ -45,6 +45,8 @@ StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEv
     }
   }
   if (jobs_.count(row.id) != 0) return Status::AlreadyExists("job " + row.id + " exists");
+  const std::string& table_id = TableIdOf(row.spec);
+  if (!table_id.empty() && tables_.count(table_id) == 0) return JobTableNotFound(table_id);
   Job job;
   job.row = row;
   if (row.spec.dataset().points().values_size() > 0) {
@@ -278,6 +280,71 @@ StatusOr<std::optional<JobRow>> MemoryStore::FindRequest(const std::string& requ
   auto it = request_ids_.find(request_id);
   if (request_id.empty() || it == request_ids_.end()) return std::optional<JobRow>();
   return std::optional<JobRow>(Copy(jobs_.at(it->second), ReadPoints::kNo));
+}
+
+StatusOr<PutTableResult> MemoryStore::PutTable(const TableRow& row, const std::string& bytes) {
+  GANTRY_RETURN_IF_ERROR(CheckTableRow(row, bytes));
+  std::lock_guard<std::mutex> lock(mu_);
+  PutTableResult out;
+  auto it = tables_.find(row.id);
+  if (it != tables_.end()) {
+    out.row = it->second.row;
+    out.inserted = false;
+    return out;
+  }
+  Table table{row, bytes};
+  // Indexes are never reused, even after the newest table is deleted.
+  table.row.index = ++last_table_index_;
+  tables_by_index_[table.row.index] = row.id;
+  out.row = table.row;
+  tables_[row.id] = std::move(table);
+  return out;
+}
+
+StatusOr<TableRow> MemoryStore::GetTable(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tables_.find(id);
+  if (it == tables_.end()) return TableNotFound(id);
+  return it->second.row;
+}
+
+StatusOr<std::string> MemoryStore::ReadTableBytes(const std::string& id) const {
+  std::string bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tables_.find(id);
+    if (it == tables_.end()) return TableNotFound(id);
+    bytes = it->second.bytes;
+  }
+  GANTRY_RETURN_IF_ERROR(CheckTableBytes(id, bytes));
+  return bytes;
+}
+
+StatusOr<std::vector<TableRow>> MemoryStore::ListTables(const TableListQuery& q) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TableRow> out;
+  auto end = q.before_index > 0 ? tables_by_index_.lower_bound(q.before_index)
+                                : tables_by_index_.end();
+  for (auto it = std::make_reverse_iterator(end);
+       it != tables_by_index_.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
+    out.push_back(tables_.at(it->second).row);
+  }
+  return out;
+}
+
+Status MemoryStore::DeleteTable(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tables_.find(id);
+  if (it == tables_.end()) return TableNotFound(id);
+  for (const auto& [index, job_id] : by_index_) {
+    const JobRow& job = jobs_.at(job_id).row;
+    if (!IsTerminalState(job.state) && TableIdOf(job.spec) == id) {
+      return TableInUse(id, job_id, job.state);
+    }
+  }
+  tables_by_index_.erase(it->second.row.index);
+  tables_.erase(it);
+  return Status::Ok();
 }
 
 }  // namespace gantry

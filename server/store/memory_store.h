@@ -1,6 +1,7 @@
 // MemoryStore: a Store in this process's memory. Nothing survives the
 // process; what it holds grows with the jobs and events stored until jobs
-// are deleted (retention applies as with any store). Used when gantryd runs
+// are deleted (retention applies as with any store), and with the tables
+// uploaded until they are deleted. Used when gantryd runs
 // without --data-dir, and by tests.
 //
 // Thread-safety: every method is safe from any thread (one mutex).
@@ -39,6 +40,11 @@ class MemoryStore final : public Store {
   StatusOr<std::string> GetBlob(const BlobKey& key) const override;
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
   Status DeleteBlob(const BlobKey& key) override;
+  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override;
+  StatusOr<TableRow> GetTable(const std::string& id) const override;
+  StatusOr<std::string> ReadTableBytes(const std::string& id) const override;
+  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override;
+  Status DeleteTable(const std::string& id) override;
 
  private:
   struct Job {
@@ -48,11 +54,18 @@ class MemoryStore final : public Store {
     std::map<std::pair<BlobKind, int64_t>, std::string> blobs;
   };
   static JobRow Copy(const Job& job, ReadPoints points);
+  struct Table {
+    TableRow row;
+    std::string bytes;
+  };
 
   mutable std::mutex mu_;
   std::map<std::string, Job> jobs_;                 // Guarded by mu_.
   std::map<int64_t, std::string> by_index_;         // Guarded by mu_.
   std::map<std::string, std::string> request_ids_;  // Guarded by mu_.
+  std::map<std::string, Table> tables_;             // Guarded by mu_.
+  std::map<int64_t, std::string> tables_by_index_;  // Guarded by mu_.
+  int64_t last_table_index_ = 0;                    // Guarded by mu_.
 };
 
 }  // namespace gantry

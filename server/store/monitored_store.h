@@ -75,6 +75,19 @@ class MonitoredStore final : public Store {
     return inner_->ListBlobs(job_id, kind);
   }
   Status DeleteBlob(const BlobKey& key) override { return Record(inner_->DeleteBlob(key)); }
+  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override {
+    return Record(inner_->PutTable(row, bytes));
+  }
+  StatusOr<TableRow> GetTable(const std::string& id) const override {
+    return inner_->GetTable(id);
+  }
+  StatusOr<std::string> ReadTableBytes(const std::string& id) const override {
+    return inner_->ReadTableBytes(id);
+  }
+  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override {
+    return inner_->ListTables(query);
+  }
+  Status DeleteTable(const std::string& id) override { return Record(inner_->DeleteTable(id)); }
   bool Shared() const override { return inner_->Shared(); }
   // A failed ping is trouble too: the store is unreachable.
   Status Ping() const override { return const_cast<MonitoredStore*>(this)->Record(inner_->Ping()); }

@@ -1,12 +1,13 @@
 #include "server/store/pg_store.h"
 
 #include <libpq-fe.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstring>
+
+#include "server/sha256.h"
 
 namespace gantry {
 namespace {
@@ -67,6 +68,19 @@ const char* const kMigrations[] = {
     "  sha256 bytea NOT NULL,"
     "  bytes bytea NOT NULL,"
     "  PRIMARY KEY (job_id, kind, epoch));",
+    // 1 -> 2: uploaded tables, and the table a job uses (no job before
+    // version 2 used one).
+    "CREATE TABLE tables ("
+    "  id text PRIMARY KEY,"
+    "  idx bigint NOT NULL UNIQUE,"
+    "  name text NOT NULL,"
+    "  size_bytes bigint NOT NULL,"
+    "  schema bytea NOT NULL,"
+    "  create_ns bigint NOT NULL,"
+    "  bytes bytea NOT NULL);"
+    "CREATE SEQUENCE tables_idx;"
+    "ALTER TABLE jobs ADD COLUMN table_id text NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id <> '';",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
@@ -75,12 +89,6 @@ constexpr char kColumns[] =
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
     " lease_expires_ns, cancel_requested";
 constexpr int kPointsColumn = 20;  // after kColumns, when asked for
-
-std::string Sha256(const std::string& bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
-}
 
 // Binary parameters of one statement.
 class Params {
@@ -93,8 +101,15 @@ class Params {
   }
   Params& Text(const std::string& s) { return Add(kText, s); }
   Params& Bytes(const std::string& s) { return Add(kBytea, s); }
+  // `s` is not copied: it must outlive the statement (a table's bytes).
+  Params& BytesNoCopy(const std::string& s) {
+    Add(kBytea, "");
+    refs_.back() = &s;
+    return *this;
+  }
   Params& NullBytes() {
     values_.emplace_back();
+    refs_.push_back(nullptr);
     types_.push_back(kBytea);
     null_.push_back(true);
     return *this;
@@ -105,8 +120,9 @@ class Params {
   void Fill(std::vector<const char*>* ptrs, std::vector<int>* lengths,
             std::vector<int>* formats) const {
     for (size_t i = 0; i < values_.size(); ++i) {
-      ptrs->push_back(null_[i] ? nullptr : values_[i].data());
-      lengths->push_back(static_cast<int>(values_[i].size()));
+      const std::string& v = refs_[i] != nullptr ? *refs_[i] : values_[i];
+      ptrs->push_back(null_[i] ? nullptr : v.data());
+      lengths->push_back(static_cast<int>(v.size()));
       formats->push_back(1);
     }
   }
@@ -114,11 +130,13 @@ class Params {
  private:
   Params& Add(Oid type, std::string value) {
     values_.push_back(std::move(value));
+    refs_.push_back(nullptr);
     types_.push_back(type);
     null_.push_back(false);
     return *this;
   }
   std::vector<std::string> values_;
+  std::vector<const std::string*> refs_;  // non-null: the value, not copied
   std::vector<Oid> types_;
   std::vector<bool> null_;
 };
@@ -487,13 +505,14 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
       p.NullBytes();
     }
     p.Int(row.dataset_rows).Int(row.memory_bytes).Int(row.state).Text(row.error);
-    p.Int(row.create_ns).Int(first.seq());
+    const std::string& table_id = TableIdOf(row.spec);
+    p.Int(row.create_ns).Int(first.seq()).Text(table_id);
     // A repeated request_id inserts nothing (ON CONFLICT on its unique index).
     auto ins = c->Exec(
         "storing job " + row.id,
         "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
-        " dataset_rows, memory_bytes, state, error, create_ns, last_seq)"
-        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " dataset_rows, memory_bytes, state, error, create_ns, last_seq, table_id)"
+        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (request_id) WHERE request_id <> '' DO NOTHING RETURNING idx",
         p);
     if (!ins.ok()) return ins.status();
@@ -513,6 +532,14 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
       return Status::Ok();
     }
     const int64_t index = ins->Int(0, 0);
+    if (!table_id.empty()) {
+      // The lock is held until the commit: the table cannot be deleted
+      // meanwhile. Without the table the insert is rolled back.
+      auto t = c->Exec("looking up table " + table_id,
+                       "SELECT 1 FROM tables WHERE id = $1 FOR SHARE", Params().Text(table_id));
+      if (!t.ok()) return t.status();
+      if (t->rows() == 0) return JobTableNotFound(table_id);
+    }
     auto ev = c->Exec("storing the first event of " + row.id,
                       "INSERT INTO events (job_id, seq, lease, event) VALUES ($1, $2, 0, $3)",
                       Params().Text(row.id).Int(first.seq()).Bytes(first.SerializeAsString()));
@@ -977,6 +1004,139 @@ void PgStore::ListenLoop() {
     }
   }
   if (pg != nullptr) PQfinish(pg);
+}
+
+}  // namespace gantry
+
+namespace gantry {
+namespace {
+
+constexpr char kTableColumns[] = "id, idx, name, size_bytes, schema, create_ns";
+
+StatusOr<TableRow> ReadTableRow(const Result& r, int i) {
+  TableRow row;
+  row.id = r.Str(i, 0);
+  row.index = r.Int(i, 1);
+  row.name = r.Str(i, 2);
+  row.size_bytes = r.Int(i, 3);
+  if (!row.schema.ParseFromString(r.Str(i, 4))) {
+    return Status::DataLoss("table " + row.id + ": its stored schema is unreadable");
+  }
+  row.create_ns = r.Int(i, 5);
+  return row;
+}
+
+}  // namespace
+
+StatusOr<PutTableResult> PgStore::PutTable(const TableRow& row, const std::string& bytes) {
+  GANTRY_RETURN_IF_ERROR(CheckTableRow(row, bytes));
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  PutTableResult out;
+  const Status s = c->Transaction("storing table " + row.id, [&]() -> Status {
+    // The same bytes stored already (or being stored by another replica,
+    // which this insert then waits for) insert nothing.
+    auto ins = c->Exec("storing table " + row.id,
+                       "INSERT INTO tables (id, idx, name, size_bytes, schema, create_ns, bytes)"
+                       " VALUES ($1, nextval('tables_idx'), $2, $3, $4, $5, $6)"
+                       " ON CONFLICT (id) DO NOTHING RETURNING idx",
+                       Params()
+                           .Text(row.id)
+                           .Text(row.name)
+                           .Int(row.size_bytes)
+                           .Bytes(row.schema.SerializeAsString())
+                           .Int(row.create_ns)
+                           .BytesNoCopy(bytes));
+    if (!ins.ok()) return ins.status();
+    if (ins->rows() > 0) {
+      out.row = row;
+      out.row.index = ins->Int(0, 0);
+      return Status::Ok();
+    }
+    auto existing = c->Exec("reading table " + row.id,
+                            (std::string("SELECT ") + kTableColumns + " FROM tables WHERE id = $1")
+                                .c_str(),
+                            Params().Text(row.id));
+    if (!existing.ok()) return existing.status();
+    if (existing->rows() == 0) {
+      return Status::Unavailable("table " + row.id + " was deleted while it was stored; retry");
+    }
+    auto stored = ReadTableRow(*existing, 0);
+    if (!stored.ok()) return stored.status();
+    out.row = std::move(stored).value();
+    out.inserted = false;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<TableRow> PgStore::GetTable(const std::string& id) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading table " + id,
+                   (std::string("SELECT ") + kTableColumns + " FROM tables WHERE id = $1").c_str(),
+                   Params().Text(id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return TableNotFound(id);
+  return ReadTableRow(*r, 0);
+}
+
+StatusOr<std::string> PgStore::ReadTableBytes(const std::string& id) const {
+  std::string bytes;
+  {
+    Lease c(*this);
+    GANTRY_RETURN_IF_ERROR(c.status());
+    auto r = c->Exec("reading the bytes of table " + id, "SELECT bytes FROM tables WHERE id = $1",
+                     Params().Text(id));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return TableNotFound(id);
+    bytes = r->Str(0, 0);
+  }
+  GANTRY_RETURN_IF_ERROR(CheckTableBytes(id, bytes));
+  return bytes;
+}
+
+StatusOr<std::vector<TableRow>> PgStore::ListTables(const TableListQuery& q) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("listing tables",
+                   (std::string("SELECT ") + kTableColumns +
+                    " FROM tables WHERE idx < $1 ORDER BY idx DESC LIMIT $2")
+                       .c_str(),
+                   Params().Int(q.before_index > 0 ? q.before_index : INT64_MAX).Int(q.limit));
+  if (!r.ok()) return r.status();
+  std::vector<TableRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    auto row = ReadTableRow(*r, i);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  return out;
+}
+
+Status PgStore::DeleteTable(const std::string& id) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("deleting table " + id, [&]() -> Status {
+    // The update lock waits for jobs being inserted with this table (they
+    // hold a share lock): once it is held, every job using the table is
+    // visible below, and no new one can be stored.
+    auto t = c->Exec("deleting table " + id, "SELECT 1 FROM tables WHERE id = $1 FOR UPDATE",
+                     Params().Text(id));
+    if (!t.ok()) return t.status();
+    if (t->rows() == 0) return TableNotFound(id);
+    auto jobs = c->Exec("finding the jobs of table " + id,
+                        "SELECT id, state FROM jobs WHERE table_id = $1 AND state IN (1, 2)"
+                        " ORDER BY idx LIMIT 1",
+                        Params().Text(id));
+    if (!jobs.ok()) return jobs.status();
+    if (jobs->rows() > 0) {
+      return TableInUse(id, jobs->Str(0, 0), static_cast<v1::JobState>(jobs->Int(0, 1)));
+    }
+    auto d = c->Exec("deleting table " + id, "DELETE FROM tables WHERE id = $1", Params().Text(id));
+    return d.ok() ? Status::Ok() : d.status();
+  });
 }
 
 }  // namespace gantry

@@ -1,6 +1,7 @@
 // PgStore: a Store in PostgreSQL (15), shared by any number of gantryd
-// replicas: jobs, labels, events, leases and blobs (checkpoints, generator
-// snapshots) are all in the database, so a replica needs no shared disk.
+// replicas: jobs, labels, events, leases, blobs (checkpoints, generator
+// snapshots) and uploaded tables are all in the database, so a replica
+// needs no shared disk.
 //
 // Client: libpq, the C library every PostgreSQL client is built on (Debian's
 // libpq5). It gives binary parameters and results (protobuf bytes and
@@ -23,6 +24,10 @@
 // at commit); Subscribe LISTENs on a connection of its own and reconnects,
 // reporting kResync when notifications may have been lost.
 //
+// Tables: a job's insert takes a share lock on its table's row and a
+// table's delete an update lock before it looks for the jobs that use it,
+// so a job is never stored beside a deleted table.
+//
 // Outages: a call that cannot reach the database returns UNAVAILABLE naming
 // the server; connections are re-established on the next call.
 //
@@ -42,7 +47,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 class PgStore final : public Store {
  public:
@@ -76,6 +81,11 @@ class PgStore final : public Store {
   StatusOr<std::string> GetBlob(const BlobKey& key) const override;
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
   Status DeleteBlob(const BlobKey& key) override;
+  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override;
+  StatusOr<TableRow> GetTable(const std::string& id) const override;
+  StatusOr<std::string> ReadTableBytes(const std::string& id) const override;
+  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override;
+  Status DeleteTable(const std::string& id) override;
 
   bool Shared() const override { return true; }
   Status Ping() const override;

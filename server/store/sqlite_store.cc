@@ -1,7 +1,6 @@
 #include "server/store/sqlite_store.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -16,6 +15,7 @@
 #include "core/memory.h"
 #include "server/convert.h"
 #include "server/files.h"
+#include "server/sha256.h"
 
 namespace gantry {
 namespace fs = std::filesystem;
@@ -69,6 +69,19 @@ const char* const kMigrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (job_id, key)) WITHOUT ROWID;"
     "CREATE INDEX job_labels_key_value ON job_labels(key, value);",
+    // 4 -> 5: uploaded tables (the bytes last, so that reading a row's
+    // other columns never walks the bytes' overflow pages), and the table a
+    // job uses (no job before version 5 used one).
+    "CREATE TABLE tables ("
+    "  id TEXT PRIMARY KEY,"
+    "  idx INTEGER NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  size_bytes INTEGER NOT NULL,"
+    "  schema BLOB NOT NULL,"
+    "  create_ns INTEGER NOT NULL,"
+    "  bytes BLOB NOT NULL);"
+    "ALTER TABLE jobs ADD COLUMN table_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id != '';",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -110,6 +123,11 @@ class Stmt {
   }
   Stmt& Blob(int i, const std::string& s) {
     sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // `s` is not copied: it must outlive the statement's next Step().
+  Stmt& BlobNoCopy(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     return *this;
   }
   Stmt& Int(int i, int64_t v) {
@@ -250,12 +268,6 @@ std::string EpochName(const char* prefix, int64_t epoch, const char* suffix) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%s%08lld%s", prefix, static_cast<long long>(epoch), suffix);
   return buf;
-}
-
-std::string Sha256(const std::string& bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
 const char* BlobPrefix(BlobKind kind) {
@@ -449,6 +461,14 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
       }
       if (rc != SQLITE_DONE) return SqlError(db_, "looking up request_id");
     }
+    const std::string& table_id = TableIdOf(row.spec);
+    if (!table_id.empty()) {
+      Stmt st(db_, "SELECT 1 FROM tables WHERE id = ?");
+      st.Text(1, table_id);
+      const int rc = st.Step();
+      if (rc == SQLITE_DONE) return JobTableNotFound(table_id);
+      if (rc != SQLITE_ROW) return SqlError(db_, "looking up table " + table_id);
+    }
     int64_t index = 1;
     {
       Stmt st(db_, "SELECT COALESCE(MAX(idx), 0) + 1 FROM jobs");
@@ -458,8 +478,8 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
     Stmt st(db_,
             "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
             " dataset_rows, memory_bytes, state, error, create_ns, start_ns, end_ns, epochs_done,"
-            " latest, last_seq, lease, owner, lease_expires_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0)");
+            " latest, last_seq, lease, owner, lease_expires_ns, table_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0, ?)");
     st.Text(1, row.id).Int(2, index).Text(3, row.name).Text(4, row.request_id);
     st.Blob(5, row.request_fingerprint).Blob(6, WithoutPoints(row.spec).SerializeAsString());
     if (row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
@@ -468,7 +488,7 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
       st.Null(7);
     }
     st.Int(8, row.dataset_rows).Int(9, row.memory_bytes).Int(10, row.state).Text(11, row.error);
-    st.Int(12, row.create_ns).Int(13, first.seq());
+    st.Int(12, row.create_ns).Int(13, first.seq()).Text(14, table_id);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing job " + row.id);
     Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
     ev.Text(1, row.id).Int(2, first.seq()).Blob(3, first.SerializeAsString());
@@ -822,6 +842,134 @@ StatusOr<std::optional<JobRow>> SqliteStore::FindRequest(const std::string& requ
   if (!row.ok()) return row.status();
   GANTRY_RETURN_IF_ERROR(ReadLabels(reader.db(), &row.value(), 1));
   return std::optional<JobRow>(std::move(row).value());
+}
+
+}  // namespace gantry
+
+namespace gantry {
+namespace {
+
+constexpr char kTableColumns[] = "id, idx, name, size_bytes, schema, create_ns";
+
+// The table row at the statement's current result (columns as kTableColumns).
+StatusOr<TableRow> ReadTableRow(Stmt& st) {
+  TableRow r;
+  r.id = st.ColText(0);
+  r.index = st.ColInt(1);
+  r.name = st.ColText(2);
+  r.size_bytes = st.ColInt(3);
+  if (!r.schema.ParseFromString(st.ColBlob(4))) {
+    return Status::DataLoss("table " + r.id + ": its stored schema is unreadable");
+  }
+  r.create_ns = st.ColInt(5);
+  return r;
+}
+
+StatusOr<TableRow> GetTableIn(sqlite3* db, const std::string& id) {
+  Stmt st(db, std::string("SELECT ") + kTableColumns + " FROM tables WHERE id = ?");
+  st.Text(1, id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return TableNotFound(id);
+  if (rc != SQLITE_ROW) return SqlError(db, "reading table " + id);
+  return ReadTableRow(st);
+}
+
+}  // namespace
+
+StatusOr<PutTableResult> SqliteStore::PutTable(const TableRow& row, const std::string& bytes) {
+  GANTRY_RETURN_IF_ERROR(CheckTableRow(row, bytes));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  PutTableResult out;
+  Status s = InTransaction(db_, [&]() -> Status {
+    auto existing = GetTableIn(db_, row.id);
+    if (existing.ok()) {
+      out.row = std::move(existing).value();
+      out.inserted = false;
+      return Status::Ok();
+    }
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    int64_t index = 1;
+    {
+      Stmt st(db_, "SELECT COALESCE(MAX(idx), 0) + 1 FROM tables");
+      if (st.Step() != SQLITE_ROW) return SqlError(db_, "numbering table " + row.id);
+      index = st.ColInt(0);
+    }
+    Stmt st(db_,
+            "INSERT INTO tables (id, idx, name, size_bytes, schema, create_ns, bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    st.Text(1, row.id).Int(2, index).Text(3, row.name).Int(4, row.size_bytes);
+    st.Blob(5, row.schema.SerializeAsString()).Int(6, row.create_ns).BlobNoCopy(7, bytes);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing table " + row.id);
+    out.row = row;
+    out.row.index = index;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<TableRow> SqliteStore::GetTable(const std::string& id) const {
+  Reader reader(*this);
+  return GetTableIn(reader.db(), id);
+}
+
+StatusOr<std::string> SqliteStore::ReadTableBytes(const std::string& id) const {
+  std::string bytes;
+  {
+    Reader reader(*this);
+    Stmt st(reader.db(), "SELECT bytes FROM tables WHERE id = ?");
+    st.Text(1, id);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return TableNotFound(id);
+    if (rc != SQLITE_ROW) return SqlError(reader.db(), "reading the bytes of table " + id);
+    bytes = st.ColBlob(0);
+  }
+  GANTRY_RETURN_IF_ERROR(CheckTableBytes(id, bytes));
+  return bytes;
+}
+
+StatusOr<std::vector<TableRow>> SqliteStore::ListTables(const TableListQuery& q) const {
+  Reader reader(*this);
+  Stmt st(reader.db(), std::string("SELECT ") + kTableColumns +
+                           " FROM tables WHERE idx < ? ORDER BY idx DESC LIMIT ?");
+  st.Int(1, q.before_index > 0 ? q.before_index : INT64_MAX).Int(2, q.limit);
+  std::vector<TableRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    auto row = ReadTableRow(st);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing tables");
+  return out;
+}
+
+Status SqliteStore::DeleteTable(const std::string& id) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return InTransaction(db_, [&]() -> Status {
+    {
+      Stmt st(db_, "SELECT 1 FROM tables WHERE id = ?");
+      st.Text(1, id);
+      const int rc = st.Step();
+      if (rc == SQLITE_DONE) return TableNotFound(id);
+      if (rc != SQLITE_ROW) return SqlError(db_, "reading table " + id);
+    }
+    {
+      Stmt st(db_,
+              "SELECT id, state FROM jobs WHERE table_id = ? AND state IN (1, 2)"
+              " ORDER BY idx LIMIT 1");
+      st.Text(1, id);
+      const int rc = st.Step();
+      if (rc == SQLITE_ROW) {
+        return TableInUse(id, st.ColText(0), static_cast<v1::JobState>(st.ColInt(1)));
+      }
+      if (rc != SQLITE_DONE) return SqlError(db_, "finding the jobs of table " + id);
+    }
+    Stmt st(db_, "DELETE FROM tables WHERE id = ?");
+    st.Text(1, id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting table " + id);
+    return Status::Ok();
+  });
 }
 
 }  // namespace gantry

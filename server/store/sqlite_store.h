@@ -2,7 +2,8 @@
 //
 // Layout:
 //   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
-//   DIR/gantry.db                 SQLite (WAL): jobs, their labels, events and leases
+//   DIR/gantry.db                 SQLite (WAL): jobs, their labels, events and leases;
+//                                 uploaded tables with their bytes
 //   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   blobs: full trainer state
 //   DIR/jobs/<id>/snapshot-<epoch>.snap     blobs: generator weights
 //
@@ -37,7 +38,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 class SqliteStore final : public Store {
  public:
@@ -71,6 +72,11 @@ class SqliteStore final : public Store {
   StatusOr<std::string> GetBlob(const BlobKey& key) const override;
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
   Status DeleteBlob(const BlobKey& key) override;
+  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override;
+  StatusOr<TableRow> GetTable(const std::string& id) const override;
+  StatusOr<std::string> ReadTableBytes(const std::string& id) const override;
+  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override;
+  Status DeleteTable(const std::string& id) override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;

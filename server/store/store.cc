@@ -1,5 +1,8 @@
 #include "server/store/store.h"
 
+#include "server/safe_text.h"
+#include "server/sha256.h"
+
 namespace gantry {
 
 const char* BlobKindName(BlobKind kind) {
@@ -24,6 +27,42 @@ StatusOr<std::vector<std::string>> Store::CancelRequests(const std::string&) con
 bool IsTerminalState(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;
+}
+
+const std::string& TableIdOf(const v1::JobSpec& spec) { return spec.dataset().table().table_id(); }
+
+Status CheckTableRow(const TableRow& row, const std::string& bytes) {
+  if (row.size_bytes != static_cast<int64_t>(bytes.size())) {
+    return Status::InvalidArgument("table " + row.id + ": size_bytes " +
+                                   std::to_string(row.size_bytes) + " is not the size of its " +
+                                   std::to_string(bytes.size()) + " bytes");
+  }
+  if (row.id != Sha256Hex(bytes)) {
+    return Status::InvalidArgument("table id '" + row.id +
+                                   "' is not the SHA-256 of its bytes (" + Sha256Hex(bytes) + ")");
+  }
+  return Status::Ok();
+}
+
+Status CheckTableBytes(const std::string& id, const std::string& bytes) {
+  if (Sha256Hex(bytes) == id) return Status::Ok();
+  return Status::DataLoss("table " + id + ": its stored bytes do not match its SHA-256 (corrupted)");
+}
+
+Status TableNotFound(const std::string& id) {
+  return Status::NotFound("table " + SafeText(id) + " not found");
+}
+
+Status TableInUse(const std::string& table_id, const std::string& job_id, v1::JobState state) {
+  return Status::FailedPrecondition(
+      "table " + table_id + " is used by job " + job_id + ", which is " +
+      (state == v1::JOB_STATE_RUNNING ? "RUNNING" : "QUEUED") +
+      "; cancel it or wait for it to end before deleting the table");
+}
+
+Status JobTableNotFound(const std::string& table_id) {
+  return Status::NotFound("dataset.table.table_id: table " + SafeText(table_id) +
+                          " not found (upload it first: UploadTable, gantry data push)");
 }
 
 }  // namespace gantry

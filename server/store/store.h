@@ -1,6 +1,7 @@
 // Store: everything gantryd keeps about jobs, behind one narrow interface:
 // job rows, each job's numbered events, the lease of the replica training a
-// job, and blobs (trainer checkpoints and generator snapshots).
+// job, blobs (trainer checkpoints and generator snapshots), and uploaded
+// tables (CSV files that jobs reference).
 //
 // Implementations: SqliteStore (the embedded default: SQLite plus files in
 // --data-dir), MemoryStore (nothing survives the process) and PgStore
@@ -29,6 +30,15 @@
 //   blob writes and deletes: a BlobKey naming a lease (lease > 0) is
 //   refused with FAILED_PRECONDITION when the job's lease has changed. Its
 //   lease times come from the store's own clock, never a replica's.
+// - Tables are content-addressed: a table's id is the lower-case hex SHA-256
+//   of its bytes. PutTable is idempotent (a second put of an id stores
+//   nothing and returns the stored row); ReadTableBytes checks the bytes
+//   against the id (DATA_LOSS when they differ). A job whose spec names a
+//   table (spec.dataset().table().table_id()) is stored only while that
+//   table exists (InsertJob: NOT_FOUND naming the table), and a table is
+//   deleted only while no QUEUED or RUNNING job names it (DeleteTable:
+//   FAILED_PRECONDITION naming a job); each check is atomic with its write.
+//   Tables belong to no job, so nothing about them is fenced by leases.
 //
 // Thread-safety: every method of every implementation is safe from any
 // thread.
@@ -108,6 +118,26 @@ struct InsertResult {
   bool inserted = true;  // false: request_id was used already; nothing was stored
 };
 
+// An uploaded table (a CSV file) without its bytes (Store::ReadTableBytes).
+struct TableRow {
+  std::string id;          // lower-case hex SHA-256 of the bytes
+  int64_t index = 0;       // assigned by PutTable: 1, 2, 3, ... in upload order
+  std::string name;        // a display name (the uploaded file's)
+  int64_t size_bytes = 0;  // of the file
+  v1::TableSchema schema;  // inferred when it was uploaded
+  int64_t create_ns = 0;
+};
+
+struct PutTableResult {
+  TableRow row;          // the stored row (the first upload's, for bytes stored already)
+  bool inserted = true;  // false: the id was stored already; nothing was stored
+};
+
+struct TableListQuery {
+  int64_t before_index = 0;  // only tables with index < before_index (0: from the newest)
+  int limit = 100;           // at most this many rows
+};
+
 struct ListQuery {
   int64_t before_index = 0;  // only jobs with index < before_index (0: from the newest)
   int limit = 100;           // at most this many rows
@@ -185,6 +215,23 @@ class Store {
   // OK when absent too.
   virtual Status DeleteBlob(const BlobKey& key) = 0;
 
+  // --- tables ---
+  // Stores the table (its index assigned here) and its bytes together,
+  // unless row.id is stored already (then returns that row, inserted =
+  // false). INVALID_ARGUMENT when row.id is not the SHA-256 hex of `bytes`
+  // or row.size_bytes is not their size.
+  virtual StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) = 0;
+  // NOT_FOUND for an unknown id.
+  virtual StatusOr<TableRow> GetTable(const std::string& id) const = 0;
+  // The table's bytes. NOT_FOUND for an unknown id, DATA_LOSS when the
+  // stored bytes do not hash to the id.
+  virtual StatusOr<std::string> ReadTableBytes(const std::string& id) const = 0;
+  // Newest first (descending index).
+  virtual StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const = 0;
+  // Deletes the table and its bytes. NOT_FOUND for an unknown id,
+  // FAILED_PRECONDITION naming a QUEUED or RUNNING job that uses it.
+  virtual Status DeleteTable(const std::string& id) = 0;
+
   // --- shared stores ---
   // True when other processes use the store at the same time (PgStore):
   // their jobs and events change under this one, its leases need renewing,
@@ -212,5 +259,16 @@ class Store {
 // The spec without a USER dataset's values (dim kept).
 v1::JobSpec WithoutPoints(const v1::JobSpec& spec);
 bool IsTerminalState(v1::JobState state);
+// The table a job's spec uses ("" for none).
+const std::string& TableIdOf(const v1::JobSpec& spec);
+// PutTable's precondition: OK, or INVALID_ARGUMENT saying which part of the
+// row does not match `bytes`.
+Status CheckTableRow(const TableRow& row, const std::string& bytes);
+// ReadTableBytes' check: OK, or DATA_LOSS naming the table.
+Status CheckTableBytes(const std::string& id, const std::string& bytes);
+// The messages every store uses.
+Status TableNotFound(const std::string& id);
+Status TableInUse(const std::string& table_id, const std::string& job_id, v1::JobState state);
+Status JobTableNotFound(const std::string& table_id);
 
 }  // namespace gantry

@@ -4,6 +4,7 @@
     python3 tests/client/cli_test.py --gantry build/bin/gantry --gantryd build/bin/gantryd
 """
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -348,6 +349,112 @@ class CliTest(unittest.TestCase):
         r = subprocess.run([ARGS.gantry, "health"], capture_output=True, text=True, env=env)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "SERVING"))
         self.assertRegex(self.gantry("version").stdout.strip(), r"^gantry \d+\.\d+\.\d+$")
+
+
+class DataTest(unittest.TestCase):
+    """gantry data push/list/get/rm: uploaded tables."""
+
+    PEOPLE = "age,city,score\n31,Paris,1.5\n45,Lyon,2.25\n27,Paris,3.125\n52,Nice,0.5\n"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmpdir = tempfile.TemporaryDirectory()
+        cls.tmp = cls.tmpdir.name
+        cls.server = Server(cls.tmp, "--max-table-bytes", "3MiB")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        cls.tmpdir.cleanup()
+        assert rc == 0, f"gantryd exited {rc}"
+
+    def gantry(self, *args, expect=EXIT_OK):
+        r = run(args, self.server)
+        self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def write(self, name, content):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(content)
+        return path
+
+    def test_push_list_get_rm(self):
+        path = self.write("people.csv", self.PEOPLE)
+        r = self.gantry("data", "push", path)
+        table_id = r.stdout.strip()
+        self.assertEqual(table_id, hashlib.sha256(self.PEOPLE.encode()).hexdigest())
+        self.assertIn("uploaded people.csv: 4 rows, 3 columns", r.stderr)
+        # The same bytes again, under another name: the same table.
+        again = json.loads(self.gantry("-o", "json", "data", "push", path, "--name", "other").stdout)
+        self.assertEqual(again["id"], table_id)
+        self.assertEqual(again["name"], "people.csv")
+        self.assertEqual(int(again["schema"]["rows"]), 4)
+
+        listed = self.gantry("data", "list").stdout.splitlines()
+        self.assertEqual(listed[0].split(), ["ID", "NAME", "ROWS", "COLUMNS", "SIZE", "AGE"])
+        row = [line for line in listed if line.startswith(table_id)]
+        self.assertEqual(len(row), 1, listed)
+        self.assertEqual(row[0].split()[1:4], ["people.csv", "4", "3"])
+        as_json = [json.loads(line) for line in self.gantry("-o", "json", "data", "list").stdout.splitlines()]
+        self.assertIn(table_id, [t["id"] for t in as_json])
+
+        shown = self.gantry("data", "get", table_id).stdout
+        self.assertIn(f"id:", shown)
+        self.assertIn(table_id, shown)
+        self.assertRegex(shown, r"city\s+categorical\s+0\s+3 levels: Lyon, Nice, Paris")
+        self.assertRegex(shown, r"score\s+continuous\s+0\s+range 0.5 .. 3.125")
+        got = json.loads(self.gantry("-o", "json", "data", "get", table_id).stdout)
+        self.assertEqual([c["name"] for c in got["schema"]["columns"]], ["age", "city", "score"])
+
+        self.assertEqual(self.gantry("data", "rm", table_id).stdout.strip(), f"deleted {table_id}")
+        r = self.gantry("data", "get", table_id, expect=EXIT_NOT_FOUND)
+        self.assertEqual(r.stderr.strip(), f"gantry: data get {table_id}: table {table_id} not found")
+        self.gantry("data", "rm", table_id, expect=EXIT_NOT_FOUND)
+
+    def test_delimiters(self):
+        path = self.write("semi.txt", self.PEOPLE.replace(",", ";"))
+        got = json.loads(self.gantry("-o", "json", "data", "push", path, "--delimiter", ";").stdout)
+        self.assertEqual(got["schema"]["delimiter"], ";")
+        tabs = self.write("tabs.tsv", self.PEOPLE.replace(",", "\t"))
+        got = json.loads(self.gantry("-o", "json", "data", "push", tabs, "--delimiter", "tab").stdout)
+        self.assertEqual(got["schema"]["delimiter"], "\t")
+        self.assertIn("delimiter:  tab", self.gantry("data", "get", got["id"]).stdout)
+        self.gantry("data", "push", path, "--delimiter", ":", expect=EXIT_USAGE)
+
+    def test_large_files_stream_in_chunks_up_to_the_limit(self):
+        # 2.5 MiB: three 1 MiB messages.
+        lines = ["x,group\n"]
+        size = len(lines[0])
+        i = 0
+        while size < (5 << 19):
+            line = f"{i * 0.25},{'abc'[i % 3]}\n"
+            lines.append(line)
+            size += len(line)
+            i += 1
+        content = "".join(lines)
+        path = self.write("big.csv", content)
+        got = json.loads(self.gantry("-o", "json", "data", "push", path).stdout)
+        self.assertEqual(int(got["size_bytes"]), len(content))
+        self.assertEqual(got["id"], hashlib.sha256(content.encode()).hexdigest())
+        self.assertEqual(int(got["schema"]["rows"]), i)
+        over = self.write("over.csv", content + content)
+        r = self.gantry("data", "push", over, expect=EXIT_ERROR)
+        self.assertIn("the table is over the server's limit of 3 MiB per file (--max-table-bytes)", r.stderr)
+
+    def test_errors_name_what_is_wrong(self):
+        missing = os.path.join(self.tmp, "missing.csv")
+        r = self.gantry("data", "push", missing, expect=EXIT_USAGE)
+        self.assertIn(f"gantry: data push: cannot read {missing}", r.stderr)
+        bad = self.write("bad.csv", "a,b\n1,2\n3,4,5\n6,7\n")
+        r = self.gantry("data", "push", bad, expect=EXIT_USAGE)
+        self.assertIn("bad.csv", r.stderr)
+        self.assertIn("line 3", r.stderr)
+        r = self.gantry("data", "get", "nope", expect=EXIT_USAGE)
+        self.assertIn("table_id: 'nope' is not a table id", r.stderr)
+        self.gantry("data", "get", "0" * 64, expect=EXIT_NOT_FOUND)
+        self.gantry("data", expect=EXIT_USAGE)
+        self.gantry("data", "push", expect=EXIT_USAGE)
 
 
 class WatchReconnectTest(unittest.TestCase):

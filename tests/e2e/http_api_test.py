@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """gantryd's HTTP/JSON gateway against a real gantryd on loopback: every JSON
-route, Server-Sent Events (live, and resumed with Last-Event-ID), every error
+route (jobs and tables), Server-Sent Events (live, and resumed with
+Last-Event-ID), every error
 status, the event-stream cap, request-body limits, tokens (header and the
 login cookie), TLS, /metrics and /healthz, and `gantry dashboard`.
 
     python3 tests/e2e/http_api_test.py --gantryd build/bin/gantryd --gantry build/bin/gantry
 """
 import argparse
+import hashlib
 import json
 import os
 import ssl
@@ -150,6 +152,72 @@ class HttpApiTest(unittest.TestCase):
 
         self.assertEqual(d.json("DELETE", f"/v1/jobs/{jid}"), {})
         self.error("GET", f"/v1/jobs/{jid}", 404, "NOT_FOUND")
+
+    def test_table_routes(self):
+        d = self.d
+        people = b"age,city,score\n31,Paris,1.5\n45,Lyon,2.25\n27,Paris,3.125\n52,Nice,0.5\n"
+        csv = {"Content-Type": "text/csv"}
+
+        def upload(name, body, query="", headers=csv):
+            path = "/v1/tables?name=" + urllib.parse.quote(name) + query
+            status, _, raw = d.request("POST", path, body, headers)
+            return status, json.loads(raw)
+
+        status, info = upload("people=v1.csv", people)
+        self.assertEqual(status, 200, info)
+        table_id = hashlib.sha256(people).hexdigest()
+        self.assertEqual(info["id"], table_id)
+        self.assertEqual(info["name"], "people=v1.csv")  # a name with '=' reads whole
+        self.assertEqual(int(info["sizeBytes"]), len(people))
+        self.assertIn("createTime", info)
+        self.assertEqual(int(info["schema"]["rows"]), 4)
+        self.assertEqual([c["name"] for c in info["schema"]["columns"]], ["age", "city", "score"])
+        self.assertEqual(info["schema"]["columns"][1]["type"], "COLUMN_TYPE_CATEGORICAL")
+        # The same bytes again: the same table, under its first name.
+        status, again = upload("copy.csv", people)
+        self.assertEqual((status, again["id"], again["name"]), (200, table_id, "people=v1.csv"))
+        # A tab delimiter, given as %09 (or "tab").
+        tabs = people.replace(b",", b"\t")
+        status, tabbed = upload("tabs.tsv", tabs, "&delimiter=%09")
+        self.assertEqual((status, tabbed["schema"]["delimiter"]), (200, "\t"), tabbed)
+
+        self.assertEqual(d.json("GET", f"/v1/tables/{table_id}")["name"], "people=v1.csv")
+        listed = d.json("GET", "/v1/tables")
+        ids = [t["id"] for t in listed["tables"]]
+        self.assertEqual(ids[:2], [tabbed["id"], table_id])  # newest first
+        page = d.json("GET", "/v1/tables?page_size=1")
+        self.assertEqual(len(page["tables"]), 1)
+        self.assertTrue(page["nextPageToken"])
+        rest = d.json("GET", "/v1/tables?page_size=1000&page_token=" + page["nextPageToken"])
+        self.assertEqual([t["id"] for t in rest["tables"]], ids[1:])
+
+        # Errors, through the one status mapping.
+        self.assertIn("name: empty", self.error("POST", "/v1/tables", 400, "INVALID_ARGUMENT",
+                                                people, csv))
+        self.assertIn("is not text/csv",
+                      self.error("POST", "/v1/tables?name=x.csv", 400, "INVALID_ARGUMENT",
+                                 people, {"Content-Type": "application/x-www-form-urlencoded"}))
+        msg = self.error("POST", "/v1/tables?name=bad.csv", 400, "INVALID_ARGUMENT",
+                         b"a,b\n1,2\n3,4,5\n6,7\n", csv)
+        self.assertIn("bad.csv", msg)
+        self.assertIn("line 3", msg)
+        self.assertIn("delimiter: ':' is not a delimiter",
+                      self.error("POST", "/v1/tables?name=x.csv&delimiter=:", 400,
+                                 "INVALID_ARGUMENT", people, csv))
+        self.assertIn("the file is empty",
+                      self.error("POST", "/v1/tables?name=x.csv", 400, "INVALID_ARGUMENT", b"", csv))
+        self.assertIn("is not a table id",
+                      self.error("GET", "/v1/tables/nope", 400, "INVALID_ARGUMENT"))
+        self.assertIn("not found", self.error("GET", "/v1/tables/" + "0" * 64, 404, "NOT_FOUND"))
+        self.error("DELETE", "/v1/tables/" + "0" * 64, 404, "NOT_FOUND")
+        self.assertIn("page_size", self.error("GET", "/v1/tables?page_size=x", 400, "INVALID_ARGUMENT"))
+        # A body over --max-message-bytes (1 MiB here) is refused before it is parsed.
+        status, _, raw = d.request("POST", "/v1/tables?name=big.csv", b"x\n" * (1 << 20), csv)
+        self.assertEqual(status, 413, raw)
+
+        self.assertEqual(d.json("DELETE", f"/v1/tables/{table_id}"), {})
+        self.error("GET", f"/v1/tables/{table_id}", 404, "NOT_FOUND")
+        self.assertNotIn(table_id, [t["id"] for t in d.json("GET", "/v1/tables")["tables"]])
 
     def test_views(self):
         points = {"dim": 3, "values": [float(i % 11) for i in range(3 * 40)]}

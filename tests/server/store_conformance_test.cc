@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "server/sha256.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
@@ -136,6 +137,33 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     EXPECT_TRUE(c.ok() && c->has_value());
     return c.ok() && c->has_value() ? **c : JobRow{};
+  }
+
+  // A table row for `bytes` (id and size from them).
+  static TableRow TableOf(const std::string& bytes, const std::string& name) {
+    TableRow t;
+    t.id = Sha256Hex(bytes);
+    t.name = name;
+    t.size_bytes = static_cast<int64_t>(bytes.size());
+    t.create_ns = 2000;
+    v1::ColumnSchema* c = t.schema.add_columns();
+    c->set_name("x");
+    c->set_type(v1::COLUMN_TYPE_CATEGORICAL);
+    c->add_levels("a");
+    t.schema.set_rows(2);
+    return t;
+  }
+  TableRow MustPutTable(const std::string& bytes, const std::string& name) {
+    auto r = store_->PutTable(TableOf(bytes, name), bytes);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r.ok() && r->inserted);
+    return r.ok() ? r->row : TableRow{};
+  }
+  static JobRow TableJob(const std::string& id, const std::string& table_id) {
+    JobRow r = Row(id);
+    r.spec.mutable_dataset()->set_kind(v1::DATASET_KIND_TABLE);
+    r.spec.mutable_dataset()->mutable_table()->set_table_id(table_id);
+    return r;
   }
 
   std::string dir_;
@@ -547,6 +575,123 @@ TEST_P(StoreConformanceTest, SharedStoresFenceBlobsAndCarryCancels) {
   EXPECT_TRUE(store_->Ping().ok());
 }
 
+TEST_P(StoreConformanceTest, TablesAreContentAddressedAndStoredOnce) {
+  const std::string bytes = "x\na\na\n";
+  const TableRow first = MustPutTable(bytes, "first.csv");
+  EXPECT_EQ(first.index, 1);
+  EXPECT_EQ(first.id, Sha256Hex(bytes));
+  // The same bytes under another name: nothing stored, the first row back.
+  auto again = store_->PutTable(TableOf(bytes, "second.csv"), bytes);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->inserted);
+  EXPECT_EQ(again->row.name, "first.csv");
+  EXPECT_EQ(again->row.index, 1);
+  auto got = store_->GetTable(first.id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->name, "first.csv");
+  EXPECT_EQ(got->size_bytes, static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(got->create_ns, 2000);
+  ASSERT_EQ(got->schema.columns_size(), 1);
+  EXPECT_EQ(got->schema.columns(0).levels(0), "a");
+  auto read = store_->ReadTableBytes(first.id);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, bytes);
+  EXPECT_EQ(store_->ListTables({})->size(), 1u);
+  // A 3 MiB table round-trips whole.
+  std::string big(3 << 20, 'y');
+  big[1234567] = 'z';
+  MustPutTable(big, "big.csv");
+  EXPECT_EQ(*store_->ReadTableBytes(Sha256Hex(big)), big);
+  // A row that does not describe its bytes is refused, storing nothing.
+  TableRow wrong = TableOf("other", "wrong.csv");
+  EXPECT_EQ(store_->PutTable(wrong, "not other").status().code(), StatusCode::kInvalidArgument);
+  wrong.size_bytes = 3;
+  EXPECT_EQ(store_->PutTable(wrong, "other").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetTable(Sha256Hex("other")).status().code(), StatusCode::kNotFound);
+  const std::string unknown(64, 'a');
+  EXPECT_EQ(store_->GetTable(unknown).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadTableBytes(unknown).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteTable(unknown).code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, TablesListNewestFirstInPages) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(MustPutTable("t" + std::to_string(i), "t").id);
+  TableListQuery q;
+  q.limit = 2;
+  auto page = store_->ListTables(q);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, ids[4]);
+  EXPECT_EQ((*page)[1].id, ids[3]);
+  q.before_index = (*page)[1].index;
+  page = store_->ListTables(q);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, ids[2]);
+  EXPECT_EQ((*page)[1].id, ids[1]);
+  q.before_index = (*page)[1].index;
+  page = store_->ListTables(q);
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].id, ids[0]);
+  // A deleted table leaves the listing; the others keep their order.
+  ASSERT_TRUE(store_->DeleteTable(ids[2]).ok());
+  auto all = store_->ListTables({});
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[1].id, ids[3]);
+  EXPECT_EQ((*all)[2].id, ids[1]);
+  // A table uploaded after a delete is the newest.
+  const std::string newest = MustPutTable("t5", "t").id;
+  EXPECT_EQ((*store_->ListTables({}))[0].id, newest);
+}
+
+TEST_P(StoreConformanceTest, ATableIsDeletedOnlyOnceNoQueuedOrRunningJobUsesIt) {
+  const std::string table = MustPutTable("x\na\nb\n", "t.csv").id;
+  const JobRow job = MustInsert(TableJob("j1", table));
+  EXPECT_EQ(TableIdOf(store_->GetJob("j1", ReadPoints::kNo)->spec), table);
+  Status refused = store_->DeleteTable(table);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("j1"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("QUEUED"), std::string::npos) << refused.message();
+  JobRow running = MustClaim();
+  refused = store_->DeleteTable(table);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("RUNNING"), std::string::npos) << refused.message();
+  EXPECT_TRUE(store_->GetTable(table).ok());
+  running.state = v1::JOB_STATE_SUCCEEDED;
+  running.end_ns = 5000;
+  ASSERT_TRUE(store_->AppendEvent(running, Event(2, v1::JOB_STATE_SUCCEEDED)).ok());
+  ASSERT_TRUE(store_->DeleteTable(table).ok());
+  EXPECT_EQ(store_->GetTable(table).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadTableBytes(table).status().code(), StatusCode::kNotFound);
+  // The ended job stays, naming the table it used.
+  EXPECT_EQ(TableIdOf(store_->GetJob(job.id, ReadPoints::kNo)->spec), table);
+  // Jobs of other tables and jobs without one do not hold a table.
+  const std::string other = MustPutTable("y\n1\n2\n", "u.csv").id;
+  MustInsert(Row("plain"));
+  EXPECT_TRUE(store_->DeleteTable(other).ok());
+}
+
+TEST_P(StoreConformanceTest, AJobOfAnUnknownTableIsNotStored) {
+  const std::string missing = Sha256Hex("never uploaded");
+  auto r = store_->InsertJob(TableJob("j1", missing), Event(1));
+  ASSERT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(missing), std::string::npos) << r.status().message();
+  EXPECT_EQ(store_->GetJob("j1", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListJobs({})->empty());
+  EXPECT_TRUE(store_->ReadEvents("j1", 0, 10)->empty());
+  // Once uploaded, the same job is stored.
+  const TableRow t = MustPutTable("x\na\nb\n", "t.csv");
+  JobRow job = TableJob("j1", t.id);
+  MustInsert(job);
+  // A deleted table's id is unknown again.
+  JobRow ended = MustClaim();
+  ended.state = v1::JOB_STATE_FAILED;
+  ASSERT_TRUE(store_->AppendEvent(ended, Event(2, v1::JOB_STATE_FAILED)).ok());
+  ASSERT_TRUE(store_->DeleteTable(t.id).ok());
+  EXPECT_EQ(store_->InsertJob(TableJob("j2", t.id), Event(1)).status().code(),
+            StatusCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -581,14 +726,17 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 3 is version 4 without the labels table (migration 3 -> 4
-    // only adds it and its index).
+    // Version 3 is version 5 without the labels table (migration 3 -> 4
+    // only adds it and its index) and without the tables (4 -> 5).
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    ASSERT_EQ(
-        sqlite3_exec(db, "DROP TABLE job_labels; PRAGMA user_version = 3;", nullptr, nullptr, &err),
-        SQLITE_OK)
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
+                           " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
+                           " PRAGMA user_version = 3;",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
         << (err ? err : "");
     sqlite3_close(db);
   }
@@ -620,9 +768,97 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 4);
+  EXPECT_EQ(kSchemaVersion, 5);
   sqlite3_finalize(st);
   sqlite3_close(db);
+  fs::remove_all(dir);
+}
+
+// A database of schema version 4 (before tables) is migrated: its jobs
+// stay and use no table, and tables can be stored and used.
+TEST(SqliteStoreTest, MigratesSchema4ToTables) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v4-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.spec.set_epochs(3);
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  }
+  {
+    // Version 4 is version 5 without the tables and the jobs' table_id.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX jobs_table_id; ALTER TABLE jobs DROP COLUMN table_id;"
+                           " DROP TABLE tables; PRAGMA user_version = 4;",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto old = (*s)->GetJob("old", ReadPoints::kNo);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->spec.epochs(), 3);
+  const std::string bytes = "x\n1\n2\n";
+  TableRow t;
+  t.id = Sha256Hex(bytes);
+  t.name = "t.csv";
+  t.size_bytes = static_cast<int64_t>(bytes.size());
+  ASSERT_TRUE((*s)->PutTable(t, bytes).ok());
+  JobRow r;
+  r.id = "new";
+  r.spec.mutable_dataset()->mutable_table()->set_table_id(t.id);
+  v1::JobEvent ev;
+  ev.set_seq(1);
+  ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  EXPECT_EQ((*s)->DeleteTable(t.id).code(), StatusCode::kFailedPrecondition);
+  s->reset();
+  fs::remove_all(dir);
+}
+
+// Stored table bytes that no longer hash to their id are DATA_LOSS, not
+// someone else's table.
+TEST(SqliteStoreTest, ACorruptedTableIsDataLoss) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-table-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  const std::string bytes = "x,y\n1,2\n3,4\n";
+  const std::string id = Sha256Hex(bytes);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    TableRow t;
+    t.id = id;
+    t.name = "t.csv";
+    t.size_bytes = static_cast<int64_t>(bytes.size());
+    ASSERT_TRUE((*s)->PutTable(t, bytes).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE tables SET bytes = CAST('x,y\n1,2\n3,5\n' AS BLOB)",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE((*s)->GetTable(id).ok());  // the row is readable; its bytes are not
+  auto read = (*s)->ReadTableBytes(id);
+  EXPECT_EQ(read.status().code(), StatusCode::kDataLoss) << read.status().ToString();
+  EXPECT_NE(read.status().message().find(id), std::string::npos) << read.status().message();
+  s->reset();
   fs::remove_all(dir);
 }
 
