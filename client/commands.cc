@@ -59,6 +59,104 @@ grpc::Status FetchSample(Connection& conn, const v1::SampleRequest& req, int dim
   return reader->Finish();
 }
 
+// Table rows of a SampleStream, chunk by chunk into one Rows: each column's
+// arrays appended, its missing mask padded where a chunk had none.
+grpc::Status FetchRows(Connection& conn, const v1::SampleRequest& req, v1::SampleResponse* out) {
+  grpc::ClientContext ctx;
+  conn.Authorize(&ctx);
+  auto reader = conn.stub().SampleStream(&ctx, req);
+  v1::SampleResponse chunk;
+  v1::Rows* rows = out->mutable_rows();
+  while (reader->Read(&chunk)) {
+    const v1::Rows& c = chunk.rows();
+    if (rows->columns_size() == 0) {
+      out->set_seed(chunk.seed());
+      out->set_epoch(chunk.epoch());
+      for (const auto& col : c.columns()) {
+        v1::Column* o = rows->add_columns();
+        o->set_name(col.name());
+        o->set_type(col.type());
+      }
+    }
+    for (int i = 0; i < c.columns_size() && i < rows->columns_size(); ++i) {
+      const v1::Column& in = c.columns(i);
+      v1::Column* o = rows->mutable_columns(i);
+      if (in.missing_size() > 0 || o->missing_size() > 0) {
+        while (o->missing_size() < rows->count()) o->add_missing(false);
+        for (int64_t r = 0; r < c.count(); ++r) o->add_missing(in.missing_size() > r && in.missing(static_cast<int>(r)));
+      }
+      o->mutable_doubles()->MergeFrom(in.doubles());
+      o->mutable_ints()->MergeFrom(in.ints());
+      o->mutable_strings()->MergeFrom(in.strings());
+      o->mutable_bools()->MergeFrom(in.bools());
+    }
+    rows->set_count(rows->count() + c.count());
+  }
+  return reader->Finish();
+}
+
+std::string CsvCell(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string JsonString(const std::string& v) {
+  std::string out = "\"";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Rows as CSV (the header, missing cells empty) or JSON lines.
+std::string WriteRows(const v1::Rows& rows, bool json) {
+  std::ostringstream os;
+  os.precision(9);
+  if (!json) {
+    for (int c = 0; c < rows.columns_size(); ++c) os << (c ? "," : "") << CsvCell(rows.columns(c).name());
+    os << "\n";
+  }
+  for (int r = 0; r < static_cast<int>(rows.count()); ++r) {
+    if (json) os << "{";
+    for (int c = 0; c < rows.columns_size(); ++c) {
+      const v1::Column& col = rows.columns(c);
+      const bool missing = col.missing_size() > r && col.missing(r);
+      if (json) os << (c ? "," : "") << JsonString(col.name()) << ":";
+      if (!json && c) os << ",";
+      if (missing) {
+        if (json) os << "null";
+        continue;
+      }
+      if (col.type() == v1::COLUMN_TYPE_BOOLEAN && col.bools_size() > r) {
+        if (json) {
+          os << (col.bools(r) ? "true" : "false");
+        } else {
+          os << CsvCell(col.strings_size() > r ? col.strings(r) : (col.bools(r) ? "true" : "false"));
+        }
+      } else if (col.strings_size() > r) {
+        os << (json ? JsonString(col.strings(r)) : CsvCell(col.strings(r)));
+      } else if (col.ints_size() > r) {
+        os << col.ints(r);
+      } else if (col.doubles_size() > r) {
+        os << col.doubles(r);
+      }
+    }
+    os << (json ? "}\n" : "\n");
+  }
+  return os.str();
+}
+
 std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json) {
   std::ostringstream os;
   os.precision(9);
@@ -314,7 +412,38 @@ int Sample(Connection& conn, const SampleArgs& args) {
   if (args.seed) req.set_seed(*args.seed);
   if (args.epoch) req.set_epoch(*args.epoch);
   req.set_best(args.best);
+  for (const auto& [column, value] : args.where) {
+    v1::Condition* c = req.add_where();
+    c->set_column(column);
+    c->set_value(value);
+  }
   v1::SampleResponse resp;
+  if (job.spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
+    if (!args.plot.empty()) {
+      std::cerr << "gantry: sample: --plot draws point clouds; job " << args.id << " is a table job\n";
+      return kExitUsage;
+    }
+    s = FetchRows(conn, req, &resp);
+    if (!s.ok()) return conn.Fail("sample " + args.id, s);
+    const std::string text = WriteRows(resp.rows(), JsonOut(conn));
+    if (args.out.empty()) {
+      std::cout << text << std::flush;
+    } else {
+      std::ofstream f(args.out);
+      f << text;
+      if (!f) {
+        std::cerr << "gantry: sample: cannot write " << args.out << "\n";
+        return kExitUsage;
+      }
+      std::cerr << "wrote " << resp.rows().count() << " rows to " << args.out << " (seed " << resp.seed()
+                << ", epoch " << resp.epoch() << ")\n";
+    }
+    return kExitOk;
+  }
+  if (!args.where.empty()) {
+    std::cerr << "gantry: sample: --where applies to table jobs; job " << args.id << " trains on points\n";
+    return kExitUsage;
+  }
   s = FetchSample(conn, req, dim, &resp);
   if (!s.ok()) return conn.Fail("sample " + args.id, s);
   const std::string text = WriteSample(resp, args.id, JsonOut(conn));

@@ -51,7 +51,12 @@ struct SampleArgs {
   bool best = false;  // the best evaluated epoch's snapshot (--epoch best)
   std::string out;    // file, or "" for stdout
   std::string plot;   // .png or .svg, or ""
+  // Table jobs: conditions COLUMN=VALUE or COLUMN=LO..HI (--where).
+  std::vector<std::pair<std::string, std::string>> where;
 };
+// Point jobs: CSV x0,x1,... (or JSON). Table jobs: the table's columns as
+// CSV with its header (missing cells empty), or with -o json one JSON
+// object per row with typed values (null when missing).
 int Sample(Connection& conn, const SampleArgs& args);
 
 int Plot(Connection& conn, const std::string& id, const std::string& out);

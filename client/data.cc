@@ -77,12 +77,11 @@ std::string DescribeTable(const v1::TableInfo& t) {
   return Table(head) + "\n" + Table(columns);
 }
 
-}  // namespace
-
-int DataPush(Connection& conn, const DataPushArgs& args) {
+// Streams the file; *info is the stored table. An exit code.
+int Upload(Connection& conn, const std::string& command, const DataPushArgs& args, v1::TableInfo* out) {
   std::ifstream in(args.file, std::ios::binary);
   if (!in) {
-    std::cerr << "gantry: data push: cannot read " << args.file << ": " << std::strerror(errno)
+    std::cerr << "gantry: " << command << ": cannot read " << args.file << ": " << std::strerror(errno)
               << "\n";
     return kExitUsage;
   }
@@ -91,7 +90,7 @@ int DataPush(Connection& conn, const DataPushArgs& args) {
   req.set_delimiter(args.delimiter == "tab" ? "\t" : args.delimiter);
   grpc::ClientContext ctx;
   conn.Authorize(&ctx);  // no deadline: the file may be large
-  v1::TableInfo info;
+  v1::TableInfo& info = *out;
   auto writer = conn.stub().UploadTable(&ctx, &info);
   std::string chunk(kChunkBytes, '\0');
   bool first = true;
@@ -117,13 +116,21 @@ int DataPush(Connection& conn, const DataPushArgs& args) {
   if (read_failed) {
     ctx.TryCancel();
     (void)writer->Finish();
-    std::cerr << "gantry: data push: cannot read " << args.file << ": " << std::strerror(errno)
+    std::cerr << "gantry: " << command << ": cannot read " << args.file << ": " << std::strerror(errno)
               << "\n";
     return kExitUsage;
   }
   writer->WritesDone();
   const grpc::Status s = writer->Finish();
-  if (!s.ok()) return conn.Fail("data push " + args.file, s);
+  if (!s.ok()) return conn.Fail(command + " " + args.file, s);
+  return kExitOk;
+}
+
+}  // namespace
+
+int DataPush(Connection& conn, const DataPushArgs& args) {
+  v1::TableInfo info;
+  if (int rc = Upload(conn, "data push", args, &info); rc != kExitOk) return rc;
   if (JsonOut(conn)) {
     std::cout << ToJson(info) << std::endl;
   } else {
@@ -131,6 +138,17 @@ int DataPush(Connection& conn, const DataPushArgs& args) {
               << info.schema().columns_size() << " columns, " << Size(info.size_bytes()) << "\n";
     std::cout << info.id() << std::endl;
   }
+  return kExitOk;
+}
+
+int PushTable(Connection& conn, const std::string& command, const std::string& file, std::string* id) {
+  v1::TableInfo info;
+  DataPushArgs args;
+  args.file = file;
+  if (int rc = Upload(conn, command, args, &info); rc != kExitOk) return rc;
+  std::cerr << "uploaded " << info.name() << " as table " << info.id() << ": " << info.schema().rows()
+            << " rows, " << info.schema().columns_size() << " columns\n";
+  *id = info.id();
   return kExitOk;
 }
 

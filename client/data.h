@@ -19,6 +19,9 @@ struct DataPushArgs {
 // table's id (-o json: its TableInfo); a summary goes to stderr. A file
 // that cannot be read is kExitUsage naming it.
 int DataPush(Connection& conn, const DataPushArgs& args);
+// Uploads `file` as DataPush does and sets *id, saying so on stderr (for
+// `submit --table` and `sweep --table`). An exit code, kExitOk on success.
+int PushTable(Connection& conn, const std::string& command, const std::string& file, std::string* id);
 // All tables, newest first: a table (ID, NAME, ROWS, COLUMNS, SIZE, AGE),
 // or one TableInfo per line with -o json.
 int DataList(Connection& conn);

@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
   auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch, or best: the best evaluated epoch (default: the latest)");
   sample_cmd->add_option("--out", sample.out, "write the points to this file instead of stdout");
   sample_cmd->add_option("--plot", sample.plot, "draw the points over the job's real data (.png or .svg)");
+  std::vector<std::string> sample_where;
+  sample_cmd->add_option("--where", sample_where, "table jobs: COLUMN=VALUE or COLUMN=LO..HI that every row meets (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
 
   std::string plot_out;
   auto* plot_cmd = app.add_subcommand("plot", "plot a job's losses and quality over epochs");
@@ -216,6 +220,11 @@ int main(int argc, char** argv) {
   if (submit_cmd->parsed()) {
     if (!spec_flags.Build("submit", &submit.spec)) return kExitUsage;
     if (!ParseLabels("submit", submit_labels, &submit.labels)) return kExitUsage;
+    if (!spec_flags.table_file().empty()) {
+      std::string table_id;
+      if (int rc = gantry::cli::PushTable(conn, "submit", spec_flags.table_file(), &table_id); rc != 0) return rc;
+      submit.spec.mutable_dataset()->mutable_table()->set_table_id(table_id);
+    }
     return gantry::cli::Submit(conn, submit);
   }
   if (get_cmd->parsed()) return gantry::cli::GetJob(conn, id);
@@ -248,11 +257,24 @@ int main(int argc, char** argv) {
       return gantry::cli::Leaderboard(conn, sweep.leaderboard);
     }
     if (!sweep_flags.BuildSweep("sweep", &sweep.base, &sweep.axes)) return kExitUsage;
+    if (!sweep_flags.table_file().empty()) {  // uploaded once: every job of the sweep uses it
+      std::string table_id;
+      if (int rc = gantry::cli::PushTable(conn, "sweep", sweep_flags.table_file(), &table_id); rc != 0) return rc;
+      sweep.base.mutable_dataset()->mutable_table()->set_table_id(table_id);
+    }
     if (!ParseLabels("sweep", sweep_labels, &sweep.labels)) return kExitUsage;
     return gantry::cli::Sweep(conn, sweep);
   }
   if (watch_cmd->parsed()) return gantry::cli::Watch(conn, watch);
   if (sample_cmd->parsed()) {
+    for (const std::string& w : sample_where) {
+      const size_t eq = w.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "gantry: sample: --where '" << w << "' is not COLUMN=VALUE\n";
+        return kExitUsage;
+      }
+      sample.where.emplace_back(w.substr(0, eq), w.substr(eq + 1));
+    }
     if (seed_opt->count() > 0) {
       uint64_t v = 0;
       std::string error;

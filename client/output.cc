@@ -66,8 +66,29 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
 static std::string DescribeDataset(const v1::Job& job) {
   const v1::Dataset& d = job.spec().dataset();
   const int64_t rows = job.dataset_rows() > 0 ? job.dataset_rows() : d.size();
+  if (d.kind() == v1::DATASET_KIND_TABLE) {
+    const v1::TableSchema& schema =
+        job.table_schema().columns_size() > 0 ? job.table_schema() : d.table().schema();
+    return "table " + d.table().table_id().substr(0, 12) + ", " + std::to_string(rows) + " training rows of " +
+           std::to_string(schema.rows()) + ", " + std::to_string(schema.columns_size()) + " columns";
+  }
   std::string text = DatasetName(d.kind()) + ", " + std::to_string(rows) + " points";
   if (d.kind() == v1::DATASET_KIND_USER) text += " of dim " + std::to_string(d.points().dim());
+  return text;
+}
+
+// A table job's columns: "age (continuous), occupation (categorical, 6 levels), ...".
+static std::string DescribeColumns(const v1::Job& job) {
+  const v1::TableSchema& schema =
+      job.table_schema().columns_size() > 0 ? job.table_schema() : job.spec().dataset().table().schema();
+  std::string text;
+  for (const auto& c : schema.columns()) {
+    std::string type = v1::ColumnType_Name(c.type()).substr(12);  // after "COLUMN_TYPE_"
+    for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (c.type() == v1::COLUMN_TYPE_CATEGORICAL) type += ", " + std::to_string(c.levels_size()) + " levels";
+    if (c.missing() > 0) type += ", " + std::to_string(c.missing()) + " missing";
+    text += (text.empty() ? "" : "; ") + c.name() + " (" + type + ")";
+  }
   return text;
 }
 
@@ -98,6 +119,9 @@ std::string DescribeJob(const v1::Job& job) {
       {"seed:", std::to_string(job.spec().seed())},
       {"age:", Age(job.create_time())},
   };
+  if (job.spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
+    rows.insert(rows.begin() + 5, {"columns:", DescribeColumns(job)});
+  }
   if (job.memory_estimate_bytes() > 0) {
     rows.push_back({"memory:", Num(job.memory_estimate_bytes() / 1048576.0, "%.1f") +
                                    " MiB (estimated peak, what admission reserves)"});
@@ -106,7 +130,9 @@ std::string DescribeJob(const v1::Job& job) {
     const auto& r = job.latest();
     rows.push_back({"loss_d:", Num(r.loss_d(), "%.6f") + " (last batch " + Num(r.last_loss_d(), "%.6f") + ")"});
     rows.push_back({"loss_g:", Num(r.loss_g(), "%.6f") + " (last batch " + Num(r.last_loss_g(), "%.6f") + ")"});
-    rows.push_back({"quality:", Num(r.quality(), "%.5f") + " (sliced W1, lower is better)"});
+    const bool table = job.spec().dataset().kind() == v1::DATASET_KIND_TABLE;
+    rows.push_back({"quality:", Num(r.quality(), "%.5f") + (table ? " (column distance, lower is better)"
+                                                                   : " (sliced W1, lower is better)")});
     if (r.has_sine_error()) rows.push_back({"sine_error:", Num(r.sine_error(), "%.5f")});
     if (!r.trainer_path().empty()) {
       rows.push_back({"trainer:", r.trainer_path() + " path (spec: " + job.spec().trainer_path() + ")"});
@@ -137,12 +163,17 @@ double MetricValue(const v1::Metrics& m, const std::string& name) {
   if (name == "recall") return m.recall();
   if (name == "density") return m.density();
   if (name == "coverage") return m.coverage();
+  if (name == "column_distance") return m.column_distance();
   return 0;
 }
 
-bool LowerIsBetter(const std::string& metric) { return metric == "sliced_w1" || metric == "mmd"; }
+bool LowerIsBetter(const std::string& metric) {
+  return metric == "sliced_w1" || metric == "mmd" || metric == "column_distance";
+}
 
 std::string DescribeMetrics(const v1::Metrics& m) {
+  // A table job's evaluation has the column distance alone.
+  if (m.column_distance() > 0) return "column_distance " + Num(m.column_distance(), "%.6g");
   std::string out;
   for (const char* name : kMetricNames) {
     out += (out.empty() ? "" : " ") + std::string(name) + " " + Num(MetricValue(m, name), "%.6g");
@@ -184,8 +215,10 @@ void Progress::Event(const v1::JobEvent& ev) {
                   r.loss_d(), r.loss_g(), r.quality());
     std::cout << buf;
     if (r.best_epoch() > 0 && r.has_best_metrics()) {
-      std::snprintf(buf, sizeof buf, "  best %lld (W1 %.4f)",
-                    static_cast<long long>(r.best_epoch()), r.best_metrics().sliced_w1());
+      const bool table = r.best_metrics().column_distance() > 0;
+      std::snprintf(buf, sizeof buf, table ? "  best %lld (dist %.4f)" : "  best %lld (W1 %.4f)",
+                    static_cast<long long>(r.best_epoch()),
+                    table ? r.best_metrics().column_distance() : r.best_metrics().sliced_w1());
       std::cout << buf;
     }
     std::cout << std::flush;

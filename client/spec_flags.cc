@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -75,6 +76,7 @@ std::string DatasetHelp() {
       h += name;
       if (name == "sine") h += " (default)";
       if (name == "user") h += " (with --data)";
+      if (name == "table") h += " (with --table or --table-id)";
     }
     return h;
   }();
@@ -183,8 +185,9 @@ const std::vector<FlagDef>& Flags() {
        [](const S& s) { return std::to_string(s.eval_points()); }},
       {"--select-by", "select_by",
        "metric that picks the best epoch and drives early stopping: sliced_w1 (default), mmd "
-       "(lower is better), precision, recall, density, coverage (higher is better)",
-       Kind::kChoice, {"sliced_w1", "mmd", "precision", "recall", "density", "coverage"},
+       "(lower is better), precision, recall, density, coverage (higher is better); "
+       "column_distance for table jobs (their only one)",
+       Kind::kChoice, {"sliced_w1", "mmd", "precision", "recall", "density", "coverage", "column_distance"},
        [](S* s, const P& p) { s->set_select_by(p.s); }, [](const S& s) { return s.select_by(); }},
       {"--patience", "patience",
        "early stopping: stop after this many epochs without an improvement of --min-delta, "
@@ -196,6 +199,16 @@ const std::vector<FlagDef>& Flags() {
        Kind::kDouble, {},
        [](S* s, const P& p) { s->set_min_delta(p.d); },
        [](const S& s) { return FormatDouble(s.min_delta()); }},
+      {"--weight-decay", "weight_decay", "table jobs: Adam's weight decay, 0..1 (1e-6)", Kind::kDouble, {},
+       [](S* s, const P& p) { s->set_weight_decay(p.d); },
+       [](const S& s) { return FormatDouble(s.weight_decay()); }},
+      {"--pac", "pac", "table jobs: rows the discriminator judges together, 1..64 (10)", Kind::kInt, {},
+       [](S* s, const P& p) { s->set_pac(p.i); },
+       [](const S& s) { return std::to_string(s.pac()); }},
+      {"--max-modes", "max_modes", "table jobs: Gaussian-mixture modes per numeric column, 1..32 (10)",
+       Kind::kInt, {},
+       [](S* s, const P& p) { s->set_max_modes(p.i); },
+       [](const S& s) { return std::to_string(s.max_modes()); }},
   };
   // clang-format on
   return flags;
@@ -350,6 +363,18 @@ void SpecFlags::Add(CLI::App* cmd) {
   cmd->add_option("-f,--file", file_, "JobSpec as JSON (protobuf's JSON form); flags override it");
   cmd->add_option("--data", data_, "user points: a CSV file, one point per row (header optional)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--table", table_file_,
+                  "a table (CSV with a header): uploaded, then trained with the CTGAN-class model "
+                  "(CTGAN's defaults: latent 128, layers 256,256, lr 2e-4, batch 500, 300 epochs)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--table-id", table_id_, "an uploaded table's id (gantry data push) to train on");
+  const char* types[5] = {"categorical", "integer", "continuous", "datetime", "boolean"};
+  for (int i = 0; i < 5; ++i) {
+    cmd->add_option(std::string("--") + types[i], overrides_[i],
+                    std::string("table jobs: columns to read as ") + types[i] + " (comma-separated)")
+        ->delimiter(',')
+        ->type_name("COLUMNS");
+  }
   const auto& flags = Flags();
   texts_.assign(flags.size(), "");
   opts_.assign(flags.size(), nullptr);
@@ -383,7 +408,7 @@ void SpecFlags::Add(CLI::App* cmd) {
 }
 
 bool SpecFlags::AnyGiven() const {
-  if (!file_.empty() || !data_.empty()) return true;
+  if (!file_.empty() || !data_.empty() || !table_file_.empty() || !table_id_.empty()) return true;
   for (const CLI::Option* opt : opts_) {
     if (opt->count() > 0) return true;
   }
@@ -417,6 +442,31 @@ bool SpecFlags::BuildBase(const std::string& command, v1::JobSpec* spec) const {
     d->mutable_points()->set_dim(points.dim);
     d->mutable_points()->mutable_values()->Assign(points.values.begin(), points.values.end());
   }
+  const bool any_override = std::any_of(std::begin(overrides_), std::end(overrides_),
+                                        [](const std::vector<std::string>& v) { return !v.empty(); });
+  if (!table_file_.empty() || !table_id_.empty()) {
+    if (!data_.empty()) {
+      std::cerr << "gantry: " << command << ": --data and --table: give one of them\n";
+      return false;
+    }
+    if (!table_file_.empty() && !table_id_.empty()) {
+      std::cerr << "gantry: " << command << ": --table and --table-id: give one of them\n";
+      return false;
+    }
+    v1::Dataset* d = spec->mutable_dataset();
+    d->set_kind(v1::DATASET_KIND_TABLE);
+    v1::TableSource* t = d->mutable_table();
+    t->set_table_id(table_id_);
+    for (const auto& name : overrides_[0]) t->add_categorical(name);
+    for (const auto& name : overrides_[1]) t->add_integer(name);
+    for (const auto& name : overrides_[2]) t->add_continuous(name);
+    for (const auto& name : overrides_[3]) t->add_datetime(name);
+    for (const auto& name : overrides_[4]) t->add_boolean(name);
+  } else if (any_override && spec->dataset().kind() != v1::DATASET_KIND_TABLE) {
+    std::cerr << "gantry: " << command
+              << ": --categorical, --integer, --continuous, --datetime and --boolean apply to a --table\n";
+    return false;
+  }
   return true;
 }
 
@@ -431,8 +481,8 @@ bool SpecFlags::Build(const std::string& command, v1::JobSpec* spec) const {
       std::cerr << "gantry: " << command << ": " << LongName(flags[i]) << ": " << error << "\n";
       return false;
     }
-    // --dataset after --data names the kind: as before, --data wins.
-    if (flags[i].key == std::string("dataset") && !data_.empty()) continue;
+    // --dataset after --data names the kind: as before, --data wins (and --table).
+    if (flags[i].key == std::string("dataset") && (!data_.empty() || !table_file_.empty() || !table_id_.empty())) continue;
     value.apply(spec);
   }
   return true;

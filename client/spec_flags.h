@@ -52,8 +52,12 @@ class SpecFlags {
 
   // Declares -f, --data and every spec flag on `cmd`.
   void Add(CLI::App* cmd);
-  // Whether any spec flag, -f or --data was given.
+  // Whether any spec flag, -f, --data or --table was given.
   bool AnyGiven() const;
+  // --table FILE: a CSV file to upload (data.h's PushTable) before the job
+  // is created; Build() makes the job a table job, and the caller sets
+  // dataset.table.table_id once the upload answered. "" when not given.
+  const std::string& table_file() const { return table_file_; }
 
   // submit: the spec from -f, --data and the flags. On error prints
   // "gantry: <command>: ..." and returns false.
@@ -67,7 +71,10 @@ class SpecFlags {
   bool BuildBase(const std::string& command, v1::JobSpec* spec) const;
 
   Mode mode_;
-  std::string file_, data_;
+  std::string file_, data_, table_file_, table_id_;
+  // --categorical, --integer, --continuous, --datetime, --boolean: column
+  // names (comma-separated) whose type overrides the inferred one.
+  std::vector<std::string> overrides_[5];
   std::vector<std::string> texts_;  // one per flag of the table
   std::vector<CLI::Option*> opts_;  // one per flag of the table
 };

@@ -377,7 +377,7 @@ std::vector<std::vector<double>> TableCodec::Decode(const at::Tensor& raw_in, at
       } else {
         v = std::round(v);  // integers; datetimes to the second
       }
-      dst[static_cast<size_t>(i)] = std::clamp(v, col.min, col.max);
+      dst[static_cast<size_t>(i)] = std::clamp(v, col.min, col.max) + 0.0;  // + 0.0: never -0
     }
   }
   return out;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/export.h"
+#include "core/table_codec.h"
 #include "server/metrics.h"
 #include "server/table_jobs.h"
 #include "server/safe_text.h"

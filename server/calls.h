@@ -35,16 +35,27 @@ class Metrics;
 // Values in one unary Sample response: core/api_limits.h's message limit.
 inline constexpr int64_t kMaxUnarySampleValues = kMaxMessageValues;
 
+// Bytes of sampled values in one SampleStream message (and at most in a
+// unary Sample of table rows): well inside gRPC's 4 MiB message limit.
+inline constexpr int64_t kStreamChunkBytes = 1 << 20;
+inline constexpr int64_t kMaxUnaryRowBytes = 3'500'000;
+
 // A validated Sample/SampleStream request: the snapshot, the seed (chosen
-// by the server when the request has none) and the count.
+// by the server when the request has none), the count, and the rows per
+// stream message. Table jobs also carry the row stream (which holds the
+// conditions and where the next rows start).
 struct SamplePlan {
   std::shared_ptr<const GeneratorSnapshot> snapshot;
   uint64_t seed = 0;
   int64_t count = 0;
+  int64_t chunk = 1;
+  std::shared_ptr<TableRowStream> rows;
 };
 
-// Fills `out` with points [offset, offset + count) of the plan.
-void FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out);
+// Fills `out` with points (or table rows) [offset, offset + count) of the
+// plan; table rows must be asked for in order. FAILED_PRECONDITION when
+// too few rows meet the plan's conditions.
+Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out);
 
 // The exported TorchScript file and the epoch of its snapshot.
 struct ExportedGenerator {

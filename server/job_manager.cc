@@ -270,6 +270,11 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
     out.mutable_spec()->mutable_dataset()->mutable_points()->clear_values();
     out.set_points_omitted(true);
   }
+  if (r.spec.dataset().kind() == v1::DATASET_KIND_TABLE) {
+    // The effective schema once, in Job.table_schema (the spec's copy is output only).
+    out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
+    out.mutable_spec()->mutable_dataset()->mutable_table()->clear_schema();
+  }
   out.set_dataset_rows(r.dataset_rows);
   out.set_epochs_done(r.epochs_done);
   if (r.epochs_done > 0 && r.latest) {
