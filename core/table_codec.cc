@@ -183,32 +183,57 @@ Mixture FitMixture(const std::vector<double>& all, int64_t max_modes, double min
 void TableCodec::Layout() {
   spans_.clear();
   discrete_.clear();
-  int64_t at = 0, cond = 0;
+  discrete_groups_.clear();
+  // The scalars first.
+  int64_t at = 0;
+  for (ColumnCode& code : codes_) {
+    if (code.numeric) code.scalar_at = at++;
+  }
+  spans_.push_back({0, at, 1, false});
+  // Every one-hot span: (width, discrete?, column, which) sorted so that
+  // equal widths are adjacent, discrete ones last within a width.
+  struct OneHot {
+    int64_t dim;
+    bool discrete;
+    size_t column;
+    int which;  // 0 modes, 1 missing, 2 discrete
+  };
+  std::vector<OneHot> hots;
+  int64_t cond = 0;
   for (size_t c = 0; c < codes_.size(); ++c) {
     ColumnCode& code = codes_[c];
     if (code.numeric) {
-      code.scalar_at = at;
-      spans_.push_back({at, 1, false});
-      at += 1;
-      code.modes_at = at;
-      const auto modes = static_cast<int64_t>(code.means.size());
-      spans_.push_back({at, modes, true});
-      at += modes;
-      if (code.has_missing) {
-        code.missing_at = at;
-        spans_.push_back({at, 2, true});
-        at += 2;
-      } else {
-        code.missing_at = -1;
-      }
+      hots.push_back({static_cast<int64_t>(code.means.size()), false, c, 0});
+      if (code.has_missing) hots.push_back({2, false, c, 1});
     } else {
-      code.onehot_at = at;
       code.cond_at = cond;
-      spans_.push_back({at, code.categories, true});
-      at += code.categories;
       cond += code.categories;
       discrete_.push_back(static_cast<int>(c));
+      hots.push_back({code.categories, true, c, 2});
     }
+  }
+  std::stable_sort(hots.begin(), hots.end(), [](const OneHot& a, const OneHot& b) {
+    return a.dim != b.dim ? a.dim < b.dim : (a.discrete != b.discrete ? !a.discrete : a.column < b.column);
+  });
+  for (ColumnCode& code : codes_) code.missing_at = -1;
+  for (size_t i = 0; i < hots.size(); ++i) {
+    const OneHot& h = hots[i];
+    ColumnCode& code = codes_[h.column];
+    (h.which == 0 ? code.modes_at : h.which == 1 ? code.missing_at : code.onehot_at) = at;
+    if (spans_.size() > 1 && spans_.back().dim == h.dim && spans_.back().start + spans_.back().count * h.dim == at) {
+      ++spans_.back().count;
+    } else {
+      spans_.push_back({at, h.dim, 1, true});
+    }
+    if (h.discrete) {
+      const int d = static_cast<int>(std::find(discrete_.begin(), discrete_.end(), static_cast<int>(h.column)) -
+                                     discrete_.begin());
+      if (discrete_groups_.empty() || discrete_groups_.back().dim != h.dim) {
+        discrete_groups_.push_back({at, h.dim, {}});
+      }
+      discrete_groups_.back().columns.push_back(d);
+    }
+    at += h.dim;
   }
   width_ = at;
   cond_width_ = cond;
@@ -322,29 +347,36 @@ std::vector<std::vector<double>> TableCodec::Decode(const at::Tensor& raw_in, at
   c10::InferenceMode guard;
   const at::Tensor raw = raw_in.contiguous();
   const int64_t n = raw.size(0);
-  // A category per softmax span, drawn from its softmax by inverse CDF.
-  std::vector<std::vector<int64_t>> picks(spans_.size());
+  // A category per one-hot span, drawn from its softmax by inverse CDF:
+  // one uniform per row and span, group by group, span by span.
+  std::vector<std::vector<int64_t>> picks;
   std::map<int64_t, const int64_t*> pick_at;  // span start -> picks
-  for (size_t s = 0; s < spans_.size(); ++s) {
-    const Span& sp = spans_[s];
-    if (!sp.softmax) continue;
-    const at::Tensor probs = torch::softmax(raw.narrow(1, sp.start, sp.dim), 1).contiguous();
-    const at::Tensor u = torch::rand({n}, gen);
+  size_t total = 0;
+  for (const Span& g : spans_) total += g.softmax ? static_cast<size_t>(g.count) : 0;
+  picks.reserve(total);
+  for (const Span& g : spans_) {
+    if (!g.softmax) continue;
+    const at::Tensor probs =
+        torch::softmax(raw.narrow(1, g.start, g.count * g.dim).reshape({n, g.count, g.dim}), 2).contiguous();
+    const at::Tensor u = torch::rand({n, g.count}, gen);
     const float* p = probs.data_ptr<float>();
     const float* up = u.data_ptr<float>();
-    std::vector<int64_t>& pick = picks[s];
-    pick.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = p + i * sp.dim;
-      float acc = 0;
-      int64_t k = 0;
-      for (; k + 1 < sp.dim; ++k) {
-        acc += row[k];
-        if (acc > up[i]) break;
+    for (int64_t s = 0; s < g.count; ++s) {
+      picks.emplace_back(static_cast<size_t>(n));
+      std::vector<int64_t>& pick = picks.back();
+      for (int64_t i = 0; i < n; ++i) {
+        const float* row = p + (i * g.count + s) * g.dim;
+        const float target = up[i * g.count + s];
+        float acc = 0;
+        int64_t k = 0;
+        for (; k + 1 < g.dim; ++k) {
+          acc += row[k];
+          if (acc > target) break;
+        }
+        pick[static_cast<size_t>(i)] = k;
       }
-      pick[static_cast<size_t>(i)] = k;
+      pick_at[g.start + s * g.dim] = pick.data();
     }
-    pick_at[sp.start] = pick.data();
   }
   const float* r = raw.data_ptr<float>();
   std::vector<std::vector<double>> out(codes_.size(), std::vector<double>(static_cast<size_t>(n)));

@@ -34,10 +34,16 @@
 
 namespace gantry {
 
+// The encoded row's layout: every numeric column's scalar first (one tanh
+// span), then the one-hot spans grouped by width, each group `count`
+// adjacent spans of `dim` entries (so that one softmax over a [rows, count,
+// dim] view activates a whole group). Within a group the discrete columns'
+// spans come last, in column order.
 struct Span {
   int64_t start = 0;
-  int64_t dim = 0;
-  bool softmax = false;  // else tanh (one scalar)
+  int64_t dim = 0;       // entries of one span
+  int64_t count = 1;     // adjacent spans of this width (softmax groups)
+  bool softmax = false;  // else tanh over `dim` scalars
 };
 
 // How one column is encoded.
@@ -67,7 +73,16 @@ class TableCodec {
 
   const TableSchema& schema() const { return schema_; }
   const std::vector<ColumnCode>& codes() const { return codes_; }
+  // The tanh span (possibly empty), then the softmax groups, in order.
   const std::vector<Span>& spans() const { return spans_; }
+  // Softmax groups holding discrete columns: for group g, the discrete
+  // columns (indices into discrete()) of its last spans, in order.
+  struct DiscreteGroup {
+    int64_t start = 0;  // of the first discrete span in the group
+    int64_t dim = 0;
+    std::vector<int> columns;  // indices into discrete()
+  };
+  const std::vector<DiscreteGroup>& discrete_groups() const { return discrete_groups_; }
   int64_t width() const { return width_; }        // the encoded row's width
   int64_t cond_width() const { return cond_width_; }
   // Indices (into schema().columns) of the discrete columns, in order.
@@ -96,6 +111,7 @@ class TableCodec {
   std::vector<ColumnCode> codes_;
   std::vector<Span> spans_;
   std::vector<int> discrete_;
+  std::vector<DiscreteGroup> discrete_groups_;
   int64_t width_ = 0;
   int64_t cond_width_ = 0;
 };

@@ -227,15 +227,20 @@ at::Tensor TableTrainer::Impl::Generate(const at::Tensor& input) {
 
 at::Tensor TableTrainer::Impl::Activate(const at::Tensor& raw) {
   const int64_t n = raw.size(0);
-  const at::Tensor gumbel = torch::empty({n, codec->width()}).exponential_(1, gen).log_().neg_();
+  // Gumbel noise -log(-log(u)), u uniform on [0, 1) (u = 0 gives -inf: that
+  // entry's weight is 0); vectorised logs rather than exponential_'s scalar ones.
+  const at::Tensor gumbel = torch::rand({n, codec->width()}, gen).log_().neg_().log_().neg_();
+  // tanh for the scalars; a Gumbel-softmax per one-hot span, a whole group
+  // of equal widths at once.
+  const at::Tensor y = (raw + gumbel) / kGumbelTau;
   std::vector<at::Tensor> parts;
   parts.reserve(codec->spans().size());
   for (const Span& s : codec->spans()) {
-    const at::Tensor x = raw.narrow(1, s.start, s.dim);
     if (s.softmax) {
-      parts.push_back(torch::softmax((x + gumbel.narrow(1, s.start, s.dim)) / kGumbelTau, 1));
-    } else {
-      parts.push_back(torch::tanh(x));
+      parts.push_back(
+          torch::softmax(y.narrow(1, s.start, s.count * s.dim).reshape({n, s.count, s.dim}), 2).reshape({n, s.count * s.dim}));
+    } else if (s.dim > 0) {
+      parts.push_back(torch::tanh(raw.narrow(1, s.start, s.dim)));
     }
   }
   return torch::cat(parts, 1);
@@ -255,24 +260,38 @@ at::Tensor TableTrainer::Impl::Discriminate(const at::Tensor& x) {
 }
 
 at::Tensor TableTrainer::Impl::CondLoss(const at::Tensor& raw, const CondDraw& c) {
+  // The cross-entropy of each row's chosen column against its chosen
+  // category, on the raw logits; a whole group of equal widths at once.
   const int64_t batch = raw.size(0);
-  at::Tensor total = torch::zeros({});
-  const auto nd = static_cast<int64_t>(log_cdf.size());
-  for (int64_t d = 0; d < nd; ++d) {
-    std::vector<int64_t> rows, targets;
-    for (int64_t i = 0; i < batch; ++i) {
-      if (c.column[static_cast<size_t>(i)] == d) {
-        rows.push_back(i);
-        targets.push_back(c.category[static_cast<size_t>(i)]);
-      }
+  std::vector<int> group_of(codec->discrete().size()), slot_of(codec->discrete().size());
+  const auto& groups = codec->discrete_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t j = 0; j < groups[g].columns.size(); ++j) {
+      group_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(g);
+      slot_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(j);
     }
-    if (rows.empty()) continue;
-    const ColumnCode& code = codec->codes()[static_cast<size_t>(codec->discrete()[static_cast<size_t>(d)])];
-    const at::Tensor idx = torch::tensor(rows, torch::kLong);
-    const at::Tensor logits = raw.narrow(1, code.onehot_at, code.categories).index_select(0, idx);
-    total = total + torch::nll_loss(torch::log_softmax(logits, 1), torch::tensor(targets, torch::kLong),
-                                    {}, at::Reduction::Sum);
   }
+  at::Tensor total;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const int64_t k = static_cast<int64_t>(groups[g].columns.size()), d = groups[g].dim;
+    std::vector<int64_t> index(static_cast<size_t>(batch), 0);
+    std::vector<float> mask(static_cast<size_t>(batch), 0);
+    bool any = false;
+    for (int64_t i = 0; i < batch; ++i) {
+      const auto col = static_cast<size_t>(c.column[static_cast<size_t>(i)]);
+      if (group_of[col] != static_cast<int>(g)) continue;
+      index[static_cast<size_t>(i)] = slot_of[col] * d + c.category[static_cast<size_t>(i)];
+      mask[static_cast<size_t>(i)] = 1;
+      any = true;
+    }
+    if (!any) continue;
+    const at::Tensor lsm =
+        torch::log_softmax(raw.narrow(1, groups[g].start, k * d).reshape({batch, k, d}), 2).reshape({batch, k * d});
+    const at::Tensor picked = lsm.gather(1, torch::tensor(index, torch::kLong).unsqueeze(1)).squeeze(1);
+    const at::Tensor term = -(picked * torch::tensor(mask)).sum();
+    total = total.defined() ? total + term : term;
+  }
+  if (!total.defined()) return torch::zeros({});
   return total / static_cast<double>(batch);
 }
 

@@ -18,7 +18,7 @@
 //   the discrete column, one uniform per row for its category by
 //   log-frequency); randperm(batch) pairing real rows with the vectors; one
 //   uniform per row picking a real row of that category; the generator's
-//   Gumbel noise (exponential_, [batch, width]); the discriminator's dropout
+//   Gumbel noise (rand [batch, width], then -log(-log(u))); the discriminator's dropout
 //   masks on real and fake rows together; the interpolation weights; the
 //   masks on the interpolates], then for the generator [noise; conditional
 //   vector; Gumbel noise; masks]. Initial weights: each linear layer of the

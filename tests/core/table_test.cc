@@ -217,9 +217,9 @@ TEST(TableCodec, EncodesAndDecodesRows) {
   at::Tensor logits = enc.clone();
   for (const Span& s : c.spans()) {
     if (s.softmax) {
-      logits.narrow(1, s.start, s.dim).mul_(200);
+      logits.narrow(1, s.start, s.count * s.dim).mul_(200);
     } else {
-      logits.narrow(1, s.start, 1).copy_(torch::atanh(enc.narrow(1, s.start, 1)));
+      logits.narrow(1, s.start, s.dim).copy_(torch::atanh(enc.narrow(1, s.start, s.dim)));
     }
   }
   const auto back = c.Decode(logits, gen);
