@@ -57,7 +57,8 @@ def read_rows(text, delimiter=","):
 
 
 def upload(stub, path):
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
 
     def chunks():
         first = True
@@ -111,7 +112,8 @@ class TablesCliTest(unittest.TestCase):
 
     def test_fair_submit_watch_and_conditional_sample(self):
         fair = fixture("fair.csv")
-        header = next(csv.reader(open(fair)))
+        with open(fair) as f:
+            header = next(csv.reader(f))
         r = self.run_ok("submit", "--table", fair, "--epochs", "3", "--latent-dim", "32",
                         "--generator-hidden", "64,64", "--discriminator-hidden", "64,64", "--watch")
         self.assertIn("state SUCCEEDED", r.stdout)
@@ -123,14 +125,16 @@ class TablesCliTest(unittest.TestCase):
         out = os.path.join(self.tmp.name, "synth.csv")
         self.run_ok("sample", job_id, "--count", "1000", "--where", "occupation=3", "--seed", "1",
                     "--out", out)
-        rows = read_rows(open(out).read())
+        with open(out) as f:
+            rows = read_rows(f.read())
         self.assertEqual(len(rows), 1000)
         self.assertEqual(list(rows[0].keys()), header, "fair's nine column names, in order")
         self.assertEqual({row["occupation"] for row in rows}, {"3"})
         for code in ("rate_marriage", "religious", "educ", "occupation_husb"):
             for row in rows:
                 self.assertRegex(row[code], r"^\d+$", f"{code} is an integer code")
-        real = read_rows(open(fair).read())
+        with open(fair) as f:
+            real = read_rows(f.read())
         levels = {c: {r[c] for r in real} for c in ("rate_marriage", "religious", "educ")}
         for row in rows:
             for c, seen in levels.items():
@@ -200,7 +204,8 @@ class TablesGrpcTest(unittest.TestCase):
                 info, job = self.train(name)
                 rows = samples_of(self.stub, job.id)
                 self.assertEqual(rows.count, 300)
-                real_header = next(csv.reader(open(fixture(name), encoding="utf-8"), delimiter=delimiter))
+                with open(fixture(name), encoding="utf-8") as f:
+                    real_header = next(csv.reader(f, delimiter=delimiter))
                 self.assertEqual([c.name for c in rows.columns], real_header)
                 schema = {c.name: c for c in job.table_schema.columns}
                 for col in rows.columns:
@@ -333,7 +338,8 @@ class TablesResumeTest(unittest.TestCase):
             events = events_of(stub, job.id)
             rows = samples_of(stub, job.id)
             ch.close()
-            log = open(replicas[1].log_path, errors="replace").read()
+            with open(replicas[1].log_path, errors="replace") as f:
+                log = f.read()
             self.assertIn(f"job {job.id} resuming", log, "the second replica took the job over")
             self.assertEqual(events[-1].state.state, pb.JOB_STATE_SUCCEEDED)
             self.assertEqual(epoch_figures(events), expected, "bit-exact after the takeover")
