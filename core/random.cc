@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <mutex>
+
 namespace gantry {
 namespace {
 uint64_t SplitMix64(uint64_t x) {
@@ -14,6 +16,19 @@ uint64_t SplitMix64(uint64_t x) {
 
 at::Generator MakeCpuGenerator(uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+bool SetGeneratorState(at::Generator& gen, const at::Tensor& state) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const at::Tensor before = gen.get_state();
+  gen.set_state(state);
+  const at::mt19937_data_pod pod = at::check_generator<at::CPUGeneratorImpl>(gen)->engine().data();
+  const bool fresh = pod.left_ == 1 && pod.next_ == 0;
+  if (!fresh && !(pod.left_ >= 1 && pod.left_ <= 624 && pod.left_ + static_cast<int>(pod.next_) == 625)) {
+    gen.set_state(before);
+    return false;
+  }
+  return true;
 }
 
 uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index) {

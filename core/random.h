@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 
@@ -25,5 +26,12 @@ at::Generator MakeCpuGenerator(uint64_t seed);
 
 // A well-mixed 64-bit seed derived from (seed, stream, index) with splitmix64.
 uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index);
+
+// Sets a CPU generator's state from a saved one (get_state()'s bytes), or
+// leaves it unchanged and returns false: ATen checks the state's size and
+// ranges but not that mt19937's position is consistent (left + next == 625
+// once drawn from), which the draws then trust, so a crafted state would
+// read past the engine's words. Takes the generator's mutex.
+bool SetGeneratorState(at::Generator& gen, const at::Tensor& state);
 
 }  // namespace gantry

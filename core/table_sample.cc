@@ -188,6 +188,10 @@ Status TableRowStream::Next(int64_t n, std::vector<std::vector<double>>* columns
     done += static_cast<int64_t>(take);
     accepted_ += static_cast<int64_t>(take);
   }
+  // Between calls a stream keeps only its pending rows, not the network's
+  // buffers: a slow SampleStream client holds kilobytes, not megabytes.
+  work_ = at::Tensor();
+  out_ = at::Tensor();
   return Status::Ok();
 }
 

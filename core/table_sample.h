@@ -80,7 +80,7 @@ class TableRowStream {
   int steer_ = -1;          // the condition that sets the conditional vector
   std::vector<std::vector<double>> pending_;  // accepted rows of the current block
   size_t pending_at_ = 0;
-  at::Tensor work_, out_;  // the network's buffers, reused block after block
+  at::Tensor work_, out_;  // the network's buffers, reused block after block within a Next()
 };
 
 // The values of `columns` (TableRowStream's output) for one column, as the

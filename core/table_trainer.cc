@@ -595,16 +595,8 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
     if (!Int64Scalar(t, k + ".count")) return Status::DataLoss("state is missing " + k + ".count");
   }
   try {
-    {
-      std::lock_guard<std::mutex> lock(s.gen.mutex());
-      const at::Tensor before = s.gen.get_state();
-      s.gen.set_state(rng->second);
-      const at::mt19937_data_pod pod = at::check_generator<at::CPUGeneratorImpl>(s.gen)->engine().data();
-      const bool fresh = pod.left_ == 1 && pod.next_ == 0;
-      if (!fresh && !(pod.left_ >= 1 && pod.left_ <= 624 && pod.left_ + static_cast<int>(pod.next_) == 625)) {
-        s.gen.set_state(before);
-        return Status::DataLoss("trainer state holds an inconsistent random generator state");
-      }
+    if (!SetGeneratorState(s.gen, rng->second)) {
+      return Status::DataLoss("trainer state holds an inconsistent random generator state");
     }
     torch::NoGradGuard no_grad;
     auto apply = [&](const std::string& prefix, std::vector<at::Tensor>& p, Adam& adam) {

@@ -511,20 +511,9 @@ Status Trainer::RestoreState(const std::string& bytes) {
     }
 
     // The generator's state first: it is the part that can still be refused,
-    // and then nothing else has changed. ATen checks its size and ranges but
-    // not that mt19937's position is consistent (left + next == 625 once
-    // drawn from), which the draws then trust: a crafted state would read
-    // past the engine's words.
-    {
-      std::lock_guard<std::mutex> lock(s.gen.mutex());
-      const at::Tensor before = s.gen.get_state();
-      s.gen.set_state(rng->second);
-      const at::mt19937_data_pod pod = at::check_generator<at::CPUGeneratorImpl>(s.gen)->engine().data();
-      const bool fresh = pod.left_ == 1 && pod.next_ == 0;
-      if (!fresh && !(pod.left_ >= 1 && pod.left_ <= 624 && pod.left_ + static_cast<int>(pod.next_) == 625)) {
-        s.gen.set_state(before);
-        return Status::DataLoss("trainer state holds an inconsistent random generator state");
-      }
+    // and then nothing else has changed.
+    if (!SetGeneratorState(s.gen, rng->second)) {
+      return Status::DataLoss("trainer state holds an inconsistent random generator state");
     }
     Apply(g, s.g_params, *s.g_adam);
     Apply(d, s.d_params, *s.d_adam);

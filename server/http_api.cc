@@ -71,20 +71,11 @@ StatusOr<std::optional<Int>> QueryInt(const Request& req, const char* name) {
 // holding '=' ("?label_selector=sweep=s1,seed=3") reads whole: httplib
 // splits a parameter at every '=' and keeps the last piece. Percent-escapes
 // are decoded ('+' is a space). "" when absent.
+std::vector<std::string> RawQueryValues(const Request& req, const std::string& name);
+
 std::string RawQueryValue(const Request& req, const std::string& name) {
-  const size_t q = req.target.find('?');
-  if (q == std::string::npos) return "";
-  const std::string query = req.target.substr(q + 1);
-  for (size_t start = 0; start <= query.size();) {
-    size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string item = query.substr(start, end - start);
-    if (item.size() > name.size() && item.compare(0, name.size() + 1, name + "=") == 0) {
-      return httplib::detail::decode_url(item.substr(name.size() + 1), true);
-    }
-    start = end + 1;
-  }
-  return "";
+  const std::vector<std::string> values = RawQueryValues(req, name);
+  return values.empty() ? "" : values.front();
 }
 
 // Every value of a repeated query parameter, from the raw target ("?where=

@@ -366,6 +366,34 @@ TEST(TableSample, ConditionsAreMetOrRefusedClearly) {
   EXPECT_NE(s.message().find("met the conditions"), std::string::npos) << s.message();
 }
 
+TEST(TableTrainer, EarlyStoppingEndsWithItsReasonAndResumesIntoIt) {
+  JobSpec spec = SmallSpec();
+  spec.epochs = 200;
+  spec.eval_every = 1;
+  spec.patience = 2;
+  spec.min_delta = 0.5;  // no epoch improves by half the whole range: stops after 1 + 2
+  auto t = Trainer::Create(spec);
+  ASSERT_TRUE(t.ok());
+  std::vector<EpochReport> reports;
+  while (!(*t)->finished()) {
+    auto r = (*t)->RunEpoch();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    reports.push_back(*r);
+  }
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_NE(reports.back().stop_reason.find("early stopping: column_distance did not improve"), std::string::npos)
+      << reports.back().stop_reason;
+  EXPECT_GE(reports.back().best_epoch, 1);
+  EXPECT_EQ((*t)->RunEpoch().status().code(), StatusCode::kFailedPrecondition);
+  // A trainer restored from the stopped state is stopped too.
+  auto state = (*t)->SaveState();
+  ASSERT_TRUE(state.ok());
+  auto again = Trainer::Create(spec);
+  ASSERT_TRUE((*again)->RestoreState(*state).ok());
+  EXPECT_TRUE((*again)->finished());
+  EXPECT_EQ((*again)->best_epoch(), (*t)->best_epoch());
+}
+
 TEST(TableSpec, ValidationNamesTheField) {
   JobSpec s = SmallSpec();
   s.batch_size = 105;
