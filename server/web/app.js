@@ -1,10 +1,16 @@
 // gantry dashboard: a job list, a job page with live charts (Chart.js) fed
-// by Server-Sent Events, and a form that submits jobs. Talks only to
-// gantryd's JSON API (/v1/...), with the session cookie when a token is set.
+// by Server-Sent Events, and a form that submits jobs (point data sets, or a
+// table uploaded as CSV). A table job's page shows its columns and samples
+// rows with conditions. Talks only to gantryd's JSON API (/v1/...), with the
+// session cookie when a token is set.
 'use strict';
 
 const view = document.getElementById('view');
-const KINDS = ['sine', 'circle', 'ring8', 'grid25', 'two_moons', 'spiral', 'swiss_roll', 'user'];
+// The form's dataset choices; 'table' is the CTGAN-class model on an uploaded CSV.
+const KINDS = ['sine', 'circle', 'ring8', 'grid25', 'two_moons', 'spiral', 'swiss_roll', 'user', 'table'];
+const KIND_LABELS = { user: 'user (points file)', table: 'table (CSV upload)' };
+// Type overrides of a table job (TableSource's repeated fields).
+const OVERRIDES = ['categorical', 'integer', 'continuous', 'datetime', 'boolean'];
 // Exposed for tests and measurements: when each epoch's point was drawn.
 window.gantryStats = { epochs: [] };
 
@@ -16,7 +22,13 @@ async function api(path, options = {}) {
   const res = await fetch(path, { credentials: 'same-origin', ...options });
   if (res.status === 401) { location.href = '/login'; throw new Error('sign in first'); }
   const text = await res.text();
-  const body = text ? JSON.parse(text) : {};
+  let body = {};
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    // Not JSON (e.g. a proxy's page, or 413 for a body over --max-message-bytes).
+    throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
   if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
   return body;
 }
@@ -24,6 +36,8 @@ async function api(path, options = {}) {
 const num = (v) => (v === undefined || v === null || v === '' ? 0 : Number(v));
 const stateName = (s) => (s || 'JOB_STATE_UNSPECIFIED').replace('JOB_STATE_', '');
 const kindName = (k) => (k || 'DATASET_KIND_SINE').replace('DATASET_KIND_', '').toLowerCase();
+const isTable = (spec) => Boolean(spec && spec.dataset && spec.dataset.kind === 'DATASET_KIND_TABLE');
+const typeName = (t) => (t || 'COLUMN_TYPE_UNSPECIFIED').replace('COLUMN_TYPE_', '').toLowerCase();
 const ended = (s) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(s);
 const fmt = (v, digits = 4) => (v === undefined || v === null || Number.isNaN(Number(v)) ? '–' : Number(v).toFixed(digits));
 
@@ -108,7 +122,7 @@ function renderList() {
   return () => { stopped = true; clearInterval(timer); };
 }
 
-// ---- Job page ---------------------------------------------------------------
+// ---- Charts and downloads ---------------------------------------------------
 
 const COLORS = { d: '#3358d4', g: '#e8590c', q: '#0c8a5f', real: 'rgba(120,130,150,0.35)', fake: '#d6336c' };
 
@@ -173,6 +187,157 @@ async function download(url, accept, fallbackName) {
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
 }
 
+// ---- Table jobs: columns and sampled rows -----------------------------------
+
+const MAX_SHOWN_ROWS = 2000;
+
+// A number with `decimals` digits (the column's, as the input wrote them),
+// else as short as it reads.
+function fmtNum(v, decimals) {
+  const x = Number(v);
+  if (!Number.isFinite(x)) return '–';
+  if (decimals !== undefined && decimals !== null) return x.toFixed(Math.min(12, Math.max(0, Number(decimals))));
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(6)));
+}
+
+// A datetime column's range travels as seconds since 1970 (UTC).
+function fmtTime(seconds, format) {
+  const x = Number(seconds);
+  if (!Number.isFinite(x)) return '–';
+  const iso = new Date(x * 1000).toISOString();
+  return /%[HMSTRcs]/.test(format || '') ? iso.slice(0, 19).replace('T', ' ') : iso.slice(0, 10);
+}
+
+function columnSummary(c) {
+  const t = typeName(c.type);
+  if (t === 'categorical' || t === 'boolean') {
+    const levels = c.levels || [];
+    const shown = levels.slice(0, 6).join(', ') + (levels.length > 6 ? ', …' : '');
+    return el('span', { title: levels.slice(0, 100).join(', ') },
+      `${levels.length} level${levels.length === 1 ? '' : 's'}`, el('span', { class: 'muted levels' }, shown));
+  }
+  if (t === 'datetime') return `${fmtTime(c.min, c.datetimeFormat)} .. ${fmtTime(c.max, c.datetimeFormat)}`;
+  const d = t === 'integer' ? 0 : c.decimals;
+  return `${fmtNum(c.min, d)} .. ${fmtNum(c.max, d)}`;
+}
+
+// The effective schema (Job.tableSchema) as a table: name, type, levels or range, missing cells.
+function columnsTable(schema) {
+  const cols = (schema && schema.columns) || [];
+  return el('div', { class: 'table-wrap' }, el('table', { id: 'columns', class: 'data' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Column'), el('th', {}, 'Type'),
+      el('th', {}, 'Levels or range'), el('th', { class: 'num' }, 'Missing'))),
+    el('tbody', {}, cols.map((c) => {
+      const t = typeName(c.type);
+      return el('tr', { 'data-column': c.name, 'data-type': t },
+        el('td', {}, c.name),
+        el('td', {}, t, c.integerCodes ? el('span', { class: 'muted' }, ' (integer codes)') : null),
+        el('td', { class: 'summary' }, columnSummary(c)),
+        el('td', { class: 'num' }, String(num(c.missing))));
+    }))));
+}
+
+// "col=value; col=lo..hi" as the samples call's where= values.
+function parseConditions(text) {
+  return text.split(';').map((c) => c.trim()).filter(Boolean).map((c) => {
+    const eq = c.indexOf('=');
+    if (eq <= 0) throw new Error(`condition '${c}' is not COLUMN=VALUE or COLUMN=LO..HI`);
+    return `${c.slice(0, eq).trim()}=${c.slice(eq + 1).trim()}`;
+  });
+}
+
+// One cell of a typed column (Rows.columns[i]); null when missing.
+function cellText(col, i) {
+  if (col.missing && col.missing[i]) return null;
+  for (const k of ['strings', 'ints', 'doubles', 'bools']) {
+    if (col[k] && col[k].length > i) return String(col[k][i]);
+  }
+  return '';
+}
+
+function rowsTable(rows) {
+  const cols = rows.columns || [];
+  const n = Math.min(num(rows.count), MAX_SHOWN_ROWS);
+  const body = [];
+  for (let i = 0; i < n; i++) {
+    body.push(el('tr', {}, cols.map((c) => {
+      const v = cellText(c, i);
+      const t = typeName(c.type);
+      const numeric = t === 'continuous' || t === 'integer';
+      return v === null ? el('td', { class: 'missing', title: 'missing' })
+        : el('td', { class: numeric ? 'num' : null }, v);
+    })));
+  }
+  return el('table', { id: 'sample-rows', class: 'data' },
+    el('thead', {}, el('tr', {}, cols.map((c) => el('th', { 'data-column': c.name, title: typeName(c.type) }, c.name)))),
+    el('tbody', {}, body));
+}
+
+// The "Sample rows" panel of a table job: count, seed, epoch, conditions;
+// rows drawn as a table, and the same query as a CSV download.
+function samplePanel(id) {
+  const field = (label, input) => el('label', {}, label, input);
+  const count = el('input', { id: 's-count', type: 'number', min: 1, max: 100000, value: 20 });
+  const seed = el('input', { id: 's-seed', type: 'number', min: 0, placeholder: 'random' });
+  const epoch = el('select', { id: 's-epoch' }, el('option', { value: 'latest' }, 'latest'),
+    el('option', { value: 'best' }, 'best'));
+  const where = el('input', { id: 's-where', type: 'text', placeholder: 'col=value; col=lo..hi',
+    'aria-label': 'conditions' });
+  const fetchBtn = el('button', { type: 'submit', class: 'primary', id: 's-fetch' }, 'Sample rows');
+  const csv = el('a', { href: '#', class: 'button', id: 's-csv', role: 'button' }, 'Download CSV');
+  const note = el('p', { class: 'muted', id: 's-note' });
+  const error = el('p', { class: 'error', role: 'alert', id: 's-error' });
+  const wrap = el('div', { class: 'table-wrap rows-wrap', id: 'sample-wrap' });
+  const form = el('form', { class: 'job sample', id: 'sample-form' },
+    field('Rows', count), field('Seed', seed), field('Epoch', epoch),
+    el('label', { class: 'wide' }, 'Conditions (column=value or column=lo..hi, separated by ;)', where),
+    el('div', { class: 'wide actions' }, fetchBtn, csv));
+  let shownSeed = '';
+
+  // The samples URL for the fields; an empty seed field takes the seed of
+  // the rows shown, so that the CSV holds them.
+  function url() {
+    const q = [`count=${encodeURIComponent(count.value.trim() || '20')}`];
+    const s = seed.value.trim() || shownSeed;
+    if (s) q.push(`seed=${encodeURIComponent(s)}`);
+    if (epoch.value === 'best') q.push('epoch=best');
+    for (const c of parseConditions(where.value)) q.push(`where=${encodeURIComponent(c)}`);
+    return `/v1/jobs/${encodeURIComponent(id)}/samples?${q.join('&')}`;
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    fetchBtn.disabled = true;
+    try {
+      shownSeed = '';
+      const res = await api(url());
+      const rows = res.rows || { count: 0, columns: [] };
+      shownSeed = String(res.seed || '');
+      const n = num(rows.count);
+      note.textContent = `${n} row${n === 1 ? '' : 's'} · seed ${res.seed} · epoch ${res.epoch}` +
+        (n > MAX_SHOWN_ROWS ? ` · showing the first ${MAX_SHOWN_ROWS}; Download CSV has them all` : '');
+      wrap.replaceChildren(rowsTable(rows));
+      wrap.dataset.rows = Math.min(n, MAX_SHOWN_ROWS);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+    fetchBtn.disabled = false;
+  });
+  csv.addEventListener('click', (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    try {
+      download(url(), 'text/csv', `${id}-samples.csv`).catch((err) => { error.textContent = err.message; });
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  return el('section', { class: 'card', id: 'sample-panel' }, el('h2', {}, 'Sample rows'), form, error, note, wrap);
+}
+
+// ---- Job page ---------------------------------------------------------------
+
 function renderJob(id) {
   const title = el('h1', {}, id);
   const badge = el('span');
@@ -191,6 +356,11 @@ function renderJob(id) {
   const axX = el('select', { id: 'axis-x', 'aria-label': 'x coordinate' });
   const axY = el('select', { id: 'axis-y', 'aria-label': 'y coordinate' });
   const axes = el('div', { class: 'axes', hidden: true }, 'coordinates', axX, axY);
+  const chartTitle = el('h2', { id: 'loss-title' }, 'Losses and quality by epoch');
+  const scatterCard = el('section', { class: 'card', id: 'scatter-card' },
+    el('h2', {}, 'Generated points over the real data'), axes, scatterBox);
+  const charts = el('div', { class: 'charts' }, el('section', { class: 'card' }, chartTitle, lossBox), scatterCard);
+  const tableCards = el('div', { id: 'table-cards', hidden: true });
 
   view.replaceChildren(
     el('section', { class: 'card' }, title,
@@ -198,9 +368,7 @@ function renderJob(id) {
       bar,
       el('div', { class: 'actions' }, cancelBtn, samplesBtn, generatorBtn, deleteBtn),
       message, stats),
-    el('div', { class: 'charts' },
-      el('section', { class: 'card' }, el('h2', {}, 'Losses and quality by epoch'), lossBox),
-      el('section', { class: 'card' }, el('h2', {}, 'Generated points over the real data'), axes, scatterBox)));
+    charts, tableCards);
 
   const loss = lossChart(lossCanvas);
   const scatter = scatterChart(scatterCanvas);
@@ -214,6 +382,43 @@ function renderJob(id) {
   let frame = 0;
   let source = null;
   let closed = false;
+  let table = false;  // a table job: column distance, no scatter, columns and samples
+  let tableName = '';
+
+  // A table job's page: the chart's quality is the column distance, drawn
+  // on evaluated epochs; the columns and the samples panel replace the scatter.
+  function setupTable(j) {
+    table = true;
+    const ds = loss.data.datasets[2];
+    ds.label = 'column distance (lower is better)';
+    ds.pointRadius = 3;
+    loss.options.scales.quality.title.text = 'column distance';
+    loss.update('none');
+    lossBox.dataset.metric = 'column_distance';
+    chartTitle.textContent = 'Losses and column distance by epoch';
+    scatterCard.hidden = true;
+    charts.classList.add('single');
+    tableCards.replaceChildren(
+      el('section', { class: 'card', id: 'columns-card' }, el('h2', {}, 'Columns'), columnsTable(j.tableSchema)),
+      samplePanel(id));
+    tableCards.hidden = false;
+    const tid = j.spec.dataset.table && j.spec.dataset.table.tableId;
+    if (tid) {
+      api(`/v1/tables/${encodeURIComponent(tid)}`).then((t) => {
+        tableName = t.name || '';
+        if (job && !closed) showJob(job, shownSeq);
+      }).catch(() => {});
+    }
+  }
+
+  function datasetText(spec, j) {
+    if (!isTable(spec)) return kindName(spec.dataset && spec.dataset.kind);
+    const tid = (spec.dataset.table && spec.dataset.table.tableId) || '';
+    const schema = j.tableSchema || {};
+    const cols = (schema.columns || []).length;
+    return `table ${tableName ? `${tableName} ` : ''}${tid.slice(0, 12)}… · ` +
+      `${num(schema.rows || j.datasetRows)} rows × ${cols} columns`;
+  }
 
   // Shows the job as of event `seq` (a Job's lastSeq, or an event's seq);
   // an older view (e.g. a cancel's answer that arrives after the CANCELLED
@@ -233,19 +438,38 @@ function renderJob(id) {
     samplesBtn.disabled = generatorBtn.disabled = num(j.epochsDone) === 0;
     const l = j.latest || {};
     const spec = j.spec || {};
-    const items = [
-      ['dataset', `${kindName(spec.dataset && spec.dataset.kind)}`],
-      ['loss D', fmt(l.lossD)], ['loss G', fmt(l.lossG)],
-      ['D(real)', fmt(l.dReal, 3)], ['D(fake)', fmt(l.dFake, 3)],
-      ['quality', fmt(l.quality)], ['s/epoch', fmt(l.seconds, 3)],
-      ['lr', spec.learningRate], ['batch', spec.batchSize], ['seed', spec.seed],
-    ];
+    if (isTable(spec) && !table) setupTable(j);
+    let items;
+    if (table) {
+      // An epoch event carries the best epoch so far; a Job carries it too.
+      const bestEpoch = num(l.bestEpoch) || num(j.bestEpoch);
+      const best = (num(l.bestEpoch) ? l.bestMetrics : j.bestMetrics) || {};
+      items = [
+        ['dataset', datasetText(spec, j)],
+        ['loss D', fmt(l.lossD)], ['loss G', fmt(l.lossG)],
+        ['column distance', fmt(l.quality)],
+        ['best epoch', bestEpoch || '–'],
+        ['best column distance', bestEpoch ? fmt(best.columnDistance) : '–'],
+        ['s/epoch', fmt(l.seconds, 3)],
+        ['lr', spec.learningRate], ['batch', spec.batchSize], ['seed', spec.seed],
+      ];
+    } else {
+      items = [
+        ['dataset', datasetText(spec, j)],
+        ['loss D', fmt(l.lossD)], ['loss G', fmt(l.lossG)],
+        ['D(real)', fmt(l.dReal, 3)], ['D(fake)', fmt(l.dFake, 3)],
+        ['quality', fmt(l.quality)], ['s/epoch', fmt(l.seconds, 3)],
+        ['lr', spec.learningRate], ['batch', spec.batchSize], ['seed', spec.seed],
+      ];
+    }
     if (j.error) items.push(['error', j.error]);
-    stats.replaceChildren(...items.map(([k, v]) => el('div', { class: 'stat' },
+    if (j.stopReason) items.push(['stopped', j.stopReason]);
+    stats.replaceChildren(...items.map(([k, v]) => el('div', { class: table && k === 'dataset' ? 'stat wide' : 'stat', 'data-stat': k },
       el('div', { class: 'k' }, k), el('div', { class: 'v' }, v === undefined ? '–' : v))));
   }
 
   function drawScatter() {
+    if (table) return;
     if (dataset) scatter.data.datasets[0].data = toXY(dataset, ax, ay);
     if (lastPreview) scatter.data.datasets[1].data = toXY(lastPreview, ax, ay);
     scatter.update('none');
@@ -276,7 +500,8 @@ function renderJob(id) {
       const e = num(r.epoch);
       loss.data.datasets[0].data.push({ x: e, y: num(r.lossD) });
       loss.data.datasets[1].data.push({ x: e, y: num(r.lossG) });
-      loss.data.datasets[2].data.push({ x: e, y: num(r.quality) });
+      if (!table) loss.data.datasets[2].data.push({ x: e, y: num(r.quality) });
+      else if (r.metrics) loss.data.datasets[2].data.push({ x: e, y: num(r.metrics.columnDistance) });
       if (r.preview && num(r.preview.dim)) { lastPreview = r.preview; setupAxes(num(r.preview.dim)); }
     }
     loss.update('none');
@@ -328,6 +553,7 @@ function renderJob(id) {
     try {
       showJob(await api(`/v1/jobs/${encodeURIComponent(id)}`));
       follow();
+      if (table) return;  // a table's rows are not points: no scatter
       dataset = (await api(`/v1/jobs/${encodeURIComponent(id)}/dataset?max_points=2000`)).points;
       if (dataset) setupAxes(num(dataset.dim));
       drawScatter();
@@ -372,41 +598,106 @@ const sizes = (text) => text.split(/[\s,]+/).filter(Boolean).map((s) => {
   return n;
 });
 
+const names = (text) => String(text || '').split(',').map((s) => s.trim()).filter(Boolean);
+
+function kib(bytes) {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+// The model fields' defaults: the seed program's for point data sets,
+// CTGAN's for tables (see JobSpec in gantry.proto).
+const MODEL_DEFAULTS = {
+  points: { lr: 0.001, batch: 32, latent: 2, ghidden: '16,32', dhidden: '256,128,64' },
+  table: { lr: 0.0002, batch: 500, latent: 128, ghidden: '256,256', dhidden: '256,256' },
+};
+
 function renderNew() {
   const error = el('p', { class: 'error', role: 'alert', id: 'form-error' });
-  const kind = el('select', { name: 'kind', id: 'f-kind' }, KINDS.map((k) => el('option', { value: k }, k)));
+  const status = el('p', { class: 'muted', id: 'form-status' });
+  const kind = el('select', { name: 'kind', id: 'f-kind' },
+    KINDS.map((k) => el('option', { value: k }, KIND_LABELS[k] || k)));
   const file = el('input', { type: 'file', name: 'points', id: 'f-points', accept: '.csv,.txt,.tsv' });
   const fileLabel = el('label', { class: 'wide', hidden: true }, 'Points file (CSV or whitespace-separated, one point per line)', file);
+  const tableFile = el('input', { type: 'file', name: 'table', id: 'f-table', accept: '.csv,.tsv,.txt,text/csv' });
   const field = (label, name, attrs) => el('label', {}, label, el('input', { name, id: `f-${name}`, ...attrs }));
+  const sizeLabel = field('Dataset size', 'size', { type: 'number', min: 2, value: 1024 });
+  const tableFields = el('fieldset', { class: 'wide table-fields', id: 'table-fields', hidden: true },
+    el('legend', {}, 'Table'),
+    el('label', { class: 'wide' }, 'CSV file (a header row; comma, semicolon, tab or | between fields)', tableFile),
+    el('p', { class: 'muted wide hint' },
+      'Column types are inferred; to override, list column names (comma-separated) under a type.'),
+    OVERRIDES.map((o) => field(o[0].toUpperCase() + o.slice(1), o, { type: 'text', placeholder: 'col1, col2' })));
+  const submit = el('button', { type: 'submit', class: 'primary', id: 'submit' }, 'Submit job');
   const form = el('form', { class: 'job', id: 'new-job' },
     field('Name', 'name', { type: 'text', maxlength: 200, placeholder: 'optional' }),
     el('label', {}, 'Dataset', kind),
-    field('Dataset size', 'size', { type: 'number', min: 2, value: 1024 }),
+    sizeLabel,
     fileLabel,
+    tableFields,
     field('Epochs', 'epochs', { type: 'number', min: 1, max: 100000, value: 300, required: true }),
     field('Seed', 'seed', { type: 'number', min: 0, value: 111 }),
-    field('Learning rate', 'lr', { type: 'number', step: 'any', min: 0, value: 0.001 }),
-    field('Batch size', 'batch', { type: 'number', min: 1, value: 32 }),
-    field('Generator hidden sizes', 'ghidden', { type: 'text', value: '16,32' }),
-    field('Discriminator hidden sizes', 'dhidden', { type: 'text', value: '256,128,64' }),
-    el('div', { class: 'wide actions' }, el('button', { type: 'submit', class: 'primary', id: 'submit' }, 'Submit job')),
-    el('div', { class: 'wide' }, error));
-  kind.addEventListener('change', () => { fileLabel.hidden = kind.value !== 'user'; });
+    field('Learning rate', 'lr', { type: 'number', step: 'any', min: 0, value: MODEL_DEFAULTS.points.lr }),
+    field('Batch size', 'batch', { type: 'number', min: 1, value: MODEL_DEFAULTS.points.batch }),
+    field('Latent dimension', 'latent', { type: 'number', min: 1, max: 1024, value: MODEL_DEFAULTS.points.latent }),
+    field('Generator hidden sizes', 'ghidden', { type: 'text', value: MODEL_DEFAULTS.points.ghidden }),
+    field('Discriminator hidden sizes', 'dhidden', { type: 'text', value: MODEL_DEFAULTS.points.dhidden }),
+    el('div', { class: 'wide actions' }, submit),
+    el('div', { class: 'wide' }, status, error));
+
+  let mode = 'points';
+  kind.addEventListener('change', () => {
+    const next = kind.value === 'table' ? 'table' : 'points';
+    fileLabel.hidden = kind.value !== 'user';
+    sizeLabel.hidden = kind.value === 'user' || kind.value === 'table';
+    tableFields.hidden = next !== 'table';
+    if (next !== mode) {
+      // Switching between the point model and the table model: its defaults.
+      for (const [k, v] of Object.entries(MODEL_DEFAULTS[next])) form.querySelector(`#f-${k}`).value = v;
+      mode = next;
+    }
+  });
+
+  // Uploads the table (POST /v1/tables, the file itself as the body) and
+  // answers its TableInfo.
+  async function upload(f) {
+    status.textContent = `Uploading ${f.name} (${kib(f.size)})…`;
+    try {
+      return await api(`/v1/tables?name=${encodeURIComponent(f.name)}`, {
+        method: 'POST', headers: { 'Content-Type': 'text/csv' }, body: f });
+    } catch (err) {
+      throw new Error(`upload refused: ${err.message}`);
+    }
+  }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
+    status.textContent = '';
     const f = new FormData(form);
+    submit.disabled = true;
     try {
       const spec = {
         epochs: Number(f.get('epochs')), seed: String(f.get('seed')),
         learningRate: Number(f.get('lr')), batchSize: Number(f.get('batch')),
+        latentDim: Number(f.get('latent')),
         generatorHidden: { sizes: sizes(f.get('ghidden')) },
         discriminatorHidden: { sizes: sizes(f.get('dhidden')) },
       };
       if (kind.value === 'user') {
         if (!file.files.length) throw new Error('choose a points file for a user dataset');
         spec.dataset = { kind: 'DATASET_KIND_USER', points: parsePoints(await file.files[0].text()) };
+      } else if (kind.value === 'table') {
+        if (!tableFile.files.length) throw new Error('choose a CSV file for a table dataset');
+        const info = await upload(tableFile.files[0]);
+        const schema = info.schema || {};
+        status.textContent = `Uploaded ${info.name}: ${num(schema.rows)} rows, ` +
+          `${(schema.columns || []).length} columns (table ${String(info.id).slice(0, 12)}…). Creating the job…`;
+        const table = { tableId: info.id };
+        for (const o of OVERRIDES) {
+          const list = names(f.get(o));
+          if (list.length) table[o] = list;
+        }
+        spec.dataset = { kind: 'DATASET_KIND_TABLE', table };
       } else {
         spec.dataset = { kind: `DATASET_KIND_${kind.value.toUpperCase()}`, size: Number(f.get('size')) };
       }
@@ -415,7 +706,9 @@ function renderNew() {
       location.hash = `#/jobs/${job.id}`;
     } catch (err) {
       error.textContent = err.message;
+      status.textContent = status.textContent.replace(/ Creating the job…$/, '');  // the upload stands
     }
+    submit.disabled = false;
   });
   view.replaceChildren(el('section', { class: 'card' }, el('h1', {}, 'New job'), form));
   return () => {};

@@ -4,7 +4,10 @@
 // It submits the seed job through the form, sees it in the list, sees the
 // loss chart gain points while the job trains and the scatter drawn,
 // downloads samples (CSV) and the generator, uploads user points of
-// dimension 3 and switches the scatter's coordinates, cancels another job
+// dimension 3 and switches the scatter's coordinates, uploads a CSV table
+// through the form (a bad file and a bad override refused inline), trains a
+// small table job and checks its columns, column distance and conditioned
+// samples (table and CSV), cancels another job
 // from its page, checks the page on a phone-sized screen, and signs in with
 // the token form when gantryd has --auth-token-file. Screenshots go to --out.
 // It prints (never asserts) the time from an epoch's end (the event's time)
@@ -212,6 +215,149 @@ try {
   const userJob = await d.api('GET', `/v1/jobs/${decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''))}`);
   assert.equal(userJob.spec.dataset.kind, 'DATASET_KIND_USER');
 
+  step('a table job: upload a CSV through the form, errors inline, overrides, the small model');
+  // 200 rows: a text category, an integer code (1..4, which inference reads
+  // as categorical codes: the form overrides it to integer), and a float
+  // with 12 missing cells.
+  const COLORS = ['red', 'green', 'blue'];
+  const people = path.join(tmp, 'people.csv');
+  let missingSizes = 0;
+  fs.writeFileSync(people, 'color,code,size\n' + Array.from({ length: 200 }, (_, i) => {
+    const color = COLORS[(i * 7) % 3];
+    const code = 1 + ((i * 5 + (i >> 3)) % 4);
+    const missing = i % 17 === 5;
+    if (missing) missingSizes += 1;
+    const size = missing ? '' : (10 + 4 * COLORS.indexOf(color) + ((i * 37) % 100) / 25).toFixed(2);
+    return `${color},${code},${size}`;
+  }).join('\n') + '\n');
+  assert.equal(missingSizes, 12);
+  const bad = path.join(tmp, 'bad.csv');
+  fs.writeFileSync(bad, 'color,code,size\nred,1,2.5\nblue,2,3.5,extra\n');
+  await page.click('#nav-new');
+  await page.selectOption('#f-kind', 'table');
+  assert.ok(await page.isVisible('#f-table'));
+  assert.ok(!(await page.isVisible('#f-size')), 'no dataset size for a table');
+  assert.equal(await page.inputValue('#f-batch'), '500', 'CTGAN\'s batch size by default');
+  await page.setInputFiles('#f-table', bad);
+  await page.fill('#f-epochs', '3');
+  await page.click('#submit');
+  // The upload's refusal, with core's message naming the file and line.
+  await page.waitForFunction(() => /bad\.csv: line 3: 4 fields/.test(document.querySelector('#form-error').textContent));
+  assert.match(await page.textContent('#form-error'), /upload refused/);
+  // The job's refusal: a type override the column cannot take names file, line and column.
+  await page.setInputFiles('#f-table', people);
+  await page.fill('#f-integer', 'color');
+  await page.click('#submit');
+  await page.waitForFunction(() => /people\.csv: line 2, column 'color'/.test(document.querySelector('#form-error').textContent));
+  errors.length = 0;  // the browser logs both 400s; they were the point
+  assert.equal(new URL(page.url()).hash, '#/new', 'no job for a refused spec');
+  await page.screenshot({ path: path.join(out, 'dashboard-new-table.png'), fullPage: true });
+
+  await page.fill('#f-name', 'people table');
+  await page.fill('#f-integer', 'code');
+  await page.fill('#f-epochs', '3');
+  await page.fill('#f-seed', '7');
+  await page.fill('#f-batch', '100');
+  await page.fill('#f-latent', '16');
+  await page.fill('#f-ghidden', '32');
+  await page.fill('#f-dhidden', '32');
+  await page.click('#submit');
+  await page.waitForURL(/#\/jobs\/j-/);
+  const tableJobId = decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''));
+  const tableJob = await d.api('GET', `/v1/jobs/${tableJobId}`);
+  assert.equal(tableJob.spec.dataset.kind, 'DATASET_KIND_TABLE');
+  assert.deepEqual(tableJob.spec.dataset.table.integer, ['code']);
+  assert.deepEqual(tableJob.spec.dataset.table.categorical, []);
+  assert.equal(tableJob.spec.epochs, '3');
+  assert.equal(tableJob.spec.batchSize, '100');
+  assert.equal(tableJob.spec.latentDim, '16');
+  assert.deepEqual(tableJob.spec.generatorHidden.sizes, ['32']);
+  assert.deepEqual(tableJob.spec.discriminatorHidden.sizes, ['32']);
+  const tableId = tableJob.spec.dataset.table.tableId;
+  const stored = await d.api('GET', `/v1/tables/${tableId}`);
+  assert.equal(stored.name, 'people.csv');
+
+  step('the table job\'s page: columns, column distance, best epoch, no scatter');
+  await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'the table job to end');
+  await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 3, '3 epochs drawn');
+  const columns = await page.$$eval('#columns tbody tr', (rs) => rs.map((r) => ({
+    name: r.dataset.column, type: r.dataset.type, cells: [...r.cells].map((c) => c.textContent) })));
+  assert.deepEqual(columns.map((c) => [c.name, c.type]),
+    [['color', 'categorical'], ['code', 'integer'], ['size', 'continuous']]);
+  assert.match(columns[0].cells[2], /^3 levels/);
+  assert.match(columns[0].cells[2], /blue, green, red/);
+  assert.equal(columns[1].cells[2], '1 .. 4');
+  assert.match(columns[2].cells[2], /^\d+\.\d\d \.\. \d+\.\d\d$/);
+  assert.deepEqual(columns.map((c) => c.cells[3]), ['0', '0', String(missingSizes)]);
+  assert.match(await page.textContent('#loss-title'), /column distance/);
+  assert.doesNotMatch(await page.textContent('#loss-title'), /quality/);
+  const chart = await page.evaluate(() => {
+    const c = Chart.getChart(document.querySelector('#loss-canvas'));
+    return { label: c.data.datasets[2].label, axis: c.options.scales.quality.title.text,
+      q: c.data.datasets[2].data.map((p) => [p.x, p.y]) };
+  });
+  assert.match(chart.label, /column distance/);
+  assert.equal(chart.axis, 'column distance');
+  // Evaluated epochs only: the first and the last (eval_every 10).
+  assert.deepEqual(chart.q.map(([x]) => x), [1, 3]);
+  assert.ok(chart.q.every(([, y]) => y >= 0 && y <= 1), `column distances ${JSON.stringify(chart.q)}`);
+  assert.ok(!(await page.isVisible('#scatter-card')), 'no scatter for a table job');
+  const stat = (k) => page.$eval(`[data-stat="${k}"] .v`, (e) => e.textContent);
+  const datasetStat = await stat('dataset');
+  assert.match(datasetStat, /^table /);
+  assert.ok(datasetStat.includes(tableId.slice(0, 12)), datasetStat);
+  assert.match(datasetStat, /200 rows × 3 columns/);
+  const done = await d.api('GET', `/v1/jobs/${tableJobId}`);
+  assert.equal(await stat('best epoch'), String(done.bestEpoch));
+  assert.ok(['1', '3'].includes(done.bestEpoch), `best epoch ${done.bestEpoch}`);
+  assert.equal(await stat('best column distance'), Number(done.bestMetrics.columnDistance).toFixed(4));
+  assert.equal(await stat('column distance'), Number(done.latest.quality).toFixed(4));
+
+  step('sample 20 rows with conditions; every row meets them; the same rows as CSV');
+  assert.equal(await page.inputValue('#s-count'), '20');
+  await page.fill('#s-seed', '5');
+  await page.fill('#s-where', 'color=purple');
+  await page.click('#s-fetch');
+  await page.waitForFunction(() => /purple/.test(document.querySelector('#s-error').textContent));
+  errors.length = 0;  // the refused condition's 400
+  await page.fill('#s-where', 'color=red; code=1..3');
+  await page.click('#s-fetch');
+  await page.waitForFunction(() => document.querySelectorAll('#sample-rows tbody tr').length === 20);
+  assert.equal(await page.textContent('#s-error'), '');
+  const header = await page.$$eval('#sample-rows thead th', (ths) => ths.map((t) => t.textContent));
+  assert.deepEqual(header, ['color', 'code', 'size']);
+  const shown = await page.$$eval('#sample-rows tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) =>
+    (c.classList.contains('missing') ? null : c.textContent))));
+  for (const [color, code, size] of shown) {
+    assert.equal(color, 'red');
+    assert.ok(Number.isInteger(Number(code)) && Number(code) >= 1 && Number(code) <= 3, `code ${code}`);
+    assert.ok(size === null || (Number.isFinite(Number(size)) && size !== ''), `size ${size}`);
+  }
+  assert.match(await page.textContent('#s-note'), /^20 rows · seed 5 · epoch 3/);
+  // Missing cells are drawn empty (and grey).
+  assert.ok(await page.$$eval('#sample-rows td.missing', (tds) => tds.every((t) => t.textContent === '')));
+  [download] = await Promise.all([page.waitForEvent('download'), page.click('#s-csv')]);
+  await download.saveAs(path.join(out, 'table-samples.csv'));
+  const tcsv = fs.readFileSync(path.join(out, 'table-samples.csv'), 'utf8').trim().split('\n');
+  assert.equal(tcsv[0], 'color,code,size');
+  assert.equal(tcsv.length, 21);
+  tcsv.slice(1).forEach((line, i) => {
+    const [color, code, size] = line.split(',');
+    assert.equal(color, shown[i][0]);
+    assert.equal(code, shown[i][1]);
+    if (shown[i][2] === null) assert.equal(size, '');
+    else assert.ok(Math.abs(Number(size) - Number(shown[i][2])) < 1e-6, `${size} vs ${shown[i][2]}`);
+  });
+  await page.evaluate(() => window.scrollTo(0, 0));  // the sticky header at the top of the shot
+  await page.screenshot({ path: path.join(out, 'dashboard-table-job.png'), fullPage: true });
+
+  step('the list shows the table job\'s dataset as table');
+  await page.click('#nav-jobs');
+  const trow = `tr[data-job="${tableJobId}"]`;
+  await page.waitForSelector(trow);
+  assert.equal(await page.$eval(trow, (r) => r.cells[1].textContent), 'table');
+  assert.match(await page.$eval(trow, (r) => r.textContent), /SUCCEEDED/);
+
   step('cancel another job from its page');
   const long = await d.api('POST', '/v1/jobs', { name: 'to cancel', spec: { epochs: 100000 } });
   await page.goto(`${d.base}/#/jobs/${long.id}`);
@@ -234,6 +380,13 @@ try {
   await waitFor(async () => (await attr(ppage, '#loss-chart', 'data-points')) === 300, 'the phone chart');
   assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
   await ppage.screenshot({ path: path.join(out, 'dashboard-job-phone.png'), fullPage: true });
+  await ppage.goto(`${d.base}/#/jobs/${tableJobId}`);
+  await ppage.waitForSelector('#columns tbody tr');
+  await ppage.fill('#s-where', 'color=green');
+  await ppage.click('#s-fetch');
+  await ppage.waitForFunction(() => document.querySelectorAll('#sample-rows tbody tr').length === 20);
+  assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await ppage.screenshot({ path: path.join(out, 'dashboard-table-phone.png'), fullPage: true });
   await ppage.goto(`${d.base}/#/`);
   await ppage.waitForSelector(row);
   await ppage.screenshot({ path: path.join(out, 'dashboard-list-phone.png'), fullPage: true });
