@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -149,7 +150,9 @@ std::string WriteRows(const v1::Rows& rows, bool json) {
       } else if (col.ints_size() > r) {
         os << col.ints(r);
       } else if (col.doubles_size() > r) {
-        os << col.doubles(r);
+        char buf[32];  // the shortest text that reads back as the same double
+        const auto end = std::to_chars(buf, buf + sizeof buf, col.doubles(r)).ptr;
+        os << std::string_view(buf, static_cast<size_t>(end - buf));
       }
     }
     os << (json ? "}\n" : "\n");

@@ -455,17 +455,19 @@ bool SpecFlags::BuildBase(const std::string& command, v1::JobSpec* spec) const {
     }
     v1::Dataset* d = spec->mutable_dataset();
     d->set_kind(v1::DATASET_KIND_TABLE);
-    v1::TableSource* t = d->mutable_table();
-    t->set_table_id(table_id_);
+    d->mutable_table()->set_table_id(table_id_);
+  } else if (any_override && spec->dataset().kind() != v1::DATASET_KIND_TABLE) {
+    std::cerr << "gantry: " << command
+              << ": --categorical, --integer, --continuous, --datetime and --boolean apply to a --table\n";
+    return false;
+  }
+  if (spec->dataset().kind() == v1::DATASET_KIND_TABLE) {  // from --table, --table-id or -f
+    v1::TableSource* t = spec->mutable_dataset()->mutable_table();
     for (const auto& name : overrides_[0]) t->add_categorical(name);
     for (const auto& name : overrides_[1]) t->add_integer(name);
     for (const auto& name : overrides_[2]) t->add_continuous(name);
     for (const auto& name : overrides_[3]) t->add_datetime(name);
     for (const auto& name : overrides_[4]) t->add_boolean(name);
-  } else if (any_override && spec->dataset().kind() != v1::DATASET_KIND_TABLE) {
-    std::cerr << "gantry: " << command
-              << ": --categorical, --integer, --continuous, --datetime and --boolean apply to a --table\n";
-    return false;
   }
   return true;
 }

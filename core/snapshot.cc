@@ -162,6 +162,9 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> DeserializeSnapshot(const std
     tensors.push_back(bt);
   }
   if (codec) {
+    if (tensors[0].size(1) <= codec->cond_width()) {
+      return Status::DataLoss("generator snapshot's input is narrower than its conditional vector");
+    }
     if (tensors[tensors.size() - 2].size(0) != codec->width()) {
       return Status::DataLoss("generator snapshot's output does not match its table codec");
     }

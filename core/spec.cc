@@ -300,6 +300,10 @@ Status ValidateTable(const JobSpec& s) {
 
 Status Validate(const JobSpec& s) {
   GANTRY_RETURN_IF_ERROR(ValidateDataset(s.dataset));
+  // The table model's own fields, checked for every job (a point job ignores them).
+  GANTRY_RETURN_IF_ERROR(CheckReal("weight_decay", s.weight_decay, 0, 1, false, false));
+  GANTRY_RETURN_IF_ERROR(CheckInt("pac", s.pac, 1, kMaxPac));
+  GANTRY_RETURN_IF_ERROR(CheckInt("max_modes", s.max_modes, 1, kMaxModes));
   if (s.dataset.kind == DatasetKind::kTable) {
     GANTRY_RETURN_IF_ERROR(ValidateTable(s));
   } else {

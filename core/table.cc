@@ -297,7 +297,7 @@ class ColumnBuilder {
             return Bad(i, "is not an integer (the column is read as integer)");
           }
         }
-        if (std::llabs(v) > (int64_t{1} << 53)) return Bad(i, "is beyond +-2^53");
+        if (v > (int64_t{1} << 53) || v < -(int64_t{1} << 53)) return Bad(i, "is beyond +-2^53");
         t.values[i] = static_cast<double>(v);
       } else {
         int dec = 0;
@@ -539,7 +539,7 @@ std::string FormatCell(const ColumnSchema& column, double v) {
       const auto t = static_cast<time_t>(std::llround(v));
       std::tm tm{};
       gmtime_r(&t, &tm);
-      std::strftime(buf, sizeof buf, column.datetime_format.c_str(), &tm);
+      if (std::strftime(buf, sizeof buf, column.datetime_format.c_str(), &tm) == 0) return "";
       return buf;
     }
   }

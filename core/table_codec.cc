@@ -88,21 +88,27 @@ Mixture FitMixture(const std::vector<double>& all, int64_t max_modes, double min
     x = all;
   }
   const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<double> sorted = x;
+  std::sort(sorted.begin(), sorted.end());
+  // EM runs on the values scaled to [-1, 1] (no overflow whatever their
+  // magnitude, and every floor relative to the column's own range); the
+  // modes are mapped back at the end.
+  const double center = sorted.front() / 2 + sorted.back() / 2;
+  const double scale = sorted.back() / 2 - sorted.front() / 2;
+  if (!(scale > 0)) {
+    m.weights = {1};
+    m.means = {sorted.front()};
+    m.stds = {1e-3 * std::max(1.0, std::fabs(sorted.front()))};
+    return m;
+  }
+  for (double& v : x) v = (v - center) / scale;
+  for (double& v : sorted) v = (v - center) / scale;
   const double mean = Mean(x);
   double var = 0;
   for (double v : x) var += (v - mean) * (v - mean);
   var /= static_cast<double>(n);
-  std::vector<double> sorted = x;
-  std::sort(sorted.begin(), sorted.end());
-  const double range = sorted.back() - sorted.front();
-  // A floor for every mode's deviation, relative to the column's scale.
-  const double floor_std = std::max({std::sqrt(var) * 1e-3, std::fabs(mean) * 1e-6, 1e-9});
-  if (range == 0) {
-    m.weights = {1};
-    m.means = {mean};
-    m.stds = {std::max(floor_std, 1e-3 * std::max(1.0, std::fabs(mean)))};
-    return m;
-  }
+  // A floor for every mode's deviation: a thousandth of the column's spread.
+  const double floor_std = std::max(std::sqrt(var) * 1e-3, 1e-9);
   // Starts: the quantiles (k + 0.5) / K, duplicates merged.
   std::vector<double> mu;
   for (int64_t k = 0; k < max_modes; ++k) {
@@ -174,8 +180,8 @@ Mixture FitMixture(const std::vector<double>& all, int64_t max_modes, double min
   std::sort(keep.begin(), keep.end(), [&](size_t a, size_t b) { return mu[a] < mu[b]; });
   for (size_t k : keep) {
     m.weights.push_back(w[k] / total);
-    m.means.push_back(mu[k]);
-    m.stds.push_back(std::max(std::sqrt(s2[k]), floor_std));
+    m.means.push_back(mu[k] * scale + center);
+    m.stds.push_back(std::max(std::sqrt(s2[k]), floor_std) * scale);
   }
   return m;
 }
@@ -270,9 +276,16 @@ StatusOr<std::shared_ptr<const TableCodec>> TableCodec::Fit(const Table& table,
                                        ColumnTypeName(col.type) + "; read it as categorical or drop it");
       }
       Mixture m = FitMixture(present, max_modes);
+      double fill = 0;
+      for (double x : present) fill += x / static_cast<double>(present.size());  // no overflow
+      bool finite = std::isfinite(fill);
+      for (size_t k = 0; k < m.means.size(); ++k) finite = finite && std::isfinite(m.means[k]) && std::isfinite(m.stds[k]) && m.stds[k] > 0;
+      if (!finite) {
+        return Status::InvalidArgument("column '" + col.name + "': its values are too large to model (beyond about 1e300)");
+      }
       code.means = std::move(m.means);
       code.stds = std::move(m.stds);
-      code.fill = Mean(present);
+      code.fill = fill;
     } else {
       for (int64_t r : rows) code.has_missing |= std::isnan(v[static_cast<size_t>(r)]);
       code.has_missing |= col.missing > 0;
@@ -453,8 +466,15 @@ StatusOr<TableSchema> SchemaFromText(const std::string& text) {
         c.max = std::stod(f[7]);
         c.decimals = std::stoi(f[8]);
         const size_t levels = std::stoull(f[9]);
+        if (levels > static_cast<size_t>(kMaxCategoryLevels)) return Status::DataLoss("schema: too many levels");
         if (f.size() != 10 + levels) return Status::DataLoss("schema: column '" + c.name + "' lists the wrong number of levels");
         for (size_t i = 0; i < levels; ++i) c.levels.push_back(Unescape(f[10 + i]));
+        const auto& formats = DatetimeFormats();
+        if (!std::isfinite(c.min) || !std::isfinite(c.max) || c.min > c.max || c.decimals < -1 || c.decimals > 12 ||
+            c.missing < 0 || (c.type == ColumnType::kDatetime &&
+                              std::find(formats.begin(), formats.end(), c.datetime_format) == formats.end())) {
+          return Status::DataLoss("schema: column '" + c.name + "' is malformed");
+        }
         s.columns.push_back(std::move(c));
       } else {
         return Status::DataLoss("schema: unreadable line");
@@ -468,8 +488,13 @@ StatusOr<TableSchema> SchemaFromText(const std::string& text) {
 }
 
 void TableCodec::Save(std::map<std::string, at::Tensor>* out) const {
+  auto bytes = [](const std::string& text) {
+    at::Tensor t = torch::empty({static_cast<int64_t>(text.size())}, torch::kByte);
+    if (!text.empty()) std::memcpy(t.data_ptr<uint8_t>(), text.data(), text.size());
+    return t;
+  };
+  (*out)["codec"] = bytes(SchemaToText(schema_));
   std::ostringstream o;
-  o << SchemaToText(schema_) << "--\n";
   for (const ColumnCode& c : codes_) {
     o << (c.numeric ? 1 : 0) << "\t" << (c.has_missing ? 1 : 0) << "\t" << c.categories << "\t" << Num(c.fill)
       << "\t" << c.means.size();
@@ -477,26 +502,26 @@ void TableCodec::Save(std::map<std::string, at::Tensor>* out) const {
     for (int64_t k : c.counts) o << "\t" << k;
     o << "\n";
   }
-  const std::string text = o.str();
-  at::Tensor t = torch::empty({static_cast<int64_t>(text.size())}, torch::kByte);
-  std::memcpy(t.data_ptr<uint8_t>(), text.data(), text.size());
-  (*out)["codec"] = t;
+  (*out)["codec.codes"] = bytes(o.str());
 }
 
 StatusOr<std::shared_ptr<const TableCodec>> TableCodec::Load(const std::map<std::string, at::Tensor>& in) {
-  auto it = in.find("codec");
-  if (it == in.end() || it->second.scalar_type() != at::kByte || it->second.dim() != 1) {
+  auto text_of = [&](const char* name, std::string* out) {
+    auto it = in.find(name);
+    if (it == in.end() || it->second.scalar_type() != at::kByte || it->second.dim() != 1) return false;
+    const at::Tensor t = it->second.contiguous();
+    out->assign(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), static_cast<size_t>(t.numel()));
+    return true;
+  };
+  std::string schema_text, codes_text;
+  if (!text_of("codec", &schema_text) || !text_of("codec.codes", &codes_text)) {
     return Status::DataLoss("table codec is missing");
   }
-  const at::Tensor t = it->second.contiguous();
-  const std::string text(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), static_cast<size_t>(t.numel()));
-  const size_t sep = text.find("--\n");
-  if (sep == std::string::npos) return Status::DataLoss("table codec is malformed");
-  auto schema = SchemaFromText(text.substr(0, sep));
+  auto schema = SchemaFromText(schema_text);
   if (!schema.ok()) return schema.status();
   auto codec = std::make_shared<TableCodec>();
   codec->schema_ = std::move(schema).value();
-  std::istringstream lines(text.substr(sep + 3));
+  std::istringstream lines(codes_text);
   std::string line;
   try {
     while (std::getline(lines, line)) {
@@ -521,7 +546,7 @@ StatusOr<std::shared_ptr<const TableCodec>> TableCodec::Load(const std::map<std:
       int64_t total = 0;
       for (size_t k = 0; k < cats; ++k) {
         c.counts.push_back(std::stoll(f[5 + 2 * K + k]));
-        if (c.counts.back() < 0) return Status::DataLoss("table codec has a negative count");
+        if (c.counts.back() < 0 || c.counts.back() > kMaxTableRows) return Status::DataLoss("table codec has a bad count");
         total += c.counts.back();
       }
       for (int64_t k : c.counts) c.freq.push_back(total > 0 ? static_cast<double>(k) / static_cast<double>(total) : 0);
@@ -534,8 +559,17 @@ StatusOr<std::shared_ptr<const TableCodec>> TableCodec::Load(const std::map<std:
     return Status::DataLoss("table codec's columns do not match its schema");
   }
   for (size_t c = 0; c < codec->codes_.size(); ++c) {
-    const bool numeric = IsNumeric(codec->schema_.columns[c].type);
-    if (numeric != codec->codes_[c].numeric) return Status::DataLoss("table codec's column types do not match its schema");
+    const ColumnCode& code = codec->codes_[c];
+    const ColumnSchema& col = codec->schema_.columns[c];
+    if (IsNumeric(col.type) != code.numeric) return Status::DataLoss("table codec's column types do not match its schema");
+    if (!code.numeric && code.categories != static_cast<int64_t>(col.levels.size()) + (code.has_missing ? 1 : 0)) {
+      return Status::DataLoss("table codec's column '" + col.name + "' has categories that do not match its levels");
+    }
+    for (size_t k = 0; k < code.means.size(); ++k) {
+      if (!std::isfinite(code.means[k]) || !(code.stds[k] > 0) || !std::isfinite(code.stds[k])) {
+        return Status::DataLoss("table codec's column '" + col.name + "' has a malformed mode");
+      }
+    }
   }
   codec->Layout();
   return std::shared_ptr<const TableCodec>(codec);

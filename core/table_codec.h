@@ -96,8 +96,8 @@ class TableCodec {
   // Decodes raw generator outputs [n, width()] into Table-encoded values
   // (values[c] has n entries). Each one-hot span's category is drawn from
   // the softmax of its logits (what CTGAN's argmax of a Gumbel-softmax
-  // draws): one uniform per row and span from `gen`, span by span, by
-  // inverse CDF.
+  // draws) by inverse CDF: per softmax group (spans()), in order, one
+  // rand({n, count}) from `gen`, row-major (row, then span in the group).
   std::vector<std::vector<double>> Decode(const at::Tensor& raw, at::Generator& gen) const;
 
   // Serialised as named tensors (prefix "codec.") plus the schema's text.

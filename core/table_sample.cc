@@ -48,7 +48,8 @@ StatusOr<std::vector<RowCondition>> ParseConditions(
       out.push_back(rc);
       continue;
     }
-    const size_t dots = value.find("..");
+    // A discrete column's value is a level, even one holding "..".
+    const size_t dots = Discrete(col) && ParseCell(col, value).ok() ? std::string::npos : value.find("..");
     if (dots != std::string::npos) {
       if (Discrete(col)) {
         return Status::InvalidArgument("where: " + name + " is " + ColumnTypeName(col.type) +

@@ -6,8 +6,8 @@
 // (randn [kSampleBlock, latent_dim]), then the conditional vector (without
 // a categorical condition: a discrete column uniformly and its category by
 // the training rows' frequencies, randint then one uniform per row; with
-// one: that category in every row, no draw), then one uniform per row and
-// one-hot span as the codec decodes. Rows that meet every condition are kept, in order. So the
+// one: that category in every row, no draw), then the codec's uniforms as
+// it decodes (TableCodec::Decode: per softmax group, [rows, spans]). Rows that meet every condition are kept, in order. So the
 // same snapshot, seed and conditions always give the same rows, and
 // without conditions row i is candidate i (any range can start anywhere).
 //

@@ -149,6 +149,11 @@ Status TableTrainer::Impl::Build() {
       acc += std::log(static_cast<double>(k) + 1) / total;
       cdf.push_back(acc);
     }
+    // From the last category that has training rows on, the CDF is exactly
+    // 1: a draw never lands on a category without rows (rounding could).
+    size_t last = code.counts.size() - 1;
+    while (last > 0 && code.counts[last] == 0) --last;
+    for (size_t k = last; k < cdf.size(); ++k) cdf[k] = 1.0;
     log_cdf.push_back(std::move(cdf));
     std::vector<std::vector<int64_t>> by(static_cast<size_t>(code.categories));
     const std::vector<double>& v = table->values[static_cast<size_t>(c)];
@@ -205,6 +210,7 @@ CondDraw TableTrainer::Impl::DrawCond(int64_t batch) {
     // The first category whose cumulative probability exceeds u.
     auto k = static_cast<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), up[i]) - cdf.begin());
     k = std::min<int64_t>(k, static_cast<int64_t>(cdf.size()) - 1);
+    while (k > 0 && rows_by_category[static_cast<size_t>(cp[i])][static_cast<size_t>(k)].empty()) --k;
     c.column[static_cast<size_t>(i)] = cp[i];
     c.category[static_cast<size_t>(i)] = k;
     const ColumnCode& code = codec->codes()[static_cast<size_t>(codec->discrete()[static_cast<size_t>(cp[i])])];
@@ -568,10 +574,16 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
     return Status::InvalidArgument("trainer state epoch " + std::to_string(*epoch) + " is out of range 0.." +
                                    std::to_string(s.spec.epochs));
   }
+  const at::Tensor ev_words = ev->second.contiguous();
+  const int64_t* e = ev_words.data_ptr<int64_t>();
+  if (e[0] < 0 || e[0] > *epoch || e[3] < 0 || e[3] > *epoch) {
+    return Status::DataLoss("trainer state's evaluation record names epochs past its own");
+  }
   auto check = [&](const std::string& name, const at::Tensor& like) -> Status {
     auto it = t.find(name);
     if (it == t.end()) return Status::DataLoss("state is missing " + name);
-    if (!it->second.sizes().equals(like.sizes()) || it->second.scalar_type() != like.scalar_type()) {
+    if (it->second.scalar_type() != like.scalar_type()) return Status::DataLoss("state holds " + name + " as another type");
+    if (!it->second.sizes().equals(like.sizes())) {
       return Status::InvalidArgument("state does not fit this job's networks: " + name);
     }
     return Status::Ok();
@@ -582,7 +594,9 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
       GANTRY_RETURN_IF_ERROR(check(k + ".param", p[i]));
       GANTRY_RETURN_IF_ERROR(check(k + ".exp_avg", p[i]));
       GANTRY_RETURN_IF_ERROR(check(k + ".exp_avg_sq", p[i]));
-      if (!Int64Scalar(t, k + ".step")) return Status::DataLoss("state is missing " + k + ".step");
+      const std::optional<int64_t> step = Int64Scalar(t, k + ".step");
+      if (!step) return Status::DataLoss("state is missing " + k + ".step");
+      if (*step < 0) return Status::DataLoss("state holds a negative Adam step for " + k);
     }
     return Status::Ok();
   };
@@ -619,7 +633,6 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
   } catch (const std::exception& e) {
     return StatusFromException("restoring the table trainer state", e, StatusCode::kDataLoss);
   }
-  const int64_t* e = ev->second.contiguous().data_ptr<int64_t>();
   s.best_epoch = e[0];
   s.best_value = FromBits(e[1]);
   s.quality = FromBits(e[2]);

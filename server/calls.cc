@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 
+#include "core/errors.h"
 #include "core/export.h"
 #include "core/table_codec.h"
 #include "server/metrics.h"
@@ -33,7 +34,11 @@ Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::Sam
   out->set_offset(offset);
   if (plan.rows) {
     std::vector<std::vector<double>> columns;
-    GANTRY_RETURN_IF_ERROR(plan.rows->Next(count, &columns));
+    try {
+      GANTRY_RETURN_IF_ERROR(plan.rows->Next(count, &columns));
+    } catch (const std::exception& e) {  // a LibTorch error: never past the pool's thread
+      return StatusFromException("sampling table rows", e);
+    }
     RowsToProto(plan.snapshot->table()->schema(), columns, out->mutable_rows());
     return Status::Ok();
   }

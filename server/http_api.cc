@@ -122,8 +122,7 @@ std::string RowsToCsv(const v1::Rows& rows) {
       } else if (col.ints_size() > i) {
         out += std::to_string(col.ints(i));
       } else if (col.doubles_size() > i) {
-        std::snprintf(buf, sizeof buf, "%.9g", col.doubles(i));
-        out += buf;
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, col.doubles(i)).ptr);  // shortest round trip
       }
     }
     out += '\n';

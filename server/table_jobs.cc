@@ -79,7 +79,8 @@ void RowsToProto(const TableSchema& schema, const std::vector<std::vector<double
             int64_t code = 0;
             if (!missing) {
               const std::string& level = col.levels[static_cast<size_t>(x)];
-              std::from_chars(level.data(), level.data() + level.size(), code);
+              const char* begin = level.data() + (!level.empty() && level[0] == '+' ? 1 : 0);
+              std::from_chars(begin, level.data() + level.size(), code);
             }
             o->add_ints(code);
           } else {

@@ -18,7 +18,7 @@ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD
   { tail -40 "$build.cmake.log"; exit 1; }
 ninja -C "$build" >"$build.ninja.log" 2>&1 || { tail -40 "$build.ninja.log"; exit 1; }
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for name in spec_proto spec_json csv frame page_token state; do
+for name in spec_proto spec_json csv frame page_token table state; do
   work="$build/corpus/$name"; artifacts="$build/artifacts/$name"
   rm -rf "$work"; mkdir -p "$work" "$artifacts"
   cp "$here/corpus/$name"/* "$work/"
