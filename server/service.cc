@@ -348,6 +348,12 @@ grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx)
 grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* ctx,
                                                    const v1::CreateJobRequest* request,
                                                    v1::Job* response) {
+  // A table job reads and parses its table to check it: on the work pool
+  // (bounded: a full pool answers RESOURCE_EXHAUSTED), never a gRPC thread.
+  if (request->spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
+    return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "CreateJob", "", response,
+                       [this, request] { return calls_->CreateJob(*request); });
+  }
   return Unary(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
                [&] { return calls_->CreateJob(*request); });
 }
