@@ -76,6 +76,9 @@ struct TableTrainer::Impl {
   // of its categories and the training rows of each category.
   std::vector<std::vector<double>> log_cdf;
   std::vector<std::vector<std::vector<int64_t>>> rows_by_category;
+  // Per discrete column: its softmax group (codec.discrete_groups()) and
+  // its slot in that group, for the conditional loss.
+  std::vector<int> group_of, slot_of;
 
   std::vector<Residual> residuals;
   std::unique_ptr<Linear> g_out;
@@ -162,6 +165,15 @@ Status TableTrainer::Impl::Build() {
       by[std::isnan(x) ? by.size() - 1 : static_cast<size_t>(x)].push_back(static_cast<int64_t>(i));
     }
     rows_by_category.push_back(std::move(by));
+  }
+  group_of.assign(codec->discrete().size(), 0);
+  slot_of.assign(codec->discrete().size(), 0);
+  const auto& groups = codec->discrete_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t j = 0; j < groups[g].columns.size(); ++j) {
+      group_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(g);
+      slot_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(j);
+    }
   }
   // The networks, generator first.
   int64_t dim = spec.latent_dim + codec->cond_width();
@@ -269,14 +281,7 @@ at::Tensor TableTrainer::Impl::CondLoss(const at::Tensor& raw, const CondDraw& c
   // The cross-entropy of each row's chosen column against its chosen
   // category, on the raw logits; a whole group of equal widths at once.
   const int64_t batch = raw.size(0);
-  std::vector<int> group_of(codec->discrete().size()), slot_of(codec->discrete().size());
   const auto& groups = codec->discrete_groups();
-  for (size_t g = 0; g < groups.size(); ++g) {
-    for (size_t j = 0; j < groups[g].columns.size(); ++j) {
-      group_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(g);
-      slot_of[static_cast<size_t>(groups[g].columns[j])] = static_cast<int>(j);
-    }
-  }
   at::Tensor total;
   for (size_t g = 0; g < groups.size(); ++g) {
     const int64_t k = static_cast<int64_t>(groups[g].columns.size()), d = groups[g].dim;
