@@ -17,6 +17,7 @@
 #include "client/output.h"
 #include "client/plot.h"
 #include "core/api_limits.h"
+#include "core/json_text.h"
 
 namespace gantry::cli {
 namespace {
@@ -96,36 +97,11 @@ grpc::Status FetchRows(Connection& conn, const v1::SampleRequest& req, v1::Sampl
   return reader->Finish();
 }
 
-std::string CsvCell(const std::string& v) {
-  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string JsonString(const std::string& v) {
-  std::string out = "\"";
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 // Rows as CSV (the header, missing cells empty) or JSON lines.
 std::string WriteRows(const v1::Rows& rows, bool json) {
   std::ostringstream os;
-  os.precision(9);
   if (!json) {
-    for (int c = 0; c < rows.columns_size(); ++c) os << (c ? "," : "") << CsvCell(rows.columns(c).name());
+    for (int c = 0; c < rows.columns_size(); ++c) os << (c ? "," : "") << CsvField(rows.columns(c).name());
     os << "\n";
   }
   for (int r = 0; r < static_cast<int>(rows.count()); ++r) {
@@ -143,10 +119,10 @@ std::string WriteRows(const v1::Rows& rows, bool json) {
         if (json) {
           os << (col.bools(r) ? "true" : "false");
         } else {
-          os << CsvCell(col.strings_size() > r ? col.strings(r) : (col.bools(r) ? "true" : "false"));
+          os << CsvField(col.strings_size() > r ? col.strings(r) : (col.bools(r) ? "true" : "false"));
         }
       } else if (col.strings_size() > r) {
-        os << (json ? JsonString(col.strings(r)) : CsvCell(col.strings(r)));
+        os << (json ? JsonString(col.strings(r)) : CsvField(col.strings(r)));
       } else if (col.ints_size() > r) {
         os << col.ints(r);
       } else if (col.doubles_size() > r) {

@@ -65,13 +65,6 @@ std::string JsonNumber(double v) {
   return buf;
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string Num(double v, const char* fmt) {
   char buf[32];
   std::snprintf(buf, sizeof buf, fmt, v);

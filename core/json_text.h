@@ -1,5 +1,6 @@
 // JSON string literals for hand-built JSON (the HTTP API's replies, the
-// CLI's leaderboard lines). Header-only and free of LibTorch, so that the
+// CLI's leaderboard lines) and CSV fields for hand-built CSV (sampled table
+// rows, the leaderboard's csv form). Header-only and free of LibTorch, so that the
 // client, which does not link gantry_core, can use it too.
 //
 // Thread-safety: a pure function.
@@ -39,6 +40,18 @@ inline std::string JsonString(const std::string& s) {
           out += c;
         }
     }
+  }
+  return out + "\"";
+}
+
+// `s` as one CSV field (RFC 4180): quoted, with quotes doubled, when it
+// holds a comma, a quote or a line break; as it is otherwise.
+inline std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"') out += '"';
+    out += c;
   }
   return out + "\"";
 }

@@ -97,14 +97,6 @@ std::vector<std::string> RawQueryValues(const Request& req, const std::string& n
   return out;
 }
 
-// A CSV field, quoted when it must be (RFC 4180).
-std::string CsvField(const std::string& v) {
-  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 // Table rows as CSV with the table's header; missing cells empty.
 std::string RowsToCsv(const v1::Rows& rows) {
   std::string out;
