@@ -20,6 +20,29 @@ struct EvalMetrics {
   // Tables (core/table_quality.h): mean per-column KS / TV distance to the
   // held-out rows, 0..1, lower is better. The point metrics above are 0.
   double column_distance = 0;
+  // Tables (core/table_eval.h, SDMetrics' definitions), 0..1, higher is
+  // better: the overall quality (the mean of column_shapes and
+  // column_pairs), the mean KS/TV complement, the mean pair trend score, the
+  // mean missing-value similarity, range/category coverage and
+  // boundary/category adherence.
+  double quality = 0;
+  double column_shapes = 0;
+  double column_pairs = 0;
+  double missing_similarity = 0;
+  double coverage = 0;
+  double adherence = 0;
+  // Privacy, with held-out rows: the share of generated rows closer to a
+  // training row than to every held-out row (about 0.5 without memorising),
+  // the share equal to a training row, and the 5th percentiles of the
+  // generated and of the held-out rows' distances to the training rows.
+  std::optional<double> dcr_share;
+  std::optional<double> exact_copies;
+  std::optional<double> dcr_p5;
+  std::optional<double> holdout_dcr_p5;
+  // Utility, with spec.target: macro F1 or R^2 on held-out rows of a model
+  // trained on generated rows, and of one trained on as many real rows.
+  std::optional<double> utility;
+  std::optional<double> utility_real;
 };
 
 struct EpochReport {
