@@ -175,6 +175,10 @@ class TableEvaluator {
   // utility baseline are computed here (once per job).
   static StatusOr<std::unique_ptr<TableEvaluator>> Create(std::shared_ptr<const Table> table,
                                                            const JobSpec& spec);
+  // As Create with a given split (benchmarks: every program on the same
+  // rows). The split's indices must be distinct rows of `table`.
+  static StatusOr<std::unique_ptr<TableEvaluator>> CreateWithSplit(std::shared_ptr<const Table> table,
+                                                                    const JobSpec& spec, TableSplit split);
   ~TableEvaluator();
   TableEvaluator(const TableEvaluator&) = delete;
   TableEvaluator& operator=(const TableEvaluator&) = delete;

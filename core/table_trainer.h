@@ -49,6 +49,9 @@ class TableTrainer {
  public:
   // spec.dataset.kind must be kTable with its data loaded; Validate()s it.
   static StatusOr<std::unique_ptr<TableTrainer>> Create(const JobSpec& spec);
+  // As Create with a given split instead of SplitTable's (benchmarks: the
+  // same training and held-out rows as another program).
+  static StatusOr<std::unique_ptr<TableTrainer>> CreateWithSplit(const JobSpec& spec, struct TableSplit split);
   ~TableTrainer();
   TableTrainer(const TableTrainer&) = delete;
   TableTrainer& operator=(const TableTrainer&) = delete;
