@@ -42,6 +42,7 @@
 #include "core/snapshot.h"
 #include "core/spec.h"
 #include "core/status.h"
+#include "core/table_eval.h"
 
 namespace gantry {
 
@@ -51,7 +52,7 @@ class TableTrainer {
   static StatusOr<std::unique_ptr<TableTrainer>> Create(const JobSpec& spec);
   // As Create with a given split instead of SplitTable's (benchmarks: the
   // same training and held-out rows as another program).
-  static StatusOr<std::unique_ptr<TableTrainer>> CreateWithSplit(const JobSpec& spec, struct TableSplit split);
+  static StatusOr<std::unique_ptr<TableTrainer>> CreateWithSplit(const JobSpec& spec, TableSplit split);
   ~TableTrainer();
   TableTrainer(const TableTrainer&) = delete;
   TableTrainer& operator=(const TableTrainer&) = delete;
