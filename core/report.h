@@ -23,13 +23,13 @@ struct EvalMetrics {
   // Tables (core/table_eval.h, SDMetrics' definitions), 0..1, higher is
   // better: the overall quality (the mean of column_shapes and
   // column_pairs), the mean KS/TV complement, the mean pair trend score, the
-  // mean missing-value similarity, range/category coverage and
+  // mean missing-value similarity, range/category coverage (column_coverage) and
   // boundary/category adherence.
   double quality = 0;
   double column_shapes = 0;
   double column_pairs = 0;
   double missing_similarity = 0;
-  double coverage = 0;
+  double column_coverage = 0;  // not `coverage`, the point clouds' figure
   double adherence = 0;
   // Privacy, with held-out rows: the share of generated rows closer to a
   // training row than to every held-out row (about 0.5 without memorising),
