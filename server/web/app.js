@@ -895,8 +895,7 @@ function heatmaps(cols, pairs, n) {
         ctx.restore();
       }
     }
-    p.canvas.dataset.cells = drawn;
-    p.canvas.dataset.defined = defined;
+    Object.assign(p.canvas.dataset, { cells: drawn, defined, left: g.left, top: g.top, cell: g.cell });
   }
   const drawAll = () => panes.forEach(draw);
 
@@ -952,10 +951,11 @@ function renderReport(id, epochParam) {
   const meta = el('p', { class: 'muted', id: 'report-meta' });
   const message = el('p', { class: 'error', role: 'alert', id: 'report-error' });
   const note = el('p', { class: 'muted', id: 'report-loading' }, 'Computing the report…');
+  const json = el('a', { class: 'button', id: 'report-json', hidden: true }, 'Download JSON');
   const content = el('div', { id: 'report-content' });
   view.replaceChildren(
     el('section', { class: 'card', id: 'report-head' }, jobTabs(id, 'report'), title,
-      el('div', { class: 'actions report-epoch' }, el('label', { for: 'report-epoch' }, 'Epoch'), epochSel), meta,
+      el('div', { class: 'actions report-epoch' }, el('label', { for: 'report-epoch' }, 'Epoch'), epochSel, json), meta,
       message, note),
     content);
   document.title = `Report · ${id} · gantry`;
@@ -1054,6 +1054,7 @@ function renderReport(id, epochParam) {
     const cols = r.columns || [];
     const shown = cols.slice(0, MAX_REPORT_COLUMNS);
     const grid = el('div', { class: 'col-grid' });
+    const cards = [];
     for (const c of shown) {
       const canvas = el('canvas');
       const shape = finite(c.shape);
@@ -1068,11 +1069,20 @@ function renderReport(id, epochParam) {
           `${c.shapeMetric || 'shape'} · coverage ${pct(num(c.coverage), 0)} · adherence ${pct(num(c.adherence), 0)} · ` +
           `missing ${pct(num(c.missingReal), 0)} real, ${pct(num(c.missingSynthetic), 0)} synthetic`));
       grid.append(card);
+      cards.push([card, shape]);
       const chart = columnChart(canvas, c);
       destroyers.push(() => chart.destroy());
     }
+    // Table order, or the lowest shape scores first (undefined ones last).
+    const order = el('select', { id: 'columns-order', 'aria-label': 'order of the columns' },
+      el('option', { value: 'table' }, 'table order'), el('option', { value: 'worst' }, 'lowest score first'));
+    order.addEventListener('change', () => {
+      const list = order.value === 'worst'
+        ? [...cards].sort((x, y) => (x[1] === null) - (y[1] === null) || (x[1] ?? 0) - (y[1] ?? 0)) : cards;
+      grid.replaceChildren(...list.map(([card]) => card));
+    });
     return el('section', { class: 'card', id: 'report-columns', 'data-columns': cols.length },
-      el('h2', {}, 'Columns: real and synthetic'),
+      el('div', { class: 'card-head' }, el('h2', {}, 'Columns: real and synthetic'), el('label', { class: 'muted small' }, 'order ', order)),
       el('p', { class: 'legend' }, el('span', { class: 'sw real' }), 'real (held-out rows) ',
         el('span', { class: 'sw synthetic' }), 'synthetic; bars are shares of all rows, the figure is the column’s shape score'),
       cols.length > shown.length ? el('p', { class: 'warn-note', id: 'columns-truncated' },
@@ -1111,6 +1121,9 @@ function renderReport(id, epochParam) {
     hist.sort((a, b) => a - b);
     epochSel.replaceChildren(...hist.map((e) => el('option', { value: e }, e === best ? `${e} (best)` : String(e))));
     epochSel.value = String(epoch);
+    json.href = `/v1/jobs/${encodeURIComponent(id)}/report?epoch=${epoch}`;
+    json.setAttribute('download', `${id}-report-epoch${epoch}.json`);
+    json.hidden = false;
     meta.textContent = `Epoch ${epoch}${epoch === best ? ', the best' : `; the best is ${best || '–'}`}` +
       `${r.selectBy ? ` by ${r.selectBy}` : ''} · ${num(r.syntheticRows)} synthetic rows against ` +
       `${num(r.realRows)} real rows the training never saw`;
