@@ -438,6 +438,7 @@ try {
   });
   // The heatmaps: one cell per pair of columns, each defined where the report is.
   assert.equal(rep.pairs.length, 15);
+  await page.waitForSelector('#heatmap-difference canvas[data-cells]');
   const cells = await page.$$eval('.hm-canvas', (cs) => cs.map((c) => [c.dataset.kind, Number(c.dataset.cells), Number(c.dataset.defined)]));
   const defined = (k) => rep.pairs.filter((p) => p[k] !== undefined && Number.isFinite(Number(p[k]))).length;
   const both = rep.pairs.filter((p) => Number.isFinite(Number(p.real)) && Number.isFinite(Number(p.synthetic))).length;
