@@ -75,6 +75,12 @@ const attr = (page, sel, name) => page.evaluate(([s, n]) => {
   const e = document.querySelector(s);
   return e ? Number(e.getAttribute(n)) : null;
 }, [sel, name]);
+// Waits for a report page to show its report (or fails with its error).
+async function reportShown(page) {
+  await page.waitForFunction(() => document.querySelector('#report-scores')
+    || (document.querySelector('#report-error') || {}).textContent);
+  assert.equal(await page.textContent('#report-error'), '', 'the report page\'s error');
+}
 const badge = (page) => page.evaluate(() => {
   const e = document.querySelector('.card .state');
   return e ? e.textContent : null;
@@ -381,7 +387,7 @@ try {
   assert.equal(bestQuality, `${(100 * Number(rdone.bestMetrics.quality || 0)).toFixed(1)}%`);
   await page.click('#report-link');
   await page.waitForURL(new RegExp(`#/jobs/${rjob.id}/report$`));
-  await page.waitForSelector('#report-scores');
+  await reportShown(page);
   const rep = await d.api('GET', `/v1/jobs/${rjob.id}/report`);
   const n0 = (v) => Number(v || 0);
   const pctText = (v, digits = 1) => `${(100 * n0(v)).toFixed(digits)}%`;
@@ -475,7 +481,7 @@ try {
 
   step('a table job without a target has no utility; a point job has no report');
   await page.goto(`${d.base}/#/jobs/${tableJobId}/report`);
-  await page.waitForSelector('#report-scores');
+  await reportShown(page);
   assert.ok(await page.isVisible('#utility-none'));
   assert.ok(!(await page.isVisible('#report-utility')));
   await page.goto(`${d.base}/#/jobs/${seedId}`);
@@ -529,6 +535,7 @@ try {
   assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
   await ppage.screenshot({ path: path.join(out, 'dashboard-table-phone.png'), fullPage: true });
   await ppage.goto(`${d.base}/#/jobs/${rjob.id}/report`);
+  await reportShown(ppage);
   await ppage.waitForSelector('.hm-canvas[data-cells="15"]');
   assert.equal(await ppage.$$eval('.col-card', (cs) => cs.length), 6);
   assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
