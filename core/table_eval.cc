@@ -146,50 +146,63 @@ int Code(const RealColumn& rc, double v) {
   return std::isnan(v) ? rc.levels : static_cast<int>(v);
 }
 
-// Distance-to-closest-record per-column terms (SDMetrics' dcr_utils.py).
+// Distance to closest record (SDMetrics' dcr_utils.py), over rows stored
+// column by column. Per column: numeric |a - b| / range at most 1 (range 0:
+// 0 when equal, else 1), categorical 0 when equal; both missing 0, one
+// missing 1. Written without branches so that the loop over rows vectorises:
+// a NaN difference fails `d < 1` and counts 1.
 struct DcrColumn {
   bool numeric = false;
-  double range = 0;
+  double inv_range = 0;  // 1 / range; a huge number for a constant column
 };
 
-double CellDistance(const DcrColumn& c, double a, double b) {
-  const bool na = std::isnan(a), nb = std::isnan(b);
-  if (na || nb) return na && nb ? 0.0 : 1.0;
-  if (!c.numeric) return a == b ? 0.0 : 1.0;
-  const double diff = std::fabs(a - b);
-  if (c.range == 0) return diff > 0 ? 1.0 : 0.0;
-  return std::min(diff / c.range, 1.0);
-}
+struct DcrRows {
+  std::vector<std::vector<double>> cols;          // column-major values
+  std::vector<std::vector<unsigned char>> missing;  // per column, 1 = missing
+  size_t rows = 0;
+};
 
-// Row-major copy of some rows.
-std::vector<double> RowMajor(const std::vector<std::vector<double>>& cols, const std::vector<int64_t>& rows) {
-  std::vector<double> out(rows.size() * cols.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    for (size_t c = 0; c < cols.size(); ++c) out[i * cols.size() + c] = cols[c][static_cast<size_t>(rows[i])];
+DcrRows MakeDcrRows(const std::vector<std::vector<double>>& values, const std::vector<int64_t>& rows) {
+  DcrRows out;
+  out.rows = rows.size();
+  out.cols.resize(values.size());
+  out.missing.resize(values.size());
+  for (size_t c = 0; c < values.size(); ++c) {
+    out.cols[c].reserve(rows.size());
+    out.missing[c].reserve(rows.size());
+    for (int64_t r : rows) {
+      const double v = values[c][static_cast<size_t>(r)];
+      out.cols[c].push_back(v);
+      out.missing[c].push_back(std::isnan(v) ? 1 : 0);
+    }
   }
   return out;
 }
 
-// The smallest mean cell distance from row `q` (C values) to the rows of
-// `ref` (row-major, C per row).
-double Closest(const std::vector<DcrColumn>& dc, const double* q, const std::vector<double>& ref) {
-  const size_t c = dc.size();
-  const size_t n = ref.size() / c;
-  double best = std::numeric_limits<double>::infinity();
-  const double cols = static_cast<double>(c);
-  for (size_t r = 0; r < n; ++r) {
-    const double* x = &ref[r * c];
-    double s = 0;
-    const double bound = best * cols;
-    size_t k = 0;
-    for (; k < c; ++k) {
-      s += CellDistance(dc[k], q[k], x[k]);
-      if (s >= bound) break;
+// The smallest mean distance from row `q` (one value per column) to the rows
+// of `ref`; `acc` is scratch space.
+double Closest(const std::vector<DcrColumn>& dc, const double* q, const DcrRows& ref, std::vector<double>* acc) {
+  const size_t n = ref.rows;
+  if (n == 0) return std::numeric_limits<double>::infinity();
+  acc->assign(n, 0.0);
+  double* a = acc->data();
+  for (size_t c = 0; c < dc.size(); ++c) {
+    const double* x = ref.cols[c].data();
+    const unsigned char* miss = ref.missing[c].data();
+    const double v = q[c];
+    if (std::isnan(v)) {
+      for (size_t r = 0; r < n; ++r) a[r] += miss[r] ? 0.0 : 1.0;
+    } else if (dc[c].numeric) {
+      const double k = dc[c].inv_range;
+      for (size_t r = 0; r < n; ++r) {
+        const double d = std::fabs(v - x[r]) * k;
+        a[r] += d < 1.0 ? d : 1.0;
+      }
+    } else {
+      for (size_t r = 0; r < n; ++r) a[r] += x[r] == v ? 0.0 : 1.0;
     }
-    if (k == c) best = s / cols;
-    if (best == 0) break;
   }
-  return best;
+  return *std::min_element(a, a + n) / static_cast<double>(dc.size());
 }
 
 // ---- Utility: features, L-BFGS, models ----
@@ -303,7 +316,7 @@ struct TableEvaluator::Impl {
   // Privacy.
   bool privacy = false;
   std::vector<DcrColumn> dcr;
-  std::vector<double> reference, held;    // row-major
+  DcrRows reference, held;
   std::vector<uint64_t> train_hashes;     // sorted
   double holdout_dcr_p5 = 0, holdout_copies = 0;
   // Utility.
@@ -454,15 +467,19 @@ Status TableEvaluator::Impl::Build() {
         lo = std::min(lo, x);
         hi = std::max(hi, x);
       }
-      dcr[c].range = hi >= lo ? hi - lo : 0;
+      const double range = hi >= lo ? hi - lo : 0;
+      dcr[c].inv_range = range > 0 ? 1.0 / range : 1e300;
     }
     const size_t ref_rows = std::min(split.held_out.size(), split.train_order.size());
     const std::vector<int64_t> ref(split.train_order.begin(), split.train_order.begin() + static_cast<std::ptrdiff_t>(ref_rows));
-    reference = RowMajor(t.values, ref);
-    held = RowMajor(t.values, split.held_out);
-    std::vector<double> d;
+    reference = MakeDcrRows(t.values, ref);
+    held = MakeDcrRows(t.values, split.held_out);
+    std::vector<double> d, q(cols), acc;
     d.reserve(split.held_out.size());
-    for (size_t i = 0; i < split.held_out.size(); ++i) d.push_back(Closest(dcr, &held[i * cols], reference));
+    for (size_t i = 0; i < split.held_out.size(); ++i) {
+      for (size_t c = 0; c < cols; ++c) q[c] = held.cols[c][i];
+      d.push_back(Closest(dcr, q.data(), reference, &acc));
+    }
     holdout_dcr_p5 = Percentile(d, 5);
     train_hashes.reserve(split.train.size());
     for (int64_t r : split.train) train_hashes.push_back(RowHash(t.values, static_cast<size_t>(r)));
@@ -972,14 +989,14 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
   // Privacy.
   if (privacy && n > 0) {
     const size_t rows = std::min<size_t>(n, static_cast<size_t>(kMaxDcrRows));
-    std::vector<double> q(cols);
+    std::vector<double> q(cols), acc;
     std::vector<double> d_train;
     d_train.reserve(rows);
     int64_t closer = 0, ties = 0, copies = 0;
     for (size_t r = 0; r < rows; ++r) {
       for (size_t c = 0; c < cols; ++c) q[c] = gen[c][r];
-      const double dt = Closest(dcr, q.data(), reference);
-      const double dh = Closest(dcr, q.data(), held);
+      const double dt = Closest(dcr, q.data(), reference, &acc);
+      const double dh = Closest(dcr, q.data(), held, &acc);
       closer += dt < dh ? 1 : 0;
       ties += dt == dh ? 1 : 0;
       d_train.push_back(dt);
@@ -991,7 +1008,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
     pv.dcr_p5 = Percentile(d_train, 5);
     pv.holdout_dcr_p5 = holdout_dcr_p5;
     pv.holdout_exact_copies = holdout_copies;
-    pv.reference_rows = static_cast<int64_t>(reference.size() / std::max<size_t>(cols, 1));
+    pv.reference_rows = static_cast<int64_t>(reference.rows);
     pv.synthetic_rows = static_cast<int64_t>(rows);
     m.dcr_share = pv.dcr_share;
     m.exact_copies = pv.exact_copies;
