@@ -131,7 +131,7 @@ std::string DescribeJob(const v1::Job& job) {
     rows.push_back({"loss_d:", Num(r.loss_d(), "%.6f") + " (last batch " + Num(r.last_loss_d(), "%.6f") + ")"});
     rows.push_back({"loss_g:", Num(r.loss_g(), "%.6f") + " (last batch " + Num(r.last_loss_g(), "%.6f") + ")"});
     const bool table = job.spec().dataset().kind() == v1::DATASET_KIND_TABLE;
-    rows.push_back({"quality:", Num(r.quality(), "%.5f") + (table ? " (column distance, lower is better)"
+    rows.push_back({"quality:", Num(r.quality(), "%.5f") + (table ? " (overall quality score, higher is better)"
                                                                    : " (sliced W1, lower is better)")});
     if (r.has_sine_error()) rows.push_back({"sine_error:", Num(r.sine_error(), "%.5f")});
     if (!r.trainer_path().empty()) {
@@ -164,16 +164,29 @@ double MetricValue(const v1::Metrics& m, const std::string& name) {
   if (name == "density") return m.density();
   if (name == "coverage") return m.coverage();
   if (name == "column_distance") return m.column_distance();
+  if (name == "quality") return m.quality();
+  if (name == "column_shapes") return m.column_shapes();
+  if (name == "column_pairs") return m.column_pairs();
+  if (name == "utility") return m.utility();
+  if (name == "dcr_share") return m.dcr_share();
   return 0;
 }
 
 bool LowerIsBetter(const std::string& metric) {
-  return metric == "sliced_w1" || metric == "mmd" || metric == "column_distance";
+  return metric == "sliced_w1" || metric == "mmd" || metric == "column_distance" || metric == "dcr_share";
 }
 
 std::string DescribeMetrics(const v1::Metrics& m) {
-  // A table job's evaluation has the column distance alone.
-  if (m.column_distance() > 0) return "column_distance " + Num(m.column_distance(), "%.6g");
+  // A table job's evaluation (core/table_eval.h).
+  if (m.quality() > 0 || m.column_distance() > 0) {
+    std::string out = "quality " + Num(m.quality(), "%.4f") + " column_shapes " + Num(m.column_shapes(), "%.4f") +
+                      " column_pairs " + Num(m.column_pairs(), "%.4f");
+    if (m.has_dcr_share()) {
+      out += " dcr_share " + Num(m.dcr_share(), "%.3f") + " exact_copies " + Num(m.exact_copies(), "%.3f");
+    }
+    if (m.has_utility()) out += " utility " + Num(m.utility(), "%.4f") + " (real " + Num(m.utility_real(), "%.4f") + ")";
+    return out + " column_distance " + Num(m.column_distance(), "%.4f");
+  }
   std::string out;
   for (const char* name : kMetricNames) {
     out += (out.empty() ? "" : " ") + std::string(name) + " " + Num(MetricValue(m, name), "%.6g");
@@ -215,10 +228,10 @@ void Progress::Event(const v1::JobEvent& ev) {
                   r.loss_d(), r.loss_g(), r.quality());
     std::cout << buf;
     if (r.best_epoch() > 0 && r.has_best_metrics()) {
-      const bool table = r.best_metrics().column_distance() > 0;
-      std::snprintf(buf, sizeof buf, table ? "  best %lld (dist %.4f)" : "  best %lld (W1 %.4f)",
+      const bool table = r.best_metrics().quality() > 0 || r.best_metrics().column_distance() > 0;
+      std::snprintf(buf, sizeof buf, table ? "  best %lld (quality %.4f)" : "  best %lld (W1 %.4f)",
                     static_cast<long long>(r.best_epoch()),
-                    table ? r.best_metrics().column_distance() : r.best_metrics().sliced_w1());
+                    table ? r.best_metrics().quality() : r.best_metrics().sliced_w1());
       std::cout << buf;
     }
     std::cout << std::flush;

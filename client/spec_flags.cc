@@ -19,7 +19,7 @@
 namespace gantry::cli {
 namespace {
 
-enum class Kind { kInt, kUint, kDouble, kBool, kChoice, kSizes };
+enum class Kind { kInt, kUint, kDouble, kBool, kChoice, kSizes, kString };
 
 // One parsed value of a flag (the member its Kind names).
 struct Parsed {
@@ -185,9 +185,11 @@ const std::vector<FlagDef>& Flags() {
        [](const S& s) { return std::to_string(s.eval_points()); }},
       {"--select-by", "select_by",
        "metric that picks the best epoch and drives early stopping: sliced_w1 (default), mmd "
-       "(lower is better), precision, recall, density, coverage (higher is better); "
-       "column_distance for table jobs (their only one)",
-       Kind::kChoice, {"sliced_w1", "mmd", "precision", "recall", "density", "coverage", "column_distance"},
+       "(lower is better), precision, recall, density, coverage (higher is better); table jobs: "
+       "quality (default), column_shapes, column_pairs, utility (needs --target; higher is better), "
+       "dcr_share, column_distance (lower is better)",
+       Kind::kChoice, {"sliced_w1", "mmd", "precision", "recall", "density", "coverage", "column_distance",
+                       "quality", "column_shapes", "column_pairs", "utility", "dcr_share"},
        [](S* s, const P& p) { s->set_select_by(p.s); }, [](const S& s) { return s.select_by(); }},
       {"--patience", "patience",
        "early stopping: stop after this many epochs without an improvement of --min-delta, "
@@ -209,6 +211,18 @@ const std::vector<FlagDef>& Flags() {
        Kind::kInt, {},
        [](S* s, const P& p) { s->set_max_modes(p.i); },
        [](const S& s) { return std::to_string(s.max_modes()); }},
+      {"--target", "target",
+       "table jobs: a column to predict; stratifies the held-out split and adds utility "
+       "(train on synthetic, test on real) to every evaluation",
+       Kind::kString, {},
+       [](S* s, const P& p) { s->set_target(p.s); },
+       [](const S& s) { return s.target(); }},
+      {"--max-dcr-share", "max_dcr_share",
+       "table jobs: the privacy constraint; the best epoch and early stopping only consider epochs "
+       "whose DCR share is at most this, (0, 1] (0: off)",
+       Kind::kDouble, {},
+       [](S* s, const P& p) { s->set_max_dcr_share(p.d); },
+       [](const S& s) { return FormatDouble(s.max_dcr_share()); }},
   };
   // clang-format on
   return flags;
@@ -288,6 +302,13 @@ bool ParseValue(const FlagDef& def, const std::string& text, SpecValue* out, std
     }
     case Kind::kSizes:
       if (!ParseSizes(text, &p.sizes, error)) return false;
+      break;
+    case Kind::kString:
+      if (text.empty()) {
+        *error = "the value is empty";
+        return false;
+      }
+      p.s = text;
       break;
   }
   auto set = def.set;
@@ -401,6 +422,9 @@ void SpecFlags::Add(CLI::App* cmd) {
         break;
       case Kind::kSizes:
         opt->type_name(mode_ == Mode::kSweep ? "SIZES/..." : "SIZES");
+        break;
+      case Kind::kString:
+        opt->type_name(mode_ == Mode::kSweep ? "NAME,..." : "NAME");
         break;
     }
     opts_[i] = opt;

@@ -138,6 +138,12 @@ double MetricValue(const EvalMetrics& m, Metric metric) {
     case Metric::kRecall: return m.recall;
     case Metric::kDensity: return m.density;
     case Metric::kCoverage: return m.coverage;
+    case Metric::kColumnDistance: return m.column_distance;
+    case Metric::kQuality: return m.quality;
+    case Metric::kColumnShapes: return m.column_shapes;
+    case Metric::kColumnPairs: return m.column_pairs;
+    case Metric::kUtility: return m.utility.value_or(std::numeric_limits<double>::quiet_NaN());
+    case Metric::kDcrShare: return m.dcr_share.value_or(std::numeric_limits<double>::quiet_NaN());
   }
   return 0;
 }

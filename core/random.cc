@@ -1,6 +1,7 @@
 #include "core/random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ops/randperm.h>
 
 #include <mutex>
 
@@ -33,6 +34,12 @@ bool SetGeneratorState(at::Generator& gen, const at::Tensor& state) {
 
 uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index) {
   return SplitMix64(SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(stream))) + index);
+}
+
+std::vector<int64_t> RandPerm(int64_t n, at::Generator& gen) {
+  const at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+  const int64_t* p = perm.data_ptr<int64_t>();
+  return std::vector<int64_t>(p, p + n);
 }
 
 }  // namespace gantry

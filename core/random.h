@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace gantry {
 
@@ -33,5 +34,8 @@ uint64_t DeriveSeed(uint64_t seed, RandomStream stream, uint64_t index);
 // once drawn from), which the draws then trust, so a crafted state would
 // read past the engine's words. Takes the generator's mutex.
 bool SetGeneratorState(at::Generator& gen, const at::Tensor& state);
+
+// torch.randperm(n, generator=gen) as a vector.
+std::vector<int64_t> RandPerm(int64_t n, at::Generator& gen);
 
 }  // namespace gantry

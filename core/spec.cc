@@ -172,20 +172,39 @@ const char* MetricName(Metric metric) {
     case Metric::kDensity: return "density";
     case Metric::kCoverage: return "coverage";
     case Metric::kColumnDistance: return "column_distance";
+    case Metric::kQuality: return "quality";
+    case Metric::kColumnShapes: return "column_shapes";
+    case Metric::kColumnPairs: return "column_pairs";
+    case Metric::kUtility: return "utility";
+    case Metric::kDcrShare: return "dcr_share";
   }
   return "unknown";
 }
 
 std::optional<Metric> ParseMetric(const std::string& name) {
   for (Metric m : {Metric::kSlicedW1, Metric::kMmd, Metric::kPrecision, Metric::kRecall,
-                   Metric::kDensity, Metric::kCoverage, Metric::kColumnDistance}) {
+                   Metric::kDensity, Metric::kCoverage, Metric::kColumnDistance, Metric::kQuality,
+                   Metric::kColumnShapes, Metric::kColumnPairs, Metric::kUtility, Metric::kDcrShare}) {
     if (name == MetricName(m)) return m;
   }
   return std::nullopt;
 }
 
 bool HigherIsBetter(Metric metric) {
-  return metric != Metric::kSlicedW1 && metric != Metric::kMmd && metric != Metric::kColumnDistance;
+  return metric != Metric::kSlicedW1 && metric != Metric::kMmd && metric != Metric::kColumnDistance &&
+         metric != Metric::kDcrShare;
+}
+
+bool IsTableMetric(Metric metric) {
+  switch (metric) {
+    case Metric::kColumnDistance:
+    case Metric::kQuality:
+    case Metric::kColumnShapes:
+    case Metric::kColumnPairs:
+    case Metric::kUtility:
+    case Metric::kDcrShare: return true;
+    default: return false;
+  }
 }
 
 JobSpec TableDefaults() {
@@ -206,7 +225,7 @@ JobSpec TableDefaults() {
   s.n_critic = 1;
   s.eval_fraction = 0.2;
   s.eval_points = 1000;
-  s.select_by = Metric::kColumnDistance;
+  s.select_by = Metric::kQuality;
   return s;
 }
 
@@ -278,9 +297,38 @@ Status ValidateTable(const JobSpec& s) {
   if (s.trainer_path == TrainerPath::kFast) {
     return Status::InvalidArgument("trainer_path: fast covers point-cloud jobs only; table jobs train on aten");
   }
-  if (s.select_by != Metric::kColumnDistance) {
-    return Status::InvalidArgument(std::string("select_by: table jobs are evaluated by column_distance, not ") +
-                                   MetricName(s.select_by));
+  if (!IsTableMetric(s.select_by)) {
+    return Status::InvalidArgument(std::string("select_by: ") + MetricName(s.select_by) +
+                                   " is a point-cloud metric; table jobs select by quality, column_shapes, "
+                                   "column_pairs, utility, dcr_share or column_distance");
+  }
+  if (s.select_by == Metric::kUtility && s.target.empty()) {
+    return Status::InvalidArgument("select_by: utility needs a target column (target)");
+  }
+  GANTRY_RETURN_IF_ERROR(CheckReal("max_dcr_share", s.max_dcr_share, 0, 1, false, false));
+  if ((s.select_by == Metric::kDcrShare || s.max_dcr_share > 0) && !(s.eval_fraction > 0)) {
+    return Status::InvalidArgument(std::string(s.max_dcr_share > 0 ? "max_dcr_share" : "select_by: dcr_share") +
+                                   " needs held-out rows (eval_fraction > 0)");
+  }
+  if (s.target.size() > 1000) return Status::InvalidArgument("target: longer than 1000 characters");
+  if (!s.target.empty() && s.dataset.table.data) {
+    const TableSchema& schema = s.dataset.table.data->schema;
+    const int t = schema.Find(s.target);
+    if (t < 0) {
+      std::string names;
+      for (size_t i = 0; i < schema.columns.size() && i < 20; ++i) {
+        names += (i ? ", " : "") + schema.columns[i].name;
+      }
+      return Status::InvalidArgument("target: the table has no column '" + s.target.substr(0, 200) +
+                                     "' (columns: " + names + (schema.columns.size() > 20 ? ", ..." : "") + ")");
+    }
+    const ColumnSchema& col = schema.columns[static_cast<size_t>(t)];
+    if ((col.type == ColumnType::kCategorical || col.type == ColumnType::kBoolean) &&
+        static_cast<int64_t>(col.levels.size()) > kMaxUtilityClasses) {
+      return Status::InvalidArgument("target: '" + col.name + "' has " + std::to_string(col.levels.size()) +
+                                     " levels; utility predicts at most " + std::to_string(kMaxUtilityClasses));
+    }
+    if (schema.columns.size() < 2) return Status::InvalidArgument("target: the table has no other column to predict it from");
   }
   GANTRY_RETURN_IF_ERROR(CheckReal("eval_fraction", s.eval_fraction, 0, 0.5, false, false));
   const int64_t held = HeldOutRows(s);
@@ -308,9 +356,11 @@ Status Validate(const JobSpec& s) {
     GANTRY_RETURN_IF_ERROR(ValidateTable(s));
   } else {
     GANTRY_RETURN_IF_ERROR(CheckInt("latent_dim", s.latent_dim, 1, kMaxDim));
-    if (s.select_by == Metric::kColumnDistance) {
-      return Status::InvalidArgument("select_by: column_distance is for table jobs only");
+    if (IsTableMetric(s.select_by)) {
+      return Status::InvalidArgument(std::string("select_by: ") + MetricName(s.select_by) + " is for table jobs only");
     }
+    if (!s.target.empty()) return Status::InvalidArgument("target: for table jobs only");
+    if (s.max_dcr_share != 0) return Status::InvalidArgument("max_dcr_share: for table jobs only");
   }
   GANTRY_RETURN_IF_ERROR(CheckHidden("generator_hidden", s.generator_hidden));
   GANTRY_RETURN_IF_ERROR(CheckHidden("discriminator_hidden", s.discriminator_hidden));

@@ -67,15 +67,21 @@ const char* LossName(Loss loss);
 std::optional<Loss> ParseLoss(const std::string& name);
 
 // A held-out quality metric (see core/metrics.h).
-enum class Metric { kSlicedW1, kMmd, kPrecision, kRecall, kDensity, kCoverage, kColumnDistance };
+enum class Metric {
+  kSlicedW1, kMmd, kPrecision, kRecall, kDensity, kCoverage,  // point clouds
+  kColumnDistance, kQuality, kColumnShapes, kColumnPairs, kUtility, kDcrShare,  // tables
+};
 
-// "sliced_w1", "mmd", "precision", "recall", "density", "coverage",
-// "column_distance" (tables only; core/table_quality.h).
+// "sliced_w1", "mmd", "precision", "recall", "density", "coverage"; for
+// tables (core/table_eval.h) "column_distance", "quality", "column_shapes",
+// "column_pairs", "utility" (needs a target) and "dcr_share".
 const char* MetricName(Metric metric);
 std::optional<Metric> ParseMetric(const std::string& name);
 // True for the metrics where a larger value is better (all but sliced_w1,
-// mmd and column_distance).
+// mmd, column_distance and dcr_share).
 bool HigherIsBetter(Metric metric);
+// True for the table metrics.
+bool IsTableMetric(Metric metric);
 
 // kTable: where the rows come from. The server reads the uploaded table
 // (table_id) with the overrides into `data` before the job is validated
@@ -139,15 +145,22 @@ struct JobSpec {
   double weight_decay = 1e-6;     // Adam's L2 weight decay, [0, 1]
   int64_t pac = 10;               // rows per discriminator input, 1..64; batch_size is a multiple
   int64_t max_modes = 10;         // Gaussian-mixture modes per numeric column, 1..32
+  // A column to predict (core/table_eval.h): stratifies the held-out split
+  // (categorical and boolean targets) and adds utility to each evaluation.
+  std::string target;             // empty: none
+  // The privacy constraint: the best epoch and early stopping consider only
+  // evaluated epochs whose dcr_share is at most this; 0 = off, else (0, 1].
+  double max_dcr_share = 0;
 };
 
 // A spec for a table job with CTGAN's defaults: latent_dim 128, generator
 // and discriminator (256, 256), Adam lr 2e-4, betas (0.5, 0.9), weight
 // decay 1e-6, batch 500, dropout 0.5, wgan_gp (weight 10, n_critic 1), pac
 // 10, 300 epochs, 10 modes; evaluation: 20% of the rows held out (at most
-// kMaxTableHeldOut), 1000 generated rows, select_by column_distance.
+// kMaxTableHeldOut), 1000 generated rows, select_by quality.
 JobSpec TableDefaults();
 inline constexpr int64_t kMaxTableHeldOut = 10'000;
+inline constexpr int64_t kMaxUtilityClasses = 50;  // levels of a categorical target
 inline constexpr int64_t kMaxPac = 64;
 inline constexpr int64_t kMaxModes = 32;
 inline constexpr int64_t kMaxTableBatch = 100'000;

@@ -46,7 +46,9 @@
 // memorise is as often closer to one as to the other (dcr_share about 0.5).
 // At most kMaxDcrRows generated rows are measured. Figures: dcr_share (the
 // share of generated rows strictly closer to the training reference than to
-// every held-out row), exact_copies (the share of generated rows equal to
+// every held-out row, a tie counting half: SDMetrics counts ties as closer
+// to the held-out rows, which puts a generator that does not memorise a
+// table of few levels, where ties are common, well below 0.5), exact_copies (the share of generated rows equal to
 // any training row), dcr_p5 (the 5th percentile of generated rows'
 // distances to the training reference) and holdout_dcr_p5 (the same for the
 // held-out rows: what real, unseen rows look like). No held-out rows: no
@@ -189,7 +191,9 @@ class TableEvaluator {
   const std::vector<std::vector<double>>& real_values() const;
 
   // Every figure of EvalMetrics' table part for `generated` (column-major,
-  // one vector per schema column, all the same length >= 1).
+  // one vector per schema column, all the same length >= 1, each value a
+  // valid Table::values encoding: a level index below the column's level
+  // count, or NaN; what TableRowStream and ParseCell give).
   EvalMetrics Evaluate(const std::vector<std::vector<double>>& generated) const;
   // The same figures with what a report draws.
   TableReport Report(const std::vector<std::vector<double>>& generated) const;

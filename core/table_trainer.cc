@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/adam.h"
@@ -13,7 +15,7 @@
 #include "core/random.h"
 #include "core/runtime.h"
 #include "core/table_codec.h"
-#include "core/table_quality.h"
+#include "core/metrics.h"
 #include "core/table_sample.h"
 #include "core/tensor_file.h"
 
@@ -69,8 +71,9 @@ struct TableTrainer::Impl {
   at::Generator gen;
   std::shared_ptr<const TableCodec> codec;
   std::shared_ptr<const Table> table;
+  std::optional<TableSplit> given_split;          // CreateWithSplit's, until Build
+  std::unique_ptr<TableEvaluator> evaluator;     // the split and every evaluation figure
   std::vector<int64_t> train_rows, eval_rows;
-  std::vector<std::vector<double>> eval_values;  // the evaluation rows' values, per column
   at::Tensor data;                               // [train rows, width]
   // Training-by-sampling: per discrete column, the cumulative log-frequency
   // of its categories and the training rows of each category.
@@ -92,6 +95,7 @@ struct TableTrainer::Impl {
   // Best epoch and early stopping.
   int64_t best_epoch = 0;
   double best_value = 0, quality = 0;
+  EvalMetrics best_metrics;
   int64_t patience_epoch = 0;
   double patience_value = 0;
   bool stopped = false;
@@ -111,35 +115,21 @@ struct TableTrainer::Impl {
 Status TableTrainer::Impl::Build() {
   const auto start = std::chrono::steady_clock::now();
   table = spec.dataset.table.data;
-  const int64_t n = table->rows();
-  const int64_t held = HeldOutRows(spec);
   {
-    at::Generator split = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kEval, 0));
-    const at::Tensor perm = torch::randperm(n, split, torch::kLong);
-    const int64_t* p = perm.data_ptr<int64_t>();
-    eval_rows.assign(p, p + held);
-    train_rows.assign(p + held, p + n);
-    std::sort(eval_rows.begin(), eval_rows.end());
-    std::sort(train_rows.begin(), train_rows.end());
+    auto made = given_split ? TableEvaluator::CreateWithSplit(table, spec, std::move(*given_split))
+                            : TableEvaluator::Create(table, spec);
+    if (!made.ok()) return made.status();
+    evaluator = std::move(*made);
+    given_split.reset();
   }
+  train_rows = evaluator->split().train;
+  eval_rows = evaluator->split().held_out;
   auto fitted = TableCodec::Fit(*table, train_rows, spec.max_modes);
   if (!fitted.ok()) return fitted.status();
   codec = *fitted;
   {
     at::Generator enc = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kTableEncode, 0));
     data = codec->Encode(*table, train_rows, enc);
-  }
-  // The evaluation rows: the held-out ones, else (eval_fraction 0) up to
-  // kMaxTableHeldOut training rows, evenly spaced.
-  std::vector<int64_t> eval = eval_rows;
-  if (eval.empty()) {
-    const auto t = static_cast<int64_t>(train_rows.size());
-    const int64_t m = std::min(t, kMaxTableHeldOut);
-    for (int64_t i = 0; i < m; ++i) eval.push_back(train_rows[static_cast<size_t>(i * t / m)]);
-  }
-  eval_values.resize(table->values.size());
-  for (size_t c = 0; c < table->values.size(); ++c) {
-    for (int64_t r : eval) eval_values[c].push_back(table->values[c][static_cast<size_t>(r)]);
   }
   // Training-by-sampling, with log frequencies (CTGAN's log_frequency).
   for (int c : codec->discrete()) {
@@ -397,42 +387,60 @@ void TableTrainer::Impl::Evaluate(EpochReport* r) {
                         {}, 0, spec.eval_points);
     std::vector<std::vector<double>> generated;
     (void)rows.Next(spec.eval_points, &generated);  // no condition: never short
-    EvalMetrics m;
-    m.column_distance = MeanColumnDistance(table->schema, generated, eval_values);
-    quality = m.column_distance;
+    const EvalMetrics m = evaluator->Evaluate(generated);
+    quality = m.quality;
     r->metrics = m;
-    if (best_epoch == 0 || m.column_distance < best_value) {
-      best_epoch = epoch;
-      best_value = m.column_distance;
+    const double v = MetricValue(m, spec.select_by);
+    // The privacy constraint: an epoch whose dcr_share is above the limit
+    // is never the best and never counts as an improvement.
+    const bool allowed = spec.max_dcr_share <= 0 || (m.dcr_share && *m.dcr_share <= spec.max_dcr_share);
+    const bool higher = HigherIsBetter(spec.select_by);
+    auto better = [&](double a, double b) { return higher ? a > b : a < b; };
+    if (allowed && !std::isnan(v)) {
+      if (best_epoch == 0 || better(v, best_value)) {
+        best_epoch = epoch;
+        best_value = v;
+        best_metrics = m;
+      }
     }
     if (spec.patience > 0) {
-      if (patience_epoch == 0 || m.column_distance < patience_value - spec.min_delta) {
+      const double margin = higher ? -spec.min_delta : spec.min_delta;
+      if (allowed && !std::isnan(v) && (patience_epoch == 0 || better(v + margin, patience_value))) {
         patience_epoch = epoch;
-        patience_value = m.column_distance;
+        patience_value = v;
       } else if (epoch - patience_epoch >= spec.patience && epoch < spec.epochs) {
         stopped = true;
-        char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      "early stopping: column_distance did not improve by %g for %lld epochs (best %.4g at epoch %lld)",
-                      spec.min_delta, static_cast<long long>(epoch - patience_epoch), best_value,
-                      static_cast<long long>(best_epoch));
+        char buf[320];
+        if (best_epoch > 0) {
+          std::snprintf(buf, sizeof buf, "early stopping: %s did not improve by %g for %lld epochs%s (best %.4g at epoch %lld)",
+                        MetricName(spec.select_by), spec.min_delta, static_cast<long long>(epoch - patience_epoch),
+                        spec.max_dcr_share > 0 ? " within max_dcr_share" : "", best_value,
+                        static_cast<long long>(best_epoch));
+        } else {
+          std::snprintf(buf, sizeof buf, "early stopping: no epoch in %lld met max_dcr_share %g",
+                        static_cast<long long>(epoch), spec.max_dcr_share);
+        }
         r->stop_reason = buf;
       }
     }
   }
   r->quality = quality;
   r->best_epoch = best_epoch;
-  if (best_epoch > 0) {
-    EvalMetrics b;
-    b.column_distance = best_value;
-    r->best_metrics = b;
-  }
+  if (best_epoch > 0) r->best_metrics = best_metrics;
 }
 
 TableTrainer::TableTrainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TableTrainer::~TableTrainer() = default;
 
 StatusOr<std::unique_ptr<TableTrainer>> TableTrainer::Create(const JobSpec& spec) {
+  return CreateImpl(spec, std::nullopt);
+}
+
+StatusOr<std::unique_ptr<TableTrainer>> TableTrainer::CreateWithSplit(const JobSpec& spec, TableSplit split) {
+  return CreateImpl(spec, std::move(split));
+}
+
+StatusOr<std::unique_ptr<TableTrainer>> TableTrainer::CreateImpl(const JobSpec& spec, std::optional<TableSplit> split) {
   GANTRY_RETURN_IF_ERROR(Validate(spec));
   if (spec.dataset.kind != DatasetKind::kTable) {
     return Status::InvalidArgument("dataset.kind: the table trainer trains table jobs only");
@@ -440,6 +448,7 @@ StatusOr<std::unique_ptr<TableTrainer>> TableTrainer::Create(const JobSpec& spec
   UseSingleThreadedMath();
   auto impl = std::make_unique<Impl>();
   impl->spec = spec;
+  impl->given_split = std::move(split);
   impl->gen = MakeCpuGenerator(spec.seed);
   try {
     GANTRY_RETURN_IF_ERROR(impl->Build());
@@ -517,6 +526,38 @@ double FromBits(int64_t b) {
   return d;
 }
 
+// The best epoch's metrics as words (absent optionals as NaN).
+constexpr int64_t kBestWords = 13;
+std::vector<int64_t> MetricsWords(const EvalMetrics& m) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  return {Bits(m.column_distance), Bits(m.quality), Bits(m.column_shapes), Bits(m.column_pairs),
+          Bits(m.missing_similarity), Bits(m.column_coverage), Bits(m.adherence), Bits(m.dcr_share.value_or(nan)),
+          Bits(m.exact_copies.value_or(nan)), Bits(m.dcr_p5.value_or(nan)), Bits(m.holdout_dcr_p5.value_or(nan)),
+          Bits(m.utility.value_or(nan)), Bits(m.utility_real.value_or(nan))};
+}
+EvalMetrics WordsMetrics(const int64_t* w) {
+  auto opt = [](int64_t b) -> std::optional<double> {
+    const double d = FromBits(b);
+    if (std::isnan(d)) return std::nullopt;
+    return d;
+  };
+  EvalMetrics m;
+  m.column_distance = FromBits(w[0]);
+  m.quality = FromBits(w[1]);
+  m.column_shapes = FromBits(w[2]);
+  m.column_pairs = FromBits(w[3]);
+  m.missing_similarity = FromBits(w[4]);
+  m.column_coverage = FromBits(w[5]);
+  m.adherence = FromBits(w[6]);
+  m.dcr_share = opt(w[7]);
+  m.exact_copies = opt(w[8]);
+  m.dcr_p5 = opt(w[9]);
+  m.holdout_dcr_p5 = opt(w[10]);
+  m.utility = opt(w[11]);
+  m.utility_real = opt(w[12]);
+  return m;
+}
+
 }  // namespace
 
 StatusOr<std::string> TableTrainer::SaveState() const {
@@ -535,6 +576,7 @@ StatusOr<std::string> TableTrainer::SaveState() const {
     w.Add("eval", torch::tensor({s.best_epoch, Bits(s.best_value), Bits(s.quality), s.patience_epoch,
                                  Bits(s.patience_value), int64_t{s.stopped ? 1 : 0}},
                                 torch::kLong));
+    w.Add("eval.best", torch::tensor(MetricsWords(s.best_metrics), torch::kLong));
     auto params = [&](const std::string& prefix, const std::vector<at::Tensor>& p, Adam& adam) {
       for (size_t i = 0; i < p.size(); ++i) {
         const std::string k = prefix + std::to_string(i);
@@ -640,6 +682,16 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
   }
   s.best_epoch = e[0];
   s.best_value = FromBits(e[1]);
+  // States from before the table evaluation (issue 21) hold only the best
+  // column_distance, which their select_by was.
+  auto best = t.find("eval.best");
+  if (best != t.end() && best->second.scalar_type() == at::kLong && best->second.numel() == kBestWords) {
+    const at::Tensor words = best->second.contiguous();
+    s.best_metrics = WordsMetrics(words.data_ptr<int64_t>());
+  } else {
+    s.best_metrics = EvalMetrics{};
+    s.best_metrics.column_distance = s.best_value;
+  }
   s.quality = FromBits(e[2]);
   s.patience_epoch = e[3];
   s.patience_value = FromBits(e[4]);

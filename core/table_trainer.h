@@ -1,9 +1,10 @@
 // TableTrainer: the CTGAN-class model for table jobs (Xu et al. 2019; the
 // reference is sdv-dev/CTGAN 0.12), trained with LibTorch's autograd.
 //
-// - Data: the table's rows split once into training and held-out rows (a
-//   permutation from DeriveSeed(seed, kEval, 0); the first HeldOutRows()
-//   of it are held out, at most kMaxTableHeldOut). The codec
+// - Data: the table's rows split once into training and held-out rows
+//   (SplitTable, core/table_eval.h: a permutation from DeriveSeed(seed,
+//   kEval, 0), HeldOutRows() of it held out, stratified on a categorical
+//   target). The codec
 //   (table_codec.h) is fitted on the training rows and encodes them, its
 //   mode draws from DeriveSeed(seed, kTableEncode, 0).
 // - Generator: Residual(i, o) = cat(relu(batchnorm(linear(x))), x) for each
@@ -26,9 +27,11 @@
 // - An epoch is max(1, training rows / batch_size) steps. Evaluation (on
 //   the first, every eval_every-th and the last epoch) samples eval_points
 //   rows from the epoch's snapshot with DeriveSeed(seed, kEval, epoch) and
-//   measures MeanColumnDistance to the held-out rows (or to training rows
-//   when eval_fraction is 0); it tracks the best epoch and early stopping
-//   as the point trainer does.
+//   measures them with TableEvaluator (quality, privacy, utility against
+//   the held-out rows, or training rows when eval_fraction is 0); it tracks
+//   the best epoch by select_by and early stopping as the point trainer
+//   does, over the epochs whose dcr_share is at most max_dcr_share when
+//   that constraint is set. EpochReport.quality is the overall quality.
 //
 // Thread-safety: used by one thread at a time; Snapshot() returns an
 // immutable object for any thread.
@@ -36,6 +39,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/report.h"
@@ -77,6 +81,7 @@ class TableTrainer {
  private:
   struct Impl;
   explicit TableTrainer(std::unique_ptr<Impl> impl);
+  static StatusOr<std::unique_ptr<TableTrainer>> CreateImpl(const JobSpec& spec, std::optional<TableSplit> split);
   std::unique_ptr<Impl> impl_;
 };
 

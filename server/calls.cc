@@ -191,6 +191,10 @@ StatusOr<ExportedGenerator> Calls::ExportGenerator(
   return ExportedGenerator{std::move(bytes).value(), (*snapshot)->epoch()};
 }
 
+StatusOr<v1::TableReport> Calls::GetTableReport(const v1::GetTableReportRequest& request) const {
+  return manager_->TableReport(request);
+}
+
 namespace {
 
 Status NoTables() {

@@ -93,6 +93,8 @@ class Calls {
   // when negative).
   StatusOr<std::unique_ptr<EventCursor>> WatchJob(const v1::WatchJobRequest& request) const;
   StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
+  // A table job's report (JobManager::TableReport); heavy: off the RPC threads.
+  StatusOr<v1::TableReport> GetTableReport(const v1::GetTableReportRequest& request) const;
 
   // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
   // while draining, RESOURCE_EXHAUSTED when too many uploads are in

@@ -117,7 +117,8 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     if (!metric) {
       return Status::InvalidArgument("select_by: '" + p.select_by().substr(0, 64) +
                                      "' is not one of sliced_w1, mmd, precision, recall, density, "
-                                     "coverage, column_distance");
+                                     "coverage; tables: quality, column_shapes, column_pairs, utility, dcr_share, "
+                                     "column_distance");
     }
     s.select_by = *metric;
   }
@@ -126,6 +127,8 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
   if (p.has_weight_decay()) s.weight_decay = p.weight_decay();
   if (p.has_pac()) s.pac = p.pac();
   if (p.has_max_modes()) s.max_modes = p.max_modes();
+  if (p.has_target()) s.target = p.target();
+  if (p.has_max_dcr_share()) s.max_dcr_share = p.max_dcr_share();
   return s;
 }
 
@@ -184,6 +187,8 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
     p.set_weight_decay(s.weight_decay);
     p.set_pac(s.pac);
     p.set_max_modes(s.max_modes);
+    if (!s.target.empty()) p.set_target(s.target);
+    if (s.max_dcr_share > 0) p.set_max_dcr_share(s.max_dcr_share);
   }
   return p;
 }
@@ -196,6 +201,18 @@ void MetricsToProto(const EvalMetrics& m, v1::Metrics* out) {
   out->set_density(m.density);
   out->set_coverage(m.coverage);
   out->set_column_distance(m.column_distance);
+  out->set_quality(m.quality);
+  out->set_column_shapes(m.column_shapes);
+  out->set_column_pairs(m.column_pairs);
+  out->set_missing_similarity(m.missing_similarity);
+  out->set_column_coverage(m.column_coverage);
+  out->set_adherence(m.adherence);
+  if (m.dcr_share) out->set_dcr_share(*m.dcr_share);
+  if (m.exact_copies) out->set_exact_copies(*m.exact_copies);
+  if (m.dcr_p5) out->set_dcr_p5(*m.dcr_p5);
+  if (m.holdout_dcr_p5) out->set_holdout_dcr_p5(*m.holdout_dcr_p5);
+  if (m.utility) out->set_utility(*m.utility);
+  if (m.utility_real) out->set_utility_real(*m.utility_real);
 }
 
 void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {

@@ -20,6 +20,8 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& proto);
 // The effective spec with every field set.
 v1::JobSpec SpecToProto(const JobSpec& spec);
 
+// Held-out metrics (core/report.h) into the proto.
+void MetricsToProto(const EvalMetrics& m, v1::Metrics* out);
 void ReportToProto(const EpochReport& report, int64_t epochs, v1::EpochReport* out);
 
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out);

@@ -358,6 +358,19 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
     });
   });
 
+  server.Get(job + "/report", [&calls](const Request& req, Response& res) {
+    const std::string id = JobId(req);
+    Unary(calls, "GetTableReport", id, res, [&]() -> StatusOr<v1::TableReport> {
+      v1::GetTableReportRequest request;
+      request.set_job_id(id);
+      if (!BestEpoch(req)) {
+        GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+        if (epoch) request.set_epoch(*epoch);
+      }
+      return calls.GetTableReport(request);
+    });
+  });
+
   server.Get(job + "/generator", [&calls](const Request& req, Response& res) {
     const std::string id = JobId(req);
     const auto start = Clock::now();

@@ -109,6 +109,13 @@ class JobManager {
                                                               std::optional<int64_t> epoch,
                                                               bool best = false) const;
 
+  // A table job's evaluation of one evaluated epoch in full (default the
+  // best), with the scores of every evaluated epoch (server/table_report.cc).
+  // FAILED_PRECONDITION for a point job, before the first evaluation, or
+  // when the job's table was deleted; INVALID_ARGUMENT for an epoch that was
+  // not evaluated. Reads the table and a snapshot: call it off the RPC threads.
+  StatusOr<v1::TableReport> TableReport(const v1::GetTableReportRequest& request) const;
+
   // The job's training points, at most max_points rows (1..1e6/dim).
   StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
 

@@ -393,6 +393,13 @@ grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext*
                      response, [this, request] { return calls_->GetDataset(*request); });
 }
 
+grpc::ServerUnaryReactor* GantryService::GetTableReport(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetTableReportRequest* request,
+                                                        v1::TableReport* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetTableReport", request->job_id(), response,
+                     [this, request] { return calls_->GetTableReport(*request); });
+}
+
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {

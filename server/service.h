@@ -57,6 +57,9 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::ServerUnaryReactor* GetDataset(grpc::CallbackServerContext* ctx,
                                        const v1::GetDatasetRequest* request,
                                        v1::GetDatasetResponse* response) override;
+  grpc::ServerUnaryReactor* GetTableReport(grpc::CallbackServerContext* ctx,
+                                           const v1::GetTableReportRequest* request,
+                                           v1::TableReport* response) override;
   grpc::ServerWriteReactor<v1::ExportChunk>* ExportGenerator(
       grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
   grpc::ServerReadReactor<v1::UploadTableRequest>* UploadTable(grpc::CallbackServerContext* ctx,

@@ -382,7 +382,7 @@ TEST(TableTrainer, EarlyStoppingEndsWithItsReasonAndResumesIntoIt) {
     reports.push_back(*r);
   }
   ASSERT_EQ(reports.size(), 3u);
-  EXPECT_NE(reports.back().stop_reason.find("early stopping: column_distance did not improve"), std::string::npos)
+  EXPECT_NE(reports.back().stop_reason.find("early stopping: quality did not improve"), std::string::npos)
       << reports.back().stop_reason;
   EXPECT_GE(reports.back().best_epoch, 1);
   EXPECT_EQ((*t)->RunEpoch().status().code(), StatusCode::kFailedPrecondition);

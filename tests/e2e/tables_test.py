@@ -121,7 +121,7 @@ class TablesCliTest(unittest.TestCase):
         job_id = self.d.gantry("list").stdout.splitlines()[1].split()[0]
         got = self.run_ok("get", job_id).stdout
         self.assertIn("occupation (categorical, 6 levels)", got)
-        self.assertIn("by column_distance", got)
+        self.assertIn("by quality", got)
         out = os.path.join(self.tmp.name, "synth.csv")
         self.run_ok("sample", job_id, "--count", "1000", "--where", "occupation=3", "--seed", "1",
                     "--out", out)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,7 +92,7 @@ TEST_F(TableJobsTest, TrainsSamplesTypedRowsAndMeetsConditions) {
   EXPECT_EQ(created.spec().beta1(), 0.5);
   EXPECT_EQ(created.spec().loss(), "wgan_gp");
   EXPECT_EQ(created.spec().pac(), 10);
-  EXPECT_EQ(created.spec().select_by(), "column_distance");
+  EXPECT_EQ(created.spec().select_by(), "quality");
   ASSERT_EQ(created.table_schema().columns_size(), 4);
   EXPECT_EQ(created.table_schema().columns(0).type(), v1::COLUMN_TYPE_CONTINUOUS);
   EXPECT_EQ(created.table_schema().columns(2).type(), v1::COLUMN_TYPE_CATEGORICAL);
@@ -102,6 +103,10 @@ TEST_F(TableJobsTest, TrainsSamplesTypedRowsAndMeetsConditions) {
   ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
   EXPECT_GT(done.best_metrics().column_distance(), 0);
   EXPECT_LT(done.best_metrics().column_distance(), 1);
+  EXPECT_GT(done.best_metrics().quality(), 0);
+  EXPECT_LE(done.best_metrics().quality(), 1);
+  EXPECT_TRUE(done.best_metrics().has_dcr_share());
+  EXPECT_FALSE(done.best_metrics().has_utility());  // no target
 
   // Typed rows with the table's names.
   v1::SampleRequest req;
@@ -241,6 +246,87 @@ TEST_F(TableJobsTest, BadTableJobsAreRefusedNamingTheField) {
   grpc::ClientContext ctx;
   s = stub_->Sample(&ctx, req, &out);
   EXPECT_EQ(s.error_message(), "where: conditions apply to table jobs only");
+}
+
+// GetTableReport measures the epoch's own evaluation rows again: its figures
+// equal the stored metrics bit for bit, for the best epoch and any other
+// evaluated epoch whose snapshot is kept.
+TEST_F(TableJobsTest, ReportEqualsTheEpochsMetricsAndNamesWhatIsWrong) {
+  const std::string table = Upload("people.csv", People());
+  v1::JobSpec spec = TableSpec(table, 4);
+  spec.set_eval_every(2);
+  spec.set_checkpoint_every(1);
+  spec.set_target("city");
+  spec.set_max_dcr_share(1.0);
+  const std::string id = MustCreate(spec);
+  const v1::Job done = WaitForEnd(id);
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+  ASSERT_GT(done.best_epoch(), 0);
+  EXPECT_EQ(done.spec().target(), "city");
+  EXPECT_EQ(done.spec().max_dcr_share(), 1.0);
+  ASSERT_TRUE(done.best_metrics().has_utility());
+  ASSERT_TRUE(done.best_metrics().has_utility_real());
+
+  auto report = [&](std::optional<int64_t> epoch, v1::TableReport* out) {
+    v1::GetTableReportRequest req;
+    req.set_job_id(id);
+    if (epoch) req.set_epoch(*epoch);
+    grpc::ClientContext ctx;
+    return stub_->GetTableReport(&ctx, req, out);
+  };
+  v1::TableReport best;
+  grpc::Status s = report(std::nullopt, &best);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(best.epoch(), done.best_epoch());
+  EXPECT_EQ(best.select_by(), "quality");
+  EXPECT_EQ(best.metrics().SerializeAsString(), done.best_metrics().SerializeAsString())
+      << best.metrics().DebugString() << " vs " << done.best_metrics().DebugString();
+  ASSERT_EQ(best.columns_size(), 4);
+  EXPECT_EQ(best.columns(0).name(), "grade");
+  EXPECT_EQ(best.pairs_size(), 6);
+  EXPECT_FALSE(best.privacy().verdict().empty());
+  EXPECT_EQ(best.utility().target(), "city");
+  EXPECT_EQ(best.utility().task(), "classification");
+  EXPECT_EQ(best.utility().synthetic(), done.best_metrics().utility());
+  EXPECT_EQ(best.max_dcr_share(), 1.0);
+  // Epochs 1, 2 and 4 were evaluated, and the history says so.
+  ASSERT_EQ(best.history_size(), 3);
+  EXPECT_EQ(best.history(0).epoch(), 1);
+  EXPECT_EQ(best.history(2).epoch(), 4);
+  // Another evaluated epoch matches its own event.
+  std::vector<v1::JobEvent> events;
+  ASSERT_TRUE(Watch(id, 0, &events).ok());
+  for (const auto& e : events) {
+    if (!e.has_epoch() || e.epoch().epoch() != 2) continue;
+    v1::TableReport two;
+    ASSERT_TRUE(report(2, &two).ok());
+    EXPECT_EQ(two.metrics().SerializeAsString(), e.epoch().metrics().SerializeAsString());
+  }
+  // What is wrong, named.
+  v1::TableReport out;
+  s = report(3, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "epoch: 3 was not evaluated (evaluated: epoch 1, multiples of eval_every 2, and the last)");
+  s = report(9, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string points = MustCreate(SmallSpec(1));
+  WaitForEnd(points);
+  v1::GetTableReportRequest req;
+  req.set_job_id(points);
+  grpc::ClientContext ctx;
+  s = stub_->GetTableReport(&ctx, req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "job " + points + " is not a table job; reports cover table jobs");
+  // A target the table does not have.
+  spec = TableSpec(table);
+  spec.set_target("salary");
+  v1::Job job;
+  s = Create(spec, &job);
+  EXPECT_EQ(s.error_message(), "target: the table has no column 'salary' (columns: grade, score, city, member)");
+  spec = TableSpec(table);
+  spec.set_select_by("utility");
+  s = Create(spec, &job);
+  EXPECT_EQ(s.error_message(), "select_by: utility needs a target column (target)");
 }
 
 }  // namespace
