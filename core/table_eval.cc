@@ -120,6 +120,15 @@ uint64_t RowHash(const std::vector<std::vector<double>>& cols, size_t r) {
   return h;
 }
 
+// A level's spelling for a report, at most kMaxReportLabelBytes (cut on a
+// UTF-8 boundary, "..." appended), so a report's size stays bounded.
+std::string ShortLabel(const std::string& s) {
+  if (s.size() <= static_cast<size_t>(kMaxReportLabelBytes)) return s;
+  size_t cut = static_cast<size_t>(kMaxReportLabelBytes) - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
 // The real side of one column.
 struct RealColumn {
   bool numeric = false;
@@ -848,29 +857,32 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
           return std::clamp(b, 0, kReportBins - 1);
         };
         for (double x : real[c]) {
-          if (!std::isnan(x)) cr.real[static_cast<size_t>(bin(x))] += 1.0 / nr;
+          if (!std::isnan(x)) cr.real[static_cast<size_t>(bin(x))] += 1.0;
         }
         for (double x : g) {
-          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bin(x))] += 1.0 / ng;
+          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bin(x))] += 1.0;
         }
       } else {
         const auto shown = static_cast<size_t>(std::min<int64_t>(k.levels, kMaxReportLevels));
         std::vector<int> bar(static_cast<size_t>(k.levels), static_cast<int>(shown));
         for (size_t i = 0; i < shown; ++i) {
           bar[static_cast<size_t>(k.level_order[i])] = static_cast<int>(i);
-          cr.labels.push_back(schema.levels[static_cast<size_t>(k.level_order[i])]);
+          cr.labels.push_back(ShortLabel(schema.levels[static_cast<size_t>(k.level_order[i])]));
         }
         const size_t bars = shown + (static_cast<size_t>(k.levels) > shown ? 1 : 0);
         if (bars > shown) cr.labels.push_back("(other)");
         cr.real.assign(bars, 0.0);
         cr.synthetic.assign(bars, 0.0);
         for (double x : real[c]) {
-          if (!std::isnan(x)) cr.real[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0 / nr;
+          if (!std::isnan(x)) cr.real[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0;
         }
         for (double x : g) {
-          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0 / ng;
+          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0;
         }
       }
+      // Counts to shares of all rows.
+      for (double& v : cr.real) v /= nr;
+      for (double& v : cr.synthetic) v /= ng;
       if (any_missing) {
         cr.labels.push_back("(missing)");
         cr.real.push_back(k.missing);
