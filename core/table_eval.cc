@@ -62,20 +62,6 @@ double MissingShare(const std::vector<double>& v) {
   return static_cast<double>(m) / static_cast<double>(v.size());
 }
 
-// The two-sample KS statistic of two sorted, non-empty samples.
-double Ks(const std::vector<double>& a, const std::vector<double>& b) {
-  size_t i = 0, j = 0;
-  double d = 0;
-  const auto na = static_cast<double>(a.size()), nb = static_cast<double>(b.size());
-  while (i < a.size() && j < b.size()) {
-    const double x = std::min(a[i], b[j]);
-    while (i < a.size() && a[i] <= x) ++i;
-    while (j < b.size() && b[j] <= x) ++j;
-    d = std::max(d, std::fabs(static_cast<double>(i) / na - static_cast<double>(j) / nb));
-  }
-  return d;
-}
-
 // Pearson's r over rows where both are present; NaN when fewer than 2 such
 // rows or a constant column.
 double Pearson(const std::vector<double>& x, const std::vector<double>& y) {
@@ -784,7 +770,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
       std::vector<double> gs = Present(g);
       std::sort(gs.begin(), gs.end());
       if (k.any_present && !gs.empty()) {
-        shape = 1.0 - Ks(k.sorted, gs);
+        shape = 1.0 - KsSorted(k.sorted, gs);
         if (k.max > k.min) {
           const double lo = std::max((gs.front() - k.min) / (k.max - k.min), 0.0);
           const double hi = std::max((k.max - gs.back()) / (k.max - k.min), 0.0);
