@@ -131,6 +131,33 @@ std::string Ellipsize(cairo_t* cr, const std::string& s, double max_width) {
   return head + kEllipsis;
 }
 
+// `s` with characters from its middle replaced by an ellipsis so that it is
+// at most `max_width` wide: names that share a prefix stay apart.
+std::string EllipsizeMiddle(cairo_t* cr, const std::string& s, double max_width) {
+  if (TextWidth(cr, s) <= max_width) return s;
+  static const std::string kEllipsis = "\xE2\x80\xA6";
+  std::vector<size_t> starts;  // character starts
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  const size_t n = starts.size();
+  const auto keep = [&](size_t k) {  // the first ceil(k/2) and the last floor(k/2) characters
+    const size_t head = (k + 1) / 2, tail = k / 2;
+    return s.substr(0, head < n ? starts[head] : s.size()) + kEllipsis + s.substr(starts[n - tail]);
+  };
+  size_t lo = 0, hi = n - 1;  // the most characters kept that fit
+  while (lo < hi) {
+    const size_t mid = (lo + hi + 1) / 2;
+    if (TextWidth(cr, keep(mid)) <= max_width) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  if (lo < 4) return Ellipsize(cr, s, max_width);
+  return keep(lo);
+}
+
 // Draws `s` with its baseline at y, ellipsised to max_width (0: no limit).
 void Text(cairo_t* cr, double x, double y, const std::string& s, Align align = Align::kLeft,
           double max_width = 0, Rgb color = kInk) {
@@ -256,19 +283,22 @@ std::string HtmlEscape(const std::string& s) {
 // ------------------------------------------------------------------ layout
 
 // A figure draws itself inside (0, 0)..(width, height); it is clipped there.
+// HTML shows `html` in its place when set (tables), else the drawing as
+// inline SVG titled `label` (what a screen reader says, a tooltip).
 struct Figure {
   double width = 0, height = 0;
   std::function<void(cairo_t*)> draw;
+  std::string html;
+  std::string label;
+  bool html_skip = false;  // HTML: nothing (an earlier figure's html holds it)
 };
 
 // A part of the report: a heading, paragraphs, then figures flowed left to
-// right in rows. HTML shows `html` (tables) in place of the figures when it
-// is set.
+// right in rows.
 struct Section {
   std::string heading;
   double heading_size = 16;
   std::vector<std::string> notes;
-  std::string html;
   std::vector<Figure> figures;
 };
 
@@ -383,6 +413,15 @@ std::string DrawContinuous(const std::vector<Piece>& pieces, double scale,
 
 // PDF: pages of A4's proportions; a piece goes to the next page when it does
 // not fit (with the heading before it); one taller than a page is scaled down.
+// The page's number and the report's title, in the bottom margin.
+void Footer(cairo_t* cr, const std::string& title, int page) {
+  SetFont(cr, 9);
+  const std::string number = "page " + std::to_string(page);
+  Text(cr, kPageWidth - kMargin, kPdfPageHeight - kMargin / 2, number, Align::kRight, 0, kMuted);
+  Text(cr, kMargin, kPdfPageHeight - kMargin / 2, title, Align::kLeft,
+       kContentWidth - TextWidth(cr, number) - 20, kMuted);
+}
+
 std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title, std::string* bytes) {
   cairo_surface_t* surface = cairo_pdf_surface_create_for_stream(
       AppendBytes, bytes, kPageWidth * kPdfScale, kPdfPageHeight * kPdfScale);
@@ -397,12 +436,14 @@ std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title
   cairo_scale(cr, kPdfScale, kPdfScale);
   const double room = kPdfPageHeight - 2 * kMargin;
   double y = kMargin;
+  int page = 1;
   for (size_t i = 0; i < pieces.size(); ++i) {
     double need = pieces[i].height;
     if (pieces[i].keep_with_next && i + 1 < pieces.size()) {
       need += std::min(pieces[i + 1].height, room - pieces[i].height);
     }
     if (y > kMargin && y + need > kMargin + room) {
+      Footer(cr, title, page++);
       cairo_show_page(cr);
       y = kMargin;
     }
@@ -414,6 +455,7 @@ std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title
     cairo_restore(cr);
     y += pieces[i].height * fit;
   }
+  Footer(cr, title, page);
   cairo_show_page(cr);
   const cairo_status_t st = cairo_status(cr);
   cairo_destroy(cr);
@@ -454,7 +496,11 @@ std::string FigureSvg(const Figure& f, const std::string& prefix, std::string* e
   replace_all("url(#", "url(#" + prefix);
   // Scale with the page: the drawing's own size is its largest.
   if (const size_t tag = svg.find("<svg"); tag != std::string::npos) {
-    svg.insert(tag + 4, " role=\"img\" style=\"max-width:100%;height:auto\"");
+    const std::string label = HtmlEscape(CleanUtf8(f.label));
+    svg.insert(tag + 4, " role=\"img\" aria-label=\"" + label + "\" style=\"max-width:100%;height:auto\"");
+    if (const size_t end = svg.find('>', tag); end != std::string::npos && !label.empty()) {
+      svg.insert(end + 1, "\n<title>" + label + "</title>");
+    }
   }
   return svg;
 }
@@ -524,10 +570,20 @@ std::string TableHtml(const TextTable& t) {
   return out + "</tbody>\n</table>\n";
 }
 
-// A table section: the same rows drawn and in HTML.
-void SetTable(Section* s, const TextTable& t) {
-  s->figures.push_back(TableFigure(t));
-  s->html = TableHtml(t);
+// A table: the same rows drawn (in figures of at most kTableRowsPerFigure
+// rows, each with the header, so that pages can break between them) and
+// in HTML (one table).
+constexpr size_t kTableRowsPerFigure = 40;
+
+void AddTable(Section* s, const TextTable& t) {
+  for (size_t from = 0; from < std::max<size_t>(t.rows.size(), 1); from += kTableRowsPerFigure) {
+    TextTable part = t;
+    part.rows.assign(t.rows.begin() + from, t.rows.begin() + std::min(t.rows.size(), from + kTableRowsPerFigure));
+    Figure f = TableFigure(part);
+    if (from == 0) f.html = TableHtml(t);
+    f.html_skip = from > 0;
+    s->figures.push_back(std::move(f));
+  }
 }
 
 // ------------------------------------------------------------------ sections
@@ -575,7 +631,7 @@ Section ScoresSection(const v1::TableReport& r) {
       {"adherence", Score(m.adherence()),
        "the share of synthetic values inside the real min..max / real categories"},
   };
-  SetTable(&s, t);
+  AddTable(&s, t);
   return s;
 }
 
@@ -609,7 +665,7 @@ Section PrivacySection(const v1::TableReport& r) {
       {"rows compared", Count(p.synthetic_rows()), Count(p.reference_rows()),
        "against as many training rows as held-out rows"},
   };
-  SetTable(&s, t);
+  AddTable(&s, t);
   return s;
 }
 
@@ -633,7 +689,7 @@ Section UtilitySection(const v1::TableReport& r) {
   t.rows = {{u.target(), u.task(), u.score_name(), Score(u.synthetic()), Score(u.real()), Score(ratio),
              classification ? Score(u.synthetic_accuracy()) : "-",
              classification ? Score(u.real_accuracy()) : "-", Count(u.train_rows()), Count(u.test_rows())}};
-  SetTable(&s, t);
+  AddTable(&s, t);
   return s;
 }
 
@@ -785,6 +841,7 @@ Section HistorySection(const v1::TableReport& r) {
     if (best > 0) dashed_entry("best epoch", kMuted, 5, 4);
     if (max_dcr) dashed_entry("max_dcr_share", kSeriesColors[3], 2, 3);
   };
+  f.label = "scores over epochs";
   s.figures.push_back(std::move(f));
   return s;
 }
@@ -806,6 +863,7 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
   Figure f;
   f.width = kChartWidth;
   f.height = kChartHeight;
+  f.label = col.name() + ": real and synthetic distributions";
   f.draw = [col, w = f.width, h = f.height](cairo_t* cr) {
     const bool numeric = Numeric(col.type()) && col.edges_size() >= 2;
     const int bins = numeric ? col.edges_size() - 1 : 0;
@@ -938,12 +996,28 @@ Section ColumnsSection(const v1::TableReport& r) {
   Section s;
   s.heading = "Columns: real and synthetic distributions";
   const int shown = std::min(r.columns_size(), kMaxReportChartColumns);
-  s.notes.push_back("Shares of all rows per bin (numeric: 20 equal-width bins over the real range) or "
-                    "per level (categorical: the most frequent real levels), with each column's shape score.");
+  s.notes.push_back("Each column's scores: its shape (KS or TV complement), missing cells, coverage "
+                    "and adherence; then its distributions: shares of all rows per bin (numeric: 20 "
+                    "equal-width bins over the real range) or per level (categorical: the most frequent "
+                    "real levels).");
   if (shown < r.columns_size()) {
     s.notes.push_back("Showing the first " + std::to_string(shown) + " of " +
                       std::to_string(r.columns_size()) + " columns.");
   }
+  TextTable t;
+  t.header = {"column", "type", "shape metric", "shape", "missing real", "missing synth.", "coverage",
+              "adherence"};
+  t.widths = {0, 92, 118, 64, 96, 110, 80, 84};
+  double used = 0;
+  for (double w : t.widths) used += w;
+  t.widths[0] = kContentWidth - used;
+  t.numeric = {false, false, false, true, true, true, true, true};
+  for (const auto& c : r.columns()) {
+    t.rows.push_back({c.name(), TypeName(c.type()), c.shape_metric(), c.has_shape() ? Score(c.shape()) : "-",
+                      Percent(c.missing_real()), Percent(c.missing_synthetic()), Score(c.coverage()),
+                      Score(c.adherence())});
+  }
+  AddTable(&s, t);
   for (int i = 0; i < shown; ++i) s.figures.push_back(ColumnFigure(r.columns(i)));
   return s;
 }
@@ -969,6 +1043,7 @@ Figure HeatmapFigure(const std::string& title, const std::vector<std::string>& n
   Figure f;
   f.width = std::max(g.label + n * g.cell + 8, 270.0);  // room for the title and the scale
   f.height = 22 + g.label + n * g.cell + 42;
+  f.label = "associations between columns: " + title;
   f.draw = [title, names, values, g, n, w = f.width](cairo_t* cr) {
     SetFont(cr, 12, true);
     Text(cr, 0, 14, title, Align::kLeft, w);
@@ -999,11 +1074,12 @@ Figure HeatmapFigure(const std::string& title, const std::vector<std::string>& n
     SetFont(cr, g.font);
     for (int k = 0; k < n; k += g.every) {
       const double mid = (k + 0.5) * g.cell + g.font * 0.35;
-      Text(cr, x0 - 4, y0 + mid, names[k], Align::kRight, g.label - 6, kMuted);
+      const std::string name = EllipsizeMiddle(cr, names[k], g.label - 6);
+      Text(cr, x0 - 4, y0 + mid, name, Align::kRight, g.label - 6, kMuted);
       cairo_save(cr);
       cairo_translate(cr, x0 + mid, y0 - 4);
       cairo_rotate(cr, -M_PI / 2);
-      Text(cr, 0, 0, names[k], Align::kLeft, g.label - 6, kMuted);
+      Text(cr, 0, 0, name, Align::kLeft, g.label - 6, kMuted);
       cairo_restore(cr);
     }
     // The colour scale, under the matrix.
@@ -1125,18 +1201,21 @@ std::string RenderHtml(const v1::TableReport& r, std::string* bytes) {
       out += verdict ? "<p class=\"verdict\">" : "<p>";
       out += HtmlEscape(CleanUtf8(note)) + "</p>\n";
     }
-    if (!s.html.empty()) {
-      out += s.html;
-      continue;
-    }
-    if (s.figures.empty()) continue;
-    out += "<div class=\"figs\">\n";
+    bool in_figs = false;  // consecutive drawings share a flowing <div>
     for (const Figure& f : s.figures) {
+      if (!f.html.empty() || f.html_skip) {
+        if (in_figs) out += "</div>\n";
+        in_figs = false;
+        out += f.html;
+        continue;
+      }
+      if (!in_figs) out += "<div class=\"figs\">\n";
+      in_figs = true;
       std::string error;
       out += FigureSvg(f, "f" + std::to_string(++figure) + "-", &error) + "\n";
       if (!error.empty()) return error;
     }
-    out += "</div>\n";
+    if (in_figs) out += "</div>\n";
   }
   out += "</body>\n</html>\n";
   *bytes = std::move(out);
