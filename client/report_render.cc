@@ -946,24 +946,35 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
       const auto label_of = [&](int i) {
         return dates ? DateOfDays(col.edges(i), with_time) : AxisNumber(col.edges(i));
       };
-      // As many edge labels (1, 2, 4, 5, 10 or 20 intervals) as fit apart.
-      int every = bins;
-      for (int k : {1, 2, 4, 5, 10, 20}) {
+      // Edge labels at every `step`-th edge, kept inside the bins' span:
+      // their left ends, or none when two would come closer than 6 units.
+      const auto place = [&](int step) {
+        std::vector<std::pair<int, double>> at;  // (edge, left end)
+        double last_right = -1e9;
+        for (int i = 0; i <= bins; i += step) {
+          const double lw = TextWidth(cr, label_of(i));
+          const double x = std::clamp(left + i * slot - lw / 2, 0.0, std::max(0.0, main_right - lw));
+          if (x < last_right + 6) return std::vector<std::pair<int, double>>{};
+          at.emplace_back(i, x);
+          last_right = x + lw;
+        }
+        return at;
+      };
+      // As many as fit: 20, 10, 5, 4, 2 or 1 intervals; else the first edge alone.
+      std::vector<std::pair<int, double>> at = {{0, 0.0}};
+      for (int k : {20, 10, 5, 4, 2, 1}) {
         if (bins % k != 0) continue;
-        const int step = bins / k;
-        double widest = 0;
-        for (int i = 0; i <= bins; i += step) widest = std::max(widest, TextWidth(cr, label_of(i)));
-        if (widest + 8 <= step * slot) every = step;
+        if (auto placed = place(bins / k); !placed.empty()) {
+          at = std::move(placed);
+          break;
+        }
       }
-      for (int i = 0; i <= bins; i += every) {
-        const std::string label = label_of(i);
-        const double lw = TextWidth(cr, label);
-        const double x = std::clamp(left + i * slot - lw / 2, 0.0, main_right - lw);
+      for (const auto& [i, x] : at) {
         SetColor(cr, kFrame);
         cairo_move_to(cr, left + i * slot + 0.5, bottom);
         cairo_line_to(cr, left + i * slot + 0.5, bottom + 4);
         cairo_stroke(cr);
-        Text(cr, x, bottom + 15, label, Align::kLeft, 0, kMuted);
+        Text(cr, x, bottom + 15, label_of(i), Align::kLeft, main_right - x, kMuted);
       }
       for (int e = 0; e < extras; ++e) {
         std::string label = col.labels_size() == extras ? col.labels(e) : "(missing)";
