@@ -304,6 +304,9 @@ struct Section {
 
 constexpr double kNoteSize = 12, kNoteLine = 17;
 
+// The privacy verdict is the one note set in bold.
+bool IsVerdict(const std::string& note) { return note.rfind("Verdict: ", 0) == 0; }
+
 // What Cairo formats lay out: a piece of height `height` drawn at the
 // content's left edge; a heading keeps with what follows it.
 struct Piece {
@@ -317,10 +320,11 @@ std::vector<Piece> Layout(const std::vector<Section>& sections) {
   for (const Section& section : sections) {
     if (!section.heading.empty() || !section.notes.empty()) {
       cairo_t* m = Measurer();
-      std::vector<std::string> lines;
-      SetFont(m, kNoteSize);
+      std::vector<std::pair<std::string, bool>> lines;  // (text, emphasised: the verdict)
       for (const std::string& note : section.notes) {
-        for (auto& line : Wrap(m, CleanUtf8(note), kContentWidth)) lines.push_back(std::move(line));
+        const bool strong = IsVerdict(note);
+        SetFont(m, kNoteSize, strong);
+        for (auto& line : Wrap(m, CleanUtf8(note), kContentWidth)) lines.emplace_back(std::move(line), strong);
       }
       const double head = section.heading.empty() ? 0 : section.heading_size * 1.6;
       Piece p;
@@ -333,9 +337,10 @@ std::vector<Piece> Layout(const std::vector<Section>& sections) {
           SetFont(cr, size, true);
           Text(cr, 0, size * 1.15, heading, Align::kLeft, kContentWidth);
         }
-        SetFont(cr, kNoteSize);
         for (size_t i = 0; i < lines.size(); ++i) {
-          Text(cr, 0, head + (i + 0.8) * kNoteLine, lines[i], Align::kLeft, kContentWidth, kMuted);
+          const auto& [line, strong] = lines[i];
+          SetFont(cr, kNoteSize, strong);
+          Text(cr, 0, head + (i + 0.8) * kNoteLine, line, Align::kLeft, kContentWidth, strong ? kInk : kMuted);
         }
       };
       pieces.push_back(std::move(p));
@@ -1208,8 +1213,7 @@ std::string RenderHtml(const v1::TableReport& r, std::string* bytes) {
       out += i == 0 ? "</h1>\n" : "</h2>\n";
     }
     for (const std::string& note : s.notes) {
-      const bool verdict = note.rfind("Verdict: ", 0) == 0;
-      out += verdict ? "<p class=\"verdict\">" : "<p>";
+      out += IsVerdict(note) ? "<p class=\"verdict\">" : "<p>";
       out += HtmlEscape(CleanUtf8(note)) + "</p>\n";
     }
     bool in_figs = false;  // consecutive drawings share a flowing <div>
