@@ -211,8 +211,10 @@ std::string Count(int64_t n) { return std::to_string(n); }
 
 // A number on an axis: short.
 std::string AxisNumber(double v) {
-  if (std::fabs(v) < 1e-12) return "0";
-  return Printf(std::fabs(v) >= 1e6 || std::fabs(v) < 1e-3 ? "%.2g" : "%.4g", v);
+  const double a = std::fabs(v);
+  if (a < 1e-12) return "0";
+  if (a >= 1e4 && a < 1e7) return Printf("%.0f", v);  // 41270, not 4.127e+04
+  return Printf(a >= 1e7 || a < 1e-3 ? "%.3g" : "%.4g", v);
 }
 
 // Days since 1970-01-01 as a civil date (H. Hinnant's algorithm), with the
@@ -863,6 +865,14 @@ double LegendEntry(cairo_t* cr, double x, double baseline, const std::string& la
 constexpr double kChartWidth = (kContentWidth - 2 * kGap) / 3;
 constexpr double kChartHeight = 230;
 
+// The name of a categorical column's i-th bar: its level, or "missing" for
+// the bar of missing cells the server puts last (as numeric charts say it).
+std::string LevelLabel(const v1::ColumnReport& col, int i) {
+  if (i >= col.labels_size()) return "?";
+  if (i == col.labels_size() - 1 && col.labels(i) == "(missing)") return "missing";
+  return CleanUtf8(col.labels(i));
+}
+
 // One column's real and synthetic distributions, side by side.
 Figure ColumnFigure(const v1::ColumnReport& col) {
   Figure f;
@@ -895,7 +905,7 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
     double widest_label = 0;
     if (!numeric) {
       for (int i = 0; i < bars; ++i) {
-        widest_label = std::max(widest_label, TextWidth(cr, i < col.labels_size() ? CleanUtf8(col.labels(i)) : "?"));
+        widest_label = std::max(widest_label, TextWidth(cr, LevelLabel(col, i)));
       }
     }
     const double level_slot = (right - left) / std::max(1, bars);
@@ -988,14 +998,14 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
       }
     } else if (across) {
       for (int i = 0; i < bars; ++i) {
-        const std::string label = i < col.labels_size() ? CleanUtf8(col.labels(i)) : "?";
+        const std::string label = LevelLabel(col, i);
         Text(cr, left + (i + 0.5) * slot, bottom + 15, label, Align::kCenter, slot - 2, kMuted);
       }
     } else {
       // Every k-th name when they are denser than the font.
       const int every = std::max(1, static_cast<int>(std::ceil(11.0 / slot)));
       for (int i = 0; i < bars; i += every) {
-        const std::string label = i < col.labels_size() ? CleanUtf8(col.labels(i)) : "?";
+        const std::string label = LevelLabel(col, i);
         const double cx = left + (i + 0.5) * slot;
         cairo_save(cr);
         cairo_translate(cr, cx + 3.5, bottom + 4);
