@@ -14,8 +14,9 @@ int Report(Connection* conn, const ReportArgs& args, bool json_out) {
   const std::string what = args.input.empty() ? "report " + args.id : "report";
   ReportFormat format = ReportFormat::kJson;
   if (!args.out.empty() && !ReportFormatOf(args.out, &format)) {
-    std::cerr << "gantry: " << what << ": --out " << args.out
-              << ": unknown extension (the format is chosen by it: .html, .png, .pdf, .svg or .json)\n";
+    std::cerr
+        << "gantry: " << what << ": --out " << args.out
+        << ": unknown extension (the format is chosen by it: .html, .png, .pdf, .svg or .json)\n";
     return kExitUsage;
   }
   v1::TableReport report;

@@ -23,8 +23,8 @@ namespace {
 constexpr double kPageWidth = 1000;
 constexpr double kMargin = 32;
 constexpr double kContentWidth = kPageWidth - 2 * kMargin;
-constexpr double kGap = 18;             // between figures and pieces
-constexpr double kPngScale = 1.25;      // PNG pixels per layout unit
+constexpr double kGap = 18;                                // between figures and pieces
+constexpr double kPngScale = 1.25;                         // PNG pixels per layout unit
 constexpr double kPdfPageHeight = kPageWidth * 297 / 210;  // A4's proportions
 constexpr double kPdfScale = 595.0 / kPageWidth;           // A4 width in points
 
@@ -41,8 +41,11 @@ constexpr Rgb kUndefined{0.80, 0.80, 0.80};
 constexpr Rgb kNegative{0.23, 0.30, 0.75};  // the diverging scale's ends
 constexpr Rgb kPositive{0.71, 0.02, 0.15};
 // The scores-over-epochs series.
-constexpr Rgb kSeriesColors[] = {{0.13, 0.13, 0.13}, {0.26, 0.46, 0.70}, {0.47, 0.67, 0.19},
-                                 {0.80, 0.15, 0.15}, {0.58, 0.40, 0.74}};
+constexpr Rgb kSeriesColors[] = {{0.13, 0.13, 0.13},
+                                 {0.26, 0.46, 0.70},
+                                 {0.47, 0.67, 0.19},
+                                 {0.80, 0.15, 0.15},
+                                 {0.58, 0.40, 0.74}};
 
 void SetColor(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
 
@@ -245,12 +248,18 @@ std::string DateOfDays(double days, bool with_time) {
 
 std::string TypeName(v1::ColumnType type) {
   switch (type) {
-    case v1::COLUMN_TYPE_CONTINUOUS: return "continuous";
-    case v1::COLUMN_TYPE_INTEGER: return "integer";
-    case v1::COLUMN_TYPE_CATEGORICAL: return "categorical";
-    case v1::COLUMN_TYPE_BOOLEAN: return "boolean";
-    case v1::COLUMN_TYPE_DATETIME: return "datetime";
-    default: return "column";
+    case v1::COLUMN_TYPE_CONTINUOUS:
+      return "continuous";
+    case v1::COLUMN_TYPE_INTEGER:
+      return "integer";
+    case v1::COLUMN_TYPE_CATEGORICAL:
+      return "categorical";
+    case v1::COLUMN_TYPE_BOOLEAN:
+      return "boolean";
+    case v1::COLUMN_TYPE_DATETIME:
+      return "datetime";
+    default:
+      return "column";
   }
 }
 
@@ -271,12 +280,23 @@ std::string HtmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -326,7 +346,8 @@ std::vector<Piece> Layout(const std::vector<Section>& sections) {
       for (const std::string& note : section.notes) {
         const bool strong = IsVerdict(note);
         SetFont(m, kNoteSize, strong);
-        for (auto& line : Wrap(m, CleanUtf8(note), kContentWidth)) lines.emplace_back(std::move(line), strong);
+        for (auto& line : Wrap(m, CleanUtf8(note), kContentWidth))
+          lines.emplace_back(std::move(line), strong);
       }
       const double head = section.heading.empty() ? 0 : section.heading_size * 1.6;
       Piece p;
@@ -342,7 +363,8 @@ std::vector<Piece> Layout(const std::vector<Section>& sections) {
         for (size_t i = 0; i < lines.size(); ++i) {
           const auto& [line, strong] = lines[i];
           SetFont(cr, kNoteSize, strong);
-          Text(cr, 0, head + (i + 0.8) * kNoteLine, line, Align::kLeft, kContentWidth, strong ? kInk : kMuted);
+          Text(cr, 0, head + (i + 0.8) * kNoteLine, line, Align::kLeft, kContentWidth,
+               strong ? kInk : kMuted);
         }
       };
       pieces.push_back(std::move(p));
@@ -429,7 +451,8 @@ void Footer(cairo_t* cr, const std::string& title, int page) {
        kContentWidth - TextWidth(cr, number) - 20, kMuted);
 }
 
-std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title, std::string* bytes) {
+std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title,
+                      std::string* bytes) {
   cairo_surface_t* surface = cairo_pdf_surface_create_for_stream(
       AppendBytes, bytes, kPageWidth * kPdfScale, kPdfPageHeight * kPdfScale);
   if (std::string e = SurfaceError(surface, "cannot create the PDF"); !e.empty()) {
@@ -479,7 +502,8 @@ std::string DrawPages(const std::vector<Piece>& pieces, const std::string& title
 // clips of one figure are not taken for another's.
 std::string FigureSvg(const Figure& f, const std::string& prefix, std::string* error) {
   std::string svg;
-  cairo_surface_t* surface = cairo_svg_surface_create_for_stream(AppendBytes, &svg, f.width, f.height);
+  cairo_surface_t* surface =
+      cairo_svg_surface_create_for_stream(AppendBytes, &svg, f.width, f.height);
   cairo_svg_surface_set_document_unit(surface, CAIRO_SVG_UNIT_PX);
   cairo_t* cr = cairo_create(surface);
   PrepareContext(cr);
@@ -504,7 +528,8 @@ std::string FigureSvg(const Figure& f, const std::string& prefix, std::string* e
   // Scale with the page: the drawing's own size is its largest.
   if (const size_t tag = svg.find("<svg"); tag != std::string::npos) {
     const std::string label = HtmlEscape(CleanUtf8(f.label));
-    svg.insert(tag + 4, " role=\"img\" aria-label=\"" + label + "\" style=\"max-width:100%;height:auto\"");
+    svg.insert(tag + 4,
+               " role=\"img\" aria-label=\"" + label + "\" style=\"max-width:100%;height:auto\"");
     if (const size_t end = svg.find('>', tag); end != std::string::npos && !label.empty()) {
       svg.insert(end + 1, "\n<title>" + label + "</title>");
     }
@@ -563,7 +588,8 @@ Figure TableFigure(const TextTable& t) {
 std::string TableHtml(const TextTable& t) {
   std::string out = "<table>\n<thead><tr>";
   for (size_t c = 0; c < t.header.size(); ++c) {
-    out += std::string(t.numeric[c] ? "<th class=\"n\">" : "<th>") + HtmlEscape(CleanUtf8(t.header[c])) + "</th>";
+    out += std::string(t.numeric[c] ? "<th class=\"n\">" : "<th>") +
+           HtmlEscape(CleanUtf8(t.header[c])) + "</th>";
   }
   out += "</tr></thead>\n<tbody>\n";
   for (const auto& row : t.rows) {
@@ -585,7 +611,8 @@ constexpr size_t kTableRowsPerFigure = 40;
 void AddTable(Section* s, const TextTable& t) {
   for (size_t from = 0; from < std::max<size_t>(t.rows.size(), 1); from += kTableRowsPerFigure) {
     TextTable part = t;
-    part.rows.assign(t.rows.begin() + from, t.rows.begin() + std::min(t.rows.size(), from + kTableRowsPerFigure));
+    part.rows.assign(t.rows.begin() + from,
+                     t.rows.begin() + std::min(t.rows.size(), from + kTableRowsPerFigure));
     Figure f = TableFigure(part);
     if (from == 0) f.html = TableHtml(t);
     f.html_skip = from > 0;
@@ -596,7 +623,8 @@ void AddTable(Section* s, const TextTable& t) {
 // ------------------------------------------------------------------ sections
 
 std::string JobTitle(const v1::TableReport& r) {
-  if (!r.job_name().empty() && r.job_name() != r.job_id()) return r.job_name() + " (" + r.job_id() + ")";
+  if (!r.job_name().empty() && r.job_name() != r.job_id())
+    return r.job_name() + " (" + r.job_id() + ")";
   return r.job_id();
 }
 
@@ -606,7 +634,8 @@ Section TitleSection(const v1::TableReport& r) {
   s.heading_size = 22;
   std::string line = "epoch " + std::to_string(r.epoch()) + " reported";
   if (r.best_epoch() > 0) {
-    line += r.epoch() == r.best_epoch() ? ", the best epoch" : "; best epoch " + std::to_string(r.best_epoch());
+    line += r.epoch() == r.best_epoch() ? ", the best epoch"
+                                        : "; best epoch " + std::to_string(r.best_epoch());
     if (!r.select_by().empty()) line += " by " + r.select_by();
   }
   s.notes.push_back(line);
@@ -620,7 +649,9 @@ Section ScoresSection(const v1::TableReport& r) {
   const v1::Metrics& m = r.metrics();
   Section s;
   s.heading = "Scores";
-  s.notes.push_back("0 to 1, higher is better (SDMetrics' definitions), synthetic rows against the held-out rows.");
+  s.notes.push_back(
+      "0 to 1, higher is better (SDMetrics' definitions), synthetic rows against the held-out "
+      "rows.");
   TextTable t;
   t.header = {"score", "value", "what it measures"};
   t.widths = {190, 80, kContentWidth - 270};
@@ -646,8 +677,9 @@ Section PrivacySection(const v1::TableReport& r) {
   Section s;
   s.heading = "Privacy";
   if (!r.has_privacy()) {
-    s.notes.push_back("No privacy figures: the job holds out no rows (eval_fraction 0), so there is "
-                      "nothing unseen to compare with.");
+    s.notes.push_back(
+        "No privacy figures: the job holds out no rows (eval_fraction 0), so there is "
+        "nothing unseen to compare with.");
     return s;
   }
   const v1::PrivacyReport& p = r.privacy();
@@ -681,21 +713,24 @@ Section UtilitySection(const v1::TableReport& r) {
   s.heading = "Utility: train on synthetic, test on real";
   const v1::UtilityReport& u = r.utility();
   const bool classification = u.task() == "classification";
-  s.notes.push_back(std::string("A ") + (classification ? "logistic regression" : "ridge regression") +
-                    " predicts " + u.target() + " from the other columns, trained once on synthetic rows "
+  s.notes.push_back(std::string("A ") +
+                    (classification ? "logistic regression" : "ridge regression") + " predicts " +
+                    u.target() +
+                    " from the other columns, trained once on synthetic rows "
                     "and once on as many real training rows, both tested on the held-out rows.");
   TextTable t;
-  t.header = {"target", "task", "score", "synthetic", "real", "ratio", "acc. synthetic", "acc. real",
-              "train rows", "test rows"};
+  t.header = {"target", "task",           "score",     "synthetic",  "real",
+              "ratio",  "acc. synthetic", "acc. real", "train rows", "test rows"};
   t.widths = {150, 100, 74, 80, 70, 66, 108, 82, 86, 0};
   double used = 0;
   for (double w : t.widths) used += w;
   t.widths.back() = kContentWidth - used;
   t.numeric = {false, false, false, true, true, true, true, true, true, true};
   const double ratio = u.real() != 0 ? u.synthetic() / u.real() : NAN;
-  t.rows = {{u.target(), u.task(), u.score_name(), Score(u.synthetic()), Score(u.real()), Score(ratio),
-             classification ? Score(u.synthetic_accuracy()) : "-",
-             classification ? Score(u.real_accuracy()) : "-", Count(u.train_rows()), Count(u.test_rows())}};
+  t.rows = {{u.target(), u.task(), u.score_name(), Score(u.synthetic()), Score(u.real()),
+             Score(ratio), classification ? Score(u.synthetic_accuracy()) : "-",
+             classification ? Score(u.real_accuracy()) : "-", Count(u.train_rows()),
+             Count(u.test_rows())}};
   AddTable(&s, t);
   return s;
 }
@@ -713,8 +748,11 @@ Section HistorySection(const v1::TableReport& r) {
     std::vector<double> values;  // NaN where the epoch lacks it
   };
   std::vector<double> epochs;
-  std::vector<Series> series = {{"quality", {}}, {"column shapes", {}}, {"column pairs", {}},
-                                {"DCR share", {}}, {"utility", {}}};
+  std::vector<Series> series = {{"quality", {}},
+                                {"column shapes", {}},
+                                {"column pairs", {}},
+                                {"DCR share", {}},
+                                {"utility", {}}};
   bool has_dcr = false, has_utility = false;
   for (const auto& h : r.history()) {
     epochs.push_back(static_cast<double>(h.epoch()));
@@ -733,7 +771,9 @@ Section HistorySection(const v1::TableReport& r) {
     shown.emplace_back(series[i], kSeriesColors[i]);
   }
   s.notes.push_back(std::to_string(r.history_size()) + " evaluated epochs" +
-                    (r.best_epoch() > 0 ? "; the dashed line marks the best epoch, " + std::to_string(r.best_epoch()) : "") +
+                    (r.best_epoch() > 0 ? "; the dashed line marks the best epoch, " +
+                                              std::to_string(r.best_epoch())
+                                        : "") +
                     (has_dcr ? "; DCR share is best near 0.5, the others near 1" : "") + ".");
   const double best = static_cast<double>(r.best_epoch());
   const std::optional<double> max_dcr =
@@ -797,7 +837,8 @@ Section HistorySection(const v1::TableReport& r) {
       // Above the plot, kept inside it horizontally.
       const std::string label = "best epoch " + AxisNumber(best);
       const double lw = TextWidth(cr, label);
-      Text(cr, std::clamp(X(best) - lw / 2, left, right - lw), top - 7, label, Align::kLeft, 0, kMuted);
+      Text(cr, std::clamp(X(best) - lw / 2, left, right - lw), top - 7, label, Align::kLeft, 0,
+           kMuted);
     }
     for (const auto& [ser, c] : shown) {
       SetColor(cr, c);
@@ -808,8 +849,10 @@ Section HistorySection(const v1::TableReport& r) {
           started = false;
           continue;
         }
-        if (started) cairo_line_to(cr, X(epochs[i]), Y(ser.values[i]));
-        else cairo_move_to(cr, X(epochs[i]), Y(ser.values[i]));
+        if (started)
+          cairo_line_to(cr, X(epochs[i]), Y(ser.values[i]));
+        else
+          cairo_move_to(cr, X(epochs[i]), Y(ser.values[i]));
         started = true;
       }
       cairo_stroke(cr);
@@ -888,10 +931,11 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
     Text(cr, 0, 13, CleanUtf8(col.name()), Align::kLeft, w);
     SetFont(cr, 10);
     const double legend_w = TextWidth(cr, "real") + TextWidth(cr, "synthetic") + 2 * 22;
-    LegendEntry(cr, LegendEntry(cr, w - legend_w, 29, "real", kRealColor), 29, "synthetic", kSyntheticColor);
+    LegendEntry(cr, LegendEntry(cr, w - legend_w, 29, "real", kRealColor), 29, "synthetic",
+                kSyntheticColor);
     const std::string score = col.has_shape() ? Score(col.shape()) : "undefined";
-    Text(cr, 0, 29, TypeName(col.type()) + " \xC2\xB7 " + col.shape_metric() + " " + score, Align::kLeft,
-         w - legend_w - 6, kMuted);
+    Text(cr, 0, 29, TypeName(col.type()) + " \xC2\xB7 " + col.shape_metric() + " " + score,
+         Align::kLeft, w - legend_w - 6, kMuted);
     if (bars == 0) {
       Text(cr, w / 2, h / 2, "no values", Align::kCenter, w, kMuted);
       return;
@@ -918,15 +962,17 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
     SetFont(cr, 9);
     const double ystep = NiceStep(y_hi, 4);
     y_hi = std::ceil(y_hi / ystep - 1e-9) * ystep;
-    const auto Y = [&](double v) { return bottom - std::clamp(v, 0.0, y_hi) / y_hi * (bottom - top); };
+    const auto Y = [&](double v) {
+      return bottom - std::clamp(v, 0.0, y_hi) / y_hi * (bottom - top);
+    };
     cairo_set_line_width(cr, 1);
     for (double v = 0; v <= y_hi + 1e-12; v += ystep) {
       SetColor(cr, kGrid);
       cairo_move_to(cr, left, std::round(Y(v)) + 0.5);
       cairo_line_to(cr, right, std::round(Y(v)) + 0.5);
       cairo_stroke(cr);
-      Text(cr, left - 4, Y(v) + 3, Printf(ystep < 0.01 ? "%.1f%%" : "%.0f%%", v * 100), Align::kRight,
-           left - 5, kMuted);
+      Text(cr, left - 4, Y(v) + 3, Printf(ystep < 0.01 ? "%.1f%%" : "%.0f%%", v * 100),
+           Align::kRight, left - 5, kMuted);
     }
     // Slots: numeric bins fill the plot but for a fixed area for extra bars
     // at the right; categorical levels share the plot evenly.
@@ -968,7 +1014,8 @@ Figure ColumnFigure(const v1::ColumnReport& col) {
         double last_right = -1e9;
         for (int i = 0; i <= bins; i += step) {
           const double lw = TextWidth(cr, label_of(i));
-          const double x = std::clamp(left + i * slot - lw / 2, 0.0, std::max(0.0, main_right - lw));
+          const double x =
+              std::clamp(left + i * slot - lw / 2, 0.0, std::max(0.0, main_right - lw));
           if (x < last_right + 6) return std::vector<std::pair<int, double>>{};
           at.emplace_back(i, x);
           last_right = x + lw;
@@ -1022,26 +1069,27 @@ Section ColumnsSection(const v1::TableReport& r) {
   Section s;
   s.heading = "Columns: real and synthetic distributions";
   const int shown = std::min(r.columns_size(), kMaxReportChartColumns);
-  s.notes.push_back("Each column's scores: its shape (KS or TV complement), missing cells, coverage "
-                    "and adherence; then its distributions: shares of all rows per bin (numeric: 20 "
-                    "equal-width bins over the real range) or per level (categorical: the most frequent "
-                    "real levels).");
+  s.notes.push_back(
+      "Each column's scores: its shape (KS or TV complement), missing cells, coverage "
+      "and adherence; then its distributions: shares of all rows per bin (numeric: 20 "
+      "equal-width bins over the real range) or per level (categorical: the most frequent "
+      "real levels).");
   if (shown < r.columns_size()) {
     s.notes.push_back("Showing the first " + std::to_string(shown) + " of " +
                       std::to_string(r.columns_size()) + " columns.");
   }
   TextTable t;
-  t.header = {"column", "type", "shape metric", "shape", "missing real", "missing synth.", "coverage",
-              "adherence"};
+  t.header = {"column",       "type",           "shape metric", "shape",
+              "missing real", "missing synth.", "coverage",     "adherence"};
   t.widths = {0, 92, 118, 64, 96, 110, 80, 84};
   double used = 0;
   for (double w : t.widths) used += w;
   t.widths[0] = kContentWidth - used;
   t.numeric = {false, false, false, true, true, true, true, true};
   for (const auto& c : r.columns()) {
-    t.rows.push_back({c.name(), TypeName(c.type()), c.shape_metric(), c.has_shape() ? Score(c.shape()) : "-",
-                      Percent(c.missing_real()), Percent(c.missing_synthetic()), Score(c.coverage()),
-                      Score(c.adherence())});
+    t.rows.push_back({c.name(), TypeName(c.type()), c.shape_metric(),
+                      c.has_shape() ? Score(c.shape()) : "-", Percent(c.missing_real()),
+                      Percent(c.missing_synthetic()), Score(c.coverage()), Score(c.adherence())});
   }
   AddTable(&s, t);
   for (int i = 0; i < shown; ++i) s.figures.push_back(ColumnFigure(r.columns(i)));
@@ -1137,12 +1185,13 @@ Section HeatmapSection(const v1::TableReport& r) {
   Section s;
   s.heading = "Associations between columns";
   const int n = std::min(r.columns_size(), kMaxReportHeatmapColumns);
-  s.notes.push_back("Pearson's r (-1..1) for two numeric columns, Cramer's V (0..1) otherwise; "
-                    "the diagonal is 1; grey cells are undefined (a constant column). The third "
-                    "map is synthetic minus real: white where the synthetic rows keep the association.");
+  s.notes.push_back(
+      "Pearson's r (-1..1) for two numeric columns, Cramer's V (0..1) otherwise; "
+      "the diagonal is 1; grey cells are undefined (a constant column). The third "
+      "map is synthetic minus real: white where the synthetic rows keep the association.");
   if (n < r.columns_size()) {
-    s.notes.push_back("Showing the first " + std::to_string(n) + " of " + std::to_string(r.columns_size()) +
-                      " columns.");
+    s.notes.push_back("Showing the first " + std::to_string(n) + " of " +
+                      std::to_string(r.columns_size()) + " columns.");
   }
   if (n < 2) {
     s.notes.push_back("Fewer than two columns: no pairs.");
@@ -1211,9 +1260,10 @@ tbody tr:nth-child(odd) { background: #f6f6f6; }
 
 std::string RenderHtml(const v1::TableReport& r, std::string* bytes) {
   const std::vector<Section> sections = Sections(r);
-  std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
-                    HtmlEscape(CleanUtf8("gantry report: " + JobTitle(r))) + "</title>\n<style>" +
-                    kHtmlStyle + "</style>\n</head>\n<body>\n";
+  std::string out =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+      HtmlEscape(CleanUtf8("gantry report: " + JobTitle(r))) + "</title>\n<style>" + kHtmlStyle +
+      "</style>\n</head>\n<body>\n";
   int figure = 0;
   for (size_t i = 0; i < sections.size(); ++i) {
     const Section& s = sections[i];
@@ -1259,12 +1309,18 @@ bool ReportFormatOf(const std::string& path, ReportFormat* format) {
   const size_t dot = path.find_last_of('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return false;
   const std::string ext = ToLower(path.substr(dot + 1));
-  if (ext == "html" || ext == "htm") *format = ReportFormat::kHtml;
-  else if (ext == "png") *format = ReportFormat::kPng;
-  else if (ext == "pdf") *format = ReportFormat::kPdf;
-  else if (ext == "svg") *format = ReportFormat::kSvg;
-  else if (ext == "json") *format = ReportFormat::kJson;
-  else return false;
+  if (ext == "html" || ext == "htm")
+    *format = ReportFormat::kHtml;
+  else if (ext == "png")
+    *format = ReportFormat::kPng;
+  else if (ext == "pdf")
+    *format = ReportFormat::kPdf;
+  else if (ext == "svg")
+    *format = ReportFormat::kSvg;
+  else if (ext == "json")
+    *format = ReportFormat::kJson;
+  else
+    return false;
   return true;
 }
 
@@ -1277,7 +1333,8 @@ std::string RenderReport(const v1::TableReport& report, ReportFormat format, std
     case ReportFormat::kHtml:
       return RenderHtml(report, bytes);
     case ReportFormat::kPdf:
-      return DrawPages(Layout(Sections(report)), CleanUtf8("gantry report: " + JobTitle(report)), bytes);
+      return DrawPages(Layout(Sections(report)), CleanUtf8("gantry report: " + JobTitle(report)),
+                       bytes);
     case ReportFormat::kPng:
     case ReportFormat::kSvg: {
       const bool png = format == ReportFormat::kPng;
@@ -1285,7 +1342,9 @@ std::string RenderReport(const v1::TableReport& report, ReportFormat format, std
       std::string error = DrawContinuous(
           Layout(Sections(report)), png ? kPngScale : 1.0,
           [&](double w, double h) {
-            if (png) return cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(w), static_cast<int>(h));
+            if (png)
+              return cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(w),
+                                                static_cast<int>(h));
             cairo_surface_t* s = cairo_svg_surface_create_for_stream(AppendBytes, bytes, w, h);
             cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PX);
             return s;
@@ -1294,7 +1353,8 @@ std::string RenderReport(const v1::TableReport& report, ReportFormat format, std
       if (error.empty() && png) {
         cairo_surface_flush(surface);
         const cairo_status_t st = cairo_surface_write_to_png_stream(surface, AppendBytes, bytes);
-        if (st != CAIRO_STATUS_SUCCESS) error = std::string("writing the PNG: ") + cairo_status_to_string(st);
+        if (st != CAIRO_STATUS_SUCCESS)
+          error = std::string("writing the PNG: ") + cairo_status_to_string(st);
       }
       cairo_surface_finish(surface);
       if (error.empty()) error = SurfaceError(surface, png ? "writing the PNG" : "writing the SVG");
@@ -1329,11 +1389,13 @@ std::string ReportSummary(const v1::TableReport& r) {
     out += r.epoch() == r.best_epoch() ? " (the best" : " (best " + std::to_string(r.best_epoch());
     out += r.select_by().empty() ? ")" : " by " + r.select_by() + ")";
   }
-  out += ", " + std::to_string(r.synthetic_rows()) + " synthetic vs " + std::to_string(r.real_rows()) +
-         " held-out rows, " + std::to_string(r.columns_size()) + " columns\n";
+  out += ", " + std::to_string(r.synthetic_rows()) + " synthetic vs " +
+         std::to_string(r.real_rows()) + " held-out rows, " + std::to_string(r.columns_size()) +
+         " columns\n";
   out += "quality " + Score(m.quality()) + "  column shapes " + Score(m.column_shapes()) +
-         "  column pairs " + Score(m.column_pairs()) + "  missing values " + Score(m.missing_similarity()) +
-         "  coverage " + Score(m.column_coverage()) + "  adherence " + Score(m.adherence()) + "\n";
+         "  column pairs " + Score(m.column_pairs()) + "  missing values " +
+         Score(m.missing_similarity()) + "  coverage " + Score(m.column_coverage()) +
+         "  adherence " + Score(m.adherence()) + "\n";
   if (r.has_privacy()) {
     const v1::PrivacyReport& p = r.privacy();
     out += "privacy: " + p.verdict() + " (DCR share " + Score(p.dcr_share()) + ", exact copies " +
@@ -1349,8 +1411,8 @@ std::string ReportSummary(const v1::TableReport& r) {
   }
   if (r.has_utility()) {
     const v1::UtilityReport& u = r.utility();
-    out += "utility: " + u.target() + " (" + u.task() + "), " + u.score_name() + " " + Score(u.synthetic()) +
-           " trained on synthetic vs " + Score(u.real()) + " on real";
+    out += "utility: " + u.target() + " (" + u.task() + "), " + u.score_name() + " " +
+           Score(u.synthetic()) + " trained on synthetic vs " + Score(u.real()) + " on real";
     if (u.real() != 0) out += " (ratio " + Score(u.synthetic() / u.real()) + ")";
     out += "\n";
   }
