@@ -21,7 +21,15 @@ int Report(Connection* conn, const ReportArgs& args, bool json_out) {
   }
   v1::TableReport report;
   if (!args.input.empty()) {
-    std::ifstream in(args.input, std::ios::binary);
+    std::ifstream in(args.input, std::ios::binary | std::ios::ate);
+    // A report is at most a few MiB (the server bounds it); refuse what
+    // cannot be one rather than read it all.
+    constexpr std::streamoff kMaxInputBytes = 64 << 20;
+    if (in && in.tellg() > kMaxInputBytes) {
+      std::cerr << "gantry: report: --input " << args.input << ": larger than 64 MiB; not a gantry report\n";
+      return kExitUsage;
+    }
+    in.seekg(0);
     std::ostringstream text;
     if (!in || !(text << in.rdbuf())) {
       std::cerr << "gantry: report: --input " << args.input << ": cannot read it\n";
