@@ -412,13 +412,19 @@ function renderJob(id) {
   function setupTable(j) {
     table = true;
     tabs.hidden = false;
+    // Evaluated epochs' quality score (higher is better) and column
+    // distance (lower is better), both 0..1 on the right axis.
     const ds = loss.data.datasets[2];
-    ds.label = 'column distance (lower is better)';
+    ds.label = 'quality score (higher is better)';
     ds.pointRadius = 3;
-    loss.options.scales.quality.title.text = 'column distance';
+    loss.data.datasets.push({ label: 'column distance (lower is better)', data: [], borderColor: '#7048e8',
+      backgroundColor: '#7048e8', yAxisID: 'quality', borderDash: [2, 3], pointRadius: 3 });
+    loss.options.scales.quality.title.text = 'quality score, column distance';
+    loss.options.scales.quality.suggestedMin = 0;
+    loss.options.scales.quality.suggestedMax = 1;
     loss.update('none');
-    lossBox.dataset.metric = 'column_distance';
-    chartTitle.textContent = 'Losses and column distance by epoch';
+    lossBox.dataset.metric = 'quality,column_distance';
+    chartTitle.textContent = 'Losses, quality score and column distance by epoch';
     scatterCard.hidden = true;
     charts.classList.add('single');
     tableCards.replaceChildren(
@@ -471,10 +477,11 @@ function renderJob(id) {
       items = [
         ['dataset', datasetText(spec, j)],
         ['loss D', fmt(l.lossD)], ['loss G', fmt(l.lossG)],
-        ['column distance', fmt(l.quality)],
+        // A table's epoch report carries the latest evaluation's quality score.
+        ['quality', num(l.epoch) ? pct(num(l.quality)) : '–'],
         ['best epoch', bestEpoch || '–'],
+        ['best quality', bestEpoch ? pct(num(best.quality)) : '–'],
         ['best column distance', bestEpoch ? fmt(best.columnDistance) : '–'],
-        ['best quality', bestEpoch && has(best, 'quality') ? pct(best.quality) : '–'],
         ['s/epoch', fmt(l.seconds, 3)],
         ['lr', spec.learningRate], ['batch', spec.batchSize], ['seed', spec.seed],
       ];
@@ -526,7 +533,10 @@ function renderJob(id) {
       loss.data.datasets[0].data.push({ x: e, y: num(r.lossD) });
       loss.data.datasets[1].data.push({ x: e, y: num(r.lossG) });
       if (!table) loss.data.datasets[2].data.push({ x: e, y: num(r.quality) });
-      else if (r.metrics) loss.data.datasets[2].data.push({ x: e, y: num(r.metrics.columnDistance) });
+      else if (r.metrics) {
+        loss.data.datasets[2].data.push({ x: e, y: num(r.metrics.quality) });
+        loss.data.datasets[3].data.push({ x: e, y: num(r.metrics.columnDistance) });
+      }
       if (r.preview && num(r.preview.dim)) { lastPreview = r.preview; setupAxes(num(r.preview.dim)); }
     }
     loss.update('none');
@@ -995,9 +1005,14 @@ function renderReport(id, epochParam) {
     const level = verdictLevel(p);
     const verdict = String(p.verdict || (level === 'ok' ? 'no sign of memorisation' : 'check the figures'));
     const share = num(p.dcrShare);
+    // "headline: why" (core/table_eval.cc): the headline large, the why below.
+    const cap = (t) => t.charAt(0).toUpperCase() + t.slice(1);
+    const colon = verdict.indexOf(':');
+    const head = colon > 0 ? verdict.slice(0, colon) : verdict;
+    const why = colon > 0 ? verdict.slice(colon + 1).trim() : '';
     card.append(
-      el('p', { class: `verdict ${level}`, id: 'privacy-verdict', 'data-level': level },
-        verdict.charAt(0).toUpperCase() + verdict.slice(1)),
+      el('div', { class: `verdict ${level}`, id: 'privacy-verdict', 'data-level': level, 'data-verdict': verdict },
+        el('div', { class: 'headline' }, cap(head)), why ? el('div', { class: 'why' }, `${cap(why)}.`) : null),
       el('p', {}, `${pct(share)} of the synthetic rows are closer to a training row than to any unseen real row ` +
         '(about 50% when the generator does not memorise; toward 100% when it copies).'));
     if (has(r, 'maxDcrShare') && num(r.maxDcrShare) > 0) {
@@ -1083,8 +1098,9 @@ function renderReport(id, epochParam) {
     });
     return el('section', { class: 'card', id: 'report-columns', 'data-columns': cols.length },
       el('div', { class: 'card-head' }, el('h2', {}, 'Columns: real and synthetic'), el('label', { class: 'muted small' }, 'order ', order)),
-      el('p', { class: 'legend' }, el('span', { class: 'sw real' }), 'real (held-out rows) ',
-        el('span', { class: 'sw synthetic' }), 'synthetic; bars are shares of all rows, the figure is the column’s shape score'),
+      el('p', { class: 'legend' }, el('span', { class: 'key' }, el('span', { class: 'sw real' }), 'real (held-out rows)'),
+        el('span', { class: 'key' }, el('span', { class: 'sw synthetic' }), 'synthetic'),
+        el('span', {}, '· bars are shares of all rows; the figure is the column’s shape score')),
       cols.length > shown.length ? el('p', { class: 'warn-note', id: 'columns-truncated' },
         `Showing the first ${shown.length} of ${cols.length} columns.`) : null,
       grid);

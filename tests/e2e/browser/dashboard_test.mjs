@@ -285,7 +285,7 @@ try {
   const stored = await d.api('GET', `/v1/tables/${tableId}`);
   assert.equal(stored.name, 'people.csv');
 
-  step('the table job\'s page: columns, column distance, best epoch, no scatter');
+  step('the table job\'s page: columns, quality score and column distance, best epoch, no scatter');
   await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'the table job to end');
   await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 3, '3 epochs drawn');
   const columns = await page.$$eval('#columns tbody tr', (rs) => rs.map((r) => ({
@@ -297,18 +297,19 @@ try {
   assert.equal(columns[1].cells[2], '1 .. 4');
   assert.match(columns[2].cells[2], /^\d+\.\d\d \.\. \d+\.\d\d$/);
   assert.deepEqual(columns.map((c) => c.cells[3]), ['0', '0', String(missingSizes)]);
-  assert.match(await page.textContent('#loss-title'), /column distance/);
-  assert.doesNotMatch(await page.textContent('#loss-title'), /quality/);
+  assert.match(await page.textContent('#loss-title'), /quality score and column distance/);
   const chart = await page.evaluate(() => {
     const c = Chart.getChart(document.querySelector('#loss-canvas'));
-    return { label: c.data.datasets[2].label, axis: c.options.scales.quality.title.text,
-      q: c.data.datasets[2].data.map((p) => [p.x, p.y]) };
+    return { labels: c.data.datasets.map((ds) => ds.label), axis: c.options.scales.quality.title.text,
+      q: c.data.datasets[2].data.map((p) => [p.x, p.y]), cd: c.data.datasets[3].data.map((p) => [p.x, p.y]) };
   });
-  assert.match(chart.label, /column distance/);
-  assert.equal(chart.axis, 'column distance');
+  assert.match(chart.labels[2], /quality score \(higher is better\)/);
+  assert.match(chart.labels[3], /column distance \(lower is better\)/);
+  assert.equal(chart.axis, 'quality score, column distance');
   // Evaluated epochs only: the first and the last (eval_every 10).
   assert.deepEqual(chart.q.map(([x]) => x), [1, 3]);
-  assert.ok(chart.q.every(([, y]) => y >= 0 && y <= 1), `column distances ${JSON.stringify(chart.q)}`);
+  assert.deepEqual(chart.cd.map(([x]) => x), [1, 3]);
+  assert.ok([...chart.q, ...chart.cd].every(([, y]) => y >= 0 && y <= 1), `scores ${JSON.stringify(chart)}`);
   assert.ok(!(await page.isVisible('#scatter-card')), 'no scatter for a table job');
   const stat = (k) => page.$eval(`[data-stat="${k}"] .v`, (e) => e.textContent);
   const datasetStat = await stat('dataset');
@@ -319,7 +320,10 @@ try {
   assert.equal(await stat('best epoch'), String(done.bestEpoch));
   assert.ok(['1', '3'].includes(done.bestEpoch), `best epoch ${done.bestEpoch}`);
   assert.equal(await stat('best column distance'), Number(done.bestMetrics.columnDistance).toFixed(4));
-  assert.equal(await stat('column distance'), Number(done.latest.quality).toFixed(4));
+  assert.equal(await stat('best quality'), `${(100 * Number(done.bestMetrics.quality || 0)).toFixed(1)}%`);
+  // A table's EpochReport.quality is the latest evaluation's quality score.
+  assert.equal(await stat('quality'), `${(100 * Number(done.latest.quality || 0)).toFixed(1)}%`);
+  assert.equal(chart.q[chart.q.length - 1][1], Number(done.latest.quality || 0));
 
   step('sample 20 rows with conditions; every row meets them; the same rows as CSV');
   assert.equal(await page.inputValue('#s-count'), '20');
@@ -413,9 +417,13 @@ try {
   assert.ok(n0(rep.metrics.quality) > 0 && n0(rep.metrics.quality) <= 1, `quality ${rep.metrics.quality}`);
   // Privacy: the verdict in words, coloured; the constraint.
   assert.ok(rep.privacy && rep.privacy.verdict, 'held-out rows give privacy figures');
-  const verdict = await page.$eval('#privacy-verdict', (e) => [e.textContent, e.dataset.level, e.className]);
-  assert.equal(verdict[0].toLowerCase(), rep.privacy.verdict.toLowerCase());
+  const verdict = await page.$eval('#privacy-verdict', (e) => [e.dataset.verdict, e.dataset.level, e.className,
+    e.querySelector('.headline').textContent]);
+  assert.equal(verdict[0], rep.privacy.verdict);
   assert.ok(['ok', 'warn', 'bad'].includes(verdict[1]) && verdict[2].includes(verdict[1]));
+  assert.equal(verdict[3].toLowerCase(), rep.privacy.verdict.split(':')[0].toLowerCase());
+  // The level follows the verdict's words.
+  assert.equal(verdict[1], /^no sign/.test(rep.privacy.verdict) ? 'ok' : /copies/.test(rep.privacy.verdict) ? 'bad' : 'warn');
   assert.equal(await page.textContent('[data-privacy="dcrShare"] .v'), pctText(rep.privacy.dcrShare));
   assert.match(await page.textContent('#privacy-constraint'), /at most 100\.0% — met/);
   // Utility: train on synthetic against train on real, on `color`.
