@@ -945,7 +945,11 @@ function heatmaps(cols, pairs, n) {
   const legend = el('div', { class: 'hm-legend' },
     el('span', {}, '−1'), el('span', { class: 'hm-scale' }), el('span', {}, '+1'),
     el('span', { class: 'hm-undef' }), el('span', {}, 'undefined'));
-  const root = el('div', { class: 'hm-wrap' }, el('div', { class: 'hm-grid' }, panes.map((p) => p.pane)), legend, tip);
+  // Three across for a few columns; two, then one, for more, so that the
+  // cells and their names stay readable.
+  const across = n <= 16 ? 'three' : n <= 36 ? 'two' : 'one';
+  const root = el('div', { class: 'hm-wrap' }, el('div', { class: `hm-grid ${across}` }, panes.map((p) => p.pane)),
+    legend, tip);
   let width = 0;
   const ro = new ResizeObserver(() => {
     const w = panes[0].box.clientWidth;
