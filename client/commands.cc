@@ -172,8 +172,8 @@ grpc::Status GetJobProto(Connection& conn, const std::string& id, v1::Job* job,
   return conn.stub().GetJob(&ctx, req, job);
 }
 
-// Writes `bytes` to `path` atomically: a temp file beside it, written,
-// fsynced and closed, then renamed over it. "" or what failed, naming the path.
+}  // namespace
+
 std::string WriteFileAtomically(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(getpid());
   const auto failed = [&](const std::string& what, const std::string& file) {
@@ -204,7 +204,6 @@ std::string WriteFileAtomically(const std::string& path, const std::string& byte
   return "";
 }
 
-}  // namespace
 
 int Submit(Connection& conn, const SubmitArgs& args) {
   v1::CreateJobRequest req;

@@ -69,4 +69,8 @@ int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch
            const std::string& out);
 int Health(Connection& conn);
 
+// Writes `bytes` to `path` atomically: a temp file beside it, written,
+// fsynced and closed, then renamed over it. "" or what failed, naming the path.
+std::string WriteFileAtomically(const std::string& path, const std::string& bytes);
+
 }  // namespace gantry::cli

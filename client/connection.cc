@@ -60,16 +60,30 @@ bool Connection::WaitForConnected(std::chrono::system_clock::time_point deadline
   return channel_->WaitForConnected(deadline);
 }
 
+namespace {
+
+// The server's message, or for a status without one (gRPC's own UNIMPLEMENTED
+// has none) what its code means.
+std::string Reason(const grpc::Status& status) {
+  if (!status.error_message().empty()) return status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return "the server does not know this call (an older gantryd?)";
+  }
+  return "gRPC status " + std::to_string(static_cast<int>(status.error_code()));
+}
+
+}  // namespace
+
 int Connection::Fail(const std::string& what, const grpc::Status& status) const {
   const int code = ExitCodeFor(status);
   if (code == kExitUnauthenticated) {
-    std::cerr << "gantry: " << what << ": " << status.error_message()
+    std::cerr << "gantry: " << what << ": " << Reason(status)
               << " (give the server's token with --token or GANTRY_TOKEN)\n";
   } else if (code == kExitUnavailable) {
     std::cerr << "gantry: " << what << ": cannot reach gantryd at " << options_.server << " ("
-              << status.error_message() << ")\n";
+              << Reason(status) << ")\n";
   } else {
-    std::cerr << "gantry: " << what << ": " << status.error_message() << "\n";
+    std::cerr << "gantry: " << what << ": " << Reason(status) << "\n";
   }
   return code;
 }

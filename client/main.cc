@@ -12,6 +12,7 @@
 #include "client/dashboard.h"
 #include "client/data.h"
 #include "client/exit_codes.h"
+#include "client/report.h"
 #include "client/spec_flags.h"
 #include "client/sweep.h"
 #include "core/api_limits.h"
@@ -133,6 +134,16 @@ int main(int argc, char** argv) {
   plot_cmd->add_option("id", id, "job id")->required();
   plot_cmd->add_option("--out", plot_out, "file (.png or .svg)")->required();
 
+  gantry::cli::ReportArgs report;
+  std::string report_epoch;
+  auto* report_cmd = app.add_subcommand(
+      "report", "a table job's report: scores, privacy, utility, per-column charts, association "
+                "heatmaps (.html .png .pdf .svg .json by --out's extension; without --out a summary)");
+  report_cmd->add_option("id", report.id, "job id");
+  auto* report_epoch_opt = report_cmd->add_option("--epoch", report_epoch, "an evaluated kept epoch, or best (the default)");
+  report_cmd->add_option("--out", report.out, "file: .html, .png, .pdf, .svg or .json");
+  report_cmd->add_option("--input", report.input, "render a report saved as JSON (--out x.json) instead; no server");
+
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel a queued or running job");
   cancel_cmd->add_option("id", id, "job id")->required();
   auto* delete_cmd = app.add_subcommand("delete", "delete an ended job and its data");
@@ -211,6 +222,23 @@ int main(int argc, char** argv) {
     const bool tls = global.tls || !global.tls_ca.empty();
     return gantry::cli::Dashboard(gantry::cli::DashboardUrl(dashboard_url, global.server, tls),
                                   dashboard_open);
+  }
+  if (report_cmd->parsed()) {
+    if (report.id.empty() == report.input.empty()) {
+      std::cerr << "gantry: report: give a job id or --input FILE (one of them)\n";
+      return kExitUsage;
+    }
+    if (report_epoch_opt->count() > 0) {
+      if (!report.input.empty()) {
+        std::cerr << "gantry: report: --epoch is for a job; a saved report has its epoch\n";
+        return kExitUsage;
+      }
+      int64_t epoch = 0;
+      bool best = false;
+      if (!ParseEpochFlag("report", report_epoch, &epoch, &best)) return kExitUsage;
+      if (!best) report.epoch = epoch;
+    }
+    if (!report.input.empty()) return gantry::cli::Report(nullptr, report, global.output == "json");
   }
   gantry::cli::Connection conn(global);
   if (!conn.error().empty()) {
@@ -292,6 +320,7 @@ int main(int argc, char** argv) {
     return gantry::cli::Sample(conn, sample);
   }
   if (plot_cmd->parsed()) return gantry::cli::Plot(conn, id, plot_out);
+  if (report_cmd->parsed()) return gantry::cli::Report(&conn, report, global.output == "json");
   if (cancel_cmd->parsed()) return gantry::cli::Cancel(conn, id);
   if (delete_cmd->parsed()) return gantry::cli::Delete(conn, id);
   if (export_cmd->parsed()) {

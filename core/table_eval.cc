@@ -62,20 +62,6 @@ double MissingShare(const std::vector<double>& v) {
   return static_cast<double>(m) / static_cast<double>(v.size());
 }
 
-// The two-sample KS statistic of two sorted, non-empty samples.
-double Ks(const std::vector<double>& a, const std::vector<double>& b) {
-  size_t i = 0, j = 0;
-  double d = 0;
-  const auto na = static_cast<double>(a.size()), nb = static_cast<double>(b.size());
-  while (i < a.size() && j < b.size()) {
-    const double x = std::min(a[i], b[j]);
-    while (i < a.size() && a[i] <= x) ++i;
-    while (j < b.size() && b[j] <= x) ++j;
-    d = std::max(d, std::fabs(static_cast<double>(i) / na - static_cast<double>(j) / nb));
-  }
-  return d;
-}
-
 // Pearson's r over rows where both are present; NaN when fewer than 2 such
 // rows or a constant column.
 double Pearson(const std::vector<double>& x, const std::vector<double>& y) {
@@ -118,6 +104,15 @@ uint64_t RowHash(const std::vector<std::vector<double>>& cols, size_t r) {
     h ^= h >> 33;
   }
   return h;
+}
+
+// A level's spelling for a report, at most kMaxReportLabelBytes (cut on a
+// UTF-8 boundary, "..." appended), so a report's size stays bounded.
+std::string ShortLabel(const std::string& s) {
+  if (s.size() <= static_cast<size_t>(kMaxReportLabelBytes)) return s;
+  size_t cut = static_cast<size_t>(kMaxReportLabelBytes) - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
 }
 
 // The real side of one column.
@@ -775,7 +770,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
       std::vector<double> gs = Present(g);
       std::sort(gs.begin(), gs.end());
       if (k.any_present && !gs.empty()) {
-        shape = 1.0 - Ks(k.sorted, gs);
+        shape = 1.0 - KsSorted(k.sorted, gs);
         if (k.max > k.min) {
           const double lo = std::max((gs.front() - k.min) / (k.max - k.min), 0.0);
           const double hi = std::max((k.max - gs.back()) / (k.max - k.min), 0.0);
@@ -848,29 +843,32 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
           return std::clamp(b, 0, kReportBins - 1);
         };
         for (double x : real[c]) {
-          if (!std::isnan(x)) cr.real[static_cast<size_t>(bin(x))] += 1.0 / nr;
+          if (!std::isnan(x)) cr.real[static_cast<size_t>(bin(x))] += 1.0;
         }
         for (double x : g) {
-          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bin(x))] += 1.0 / ng;
+          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bin(x))] += 1.0;
         }
       } else {
         const auto shown = static_cast<size_t>(std::min<int64_t>(k.levels, kMaxReportLevels));
         std::vector<int> bar(static_cast<size_t>(k.levels), static_cast<int>(shown));
         for (size_t i = 0; i < shown; ++i) {
           bar[static_cast<size_t>(k.level_order[i])] = static_cast<int>(i);
-          cr.labels.push_back(schema.levels[static_cast<size_t>(k.level_order[i])]);
+          cr.labels.push_back(ShortLabel(schema.levels[static_cast<size_t>(k.level_order[i])]));
         }
         const size_t bars = shown + (static_cast<size_t>(k.levels) > shown ? 1 : 0);
         if (bars > shown) cr.labels.push_back("(other)");
         cr.real.assign(bars, 0.0);
         cr.synthetic.assign(bars, 0.0);
         for (double x : real[c]) {
-          if (!std::isnan(x)) cr.real[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0 / nr;
+          if (!std::isnan(x)) cr.real[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0;
         }
         for (double x : g) {
-          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0 / ng;
+          if (!std::isnan(x)) cr.synthetic[static_cast<size_t>(bar[static_cast<size_t>(x)])] += 1.0;
         }
       }
+      // Counts to shares of all rows.
+      for (double& v : cr.real) v /= nr;
+      for (double& v : cr.synthetic) v /= ng;
       if (any_missing) {
         cr.labels.push_back("(missing)");
         cr.real.push_back(k.missing);

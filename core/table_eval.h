@@ -90,6 +90,7 @@ inline constexpr int64_t kMaxUtilityLevels = 50;
 inline constexpr int kContingencyBins = 10;
 inline constexpr int kReportBins = 20;          // numeric histogram bins in a report
 inline constexpr int64_t kMaxReportLevels = 30;  // bars per categorical column in a report
+inline constexpr int64_t kMaxReportLabelBytes = 64;  // longer level names are cut in a report
 
 struct TableSplit {
   std::vector<int64_t> train;     // sorted row indices
@@ -115,7 +116,8 @@ struct ColumnReport {
   // The distribution drawn in a report: numeric columns kReportBins
   // equal-width bins over the real min..max (edges has bins + 1 values, in
   // the column's own units: days since 1970 for datetime), categorical ones
-  // their most frequent real levels (labels), at most kMaxReportLevels, then
+  // their most frequent real levels (labels, cut to kMaxReportLabelBytes),
+  // at most kMaxReportLevels, then
   // "(other)" when levels were left out; both end with "(missing)" when
   // either side has missing cells. Frequencies are shares of all rows.
   std::vector<double> edges;

@@ -4,11 +4,8 @@
 #include <cmath>
 
 namespace gantry {
-namespace {
 
-double KsStatistic(std::vector<double> a, std::vector<double> b) {
-  std::sort(a.begin(), a.end());
-  std::sort(b.begin(), b.end());
+double KsSorted(const std::vector<double>& a, const std::vector<double>& b) {
   const double na = static_cast<double>(a.size()), nb = static_cast<double>(b.size());
   size_t i = 0, j = 0;
   double d = 0;
@@ -19,6 +16,14 @@ double KsStatistic(std::vector<double> a, std::vector<double> b) {
     d = std::max(d, std::fabs(static_cast<double>(i) / na - static_cast<double>(j) / nb));
   }
   return d;
+}
+
+namespace {
+
+double KsStatistic(std::vector<double> a, std::vector<double> b) {
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return KsSorted(a, b);
 }
 
 }  // namespace

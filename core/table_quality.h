@@ -18,6 +18,10 @@
 
 namespace gantry {
 
+// The two-sample Kolmogorov-Smirnov statistic of two sorted, non-empty
+// samples (ties handled: the ECDFs are compared after each distinct value).
+double KsSorted(const std::vector<double>& a, const std::vector<double>& b);
+
 // Column c's distance between `a` and `b` (Table::values encodings; NaN is
 // missing).
 double ColumnDistance(const ColumnSchema& column, const std::vector<double>& a,

@@ -368,7 +368,7 @@ TEST(TableEval, CopiedRowsAreCountedAgainstTheHeldOutsOwn) {
 }
 
 TEST(TableEval, AMemorisingJobIsFlaggedAndNotPickedUnderTheConstraint) {
-  JobSpec spec = MemorisingSpec(Memorable(100), 800);
+  JobSpec spec = MemorisingSpec(Memorable(60), 800);
   const std::vector<EpochReport> ev = TrainEvaluated(spec);
   ASSERT_GE(ev.size(), 20u);
   const EvalMetrics& first = *ev.front().metrics;
