@@ -246,6 +246,12 @@ class HostileInputsTest(unittest.TestCase):
         job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec))
         self.wait_state(job.id, {pb.JOB_STATE_SUCCEEDED})
         job_dir = os.path.join(self.data, "jobs", job.id)
+        # The runner deletes an ended job's checkpoints after it stores the
+        # terminal event (a crash in between must not lose them), so a
+        # client can see SUCCEEDED a moment before they go: wait for it.
+        deadline = time.monotonic() + 60
+        while glob.glob(os.path.join(job_dir, "checkpoint-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertEqual(glob.glob(os.path.join(job_dir, "checkpoint-*")), [])
         snapshots = sorted(os.path.basename(p) for p in glob.glob(os.path.join(job_dir, "snapshot-*")))
         # Every checkpoint_every (2, 4), the last (5) and the first evaluation's
