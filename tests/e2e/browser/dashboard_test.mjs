@@ -7,7 +7,9 @@
 // dimension 3 and switches the scatter's coordinates, uploads a CSV table
 // through the form (a bad file and a bad override refused inline), trains a
 // small table job and checks its columns, column distance and conditioned
-// samples (table and CSV), cancels another job
+// samples (table and CSV), opens a table job's report (scores, privacy,
+// utility, scores by epoch, per-column charts and heatmaps checked against
+// GET /v1/jobs/ID/report; another epoch), cancels another job
 // from its page, checks the page on a phone-sized screen, and signs in with
 // the token form when gantryd has --auth-token-file. Screenshots go to --out.
 // It prints (never asserts) the time from an epoch's end (the event's time)
@@ -73,6 +75,12 @@ const attr = (page, sel, name) => page.evaluate(([s, n]) => {
   const e = document.querySelector(s);
   return e ? Number(e.getAttribute(n)) : null;
 }, [sel, name]);
+// Waits for a report page to show its report (or fails with its error).
+async function reportShown(page) {
+  await page.waitForFunction(() => document.querySelector('#report-scores')
+    || (document.querySelector('#report-error') || {}).textContent);
+  assert.equal(await page.textContent('#report-error'), '', 'the report page\'s error');
+}
 const badge = (page) => page.evaluate(() => {
   const e = document.querySelector('.card .state');
   return e ? e.textContent : null;
@@ -277,7 +285,7 @@ try {
   const stored = await d.api('GET', `/v1/tables/${tableId}`);
   assert.equal(stored.name, 'people.csv');
 
-  step('the table job\'s page: columns, column distance, best epoch, no scatter');
+  step('the table job\'s page: columns, quality score and column distance, best epoch, no scatter');
   await waitFor(async () => (await badge(page)) === 'SUCCEEDED', 'the table job to end');
   await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 3, '3 epochs drawn');
   const columns = await page.$$eval('#columns tbody tr', (rs) => rs.map((r) => ({
@@ -289,18 +297,19 @@ try {
   assert.equal(columns[1].cells[2], '1 .. 4');
   assert.match(columns[2].cells[2], /^\d+\.\d\d \.\. \d+\.\d\d$/);
   assert.deepEqual(columns.map((c) => c.cells[3]), ['0', '0', String(missingSizes)]);
-  assert.match(await page.textContent('#loss-title'), /column distance/);
-  assert.doesNotMatch(await page.textContent('#loss-title'), /quality/);
+  assert.match(await page.textContent('#loss-title'), /quality score and column distance/);
   const chart = await page.evaluate(() => {
     const c = Chart.getChart(document.querySelector('#loss-canvas'));
-    return { label: c.data.datasets[2].label, axis: c.options.scales.quality.title.text,
-      q: c.data.datasets[2].data.map((p) => [p.x, p.y]) };
+    return { labels: c.data.datasets.map((ds) => ds.label), axis: c.options.scales.quality.title.text,
+      q: c.data.datasets[2].data.map((p) => [p.x, p.y]), cd: c.data.datasets[3].data.map((p) => [p.x, p.y]) };
   });
-  assert.match(chart.label, /column distance/);
-  assert.equal(chart.axis, 'column distance');
+  assert.match(chart.labels[2], /quality score \(higher is better\)/);
+  assert.match(chart.labels[3], /column distance \(lower is better\)/);
+  assert.equal(chart.axis, 'quality score, column distance');
   // Evaluated epochs only: the first and the last (eval_every 10).
   assert.deepEqual(chart.q.map(([x]) => x), [1, 3]);
-  assert.ok(chart.q.every(([, y]) => y >= 0 && y <= 1), `column distances ${JSON.stringify(chart.q)}`);
+  assert.deepEqual(chart.cd.map(([x]) => x), [1, 3]);
+  assert.ok([...chart.q, ...chart.cd].every(([, y]) => y >= 0 && y <= 1), `scores ${JSON.stringify(chart)}`);
   assert.ok(!(await page.isVisible('#scatter-card')), 'no scatter for a table job');
   const stat = (k) => page.$eval(`[data-stat="${k}"] .v`, (e) => e.textContent);
   const datasetStat = await stat('dataset');
@@ -311,7 +320,10 @@ try {
   assert.equal(await stat('best epoch'), String(done.bestEpoch));
   assert.ok(['1', '3'].includes(done.bestEpoch), `best epoch ${done.bestEpoch}`);
   assert.equal(await stat('best column distance'), Number(done.bestMetrics.columnDistance).toFixed(4));
-  assert.equal(await stat('column distance'), Number(done.latest.quality).toFixed(4));
+  assert.equal(await stat('best quality'), `${(100 * Number(done.bestMetrics.quality || 0)).toFixed(1)}%`);
+  // A table's EpochReport.quality is the latest evaluation's quality score.
+  assert.equal(await stat('quality'), `${(100 * Number(done.latest.quality || 0)).toFixed(1)}%`);
+  assert.equal(chart.q[chart.q.length - 1][1], Number(done.latest.quality || 0));
 
   step('sample 20 rows with conditions; every row meets them; the same rows as CSV');
   assert.equal(await page.inputValue('#s-count'), '20');
@@ -351,6 +363,149 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));  // the sticky header at the top of the shot
   await page.screenshot({ path: path.join(out, 'dashboard-table-job.png'), fullPage: true });
 
+  step('a table job\'s report: every section with the server\'s figures, another epoch, the list\'s quality');
+  // 300 rows of six types (a category, integer codes, a float with missing
+  // cells, a date, a boolean, an integer), `color` the target: privacy,
+  // utility and pairs of every kind. Evaluated epochs 1, 2 and 4, all kept.
+  const reportCsv = 'color,code,size,joined,member,visits\n' + Array.from({ length: 300 }, (_, i) => {
+    const color = COLORS[(i * 7) % 3];
+    const size = i % 13 === 4 ? '' : (10 + 4 * COLORS.indexOf(color) + ((i * 37) % 100) / 25).toFixed(2);
+    const joined = new Date(Date.UTC(2023, 0, 1) + ((i * 11) % 365) * 86400000).toISOString().slice(0, 10);
+    return `${color},${1 + (i % 4)},${size},${joined},${(i * 3) % 5 < 2 ? 'true' : 'false'},${(i * 17) % 61}`;
+  }).join('\n') + '\n';
+  const upload = await fetch(`${d.base}/v1/tables?name=report.csv`, { method: 'POST',
+    headers: { 'Content-Type': 'text/csv' }, body: reportCsv });
+  assert.ok(upload.ok, `upload: ${upload.status}`);
+  const reportTable = await upload.json();
+  const rjob = await d.api('POST', '/v1/jobs', { name: 'report table', spec: {
+    epochs: 4, seed: '3', batchSize: 100, latentDim: 16, generatorHidden: { sizes: [32] },
+    discriminatorHidden: { sizes: [32] }, evalEvery: 2, checkpointEvery: 1, target: 'color', maxDcrShare: 1,
+    dataset: { kind: 'DATASET_KIND_TABLE', table: { tableId: reportTable.id } } } });
+  await waitFor(async () => (await d.api('GET', `/v1/jobs/${rjob.id}`)).state === 'JOB_STATE_SUCCEEDED',
+    'the report job to end');
+  const rdone = await d.api('GET', `/v1/jobs/${rjob.id}`);
+  await page.goto(`${d.base}/#/jobs/${rjob.id}`);
+  await page.waitForSelector('#report-link', { state: 'visible' });
+  assert.equal(await page.title(), 'report table · gantry');
+  const bestQuality = await page.$eval('[data-stat="best quality"] .v', (e) => e.textContent);
+  assert.equal(bestQuality, `${(100 * Number(rdone.bestMetrics.quality || 0)).toFixed(1)}%`);
+  await page.click('#report-link');
+  await page.waitForURL(new RegExp(`#/jobs/${rjob.id}/report$`));
+  await reportShown(page);
+  const rep = await d.api('GET', `/v1/jobs/${rjob.id}/report`);
+  const n0 = (v) => Number(v || 0);
+  const pctText = (v, digits = 1) => `${(100 * n0(v)).toFixed(digits)}%`;
+  assert.equal(await page.title(), 'Report · report table · gantry');
+  assert.match(await page.textContent('#report-head h1'), /report table/);
+  assert.equal(rep.epoch, rep.bestEpoch, 'the best epoch by default');
+  assert.equal(rep.bestEpoch, rdone.bestEpoch);
+  assert.deepEqual(rep.history.map((h) => h.epoch), ['1', '2', '4']);
+  // The epoch selector: the evaluated epochs, the best one chosen and named.
+  const options = await page.$$eval('#report-epoch option', (os) => os.map((o) => [o.value, o.textContent]));
+  assert.deepEqual(options.map(([v]) => v), ['1', '2', '4']);
+  assert.equal(await page.inputValue('#report-epoch'), rep.epoch);
+  assert.ok(options.some(([v, t]) => v === rep.bestEpoch && /best/.test(t)));
+  // Scores: the large figures are the report's.
+  const scores = await page.$$eval('[data-score]', (es) => es.map((e) => [e.dataset.score, Number(e.dataset.value),
+    e.querySelector('.big').textContent]));
+  assert.deepEqual(scores.map(([k]) => k),
+    ['quality', 'columnShapes', 'columnPairs', 'missingSimilarity', 'columnCoverage', 'adherence']);
+  for (const [k, v, text] of scores) {
+    assert.equal(v, n0(rep.metrics[k]), k);
+    assert.equal(text, pctText(rep.metrics[k]), k);
+  }
+  assert.ok(n0(rep.metrics.quality) > 0 && n0(rep.metrics.quality) <= 1, `quality ${rep.metrics.quality}`);
+  // Privacy: the verdict in words, coloured; the constraint.
+  assert.ok(rep.privacy && rep.privacy.verdict, 'held-out rows give privacy figures');
+  const verdict = await page.$eval('#privacy-verdict', (e) => [e.dataset.verdict, e.dataset.level, e.className,
+    e.querySelector('.headline').textContent]);
+  assert.equal(verdict[0], rep.privacy.verdict);
+  assert.ok(['ok', 'warn', 'bad'].includes(verdict[1]) && verdict[2].includes(verdict[1]));
+  assert.equal(verdict[3].toLowerCase(), rep.privacy.verdict.split(':')[0].toLowerCase());
+  // The level follows the verdict's words.
+  assert.equal(verdict[1], /^no sign/.test(rep.privacy.verdict) ? 'ok' : /copies/.test(rep.privacy.verdict) ? 'bad' : 'warn');
+  assert.equal(await page.textContent('[data-privacy="dcrShare"] .v'), pctText(rep.privacy.dcrShare));
+  assert.match(await page.textContent('#privacy-constraint'), /at most 100\.0% — met/);
+  // Utility: train on synthetic against train on real, on `color`.
+  assert.equal(rep.utility.target, 'color');
+  assert.equal(rep.utility.task, 'classification');
+  const utility = await page.$$eval('#utility-table tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.deepEqual(utility, [
+    ['synthetic rows', n0(rep.utility.synthetic).toFixed(3), pctText(rep.utility.syntheticAccuracy), String(n0(rep.utility.trainRows))],
+    ['real rows', n0(rep.utility.real).toFixed(3), pctText(rep.utility.realAccuracy), String(n0(rep.utility.trainRows))]]);
+  // Scores by epoch: one point per evaluated epoch, the report's figures.
+  const hist = await page.evaluate(() => {
+    const c = Chart.getChart(document.querySelector('#history-canvas'));
+    return c.data.datasets.map((ds) => [ds.label, ds.data.map((p) => [p.x, p.y])]);
+  });
+  assert.deepEqual(hist[0], ['quality', rep.history.map((h) => [Number(h.epoch), n0(h.metrics.quality)])]);
+  assert.ok(hist.some(([label]) => label === 'DCR share') && hist.some(([label]) => /utility/.test(label)));
+  // One chart per column, each with its score; a histogram for numbers, bars for levels.
+  assert.equal(rep.columns.length, 6);
+  const colCards = await page.$$eval('.col-card', (cs) => cs.map((c) => [c.dataset.column,
+    c.querySelector('.col-score').textContent, Chart.getChart(c.querySelector('canvas')).data.labels.length]));
+  assert.deepEqual(colCards.map(([name]) => name), rep.columns.map((c) => c.name));
+  rep.columns.forEach((c, i) => {
+    assert.equal(colCards[i][1], c.shape === undefined ? 'undefined' : pctText(c.shape), c.name);
+    assert.equal(colCards[i][2], c.real.length, `${c.name}: bars`);
+    assert.ok(c.edges && c.edges.length ? colCards[i][2] >= c.edges.length - 1 : colCards[i][2] === c.labels.length, c.name);
+  });
+  // The heatmaps: one cell per pair of columns, each defined where the report is.
+  assert.equal(rep.pairs.length, 15);
+  await page.waitForSelector('#heatmap-difference canvas[data-cells]');
+  const cells = await page.$$eval('.hm-canvas', (cs) => cs.map((c) => [c.dataset.kind, Number(c.dataset.cells), Number(c.dataset.defined)]));
+  const defined = (k) => rep.pairs.filter((p) => p[k] !== undefined && Number.isFinite(Number(p[k]))).length;
+  const both = rep.pairs.filter((p) => Number.isFinite(Number(p.real)) && Number.isFinite(Number(p.synthetic))).length;
+  assert.deepEqual(cells, [['real', 15, defined('real')], ['synthetic', 15, defined('synthetic')], ['difference', 15, both]]);
+  // Hovering the first cell (code × color) names the pair.
+  const hm = await page.$('#heatmap-real canvas');
+  await hm.scrollIntoViewIfNeeded();
+  const hb = await hm.boundingBox();
+  const [left, top, cell] = await page.$eval('#heatmap-real canvas', (c) => [c.dataset.left, c.dataset.top, c.dataset.cell].map(Number));
+  await page.mouse.move(hb.x + left + cell / 2, hb.y + top + cell / 2);
+  await page.waitForSelector('.hm-tip', { state: 'visible' });
+  assert.match(await page.textContent('.hm-tip'), /^color × code/);
+  await page.mouse.move(0, 0);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(out, 'dashboard-report.png'), fullPage: true });
+
+  step('the report of another epoch: the selector, the URL, the figures');
+  const other = rep.epoch === '1' ? '2' : '1';
+  await page.selectOption('#report-epoch', other);
+  await page.waitForURL(new RegExp(`#/jobs/${rjob.id}/report\\?epoch=${other}$`));
+  await page.waitForFunction((e) => document.querySelector('#report-content').dataset.epoch === e, other);
+  const rep2 = await d.api('GET', `/v1/jobs/${rjob.id}/report?epoch=${other}`);
+  assert.equal(rep2.epoch, other);
+  assert.equal(await page.$eval('[data-score="quality"] .big', (e) => e.textContent), pctText(rep2.metrics.quality));
+  assert.equal(await page.inputValue('#report-epoch'), other);
+  assert.equal(await page.textContent('#report-error'), '');
+  assert.match(await page.textContent('#report-meta'), new RegExp(`^Epoch ${other}; the best is ${rep.bestEpoch}`));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(out, 'dashboard-report-epoch.png'), fullPage: false });
+  // Back: the best epoch again, without a new request's error.
+  await page.goBack();
+  await page.waitForFunction((e) => document.querySelector('#report-content').dataset.epoch === e, rep.epoch);
+
+  step('a table job without a target has no utility; a point job has no report');
+  await page.goto(`${d.base}/#/jobs/${tableJobId}/report`);
+  await reportShown(page);
+  assert.ok(await page.isVisible('#utility-none'));
+  assert.ok(!(await page.isVisible('#report-utility')));
+  await page.goto(`${d.base}/#/jobs/${seedId}`);
+  await waitFor(async () => (await attr(page, '#loss-chart', 'data-points')) === 300, 'the seed job page');
+  assert.ok(!(await page.isVisible('#report-link')), 'no Report for a point job');
+  await page.goto(`${d.base}/#/jobs/${seedId}/report`);
+  await page.waitForFunction(() => document.querySelector('#report-error').textContent.length > 0);
+  assert.match(await page.textContent('#report-error'), /^No report: /);
+  errors.length = 0;  // that refusal's 4xx was the point
+
+  step('the list shows a table job\'s best quality score');
+  await page.goto(`${d.base}/#/`);
+  const rrow = `tr[data-job="${rjob.id}"]`;
+  await page.waitForSelector(rrow);
+  assert.equal(await page.$eval(rrow, (r) => r.cells[6].textContent), pctText(rdone.bestMetrics.quality));
+
   step('the list shows the table job\'s dataset as table');
   await page.click('#nav-jobs');
   const trow = `tr[data-job="${tableJobId}"]`;
@@ -387,6 +542,12 @@ try {
   await ppage.waitForFunction(() => document.querySelectorAll('#sample-rows tbody tr').length === 20);
   assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
   await ppage.screenshot({ path: path.join(out, 'dashboard-table-phone.png'), fullPage: true });
+  await ppage.goto(`${d.base}/#/jobs/${rjob.id}/report`);
+  await reportShown(ppage);
+  await ppage.waitForSelector('.hm-canvas[data-cells="15"]');
+  assert.equal(await ppage.$$eval('.col-card', (cs) => cs.length), 6);
+  assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await ppage.screenshot({ path: path.join(out, 'dashboard-report-phone.png'), fullPage: true });
   await ppage.goto(`${d.base}/#/`);
   await ppage.waitForSelector(row);
   await ppage.screenshot({ path: path.join(out, 'dashboard-list-phone.png'), fullPage: true });
