@@ -310,6 +310,12 @@ Status ValidateTable(const JobSpec& s) {
     return Status::InvalidArgument(std::string(s.max_dcr_share > 0 ? "max_dcr_share" : "select_by: dcr_share") +
                                    " needs held-out rows (eval_fraction > 0)");
   }
+  if (s.max_dcr_share > 0 && s.dataset.table.data && HeldOutRows(s) < kMinPrivacyRows) {
+    return Status::InvalidArgument("max_dcr_share: needs at least " + std::to_string(kMinPrivacyRows) +
+                                   " held-out rows to judge privacy; eval_fraction " + Num(s.eval_fraction) + " of " +
+                                   std::to_string(DatasetRows(s.dataset)) + " rows holds out " +
+                                   std::to_string(HeldOutRows(s)));
+  }
   if (s.target.size() > 1000) return Status::InvalidArgument("target: longer than 1000 characters");
   if (!s.target.empty() && s.dataset.table.data) {
     const TableSchema& schema = s.dataset.table.data->schema;
@@ -323,8 +329,13 @@ Status ValidateTable(const JobSpec& s) {
                                      "' (columns: " + names + (schema.columns.size() > 20 ? ", ..." : "") + ")");
     }
     const ColumnSchema& col = schema.columns[static_cast<size_t>(t)];
-    if ((col.type == ColumnType::kCategorical || col.type == ColumnType::kBoolean) &&
-        static_cast<int64_t>(col.levels.size()) > kMaxUtilityClasses) {
+    const bool discrete = col.type == ColumnType::kCategorical || col.type == ColumnType::kBoolean;
+    if (discrete && col.levels.size() < 2) {
+      return Status::InvalidArgument("target: '" + col.name + "' has " + std::to_string(col.levels.size()) +
+                                     " level" + (col.levels.size() == 1 ? "" : "s") +
+                                     "; a target needs at least 2 to predict");
+    }
+    if (discrete && static_cast<int64_t>(col.levels.size()) > kMaxUtilityClasses) {
       return Status::InvalidArgument("target: '" + col.name + "' has " + std::to_string(col.levels.size()) +
                                      " levels; utility predicts at most " + std::to_string(kMaxUtilityClasses));
     }

@@ -161,6 +161,7 @@ struct JobSpec {
 JobSpec TableDefaults();
 inline constexpr int64_t kMaxTableHeldOut = 10'000;
 inline constexpr int64_t kMaxUtilityClasses = 50;  // levels of a categorical target
+inline constexpr int64_t kMinPrivacyRows = 10;      // held-out rows max_dcr_share needs
 inline constexpr int64_t kMaxPac = 64;
 inline constexpr int64_t kMaxModes = 32;
 inline constexpr int64_t kMaxTableBatch = 100'000;

@@ -16,7 +16,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMaxPairColumns = 60;     // pair trends over the first 60 columns
 constexpr int64_t kMaxUtilityRows = 2000;   // rows each utility model trains on
-constexpr int64_t kMaxUtilityFeatures = 512;
 constexpr int kUtilityIterations = 100;
 constexpr double kUtilityL2 = 1e-3;
 
@@ -108,9 +107,9 @@ uint64_t RowHash(const std::vector<std::vector<double>>& cols, size_t r) {
 
 // A level's spelling for a report, at most kMaxReportLabelBytes (cut on a
 // UTF-8 boundary, "..." appended), so a report's size stays bounded.
-std::string ShortLabel(const std::string& s) {
-  if (s.size() <= static_cast<size_t>(kMaxReportLabelBytes)) return s;
-  size_t cut = static_cast<size_t>(kMaxReportLabelBytes) - 3;
+std::string ShortLabel(const std::string& s, int64_t max_bytes = kMaxReportLabelBytes) {
+  if (s.size() <= static_cast<size_t>(max_bytes)) return s;
+  size_t cut = static_cast<size_t>(max_bytes) - 3;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
   return s.substr(0, cut) + "...";
 }
@@ -125,15 +124,19 @@ struct RealColumn {
   bool any_present = false;
   std::vector<double> level_share;  // categorical: share of present values per level
   std::vector<int64_t> level_order;  // levels by descending real count (report)
-  std::vector<double> edges;      // contingency bins (numpy's 10 equal-width edges)
+  std::vector<double> edges;      // contingency bins (numpy's 10 equal-width edges; see Digitize)
   int codes = 0;                  // discrete codes for contingency
   std::vector<int32_t> real_codes;  // per real row (pair columns only)
 };
 
+// sdmetrics.utils.discretize_column: the real values' 10 equal-width bins
+// with the outer edges opened to -inf and +inf, then np.digitize: codes
+// 1..10, every value below the second edge 1, every value at or above the
+// tenth 10; missing 11.
 int Digitize(const std::vector<double>& edges, double v) {
   if (std::isnan(v)) return static_cast<int>(edges.size());
-  // np.digitize(right=False): i with edges[i-1] <= v < edges[i].
-  return static_cast<int>(std::upper_bound(edges.begin(), edges.end(), v) - edges.begin());
+  const auto inner = std::upper_bound(edges.begin() + 1, edges.end() - 1, v) - edges.begin();
+  return static_cast<int>(inner);
 }
 
 int Code(const RealColumn& rc, double v) {
@@ -222,7 +225,8 @@ void Lbfgs(const std::function<double(const std::vector<double>&, std::vector<do
   std::vector<double> rho_hist;
   std::vector<double> g(n), g_new(n), d(n), x_new(n), alpha(kMemory);
   double fx = f(*x, &g);
-  for (int it = 0; it < iterations; ++it) {
+  int evaluations = 1;
+  for (int it = 0; it < iterations && evaluations < 3 * iterations; ++it) {
     // Two-loop recursion: d = -H g.
     d = g;
     const size_t m = s_hist.size();
@@ -255,6 +259,7 @@ void Lbfgs(const std::function<double(const std::vector<double>&, std::vector<do
     for (int tries = 0; tries < 30; ++tries) {
       for (size_t k = 0; k < n; ++k) x_new[k] = (*x)[k] + step * d[k];
       f_new = f(x_new, &g_new);
+      ++evaluations;
       if (std::isfinite(f_new) && f_new <= fx + 1e-4 * step * slope) {
         accepted = true;
         break;
@@ -465,13 +470,19 @@ Status TableEvaluator::Impl::Build() {
       const double range = hi >= lo ? hi - lo : 0;
       dcr[c].inv_range = range > 0 ? 1.0 / range : 1e300;
     }
-    const size_t ref_rows = std::min(split.held_out.size(), split.train_order.size());
+    // At most kMaxDcrRows held-out rows (evenly spaced) and as many training
+    // rows (the first of the permutation).
+    std::vector<int64_t> held_rows;
+    const size_t hn = split.held_out.size();
+    const size_t hm = std::min(hn, static_cast<size_t>(kMaxDcrRows));
+    for (size_t i = 0; i < hm; ++i) held_rows.push_back(split.held_out[i * hn / hm]);
+    const size_t ref_rows = std::min(held_rows.size(), split.train_order.size());
     const std::vector<int64_t> ref(split.train_order.begin(), split.train_order.begin() + static_cast<std::ptrdiff_t>(ref_rows));
     reference = MakeDcrRows(t.values, ref);
-    held = MakeDcrRows(t.values, split.held_out);
+    held = MakeDcrRows(t.values, held_rows);
     std::vector<double> d, q(cols), acc;
-    d.reserve(split.held_out.size());
-    for (size_t i = 0; i < split.held_out.size(); ++i) {
+    d.reserve(held_rows.size());
+    for (size_t i = 0; i < held_rows.size(); ++i) {
       for (size_t c = 0; c < cols; ++c) q[c] = held.cols[c][i];
       d.push_back(Closest(dcr, q.data(), reference, &acc));
     }
@@ -544,7 +555,7 @@ Status TableEvaluator::Impl::BuildUtility() {
       for (int i = 0; i < keep; ++i) f.slot_of_level[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
       f.slots = keep + 1;
     }
-    if (count + f.slots > kMaxUtilityFeatures) break;
+    if (count + f.slots > kMaxUtilityFeatures) continue;  // this column does not fit; smaller ones may
     count += f.slots;
     features.push_back(std::move(f));
   }
@@ -753,6 +764,10 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
   const size_t cols = t.values.size();
   const size_t n = gen.empty() ? 0 : gen[0].size();
   EvalMetrics& m = out->metrics;
+  if (gen.size() != cols || n == 0) return;  // not rows of this table (the contract says they are)
+  for (const auto& g : gen) {
+    if (g.size() != n) return;
+  }
   out->real_rows = static_cast<int64_t>(real.empty() ? 0 : real[0].size());
   out->synthetic_rows = static_cast<int64_t>(n);
   m.column_distance = MeanColumnDistance(t.schema, gen, real);
@@ -769,6 +784,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
     if (k.numeric) {
       std::vector<double> gs = Present(g);
       std::sort(gs.begin(), gs.end());
+      if (k.any_present && gs.empty() && k.max > k.min) cov = 0;  // nothing generated covers the range
       if (k.any_present && !gs.empty()) {
         shape = 1.0 - KsSorted(k.sorted, gs);
         if (k.max > k.min) {
@@ -789,6 +805,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
         ++counts[static_cast<size_t>(x)];
         ++present;
       }
+      if (k.any_present && present == 0) cov = 0;  // no real level generated
       if (k.any_present && present > 0) {
         double tv = 0;
         int real_levels = 0, covered = 0;
@@ -816,7 +833,7 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
       for (double x : g) gen_codes[c].push_back(Code(k, x));
     }
     if (detail) {
-      cr.name = schema.name;
+      cr.name = ShortLabel(schema.name, kMaxReportNameBytes);
       cr.type = schema.type;
       cr.shape = shape;
       cr.missing_real = k.missing;
@@ -839,8 +856,8 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
         cr.real.assign(kReportBins, 0.0);
         cr.synthetic.assign(kReportBins, 0.0);
         auto bin = [&](double x) {
-          const int b = static_cast<int>(std::floor((x - lo) / (hi - lo) * kReportBins));
-          return std::clamp(b, 0, kReportBins - 1);
+          const double b = std::floor((x - lo) / (hi - lo) * kReportBins);
+          return static_cast<int>(std::clamp(b, 0.0, static_cast<double>(kReportBins - 1)));
         };
         for (double x : real[c]) {
           if (!std::isnan(x)) cr.real[static_cast<size_t>(bin(x))] += 1.0;
@@ -978,7 +995,10 @@ void TableEvaluator::Impl::Compute(const std::vector<std::vector<double>>& gen, 
       out->pairs.push_back(std::move(pr));
     }
   }
-  m.column_shapes = shapes.empty() ? 0 : Mean(shapes);
+  // A property with no defined score (no pair: one column, or only constant
+  // numeric pairs; no shape: nothing present on a side) takes the other's,
+  // so quality is the mean of the defined ones (SDMetrics' nanmean).
+  m.column_shapes = shapes.empty() ? (trends.empty() ? 0 : Mean(trends)) : Mean(shapes);
   m.column_pairs = trends.empty() ? m.column_shapes : Mean(trends);
   m.quality = (m.column_shapes + m.column_pairs) / 2.0;
   m.missing_similarity = missing.empty() ? 1 : Mean(missing);

@@ -20,10 +20,13 @@
 //   Pearson's r on the rows where both are present) for two numeric
 //   columns; ContingencySimilarity (1 - half the L1 distance of the joint
 //   frequency tables, missing a value of its own) otherwise, a numeric
-//   column discretised first into the 10 equal-width bins
-//   np.histogram_bin_edges gives on the real values (np.digitize: below
-//   the first edge 0, at or above the last 11, missing 11). A pair whose
-//   score is undefined (a constant column, no rows) is left out of the mean;
+//   column discretised first as sdmetrics.utils.discretize_column does: the
+//   10 equal-width bins np.histogram_bin_edges gives on the real values,
+//   the outer ones open (codes 1..10; missing 11), the same edges for the
+//   generated values (SDMetrics' QualityReport bins each side on its own
+//   edges; one set of edges compares like with like). A pair whose score is
+//   undefined (a constant column, no rows) is left out of the mean; with no
+//   defined pair (one column) column_pairs is column_shapes;
 // - missing values: MissingValueSimilarity, 1 - |missing share real -
 //   missing share synthetic|;
 // - coverage: RangeCoverage (numeric: the share of the real range the
@@ -32,7 +35,9 @@
 //   present generated values inside the real min..max) and
 //   CategoryAdherence (the share of generated values that are real levels;
 //   generated rows can only hold the schema's levels, so this measures the
-//   levels the real rows have);
+//   levels the real rows have); both over present generated values (SDMetrics
+//   counts a generated missing cell as outside); a column whose generated
+//   cells are all missing covers nothing (coverage 0);
 // - the overall quality score: the mean of the column shapes score and the
 //   column pair trends score, as SDMetrics' QualityReport defines it.
 //
@@ -44,7 +49,8 @@
 // the training rows of the held-out's size (the training rows that come
 // first in the split's permutation), so that a generator that does not
 // memorise is as often closer to one as to the other (dcr_share about 0.5).
-// At most kMaxDcrRows generated rows are measured. Figures: dcr_share (the
+// At most kMaxDcrRows generated rows are measured, against at most
+// kMaxDcrRows held-out rows (evenly spaced) and as many training rows. Figures: dcr_share (the
 // share of generated rows strictly closer to the training reference than to
 // every held-out row, a tie counting half: SDMetrics counts ties as closer
 // to the held-out rows, which puts a generator that does not memorise a
@@ -56,17 +62,20 @@
 //
 // Utility (train on synthetic, test on real), when spec.target names a
 // column: a categorical or boolean target trains a multinomial logistic
-// regression (L2 1e-3, full-batch L-BFGS from zero weights, 100
-// iterations), scored by macro F1 over the classes of the test rows; a
+// regression (L2 1e-3, full-batch L-BFGS from zero weights, at most 100
+// iterations and 300 loss evaluations), scored by macro F1 over the classes
+// in the true or predicted labels (scikit-learn's f1_score average="macro"); a
 // numeric one trains a ridge regression (L2 1e-3, closed form), scored by
 // R^2. Features: the other columns, numeric ones standardised by the
 // real training subset's mean and deviation with missing as 0 plus a
 // missing flag, categorical ones one-hot (their kMaxUtilityLevels most
 // frequent levels, the rest and missing in one more slot). Rows with a
-// missing target are dropped. The synthetic model trains on the evaluation's
-// generated rows; the real baseline on as many training rows (the first
-// in the split's permutation), computed once; both are tested on the held-out
-// rows. Deterministic: no random draws, one thread.
+// missing target are dropped; at most kMaxUtilityFeatures features (a
+// column that would pass them is left out). The synthetic model trains on
+// the evaluation's first generated rows, at most 2000; the real baseline on
+// as many training rows (the first in the split's permutation), computed
+// once; both are tested on the held-out rows. Deterministic: no random
+// draws, one thread.
 //
 // Thread-safety: immutable after Create(); Evaluate() and Report() are
 // const and may run on several threads at once.
@@ -91,6 +100,8 @@ inline constexpr int kContingencyBins = 10;
 inline constexpr int kReportBins = 20;          // numeric histogram bins in a report
 inline constexpr int64_t kMaxReportLevels = 30;  // bars per categorical column in a report
 inline constexpr int64_t kMaxReportLabelBytes = 64;  // longer level names are cut in a report
+inline constexpr int64_t kMaxReportNameBytes = 200;  // and longer column names
+inline constexpr int64_t kMaxUtilityFeatures = 512;
 
 struct TableSplit {
   std::vector<int64_t> train;     // sorted row indices

@@ -416,9 +416,12 @@ void TableTrainer::Impl::Evaluate(EpochReport* r) {
                         MetricName(spec.select_by), spec.min_delta, static_cast<long long>(epoch - patience_epoch),
                         spec.max_dcr_share > 0 ? " within max_dcr_share" : "", best_value,
                         static_cast<long long>(best_epoch));
-        } else {
+        } else if (spec.max_dcr_share > 0) {
           std::snprintf(buf, sizeof buf, "early stopping: no epoch in %lld met max_dcr_share %g",
                         static_cast<long long>(epoch), spec.max_dcr_share);
+        } else {
+          std::snprintf(buf, sizeof buf, "early stopping: %s was undefined at every evaluation in %lld epochs",
+                        MetricName(spec.select_by), static_cast<long long>(epoch));
         }
         r->stop_reason = buf;
       }

@@ -135,32 +135,30 @@ StatusOr<v1::TableReport> JobManager::TableReport(const v1::GetTableReportReques
   TableReportToProto((*evaluator)->Report(generated), &out);
 
   // Scores over epochs, from the stored events, thinned evenly to at most
-  // kMaxHistory (the best and the last evaluated epochs always kept).
+  // kMaxHistory: every stride-th evaluation (at most kMaxHistory - 2 of
+  // them), the best epoch and the last evaluated one.
   const int64_t evaluated = job->epochs_done() / spec->eval_every + 2;
-  const int64_t stride = std::max<int64_t>(1, (evaluated + kMaxHistory - 1) / kMaxHistory);
+  const int64_t stride = std::max<int64_t>(1, (evaluated + kMaxHistory - 3) / (kMaxHistory - 2));
   int64_t index = 0, from = 1;
   v1::EpochScores last;
-  bool last_kept = true;
+  bool last_added = true;
   while (true) {
     auto events = store_->ReadEvents(id, from, kEventPage);
     if (!events.ok()) return events.status();
     for (const v1::JobEvent& ev : *events) {
       from = ev.seq() + 1;
-      if (!ev.has_epoch() || !ev.epoch().has_metrics()) continue;
+      if (!ev.has_epoch() || !ev.epoch().has_metrics() || ev.epoch().epoch() > job->epochs_done()) continue;
       v1::EpochScores s;
       s.set_epoch(ev.epoch().epoch());
       *s.mutable_metrics() = ev.epoch().metrics();
       const bool keep = index++ % stride == 0 || s.epoch() == job->best_epoch();
-      if (keep && out.history_size() < kMaxHistory) *out.add_history() = s;
-      last_kept = keep;
+      last_added = keep && out.history_size() < kMaxHistory - 1;
+      if (last_added) *out.add_history() = s;
       last = std::move(s);
     }
     if (static_cast<int>(events->size()) < kEventPage) break;
   }
-  if (!last_kept && last.epoch() > 0) {
-    if (out.history_size() >= kMaxHistory) out.mutable_history()->RemoveLast();
-    *out.add_history() = last;
-  }
+  if (!last_added && last.epoch() > 0) *out.add_history() = last;
   return out;
 }
 

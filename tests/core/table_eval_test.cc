@@ -74,10 +74,11 @@ TEST(TableEval, ColumnShapesPairTrendsAndTheOverallScoreByHand) {
   EXPECT_EQ(r.columns[1].shape_metric, "TVComplement");
   EXPECT_DOUBLE_EQ(r.columns[1].shape, 0.75);
   EXPECT_DOUBLE_EQ(r.metrics.column_shapes, 0.625);
-  // The mixed pair: x in numpy's 10 bins over 1..4 (edges 1, 1.3, ..., 4;
-  // np.digitize: 1 -> 1, 2 -> 4, 3 -> 7, 4 and above -> 11). Real cells
-  // (1,a) (4,a) (7,b) (11,b) a quarter each; generated (7,a) 1/4, (11,a)
-  // 1/2, (11,b) 1/4. L1 = 4 * 1/4 + 1/4 + 1/2 = 1.5: score 1 - 0.75.
+  // The mixed pair: x in numpy's 10 bins over 1..4, the outer ones open
+  // (edges -inf, 1.3, ..., 3.7, +inf: 1 -> 1, 2 -> 4, 3 -> 7, 4 and above
+  // -> 10). Real cells (1,a) (4,a) (7,b) (10,b) a quarter each; generated
+  // (7,a) 1/4, (10,a) 1/2, (10,b) 1/4. L1 = 3/4 + 1/4 + 1/2 = 1.5: score
+  // 1 - 0.75.
   ASSERT_EQ(r.pairs.size(), 1u);
   EXPECT_EQ(r.pairs[0].metric, "ContingencySimilarity");
   EXPECT_DOUBLE_EQ(r.pairs[0].score, 0.25);
@@ -271,6 +272,15 @@ TEST(TableEval, SpecChecksTheNewFields) {
   s.max_dcr_share = 0.6;
   s.eval_fraction = 0;
   EXPECT_EQ(Validate(s).message(), "max_dcr_share needs held-out rows (eval_fraction > 0)");
+  s.eval_fraction = 0.2;
+  s.max_dcr_share = 0.6;
+  EXPECT_EQ(Validate(s).message(),
+            "max_dcr_share: needs at least 10 held-out rows to judge privacy; eval_fraction 0.2 of 40 rows holds out 8");
+  s.max_dcr_share = 0;
+  auto one = Parse("x,c\n1,a\n2,a\n3,a\n4,a\n5,a\n6,a\n7,a\n8,a\n9,a\n10,a\n");
+  JobSpec single = SpecFor(one);
+  single.target = "c";
+  EXPECT_EQ(Validate(single).message(), "target: 'c' has 1 level; a target needs at least 2 to predict");
   JobSpec points;
   points.target = "c";
   EXPECT_EQ(Validate(points).message(), "target: for table jobs only");
