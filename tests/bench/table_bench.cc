@@ -63,6 +63,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "core/json_text.h"
 #include "core/random.h"
 #include "core/runtime.h"
 #include "core/table_codec.h"
@@ -548,22 +549,14 @@ int main(int argc, char** argv) {
     std::ofstream o(out);
     const gantry::TableSchema& schema = snapshot->table()->schema();
     for (size_t c = 0; c < schema.columns.size(); ++c)
-      o << (c ? "," : "") << schema.columns[c].name;
+      o << (c ? "," : "") << gantry::CsvField(schema.columns[c].name);
     o << "\n";
     std::vector<std::vector<std::string>> text;
     for (size_t c = 0; c < schema.columns.size(); ++c)
       text.push_back(gantry::FormatColumn(schema.columns[c], rows[c]));
     for (int64_t r = 0; r < samples; ++r) {
       for (size_t c = 0; c < schema.columns.size(); ++c) {
-        const std::string& cell = text[c][static_cast<size_t>(r)];
-        o << (c ? "," : "");
-        if (cell.find_first_of(",\"\n") != std::string::npos) {
-          std::string q = "\"";
-          for (char ch : cell) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-          o << q << "\"";
-        } else {
-          o << cell;
-        }
+        o << (c ? "," : "") << gantry::CsvField(text[c][static_cast<size_t>(r)]);
       }
       o << "\n";
     }

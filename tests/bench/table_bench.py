@@ -407,6 +407,31 @@ def figure_lines(columns, reference):
     return lines
 
 
+# The evaluator measures at most this many generated rows' DCR (core/table_eval.h
+# kMaxDcrRows).
+MAX_DCR_ROWS = 2000
+
+
+def dcr_noise(gev, gmean, cev, cmean):
+    """The standard error of (gantry's mean DCR share - CTGAN's) from sampling alone:
+    each run's share is a proportion of its n compared rows (binomial), each program's
+    mean averages its runs. The seeds' own spread adds to it."""
+    def var(evs, p):
+        rows = [min(e.get("synthetic_rows") or 0, MAX_DCR_ROWS) for e in evs]
+        rows = [n for n in rows if n > 0]
+        if not rows:
+            return 0.0
+        return sum(p * (1 - p) / n for n in rows) / len(rows) ** 2
+    return math.sqrt(var(gev, gmean) + var(cev, cmean))
+
+
+def noise_text(diff, se):
+    if not se:
+        return f"difference {diff:+.4f}"
+    judged = "within sampling noise" if abs(diff) < 2 * se else "beyond sampling noise"
+    return f"difference {diff:+.4f}, sampling noise alone {se:.4f} s.e.: {judged}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -635,10 +660,12 @@ def main(argv=None):
                     if gd and cd:
                         gdm, cdm = statistics.fmean(gd), statistics.fmean(cd)
                         ok_d = gdm <= cdm
-                        verdicts["dcr_share"] = {"gantry": gdm, "ctgan": cdm, "ok": ok_d}
+                        se = dcr_noise(gev, gdm, cev, cdm)
+                        verdicts["dcr_share"] = {"gantry": gdm, "ctgan": cdm, "ok": ok_d,
+                                                 "noise_se": se}
                         print(f"  verdict: gantry's DCR share {gdm:.4f} "
                               f"{'<=' if ok_d else '>'} CTGAN's {cdm:.4f}: "
-                              f"{'yes' if ok_d else 'NO'}")
+                              f"{'yes' if ok_d else 'NO'} ({noise_text(gdm - cdm, se)})")
                 for label, evs in columns:
                     st = {key: stats([e.get(key) for e in evs]) for key, _, _ in FIGURES}
                     closing.append((name, label, st, len(evs)))
@@ -750,7 +777,8 @@ def main(argv=None):
                 if "dcr_share" in v:
                     parts.append(f"DCR share {v['dcr_share']['gantry']:.4f} vs "
                                  f"{v['dcr_share']['ctgan']:.4f} "
-                                 f"({'no higher' if v['dcr_share']['ok'] else 'HIGHER'})")
+                                 f"({'no higher' if v['dcr_share']['ok'] else 'HIGHER'}; "
+                                 f"{noise_text(v['dcr_share']['gantry'] - v['dcr_share']['ctgan'], v['dcr_share']['noise_se'])})")
                 verdict_lines.append(f"  {name}: " + "; ".join(parts))
         if verdict_lines:
             print("verdicts (issue 21: gantry's best-epoch quality at least CTGAN's, its DCR "
