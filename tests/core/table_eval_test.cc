@@ -367,14 +367,21 @@ double LateMean(const std::vector<EpochReport>& ev, const std::function<double(c
 }
 
 TEST(TableEval, CopiedRowsAreCountedAgainstTheHeldOutsOwn) {
-  const std::vector<EpochReport> ev = TrainEvaluated(MemorisingSpec(Combinations(80), 400));
+  const JobSpec spec = MemorisingSpec(Combinations(80), 400);
+  const std::vector<EpochReport> ev = TrainEvaluated(spec);
   ASSERT_GE(ev.size(), 8u);
   // The held-out rows that equal a training row, the baseline, come from
   // the split alone: the same at every evaluation.
+  auto evaluator = TableEvaluator::Create(spec.dataset.table.data, spec);
+  ASSERT_TRUE(evaluator.ok()) << evaluator.status().message();
+  const TableReport baseline = (*evaluator)->Report((*evaluator)->real_values());
+  ASSERT_TRUE(baseline.privacy);
+  const double held_copies = baseline.privacy->holdout_exact_copies;
   const double copies_late = LateMean(ev, [](const EvalMetrics& m) { return *m.exact_copies; });
   EXPECT_LT(*ev.front().metrics->exact_copies, 0.2);
   EXPECT_GT(copies_late, 0.4);
   EXPECT_GT(copies_late, 3 * *ev.front().metrics->exact_copies);
+  EXPECT_GT(copies_late, 2 * held_copies) << "held-out rows equal to a training row: " << held_copies;
 }
 
 TEST(TableEval, AMemorisingJobIsFlaggedAndNotPickedUnderTheConstraint) {

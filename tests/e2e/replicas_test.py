@@ -320,8 +320,10 @@ class ReplicasTest(unittest.TestCase):
             self.assertEqual(len(a.points.values), 40)
             t0 = time.monotonic()
             other.CancelJob(pb.CancelJobRequest(job_id=job.id))
+            # A deadline for the loop, not a latency bound: the latency is printed.
+            deadline = t0 + 120
             while other.GetJob(pb.GetJobRequest(job_id=job.id)).state != pb.JOB_STATE_CANCELLED:
-                self.assertLess(time.monotonic() - t0, 10, "the cancel did not reach the owner")
+                self.assertLess(time.monotonic(), deadline, "the cancel did not reach the owner")
                 time.sleep(0.01)
             latency = time.monotonic() - t0
             print(f"sampled through the non-owner (equal to the owner's), cancelled through it: "

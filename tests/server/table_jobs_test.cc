@@ -296,12 +296,15 @@ TEST_F(TableJobsTest, ReportEqualsTheEpochsMetricsAndNamesWhatIsWrong) {
   // Another evaluated epoch matches its own event.
   std::vector<v1::JobEvent> events;
   ASSERT_TRUE(Watch(id, 0, &events).ok());
+  int checked = 0;
   for (const auto& e : events) {
     if (!e.has_epoch() || e.epoch().epoch() != 2) continue;
     v1::TableReport two;
     ASSERT_TRUE(report(2, &two).ok());
     EXPECT_EQ(two.metrics().SerializeAsString(), e.epoch().metrics().SerializeAsString());
+    ++checked;
   }
+  EXPECT_EQ(checked, 1) << "epoch 2's event";
   // What is wrong, named.
   v1::TableReport out;
   s = report(3, &out);
