@@ -28,8 +28,8 @@ build_pkgs=(
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libspdlog-dev libcli11-dev libssl-dev libsqlite3-dev libcairo2-dev prometheus-cpp-dev zlib1g-dev
-  # gantryd's HTTP server, and Chart.js for the dashboard (embedded at build time)
-  libcpp-httplib-dev libjs-chart.js
+  # gantryd's HTTP server (Boost.Beast, header-only), and Chart.js for the dashboard (embedded at build time)
+  libboost-dev libjs-chart.js
   # the PostgreSQL store (--store postgresql://...): libpq
   libpq-dev
   # tables: libcsv reads CSV files (RFC 4180: quotes, embedded delimiters and newlines)
@@ -62,7 +62,7 @@ test_pkgs=(
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
-  libcpp-httplib0.11 libpq5 libcsv3
+  libssl3 libpq5 libcsv3
 )
 # the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
 postgres_pkgs=(postgresql)

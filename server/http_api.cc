@@ -1,11 +1,11 @@
 #include "server/http_api.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <httplib.h>
 
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <optional>
 
 #include "core/json_text.h"
@@ -16,8 +16,8 @@ namespace gantry {
 namespace {
 
 using Clock = Calls::Clock;
-using httplib::Request;
-using httplib::Response;
+using Request = HttpRequest;
+using Response = HttpResponse;
 
 constexpr char kJson[] = "application/json";
 
@@ -90,7 +90,7 @@ std::vector<std::string> RawQueryValues(const Request& req, const std::string& n
     if (end == std::string::npos) end = query.size();
     const std::string item = query.substr(start, end - start);
     if (item.size() > name.size() && item.compare(0, name.size() + 1, name + "=") == 0) {
-      out.push_back(httplib::detail::decode_url(item.substr(name.size() + 1), true));
+      out.push_back(PercentDecode(item.substr(name.size() + 1), true));
     }
     start = end + 1;
   }
@@ -151,7 +151,7 @@ void Unary(const Calls& calls, const char* method, const std::string& job_id, Re
         [](const google::protobuf::Message& m, Response& r) { r.set_content(ToJson(m), kJson); });
 }
 
-std::string JobId(const Request& req) { return req.matches.size() > 1 ? req.matches[1].str() : ""; }
+std::string JobId(const Request& req) { return req.matches.size() > 1 ? req.matches[1] : ""; }
 
 bool WantsCsv(const Request& req) {
   return req.get_header_value("Accept").find("text/csv") != std::string::npos;
@@ -177,9 +177,12 @@ StatusOr<int64_t> FromSeq(const Request& req) {
     const std::string text = req.get_header_value("Last-Event-ID");
     int64_t last = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), last);
-    if (ec != std::errc() || end != text.data() + text.size() || last < 0) {
-      return Status::InvalidArgument("Last-Event-ID: '" + text +
-                                     "' is not the seq of an event (an integer >= 0)");
+    if (ec != std::errc() || end != text.data() + text.size() || last < 0 ||
+        last == std::numeric_limits<int64_t>::max()) {
+      return Status::InvalidArgument("Last-Event-ID: '" + SafeText(text) +
+                                     "' is not the seq of an event (an integer from 0 to " +
+                                     std::to_string(std::numeric_limits<int64_t>::max() - 1) +
+                                     ")");
     }
     return last + 1;
   }
@@ -221,36 +224,17 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
   streams.Serve(std::move(cursor).value(), id, res);
 }
 
-// An upload's body is the file itself: text/csv (text/plain and
-// application/octet-stream are taken too, and no Content-Type at all). A
-// form (curl's -d default) is refused: its fields would be read as query
-// parameters.
-Status CheckCsvContentType(const Request& req) {
-  std::string type = req.get_header_value("Content-Type");
-  type = type.substr(0, type.find(';'));
-  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  if (type.empty() || type == "text/csv" || type == "text/plain" ||
-      type == "application/octet-stream") {
-    return Status::Ok();
-  }
-  return Status::InvalidArgument(
-      "Content-Type: '" + SafeText(type) +
-      "' is not text/csv; send the file itself as the body (e.g. curl --data-binary @FILE "
-      "-H 'Content-Type: text/csv')");
-}
-
 }  // namespace
 
-void ReplyError(Response& res, const grpc::Status& status) {
-  res.status = HttpStatusOf(status.error_code());
+void ReplyError(Response& res, const grpc::Status& status, int http_status) {
+  res.status = http_status != 0 ? http_status : HttpStatusOf(status.error_code());
   res.set_content("{\"error\":{\"code\":" + std::to_string(res.status) + ",\"status\":\"" +
                       GrpcCodeName(status.error_code()) +
                       "\",\"message\":" + JsonString(status.error_message()) + "}}\n",
                   kJson);
 }
 
-void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& streams) {
+void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) {
   constexpr char kJob[] = R"(/v1/jobs/([^/:]+))";
   const std::string job = kJob;
 
@@ -402,7 +386,6 @@ void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& stre
 
   server.Post("/v1/tables", [&calls](const Request& req, Response& res) {
     Unary(calls, "UploadTable", "", res, [&]() -> StatusOr<v1::TableInfo> {
-      GANTRY_RETURN_IF_ERROR(CheckCsvContentType(req));
       // Raw values: a name may hold '=' and a tab delimiter comes as %09.
       return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
                                req.body);

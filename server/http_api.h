@@ -23,7 +23,7 @@
 // Handlers only parse, delegate and reply; authentication happens before
 // routing (http_server.cc).
 //
-// Thread-safety: the handlers run on the HTTP server's threads; all state is
+// Thread-safety: the handlers run on the HTTP transport's handler threads; all state is
 // in Calls and EventStreams.
 #pragma once
 
@@ -31,17 +31,14 @@
 
 #include "server/calls.h"
 #include "server/http_events.h"
-
-namespace httplib {
-class Server;
-struct Response;
-}  // namespace httplib
+#include "server/http_router.h"
 
 namespace gantry {
 
-void RegisterApiRoutes(httplib::Server& server, Calls& calls, EventStreams& streams);
+void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams);
 
-// Sets the error's HTTP status and JSON body on `res`.
-void ReplyError(httplib::Response& res, const grpc::Status& status);
+// Sets the error's HTTP status (status_map.h's, or `http_status` when not
+// 0) and JSON body on `res`.
+void ReplyError(HttpResponse& res, const grpc::Status& status, int http_status = 0);
 
 }  // namespace gantry

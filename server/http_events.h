@@ -13,8 +13,10 @@
 //
 // Bounds: at most `max_streams` streams are open at once (the caller answers
 // 503 beyond it); a stream holds its cursor and the one event it is writing,
-// never a queue. Each open stream occupies one HTTP worker thread, which the
-// server's pool is sized for.
+// never a queue. An open stream holds no thread: the transport asks it for
+// text when its cursor's notifier wakes it (the notifier only posts) or a
+// keep-alive interval passes, on a handler thread (the cursor may read the
+// store there).
 //
 // Thread-safety: every method is safe from any thread.
 #pragma once
@@ -24,10 +26,7 @@
 #include <string>
 
 #include "server/calls.h"
-
-namespace httplib {
-struct Response;
-}
+#include "server/http_message.h"
 
 namespace gantry {
 
@@ -42,8 +41,7 @@ class EventStreams {
   bool TryReserve();
   // Serves the stream into `res` (text/event-stream) with a reserved slot,
   // which it releases when the stream ends.
-  void Serve(std::unique_ptr<EventCursor> cursor, const std::string& job_id,
-             httplib::Response& res);
+  void Serve(std::unique_ptr<EventCursor> cursor, const std::string& job_id, HttpResponse& res);
   // Refuses new streams; open ones end at their next wake-up (at most a
   // keep-alive interval; at once when the server drains, which interrupts
   // every event log).

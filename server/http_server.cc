@@ -1,22 +1,21 @@
 #include "server/http_server.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <thread>
+#include <cctype>
+#include <optional>
 
 #include "server/http_api.h"
+#include "server/safe_text.h"
 #include "server/web_assets.h"
 
 namespace gantry {
 namespace {
 
-using httplib::Request;
-using httplib::Response;
+using Request = HttpRequest;
+using Response = HttpResponse;
 
 constexpr char kCookie[] = "gantry_token";
-constexpr int kExtraThreads = 16;  // beyond the event streams: requests, keep-alive
 
 std::string PercentEncode(const std::string& s) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -33,19 +32,6 @@ std::string PercentEncode(const std::string& s) {
   return out;
 }
 
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // The token from the session cookie, if the request has one.
 std::optional<std::string> CookieToken(const Request& req) {
   const std::string cookies = req.get_header_value("Cookie");
@@ -56,7 +42,7 @@ std::optional<std::string> CookieToken(const Request& req) {
     const size_t end = std::min(cookies.find(';', pos), cookies.size());
     if (cookies.compare(pos, key.size(), key) == 0) {
       try {
-        return PercentDecode(cookies.substr(pos + key.size(), end - pos - key.size()));
+        return PercentDecode(cookies.substr(pos + key.size(), end - pos - key.size()), false);
       } catch (const std::exception&) {
         return std::nullopt;
       }
@@ -92,7 +78,7 @@ void ServeAsset(const std::string& name, Response& res) {
   }
   SetSecurityHeaders(res);
   res.set_header("Cache-Control", "no-cache");
-  res.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type));
+  res.set_content(std::string(asset->body), std::string(asset->content_type));
 }
 
 void LoginPage(Response& res, bool failed) {
@@ -105,6 +91,95 @@ void LoginPage(Response& res, bool failed) {
   }
   SetSecurityHeaders(res);
   res.set_content(html, "text/html; charset=utf-8");
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "host", "host:port", "[v6]:port" into a lower-cased host and a port
+// ("" when absent).
+void SplitAuthority(const std::string& authority, std::string* host, std::string* port) {
+  const size_t close = authority.rfind(']');
+  const size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && (close == std::string::npos || colon > close)) {
+    *host = Lower(authority.substr(0, colon));
+    *port = authority.substr(colon + 1);
+  } else {
+    *host = Lower(authority);
+    port->clear();
+  }
+}
+
+// Whether `origin` ("scheme://host[:port]") names the server the request
+// was sent to (its Host header). A port left out on one side matches the
+// origin scheme's default port on the other, or nothing said on either
+// (behind a proxy the Host may carry no port).
+bool SameOrigin(const std::string& origin, const Request& req) {
+  const size_t sep = origin.find("://");
+  if (sep == std::string::npos) return false;
+  const std::string scheme = Lower(origin.substr(0, sep));
+  if (scheme != "http" && scheme != "https") return false;
+  std::string origin_host, origin_port, host, port;
+  SplitAuthority(origin.substr(sep + 3), &origin_host, &origin_port);
+  SplitAuthority(req.get_header_value("Host"), &host, &port);
+  if (host.empty() || origin_host != host) return false;
+  const std::string fallback = scheme == "https" ? "443" : "80";
+  if (origin_port.empty() && port.empty()) return true;
+  return (origin_port.empty() ? fallback : origin_port) == (port.empty() ? fallback : port);
+}
+
+bool ChangesState(const Request& req) {
+  return req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS";
+}
+
+// Why a state-changing request from a browser on another site is refused,
+// or nullopt when it is not (same origin, or not from a browser at all).
+// The dashboard's pages are served with Referrer-Policy: no-referrer, under
+// which browsers send "Origin: null" even to the same origin; then (and
+// without an Origin) Sec-Fetch-Site decides, and a null Origin without it
+// (a sandboxed frame in an old browser) is refused.
+std::optional<std::string> CrossSite(const Request& req) {
+  const std::string origin = req.get_header_value("Origin");
+  if (!origin.empty() && origin != "null") {
+    if (SameOrigin(origin, req)) return std::nullopt;
+    return "cross-origin request refused: Origin '" + SafeText(origin) +
+           "' is not this server (Host '" + SafeText(req.get_header_value("Host")) + "')";
+  }
+  const std::string site = Lower(req.get_header_value("Sec-Fetch-Site"));
+  if (site == "same-origin" || site == "none") return std::nullopt;
+  if (site.empty() && origin.empty()) return std::nullopt;  // not a browser
+  return "cross-site request refused (Origin: " + (origin.empty() ? "none" : origin) +
+         ", Sec-Fetch-Site: " + SafeText(site.empty() ? "none" : site) + ")";
+}
+
+// The media type of the request's body, lower-cased, without parameters.
+std::string MediaType(const Request& req) {
+  std::string type = Lower(req.get_header_value("Content-Type"));
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  return type;
+}
+
+// A state-changing API request's body must be of a type no HTML form can
+// send: JSON (the CSV upload: its own types). nullopt when it is.
+std::optional<std::string> WrongBodyType(const Request& req) {
+  if (req.path.rfind("/v1/", 0) != 0) return std::nullopt;
+  const std::string type = MediaType(req);
+  const bool upload = req.method == "POST" && req.path == "/v1/tables";
+  if (upload) {
+    if (type.empty() || type == "text/csv" || type == "application/octet-stream") {
+      return std::nullopt;
+    }
+    return "Content-Type: '" + SafeText(type) +
+           "' is not text/csv; send the file itself as the body (e.g. curl --data-binary @FILE "
+           "-H 'Content-Type: text/csv')";
+  }
+  if (type == "application/json" || (type.empty() && req.body.empty())) return std::nullopt;
+  return "Content-Type: '" + SafeText(type.empty() ? "(none)" : type) +
+         "' is not application/json; send the request body as JSON with "
+         "'Content-Type: application/json'";
 }
 
 // "HOST:PORT" ("[::1]:8080" too) into host and port.
@@ -130,121 +205,117 @@ bool SplitHostPort(const std::string& listen, std::string* host, int* port) {
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options, Calls* calls,
                                                         Metrics* metrics) {
   const std::string flag = options.metrics_only ? "--metrics-listen" : "--http-listen";
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(options.listen, &host, &port)) {
+  HttpTransport::Options transport;
+  if (!SplitHostPort(options.listen, &transport.host, &transport.port)) {
     return Status::InvalidArgument(flag + ": '" + options.listen + "' is not HOST:PORT");
   }
+  transport.tls_cert_file = options.tls_cert_file;
+  transport.tls_key_file = options.tls_key_file;
+  transport.limits.max_body_bytes = options.max_body_bytes;
+  transport.limits.body_budget_bytes = std::max(options.body_budget_bytes, options.max_body_bytes);
+  transport.limits.max_connections = options.max_connections;
+  transport.limits.max_connections_per_address = options.max_connections_per_address;
+
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->calls_ = calls;
   s->metrics_ = metrics;
-  if (!options.tls_cert_file.empty()) {
-    auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
-                                                    options.tls_key_file.c_str());
-    if (!ssl->is_valid()) {
-      return Status::InvalidArgument(flag + ": cannot load --tls-cert " + options.tls_cert_file +
-                                     " with --tls-key " + options.tls_key_file);
-    }
-    s->server_ = std::move(ssl);
-    s->tls_ = true;
-  } else {
-    s->server_ = std::make_unique<httplib::Server>();
-  }
+  s->metrics_only_ = options.metrics_only;
   const int max_streams = options.metrics_only ? 0 : options.max_event_streams;
   s->streams_ = std::make_unique<EventStreams>(*calls, max_streams);
-  const size_t threads = static_cast<size_t>(max_streams + kExtraThreads);
-  s->server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  s->server_->set_payload_max_length(options.max_body_bytes);
-  s->Routes(options);
+  s->Routes(options, !options.tls_cert_file.empty());
 
-  if (port == 0) {
-    s->port_ = s->server_->bind_to_any_port(host);
-  } else if (s->server_->bind_to_port(host, port)) {
-    s->port_ = port;
-  } else {
-    s->port_ = -1;
+  HttpServer* server = s.get();
+  auto started = HttpTransport::Start(
+      transport, [server](HttpRequest& req, HttpResponse& res) { server->Handle(req, res); },
+      [server](const HttpRequest& req) { return server->router_.IsInline(req); },
+      [](int http_status, const std::string& message, HttpResponse& res) {
+        grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT;
+        if (http_status == 413) code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+        if (http_status == 503) code = grpc::StatusCode::UNAVAILABLE;
+        if (http_status == 408) code = grpc::StatusCode::DEADLINE_EXCEEDED;
+        if (http_status >= 500 && http_status != 503) code = grpc::StatusCode::INTERNAL;
+        ReplyError(res, grpc::Status(code, message), http_status);  // 413, 431 as they are
+      });
+  if (!started.ok()) {
+    const std::string why = started.status().message();
+    if (started.status().code() == StatusCode::kInvalidArgument) {
+      return Status::InvalidArgument(flag + ": " + why);
+    }
+    return Status::Unavailable(flag + " " + options.listen + ": " + why +
+                               " (another process listens there, or this machine has no such "
+                               "address)");
   }
-  if (s->port_ <= 0) {
-    return Status::Unavailable(flag + " " + options.listen +
-                               ": cannot listen (address in use, or not an address this "
-                               "machine has)");
-  }
-  httplib::Server* server = s->server_.get();
-  s->thread_ = std::thread([server] { server->listen_after_bind(); });
-  // Until the loop runs, stop() would not reach it: wait for it (briefly).
-  for (int i = 0; i < 5000 && !server->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  spdlog::info("http on {}://{}:{}/ ({})", s->tls_ ? "https" : "http", host, s->port_,
+  s->transport_ = std::move(started).value();
+  s->port_ = s->transport_->port();
+  spdlog::info("http on {}://{}:{}/ ({})", s->transport_->tls() ? "https" : "http",
+               transport.host, s->port_,
                options.metrics_only      ? "metrics only"
                : calls->token_required() ? "dashboard, API; token required"
                                          : "dashboard, API");
   return s;
 }
 
-void HttpServer::Routes(const HttpOptions& options) {
-  httplib::Server& server = *server_;
+bool HttpServer::Refused(const Request& req, Response& res) const {
+  if (metrics_only_) return false;
+  if (ChangesState(req)) {
+    if (auto why = CrossSite(req)) {
+      ReplyError(res, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, *why), 403);
+      return true;
+    }
+    if (auto why = WrongBodyType(req)) {
+      ReplyError(res, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *why), 415);
+      return true;
+    }
+  }
+  if (!calls_->token_required() || req.path == "/healthz" || req.path == "/login") return false;
+  const grpc::Status auth = calls_->Authenticate(Credentials(req));
+  if (auth.ok()) return false;
+  if (IsPage(req)) {
+    res.set_redirect("/login", 303);
+  } else {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"gantry\"");
+    ReplyError(res, auth);
+  }
+  return true;
+}
+
+void HttpServer::Handle(Request& req, Response& res) const {
+  if (Refused(req, res)) return;
+  if (!router_.Dispatch(req, res)) {
+    ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no route for " + req.method + " " + SafeText(req.path)));
+  }
+}
+
+void HttpServer::Routes(const HttpOptions& options, bool secure) {
+  HttpRouter& server = router_;
   Calls& calls = *calls_;
 
-  server.set_error_handler([](const Request& req, Response& res) {
-    if (!res.body.empty()) return;
-    grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
-    std::string message = "HTTP " + std::to_string(res.status);
-    if (res.status == 404) {
-      code = grpc::StatusCode::NOT_FOUND;
-      message = "no route for " + req.method + " " + req.path;
-    } else if (res.status == 413) {
-      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-      message = "the request body is over the server's limit";
-    } else if (res.status == 400) {
-      code = grpc::StatusCode::INVALID_ARGUMENT;
-      message = "malformed request";
-    }
-    const int http = res.status;
-    ReplyError(res, grpc::Status(code, message));
-    res.status = http;  // keep 413 and friends as they are
-  });
-  server.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    ReplyError(res, grpc::Status(grpc::StatusCode::INTERNAL, what));
-  });
-
-  server.Get("/healthz", [&calls](const Request&, Response& res) {
-    const auto why = calls.NotServing();
-    res.status = why ? 503 : 200;
-    res.set_content(why ? "NOT_SERVING: " + *why + "\n" : "SERVING\n", "text/plain");
-  });
+  server.Get(
+      "/healthz",
+      [&calls](const Request&, Response& res) {
+        const auto why = calls.NotServing();
+        res.status = why ? 503 : 200;
+        res.set_content(why ? "NOT_SERVING: " + *why + "\n" : "SERVING\n", "text/plain");
+      },
+      /*is_inline=*/true);
   Metrics* metrics = metrics_;
-  server.Get("/metrics", [metrics](const Request&, Response& res) {
-    res.set_content(metrics != nullptr ? metrics->Text() : std::string(),
-                    "text/plain; version=0.0.4");
-  });
+  server.Get(
+      "/metrics",
+      [metrics](const Request&, Response& res) {
+        res.set_content(metrics != nullptr ? metrics->Text() : std::string(),
+                        "text/plain; version=0.0.4");
+      },
+      /*is_inline=*/true);
   if (options.metrics_only) return;
 
-  const bool secure = tls_;
-  server.set_pre_routing_handler([&calls](const Request& req, Response& res) {
-    if (!calls.token_required() || req.path == "/healthz" || req.path == "/login") {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    const grpc::Status auth = calls.Authenticate(Credentials(req));
-    if (auth.ok()) return httplib::Server::HandlerResponse::Unhandled;
-    if (IsPage(req)) {
-      res.set_redirect("/login", 303);
-    } else {
-      res.set_header("WWW-Authenticate", "Bearer realm=\"gantry\"");
-      ReplyError(res, auth);
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  server.Get("/login", [](const Request&, Response& res) { LoginPage(res, false); });
+  server.Get(
+      "/login", [](const Request&, Response& res) { LoginPage(res, false); }, true);
   server.Post("/login", [&calls, secure](const Request& req, Response& res) {
-    const std::string token = req.get_param_value("token");
+    std::string token;
+    for (const auto& [name, value] : ParseUrlEncoded(req.body)) {
+      if (name == "token") token = value;
+    }
     if (!calls.Authenticate("Bearer " + token).ok()) {
       res.status = 401;
       return LoginPage(res, true);
@@ -259,20 +330,21 @@ void HttpServer::Routes(const HttpOptions& options) {
                                      "SameSite=Strict" + (secure ? "; Secure" : ""));
     res.set_redirect("/login", 303);
   });
-  server.Get("/", [](const Request&, Response& res) { ServeAsset("index.html", res); });
-  server.Get(R"(/static/([A-Za-z0-9_.-]+))",
-             [](const Request& req, Response& res) { ServeAsset(req.matches[1].str(), res); });
+  server.Get(
+      "/", [](const Request&, Response& res) { ServeAsset("index.html", res); }, true);
+  server.Get(
+      R"(/static/([A-Za-z0-9_.-]+))",
+      [](const Request& req, Response& res) { ServeAsset(req.matches[1], res); }, true);
   RegisterApiRoutes(server, calls, *streams_);
 }
 
 HttpServer::~HttpServer() { Shutdown(); }
 
 void HttpServer::Shutdown() {
-  if (!server_) return;
+  if (!transport_) return;
   streams_->Stop();
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-  server_.reset();
+  transport_->Shutdown();
+  transport_.reset();
 }
 
 }  // namespace gantry

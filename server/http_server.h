@@ -14,10 +14,18 @@
 // (EventSource cannot send headers). Otherwise API paths answer 401 and the
 // dashboard's pages redirect to /login.
 //
-// Bounds: request bodies over max_body_bytes are refused with 413; at most
-// max_event_streams event streams are open (503 beyond); a fixed pool of
-// max_event_streams + 16 threads serves everything (an open event stream
-// holds one of them).
+// Cross-site requests: a request that can change state (any method but
+// GET, HEAD and OPTIONS, /login and /logout included) is refused with 403
+// when its Origin is not this server's own (the Host it was sent to), or,
+// without an Origin, when Sec-Fetch-Site names another site. Its body, if
+// any, must be application/json (the CSV upload: text/csv or
+// application/octet-stream); a form's types (text/plain, urlencoded,
+// multipart) are refused with 415, so a page elsewhere cannot submit one.
+//
+// Bounds: request bodies over max_body_bytes are refused with 413, and
+// bodies in flight share a budget (503 beyond); at most max_event_streams
+// event streams are open (503 beyond); connections are bounded in total and
+// per client address; an open stream holds no thread.
 //
 // `metrics_only` serves just /metrics and /healthz without a token: the
 // older --metrics-listen port.
@@ -28,16 +36,13 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "core/status.h"
 #include "server/calls.h"
 #include "server/http_events.h"
+#include "server/http_router.h"
+#include "server/http_transport.h"
 #include "server/metrics.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace gantry {
 
@@ -46,6 +51,9 @@ struct HttpOptions {
   std::string tls_cert_file, tls_key_file;  // PEM; both or none
   int max_event_streams = 64;               // open /events streams at once
   size_t max_body_bytes = 64 << 20;         // largest request body
+  size_t body_budget_bytes = 128 << 20;     // bodies being received or handled, together
+  int max_connections = 1000;
+  int max_connections_per_address = 256;
   bool metrics_only = false;
 };
 
@@ -61,19 +69,24 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const { return port_; }
-  // Ends the event streams, stops accepting and joins the threads. Idempotent.
+  // Stops accepting, ends the event streams and connections, joins the
+  // threads. Idempotent.
   void Shutdown();
 
  private:
   HttpServer() = default;
-  void Routes(const HttpOptions& options);
+  void Routes(const HttpOptions& options, bool tls);
+  // Authentication and cross-site checks before routing: true when `res`
+  // holds the refusal.
+  bool Refused(const HttpRequest& req, HttpResponse& res) const;
+  void Handle(HttpRequest& req, HttpResponse& res) const;
 
   Calls* calls_ = nullptr;
   Metrics* metrics_ = nullptr;
-  bool tls_ = false;
-  std::unique_ptr<httplib::Server> server_;
+  bool metrics_only_ = false;
+  HttpRouter router_;
   std::unique_ptr<EventStreams> streams_;
-  std::thread thread_;
+  std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
 };
 

@@ -6,6 +6,8 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -54,6 +56,25 @@ bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
 }
 
 }  // namespace
+
+// Every HTTP connection holds a descriptor: lift the soft limit to the hard
+// one (commonly 1024 -> 1048576), so that --http-max-connections, not the
+// descriptor table, bounds them, and say so when that does not suffice.
+static void RaiseOpenFileLimit(const gantry::ServerOptions& options) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const rlim_t wanted = 2 * static_cast<rlim_t>(options.http_max_connections) + 256;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    std::cerr << "warning: the open-file limit (" << limit.rlim_cur
+              << ") is under what --http-max-connections " << options.http_max_connections
+              << " needs (" << wanted << "); raise it (ulimit -n)\n";
+  }
+}
 
 int main(int argc, char** argv) {
   // Blocks of 1 MiB and more (snapshots and checkpoints read or written,
@@ -125,6 +146,21 @@ int main(int argc, char** argv) {
                  "event streams (/v1/jobs/ID/events) open at once; 503 beyond")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  app.add_option("--http-max-connections", options.http_max_connections,
+                 "HTTP connections open at once (--http-listen and --metrics-listen each); "
+                 "beyond it a new connection is closed at once")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 100000));
+  app.add_option("--http-max-connections-per-address", options.http_max_connections_per_address,
+                 "HTTP connections open at once from one client address")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  int64_t body_budget_mib = options.http_body_budget_bytes >> 20;
+  app.add_option("--http-body-budget-mib", body_budget_mib,
+                 "MiB of HTTP request bodies being received or handled at once; a body that "
+                 "would pass it is refused with 503 (at least --max-message-bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT serving only Prometheus metrics (/metrics), without a token; "
                  "--http-listen serves /metrics too");
@@ -171,6 +207,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fast", "aten"}));
   CLI11_PARSE(app, argc, argv);
+  options.http_body_budget_bytes = body_budget_mib << 20;
+  RaiseOpenFileLimit(options);
   // A size flag's value, or `fallback` when it was not given; false (after
   // saying why) when it is not a size.
   auto size_flag = [](const char* flag, const std::string& text, int64_t fallback, int64_t* out) {

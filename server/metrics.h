@@ -9,7 +9,7 @@
 //   gantry_points_sampled_total           points returned by Sample/SampleStream (counter)
 //
 // prometheus-cpp-core holds the metrics and writes the text format; the
-// endpoint is gantryd's HTTP server (http_server.h, cpp-httplib).
+// endpoint is gantryd's HTTP server (http_server.h).
 // prometheus-cpp-pull's embedded civetweb is not used: it fails to start in
 // a process that has LibTorch loaded ("null context when constructing
 // CivetServer").

@@ -114,6 +114,9 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   http.tls_key_file = options.tls_key_file;
   http.max_event_streams = options.http_max_event_streams;
   http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+  http.body_budget_bytes = static_cast<size_t>(options.http_body_budget_bytes);
+  http.max_connections = options.http_max_connections;
+  http.max_connections_per_address = options.http_max_connections_per_address;
   if (!options.http_listen.empty()) {
     http.listen = options.http_listen;
     auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());

@@ -73,6 +73,8 @@ class HttpApiTest(unittest.TestCase):
     def error(self, method, path, status, code, body=None, headers=None):
         """Asserts the request fails with HTTP `status` and gRPC `code`; returns the message."""
         data = json.dumps(body).encode() if isinstance(body, dict) else body
+        if headers is None and data is not None:
+            headers = {"Content-Type": "application/json"}
         got, hdrs, raw = self.d.request(method, path, data, headers or {})
         self.assertEqual(got, status, raw)
         self.assertTrue(hdrs["content-type"].startswith("application/json"), hdrs)
@@ -195,7 +197,7 @@ class HttpApiTest(unittest.TestCase):
         self.assertIn("name: empty", self.error("POST", "/v1/tables", 400, "INVALID_ARGUMENT",
                                                 people, csv))
         self.assertIn("is not text/csv",
-                      self.error("POST", "/v1/tables?name=x.csv", 400, "INVALID_ARGUMENT",
+                      self.error("POST", "/v1/tables?name=x.csv", 415, "INVALID_ARGUMENT",
                                  people, {"Content-Type": "application/x-www-form-urlencoded"}))
         msg = self.error("POST", "/v1/tables?name=bad.csv", 400, "INVALID_ARGUMENT",
                          b"a,b\n1,2\n3,4,5\n6,7\n", csv)
@@ -368,7 +370,8 @@ class HttpApiTest(unittest.TestCase):
             got, _, raw = d.request("GET", f"/v1/jobs/{queued}/samples?count=1")
             self.assertEqual(got, 400)
             self.assertEqual(json.loads(raw)["error"]["status"], "FAILED_PRECONDITION")
-            got, _, raw = d.request("POST", "/v1/jobs", json.dumps({"spec": small_spec(5)}).encode())
+            got, _, raw = d.request("POST", "/v1/jobs", json.dumps({"spec": small_spec(5)}).encode(),
+                                    {"Content-Type": "application/json"})
             self.assertEqual(got, 429)
             self.assertIn("the queue is full", json.loads(raw)["error"]["message"])
             d.json("POST", f"/v1/jobs/{blocker}:cancel")
