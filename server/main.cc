@@ -6,7 +6,11 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <csignal>
 #include <cstdlib>
@@ -56,6 +60,15 @@ bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
 }
 
 }  // namespace
+
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  const int saved = errno;
+  (void)!write(g_signal_pipe[1], &c, 1);
+  errno = saved;
+}
 
 // Every HTTP connection holds a descriptor: lift the soft limit to the hard
 // one (commonly 1024 -> 1048576), so that --http-max-connections, not the
@@ -264,11 +277,24 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  // Block the signals in every thread; this one waits for them.
+  // SIGINT and SIGTERM: a handler writes the signal to a pipe that this
+  // thread reads. The threads started from here on block them; threads that
+  // libraries started before main (OpenBLAS's) do not, and a handler keeps
+  // a signal they take from ending the process with the default action.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+    std::cerr << "cannot create the signal pipe\n";
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (options.manager.trainer_path != gantry::TrainerPath::kAten) {
@@ -288,8 +314,10 @@ int main(int argc, char** argv) {
   auto limit = [](int64_t b) { return b > 0 ? gantry::FormatBytes(b) : std::string("no limit"); };
   spdlog::info("memory admission: {} per job, {} for all running jobs",
                limit(options.manager.max_job_memory), limit(options.manager.max_memory));
-  int sig = 0;
-  sigwait(&signals, &sig);
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+  char sig = 0;
+  while (read(g_signal_pipe[0], &sig, 1) != 1 && errno == EINTR) {
+  }
   spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   return 0;
