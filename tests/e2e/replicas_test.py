@@ -3,7 +3,8 @@
 temporary directory (tests/common/pg_server.sh): jobs spread over replicas
 and watched through others, kill -9 takeovers, a SIGSTOPped zombie, a
 PostgreSQL outage, cancel and sample through a replica that does not own
-the job. Every finished job is compared, epoch by epoch, with the same
+the job, a cancel through a woken zombie, cancels of a killed replica's jobs
+while no worker is free, and per-replica queue admission (issue 22). Every finished job is compared, epoch by epoch, with the same
 spec trained uninterrupted by one gantryd on SQLite.
 
     python3 tests/e2e/replicas_test.py --gantryd build/bin/gantryd [--kills 5]
