@@ -105,11 +105,20 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options,
   if (!active.ok()) return active.status();
   int64_t running = 0;
   for (const JobRow& row : *active) running += row.state == v1::JOB_STATE_RUNNING;
-  m->scheduler_.SetClaimable(static_cast<int64_t>(active->size()));
+  // A shared store's RUNNING jobs belong to other replicas (a dead one's
+  // become claimable when their leases expire, which the replica loop's
+  // poll finds): only the queued ones wait.
+  const int64_t queued = static_cast<int64_t>(active->size()) - running;
+  m->scheduler_.SetClaimable(store->Shared() ? queued : queued + running);
   int64_t total = 0;
   for (const auto& [state, n] : *counts) total += n;
-  spdlog::info("store {}: {} jobs; {} to resume, {} queued", store->Describe(), total, running,
-               static_cast<int64_t>(active->size()) - running);
+  if (store->Shared()) {
+    spdlog::info("store {}: {} jobs; {} running (on any replica), {} queued", store->Describe(),
+                 total, running, queued);
+  } else {
+    spdlog::info("store {}: {} jobs; {} to resume, {} queued", store->Describe(), total, running,
+                 queued);
+  }
   return m;
 }
 
@@ -121,7 +130,8 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
       scheduler_(
           SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
                            options.drain_grace_ms, Owner(),
-                           store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs},
+                           store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs,
+                           store->Shared()},
           store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
       retention_(options.retention_seconds, options.retention_count, store,
                  [this](const std::string& id) { return Delete(id); }) {}
@@ -179,6 +189,7 @@ void JobManager::ReplicaLoop() {
     (void)store_->Ping();  // its failure is the health check's NOT_SERVING
     hub_.Nudge("");
     if (!draining_) scheduler_.Poke();
+    if (!draining_) FinishExpiredCancels();
     const auto jobs = scheduler_.AllRunning();
     if (!jobs.empty()) {
       if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
@@ -341,7 +352,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
                                        "; use smaller layers, batches or data");
     }
   }
-  GANTRY_RETURN_IF_ERROR(scheduler_.Reserve());
+  GANTRY_RETURN_IF_ERROR(Reserve());
   row.request_fingerprint = Fingerprint(row.spec, row.name, row.labels);
   row.dataset_rows = TrainingRows(*spec);
   row.memory_bytes = memory.total();
@@ -364,6 +375,18 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   CountState(v1::JOB_STATE_UNSPECIFIED, v1::JOB_STATE_QUEUED);
   spdlog::info("job {} QUEUED", inserted->row.id);
   return ToProto(inserted->row, v1::JOB_VIEW_BASIC);
+}
+
+Status JobManager::Reserve() {
+  Status reserved = scheduler_.Reserve();
+  if (reserved.code() != StatusCode::kResourceExhausted || !store_->Shared()) return reserved;
+  // Other replicas may have claimed queued jobs this one counted: recount
+  // the shared queue before refusing.
+  auto counts = store_->CountJobs();
+  if (!counts.ok()) return reserved;
+  const auto queued = counts->find(v1::JOB_STATE_QUEUED);
+  scheduler_.CapClaimable(queued == counts->end() ? 0 : queued->second);
+  return scheduler_.Reserve();
 }
 
 StatusOr<v1::Job> JobManager::Get(const std::string& id, v1::JobView view) const {
@@ -443,45 +466,97 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
       return Status::FailedPrecondition("job " + id + " has already ended (" +
                                         JobStateName(row->state) + ")");
     }
-    if (auto job = scheduler_.Running(id)) {
-      job->cancel_requested = true;
-      job->stop = true;
-      return ToProto(*row, v1::JOB_VIEW_BASIC);
-    }
     if (store_->Shared() && row->state == v1::JOB_STATE_RUNNING) {
-      // Another replica trains it (or will resume it): its owner ends it.
-      const Status s = store_->RequestCancel(id);
-      if (s.ok()) {
-        spdlog::info("job {}: cancel requested of its owner {}", id, row->owner);
-        return ToProto(*row, v1::JOB_VIEW_BASIC);
-      }
-      if (s.code() != StatusCode::kFailedPrecondition) return s;
+      auto cancelled = CancelShared(*row);
+      if (!cancelled.ok()) return cancelled.status();
+      if (*cancelled) return **cancelled;
       continue;  // it ended meanwhile
+    }
+    if (auto job = scheduler_.Running(id)) {
+      // The embedded stores are exclusive: this process's runner holds the
+      // job, and it ends it CANCELLED between two batches.
+      CancelLocal(id);
+      return ToProto(*row, v1::JOB_VIEW_BASIC);
     }
     // Queued, or RUNNING in the store with no runner (the last server's
     // job, waiting to be resumed): it ends here, under the lease it has.
     // The embedded stores are exclusive, so no other process trains it.
-    JobRow cancelled = *row;
-    cancelled.state = v1::JOB_STATE_CANCELLED;
-    cancelled.end_ns = NowNs();
-    v1::JobEvent event = StateEvent(v1::JOB_STATE_CANCELLED, "");
-    StampEvent(cancelled, &event);
-    const Status s = store_->AppendEvent(cancelled, event);
-    if (s.ok()) {
-      cancelled.last_seq = event.seq();
+    auto cancelled = StoreCancelled(*row);
+    if (cancelled.ok()) {
       scheduler_.Removed();
-      CountState(row->state, v1::JOB_STATE_CANCELLED);
-      hub_.Publish(id, std::move(event));
-      spdlog::info("job {} CANCELLED", id);
-      return ToProto(cancelled, v1::JOB_VIEW_BASIC);
+      return ToProto(*cancelled, v1::JOB_VIEW_BASIC);
     }
     // A worker claimed it meanwhile (its lease changed): cancel it running.
+    const Status& s = cancelled.status();
     if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
       return s;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return Status::Unavailable("job " + id + " is changing state; try again");
+}
+
+StatusOr<std::optional<v1::Job>> JobManager::CancelShared(const JobRow& row) {
+  const std::string& id = row.id;
+  // The request is stored whatever this process's runner believes: it may
+  // have lost its lease without knowing it yet (a paused replica), and the
+  // job's real holder, or its next one, must see the cancel.
+  const Status requested = store_->RequestCancel(id);
+  if (requested.code() == StatusCode::kFailedPrecondition) return std::optional<v1::Job>{};
+  if (!requested.ok()) return requested;
+  spdlog::info("job {}: cancel requested (its lease holder: {})", id, row.owner);
+  CancelLocal(id);
+  // A holder that died (or stalls) past its lease never acts on it: end the
+  // job here, under a lease of this process's own.
+  auto ended = FinishExpiredCancel(id);
+  if (!ended.ok()) return ended.status();
+  if (*ended) return std::optional<v1::Job>(ToProto(**ended, v1::JOB_VIEW_BASIC));
+  return std::optional<v1::Job>(ToProto(row, v1::JOB_VIEW_BASIC));
+}
+
+StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::string& id) {
+  auto claimed = store_->ClaimCancelled(id, Owner(), options_.lease_ms * 1'000'000);
+  if (!claimed.ok() || !claimed->has_value()) return claimed;
+  const JobRow& row = **claimed;
+  spdlog::info("job {}: its lease expired with a cancel requested; ending it here (lease {})",
+               row.id, row.lease);
+  auto cancelled = StoreCancelled(row);
+  if (!cancelled.ok()) {
+    // Still RUNNING, with its cancel requested: once this process's lease
+    // expires, a worker's claim or another replica's scan ends it.
+    spdlog::warn("job {}: storing its end failed: {}", row.id, cancelled.status().message());
+    return cancelled.status();
+  }
+  return std::optional<JobRow>(std::move(cancelled).value());
+}
+
+void JobManager::FinishExpiredCancels() {
+  // Bounded per poll; the next poll takes the rest.
+  for (int i = 0; i < 100 && !draining_; ++i) {
+    auto ended = FinishExpiredCancel("");
+    if (!ended.ok() || !ended->has_value()) return;
+  }
+}
+
+StatusOr<JobRow> JobManager::StoreCancelled(const JobRow& row) {
+  JobRow cancelled = row;
+  cancelled.state = v1::JOB_STATE_CANCELLED;
+  cancelled.end_ns = NowNs();
+  v1::JobEvent event = StateEvent(v1::JOB_STATE_CANCELLED, "");
+  StampEvent(cancelled, &event);
+  GANTRY_RETURN_IF_ERROR(store_->AppendEvent(cancelled, event));
+  cancelled.last_seq = event.seq();
+  CountState(row.state, v1::JOB_STATE_CANCELLED);
+  hub_.Publish(row.id, std::move(event));
+  spdlog::info("job {} CANCELLED", row.id);
+  // An ended job resumes nowhere: its checkpoints go (fenced by the lease
+  // it ended under), its generator snapshots stay.
+  if (auto epochs = store_->ListBlobs(row.id, BlobKind::kCheckpoint); epochs.ok()) {
+    for (int64_t e : *epochs) {
+      (void)store_->DeleteBlob({row.id, BlobKind::kCheckpoint, e, cancelled.lease});
+    }
+  }
+  return cancelled;
 }
 
 Status JobManager::Delete(const std::string& id) {

@@ -96,6 +96,14 @@ class JobManager {
   // A page of jobs, newest first, filtered by state and label_selector
   // (INVALID_ARGUMENT naming a bad term).
   StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  // Cancels a job: a queued one ends CANCELLED at once, a running one
+  // between two batches of its runner. With a shared store the request is
+  // always stored (Store::RequestCancel), whatever this process's runner
+  // believes, so that the job's lease holder (or its next one) ends it; a
+  // job whose lease has expired (its holder died or stalls) ends CANCELLED
+  // here at once, under a new lease that fences the old holder out. The job
+  // as it is after the call (CANCELLED when it ended here);
+  // FAILED_PRECONDITION for an ended job.
   StatusOr<v1::Job> Cancel(const std::string& id);
   Status Delete(const std::string& id);
   // A follower of the job's events from `from_seq` (0 or 1: the first).
@@ -135,19 +143,39 @@ class JobManager {
  private:
   JobManager(ManagerOptions options, Store* store, Metrics* metrics);
   void Run(const std::shared_ptr<ActiveJob>& job);
+  // Scheduler::Reserve; with a shared store a full queue is recounted from
+  // the store (CapClaimable) before the job is refused.
+  Status Reserve();
   // The stored row, with what only this process knows laid over it (a
   // failure the store could not record).
   StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
   v1::Job ToProto(const JobRow& row, v1::JobView view) const;
   void CountState(v1::JobState from, v1::JobState to) const;
   // A shared store's other replicas: renews this process's leases (a lost
-  // one stops its job), applies cancels requested elsewhere, lets idle
-  // workers claim (new jobs, expired leases) and wakes followers of jobs
-  // trained elsewhere, every poll interval; notifications do the same at
-  // once.
+  // one stops its job), applies cancels requested elsewhere, ends jobs whose
+  // lease expired with a cancel requested, lets idle workers claim (new
+  // jobs, expired leases) and wakes followers of jobs trained elsewhere,
+  // every poll interval; notifications do the same at once.
   void ReplicaLoop();
   void OnStoreChange(const StoreChange& change);
+  // Stops this process's runner of the job, if it has one.
   void CancelLocal(const std::string& id);
+  // Cancel of a job RUNNING in a shared store: records the request in the
+  // store (whatever this process's runner believes), stops a local runner,
+  // and ends the job here when its lease has expired. The job as it is now
+  // (CANCELLED when ended here); nullopt when it is no longer RUNNING.
+  StatusOr<std::optional<v1::Job>> CancelShared(const JobRow& row);
+  // Claims a job whose lease expired with a cancel requested (`id`, or ""
+  // for any: Store::ClaimCancelled) and ends it CANCELLED under the new
+  // lease. The ended row; nullopt when there was none to claim.
+  StatusOr<std::optional<JobRow>> FinishExpiredCancel(const std::string& id);
+  // The replica loop's scan: FinishExpiredCancel("") until none is left
+  // (at most 100 a poll).
+  void FinishExpiredCancels();
+  // Appends the CANCELLED event under row.lease (fenced: FAILED_PRECONDITION
+  // when the lease changed), publishes it and deletes the checkpoints. The
+  // ended row.
+  StatusOr<JobRow> StoreCancelled(const JobRow& row);
 
   const ManagerOptions options_;
   Store* const store_;

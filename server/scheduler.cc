@@ -16,6 +16,14 @@ void Scheduler::SetClaimable(int64_t count) {
   claimable_ = count;
 }
 
+void Scheduler::CapClaimable(int64_t queued) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    claimable_ = std::min(claimable_, std::max<int64_t>(0, queued));
+  }
+  work_cv_.notify_all();
+}
+
 void Scheduler::Start() {
   for (int i = 0; i < options_.max_concurrent_jobs; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
@@ -28,13 +36,22 @@ Status Scheduler::Reserve() {
   // Idle workers take new jobs at once, unless the next job waits for memory.
   const int idle = head_blocked_ ? 0 : std::max(0, options_.max_concurrent_jobs - running_);
   if (claimable_ + reserved_ >= options_.max_queued_jobs + idle) {
-    const int64_t waiting = std::max<int64_t>(0, claimable_ + reserved_ - idle);
-    return Status::ResourceExhausted("the queue is full: " + std::to_string(waiting) +
-                                     " jobs are waiting (--max-queued-jobs " +
-                                     std::to_string(options_.max_queued_jobs) + ")");
+    return QueueFull(std::max<int64_t>(0, claimable_ + reserved_ - idle));
   }
   ++reserved_;
   return Status::Ok();
+}
+
+Status Scheduler::QueueFull(int64_t waiting) const {
+  const std::string limit = std::to_string(options_.max_queued_jobs);
+  if (options_.shared) {
+    return Status::ResourceExhausted("the queue is full: this replica counts " +
+                                     std::to_string(waiting) +
+                                     " queued jobs waiting for a worker (--max-queued-jobs " +
+                                     limit + " applies per replica)");
+  }
+  return Status::ResourceExhausted("the queue is full: " + std::to_string(waiting) +
+                                   " jobs are waiting (--max-queued-jobs " + limit + ")");
 }
 
 void Scheduler::Added() {

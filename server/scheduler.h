@@ -37,6 +37,10 @@ struct SchedulerOptions {
   int64_t drain_grace_ms = 10'000;
   std::string owner;     // this process, as the store's lease owner
   int64_t lease_ns = 0;  // how long a claim holds without renewal
+  // A shared store: the queue is shared by every replica, and this process
+  // counts only the queued jobs it knows of (its own, and those found at
+  // start); other replicas' claims are not counted until CapClaimable.
+  bool shared = false;
 };
 
 class Scheduler {
@@ -48,13 +52,21 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Sets how many jobs are claimable (at start-up, from the store).
+  // Sets how many jobs are claimable (at start-up, from the store: the
+  // queued jobs, and with an exclusive store the interrupted ones too).
   void SetClaimable(int64_t count);
+  // A shared store's count of QUEUED jobs: this process's count of
+  // claimable jobs is lowered to it (other replicas may have claimed jobs
+  // it counted).
+  void CapClaimable(int64_t queued);
   void Start();
 
   // Reserves a place for a new job: UNAVAILABLE while draining,
-  // RESOURCE_EXHAUSTED when the queue is full. Follow with Added() once the
-  // job is stored, or Unreserve() when it was not.
+  // RESOURCE_EXHAUSTED when the queue is full: when the jobs waiting for a
+  // worker (claimable and reserved ones, less the idle workers that take
+  // them at once) number max_queued_jobs; the message says how many and
+  // what was counted. Follow with Added() once the job is stored, or
+  // Unreserve() when it was not.
   Status Reserve();
   void Added();
   void Unreserve();
@@ -77,6 +89,8 @@ class Scheduler {
 
  private:
   void WorkerLoop();
+  // RESOURCE_EXHAUSTED: `waiting` jobs wait for a worker.
+  Status QueueFull(int64_t waiting) const;
 
   const SchedulerOptions options_;
   Store* const store_;

@@ -97,6 +97,10 @@ class MonitoredStore final : public Store {
   StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override {
     return inner_->CancelRequests(owner);
   }
+  StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
+                                                 int64_t lease_ns) override {
+    return Record(inner_->ClaimCancelled(id, owner, lease_ns));
+  }
   void Subscribe(std::function<void(const StoreChange&)> fn) override {
     inner_->Subscribe(std::move(fn));
   }

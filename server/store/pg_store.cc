@@ -826,31 +826,54 @@ Status PgStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_n
   return Status::Ok();
 }
 
+namespace {
+
+// Blob fencing: in the transaction that writes or deletes a blob, the job's
+// row is locked (FOR UPDATE, as AppendEvent does), then its lease checked.
+// A claim's UPDATE of the row therefore waits for the blob's commit, or the
+// check (re-reading the row once the claim committed) sees the new lease: a
+// stale holder's write never lands after a takeover. `running`: the job must
+// also still be RUNNING (a blob written after the job ended would outlive
+// it; its deletions come after the terminal event and need not).
+Status LockLease(PgStore::Conn& c, const BlobKey& key, const std::string& what, bool running) {
+  if (key.lease == 0) return Status::Ok();  // unfenced: an ended job's blobs, deleted with it
+  auto r = c.Exec(what.c_str(), "SELECT lease, state FROM jobs WHERE id = $1 FOR UPDATE",
+                  Params().Text(key.job_id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return Status::FailedPrecondition(what + ": the job is gone");
+  const int64_t lease = r->Int(0, 0);
+  if (lease != key.lease) {
+    return Status::FailedPrecondition(what + ": lease " + std::to_string(key.lease) +
+                                      " is no longer held (now " + std::to_string(lease) + ")");
+  }
+  if (running && r->Int(0, 1) != v1::JOB_STATE_RUNNING) {
+    return Status::FailedPrecondition(what + ": the job is no longer running (" +
+                                      v1::JobState_Name(static_cast<v1::JobState>(r->Int(0, 1))) + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status PgStore::PutBlob(const BlobKey& key, const std::string& bytes) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   const std::string what = std::string("storing the ") + BlobKindName(key.kind) + " of job " +
                            key.job_id + " for epoch " + std::to_string(key.epoch);
-  // Fenced: written only while the job's lease is still key.lease.
-  auto r = c->Exec(what.c_str(),
-                   "INSERT INTO blobs (job_id, kind, epoch, sha256, bytes)"
-                   " SELECT $1, $2, $3, $4, $5 WHERE $6 = 0 OR EXISTS"
-                   " (SELECT 1 FROM jobs WHERE id = $1 AND lease = $6 AND state = 2)"
-                   " ON CONFLICT (job_id, kind, epoch) DO UPDATE"
-                   " SET sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes",
-                   Params()
-                       .Text(key.job_id)
-                       .Int(static_cast<int64_t>(key.kind))
-                       .Int(key.epoch)
-                       .Bytes(Sha256(bytes))
-                       .Bytes(bytes)
-                       .Int(key.lease));
-  if (!r.ok()) return r.status();
-  if (r->affected() == 0) {
-    return Status::FailedPrecondition(what + ": lease " + std::to_string(key.lease) +
-                                      " is no longer held");
-  }
-  return Status::Ok();
+  return c->Transaction(what, [&]() -> Status {
+    GANTRY_RETURN_IF_ERROR(LockLease(c.conn(), key, what, /*running=*/true));
+    auto r = c->Exec(what.c_str(),
+                     "INSERT INTO blobs (job_id, kind, epoch, sha256, bytes)"
+                     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, kind, epoch) DO UPDATE"
+                     " SET sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes",
+                     Params()
+                         .Text(key.job_id)
+                         .Int(static_cast<int64_t>(key.kind))
+                         .Int(key.epoch)
+                         .Bytes(Sha256(bytes))
+                         .Bytes(bytes));
+    return r.ok() ? Status::Ok() : r.status();
+  });
 }
 
 StatusOr<std::string> PgStore::GetBlob(const BlobKey& key) const {
@@ -887,20 +910,14 @@ Status PgStore::DeleteBlob(const BlobKey& key) {
   GANTRY_RETURN_IF_ERROR(c.status());
   const std::string what = std::string("deleting the ") + BlobKindName(key.kind) + " of job " +
                            key.job_id + " for epoch " + std::to_string(key.epoch);
-  if (key.lease != 0) {
+  return c->Transaction(what, [&]() -> Status {
     // Fenced like a write: a replica that lost the job deletes nothing.
-    auto held = c->Exec(what.c_str(), "SELECT 1 FROM jobs WHERE id = $1 AND lease = $2",
-                        Params().Text(key.job_id).Int(key.lease));
-    if (!held.ok()) return held.status();
-    if (held->rows() == 0) {
-      return Status::FailedPrecondition(what + ": lease " + std::to_string(key.lease) +
-                                        " is no longer held");
-    }
-  }
-  auto r = c->Exec(what.c_str(),
-                   "DELETE FROM blobs WHERE job_id = $1 AND kind = $2 AND epoch = $3",
-                   Params().Text(key.job_id).Int(static_cast<int64_t>(key.kind)).Int(key.epoch));
-  return r.ok() ? Status::Ok() : r.status();
+    GANTRY_RETURN_IF_ERROR(LockLease(c.conn(), key, what, /*running=*/false));
+    auto r = c->Exec(what.c_str(),
+                     "DELETE FROM blobs WHERE job_id = $1 AND kind = $2 AND epoch = $3",
+                     Params().Text(key.job_id).Int(static_cast<int64_t>(key.kind)).Int(key.epoch));
+    return r.ok() ? Status::Ok() : r.status();
+  });
 }
 
 Status PgStore::Ping() const {
@@ -937,6 +954,41 @@ StatusOr<std::vector<std::string>> PgStore::CancelRequests(const std::string& ow
   if (!r.ok()) return r.status();
   std::vector<std::string> out;
   for (int i = 0; i < r->rows(); ++i) out.push_back(r->Str(i, 0));
+  return out;
+}
+
+StatusOr<std::optional<JobRow>> PgStore::ClaimCancelled(const std::string& id,
+                                                        const std::string& owner,
+                                                        int64_t lease_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::optional<JobRow> out;
+  const Status s = c->Transaction("claiming a cancelled job", [&]() -> Status {
+    out.reset();
+    // Rows another replica is claiming are skipped: that claim ends the job.
+    auto r = c->Exec("claiming a cancelled job",
+                     (std::string("SELECT id FROM jobs WHERE state = 2 AND cancel_requested = 1"
+                                  " AND lease_expires_ns < ") +
+                      kNowNs + " AND ($1 = '' OR id = $1) ORDER BY idx LIMIT 1"
+                               " FOR UPDATE SKIP LOCKED")
+                         .c_str(),
+                     Params().Text(id));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return Status::Ok();
+    const std::string found = r->Str(0, 0);
+    auto up = c->Exec("claiming job " + found,
+                      (std::string("UPDATE jobs SET owner = $1, lease = lease + 1,"
+                                   " lease_expires_ns = ") +
+                       kNowNs + " + $2 WHERE id = $3")
+                          .c_str(),
+                      Params().Text(owner).Int(lease_ns).Text(found));
+    if (!up.ok()) return up.status();
+    auto row = GetRow(c.conn(), found, ReadPoints::kNo);
+    if (!row.ok()) return row.status();
+    out = std::move(row).value();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 

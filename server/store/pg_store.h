@@ -91,6 +91,8 @@ class PgStore final : public Store {
   Status Ping() const override;
   Status RequestCancel(const std::string& id) override;
   StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override;
+  StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
+                                                 int64_t lease_ns) override;
   void Subscribe(std::function<void(const StoreChange&)> fn) override;
 
   static constexpr int kConnections = 6;

@@ -24,6 +24,11 @@ StatusOr<std::vector<std::string>> Store::CancelRequests(const std::string&) con
   return std::vector<std::string>{};
 }
 
+StatusOr<std::optional<JobRow>> Store::ClaimCancelled(const std::string&, const std::string&,
+                                                      int64_t) {
+  return std::optional<JobRow>{};
+}
+
 bool IsTerminalState(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;

@@ -28,7 +28,9 @@
 //   job and DeleteJob deletes them with it.
 // - A shared store (Shared(): several processes use it at once) also fences
 //   blob writes and deletes: a BlobKey naming a lease (lease > 0) is
-//   refused with FAILED_PRECONDITION when the job's lease has changed. Its
+//   refused with FAILED_PRECONDITION when the job's lease has changed; the
+//   check and the write are one transaction that holds the job's row, so a
+//   claim either waits for the write or the write sees the claim. Its
 //   lease times come from the store's own clock, never a replica's.
 // - Tables are content-addressed: a table's id is the lower-case hex SHA-256
 //   of its bytes. PutTable is idempotent (a second put of an id stores
@@ -246,6 +248,17 @@ class Store {
   virtual Status RequestCancel(const std::string& id);
   // The RUNNING jobs `owner` holds whose cancel was requested.
   virtual StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const;
+  // Claims, to end it CANCELLED without training it, a RUNNING job whose
+  // cancel was requested and whose lease has expired (its holder died or
+  // stalled): like ClaimNext (owner, lease + 1, lease_expires_ns = now +
+  // lease_ns), so the last holder is fenced out, but only such a job,
+  // whatever its memory. `id`: that job only; "": the oldest such job.
+  // nullopt when there is none (the lease still holds, the job ended, no
+  // cancel was requested, or another process is claiming it). Exclusive
+  // stores have none: their leases expire only by ExpireAllLeases.
+  virtual StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id,
+                                                         const std::string& owner,
+                                                         int64_t lease_ns);
   // Calls `fn` on a thread of the store's for each change another process
   // makes (as far as the store can tell; kResync when some may have been
   // missed); `fn` must not block. Subscribe(nullptr) stops the calls and

@@ -3,7 +3,8 @@
 temporary directory (tests/common/pg_server.sh): jobs spread over replicas
 and watched through others, kill -9 takeovers, a SIGSTOPped zombie, a
 PostgreSQL outage, cancel and sample through a replica that does not own
-the job. Every finished job is compared, epoch by epoch, with the same
+the job, a cancel through a woken zombie, cancels of a killed replica's jobs
+while no worker is free, and per-replica queue admission (issue 22). Every finished job is compared, epoch by epoch, with the same
 spec trained uninterrupted by one gantryd on SQLite.
 
     python3 tests/e2e/replicas_test.py --gantryd build/bin/gantryd [--kills 5]
@@ -69,24 +70,45 @@ def spec(seed, epochs, size=256):
 class Replicas:
     """N gantryd replicas over one fresh database."""
 
-    def __init__(self, tmp, n, lease_seconds, workers=1):
+    def __init__(self, tmp, n, lease_seconds, workers=1, extra=()):
         self.db = f"t{int(time.time() * 1000) % 10**9}_{os.getpid()}"
         psql(PG["dsn"], f"CREATE DATABASE {self.db}")
         self.dsn = PG["dsn"].rsplit("/", 1)[0] + "/" + self.db
         self.tmp = tmp
         self.extra = ["--store", self.dsn, "--lease-seconds", str(lease_seconds),
-                      "--max-concurrent-jobs", str(workers), "--drain-grace-ms", "0"]
-        self.servers = []
-        for i in range(n):
-            d = os.path.join(tmp, f"replica{i}")
-            os.makedirs(d, exist_ok=True)
-            self.servers.append(Gantryd(ARGS.gantryd, os.path.join(d, "unused"),
-                                        log_path=os.path.join(d, "gantryd.log"), extra=self.extra))
+                      "--max-concurrent-jobs", str(workers), "--drain-grace-ms", "0", *extra]
+        self.servers = [self._server(i) for i in range(n)]
         for s in self.servers:
             s.start(wait=False)
         for s in self.servers:
             s.wait_serving()
         self.stubs = [s.connect() for s in self.servers]
+
+    def _server(self, i):
+        d = os.path.join(self.tmp, f"replica{i}")
+        os.makedirs(d, exist_ok=True)
+        return Gantryd(ARGS.gantryd, os.path.join(d, "unused"),
+                       log_path=os.path.join(d, "gantryd.log"), extra=self.extra)
+
+    def add(self):
+        """Starts one more replica (a fresh process); its index."""
+        s = self._server(len(self.servers))
+        s.start()
+        self.servers.append(s)
+        self.stubs.append(s.connect())
+        return len(self.servers) - 1
+
+    def owner_string(self, i):
+        """Replica i's lease owner name as the store records it (HOST:PID)."""
+        return f"{socket.gethostname()}:{self.servers[i].proc.pid}"
+
+    def row(self, job_id, columns):
+        return psql(self.dsn, f"SELECT {columns} FROM jobs WHERE id = '{job_id}'")[0]
+
+    def lease_expired(self, job_id):
+        """Whether the job's lease has expired on the database's clock."""
+        return self.row(job_id, "lease_expires_ns < (extract(epoch from clock_timestamp())"
+                                " * 1000000000)::bigint")[0] == "t"
 
     def stub(self, i):
         return self.stubs[i % len(self.stubs)][1]
@@ -108,7 +130,8 @@ class Replicas:
         return None
 
     def log(self, i):
-        return open(self.servers[i].log_path, errors="replace").read()
+        with open(self.servers[i].log_path, errors="replace") as f:
+            return f.read()
 
     def stop(self):
         for s in self.servers:
@@ -332,6 +355,160 @@ class ReplicasTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as e:
                 r.stub(owner).GetJob(pb.GetJobRequest(job_id=job.id))
             self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        finally:
+            r.stop()
+
+    def wait_until(self, what, predicate, seconds=120, poll=0.05):
+        """Polls `predicate` until true; fails naming `what` after `seconds`
+        (a loop deadline for a slow machine, never a latency bound)."""
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            self.assertLess(time.monotonic(), deadline, f"gave up waiting: {what}")
+            time.sleep(poll)
+
+    def test_a_cancel_through_a_zombie_is_stored_and_ends_the_job(self):
+        """Issue 22, finding 1: a replica that was SIGSTOPped past its lease
+        still runs its stale runner when it wakes; a cancel it receives at
+        that moment must be stored (cancel_requested), so that the new
+        owner ends the job CANCELLED."""
+        r = Replicas(tempfile.mkdtemp(dir=self.tmp.name), 2, lease_seconds=3)
+        try:
+            # One 200,000-row batch per epoch: an epoch takes seconds, so the
+            # woken zombie is still in the middle of one when the cancel comes.
+            s = pb.JobSpec(epochs=1000, seed=600, checkpoint_every=1, batch_size=200_000,
+                           dataset=pb.Dataset(size=200_000))
+            job_id = r.stub(0).CreateJob(pb.CreateJobRequest(spec=s)).id
+            self.wait_until("the job trains its first epoch", lambda: r.owner_index(job_id) is not None
+                            and int(r.row(job_id, "epochs_done")[0]) >= 1, seconds=300)
+            zombie = r.owner_index(job_id)
+            other = 1 - zombie
+            lease_before = int(r.row(job_id, "lease")[0])
+            r.servers[zombie].proc.send_signal(signal.SIGSTOP)
+            stopped = time.monotonic()
+            self.wait_until("the other replica takes the job over",
+                            lambda: r.owner_index(job_id) == other, seconds=300)
+            took_over = time.monotonic() - stopped
+            r.servers[zombie].proc.send_signal(signal.SIGCONT)
+            woke = time.time()
+            reply = r.stub(zombie).CancelJob(pb.CancelJobRequest(job_id=job_id), timeout=60)
+            answered = time.time()
+            requested, lease_after = r.row(job_id, "cancel_requested, lease")
+            print(f"replica {zombie} SIGSTOPped holding lease {lease_before}; replica {other} took "
+                  f"the job over {took_over:.1f} s later (lease {lease_after}); SIGCONT, and at "
+                  f"once CancelJob through replica {zombie}: OK, {pb.JobState.Name(reply.state)}, "
+                  f"answered {(answered - woke) * 1000:.0f} ms after SIGCONT; "
+                  f"cancel_requested in the database: {requested}", flush=True)
+            self.assertEqual(requested, "1", "the cancel was acknowledged but not stored")
+            t0 = time.monotonic()
+            self.wait_until("the job ends CANCELLED", lambda: r.stub(other).GetJob(
+                pb.GetJobRequest(job_id=job_id)).state == pb.JOB_STATE_CANCELLED)
+            ended_ms = (time.monotonic() - t0) * 1000
+            events = watch_all(r.stub(other), job_id)
+            self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+            self.assertEqual(events[-1].state.state, pb.JOB_STATE_CANCELLED)
+            leases = [int(x[0]) for x in psql(r.dsn, f"SELECT lease FROM events WHERE job_id = "
+                                                     f"'{job_id}' ORDER BY seq")]
+            self.assertEqual(leases, sorted(leases), "an event was written under a lost lease")
+            self.assertGreater(leases[-1], lease_before)
+            time.sleep(0.5)
+            line = next((l for l in r.log(zombie).splitlines() if "no longer held" in l), "")
+            self.assertTrue(line, "the zombie never logged its lost lease")
+            logged = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + \
+                float("0" + line[20:24])
+            print(f"the cancel was answered {(answered - logged) * 1000:+.0f} ms after the zombie "
+                  f"logged its lost lease: {line[:220]}", flush=True)
+            print(f"the job ended CANCELLED at the new owner {ended_ms:.0f} ms after the answer: "
+                  f"{len(events)} events, seqs unbroken, leases {sorted(set(leases))} (the "
+                  f"CANCELLED event under lease {leases[-1]}); final cancel_requested "
+                  f"{r.row(job_id, 'cancel_requested')[0]}", flush=True)
+        finally:
+            r.stop()
+
+    def test_a_dead_owners_job_is_cancelled_without_a_free_worker(self):
+        """Issue 22, finding 2: the owner is killed and the other replica's
+        workers are all busy: a cancel ends the job CANCELLED anyway, at
+        once when its lease has expired (the reply says CANCELLED), else
+        when the replica loop finds the lease expired."""
+        r = Replicas(tempfile.mkdtemp(dir=self.tmp.name), 2, lease_seconds=3, workers=2)
+        try:
+            r.servers[1].proc.send_signal(signal.SIGSTOP)  # replica 0 claims both
+            try:
+                doomed = [r.stub(0).CreateJob(pb.CreateJobRequest(spec=spec(700 + i, 100_000))).id
+                          for i in range(2)]
+                self.wait_until("replica 0 trains both jobs", lambda: all(
+                    r.owner_index(j) == 0 and int(r.row(j, "epochs_done")[0]) >= 1 for j in doomed))
+            finally:
+                r.servers[1].proc.send_signal(signal.SIGCONT)
+            busy = [r.stub(1).CreateJob(pb.CreateJobRequest(spec=spec(710 + i, 100_000))).id
+                    for i in range(2)]
+            self.wait_until("replica 1 trains two other jobs",
+                            lambda: all(r.owner_index(j) == 1 for j in busy))
+            r.servers[0].kill()
+            killed = time.monotonic()
+            early = r.stub(1).CancelJob(pb.CancelJobRequest(job_id=doomed[0]), timeout=60)
+            early_at = time.monotonic() - killed
+            self.wait_until("the second job's lease expires", lambda: r.lease_expired(doomed[1]))
+            late_at = time.monotonic() - killed
+            late = r.stub(1).CancelJob(pb.CancelJobRequest(job_id=doomed[1]), timeout=60)
+            print(f"replica 0 killed holding {doomed}; replica 1 busy with 2 of its own; "
+                  f"CancelJob {early_at * 1000:.0f} ms after the kill: "
+                  f"{pb.JobState.Name(early.state)}; CancelJob once the lease expired "
+                  f"({late_at:.1f} s after the kill): {pb.JobState.Name(late.state)}", flush=True)
+            self.assertEqual(late.state, pb.JOB_STATE_CANCELLED, "an expired lease was waited for")
+            self.wait_until("the first job ends CANCELLED", lambda: r.stub(1).GetJob(
+                pb.GetJobRequest(job_id=doomed[0])).state == pb.JOB_STATE_CANCELLED)
+            first_at = time.monotonic() - killed
+            for j in busy:  # no worker was free: the jobs ended without one
+                self.assertEqual(r.owner_index(j), 1)
+            me = r.owner_string(1)
+            for j in doomed:
+                events = watch_all(r.stub(1), j)
+                self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+                self.assertEqual(events[-1].state.state, pb.JOB_STATE_CANCELLED)
+                owner, lease, ckpts = r.row(j, "owner, lease, (SELECT count(*) FROM blobs b WHERE "
+                                               "b.job_id = jobs.id AND b.kind = 0)")
+                self.assertEqual(owner, me)
+                self.assertEqual(int(lease), 2)  # one claim by replica 0, one to end it
+                self.assertEqual(ckpts, "0", "an ended job's checkpoints stay")
+                leases = [int(x[0]) for x in psql(r.dsn, f"SELECT lease FROM events WHERE "
+                                                         f"job_id = '{j}' ORDER BY seq")]
+                self.assertEqual(leases[-1], 2)
+            print(f"both ended CANCELLED by replica 1 under lease 2 while its workers trained "
+                  f"other jobs; the first {first_at:.1f} s after the kill (its lease expired at "
+                  f"{late_at:.1f} s or before); checkpoints deleted", flush=True)
+        finally:
+            r.stop()
+
+    def test_a_replica_counts_only_queued_jobs_as_waiting(self):
+        """Issue 22, finding 3: admission (--max-queued-jobs) counts the jobs
+        waiting for a worker; a fresh replica does not count other
+        replicas' running jobs, a replica whose queued jobs another one
+        claimed recounts, and the refusal says what it counted."""
+        r = Replicas(tempfile.mkdtemp(dir=self.tmp.name), 1, lease_seconds=5,
+                     extra=["--max-queued-jobs", "1"])
+        try:
+            running = r.stub(0).CreateJob(pb.CreateJobRequest(spec=spec(800, 100_000))).id
+            self.wait_until("replica 0 trains it", lambda: r.owner_index(running) == 0)
+            queued = r.stub(0).CreateJob(pb.CreateJobRequest(spec=spec(801, 100_000))).id
+            fresh = r.add()
+            self.wait_until("the fresh replica claims the queued job",
+                            lambda: r.owner_index(queued) == fresh)
+            waiting = lambda: int(psql(r.dsn, "SELECT count(*) FROM jobs WHERE state = 1")[0][0])
+            self.assertEqual(waiting(), 0)
+            # Replica 0 counted `queued`, which the fresh replica claimed.
+            a = r.stub(0).CreateJob(pb.CreateJobRequest(spec=spec(802, 100_000)))
+            # The fresh replica found 1 running and 1 queued job at start.
+            b = r.stub(fresh).CreateJob(pb.CreateJobRequest(spec=spec(803, 100_000)))
+            self.assertEqual((a.state, b.state), (pb.JOB_STATE_QUEUED, pb.JOB_STATE_QUEUED))
+            with self.assertRaises(grpc.RpcError) as refused:
+                r.stub(fresh).CreateJob(pb.CreateJobRequest(spec=spec(804, 100_000)))
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertEqual(refused.exception.details(),
+                             "the queue is full: this replica counts 1 queued jobs waiting for a "
+                             "worker (--max-queued-jobs 1 applies per replica)")
+            print(f"both replicas busy, the queue empty: each accepted one job; then "
+                  f"{waiting()} queued in the database and the fresh replica refuses: "
+                  f"{refused.exception.details()}", flush=True)
         finally:
             r.stop()
 

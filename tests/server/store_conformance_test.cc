@@ -3,10 +3,12 @@
 // this process starts with tests/common/pg_server.sh, a fresh database per
 // test).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,15 +66,24 @@ const std::string& PgServer() {
   return dsn;
 }
 
-std::unique_ptr<Store> NewPgStore(const std::string& dir) {
+// A fresh database on the server; its DSN.
+std::string NewPgDatabase() {
   static int n = 0;
   const std::string db = "c" + std::to_string(::getpid()) + "_" + std::to_string(++n);
   const std::string dsn = PgServer();
   Run("psql -X -q -d '" + dsn + "' -c 'CREATE DATABASE " + db + "'");
-  (void)dir;
-  auto s = PgStore::Open(dsn.substr(0, dsn.rfind('/') + 1) + db);
+  return dsn.substr(0, dsn.rfind('/') + 1) + db;
+}
+
+std::unique_ptr<Store> OpenPgStore(const std::string& dsn) {
+  auto s = PgStore::Open(dsn);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::move(s).value() : nullptr;
+}
+
+std::unique_ptr<Store> NewPgStore(const std::string& dir) {
+  (void)dir;
+  return OpenPgStore(NewPgDatabase());
 }
 
 class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
@@ -575,6 +586,62 @@ TEST_P(StoreConformanceTest, SharedStoresFenceBlobsAndCarryCancels) {
   EXPECT_TRUE(store_->Ping().ok());
 }
 
+TEST_P(StoreConformanceTest, AnExpiredLeaseWithACancelIsClaimedToEndIt) {
+  if (!store_->Shared()) {
+    EXPECT_FALSE(store_->ClaimCancelled("", "other", 1'000'000'000)->has_value());
+    GTEST_SKIP() << "an exclusive store: its leases expire only at start-up";
+  }
+  const int64_t minute = int64_t{60} * 1'000'000'000;
+  MustInsert(Row("held"));
+  MustInsert(Row("dead"));
+  MustInsert(Row("plain"));
+  const JobRow held = MustClaim(-1, minute);
+  const JobRow dead = MustClaim(-1, minute);
+  const JobRow plain = MustClaim(-1, minute);
+  ASSERT_EQ(dead.id, "dead");
+  ASSERT_EQ(plain.id, "plain");
+  // Their holders stop renewing: a last renewal that expires at once.
+  ASSERT_TRUE(store_->RenewLease("dead", dead.lease, 1).ok());
+  ASSERT_TRUE(store_->RenewLease("plain", plain.lease, 1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(store_->RequestCancel("held").ok());
+  // A held lease is never taken, nor an expired one without a cancel.
+  EXPECT_FALSE(store_->ClaimCancelled("held", "other", minute)->has_value());
+  EXPECT_FALSE(store_->ClaimCancelled("plain", "other", minute)->has_value());
+  EXPECT_FALSE(store_->ClaimCancelled("", "other", minute)->has_value());
+  EXPECT_FALSE(store_->ClaimCancelled("nope", "other", minute)->has_value());
+  ASSERT_TRUE(store_->PutBlob({"dead", BlobKind::kCheckpoint, 5, dead.lease}, "ckpt").ok());
+  ASSERT_TRUE(store_->RequestCancel("dead").ok());
+  auto claimed = store_->ClaimCancelled("", "other", minute);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_TRUE(claimed->has_value());
+  const JobRow ending = **claimed;
+  EXPECT_EQ(ending.id, "dead");
+  EXPECT_EQ(ending.owner, "other");
+  EXPECT_EQ(ending.lease, dead.lease + 1);
+  EXPECT_EQ(ending.state, v1::JOB_STATE_RUNNING);
+  EXPECT_TRUE(ending.cancel_requested);
+  // Claimed: nobody else takes it, and its last holder is fenced out.
+  EXPECT_FALSE(store_->ClaimCancelled("dead", "third", minute)->has_value());
+  auto next = store_->ClaimNext("third", -1, minute);  // the expired one without a cancel
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->id, "plain");
+  EXPECT_EQ(store_->AppendEvent(dead, Event(2, v1::JOB_STATE_RUNNING)).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->PutBlob({"dead", BlobKind::kCheckpoint, 6, dead.lease}, "stale").code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->DeleteBlob({"dead", BlobKind::kCheckpoint, 5, dead.lease}).code(),
+            StatusCode::kFailedPrecondition);
+  JobRow cancelled = ending;
+  cancelled.state = v1::JOB_STATE_CANCELLED;
+  ASSERT_TRUE(store_->AppendEvent(cancelled, Event(2, v1::JOB_STATE_CANCELLED)).ok());
+  EXPECT_TRUE(store_->DeleteBlob({"dead", BlobKind::kCheckpoint, 5, ending.lease}).ok());
+  EXPECT_EQ(store_->GetJob("dead", ReadPoints::kNo)->state, v1::JOB_STATE_CANCELLED);
+  EXPECT_FALSE(store_->ClaimCancelled("dead", "other", minute)->has_value());  // ended
+  EXPECT_EQ(held.lease, 1);
+  EXPECT_EQ(plain.lease, 1);
+}
+
 TEST_P(StoreConformanceTest, TablesAreContentAddressedAndStoredOnce) {
   const std::string bytes = "x\na\na\n";
   const TableRow first = MustPutTable(bytes, "first.csv");
@@ -706,6 +773,90 @@ INSTANTIATE_TEST_SUITE_P(
                                    }},
                       StoreFactory{"postgresql", NewPgStore}),
     [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// A connection of the test's own to a PostgreSQL database, standing in for
+// another replica in the middle of a transaction.
+class RawPg {
+ public:
+  explicit RawPg(const std::string& dsn) : pg_(PQconnectdb(dsn.c_str())) {
+    EXPECT_EQ(PQstatus(pg_), CONNECTION_OK) << PQerrorMessage(pg_);
+  }
+  ~RawPg() { PQfinish(pg_); }
+  RawPg(const RawPg&) = delete;
+  RawPg& operator=(const RawPg&) = delete;
+  // Runs `sql`; the first column of the first row ("" if none).
+  std::string Exec(const std::string& sql) {
+    PGresult* r = PQexec(pg_, sql.c_str());
+    const ExecStatusType st = PQresultStatus(r);
+    EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) << sql << ": " << PQerrorMessage(pg_);
+    std::string out = st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* pg_;
+};
+
+// The blob-fencing race in the PostgreSQL store: a stale holder's blob write
+// or delete that runs while another replica's claim of the job is in flight
+// (the claim holds the job's row, not yet committed) must wait for the claim
+// and then be refused; neither may land after the takeover. Deterministic:
+// the claim commits only once the write waits for its lock (or has ended
+// without waiting, which is the bug).
+TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
+  const std::string dsn = NewPgDatabase();
+  auto store = OpenPgStore(dsn);
+  ASSERT_NE(store, nullptr);
+  JobRow row;
+  row.id = "a";
+  row.request_fingerprint = "fp";
+  row.spec.set_epochs(7);
+  v1::JobEvent first;
+  first.set_seq(1);
+  ASSERT_TRUE(store->InsertJob(row, first).ok());
+  auto claimed = store->ClaimNext("zombie", -1, int64_t{60} * 1'000'000'000);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  int64_t lease = (*claimed)->lease;
+  ASSERT_TRUE(store->PutBlob({"a", BlobKind::kCheckpoint, 5, lease}, "mine").ok());
+
+  RawPg claim(dsn), watch(dsn);
+  // Runs `op` (the stale holder's write) while a claim holds the job's row;
+  // the claim commits once `op` waits for the row (or `op` ended: it did
+  // not wait). `op`'s status.
+  auto race = [&](const std::function<Status()>& op) {
+    claim.Exec("BEGIN");
+    claim.Exec("SELECT lease FROM jobs WHERE id = 'a' FOR UPDATE");
+    std::promise<Status> done;
+    auto result = done.get_future();
+    std::thread writer([&] { done.set_value(op()); });
+    bool waited = false;
+    for (int i = 0; i < 1000 && !waited; ++i) {
+      if (result.wait_for(std::chrono::milliseconds(10)) == std::future_status::ready) break;
+      waited = watch.Exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND datname = current_database()") != "0";
+    }
+    claim.Exec("UPDATE jobs SET lease = lease + 1, owner = 'other' WHERE id = 'a'");
+    claim.Exec("COMMIT");
+    writer.join();
+    ++lease;
+    return result.get();
+  };
+  const Status put = race([&] {
+    return store->PutBlob({"a", BlobKind::kCheckpoint, 6, lease}, "stale");
+  });
+  EXPECT_EQ(put.code(), StatusCode::kFailedPrecondition) << put.ToString();
+  EXPECT_EQ(*store->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{5}));
+  const Status del = race([&] {
+    return store->DeleteBlob({"a", BlobKind::kCheckpoint, 5, lease});
+  });
+  EXPECT_EQ(del.code(), StatusCode::kFailedPrecondition) << del.ToString();
+  EXPECT_EQ(*store->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{5}));
+  // The holder of the new lease writes and deletes as before.
+  EXPECT_TRUE(store->PutBlob({"a", BlobKind::kCheckpoint, 6, lease}, "new").ok());
+  EXPECT_TRUE(store->DeleteBlob({"a", BlobKind::kCheckpoint, 5, lease}).ok());
+  EXPECT_EQ(*store->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{6}));
+}
 
 // A database of schema version 3 (before labels) is migrated: its jobs
 // stay, without labels, and new jobs carry theirs.
