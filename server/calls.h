@@ -25,6 +25,7 @@
 #include "gantry/v1/gantry.pb.h"
 #include "server/event_cursor.h"
 #include "server/job_manager.h"
+#include "server/sessions.h"
 #include "server/store/monitored_store.h"
 #include "server/tables.h"
 
@@ -129,12 +130,24 @@ class Calls {
   void set_tables(Tables* tables) { tables_ = tables; }
   std::optional<std::string> NotServing() const;
 
+  // The dashboard's login sessions and failed-login throttle (sessions.h),
+  // owned by the server; null until set (tests without them). Set before
+  // serving; they outlive this object.
+  void set_sessions(Sessions* sessions, LoginThrottle* throttle) {
+    sessions_ = sessions;
+    login_throttle_ = throttle;
+  }
+  Sessions* sessions() const { return sessions_; }
+  LoginThrottle* login_throttle() const { return login_throttle_; }
+
  private:
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
 
   JobManager* const manager_;
   const MonitoredStore* store_ = nullptr;
   Tables* tables_ = nullptr;
+  Sessions* sessions_ = nullptr;
+  LoginThrottle* login_throttle_ = nullptr;
   const std::string auth_token_;
   Metrics* const metrics_;
 };

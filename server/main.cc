@@ -155,6 +155,12 @@ int main(int argc, char** argv) {
   app.add_option("--http-listen", options.http_listen,
                  "HOST:PORT to serve HTTP on: the dashboard, the JSON API, event streams, "
                  "/metrics and /healthz (TLS and token as for gRPC)");
+  double session_hours = 12;
+  app.add_option("--session-hours", session_hours,
+                 "how long a dashboard login (its session cookie) lasts; logging out ends it "
+                 "at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.02, 8760.0));
   app.add_option("--http-max-event-streams", options.http_max_event_streams,
                  "event streams (/v1/jobs/ID/events) open at once; 503 beyond")
       ->capture_default_str()
@@ -253,6 +259,7 @@ int main(int argc, char** argv) {
   options.reflection = !no_reflection;
   options.data_dir = data_dir;
   options.manager.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
+  options.session_lifetime_ns = static_cast<int64_t>(session_hours * 3600) * 1'000'000'000;
   if (!auth_token_file.empty()) {
     std::ifstream in(auth_token_file);
     std::getline(in, options.auth_token);

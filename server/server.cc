@@ -53,6 +53,9 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     return Status::InvalidArgument("max_uploads: " + std::to_string(options.tables.max_uploads) +
                                    " is out of range 1..");
   }
+  if (options.session_lifetime_ns < 60'000'000'000) {
+    return Status::InvalidArgument("--session-hours: a session must last at least a minute");
+  }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("--tls-cert and --tls-key go together; one of them is missing");
   }
@@ -102,6 +105,12 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
+  SessionsOptions sessions;
+  sessions.lifetime_ns = options.session_lifetime_ns;
+  sessions.binding = options.auth_token;
+  s->sessions_ = std::make_unique<Sessions>(s->monitored_.get(), std::move(sessions));
+  s->login_throttle_ = std::make_unique<LoginThrottle>();
+  s->calls_->set_sessions(s->sessions_.get(), s->login_throttle_.get());
   s->tables_ = std::make_unique<Tables>(s->monitored_.get(), options.tables);
   s->calls_->set_tables(s->tables_.get());
   s->pool_ =

@@ -22,6 +22,7 @@
 #include "server/job_manager.h"
 #include "server/metrics.h"
 #include "server/service.h"
+#include "server/sessions.h"
 #include "server/tables.h"
 #include "server/store/monitored_store.h"
 #include "server/store/store.h"
@@ -69,6 +70,9 @@ struct ServerOptions {
   // clients reconnect: spreads load behind a proxy; tests use it to cut
   // streams. 0 = never.
   int max_connection_age_ms = 0;
+  // Dashboard login sessions (sessions.h): how long one lasts
+  // (--session-hours). The sessions are bound to auth_token.
+  int64_t session_lifetime_ns = int64_t{12} * 3600 * 1'000'000'000;
 };
 
 class GantryServer {
@@ -85,6 +89,10 @@ class GantryServer {
   int http_port() const { return http_ ? http_->port() : 0; }
   int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   JobManager& manager() { return *manager_; }
+  // The login sessions (in the store, shared by replicas) and the failed
+  // login throttle; the HTTP server reaches them through Calls too.
+  Sessions& sessions() { return *sessions_; }
+  LoginThrottle& login_throttle() { return *login_throttle_; }
 
   // Drains: health goes NOT_SERVING, new jobs are refused, running jobs stop
   // between batches, open streams end with a status; then in-flight calls
@@ -99,6 +107,8 @@ class GantryServer {
   std::unique_ptr<MonitoredStore> monitored_;  // store_, watched for health
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<Tables> tables_;
+  std::unique_ptr<Sessions> sessions_;  // over monitored_
+  std::unique_ptr<LoginThrottle> login_throttle_;
   std::unique_ptr<Calls> calls_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<GantryService> service_;

@@ -347,4 +347,40 @@ Status MemoryStore::DeleteTable(const std::string& id) {
   return Status::Ok();
 }
 
+Status MemoryStore::PutSession(const SessionRow& row) {
+  GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!sessions_.emplace(row.id_hash, row).second) {
+    return Status::AlreadyExists("session: this id is stored already");
+  }
+  return Status::Ok();
+}
+
+StatusOr<SessionRow> MemoryStore::GetSession(const std::string& id_hash) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id_hash);
+  if (it == sessions_.end()) return SessionNotFound();
+  return it->second;
+}
+
+Status MemoryStore::DeleteSession(const std::string& id_hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.erase(id_hash);
+  return Status::Ok();
+}
+
+StatusOr<int64_t> MemoryStore::DeleteExpiredSessions(int64_t now_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.expires_ns <= now_ns) {
+      it = sessions_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
 }  // namespace gantry

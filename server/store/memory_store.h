@@ -1,7 +1,7 @@
 // MemoryStore: a Store in this process's memory. Nothing survives the
 // process; what it holds grows with the jobs and events stored until jobs
 // are deleted (retention applies as with any store), and with the tables
-// uploaded until they are deleted. Used when gantryd runs
+// uploaded until they are deleted, and with sessions until they expire. Used when gantryd runs
 // without --data-dir, and by tests.
 //
 // Thread-safety: every method is safe from any thread (one mutex).
@@ -45,6 +45,10 @@ class MemoryStore final : public Store {
   StatusOr<std::string> ReadTableBytes(const std::string& id) const override;
   StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override;
   Status DeleteTable(const std::string& id) override;
+  Status PutSession(const SessionRow& row) override;
+  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
+  Status DeleteSession(const std::string& id_hash) override;
+  StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
 
  private:
   struct Job {
@@ -66,6 +70,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Table> tables_;             // Guarded by mu_.
   std::map<int64_t, std::string> tables_by_index_;  // Guarded by mu_.
   int64_t last_table_index_ = 0;                    // Guarded by mu_.
+  std::map<std::string, SessionRow> sessions_;      // Guarded by mu_: by id_hash.
 };
 
 }  // namespace gantry

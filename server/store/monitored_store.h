@@ -104,6 +104,16 @@ class MonitoredStore final : public Store {
   void Subscribe(std::function<void(const StoreChange&)> fn) override {
     inner_->Subscribe(std::move(fn));
   }
+  Status PutSession(const SessionRow& row) override { return Record(inner_->PutSession(row)); }
+  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override {
+    return inner_->GetSession(id_hash);
+  }
+  Status DeleteSession(const std::string& id_hash) override {
+    return Record(inner_->DeleteSession(id_hash));
+  }
+  StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override {
+    return Record(inner_->DeleteExpiredSessions(now_ns));
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

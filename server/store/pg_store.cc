@@ -81,6 +81,13 @@ const char* const kMigrations[] = {
     "CREATE SEQUENCE tables_idx;"
     "ALTER TABLE jobs ADD COLUMN table_id text NOT NULL DEFAULT '';"
     "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id <> '';",
+    // 2 -> 3: dashboard login sessions, by the hash of their id
+    // (server/sessions.h); the index finds the expired ones.
+    "CREATE TABLE sessions ("
+    "  id_hash text PRIMARY KEY,"
+    "  create_ns bigint NOT NULL,"
+    "  expires_ns bigint NOT NULL);"
+    "CREATE INDEX sessions_expires ON sessions(expires_ns);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
@@ -1189,6 +1196,51 @@ Status PgStore::DeleteTable(const std::string& id) {
     auto d = c->Exec("deleting table " + id, "DELETE FROM tables WHERE id = $1", Params().Text(id));
     return d.ok() ? Status::Ok() : d.status();
   });
+}
+
+Status PgStore::PutSession(const SessionRow& row) {
+  GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("storing a session",
+                   "INSERT INTO sessions (id_hash, create_ns, expires_ns) VALUES ($1, $2, $3)"
+                   " ON CONFLICT (id_hash) DO NOTHING",
+                   Params().Text(row.id_hash).Int(row.create_ns).Int(row.expires_ns));
+  if (!r.ok()) return r.status();
+  if (r->affected() == 0) return Status::AlreadyExists("session: this id is stored already");
+  return Status::Ok();
+}
+
+StatusOr<SessionRow> PgStore::GetSession(const std::string& id_hash) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading a session",
+                   "SELECT create_ns, expires_ns FROM sessions WHERE id_hash = $1",
+                   Params().Text(id_hash));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return SessionNotFound();
+  SessionRow row;
+  row.id_hash = id_hash;
+  row.create_ns = r->Int(0, 0);
+  row.expires_ns = r->Int(0, 1);
+  return row;
+}
+
+Status PgStore::DeleteSession(const std::string& id_hash) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("deleting a session", "DELETE FROM sessions WHERE id_hash = $1",
+                   Params().Text(id_hash));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+StatusOr<int64_t> PgStore::DeleteExpiredSessions(int64_t now_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("deleting expired sessions", "DELETE FROM sessions WHERE expires_ns <= $1",
+                   Params().Int(now_ns));
+  if (!r.ok()) return r.status();
+  return r->affected();
 }
 
 }  // namespace gantry

@@ -1,7 +1,8 @@
 // PgStore: a Store in PostgreSQL (15), shared by any number of gantryd
 // replicas: jobs, labels, events, leases, blobs (checkpoints, generator
-// snapshots) and uploaded tables are all in the database, so a replica
-// needs no shared disk.
+// snapshots), uploaded tables and login sessions (their ids' hashes) are
+// all in the database, so a replica needs no shared disk, and a session
+// made on one replica is accepted by every other.
 //
 // Client: libpq, the C library every PostgreSQL client is built on (Debian's
 // libpq5). It gives binary parameters and results (protobuf bytes and
@@ -47,7 +48,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 2;
+inline constexpr int kPgSchemaVersion = 3;
 
 class PgStore final : public Store {
  public:
@@ -94,6 +95,10 @@ class PgStore final : public Store {
   StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
                                                  int64_t lease_ns) override;
   void Subscribe(std::function<void(const StoreChange&)> fn) override;
+  Status PutSession(const SessionRow& row) override;
+  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
+  Status DeleteSession(const std::string& id_hash) override;
+  StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
 
   static constexpr int kConnections = 6;
 

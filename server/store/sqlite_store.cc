@@ -82,6 +82,13 @@ const char* const kMigrations[] = {
     "  bytes BLOB NOT NULL);"
     "ALTER TABLE jobs ADD COLUMN table_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id != '';",
+    // 5 -> 6: dashboard login sessions, by the hash of their id
+    // (server/sessions.h); the index finds the expired ones.
+    "CREATE TABLE sessions ("
+    "  id_hash TEXT PRIMARY KEY,"
+    "  create_ns INTEGER NOT NULL,"
+    "  expires_ns INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX sessions_expires ON sessions(expires_ns);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -970,6 +977,51 @@ Status SqliteStore::DeleteTable(const std::string& id) {
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting table " + id);
     return Status::Ok();
   });
+}
+
+Status SqliteStore::PutSession(const SessionRow& row) {
+  GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Stmt st(db_, "INSERT INTO sessions (id_hash, create_ns, expires_ns) VALUES (?, ?, ?)");
+  st.Text(1, row.id_hash).Int(2, row.create_ns).Int(3, row.expires_ns);
+  if (st.Step() != SQLITE_DONE) {
+    Status s = SqlError(db_, "storing a session");
+    if (s.code() == StatusCode::kAlreadyExists) {
+      return Status::AlreadyExists("session: this id is stored already");
+    }
+    return s;
+  }
+  return Status::Ok();
+}
+
+StatusOr<SessionRow> SqliteStore::GetSession(const std::string& id_hash) const {
+  Reader reader(*this);
+  Stmt st(reader.db(), "SELECT create_ns, expires_ns FROM sessions WHERE id_hash = ?");
+  st.Text(1, id_hash);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return SessionNotFound();
+  if (rc != SQLITE_ROW) return SqlError(reader.db(), "reading a session");
+  SessionRow row;
+  row.id_hash = id_hash;
+  row.create_ns = st.ColInt(0);
+  row.expires_ns = st.ColInt(1);
+  return row;
+}
+
+Status SqliteStore::DeleteSession(const std::string& id_hash) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Stmt st(db_, "DELETE FROM sessions WHERE id_hash = ?");
+  st.Text(1, id_hash);
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting a session");
+  return Status::Ok();
+}
+
+StatusOr<int64_t> SqliteStore::DeleteExpiredSessions(int64_t now_ns) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Stmt st(db_, "DELETE FROM sessions WHERE expires_ns <= ?");
+  st.Int(1, now_ns);
+  if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting expired sessions");
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 }  // namespace gantry

@@ -3,7 +3,8 @@
 // Layout:
 //   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
 //   DIR/gantry.db                 SQLite (WAL): jobs, their labels, events and leases;
-//                                 uploaded tables with their bytes
+//                                 uploaded tables with their bytes; login sessions
+//                                 (their ids' hashes)
 //   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   blobs: full trainer state
 //   DIR/jobs/<id>/snapshot-<epoch>.snap     blobs: generator weights
 //
@@ -38,7 +39,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 class SqliteStore final : public Store {
  public:
@@ -77,6 +78,10 @@ class SqliteStore final : public Store {
   StatusOr<std::string> ReadTableBytes(const std::string& id) const override;
   StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override;
   Status DeleteTable(const std::string& id) override;
+  Status PutSession(const SessionRow& row) override;
+  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
+  Status DeleteSession(const std::string& id_hash) override;
+  StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;

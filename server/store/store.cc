@@ -70,4 +70,14 @@ Status JobTableNotFound(const std::string& table_id) {
                           " not found (upload it first: UploadTable, gantry data push)");
 }
 
+Status CheckSessionRow(const SessionRow& row) {
+  if (!IsSha256Hex(row.id_hash)) {
+    return Status::InvalidArgument("session: the id hash is not 64 lower-case hex digits");
+  }
+  return Status::Ok();
+}
+
+// Never names the hash: a log line must not help anyone find a row.
+Status SessionNotFound() { return Status::NotFound("session not found"); }
+
 }  // namespace gantry

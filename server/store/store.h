@@ -41,6 +41,9 @@
 //   deleted only while no QUEUED or RUNNING job names it (DeleteTable:
 //   FAILED_PRECONDITION naming a job); each check is atomic with its write.
 //   Tables belong to no job, so nothing about them is fenced by leases.
+// - Sessions (server/sessions.h) are known to the store only by a hash of
+//   their id: it never sees an id. Their times are the caller's (the
+//   Sessions clock), not the store's; nothing about them is fenced.
 //
 // Thread-safety: every method of every implementation is safe from any
 // thread.
@@ -138,6 +141,13 @@ struct PutTableResult {
 struct TableListQuery {
   int64_t before_index = 0;  // only tables with index < before_index (0: from the newest)
   int limit = 100;           // at most this many rows
+};
+
+// A dashboard login session (server/sessions.h), without its id.
+struct SessionRow {
+  std::string id_hash;     // 64 lower-case hex digits: a SHA-256 over the session id
+  int64_t create_ns = 0;   // nanoseconds since the Unix epoch
+  int64_t expires_ns = 0;  // refused from this moment on
 };
 
 struct ListQuery {
@@ -265,6 +275,20 @@ class Store {
   // returns once none is in progress (call it before what `fn` uses goes).
   // Exclusive stores never call it.
   virtual void Subscribe(std::function<void(const StoreChange&)> fn) { (void)fn; }
+
+  // --- sessions ---
+  // Stores a new session. ALREADY_EXISTS when row.id_hash is stored already
+  // (nothing changes), INVALID_ARGUMENT when it is not 64 lower-case hex
+  // digits.
+  virtual Status PutSession(const SessionRow& row) = 0;
+  // NOT_FOUND when no session has this hash (never made, deleted, or swept
+  // as expired). An expired row that is still stored is returned as it is:
+  // the caller compares expires_ns with its clock.
+  virtual StatusOr<SessionRow> GetSession(const std::string& id_hash) const = 0;
+  // OK when absent too.
+  virtual Status DeleteSession(const std::string& id_hash) = 0;
+  // Deletes every session whose expires_ns <= now_ns; returns how many.
+  virtual StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) = 0;
 };
 
 // Copies of the store's shared helpers.
@@ -283,5 +307,8 @@ Status CheckTableBytes(const std::string& id, const std::string& bytes);
 Status TableNotFound(const std::string& id);
 Status TableInUse(const std::string& table_id, const std::string& job_id, v1::JobState state);
 Status JobTableNotFound(const std::string& table_id);
+// PutSession's precondition: OK, or INVALID_ARGUMENT.
+Status CheckSessionRow(const SessionRow& row);
+Status SessionNotFound();
 
 }  // namespace gantry

@@ -759,6 +759,61 @@ TEST_P(StoreConformanceTest, AJobOfAnUnknownTableIsNotStored) {
             StatusCode::kNotFound);
 }
 
+TEST_P(StoreConformanceTest, SessionsArePutReadDeletedAndSweptByExpiry) {
+  auto session = [](const std::string& id, int64_t create_ns, int64_t expires_ns) {
+    SessionRow r;
+    r.id_hash = Sha256Hex(id);
+    r.create_ns = create_ns;
+    r.expires_ns = expires_ns;
+    return r;
+  };
+  const SessionRow a = session("a", 100, 1000), b = session("b", 200, 2000),
+                   c = session("c", 300, 3000);
+  ASSERT_TRUE(store_->PutSession(a).ok());
+  ASSERT_TRUE(store_->PutSession(b).ok());
+  ASSERT_TRUE(store_->PutSession(c).ok());
+  // A stored hash is never overwritten.
+  SessionRow again = a;
+  again.expires_ns = 99999;
+  EXPECT_EQ(store_->PutSession(again).code(), StatusCode::kAlreadyExists);
+  // Only hashes are stored.
+  SessionRow bad = a;
+  bad.id_hash = "a";
+  EXPECT_EQ(store_->PutSession(bad).code(), StatusCode::kInvalidArgument);
+  bad.id_hash = std::string(64, 'A');
+  EXPECT_EQ(store_->PutSession(bad).code(), StatusCode::kInvalidArgument);
+
+  auto got = store_->GetSession(a.id_hash);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->id_hash, a.id_hash);
+  EXPECT_EQ(got->create_ns, 100);
+  EXPECT_EQ(got->expires_ns, 1000);  // the first put's
+  EXPECT_EQ(store_->GetSession(Sha256Hex("unknown")).status().code(), StatusCode::kNotFound);
+
+  ASSERT_TRUE(store_->DeleteSession(b.id_hash).ok());
+  EXPECT_EQ(store_->GetSession(b.id_hash).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->DeleteSession(b.id_hash).ok());  // absent: OK too
+
+  // Expired: expires_ns <= now. An expired row is still read back until
+  // it is swept (the caller compares the time).
+  EXPECT_TRUE(store_->GetSession(a.id_hash).ok());
+  auto swept = store_->DeleteExpiredSessions(999);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(*swept, 0);
+  swept = store_->DeleteExpiredSessions(1000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(*swept, 1);
+  EXPECT_EQ(store_->GetSession(a.id_hash).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetSession(c.id_hash).ok());
+  swept = store_->DeleteExpiredSessions(int64_t{1} << 62);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(*swept, 1);
+  EXPECT_EQ(store_->GetSession(c.id_hash).status().code(), StatusCode::kNotFound);
+  // A swept hash may be stored again (a new session never reuses one, but
+  // nothing depends on it).
+  EXPECT_TRUE(store_->PutSession(a).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -877,15 +932,16 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 3 is version 5 without the labels table (migration 3 -> 4
-    // only adds it and its index) and without the tables (4 -> 5).
+    // Version 3 is version 6 without the labels table (migration 3 -> 4
+    // only adds it and its index), without the tables (4 -> 5) and
+    // without the sessions (5 -> 6).
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
                            " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
-                           " PRAGMA user_version = 3;",
+                           " DROP TABLE sessions; PRAGMA user_version = 3;",
                            nullptr, nullptr, &err),
               SQLITE_OK)
         << (err ? err : "");
@@ -919,7 +975,7 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 5);
+  EXPECT_EQ(kSchemaVersion, 6);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);
@@ -942,13 +998,14 @@ TEST(SqliteStoreTest, MigratesSchema4ToTables) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 4 is version 5 without the tables and the jobs' table_id.
+    // Version 4 is version 6 without the tables and the jobs' table_id,
+    // and without the sessions.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP INDEX jobs_table_id; ALTER TABLE jobs DROP COLUMN table_id;"
-                           " DROP TABLE tables; PRAGMA user_version = 4;",
+                           " DROP TABLE tables; DROP TABLE sessions; PRAGMA user_version = 4;",
                            nullptr, nullptr, &err),
               SQLITE_OK)
         << (err ? err : "");
@@ -972,6 +1029,53 @@ TEST(SqliteStoreTest, MigratesSchema4ToTables) {
   ev.set_seq(1);
   ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   EXPECT_EQ((*s)->DeleteTable(t.id).code(), StatusCode::kFailedPrecondition);
+  s->reset();
+  fs::remove_all(dir);
+}
+
+// A database of schema version 5 (before sessions) is migrated: its jobs
+// and tables stay, and sessions can be stored, and survive reopening.
+TEST(SqliteStoreTest, MigratesSchema5ToSessions) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v5-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.spec.set_epochs(3);
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  }
+  {
+    // Version 5 is version 6 without the sessions.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE sessions; PRAGMA user_version = 5;", nullptr, nullptr,
+                           &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  SessionRow row;
+  row.id_hash = Sha256Hex("session");
+  row.create_ns = 5;
+  row.expires_ns = 50;
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->GetJob("old", ReadPoints::kNo)->spec.epochs(), 3);
+    EXPECT_EQ((*s)->GetSession(row.id_hash).status().code(), StatusCode::kNotFound);
+    ASSERT_TRUE((*s)->PutSession(row).ok());
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto got = (*s)->GetSession(row.id_hash);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->expires_ns, 50);
   s->reset();
   fs::remove_all(dir);
 }
