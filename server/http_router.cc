@@ -19,7 +19,8 @@ void HttpRouter::Add(std::string method, const std::string& pattern, Handler han
 
 const HttpRouter::Route* HttpRouter::Find(const HttpRequest& req, std::smatch* match) const {
   for (const Route& route : routes_) {
-    if (route.method == req.method && std::regex_match(req.path, *match, route.pattern)) {
+    const bool method = route.method == req.method || (req.method == "HEAD" && route.method == "GET");
+    if (method && std::regex_match(req.path, *match, route.pattern)) {
       return &route;
     }
   }

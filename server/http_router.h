@@ -32,6 +32,11 @@ class HttpRouter {
     Add("DELETE", pattern, std::move(handler), false);
   }
 
+  // True when a route takes `req` (HEAD: a GET route).
+  bool Has(const HttpRequest& req) const {
+    std::smatch match;
+    return Find(req, &match) != nullptr;
+  }
   // True when `req` goes to an inline route.
   bool IsInline(const HttpRequest& req) const;
   // Runs the route for `req` (filling req.matches); false when none matches.

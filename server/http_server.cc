@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "server/http_api.h"
+#include "server/sessions.h"
+#include "server/status_map.h"
 #include "server/safe_text.h"
 #include "server/web_assets.h"
 
@@ -15,25 +17,11 @@ namespace {
 using Request = HttpRequest;
 using Response = HttpResponse;
 
-constexpr char kCookie[] = "gantry_token";
+// The session cookie: a session id (sessions.h), never the token.
+constexpr char kCookie[] = "gantry_session";
 
-std::string PercentEncode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// The token from the session cookie, if the request has one.
-std::optional<std::string> CookieToken(const Request& req) {
+// The session id from the session cookie, if the request has one.
+std::optional<std::string> SessionCookie(const Request& req) {
   const std::string cookies = req.get_header_value("Cookie");
   const std::string key = std::string(kCookie) + "=";
   size_t pos = 0;
@@ -41,22 +29,26 @@ std::optional<std::string> CookieToken(const Request& req) {
     while (pos < cookies.size() && (cookies[pos] == ' ' || cookies[pos] == ';')) ++pos;
     const size_t end = std::min(cookies.find(';', pos), cookies.size());
     if (cookies.compare(pos, key.size(), key) == 0) {
-      try {
-        return PercentDecode(cookies.substr(pos + key.size(), end - pos - key.size()), false);
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
+      return cookies.substr(pos + key.size(), end - pos - key.size());
     }
     pos = end;
   }
   return std::nullopt;
 }
 
-// The credentials a request presents: its Authorization header, else its cookie.
-std::optional<std::string> Credentials(const Request& req) {
-  if (req.has_header("Authorization")) return req.get_header_value("Authorization");
-  if (auto token = CookieToken(req)) return "Bearer " + *token;
-  return std::nullopt;
+std::string CookieHeader(const std::string& value, int64_t max_age, bool secure) {
+  return std::string(kCookie) + "=" + value + "; Path=/; Max-Age=" + std::to_string(max_age) +
+         "; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "");
+}
+
+// 429 with Retry-After: the address failed too many logins (or tokens).
+void TooManyFailures(Response& res, int seconds) {
+  res.set_header("Retry-After", std::to_string(seconds));
+  ReplyError(res,
+             grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many failed sign-ins from this address; retry in " +
+                              std::to_string(seconds) + " s"),
+             429);
 }
 
 bool IsPage(const Request& req) {
@@ -68,7 +60,7 @@ void SetSecurityHeaders(Response& res) {
                  "default-src 'self'; img-src 'self' data: blob:; style-src 'self' "
                  "'unsafe-inline'; frame-ancestors 'none'");
   res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Referrer-Policy", "same-origin");
 }
 
 void ServeAsset(const std::string& name, Response& res) {
@@ -81,13 +73,14 @@ void ServeAsset(const std::string& name, Response& res) {
   res.set_content(std::string(asset->body), std::string(asset->content_type));
 }
 
-void LoginPage(Response& res, bool failed) {
+// The login form, with `error` (plain text, ours) above it when not empty.
+void LoginPage(Response& res, const std::string& error) {
   const WebAsset* page = FindWebAsset("login.html");
   std::string html(page->body);
   const std::string marker = "<!--ERROR-->";
-  if (failed) {
+  if (!error.empty()) {
     html.replace(html.find(marker), marker.size(),
-                 "<p class=\"error\" role=\"alert\">That token is not valid.</p>");
+                 "<p class=\"error\" role=\"alert\">" + error + "</p>");
   }
   SetSecurityHeaders(res);
   res.set_content(html, "text/html; charset=utf-8");
@@ -136,22 +129,26 @@ bool ChangesState(const Request& req) {
 
 // Why a state-changing request from a browser on another site is refused,
 // or nullopt when it is not (same origin, or not from a browser at all).
-// The dashboard's pages are served with Referrer-Policy: no-referrer, under
-// which browsers send "Origin: null" even to the same origin; then (and
-// without an Origin) Sec-Fetch-Site decides, and a null Origin without it
-// (a sandboxed frame in an old browser) is refused.
+// "Origin: null" (a form on a page with Referrer-Policy: no-referrer, a
+// sandboxed frame, a data: URL) and no Origin at all leave it to
+// Sec-Fetch-Site, and a null Origin without it is refused. The dashboard's
+// pages use Referrer-Policy: same-origin, so their forms send their origin:
+// browsers send no Sec-Fetch-Site to plain-HTTP origins other than loopback.
 std::optional<std::string> CrossSite(const Request& req) {
   const std::string origin = req.get_header_value("Origin");
+  const std::string fetch_site = Lower(req.get_header_value("Sec-Fetch-Site"));
   if (!origin.empty() && origin != "null") {
-    if (SameOrigin(origin, req)) return std::nullopt;
+    // A browser's own word that the page is this origin is enough: behind a
+    // proxy that rewrites Host, Origin and Host differ for the dashboard too.
+    if (SameOrigin(origin, req) || fetch_site == "same-origin") return std::nullopt;
     return "cross-origin request refused: Origin '" + SafeText(origin) +
            "' is not this server (Host '" + SafeText(req.get_header_value("Host")) + "')";
   }
   const std::string site = Lower(req.get_header_value("Sec-Fetch-Site"));
   if (site == "same-origin" || site == "none") return std::nullopt;
   if (site.empty() && origin.empty()) return std::nullopt;  // not a browser
-  return "cross-site request refused (Origin: " + (origin.empty() ? "none" : origin) +
-         ", Sec-Fetch-Site: " + SafeText(site.empty() ? "none" : site) + ")";
+  return "cross-site request refused (Origin: " + (origin.empty() ? "(absent)" : origin) +
+         ", Sec-Fetch-Site: " + SafeText(site.empty() ? "(absent)" : site) + ")";
 }
 
 // The media type of the request's body, lower-cased, without parameters.
@@ -164,7 +161,9 @@ std::string MediaType(const Request& req) {
 
 // A state-changing API request's body must be of a type no HTML form can
 // send: JSON (the CSV upload: its own types). nullopt when it is.
-std::optional<std::string> WrongBodyType(const Request& req) {
+// `has_body`: whether the request has a body (before it is read: false, so
+// that only a wrong type given is refused then).
+std::optional<std::string> WrongBodyType(const Request& req, bool has_body) {
   if (req.path.rfind("/v1/", 0) != 0) return std::nullopt;
   const std::string type = MediaType(req);
   const bool upload = req.method == "POST" && req.path == "/v1/tables";
@@ -176,10 +175,28 @@ std::optional<std::string> WrongBodyType(const Request& req) {
            "' is not text/csv; send the file itself as the body (e.g. curl --data-binary @FILE "
            "-H 'Content-Type: text/csv')";
   }
-  if (type == "application/json" || (type.empty() && req.body.empty())) return std::nullopt;
+  if (type == "application/json" || (type.empty() && !has_body)) return std::nullopt;
   return "Content-Type: '" + SafeText(type.empty() ? "(none)" : type) +
          "' is not application/json; send the request body as JSON with "
          "'Content-Type: application/json'";
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The Host names a request may carry (lower case, no port, no brackets), or
+// none to take any: with --http-allowed-hosts, those and the loopback names;
+// without, on a loopback address only the loopback names (a page on a
+// rebound DNS name reaches such a server only with its own name as Host),
+// and on any other address anything.
+std::vector<std::string> AllowedHosts(const HttpOptions& options, const std::string& listen_host) {
+  std::vector<std::string> hosts;
+  for (const std::string& h : options.allowed_hosts) hosts.push_back(Lower(h));
+  if (hosts.empty() && !IsLoopback(listen_host)) return hosts;
+  for (const char* h : {"localhost", "127.0.0.1", "::1"}) hosts.emplace_back(h);
+  if (!listen_host.empty()) hosts.push_back(Lower(listen_host));
+  return hosts;
 }
 
 // "HOST:PORT" ("[::1]:8080" too) into host and port.
@@ -220,6 +237,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   s->calls_ = calls;
   s->metrics_ = metrics;
   s->metrics_only_ = options.metrics_only;
+  s->allowed_hosts_ = AllowedHosts(options, transport.host);
   const int max_streams = options.metrics_only ? 0 : options.max_event_streams;
   s->streams_ = std::make_unique<EventStreams>(*calls, max_streams);
   s->Routes(options, !options.tls_cert_file.empty());
@@ -227,7 +245,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   HttpServer* server = s.get();
   auto started = HttpTransport::Start(
       transport, [server](HttpRequest& req, HttpResponse& res) { server->Handle(req, res); },
-      [server](const HttpRequest& req) { return server->router_.IsInline(req); },
+      [server](const HttpRequest& req) { return server->IsInline(req); },
+      [server](const HttpRequest& head, HttpResponse& res) { return server->Screen(head, res); },
       [](int http_status, const std::string& message, HttpResponse& res) {
         grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT;
         if (http_status == 413) code = grpc::StatusCode::RESOURCE_EXHAUSTED;
@@ -255,36 +274,112 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   return s;
 }
 
-bool HttpServer::Refused(const Request& req, Response& res) const {
+bool HttpServer::HostAllowed(const Request& req) const {
+  if (allowed_hosts_.empty() || req.path == "/healthz") return true;
+  std::string host, port;
+  SplitAuthority(req.get_header_value("Host"), &host, &port);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  for (const std::string& allowed : allowed_hosts_) {
+    if (host == allowed) return true;
+  }
+  return false;
+}
+
+bool HttpServer::Screen(const Request& req, Response& res) const {
   if (metrics_only_) return false;
+  if (!HostAllowed(req)) {
+    ReplyError(res,
+               grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            "Host '" + SafeText(req.get_header_value("Host")) +
+                                "' is not a name of this server (a DNS rebinding?); add it to "
+                                "--http-allowed-hosts"),
+               403);
+    return true;
+  }
   if (ChangesState(req)) {
     if (auto why = CrossSite(req)) {
       ReplyError(res, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, *why), 403);
       return true;
     }
-    if (auto why = WrongBodyType(req)) {
+    if (auto why = WrongBodyType(req, /*has_body=*/false)) {
       ReplyError(res, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *why), 415);
       return true;
     }
   }
-  if (!calls_->token_required() || req.path == "/healthz" || req.path == "/login") return false;
-  const grpc::Status auth = calls_->Authenticate(Credentials(req));
+  if (!router_.Has(req)) {
+    ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no route for " + req.method + " " + SafeText(req.path)));
+    return true;
+  }
+  if (!NeedsCredentials(req)) return false;
+  grpc::Status auth;
+  if (req.has_header("Authorization")) {
+    // A token in a header: guesses are throttled as logins are.
+    LoginThrottle* throttle = calls_->login_throttle();
+    if (throttle != nullptr) {
+      if (auto wait = throttle->RetryAfterSeconds(req.remote_addr)) {
+        TooManyFailures(res, *wait);
+        return true;
+      }
+    }
+    auth = calls_->Authenticate(req.get_header_value("Authorization"));
+    if (throttle != nullptr && !auth.ok()) throttle->Failed(req.remote_addr);
+  } else if (SessionCookie(req) && calls_->sessions() != nullptr) {
+    return false;  // checked in Handle(), off the I/O thread (it may read the store)
+  } else {
+    auth = calls_->Authenticate(std::nullopt);
+  }
   if (auth.ok()) return false;
+  Unauthenticated(req, auth, res);
+  return true;
+}
+
+bool HttpServer::NeedsCredentials(const Request& req) const {
+  return calls_->token_required() && req.path != "/healthz" && req.path != "/login" &&
+         req.path != "/logout";
+}
+
+void HttpServer::Unauthenticated(const Request& req, const grpc::Status& why,
+                                 Response& res) const {
   if (IsPage(req)) {
     res.set_redirect("/login", 303);
   } else {
     res.set_header("WWW-Authenticate", "Bearer realm=\"gantry\"");
-    ReplyError(res, auth);
+    ReplyError(res, why);
   }
-  return true;
 }
 
 void HttpServer::Handle(Request& req, Response& res) const {
-  if (Refused(req, res)) return;
+  // What Screen() left: a body with no type, and a session cookie.
+  if (!metrics_only_ && ChangesState(req)) {
+    if (auto why = WrongBodyType(req, !req.body.empty())) {
+      return ReplyError(res, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *why), 415);
+    }
+  }
+  if (!metrics_only_ && NeedsCredentials(req) && !req.has_header("Authorization")) {
+    auto id = SessionCookie(req);
+    if (!id || calls_->sessions() == nullptr) {
+      return Unauthenticated(req, calls_->Authenticate(std::nullopt), res);
+    }
+    auto state = calls_->sessions()->Check(*id);
+    if (!state.ok()) return ReplyError(res, ToGrpcStatus(state.status()));
+    if (*state != SessionState::kLive) {
+      return Unauthenticated(
+          req, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, SessionStateMessage(*state)), res);
+    }
+  }
   if (!router_.Dispatch(req, res)) {
     ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no route for " + req.method + " " + SafeText(req.path)));
   }
+}
+
+bool HttpServer::IsInline(const Request& req) const {
+  // With a token, only /healthz: the others may check a session in the store.
+  return router_.IsInline(req) && (!calls_->token_required() || req.path == "/healthz");
 }
 
 void HttpServer::Routes(const HttpOptions& options, bool secure) {
@@ -310,24 +405,45 @@ void HttpServer::Routes(const HttpOptions& options, bool secure) {
   if (options.metrics_only) return;
 
   server.Get(
-      "/login", [](const Request&, Response& res) { LoginPage(res, false); }, true);
+      "/login", [](const Request&, Response& res) { LoginPage(res, ""); }, true);
   server.Post("/login", [&calls, secure](const Request& req, Response& res) {
+    LoginThrottle* throttle = calls.login_throttle();
+    if (throttle != nullptr) {
+      if (auto wait = throttle->RetryAfterSeconds(req.remote_addr)) {
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(*wait));
+        return LoginPage(res, "Too many failed sign-ins from this address; try again in " +
+                                  std::to_string(*wait) + " s.");
+      }
+    }
     std::string token;
     for (const auto& [name, value] : ParseUrlEncoded(req.body)) {
       if (name == "token") token = value;
     }
+    if (!calls.token_required() || calls.sessions() == nullptr) return res.set_redirect("/", 303);
     if (!calls.Authenticate("Bearer " + token).ok()) {
+      if (throttle != nullptr) throttle->Failed(req.remote_addr);
       res.status = 401;
-      return LoginPage(res, true);
+      return LoginPage(res, "That token is not valid.");
     }
-    res.set_header("Set-Cookie", std::string(kCookie) + "=" + PercentEncode(token) +
-                                     "; Path=/; HttpOnly; SameSite=Strict" +
-                                     (secure ? "; Secure" : ""));
+    if (throttle != nullptr) throttle->Succeeded(req.remote_addr);
+    auto session = calls.sessions()->Create();
+    if (!session.ok()) {
+      res.status = 503;
+      return LoginPage(res, "The server cannot store the session now; try again.");
+    }
+    res.set_header("Set-Cookie", CookieHeader(session->id, session->max_age_seconds, secure));
     res.set_redirect("/", 303);
   });
-  server.Post("/logout", [secure](const Request&, Response& res) {
-    res.set_header("Set-Cookie", std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; " +
-                                     "SameSite=Strict" + (secure ? "; Secure" : ""));
+  server.Post("/logout", [&calls, secure](const Request& req, Response& res) {
+    if (auto id = SessionCookie(req); id && calls.sessions() != nullptr) {
+      const Status revoked = calls.sessions()->Revoke(*id);
+      if (!revoked.ok()) {
+        ReplyError(res, ToGrpcStatus(revoked));
+        return;
+      }
+    }
+    res.set_header("Set-Cookie", CookieHeader("", 0, secure));
     res.set_redirect("/login", 303);
   });
   server.Get(

@@ -36,6 +36,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "server/calls.h"
@@ -54,6 +55,8 @@ struct HttpOptions {
   size_t body_budget_bytes = 128 << 20;     // bodies being received or handled, together
   int max_connections = 1000;
   int max_connections_per_address = 256;
+  // Host names requests may be sent to (--http-allowed-hosts); see Screen.
+  std::vector<std::string> allowed_hosts;
   bool metrics_only = false;
 };
 
@@ -76,14 +79,21 @@ class HttpServer {
  private:
   HttpServer() = default;
   void Routes(const HttpOptions& options, bool tls);
-  // Authentication and cross-site checks before routing: true when `res`
-  // holds the refusal.
-  bool Refused(const HttpRequest& req, HttpResponse& res) const;
+  // The checks on a request's head, before its body is read (on the I/O
+  // thread, no I/O): the Host, cross-site requests, the body's type, the
+  // route, and credentials in a header. True when `res` holds the refusal.
+  bool Screen(const HttpRequest& req, HttpResponse& res) const;
+  // The rest (a body without a type, a session cookie), then the route.
   void Handle(HttpRequest& req, HttpResponse& res) const;
+  bool IsInline(const HttpRequest& req) const;
+  bool HostAllowed(const HttpRequest& req) const;
+  bool NeedsCredentials(const HttpRequest& req) const;
+  void Unauthenticated(const HttpRequest& req, const grpc::Status& why, HttpResponse& res) const;
 
   Calls* calls_ = nullptr;
   Metrics* metrics_ = nullptr;
   bool metrics_only_ = false;
+  std::vector<std::string> allowed_hosts_;  // empty: any
   HttpRouter router_;
   std::unique_ptr<EventStreams> streams_;
   std::unique_ptr<HttpTransport> transport_;

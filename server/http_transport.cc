@@ -30,6 +30,8 @@ constexpr size_t kMiB = 1 << 20;
 constexpr size_t kMaxBuffer = 1 << 20;  // a connection's read buffer
 constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
 constexpr auto kLinger = std::chrono::seconds(5);  // at most, after an error reply
+constexpr size_t kSmallResponse = 64 << 10;  // replies under it are not counted
+constexpr size_t kWriteRate = 256 << 10;     // bytes per second a reader must take
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -47,16 +49,51 @@ std::string AddressText(const tcp::socket& socket) {
   return address.to_string();
 }
 
+// A request body as a string that grows as bytes arrive (Beast's
+// string_body reserves the declared length up front, before one byte came),
+// each piece admitted first: `admit` counts it against the body budget.
+struct CountedBody {
+  struct value_type {
+    std::string text;
+    std::function<bool(size_t)> admit;  // false: refuse the piece
+  };
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>&, error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    size_t put(const ConstBufferSequence& buffers, error_code& ec) {
+      const size_t n = net::buffer_size(buffers);
+      if (body_.admit && !body_.admit(n)) {
+        ec = http::error::body_limit;
+        return 0;
+      }
+      const size_t at = body_.text.size();
+      body_.text.resize(at + n);
+      net::buffer_copy(net::buffer(&body_.text[at], n), buffers);
+      ec = {};
+      return n;
+    }
+    void finish(error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 
 class HttpTransport::Impl {
  public:
-  Impl(const Options& options, Handler handler, IsInline is_inline, OnError on_error)
+  Impl(const Options& options, Handler handler, IsInline is_inline, Screen screen,
+       OnError on_error)
       : limits(options.limits),
         handler(std::move(handler)),
         is_inline(std::move(is_inline)),
+        screen(std::move(screen)),
         on_error(std::move(on_error)) {}
   ~Impl() { Shutdown(); }
 
@@ -67,16 +104,23 @@ class HttpTransport::Impl {
   // Connection accounting: false when the address or the server is full.
   bool Admit(const std::string& address);
   void Release(const std::string& address);
-  // The body budget: false when `bytes` more would pass it.
-  bool Reserve(size_t bytes);
-  void Unreserve(size_t bytes) { body_bytes.fetch_sub(bytes); }
+  // The body budget: false when `bytes` more would pass it, or pass the
+  // share one client address may hold.
+  bool Reserve(const std::string& address, size_t bytes);
+  void Unreserve(const std::string& address, size_t bytes);
+  // The response budget (responses built and not yet written).
+  bool ReserveResponse(size_t bytes);
+  // The most body bytes one client address may hold at once.
+  size_t AddressShare() const;
+  void UnreserveResponse(size_t bytes) { response_bytes.fetch_sub(bytes); }
 
   const HttpLimits limits;
   const Handler handler;
   const IsInline is_inline;
+  const Screen screen;
   const OnError on_error;
 
-  std::optional<net::io_context> ioc{std::in_place, 1};
+  std::optional<net::io_context> ioc;  // made in Listen(), for io_threads
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_timer;
   std::unique_ptr<net::ssl::context> ssl;
@@ -84,19 +128,28 @@ class HttpTransport::Impl {
   int port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<size_t> body_bytes{0};
+  std::atomic<size_t> response_bytes{0};
+  std::atomic<int> in_flight{0};  // requests handed to a handler, not yet answered
 
  private:
   void Accept();
   void OnAccept(tcp::socket socket);
+  void Serve(tcp::socket socket, const std::string& address);
   void Refuse(tcp::socket& socket, const std::string& why);
 
   std::vector<std::thread> threads_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
   bool shut_down_ = false;
 
+  struct Address {
+    int connections = 0;
+    size_t body_bytes = 0;
+  };
   std::mutex mu_;
-  int open_ = 0;                             // Guarded by mu_.
-  std::map<std::string, int> per_address_;  // Guarded by mu_. At most max_connections keys.
+  int open_ = 0;  // Guarded by mu_.
+  // Guarded by mu_. An entry per address with a connection open: at most
+  // max_connections.
+  std::map<std::string, Address> per_address_;
   int64_t refused_ = 0;                      // Guarded by mu_. For the log's rate.
 };
 
@@ -114,25 +167,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         address_(std::move(address)),
         tls_(tls),
         buffer_(kMaxBuffer),
-        timer_(stream_.get_executor()) {
-    on_chunk_ = [this](std::uint64_t, beast::string_view body, error_code& ec) -> size_t {
-      if (chunked_body_.size() + body.size() > limits().max_body_bytes) {
-        ec = http::error::body_limit;
-        return 0;
-      }
-      if (!impl_.Reserve(body.size())) {
-        over_budget_ = true;
-        ec = http::error::body_limit;
-        return 0;
-      }
-      reserved_ += body.size();
-      chunked_body_.append(body.data(), body.size());
-      return body.size();
-    };
-  }
+        timer_(stream_.get_executor()),
+        deadline_(stream_.get_executor()) {}
 
   ~Session() {
-    if (reserved_ > 0) impl_.Unreserve(reserved_);
+    if (reserved_ > 0) impl_.Unreserve(address_, reserved_);
+    if (response_reserved_ > 0) impl_.UnreserveResponse(response_reserved_);
+    if (counted_) impl_.in_flight.fetch_sub(1);
     if (source_ && !closed_) source_->Closed(!impl_.stopping.load());
     impl_.Release(address_);
   }
@@ -154,25 +195,49 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   const HttpLimits& limits() const { return impl_.limits; }
   auto Self() { return this->shared_from_this(); }
 
+  // A deadline for reading (the head, or the body) that, unlike the
+  // stream's own timeout, leaves the socket open for the 408 reply.
+  void StartDeadline(std::chrono::steady_clock::duration after) {
+    timed_out_ = false;
+    beast::get_lowest_layer(stream_).expires_never();
+    deadline_.expires_after(after);
+    deadline_.async_wait([weak = std::weak_ptr<Session>(Self())](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->timed_out_ = true;
+      error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().cancel(ignored);
+    });
+  }
+
   void ReadHead() {
     if (impl_.stopping) return Close();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits().max_head_bytes));
     parser_->body_limit(limits().max_body_bytes);
-    chunked_body_.clear();
     over_budget_ = false;
-    beast::get_lowest_layer(stream_).expires_after(limits().head_timeout);
+    head_request_ = false;
+    parser_->get().body().admit = [this](size_t n) {
+      if (!impl_.Reserve(address_, n)) {
+        over_budget_ = true;
+        return false;
+      }
+      reserved_ += n;
+      return true;
+    };
+    StartDeadline(limits().head_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = Self()](error_code ec, size_t) { self->OnHead(ec); });
   }
 
   void OnHead(error_code ec) {
+    deadline_.cancel();
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return Fail(431, "the request head is over " +
                            std::to_string(limits().max_head_bytes >> 10) + " KiB");
     }
     if (ec == http::error::body_limit) return FailBodyLimit();
-    if (ec == beast::error::timeout) {
+    if (timed_out_) {
       if (buffer_.size() == 0) return Close();  // an idle keep-alive connection
       return Fail(408, "the request head did not arrive within " +
                            std::to_string(limits().head_timeout.count() / 1000) + " s");
@@ -186,20 +251,30 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Fail(400, "malformed request (" + ec.message() + ")");
     }
     keep_alive_ = parser_->get().keep_alive();
+    version_ = parser_->get().version();
+    head_request_ = parser_->get().method() == http::verb::head;
     size_t declared = 0;
     if (const auto length = parser_->content_length()) {
       if (*length > limits().max_body_bytes) return FailBodyLimit();
       declared = static_cast<size_t>(*length);
-      if (declared > 0 && !impl_.Reserve(declared)) return FailBudget(declared);
-      reserved_ = declared;
     } else if (parser_->chunked()) {
       declared = limits().max_body_bytes;
-      parser_->on_chunk_body(on_chunk_);  // held by reference: a member
+    }
+    // Refusals that need no body (credentials, origin, route) are given
+    // before a byte of it is read, so a refused client holds no budget.
+    request_ = Describe(parser_->get());
+    {
+      HttpResponse refusal;
+      if (impl_.screen && impl_.screen(*request_, refusal)) {
+        keep_alive_ = false;
+        linger_ = declared > 0;
+        return Respond(std::move(refusal));
+      }
     }
     if (parser_->is_done()) return Dispatch();
     const auto deadline = limits().body_timeout + std::chrono::seconds(declared / kMiB);
     auto read_body = [self = Self(), deadline] {
-      beast::get_lowest_layer(self->stream_).expires_after(deadline);
+      self->StartDeadline(deadline);
       http::async_read(self->stream_, self->buffer_, *self->parser_,
                        [self](error_code ec, size_t) { self->OnBody(ec); });
     };
@@ -217,11 +292,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void OnBody(error_code ec) {
+    deadline_.cancel();
     if (ec == http::error::body_limit) {
-      if (over_budget_) return FailBudget(limits().max_body_bytes);
+      if (over_budget_) return FailBudget();
       return FailBodyLimit();
     }
-    if (ec == beast::error::timeout) {
+    if (timed_out_) {
       return Fail(408, "the request body did not arrive in time (" +
                            std::to_string(limits().body_timeout.count() / 1000) +
                            " s plus 1 s per MiB)");
@@ -236,15 +312,32 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Dispatch();
   }
 
+  // The head as an HttpRequest (no body yet).
+  std::shared_ptr<HttpRequest> Describe(const http::request<CountedBody>& message) const {
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::string(message.method_string());
+    req->target = std::string(message.target());
+    const size_t q = req->target.find('?');
+    req->path = PercentDecode(req->target.substr(0, q), false);
+    if (q != std::string::npos) req->params = ParseUrlEncoded(req->target.substr(q + 1));
+    for (const auto& field : message) {
+      req->headers.emplace_back(Lower(std::string(field.name_string())),
+                                std::string(field.value()));
+    }
+    req->remote_addr = address_;
+    req->tls = tls_;
+    return req;
+  }
+
   void FailBodyLimit() {
     Fail(413, "the request body is over the server's limit of " +
                   std::to_string(limits().max_body_bytes) + " bytes");
   }
-  void FailBudget(size_t bytes) {
+  void FailBudget() {
     Fail(503,
-         "the server is receiving too many request bodies at once (" + std::to_string(bytes) +
-             " more bytes would pass its budget of " + std::to_string(limits().body_budget_bytes) +
-             "); retry later",
+         "the server is receiving too many request bodies at once (its budget is " +
+             std::to_string(limits().body_budget_bytes) + " bytes, " +
+             std::to_string(impl_.AddressShare()) + " from one address); retry later",
          /*retry_after=*/true);
   }
 
@@ -261,29 +354,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Dispatch() {
-    auto message = parser_->release();
-    auto req = std::make_shared<HttpRequest>();
-    req->method = std::string(message.method_string());
-    req->target = std::string(message.target());
-    const size_t q = req->target.find('?');
-    req->path = PercentDecode(req->target.substr(0, q), false);
-    if (q != std::string::npos) req->params = ParseUrlEncoded(req->target.substr(q + 1));
-    for (const auto& field : message) {
-      req->headers.emplace_back(Lower(std::string(field.name_string())),
-                                std::string(field.value()));
-    }
-    req->body = chunked_body_.empty() ? std::move(message.body()) : std::move(chunked_body_);
-    req->remote_addr = address_;
-    req->tls = tls_;
+    auto req = request_;
+    request_.reset();
+    req->body = std::move(parser_->get().body().text);
+    parser_.reset();
     if (impl_.is_inline(*req)) {
       HttpResponse res;
       Handle(impl_, *req, res);
       return Respond(std::move(res));
     }
+    counted_ = true;
+    impl_.in_flight.fetch_add(1);
     const bool queued = impl_.workers->Submit([self = Self(), req] {
       auto res = std::make_shared<HttpResponse>();
       Handle(self->impl_, *req, *res);
       req->body = std::string();  // free the body before the write waits
+      self->ChargeResponse(*res);
       net::post(self->stream_.get_executor(),
                 [self, res] { self->Respond(std::move(*res)); });
     });
@@ -295,6 +381,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  // On the handler's thread: a large response is counted against the
+  // response budget until written, or replaced by a 503 when it does not fit.
+  void ChargeResponse(HttpResponse& res) {
+    if (res.stream || res.body.size() < kSmallResponse) return;
+    if (impl_.ReserveResponse(res.body.size())) {
+      response_reserved_ = res.body.size();
+      return;
+    }
+    const size_t size = res.body.size();
+    res = HttpResponse();
+    impl_.on_error(503,
+                   "the server is sending too much at once (a reply of " + std::to_string(size) +
+                       " bytes would pass its budget of " +
+                       std::to_string(limits().response_budget_bytes) + "); retry later",
+                   res);
+    res.status = 503;
+    res.set_header("Retry-After", "5");
+  }
+
   static void Handle(HttpTransport::Impl& impl, HttpRequest& req, HttpResponse& res) {
     try {
       impl.handler(req, res);
@@ -302,25 +407,46 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       res = HttpResponse();
       impl.on_error(500, std::string("internal error: ") + e.what(), res);
       res.status = 500;
+    } catch (...) {
+      res = HttpResponse();
+      impl.on_error(500, "internal error", res);
+      res.status = 500;
     }
   }
 
   void Respond(HttpResponse res) {
     if (reserved_ > 0) {
-      impl_.Unreserve(reserved_);
+      impl_.Unreserve(address_, reserved_);
       reserved_ = 0;
+    }
+    parser_.reset();
+    if (res.stream && head_request_) {
+      res.stream->Closed(false);  // HEAD: the stream's head, no stream
+      res.stream.reset();
     }
     if (res.stream) return StartStream(std::move(res));
     auto out = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(res.status), 11);
+        static_cast<http::status>(res.status), version_);
     for (const auto& [name, value] : res.headers) out->insert(name, value);
     if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
     out->body() = std::move(res.body);
     if (impl_.stopping) keep_alive_ = false;
     out->keep_alive(keep_alive_);
     out->prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(limits().write_timeout);
+    if (head_request_) out->body().clear();  // Content-Length stays the GET's
+    // A deadline that grows with the reply: a slow reader of a large one is
+    // not cut off, one that reads nothing is.
+    beast::get_lowest_layer(stream_).expires_after(
+        limits().write_timeout + std::chrono::seconds(out->body().size() / kWriteRate));
     http::async_write(stream_, *out, [self = Self(), out](error_code ec, size_t) {
+      if (self->response_reserved_ > 0) {
+        self->impl_.UnreserveResponse(self->response_reserved_);
+        self->response_reserved_ = 0;
+      }
+      if (self->counted_) {
+        self->counted_ = false;
+        self->impl_.in_flight.fetch_sub(1);
+      }
       if (!ec && self->linger_) return self->Linger();
       if (ec || !self->keep_alive_) return self->Close();
       self->ReadHead();
@@ -330,6 +456,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // --- streams -------------------------------------------------------------
 
   void StartStream(HttpResponse res) {
+    if (counted_) {
+      counted_ = false;
+      impl_.in_flight.fetch_sub(1);
+    }
     source_ = std::move(res.stream);
     std::weak_ptr<Session> weak = Self();
     auto executor = stream_.get_executor();
@@ -338,7 +468,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         if (auto self = weak.lock()) self->OnKick();
       });
     });
-    head_.emplace(static_cast<http::status>(res.status), 11);
+    head_.emplace(static_cast<http::status>(res.status), version_);
     for (const auto& [name, value] : res.headers) head_->insert(name, value);
     if (!res.content_type.empty()) head_->set(http::field::content_type, res.content_type);
     head_->keep_alive(false);
@@ -448,6 +578,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void Close() {
     error_code ec;
     timer_.cancel();
+    deadline_.cancel();
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(stream_).close();
   }
@@ -457,13 +588,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   const std::string address_;
   const bool tls_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::string chunked_body_;
-  // Takes a chunked body's pieces: counted against the limit and the budget.
-  std::function<size_t(std::uint64_t, beast::string_view, error_code&)> on_chunk_;
+  std::optional<http::request_parser<CountedBody>> parser_;
+  std::shared_ptr<HttpRequest> request_;  // the head being read, until dispatched
   bool over_budget_ = false;
-  size_t reserved_ = 0;  // body bytes held against the budget
+  size_t reserved_ = 0;           // body bytes held against the budget
+  size_t response_reserved_ = 0;  // reply bytes held against the response budget
+  bool counted_ = false;          // in impl_.in_flight
   bool keep_alive_ = false;
+  bool head_request_ = false;  // HEAD: the reply's head only
+  unsigned version_ = 11;      // the request's HTTP version, for the reply
+  net::steady_timer deadline_;
+  bool timed_out_ = false;  // deadline_ fired and cancelled the read
   bool linger_ = false;  // an error reply: drop the unread rest, then close
   std::chrono::steady_clock::time_point linger_deadline_;
   std::unique_ptr<std::array<char, 16384>> discard_;
@@ -481,6 +616,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 // ---------------------------------------------------------------------------
 
 Status HttpTransport::Impl::Listen(const Options& options) {
+  ioc.emplace(std::max(1, limits.io_threads));
   if (!options.tls_cert_file.empty()) {
     ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
     ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -553,6 +689,17 @@ void HttpTransport::Impl::OnAccept(tcp::socket socket) {
   if (!Admit(address)) return Refuse(socket, address);
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
+  try {
+    Serve(std::move(socket), address);
+  } catch (const std::exception& e) {
+    // The session was not made (SSL_new failed, out of memory): the
+    // connection's slot is given back here, since no session will.
+    spdlog::warn("http: cannot serve a connection from {}: {}", address, e.what());
+    Release(address);
+  }
+}
+
+void HttpTransport::Impl::Serve(tcp::socket socket, const std::string& address) {
   if (ssl) {
     using Tls = beast::ssl_stream<beast::tcp_stream>;
     std::make_shared<Session<Tls>>(*this, Tls(beast::tcp_stream(std::move(socket)), *ssl),
@@ -594,12 +741,9 @@ void HttpTransport::Impl::Refuse(tcp::socket& socket, const std::string& address
 bool HttpTransport::Impl::Admit(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   if (open_ >= limits.max_connections) return false;
-  int& mine = per_address_[address];
-  if (mine >= limits.max_connections_per_address) {
-    if (mine == 0) per_address_.erase(address);
-    return false;
-  }
-  ++mine;
+  auto [it, added] = per_address_.try_emplace(address);
+  if (it->second.connections >= limits.max_connections_per_address) return false;
+  ++it->second.connections;
   ++open_;
   return true;
 }
@@ -608,13 +752,37 @@ void HttpTransport::Impl::Release(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   --open_;
   auto it = per_address_.find(address);
-  if (it != per_address_.end() && --it->second <= 0) per_address_.erase(it);
+  if (it != per_address_.end() && --it->second.connections <= 0) per_address_.erase(it);
 }
 
-bool HttpTransport::Impl::Reserve(size_t bytes) {
-  size_t used = body_bytes.load();
-  while (used + bytes <= limits.body_budget_bytes) {
-    if (body_bytes.compare_exchange_weak(used, used + bytes)) return true;
+size_t HttpTransport::Impl::AddressShare() const {
+  return std::max(limits.max_body_bytes, limits.body_budget_bytes / 2);
+}
+
+bool HttpTransport::Impl::Reserve(const std::string& address, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = per_address_.find(address);
+  if (it == per_address_.end()) return false;
+  const size_t used = body_bytes.load();
+  if (used + bytes > limits.body_budget_bytes || it->second.body_bytes + bytes > AddressShare()) {
+    return false;
+  }
+  body_bytes.fetch_add(bytes);
+  it->second.body_bytes += bytes;
+  return true;
+}
+
+void HttpTransport::Impl::Unreserve(const std::string& address, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  body_bytes.fetch_sub(bytes);
+  auto it = per_address_.find(address);
+  if (it != per_address_.end()) it->second.body_bytes -= std::min(bytes, it->second.body_bytes);
+}
+
+bool HttpTransport::Impl::ReserveResponse(size_t bytes) {
+  size_t used = response_bytes.load();
+  while (used + bytes <= limits.response_budget_bytes) {
+    if (response_bytes.compare_exchange_weak(used, used + bytes)) return true;
   }
   return false;
 }
@@ -630,8 +798,12 @@ void HttpTransport::Impl::Shutdown() {
       accept_timer->cancel();
     });
   }
-  // Handlers in flight finish; what they post is dropped with the context.
+  // Handlers in flight finish, and their replies get a moment to be written
+  // (a created job's answer is not lost); then the connections close.
   if (workers) workers->Stop();
+  for (int i = 0; i < 200 && in_flight.load() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   guard_.reset();
   ioc->stop();
   for (auto& t : threads_) t.join();
@@ -650,9 +822,9 @@ HttpTransport::~HttpTransport() { Shutdown(); }
 
 StatusOr<std::unique_ptr<HttpTransport>> HttpTransport::Start(const Options& options,
                                                               Handler handler, IsInline is_inline,
-                                                              OnError on_error) {
+                                                              Screen screen, OnError on_error) {
   auto impl = std::make_unique<Impl>(options, std::move(handler), std::move(is_inline),
-                                     std::move(on_error));
+                                     std::move(screen), std::move(on_error));
   GANTRY_RETURN_IF_ERROR(impl->Listen(options));
   impl->Run();
   return std::unique_ptr<HttpTransport>(new HttpTransport(std::move(impl)));

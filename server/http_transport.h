@@ -17,16 +17,27 @@
 //   - a body must arrive within body_timeout plus one second per MiB
 //     declared; a body over max_body_bytes is refused with 413, declared or
 //     chunked;
-//   - bodies being received or handled hold their size against one
-//     body_budget_bytes: a body that does not fit is refused with 503 and
-//     Retry-After before it is read, so concurrent large bodies cannot
-//     multiply memory;
+//   - a request's head is screened (credentials, origin, route) before its
+//     body is read;
+//   - bodies being received or handled hold the bytes received so far
+//     against one body_budget_bytes, and one client address at most half of
+//     it (or one max body): a piece that does not fit ends the request with
+//     503 and Retry-After, so concurrent large bodies cannot multiply memory
+//     and a client that declares a large body and sends nothing holds none;
+//   - replies of 64 KiB or more hold their size against
+//     response_budget_bytes until written; one that does not fit is replaced
+//     by a 503 with Retry-After;
 //   - handlers run on handler_threads threads with at most max_queued
 //     requests waiting (503 beyond); a route marked `inline` (health,
 //     metrics, static files) is answered on the I/O thread and never waits
 //     behind handlers;
-//   - a response must be written within write_timeout; a streamed chunk
-//     within the same.
+//   - a response must be written within write_timeout plus one second per
+//     256 KiB; a streamed chunk within write_timeout;
+//   - a request whose body was refused unread: the client's remaining bytes
+//     are read and dropped for at most 5 s (a lingering close), so it reads
+//     the reply rather than a reset.
+// HEAD is answered as GET without the body. Transport-level 408s (a head or
+// body late) are written before the connection closes.
 // The listening socket does not set SO_REUSEPORT: a port another process
 // listens on is refused, as gRPC refuses it.
 //
@@ -58,6 +69,7 @@ struct HttpLimits {
   size_t max_head_bytes = 16 << 10;
   size_t max_body_bytes = 64 << 20;
   size_t body_budget_bytes = 128 << 20;
+  size_t response_budget_bytes = 256 << 20;
   int io_threads = 2;
   int handler_threads = 8;
   size_t max_queued = 256;
@@ -69,6 +81,10 @@ class HttpTransport {
   using Handler = std::function<void(HttpRequest& req, HttpResponse& res)>;
   // True when the route for `req` is cheap and answered on the I/O thread.
   using IsInline = std::function<bool(const HttpRequest& req)>;
+  // Looks at a request's head before its body is read (on the I/O thread:
+  // no I/O): true when it is refused, with the reply in `res`. A refused
+  // request's body is never read, so it holds none of the budget.
+  using Screen = std::function<bool(const HttpRequest& head, HttpResponse& res)>;
   // Fills `res` with a transport-level error (`http_status`, `message`).
   using OnError = std::function<void(int http_status, const std::string& message,
                                      HttpResponse& res)>;
@@ -83,7 +99,8 @@ class HttpTransport {
   // Binds and starts serving. INVALID_ARGUMENT for bad TLS files or an
   // unknown host, UNAVAILABLE when the address cannot be bound (in use).
   static StatusOr<std::unique_ptr<HttpTransport>> Start(const Options& options, Handler handler,
-                                                        IsInline is_inline, OnError on_error);
+                                                        IsInline is_inline, Screen screen,
+                                                        OnError on_error);
   ~HttpTransport();
   HttpTransport(const HttpTransport&) = delete;
   HttpTransport& operator=(const HttpTransport&) = delete;

@@ -174,6 +174,11 @@ int main(int argc, char** argv) {
                  "HTTP connections open at once from one client address")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--http-allowed-hosts", options.http_allowed_hosts,
+                 "host names (comma-separated) that requests may carry as Host, besides "
+                 "localhost, 127.0.0.1 and ::1; given, or when --http-listen is a loopback "
+                 "address, any other Host is refused (DNS rebinding)")
+      ->delimiter(',');
   int64_t body_budget_mib = options.http_body_budget_bytes >> 20;
   app.add_option("--http-body-budget-mib", body_budget_mib,
                  "MiB of HTTP request bodies being received or handled at once; a body that "

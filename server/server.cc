@@ -126,6 +126,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   http.body_budget_bytes = static_cast<size_t>(options.http_body_budget_bytes);
   http.max_connections = options.http_max_connections;
   http.max_connections_per_address = options.http_max_connections_per_address;
+  http.allowed_hosts = options.http_allowed_hosts;
   if (!options.http_listen.empty()) {
     http.listen = options.http_listen;
     auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());

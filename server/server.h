@@ -61,6 +61,7 @@ struct ServerOptions {
   int http_max_event_streams = 64;  // open SSE streams; 503 beyond
   int http_max_connections = 1000;   // HTTP connections open at once
   int http_max_connections_per_address = 256;  // ... from one client address
+  std::vector<std::string> http_allowed_hosts;   // Host names besides the loopback ones
   int64_t http_body_budget_bytes = 128 << 20;  // request bodies in flight, together
   // HOST:PORT serving only /metrics (and /healthz), without a token; or
   // empty for none. --http-listen serves /metrics too.

@@ -175,16 +175,17 @@ class HttpDaemon:
     /healthz answers. url(path) gives the address of a path; request(...)
     makes one HTTP request and returns (status, headers, body bytes)."""
 
-    def __init__(self, gantryd, tmp, *extra, scheme="http", ssl_context=None):
+    def __init__(self, gantryd, tmp, *extra, scheme="http", ssl_context=None, data_dir=None):
         self.port, self.http_port = free_port(), free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.base = f"{scheme}://127.0.0.1:{self.http_port}"
         self.ssl_context = ssl_context
         self.log_path = os.path.join(tmp, f"gantryd-{self.port}.log")
         self.log = open(self.log_path, "w")
+        self.data_dir = data_dir or os.path.join(tmp, f"data-{self.port}")
         self.proc = subprocess.Popen([gantryd, "--listen", self.address, "--http-listen",
                                       f"127.0.0.1:{self.http_port}", "--data-dir",
-                                      os.path.join(tmp, f"data-{self.port}"), *extra],
+                                      self.data_dir, *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -200,15 +201,19 @@ class HttpDaemon:
     def url(self, path):
         return self.base + path
 
-    def connection(self, timeout=60):
+    def connection(self, timeout=60, source=None):
+        """`source`: the client's address (another of 127/8, to be another client)."""
         import http.client
+        source_address = (source, 0) if source else None
         if self.base.startswith("https"):
             return http.client.HTTPSConnection("127.0.0.1", self.http_port, timeout=timeout,
-                                               context=self.ssl_context)
-        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+                                               context=self.ssl_context,
+                                               source_address=source_address)
+        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout,
+                                          source_address=source_address)
 
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        conn = self.connection(timeout)
+    def request(self, method, path, body=None, headers=None, timeout=60, source=None):
+        conn = self.connection(timeout, source)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             res = conn.getresponse()

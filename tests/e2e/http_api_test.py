@@ -497,6 +497,63 @@ class HttpApiTest(unittest.TestCase):
             events = read_events(d, jid, headers=jar)   # what EventSource does: the cookie only
             self.assertEqual(events[-1][1]["state"]["state"], "JOB_STATE_SUCCEEDED")
             self.assertEqual(d.request("GET", "/v1/jobs", headers={"Cookie": "gantry_token=nope"})[0], 401)
+            # The cookie holds a session id, never the token; the old token
+            # cookie is not a credential any more.
+            value = jar["Cookie"].split("=", 1)[1]
+            self.assertRegex(value, "^[0-9a-f]{64}$")
+            self.assertNotIn("s3cret", cookie)
+            self.assertIn("Max-Age=43200", cookie)
+            old = {"Cookie": "gantry_token=s3cret%20token%2F1"}
+            self.assertEqual(d.request("GET", "/v1/jobs", headers=old)[0], 401)
+            # A second sign-in is a second session; logging out revokes only its own.
+            status, hdrs, _ = d.request("POST", "/login", b"token=s3cret+token%2F1", form)
+            other = {"Cookie": hdrs["set-cookie"].split(";")[0]}
+            self.assertNotEqual(other, jar)
+            status, hdrs, _ = d.request("POST", "/logout", b"", headers=jar)
+            self.assertEqual((status, hdrs["location"]), (303, "/login"))
+            self.assertIn("Max-Age=0", hdrs["set-cookie"])
+            status, _, raw = d.request("GET", "/v1/jobs", headers=jar)
+            self.assertEqual(status, 401)
+            self.assertIn("session", json.loads(raw)["error"]["message"])
+            self.assertEqual(d.request("GET", "/v1/jobs", headers=other)[0], 200)
+        finally:
+            self.assertEqual(d.stop(), 0)
+        # Sessions are stored: a restart on the same data directory keeps them.
+        d = HttpDaemon(ARGS.gantryd, self.tmp, "--auth-token-file", token_file, data_dir=d.data_dir)
+        try:
+            self.assertEqual(d.request("GET", "/v1/jobs", headers=other)[0], 200)
+            self.assertEqual(d.request("GET", "/v1/jobs", headers=jar)[0], 401)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_failed_logins_are_throttled(self):
+        token_file = os.path.join(self.tmp, "token-throttle")
+        with open(token_file, "w") as f:
+            f.write("s3cret\n")
+        d = HttpDaemon(ARGS.gantryd, self.tmp, "--auth-token-file", token_file)
+
+        def from_other_address(method, path, body=None, headers=None):
+            return d.request(method, path, body, headers, source="127.0.0.2")
+
+        try:
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            statuses = [from_other_address("POST", "/login", b"token=guess", form)[0]
+                        for _ in range(8)]
+            print(f"[http] 8 wrong logins from one address: {statuses}")
+            self.assertEqual(statuses[:5], [401] * 5)
+            self.assertIn(429, statuses[5:])
+            status, hdrs, raw = from_other_address("POST", "/login", b"token=s3cret", form)
+            self.assertEqual(status, 429)  # even the right token waits
+            self.assertGreaterEqual(int(hdrs["retry-after"]), 1)
+            self.assertIn(b"Too many failed sign-ins", raw)
+            # Guessing through the API's header is throttled the same way.
+            status, hdrs, raw = from_other_address("GET", "/v1/jobs",
+                                                   headers={"Authorization": "Bearer guess"})
+            self.assertEqual(status, 429)
+            self.assertIn("retry-after", hdrs)
+            # Another address is not affected.
+            self.assertEqual(d.request("GET", "/v1/jobs",
+                                       headers={"Authorization": "Bearer s3cret"})[0], 200)
         finally:
             self.assertEqual(d.stop(), 0)
 

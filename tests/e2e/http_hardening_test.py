@@ -72,6 +72,20 @@ def read_reply(s):
     return status, headers, body
 
 
+def read_until_close(s, timeout):
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return buf
+
+
 def timed_get(port, path, timeout=10):
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -121,7 +135,7 @@ class HttpHardeningTest(unittest.TestCase):
         streams = []
         for _ in range(64):
             s = connect(d.http_port, "127.0.0.3")
-            s.sendall(f"GET /v1/jobs/{job}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.sendall(f"GET /v1/jobs/{job}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             streams.append(s)
         for s in streams:
             self.assertIn(b" 200 ", s.recv(4096).split(b"\r\n")[0])
@@ -130,7 +144,7 @@ class HttpHardeningTest(unittest.TestCase):
         for _ in range(300):
             try:
                 s = connect(d.http_port, "127.0.0.2")
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 slow.append(s)
             except OSError:
                 pass
@@ -201,7 +215,7 @@ class HttpHardeningTest(unittest.TestCase):
         d = self.daemon("--http-max-connections-per-address", "4")
         held = [connect(d.http_port, "127.0.0.2") for _ in range(4)]
         try:
-            status, headers, body = raw_request(d.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            status, headers, body = raw_request(d.http_port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                                                 source="127.0.0.2")
             self.assertEqual(status, 503)
             self.assertIn(b"too many connections", body)
@@ -212,7 +226,7 @@ class HttpHardeningTest(unittest.TestCase):
         # Closed connections are given back.
         deadline = time.time() + 30
         while time.time() < deadline:
-            status, _, _ = raw_request(d.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            status, _, _ = raw_request(d.http_port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                                        source="127.0.0.2")
             if status == 200:
                 break
@@ -296,13 +310,13 @@ class HttpHardeningTest(unittest.TestCase):
         self.assertIn("\ufffd", json.loads(text)["error"]["message"])
         # POST :cancel as `curl -X POST` sends it: no body, no length, no type.
         status, _, raw = raw_request(
-            d.http_port, f"POST /v1/jobs/{job}:cancel HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            d.http_port, f"POST /v1/jobs/{job}:cancel HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         self.assertEqual(status, 200, raw)
         # Expect: 100-continue (curl sends it for large uploads).
         s = connect(d.http_port, timeout=30)
         try:
             csv = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(100))
-            s.sendall(f"POST /v1/tables?name=t.csv HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            s.sendall(f"POST /v1/tables?name=t.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
                       f"Content-Length: {len(csv)}\r\nExpect: 100-continue\r\n\r\n".encode())
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 100 Continue"))
             s.sendall(csv)
@@ -352,6 +366,72 @@ class HttpHardeningTest(unittest.TestCase):
                                                 "Origin": "http://evil.example"})
                 self.assertEqual(status, 403)
                 self.assertNotIn("set-cookie", headers)
+
+    def test_head_is_answered_as_get_without_a_body(self):
+        d = self.daemon()
+        s = connect(d.http_port)
+        try:
+            s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            raw = read_until_close(s, 30)
+        finally:
+            s.close()
+        first, rest = raw.split(b"\r\n\r\n", 1)
+        self.assertIn(b" 200 ", first.split(b"\r\n")[0], raw)
+        self.assertIn(b"Content-Length: 8", first)       # the GET's length ...
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200"), raw)  # ... and no body
+
+    def test_a_late_head_is_answered_408(self):
+        d = self.daemon()
+        s = connect(d.http_port, timeout=60)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+            raw = read_until_close(s, 60)
+        finally:
+            s.close()
+        self.assertTrue(raw.startswith(b"HTTP/1.1 408"), raw)
+        self.assertIn(b"did not arrive within 10 s", raw)
+
+    def test_declared_bodies_that_never_come_hold_no_budget(self):
+        token = os.path.join(self.tmp, "token")
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        for extra in ([], ["--auth-token-file", token]):
+            with self.subTest(token=bool(extra)):
+                d = self.daemon(*extra)
+                held = []
+                for _ in range(4):  # 4 x 64 MiB declared: twice the budget
+                    s = connect(d.http_port, "127.0.0.2", timeout=120)
+                    s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 67108864\r\n\r\n")
+                    held.append(s)
+                time.sleep(0.5)
+                try:
+                    auth = {"Authorization": "Bearer s3cret"} if extra else {}
+                    status, _, raw = d.request("POST", "/v1/jobs", b'{"name": "x"}',
+                                               {"Content-Type": "application/json", **auth})
+                    self.assertEqual(status, 200, raw)  # not 503: the budget is free
+                    d.json("POST", f"/v1/jobs/{json.loads(raw)['id']}:cancel", headers=auth)
+                finally:
+                    for s in held:
+                        s.close()
+
+    def test_a_rebound_dns_name_is_refused(self):
+        d = self.daemon()
+        p = d.http_port
+        for method, path, body in (("POST", "/v1/jobs", b'{"spec": {"epochs": 1}}'),
+                                   ("GET", "/v1/jobs", None)):
+            status, _, raw = d.request(
+                method, path, body,
+                {"Host": f"evil.example:{p}", "Origin": f"http://evil.example:{p}",
+                 "Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"})
+            self.assertEqual(status, 403, raw)
+            self.assertIn("is not a name of this server", json.loads(raw)["error"]["message"])
+        self.assertEqual(d.request("GET", "/healthz", headers={"Host": "evil.example"})[0], 200)
+        self.assertEqual(d.request("GET", "/v1/jobs", headers={"Host": f"localhost:{p}"})[0], 200)
+        d2 = self.daemon("--http-allowed-hosts", "gantry.example,other.example")
+        self.assertEqual(d2.request("GET", "/v1/jobs",
+                                    headers={"Host": f"Gantry.Example.:{d2.http_port}"})[0], 200)
 
 
 def main():
