@@ -309,12 +309,16 @@ bool HttpServer::Screen(const Request& req, Response& res) const {
       return true;
     }
   }
+  if (NeedsCredentials(req) && RefusedCredentials(req, res)) return true;
   if (!router_.Has(req)) {
     ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no route for " + req.method + " " + SafeText(req.path)));
     return true;
   }
-  if (!NeedsCredentials(req)) return false;
+  return false;
+}
+
+bool HttpServer::RefusedCredentials(const Request& req, Response& res) const {
   grpc::Status auth;
   if (req.has_header("Authorization")) {
     // A token in a header: guesses are throttled as logins are.

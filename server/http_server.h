@@ -88,6 +88,9 @@ class HttpServer {
   bool IsInline(const HttpRequest& req) const;
   bool HostAllowed(const HttpRequest& req) const;
   bool NeedsCredentials(const HttpRequest& req) const;
+  // Screen's credentials check: a token in a header (throttled), or none; a
+  // session cookie passes here and is checked in Handle().
+  bool RefusedCredentials(const HttpRequest& req, HttpResponse& res) const;
   void Unauthenticated(const HttpRequest& req, const grpc::Status& why, HttpResponse& res) const;
 
   Calls* calls_ = nullptr;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/sha256.h"
+#include "tests/server/store_fixture.h"
 #include "server/store/memory_store.h"
 #include "server/store/sqlite_store.h"
 
@@ -26,13 +27,6 @@ namespace fs = std::filesystem;
 constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kHour = 3600 * kSecond;
 
-struct StoreFactory {
-  std::string name;
-  std::function<std::unique_ptr<Store>(const std::string& dir)> make;
-};
-
-void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
-
 // What Check says, which must not be an error.
 SessionState StateOf(Sessions& sessions, std::string_view id) {
   auto state = sessions.Check(id);
@@ -40,21 +34,9 @@ SessionState StateOf(Sessions& sessions, std::string_view id) {
   return state.ok() ? *state : SessionState::kUnknown;
 }
 
-class SessionsTest : public ::testing::TestWithParam<StoreFactory> {
+class SessionsTest : public StoreTest {
  protected:
-  void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            ("gantry-sessions-" + GetParam().name + "-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
-    store_ = GetParam().make(dir_);
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  SessionsTest() : StoreTest("gantry-sessions") {}
 
   // Options on the test's clock (starting at a plausible wall time).
   SessionsOptions Options(int64_t lifetime_ns = 12 * kHour) {
@@ -76,8 +58,6 @@ class SessionsTest : public ::testing::TestWithParam<StoreFactory> {
     return n.ok() ? *n : -1;
   }
 
-  std::string dir_;
-  std::unique_ptr<Store> store_;
   int64_t now_ = int64_t{1'800'000'000} * kSecond;
 };
 

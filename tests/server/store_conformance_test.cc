@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "server/sha256.h"
+#include "tests/server/store_fixture.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
@@ -27,13 +28,6 @@ namespace gantry {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct StoreFactory {
-  std::string name;
-  std::function<std::unique_ptr<Store>(const std::string& dir)> make;
-};
-
-void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 
 std::string Run(const std::string& command) {
   std::string out;
@@ -86,21 +80,9 @@ std::unique_ptr<Store> NewPgStore(const std::string& dir) {
   return OpenPgStore(NewPgDatabase());
 }
 
-class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
+class StoreConformanceTest : public StoreTest {
  protected:
-  void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            ("gantry-store-" + GetParam().name + "-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
-    store_ = GetParam().make(dir_);
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  StoreConformanceTest() : StoreTest("gantry-store") {}
 
   static JobRow Row(const std::string& id, const std::string& request_id = "",
                     int64_t memory = 100) {
@@ -177,8 +159,6 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     return r;
   }
 
-  std::string dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(StoreConformanceTest, InsertNumbersJobsAndGetReturnsThem) {

@@ -22,19 +22,21 @@
 // dashboard itself, in the same browser, still works: a job submitted
 // through its form, a CSV table uploaded and trained through its form, the
 // attacked job cancelled with its Cancel button and deleted with Delete.
-// The sign-in is a form post from a no-referrer page, so it carries
-// "Origin: null" and passes on Sec-Fetch-Site: same-origin (asserted); the
-// dashboard's fetch() calls are CORS-mode and carry its real Origin.
+// The sign-in is a form post from the login page, whose Referrer-Policy is
+// same-origin, so it carries the page's real Origin (asserted: under
+// no-referrer it would be "null", and plain-HTTP origins other than
+// loopback get no Sec-Fetch-Site to fall back on); the dashboard's fetch()
+// calls carry it too.
 //
 //   node tests/e2e/browser/cross_site_test.mjs --gantryd build/bin/gantryd --out build/cross_site
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+
+import { freePort, spawnGantryd } from './gantryd.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -48,13 +50,6 @@ const TOKEN = 'cross-site-s3cret';
 function step(msg) { console.log(`[cross_site] ${msg}`); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
 async function waitFor(fn, what, timeout = TIMEOUT) {
   const deadline = Date.now() + timeout;
   for (;;) {
@@ -66,19 +61,7 @@ async function waitFor(fn, what, timeout = TIMEOUT) {
 }
 
 async function startGantryd(name, ...extra) {
-  const grpcPort = await freePort();
-  const httpPort = await freePort();
-  const log = fs.openSync(path.join(out, `gantryd-${name}.log`), 'w');
-  const proc = spawn(gantryd, ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
-    '--data-dir', path.join(tmp, `data-${name}`), '--max-concurrent-jobs', '2', ...extra],
-  { stdio: ['ignore', log, log] });
-  const base = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`gantryd did not start (${base})`);
-    await sleep(50);
-  }
+  const { base, stop } = await spawnGantryd({ gantryd, out, tmp, name, extra });
   const auth = extra.includes('--auth-token-file') ? { Authorization: `Bearer ${TOKEN}` } : {};
   const g = {
     base,
@@ -97,10 +80,7 @@ async function startGantryd(name, ...extra) {
       return list.jobs || [];
     },
     async state(id) { return (await g.api('GET', `/v1/jobs/${id}`)).state; },
-    stop() {
-      if (proc.exitCode !== null) return Promise.resolve(proc.exitCode);
-      return new Promise((resolve) => { proc.once('exit', (code) => resolve(code)); proc.kill('SIGTERM'); });
-    },
+    stop,
   };
   return g;
 }
@@ -217,7 +197,7 @@ async function attack(g, ctx, scenario, origin, kind, runningId) {
   // Playwright (it always sends Sec-Fetch-Mode to a loopback server).
   const headers = 'sec-fetch-mode' in sent
     ? `Origin: ${sent.origin ?? '(none)'}, Sec-Fetch-Site: ${sent['sec-fetch-site'] ?? '(none)'}, ` +
-      `Content-Type: ${sent['content-type'] ?? '(none)'}, cookie sent: ${/gantry_token=/.test(sent.cookie || '')}`
+      `Content-Type: ${sent['content-type'] ?? '(none)'}, cookie sent: ${/gantry_session=/.test(sent.cookie || '')}`
     : 'headers not reported';
   step(`${scenario}: ${kind} from ${origin}: ${status} (${headers}); ` +
     `gantryd: "${said}"; jobs ${before.length} -> ${after.length}${created.length ? ` (created: ${created.map((j) => `'${j.name}'`).join(', ')})` : ''}; ` +
@@ -250,15 +230,12 @@ async function dashboardStillWorks(g, ctx, scenario, runningId) {
     return `${r.status()} (Origin: ${h.origin ?? '(none)'}, Sec-Fetch-Site: ${h['sec-fetch-site'] ?? '(none)'}, ` +
       `Content-Type: ${h['content-type'] ?? '(none)'})`;
   };
-  // The dashboard's fetch() calls are CORS-mode requests: Chromium sends
-  // its real Origin despite the pages' Referrer-Policy: no-referrer (that
-  // policy turns Origin into "null" for form posts, as the login page's:
-  // see scenario()). Either way it is this server, and Sec-Fetch-Site says
-  // same-origin.
+  // The dashboard's fetch() calls carry its real Origin, and Sec-Fetch-Site
+  // says same-origin.
   const sameOrigin = async (r, what) => {
     const h = await r.request().allHeaders();
     if (r.status() !== 200) assert.fail(`${what}: ${r.status()} ${await r.text().catch(() => '')}`);
-    assert.ok(h.origin === g.base || h.origin === 'null', `${what}: Origin ${h.origin}`);
+    assert.equal(h.origin, g.base, `${what}: Origin`);
     assert.equal(h['sec-fetch-site'], 'same-origin', `${what}: Sec-Fetch-Site`);
   };
 
@@ -347,7 +324,7 @@ async function scenario(browser, attacker, name, withToken) {
 
     if (withToken) {
       // Sign in legitimately (the login page's own form: a same-origin
-      // POST with "Origin: null", its Referrer-Policy being no-referrer).
+      // POST with the page's Origin, its Referrer-Policy being same-origin).
       const page = await ctx.newPage();
       page.setDefaultTimeout(TIMEOUT);
       await page.goto(`${g.base}/`);
@@ -359,15 +336,14 @@ async function scenario(browser, attacker, name, withToken) {
       const h = await r.request().allHeaders();
       step(`${name}: sign in at ${g.base}/login: ${r.status()} (Origin: ${h.origin ?? '(none)'}, ` +
         `Sec-Fetch-Site: ${h['sec-fetch-site'] ?? '(none)'})`);
-      // A form post from a no-referrer page: "Origin: null", and it passes
-      // on Sec-Fetch-Site.
       assert.equal(r.status(), 303, 'the sign-in');
-      assert.equal(h.origin, 'null', 'the sign-in\'s Origin');
+      assert.equal(h.origin, g.base, 'the sign-in\'s Origin');
       assert.equal(h['sec-fetch-site'], 'same-origin', 'the sign-in\'s Sec-Fetch-Site');
       await page.waitForURL(`${g.base}/`);
       await page.waitForSelector(`tr[data-job="${running.id}"]`);
       const cookies = await ctx.cookies(g.base);
-      assert.ok(cookies.some((c) => c.name === 'gantry_token' && c.sameSite === 'Strict'), 'the session cookie');
+      assert.ok(cookies.some((c) => c.name === 'gantry_session' && /^[0-9a-f]{64}$/.test(c.value) &&
+        c.sameSite === 'Strict'), 'the session cookie');
       await page.close();
     }
 

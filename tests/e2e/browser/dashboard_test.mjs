@@ -17,12 +17,12 @@
 //
 //   node tests/e2e/browser/dashboard_test.mjs --gantryd build/bin/gantryd --out build/dashboard
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+
+import { spawnGantryd } from './gantryd.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -34,27 +34,9 @@ const TIMEOUT = 300_000;
 
 function step(msg) { console.log(`[dashboard] ${msg}`); }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
 async function startGantryd(...extra) {
-  const grpcPort = await freePort();
-  const httpPort = await freePort();
-  const log = fs.openSync(path.join(out, `gantryd-${httpPort}.log`), 'w');
-  const proc = spawn(gantryd, ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
-    '--data-dir', path.join(tmp, `data-${httpPort}`), '--max-concurrent-jobs', '2', ...extra],
-  { stdio: ['ignore', log, log] });
-  const base = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`gantryd did not start (${base})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const g = await spawnGantryd({ gantryd, out, tmp, extra });
+  const { base } = g;
   return {
     base,
     async api(method, p, body, headers = {}) {
@@ -64,9 +46,7 @@ async function startGantryd(...extra) {
       assert.ok(res.ok, `${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
       return json;
     },
-    stop() {
-      return new Promise((resolve) => { proc.once('exit', (code) => resolve(code)); proc.kill('SIGTERM'); });
-    },
+    stop: g.stop,
   };
 }
 
@@ -574,7 +554,9 @@ try {
     await tpage.waitForURL(`${t.base}/`);
     await tpage.waitForSelector(`tr[data-job="${job.id}"]`);
     const cookies = await tctx.cookies();
-    assert.ok(cookies.some((c) => c.name === 'gantry_token' && c.httpOnly && c.sameSite === 'Strict'));
+    // The cookie is a session id (64 hex digits), never the token.
+    assert.ok(cookies.some((c) => c.name === 'gantry_session' && /^[0-9a-f]{64}$/.test(c.value) &&
+      c.httpOnly && c.sameSite === 'Strict'));
     assert.equal(await tpage.evaluate(() => document.cookie), '', 'the cookie is HttpOnly');
     await tpage.click(`tr[data-job="${job.id}"]`);
     await waitFor(async () => (await attr(tpage, '#loss-chart', 'data-points')) === 40, 'events through the cookie');
