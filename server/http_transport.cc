@@ -199,11 +199,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // stream's own timeout, leaves the socket open for the 408 reply.
   void StartDeadline(std::chrono::steady_clock::duration after) {
     timed_out_ = false;
+    const uint64_t generation = ++deadline_generation_;
     beast::get_lowest_layer(stream_).expires_never();
     deadline_.expires_after(after);
-    deadline_.async_wait([weak = std::weak_ptr<Session>(Self())](error_code ec) {
+    deadline_.async_wait([weak = std::weak_ptr<Session>(Self()), generation](error_code ec) {
       auto self = weak.lock();
-      if (ec || !self) return;
+      // A deadline that fired just as its read completed is stale: the read's
+      // handler ran first and moved on.
+      if (ec || !self || self->deadline_generation_ != generation) return;
       self->timed_out_ = true;
       error_code ignored;
       beast::get_lowest_layer(self->stream_).socket().cancel(ignored);
@@ -230,14 +233,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                             [self = Self()](error_code ec, size_t) { self->OnHead(ec); });
   }
 
-  void OnHead(error_code ec) {
+  void StopDeadline() {
+    ++deadline_generation_;
     deadline_.cancel();
+  }
+
+  void OnHead(error_code ec) {
+    StopDeadline();
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return Fail(431, "the request head is over " +
                            std::to_string(limits().max_head_bytes >> 10) + " KiB");
     }
     if (ec == http::error::body_limit) return FailBodyLimit();
-    if (timed_out_) {
+    if (ec && timed_out_) {
       if (buffer_.size() == 0) return Close();  // an idle keep-alive connection
       return Fail(408, "the request head did not arrive within " +
                            std::to_string(limits().head_timeout.count() / 1000) + " s");
@@ -292,12 +300,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void OnBody(error_code ec) {
-    deadline_.cancel();
+    StopDeadline();
     if (ec == http::error::body_limit) {
       if (over_budget_) return FailBudget();
       return FailBodyLimit();
     }
-    if (timed_out_) {
+    if (ec && timed_out_) {
       return Fail(408, "the request body did not arrive in time (" +
                            std::to_string(limits().body_timeout.count() / 1000) +
                            " s plus 1 s per MiB)");
@@ -599,6 +607,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   unsigned version_ = 11;      // the request's HTTP version, for the reply
   net::steady_timer deadline_;
   bool timed_out_ = false;  // deadline_ fired and cancelled the read
+  uint64_t deadline_generation_ = 0;  // which StartDeadline a firing belongs to
   bool linger_ = false;  // an error reply: drop the unread rest, then close
   std::chrono::steady_clock::time_point linger_deadline_;
   std::unique_ptr<std::array<char, 16384>> discard_;

@@ -66,7 +66,21 @@ build "$pg_image" deploy/postgres.Dockerfile
 echo "built $pg_image in $(( $(date +%s) - start )) s," \
      "$(( $(podman image inspect "$pg_image" --format '{{.Size}}') / 1024 / 1024 )) MiB"
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A free port below the kernel's ephemeral range (32768 and up), so that no
+# other test's connection or port-0 bind takes it between here and podman's
+# bind minutes later (that happened: "bind: address already in use").
+free_port() { /usr/bin/python3 -c '
+import random, socket
+for _ in range(1000):
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'; }
 proj=gantry-compose-test-$$
 export GANTRY_IMAGE=$image GANTRY_POSTGRES_IMAGE=$pg_image GANTRY_PUBLISH_ADDR=127.0.0.1
 GANTRY_PG_PASSWORD=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(16))')
