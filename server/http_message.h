@@ -91,6 +91,8 @@ struct HttpResponse {
   }
 };
 
+// `s` with ASCII letters lower-cased (header names, media types, hosts).
+std::string AsciiLower(std::string s);
 // "%41+b" -> "A b" when `plus_is_space`; a malformed escape stays as it is.
 std::string PercentDecode(const std::string& s, bool plus_is_space);
 // "a=1&b=x+y" (a query, or an urlencoded form) into decoded pairs, each

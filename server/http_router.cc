@@ -3,14 +3,10 @@
 #include <cctype>
 
 namespace gantry {
-namespace {
-
-std::string Lower(std::string s) {
+std::string AsciiLower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-}  // namespace
 
 void HttpRouter::Add(std::string method, const std::string& pattern, Handler handler,
                      bool is_inline) {
@@ -44,7 +40,7 @@ bool HttpRouter::Dispatch(HttpRequest& req, HttpResponse& res) const {
 }
 
 bool HttpRequest::has_header(const std::string& name) const {
-  const std::string key = Lower(name);
+  const std::string key = AsciiLower(name);
   for (const auto& [n, v] : headers) {
     if (n == key) return true;
   }
@@ -52,7 +48,7 @@ bool HttpRequest::has_header(const std::string& name) const {
 }
 
 std::string HttpRequest::get_header_value(const std::string& name) const {
-  const std::string key = Lower(name);
+  const std::string key = AsciiLower(name);
   for (const auto& [n, v] : headers) {
     if (n == key) return v;
   }
@@ -75,7 +71,7 @@ std::string HttpRequest::get_param_value(const std::string& name) const {
 
 void HttpResponse::set_header(const std::string& name, const std::string& value) {
   for (auto& [n, v] : headers) {
-    if (Lower(n) == Lower(name)) {
+    if (AsciiLower(n) == AsciiLower(name)) {
       v = value;
       return;
     }

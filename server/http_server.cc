@@ -86,21 +86,16 @@ void LoginPage(Response& res, const std::string& error) {
   res.set_content(html, "text/html; charset=utf-8");
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // "host", "host:port", "[v6]:port" into a lower-cased host and a port
 // ("" when absent).
 void SplitAuthority(const std::string& authority, std::string* host, std::string* port) {
   const size_t close = authority.rfind(']');
   const size_t colon = authority.rfind(':');
   if (colon != std::string::npos && (close == std::string::npos || colon > close)) {
-    *host = Lower(authority.substr(0, colon));
+    *host = AsciiLower(authority.substr(0, colon));
     *port = authority.substr(colon + 1);
   } else {
-    *host = Lower(authority);
+    *host = AsciiLower(authority);
     port->clear();
   }
 }
@@ -112,7 +107,7 @@ void SplitAuthority(const std::string& authority, std::string* host, std::string
 bool SameOrigin(const std::string& origin, const Request& req) {
   const size_t sep = origin.find("://");
   if (sep == std::string::npos) return false;
-  const std::string scheme = Lower(origin.substr(0, sep));
+  const std::string scheme = AsciiLower(origin.substr(0, sep));
   if (scheme != "http" && scheme != "https") return false;
   std::string origin_host, origin_port, host, port;
   SplitAuthority(origin.substr(sep + 3), &origin_host, &origin_port);
@@ -136,15 +131,14 @@ bool ChangesState(const Request& req) {
 // browsers send no Sec-Fetch-Site to plain-HTTP origins other than loopback.
 std::optional<std::string> CrossSite(const Request& req) {
   const std::string origin = req.get_header_value("Origin");
-  const std::string fetch_site = Lower(req.get_header_value("Sec-Fetch-Site"));
+  const std::string site = AsciiLower(req.get_header_value("Sec-Fetch-Site"));
   if (!origin.empty() && origin != "null") {
     // A browser's own word that the page is this origin is enough: behind a
     // proxy that rewrites Host, Origin and Host differ for the dashboard too.
-    if (SameOrigin(origin, req) || fetch_site == "same-origin") return std::nullopt;
+    if (SameOrigin(origin, req) || site == "same-origin") return std::nullopt;
     return "cross-origin request refused: Origin '" + SafeText(origin) +
            "' is not this server (Host '" + SafeText(req.get_header_value("Host")) + "')";
   }
-  const std::string site = Lower(req.get_header_value("Sec-Fetch-Site"));
   if (site == "same-origin" || site == "none") return std::nullopt;
   if (site.empty() && origin.empty()) return std::nullopt;  // not a browser
   return "cross-site request refused (Origin: " + (origin.empty() ? "(absent)" : origin) +
@@ -153,7 +147,7 @@ std::optional<std::string> CrossSite(const Request& req) {
 
 // The media type of the request's body, lower-cased, without parameters.
 std::string MediaType(const Request& req) {
-  std::string type = Lower(req.get_header_value("Content-Type"));
+  std::string type = AsciiLower(req.get_header_value("Content-Type"));
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   return type;
@@ -181,6 +175,11 @@ std::optional<std::string> WrongBodyType(const Request& req, bool has_body) {
          "'Content-Type: application/json'";
 }
 
+void NoRoute(const Request& req, Response& res) {
+  ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                               "no route for " + req.method + " " + SafeText(req.path)));
+}
+
 bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -192,10 +191,10 @@ bool IsLoopback(const std::string& host) {
 // and on any other address anything.
 std::vector<std::string> AllowedHosts(const HttpOptions& options, const std::string& listen_host) {
   std::vector<std::string> hosts;
-  for (const std::string& h : options.allowed_hosts) hosts.push_back(Lower(h));
+  for (const std::string& h : options.allowed_hosts) hosts.push_back(AsciiLower(h));
   if (hosts.empty() && !IsLoopback(listen_host)) return hosts;
   for (const char* h : {"localhost", "127.0.0.1", "::1"}) hosts.emplace_back(h);
-  if (!listen_host.empty()) hosts.push_back(Lower(listen_host));
+  if (!listen_host.empty()) hosts.push_back(AsciiLower(listen_host));
   return hosts;
 }
 
@@ -232,6 +231,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   transport.limits.body_budget_bytes = std::max(options.body_budget_bytes, options.max_body_bytes);
   transport.limits.max_connections = options.max_connections;
   transport.limits.max_connections_per_address = options.max_connections_per_address;
+  transport.limits.head_timeout = std::chrono::milliseconds(options.head_timeout_ms);
 
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->calls_ = calls;
@@ -311,8 +311,7 @@ bool HttpServer::Screen(const Request& req, Response& res) const {
   }
   if (NeedsCredentials(req) && RefusedCredentials(req, res)) return true;
   if (!router_.Has(req)) {
-    ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "no route for " + req.method + " " + SafeText(req.path)));
+    NoRoute(req, res);
     return true;
   }
   return false;
@@ -375,10 +374,7 @@ void HttpServer::Handle(Request& req, Response& res) const {
           req, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, SessionStateMessage(*state)), res);
     }
   }
-  if (!router_.Dispatch(req, res)) {
-    ReplyError(res, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "no route for " + req.method + " " + SafeText(req.path)));
-  }
+  if (!router_.Dispatch(req, res)) NoRoute(req, res);
 }
 
 bool HttpServer::IsInline(const Request& req) const {

@@ -55,6 +55,7 @@ struct HttpOptions {
   size_t body_budget_bytes = 128 << 20;     // bodies being received or handled, together
   int max_connections = 1000;
   int max_connections_per_address = 256;
+  int head_timeout_ms = 10'000;  // a request head's total deadline
   // Host names requests may be sent to (--http-allowed-hosts); see Screen.
   std::vector<std::string> allowed_hosts;
   bool metrics_only = false;

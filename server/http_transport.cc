@@ -33,9 +33,11 @@ constexpr auto kLinger = std::chrono::seconds(5);  // at most, after an error re
 constexpr size_t kSmallResponse = 64 << 10;  // replies under it are not counted
 constexpr size_t kWriteRate = 256 << 10;     // bytes per second a reader must take
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+// The peer went away or the read was cancelled: nothing to answer.
+bool Gone(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+         ec == net::ssl::error::stream_truncated;
 }
 
 std::string AddressText(const tcp::socket& socket) {
@@ -251,11 +253,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                            std::to_string(limits().head_timeout.count() / 1000) + " s");
     }
     if (ec) {
-      if (ec == http::error::end_of_stream || ec == net::error::eof ||
-          ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-          ec == net::ssl::error::stream_truncated) {
-        return Close();
-      }
+      if (Gone(ec)) return Close();
       return Fail(400, "malformed request (" + ec.message() + ")");
     }
     keep_alive_ = parser_->get().keep_alive();
@@ -311,10 +309,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                            " s plus 1 s per MiB)");
     }
     if (ec) {
-      if (ec == http::error::end_of_stream || ec == net::error::eof ||
-          ec == net::error::connection_reset || ec == net::error::operation_aborted) {
-        return Close();
-      }
+      if (Gone(ec)) return Close();
       return Fail(400, "malformed request body (" + ec.message() + ")");
     }
     Dispatch();
@@ -329,7 +324,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     req->path = PercentDecode(req->target.substr(0, q), false);
     if (q != std::string::npos) req->params = ParseUrlEncoded(req->target.substr(q + 1));
     for (const auto& field : message) {
-      req->headers.emplace_back(Lower(std::string(field.name_string())),
+      req->headers.emplace_back(AsciiLower(std::string(field.name_string())),
                                 std::string(field.value()));
     }
     req->remote_addr = address_;

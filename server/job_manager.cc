@@ -188,8 +188,10 @@ void JobManager::ReplicaLoop() {
     // The poll: what notifications may have missed.
     (void)store_->Ping();  // its failure is the health check's NOT_SERVING
     hub_.Nudge("");
-    if (!draining_) scheduler_.Poke();
-    if (!draining_) FinishExpiredCancels();
+    if (!draining_) {
+      scheduler_.Poke();
+      FinishExpiredCancels();
+    }
     const auto jobs = scheduler_.AllRunning();
     if (!jobs.empty()) {
       if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
@@ -472,7 +474,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
       if (*cancelled) return **cancelled;
       continue;  // it ended meanwhile
     }
-    if (auto job = scheduler_.Running(id)) {
+    if (scheduler_.Running(id)) {
       // The embedded stores are exclusive: this process's runner holds the
       // job, and it ends it CANCELLED between two batches.
       CancelLocal(id);
@@ -549,13 +551,7 @@ StatusOr<JobRow> JobManager::StoreCancelled(const JobRow& row) {
   CountState(row.state, v1::JOB_STATE_CANCELLED);
   hub_.Publish(row.id, std::move(event));
   spdlog::info("job {} CANCELLED", row.id);
-  // An ended job resumes nowhere: its checkpoints go (fenced by the lease
-  // it ended under), its generator snapshots stay.
-  if (auto epochs = store_->ListBlobs(row.id, BlobKind::kCheckpoint); epochs.ok()) {
-    for (int64_t e : *epochs) {
-      (void)store_->DeleteBlob({row.id, BlobKind::kCheckpoint, e, cancelled.lease});
-    }
-  }
+  DeleteCheckpoints(store_, row.id, cancelled.lease);  // fenced by the lease it ended under
   return cancelled;
 }
 

@@ -173,11 +173,7 @@ void Runner::End(v1::JobState state, const std::string& error, const std::string
   } else {
     spdlog::warn("job {} {}: {}", job_.row.id, JobStateName(state), error);
   }
-  // An ended job resumes nowhere: its generator snapshots stay, its trainer
-  // checkpoints go.
-  if (auto epochs = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); epochs.ok()) {
-    for (int64_t e : *epochs) (void)ctx_.store->DeleteBlob(Key(BlobKind::kCheckpoint, e));
-  }
+  DeleteCheckpoints(ctx_.store, job_.row.id, job_.row.lease);  // an ended job resumes nowhere
 }
 
 bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot) {

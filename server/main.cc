@@ -3,15 +3,13 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
-
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
-
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -59,11 +57,10 @@ bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
   return true;
 }
 
-}  // namespace
-
 int g_signal_pipe[2] = {-1, -1};
 
-extern "C" void OnSignal(int sig) {
+// SIGINT and SIGTERM: the signal, written to the pipe main() reads.
+void OnSignal(int sig) {
   const char c = static_cast<char>(sig);
   const int saved = errno;
   (void)!write(g_signal_pipe[1], &c, 1);
@@ -73,7 +70,7 @@ extern "C" void OnSignal(int sig) {
 // Every HTTP connection holds a descriptor: lift the soft limit to the hard
 // one (commonly 1024 -> 1048576), so that --http-max-connections, not the
 // descriptor table, bounds them, and say so when that does not suffice.
-static void RaiseOpenFileLimit(const gantry::ServerOptions& options) {
+void RaiseOpenFileLimit(const gantry::ServerOptions& options) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   if (limit.rlim_cur < limit.rlim_max) {
@@ -88,6 +85,8 @@ static void RaiseOpenFileLimit(const gantry::ServerOptions& options) {
               << " needs (" << wanted << "); raise it (ulimit -n)\n";
   }
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Blocks of 1 MiB and more (snapshots and checkpoints read or written,
@@ -179,12 +178,15 @@ int main(int argc, char** argv) {
                  "localhost, 127.0.0.1 and ::1; given, or when --http-listen is a loopback "
                  "address, any other Host is refused (DNS rebinding)")
       ->delimiter(',');
-  int64_t body_budget_mib = options.http_body_budget_bytes >> 20;
-  app.add_option("--http-body-budget-mib", body_budget_mib,
-                 "MiB of HTTP request bodies being received or handled at once; a body that "
-                 "would pass it is refused with 503 (at least --max-message-bytes)")
+  std::string http_body_budget;
+  app.add_option("--http-body-budget", http_body_budget,
+                 "HTTP request bodies being received or handled at once (a size, default "
+                 "128MiB, at least --max-message-bytes); a body that would pass it is refused "
+                 "with 503");
+  app.add_option("--http-head-timeout-ms", options.http_head_timeout_ms,
+                 "how long an HTTP request's head may take to arrive, in total (408 beyond)")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+      ->check(CLI::Range(100, 600'000));
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT serving only Prometheus metrics (/metrics), without a token; "
                  "--http-listen serves /metrics too");
@@ -231,7 +233,6 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fast", "aten"}));
   CLI11_PARSE(app, argc, argv);
-  options.http_body_budget_bytes = body_budget_mib << 20;
   RaiseOpenFileLimit(options);
   // A size flag's value, or `fallback` when it was not given; false (after
   // saying why) when it is not a size.
@@ -251,7 +252,9 @@ int main(int argc, char** argv) {
       !size_flag("--snapshot-cache", snapshot_cache, options.manager.snapshot_cache_bytes,
                  &options.manager.snapshot_cache_bytes) ||
       !size_flag("--max-table-bytes", max_table_bytes, gantry::kDefaultMaxTableBytes,
-                 &options.tables.max_table_bytes)) {
+                 &options.tables.max_table_bytes) ||
+      !size_flag("--http-body-budget", http_body_budget, options.http_body_budget_bytes,
+                 &options.http_body_budget_bytes)) {
     return 2;
   }
   if (options.tables.max_table_bytes < 1 ||

@@ -127,6 +127,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   http.max_connections = options.http_max_connections;
   http.max_connections_per_address = options.http_max_connections_per_address;
   http.allowed_hosts = options.http_allowed_hosts;
+  http.head_timeout_ms = options.http_head_timeout_ms;
   if (!options.http_listen.empty()) {
     http.listen = options.http_listen;
     auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());

@@ -63,6 +63,7 @@ struct ServerOptions {
   int http_max_connections_per_address = 256;  // ... from one client address
   std::vector<std::string> http_allowed_hosts;   // Host names besides the loopback ones
   int64_t http_body_budget_bytes = 128 << 20;  // request bodies in flight, together
+  int http_head_timeout_ms = 10'000;           // a request head's total deadline
   // HOST:PORT serving only /metrics (and /healthz), without a token; or
   // empty for none. --http-listen serves /metrics too.
   std::string metrics_listen;

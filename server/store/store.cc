@@ -29,6 +29,12 @@ StatusOr<std::optional<JobRow>> Store::ClaimCancelled(const std::string&, const 
   return std::optional<JobRow>{};
 }
 
+void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease) {
+  auto epochs = store->ListBlobs(job_id, BlobKind::kCheckpoint);
+  if (!epochs.ok()) return;
+  for (int64_t e : *epochs) (void)store->DeleteBlob({job_id, BlobKind::kCheckpoint, e, lease});
+}
+
 bool IsTerminalState(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;

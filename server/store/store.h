@@ -291,6 +291,11 @@ class Store {
   virtual StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) = 0;
 };
 
+// Deletes every trainer checkpoint of job `job_id` under `lease` (an ended
+// job resumes nowhere; its generator snapshots stay). Best effort: a blob
+// that cannot be deleted (a lost lease, a failing store) is left.
+void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease);
+
 // Copies of the store's shared helpers.
 //
 // The spec without a USER dataset's values (dim kept).
