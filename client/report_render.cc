@@ -1366,7 +1366,7 @@ std::string RenderReport(const v1::TableReport& report, ReportFormat format, std
 }
 
 std::string ReportJson(const v1::TableReport& report) {
-  google::protobuf::util::JsonPrintOptions options;  // as server/http_api.cc prints
+  google::protobuf::util::JsonPrintOptions options;  // as server/api/http_api.cc prints
   options.always_print_primitive_fields = true;
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(report, &json, options);

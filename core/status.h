@@ -4,7 +4,7 @@
 // (a field, its value, the allowed range). Core functions never throw across
 // their public API: LibTorch's c10::Error and std::exception are caught at the
 // edge and returned as kInternal (or a more precise code). The server maps
-// each code to a gRPC status in exactly one place (server/status_map.cc).
+// each code to a gRPC status in exactly one place (server/api/status_map.cc).
 //
 // Thread-safety: Status and StatusOr are values; distinct objects may be used
 // from distinct threads freely.

@@ -1,5 +1,5 @@
 // Tensor files: named tensors as bytes, the payload of gantry's trainer
-// checkpoints and generator snapshots (inside server/files.h's checksummed
+// checkpoints and generator snapshots (inside server/util/files.h's checksummed
 // frame).
 //
 //   "GTENSOR1" | u32 count | count records:

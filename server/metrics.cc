@@ -8,8 +8,8 @@
 
 #include <sstream>
 
-#include "server/convert.h"
-#include "server/status_map.h"
+#include "server/jobs/convert.h"
+#include "server/api/status_map.h"
 
 namespace gantry {
 

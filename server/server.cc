@@ -9,12 +9,12 @@
 
 #include <algorithm>
 
-#include "server/files.h"
-#include "server/safe_text.h"
+#include "server/util/files.h"
+#include "server/util/safe_text.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
-#include "server/tls.h"
+#include "server/api/tls.h"
 
 namespace gantry {
 namespace {

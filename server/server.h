@@ -17,16 +17,16 @@
 #include <string>
 
 #include "core/status.h"
-#include "server/calls.h"
-#include "server/http_server.h"
-#include "server/job_manager.h"
+#include "server/api/calls.h"
+#include "server/api/http_server.h"
+#include "server/jobs/job_manager.h"
 #include "server/metrics.h"
-#include "server/service.h"
-#include "server/sessions.h"
-#include "server/tables.h"
+#include "server/api/service.h"
+#include "server/api/sessions.h"
+#include "server/jobs/tables.h"
 #include "server/store/monitored_store.h"
 #include "server/store/store.h"
-#include "server/work_pool.h"
+#include "server/api/work_pool.h"
 
 namespace gantry {
 

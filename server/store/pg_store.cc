@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "server/sha256.h"
+#include "server/util/sha256.h"
 
 namespace gantry {
 namespace {
@@ -82,7 +82,7 @@ const char* const kMigrations[] = {
     "ALTER TABLE jobs ADD COLUMN table_id text NOT NULL DEFAULT '';"
     "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id <> '';",
     // 2 -> 3: dashboard login sessions, by the hash of their id
-    // (server/sessions.h); the index finds the expired ones.
+    // (server/api/sessions.h); the index finds the expired ones.
     "CREATE TABLE sessions ("
     "  id_hash text PRIMARY KEY,"
     "  create_ns bigint NOT NULL,"

@@ -13,9 +13,9 @@
 #include <filesystem>
 
 #include "core/memory.h"
-#include "server/convert.h"
-#include "server/files.h"
-#include "server/sha256.h"
+#include "server/jobs/convert.h"
+#include "server/util/files.h"
+#include "server/util/sha256.h"
 
 namespace gantry {
 namespace fs = std::filesystem;
@@ -83,7 +83,7 @@ const char* const kMigrations[] = {
     "ALTER TABLE jobs ADD COLUMN table_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX jobs_table_id ON jobs(table_id, state) WHERE table_id != '';",
     // 5 -> 6: dashboard login sessions, by the hash of their id
-    // (server/sessions.h); the index finds the expired ones.
+    // (server/api/sessions.h); the index finds the expired ones.
     "CREATE TABLE sessions ("
     "  id_hash TEXT PRIMARY KEY,"
     "  create_ns INTEGER NOT NULL,"

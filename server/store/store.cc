@@ -1,7 +1,7 @@
 #include "server/store/store.h"
 
-#include "server/safe_text.h"
-#include "server/sha256.h"
+#include "server/util/safe_text.h"
+#include "server/util/sha256.h"
 
 namespace gantry {
 

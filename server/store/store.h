@@ -41,7 +41,7 @@
 //   deleted only while no QUEUED or RUNNING job names it (DeleteTable:
 //   FAILED_PRECONDITION naming a job); each check is atomic with its write.
 //   Tables belong to no job, so nothing about them is fenced by leases.
-// - Sessions (server/sessions.h) are known to the store only by a hash of
+// - Sessions (server/api/sessions.h) are known to the store only by a hash of
 //   their id: it never sees an id. Their times are the caller's (the
 //   Sessions clock), not the store's; nothing about them is fenced.
 //
@@ -83,7 +83,7 @@ struct JobRow {
   int64_t lease = 0;
   std::string owner;
   int64_t lease_expires_ns = 0;
-  // Labels (server/labels.h: at most 16, each key and value at most 63
+  // Labels (server/jobs/labels.h: at most 16, each key and value at most 63
   // characters), stored with the job and never changed.
   std::map<std::string, std::string> labels;
   // A cancel was asked for while another process trained the job (shared
@@ -143,7 +143,7 @@ struct TableListQuery {
   int limit = 100;           // at most this many rows
 };
 
-// A dashboard login session (server/sessions.h), without its id.
+// A dashboard login session (server/api/sessions.h), without its id.
 struct SessionRow {
   std::string id_hash;     // 64 lower-case hex digits: a SHA-256 over the session id
   int64_t create_ns = 0;   // nanoseconds since the Unix epoch

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "server/files.h"
+#include "server/util/files.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

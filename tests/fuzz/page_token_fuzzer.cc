@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "server/page_token.h"
-#include "server/safe_text.h"
+#include "server/util/page_token.h"
+#include "server/util/safe_text.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string token(reinterpret_cast<const char*>(data), size);

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/memory.h"
-#include "server/convert.h"
+#include "server/jobs/convert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1 << 16)) return 0;  // the JSON parser's cost grows with size, not its paths

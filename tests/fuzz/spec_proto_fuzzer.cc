@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "core/memory.h"
-#include "server/convert.h"
+#include "server/jobs/convert.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gantry::v1::JobSpec proto;

@@ -1,6 +1,6 @@
 // Sessions (over the memory and SQLite stores) and LoginThrottle, on fake
 // clocks.
-#include "server/sessions.h"
+#include "server/api/sessions.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "server/sha256.h"
+#include "server/util/sha256.h"
 #include "tests/server/store_fixture.h"
 #include "server/store/memory_store.h"
 #include "server/store/sqlite_store.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "server/sha256.h"
+#include "server/util/sha256.h"
 #include "tests/server/store_fixture.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/convert.h"
+#include "server/jobs/convert.h"
 #include "tests/server/harness.h"
 
 namespace gantry::testing {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "server/sha256.h"
+#include "server/util/sha256.h"
 #include "tests/server/harness.h"
 
 namespace gantry::testing {

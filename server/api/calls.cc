@@ -1,0 +1,270 @@
+#include "server/api/calls.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cctype>
+#include <mutex>
+#include <random>
+
+#include "core/errors.h"
+#include "core/export.h"
+#include "core/table_codec.h"
+#include "server/metrics.h"
+#include "server/jobs/table_jobs.h"
+#include "server/util/safe_text.h"
+
+namespace gantry {
+namespace {
+
+std::atomic<int64_t> open_streams{0};
+
+uint64_t RandomSeed() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  return rng();
+}
+
+}  // namespace
+
+Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out) {
+  out->set_seed(plan.seed);
+  out->set_epoch(plan.snapshot->epoch());
+  out->set_offset(offset);
+  if (plan.rows) {
+    std::vector<std::vector<double>> columns;
+    try {
+      GANTRY_RETURN_IF_ERROR(plan.rows->Next(count, &columns));
+    } catch (const std::exception& e) {  // a LibTorch error: never past the pool's thread
+      return StatusFromException("sampling table rows", e);
+    }
+    RowsToProto(plan.snapshot->table()->schema(), columns, out->mutable_rows());
+    return Status::Ok();
+  }
+  v1::Points* points = out->mutable_points();
+  points->set_dim(static_cast<int32_t>(plan.snapshot->data_dim()));
+  points->mutable_values()->Resize(static_cast<int>(count * plan.snapshot->data_dim()), 0.0f);
+  plan.snapshot->SampleInto(plan.seed, offset, count, points->mutable_values()->mutable_data());
+  return Status::Ok();
+}
+
+grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization) const {
+  if (auth_token_.empty()) return grpc::Status::OK;
+  if (!authorization) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer <token>' metadata");
+  }
+  // "Bearer <token>": the scheme in any case (RFC 7235), then the token.
+  std::string_view value = *authorization;
+  const size_t space = value.find(' ');
+  std::string scheme(value.substr(0, space));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer" || space == std::string_view::npos) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  }
+  value.remove_prefix(space);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  const std::string& expected = auth_token_;
+  // Compare in constant time.
+  unsigned diff = value.size() != expected.size();
+  for (size_t i = 0; i < value.size() && i < expected.size(); ++i) diff |= value[i] ^ expected[i];
+  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  return grpc::Status::OK;
+}
+
+std::optional<std::string> Calls::NotServing() const {
+  if (manager_->draining()) return std::string("the server is shutting down");
+  if (store_ != nullptr) {
+    if (auto trouble = store_->Trouble()) return "the store is failing: " + *trouble;
+  }
+  return std::nullopt;
+}
+
+StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
+  return manager_->Create(request);
+}
+
+StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
+  return manager_->Get(request.job_id(), request.view());
+}
+
+StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
+  return manager_->List(request);
+}
+
+StatusOr<v1::Job> Calls::CancelJob(const v1::CancelJobRequest& request) {
+  return manager_->Cancel(request.job_id());
+}
+
+StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(manager_->Delete(request.job_id()));
+  return v1::DeleteJobResponse();
+}
+
+StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& request) const {
+  return manager_->Dataset(request);
+}
+
+StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary) const {
+  const int64_t limit = manager_->options().max_sample_points;
+  if (req.count() < 1 || req.count() > limit) {
+    const std::string msg =
+        "count: " + std::to_string(req.count()) + " is out of range 1.." + std::to_string(limit);
+    if (req.count() > limit) return Status::ResourceExhausted(msg + " (--max-sample-points)");
+    return Status::InvalidArgument(msg);
+  }
+  std::optional<int64_t> epoch;
+  if (req.has_epoch()) epoch = req.epoch();
+  auto snapshot = manager_->Snapshot(req.job_id(), epoch, req.best());
+  if (!snapshot.ok()) return snapshot.status();
+  SamplePlan plan;
+  plan.snapshot = *snapshot;
+  plan.count = req.count();
+  plan.seed = req.has_seed() ? req.seed() : RandomSeed();
+  if (plan.snapshot->table()) {
+    const TableSchema& schema = plan.snapshot->table()->schema();
+    if (req.where_size() > static_cast<int>(schema.columns.size())) {
+      return Status::InvalidArgument("where: " + std::to_string(req.where_size()) +
+                                     " conditions for " + std::to_string(schema.columns.size()) + " columns");
+    }
+    std::vector<std::pair<std::string, std::string>> where;
+    for (const v1::Condition& c : req.where()) where.emplace_back(c.column(), c.value());
+    auto conditions = ParseConditions(schema, where);
+    if (!conditions.ok()) return conditions.status();
+    const int64_t row_bytes = RowBytes(schema);
+    if (unary && plan.count * row_bytes > kMaxUnaryRowBytes) {
+      return Status::ResourceExhausted(
+          "count: " + std::to_string(plan.count) + " rows of this table may take " +
+          std::to_string(plan.count * row_bytes) + " bytes, over Sample's limit of " +
+          std::to_string(kMaxUnaryRowBytes) + " bytes per message; use SampleStream");
+    }
+    plan.chunk = std::max<int64_t>(1, kStreamChunkBytes / row_bytes);
+    plan.rows = std::make_shared<TableRowStream>(plan.snapshot, plan.seed, std::move(conditions).value(), 0,
+                                                 plan.count);
+    return plan;
+  }
+  if (req.where_size() > 0) {
+    return Status::InvalidArgument("where: conditions apply to table jobs only");
+  }
+  plan.chunk = std::max<int64_t>(1, kStreamChunkBytes / 4 / plan.snapshot->data_dim());
+  const int64_t values = plan.count * plan.snapshot->data_dim();
+  if (unary && values > kMaxUnarySampleValues) {
+    return Status::ResourceExhausted(
+        "count: " + std::to_string(plan.count) + " points of dimension " +
+        std::to_string(plan.snapshot->data_dim()) + " is " + std::to_string(values) +
+        " values, over Sample's limit of " + std::to_string(kMaxUnarySampleValues) +
+        " values per message; use SampleStream");
+  }
+  return plan;
+}
+
+StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) const {
+  auto plan = PlanSample(request, /*unary=*/true);
+  if (!plan.ok()) return plan.status();
+  v1::SampleResponse response;
+  GANTRY_RETURN_IF_ERROR(FillSample(*plan, 0, plan->count, &response));
+  CountPoints(plan->count);
+  return response;
+}
+
+StatusOr<SamplePlan> Calls::PlanSampleStream(const v1::SampleRequest& request) const {
+  return PlanSample(request, /*unary=*/false);
+}
+
+StatusOr<std::unique_ptr<EventCursor>> Calls::WatchJob(const v1::WatchJobRequest& request) const {
+  if (request.from_seq() < 0) {
+    return Status::InvalidArgument("from_seq: " + std::to_string(request.from_seq()) +
+                                   " is out of range 0..");
+  }
+  return manager_->Watch(request.job_id(), request.from_seq());
+}
+
+StatusOr<ExportedGenerator> Calls::ExportGenerator(
+    const v1::ExportGeneratorRequest& request) const {
+  std::optional<int64_t> epoch;
+  if (request.has_epoch()) epoch = request.epoch();
+  auto snapshot = manager_->Snapshot(request.job_id(), epoch, request.best());
+  if (!snapshot.ok()) return snapshot.status();
+  auto bytes = ExportTorchScript(**snapshot);
+  if (!bytes.ok()) return bytes.status();
+  return ExportedGenerator{std::move(bytes).value(), (*snapshot)->epoch()};
+}
+
+StatusOr<v1::TableReport> Calls::GetTableReport(const v1::GetTableReportRequest& request) const {
+  return manager_->TableReport(request);
+}
+
+namespace {
+
+Status NoTables() {
+  return Status::FailedPrecondition("this server does not serve tables");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Tables::Upload>> Calls::StartTableUpload() {
+  if (tables_ == nullptr) return NoTables();
+  if (manager_->draining()) return Status::Unavailable("the server is shutting down");
+  return tables_->StartUpload();
+}
+
+StatusOr<v1::TableInfo> Calls::FinishTableUpload(Tables::Upload& upload) {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->Finish(upload);
+}
+
+StatusOr<v1::TableInfo> Calls::UploadTable(const std::string& name, const std::string& delimiter,
+                                           const std::string& bytes) {
+  if (tables_ == nullptr) return NoTables();
+  if (manager_->draining()) return Status::Unavailable("the server is shutting down");
+  return tables_->Put(name, delimiter, bytes);
+}
+
+StatusOr<v1::TableInfo> Calls::GetTable(const v1::GetTableRequest& request) const {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->Get(request.table_id());
+}
+
+StatusOr<v1::ListTablesResponse> Calls::ListTables(const v1::ListTablesRequest& request) const {
+  if (tables_ == nullptr) return NoTables();
+  return tables_->List(request);
+}
+
+StatusOr<v1::DeleteTableResponse> Calls::DeleteTable(const v1::DeleteTableRequest& request) {
+  if (tables_ == nullptr) return NoTables();
+  GANTRY_RETURN_IF_ERROR(tables_->Delete(request.table_id()));
+  return v1::DeleteTableResponse();
+}
+
+void Calls::Log(const char* method, const std::string& job_id, const grpc::Status& status,
+                Clock::time_point start) const {
+  if (metrics_ != nullptr) metrics_->Rpc(method, static_cast<int>(status.error_code()));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  // The id and the message may carry what a client sent: escaped and cut.
+  const std::string id = job_id.empty() ? "-" : SafeText(job_id);
+  if (status.ok()) {
+    spdlog::info("rpc {} job={} OK {:.1f}ms", method, id, ms);
+  } else {
+    spdlog::info("rpc {} job={} code={} {:.1f}ms: {}", method, id,
+                 static_cast<int>(status.error_code()), ms, SafeText(status.error_message(), 512));
+  }
+}
+
+void Calls::CountPoints(int64_t count) const {
+  if (metrics_ != nullptr) metrics_->PointsSampled(count);
+}
+
+void Calls::StreamOpened() const {
+  open_streams.fetch_add(1);
+  if (metrics_ != nullptr) metrics_->WatchOpened();
+}
+
+void Calls::StreamClosed() const {
+  open_streams.fetch_sub(1);
+  if (metrics_ != nullptr) metrics_->WatchClosed();
+}
+
+int64_t Calls::OpenStreams() { return open_streams.load(); }
+
+}  // namespace gantry

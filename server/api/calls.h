@@ -1,0 +1,155 @@
+// Calls: the request -> JobManager (or Tables) -> response logic of every
+// gantry.v1 call, shared by the gRPC service (service.cc) and the HTTP/JSON gateway
+// (http_api.cc), so that no handler logic is written twice. Each method
+// validates the request's shape, calls one JobManager method and returns
+// gantry's Status; the transports map it once (status_map.h), log and count
+// the call with Log().
+//
+// Thread-safety: every method is safe from any thread; all state is in the
+// JobManager (and the Metrics, which are thread-safe).
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/api_limits.h"
+#include "core/snapshot.h"
+#include "core/table_sample.h"
+#include "core/status.h"
+#include "gantry/v1/gantry.pb.h"
+#include "server/jobs/event_cursor.h"
+#include "server/jobs/job_manager.h"
+#include "server/api/sessions.h"
+#include "server/store/monitored_store.h"
+#include "server/jobs/tables.h"
+
+namespace gantry {
+
+class Metrics;
+
+// Values in one unary Sample response: core/api_limits.h's message limit.
+inline constexpr int64_t kMaxUnarySampleValues = kMaxMessageValues;
+
+// Bytes of sampled values in one SampleStream message (and at most in a
+// unary Sample of table rows): well inside gRPC's 4 MiB message limit.
+inline constexpr int64_t kStreamChunkBytes = 1 << 20;
+inline constexpr int64_t kMaxUnaryRowBytes = 3'500'000;
+
+// A validated Sample/SampleStream request: the snapshot, the seed (chosen
+// by the server when the request has none), the count, and the rows per
+// stream message. Table jobs also carry the row stream (which holds the
+// conditions and where the next rows start).
+struct SamplePlan {
+  std::shared_ptr<const GeneratorSnapshot> snapshot;
+  uint64_t seed = 0;
+  int64_t count = 0;
+  int64_t chunk = 1;
+  std::shared_ptr<TableRowStream> rows;
+};
+
+// Fills `out` with points (or table rows) [offset, offset + count) of the
+// plan; table rows must be asked for in order. FAILED_PRECONDITION when
+// too few rows meet the plan's conditions.
+Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out);
+
+// The exported TorchScript file and the epoch of its snapshot.
+struct ExportedGenerator {
+  std::string bytes;
+  int64_t epoch = 0;
+};
+
+class Calls {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `auth_token` empty: no token is required. `metrics` may be null.
+  Calls(JobManager* manager, std::string auth_token, Metrics* metrics)
+      : manager_(manager), auth_token_(std::move(auth_token)), metrics_(metrics) {}
+  Calls(const Calls&) = delete;
+  Calls& operator=(const Calls&) = delete;
+
+  // OK when no token is required or `authorization` is "Bearer <token>"
+  // (compared in constant time); else UNAUTHENTICATED saying what is wrong.
+  // nullopt: the caller presented no credentials at all.
+  grpc::Status Authenticate(const std::optional<std::string_view>& authorization) const;
+  bool token_required() const { return !auth_token_.empty(); }
+
+  StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
+  StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request) const;
+  StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
+  StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);
+  StatusOr<v1::DeleteJobResponse> DeleteJob(const v1::DeleteJobRequest& request);
+  StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
+  // All points in one message (at most kMaxUnarySampleValues values).
+  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
+  // Any count up to --max-sample-points; the caller fills chunks.
+  StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
+  // A follower of the job's events from request.from_seq (INVALID_ARGUMENT
+  // when negative).
+  StatusOr<std::unique_ptr<EventCursor>> WatchJob(const v1::WatchJobRequest& request) const;
+  StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
+  // A table job's report (JobManager::TableReport); heavy: off the RPC threads.
+  StatusOr<v1::TableReport> GetTableReport(const v1::GetTableReportRequest& request) const;
+
+  // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
+  // while draining, RESOURCE_EXHAUSTED when too many uploads are in
+  // progress), Upload::Add for each message, then FinishTableUpload, which
+  // parses the file: call it off the RPC threads. UploadTable does all of it
+  // for a whole file (the HTTP API).
+  StatusOr<std::unique_ptr<Tables::Upload>> StartTableUpload();
+  StatusOr<v1::TableInfo> FinishTableUpload(Tables::Upload& upload);
+  StatusOr<v1::TableInfo> UploadTable(const std::string& name, const std::string& delimiter,
+                                      const std::string& bytes);
+  StatusOr<v1::TableInfo> GetTable(const v1::GetTableRequest& request) const;
+  StatusOr<v1::ListTablesResponse> ListTables(const v1::ListTablesRequest& request) const;
+  StatusOr<v1::DeleteTableResponse> DeleteTable(const v1::DeleteTableRequest& request);
+
+  // One log line and one gantry_rpcs_total count per call.
+  void Log(const char* method, const std::string& job_id, const grpc::Status& status,
+           Clock::time_point start) const;
+  // Points handed out by a SampleStream chunk.
+  void CountPoints(int64_t count) const;
+  // Follower streams (WatchJob, SSE) opened and closed: the watch gauge.
+  void StreamOpened() const;
+  void StreamClosed() const;
+  // Open follower streams in this process, over every transport.
+  static int64_t OpenStreams();
+
+  bool draining() const { return manager_->draining(); }
+  // Whether the server serves, and why not: draining, or the store's writes
+  // failing (`store` may be null: no store health).
+  void set_store(const MonitoredStore* store) { store_ = store; }
+  // The table resource; without it (null) the table calls answer
+  // FAILED_PRECONDITION. Set before serving; outlives this object.
+  void set_tables(Tables* tables) { tables_ = tables; }
+  std::optional<std::string> NotServing() const;
+
+  // The dashboard's login sessions and failed-login throttle (sessions.h),
+  // owned by the server; null until set (tests without them). Set before
+  // serving; they outlive this object.
+  void set_sessions(Sessions* sessions, LoginThrottle* throttle) {
+    sessions_ = sessions;
+    login_throttle_ = throttle;
+  }
+  Sessions* sessions() const { return sessions_; }
+  LoginThrottle* login_throttle() const { return login_throttle_; }
+
+ private:
+  StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
+
+  JobManager* const manager_;
+  const MonitoredStore* store_ = nullptr;
+  Tables* tables_ = nullptr;
+  Sessions* sessions_ = nullptr;
+  LoginThrottle* login_throttle_ = nullptr;
+  const std::string auth_token_;
+  Metrics* const metrics_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,419 @@
+#include "server/api/http_api.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <limits>
+#include <optional>
+
+#include "core/json_text.h"
+#include "server/util/safe_text.h"
+#include "server/api/status_map.h"
+
+namespace gantry {
+namespace {
+
+using Clock = Calls::Clock;
+using Request = HttpRequest;
+using Response = HttpResponse;
+
+constexpr char kJson[] = "application/json";
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+// The request body (empty: the message's defaults) as `message`, or
+// INVALID_ARGUMENT with the JSON parser's message.
+Status ParseBody(const Request& req, google::protobuf::Message* message) {
+  if (req.body.empty()) return Status::Ok();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto st = google::protobuf::util::JsonStringToMessage(req.body, message, options);
+  if (!st.ok()) return Status::InvalidArgument("request body: " + std::string(st.message()));
+  return Status::Ok();
+}
+
+// ?view=basic|full (or JOB_VIEW_...); absent: BASIC.
+StatusOr<v1::JobView> QueryView(const Request& req) {
+  if (!req.has_param("view")) return v1::JOB_VIEW_BASIC;
+  std::string text = req.get_param_value("view");
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  v1::JobView view;
+  if (!v1::JobView_Parse(text, &view) && !v1::JobView_Parse("JOB_VIEW_" + text, &view)) {
+    return Status::InvalidArgument("view: '" + SafeText(req.get_param_value("view")) +
+                                   "' is not a view (basic, full)");
+  }
+  return view;
+}
+
+// An integer query parameter: nullopt when absent, INVALID_ARGUMENT when
+// not an integer.
+template <typename Int>
+StatusOr<std::optional<Int>> QueryInt(const Request& req, const char* name) {
+  if (!req.has_param(name)) return std::optional<Int>();
+  const std::string text = req.get_param_value(name);
+  Int value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return Status::InvalidArgument(std::string(name) + ": '" + text + "' is not an integer");
+  }
+  return std::optional<Int>(value);
+}
+
+// A query parameter's value taken from the raw target, so that a value
+// holding '=' ("?label_selector=sweep=s1,seed=3") reads whole: httplib
+// splits a parameter at every '=' and keeps the last piece. Percent-escapes
+// are decoded ('+' is a space). "" when absent.
+std::vector<std::string> RawQueryValues(const Request& req, const std::string& name);
+
+std::string RawQueryValue(const Request& req, const std::string& name) {
+  const std::vector<std::string> values = RawQueryValues(req, name);
+  return values.empty() ? "" : values.front();
+}
+
+// Every value of a repeated query parameter, from the raw target ("?where=
+// occupation=3&where=age=20..30"), percent-escapes decoded.
+std::vector<std::string> RawQueryValues(const Request& req, const std::string& name) {
+  std::vector<std::string> out;
+  const size_t q = req.target.find('?');
+  if (q == std::string::npos) return out;
+  const std::string query = req.target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string item = query.substr(start, end - start);
+    if (item.size() > name.size() && item.compare(0, name.size() + 1, name + "=") == 0) {
+      out.push_back(PercentDecode(item.substr(name.size() + 1), true));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+// Table rows as CSV with the table's header; missing cells empty.
+std::string RowsToCsv(const v1::Rows& rows) {
+  std::string out;
+  for (int c = 0; c < rows.columns_size(); ++c) out += (c ? "," : "") + CsvField(rows.columns(c).name());
+  out += '\n';
+  char buf[40];
+  for (int64_t r = 0; r < rows.count(); ++r) {
+    for (int c = 0; c < rows.columns_size(); ++c) {
+      const v1::Column& col = rows.columns(c);
+      if (c) out += ',';
+      const int i = static_cast<int>(r);
+      if (col.missing_size() > i && col.missing(i)) continue;
+      if (col.strings_size() > i) {
+        out += CsvField(col.strings(i));
+      } else if (col.ints_size() > i) {
+        out += std::to_string(col.ints(i));
+      } else if (col.doubles_size() > i) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, col.doubles(i)).ptr);  // shortest round trip
+      }
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+// ?epoch=best: the best evaluated epoch's snapshot (SampleRequest.best).
+bool BestEpoch(const Request& req) { return req.get_param_value("epoch") == "best"; }
+
+#define GANTRY_ASSIGN_QUERY(var, type, req, name) \
+  auto var##_or = QueryInt<type>(req, name);      \
+  if (!var##_or.ok()) return var##_or.status();   \
+  const std::optional<type> var = *var##_or
+
+// Runs one unary call: `fn` returns StatusOr<Message>; logs and counts it,
+// replies with write(message, res) or the error.
+template <typename Fn, typename Write>
+void Unary(const Calls& calls, const char* method, const std::string& job_id, Response& res,
+           Fn&& fn, Write&& write) {
+  const auto start = Clock::now();
+  auto result = fn();
+  const grpc::Status status = ToGrpcStatus(result.status());
+  calls.Log(method, job_id, status, start);
+  if (!status.ok()) return ReplyError(res, status);
+  write(*result, res);
+}
+
+// ... replying with the message's JSON.
+template <typename Fn>
+void Unary(const Calls& calls, const char* method, const std::string& job_id, Response& res,
+           Fn&& fn) {
+  Unary(calls, method, job_id, res, std::forward<Fn>(fn),
+        [](const google::protobuf::Message& m, Response& r) { r.set_content(ToJson(m), kJson); });
+}
+
+std::string JobId(const Request& req) { return req.matches.size() > 1 ? req.matches[1] : ""; }
+
+bool WantsCsv(const Request& req) {
+  return req.get_header_value("Accept").find("text/csv") != std::string::npos;
+}
+
+std::string ToCsv(const v1::Points& points) {
+  const int dim = std::max(1, points.dim());
+  std::string out;
+  for (int c = 0; c < dim; ++c) out += (c ? ",x" : "x") + std::to_string(c);
+  out += '\n';
+  char buf[32];
+  for (int i = 0; i < points.values_size(); ++i) {
+    const int n = std::snprintf(buf, sizeof buf, "%.9g", points.values(i));
+    out.append(buf, static_cast<size_t>(n));
+    out += (i % dim == dim - 1) ? '\n' : ',';
+  }
+  return out;
+}
+
+// Last-Event-ID: N resumes at N + 1; else ?from_seq= (default 0: from the start).
+StatusOr<int64_t> FromSeq(const Request& req) {
+  if (req.has_header("Last-Event-ID")) {
+    const std::string text = req.get_header_value("Last-Event-ID");
+    int64_t last = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), last);
+    if (ec != std::errc() || end != text.data() + text.size() || last < 0 ||
+        last == std::numeric_limits<int64_t>::max()) {
+      return Status::InvalidArgument("Last-Event-ID: '" + SafeText(text) +
+                                     "' is not the seq of an event (an integer from 0 to " +
+                                     std::to_string(std::numeric_limits<int64_t>::max() - 1) +
+                                     ")");
+    }
+    return last + 1;
+  }
+  auto from = QueryInt<int64_t>(req, "from_seq");
+  if (!from.ok()) return from.status();
+  return from->value_or(0);
+}
+
+void Events(Calls& calls, EventStreams& streams, const Request& req, Response& res) {
+  const std::string id = JobId(req);
+  auto from_seq = FromSeq(req);
+  v1::WatchJobRequest request;
+  request.set_job_id(id);
+  if (from_seq.ok()) request.set_from_seq(*from_seq);
+  auto cursor = from_seq.ok() ? calls.WatchJob(request)
+                              : StatusOr<std::unique_ptr<EventCursor>>(from_seq.status());
+  if (!cursor.ok()) {
+    const grpc::Status status = ToGrpcStatus(cursor.status());
+    calls.Log("WatchJob(http)", id, status, Clock::now());
+    return ReplyError(res, status);
+  }
+  const int64_t terminal = (*cursor)->terminal_seq();
+  if (terminal > 0 && request.from_seq() > terminal) {
+    // Everything was sent: 204 tells EventSource not to reconnect.
+    res.status = 204;
+    calls.Log("WatchJob(http)", id, grpc::Status::OK, Clock::now());
+    return;
+  }
+  if (!streams.TryReserve()) {
+    const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                              streams.stopped()
+                                  ? std::string("the server is shutting down; reconnect to resume")
+                                  : "too many event streams are open (--http-max-event-streams " +
+                                        std::to_string(streams.max_streams()) + "); retry later");
+    calls.Log("WatchJob(http)", id, status, Clock::now());
+    res.set_header("Retry-After", "5");
+    return ReplyError(res, status);
+  }
+  streams.Serve(std::move(cursor).value(), id, res);
+}
+
+}  // namespace
+
+void ReplyError(Response& res, const grpc::Status& status, int http_status) {
+  res.status = http_status != 0 ? http_status : HttpStatusOf(status.error_code());
+  res.set_content("{\"error\":{\"code\":" + std::to_string(res.status) + ",\"status\":\"" +
+                      GrpcCodeName(status.error_code()) +
+                      "\",\"message\":" + JsonString(status.error_message()) + "}}\n",
+                  kJson);
+}
+
+void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) {
+  constexpr char kJob[] = R"(/v1/jobs/([^/:]+))";
+  const std::string job = kJob;
+
+  server.Post("/v1/jobs", [&calls](const Request& req, Response& res) {
+    Unary(calls, "CreateJob", "", res, [&]() -> StatusOr<v1::Job> {
+      v1::CreateJobRequest request;
+      GANTRY_RETURN_IF_ERROR(ParseBody(req, &request));
+      return calls.CreateJob(request);
+    });
+  });
+
+  server.Get("/v1/jobs", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListJobs", "", res, [&]() -> StatusOr<v1::ListJobsResponse> {
+      v1::ListJobsRequest request;
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      request.set_label_selector(RawQueryValue(req, "label_selector"));
+      auto view = QueryView(req);
+      if (!view.ok()) return view.status();
+      request.set_view(*view);
+      if (req.has_param("state")) {
+        const std::string text = req.get_param_value("state");
+        v1::JobState state;
+        if (!v1::JobState_Parse(text, &state) && !v1::JobState_Parse("JOB_STATE_" + text, &state)) {
+          return Status::InvalidArgument("state: '" + text +
+                                         "' is not a job state (QUEUED, RUNNING, SUCCEEDED, "
+                                         "FAILED, CANCELLED)");
+        }
+        request.set_state(state);
+      }
+      return calls.ListJobs(request);
+    });
+  });
+
+  server.Get(job, [&calls](const Request& req, Response& res) {
+    v1::GetJobRequest request;
+    request.set_job_id(JobId(req));
+    Unary(calls, "GetJob", request.job_id(), res, [&]() -> StatusOr<v1::Job> {
+      auto view = QueryView(req);
+      if (!view.ok()) return view.status();
+      request.set_view(*view);
+      return calls.GetJob(request);
+    });
+  });
+
+  server.Post(job + ":cancel", [&calls](const Request& req, Response& res) {
+    v1::CancelJobRequest request;
+    request.set_job_id(JobId(req));
+    Unary(calls, "CancelJob", request.job_id(), res, [&] { return calls.CancelJob(request); });
+  });
+
+  server.Delete(job, [&calls](const Request& req, Response& res) {
+    v1::DeleteJobRequest request;
+    request.set_job_id(JobId(req));
+    Unary(calls, "DeleteJob", request.job_id(), res, [&] { return calls.DeleteJob(request); });
+  });
+
+  server.Get(job + "/samples", [&calls](const Request& req, Response& res) {
+    const std::string id = JobId(req);
+    Unary(
+        calls, "Sample", id, res,
+        [&]() -> StatusOr<v1::SampleResponse> {
+          v1::SampleRequest request;
+          request.set_job_id(id);
+          GANTRY_ASSIGN_QUERY(count, int64_t, req, "count");
+          GANTRY_ASSIGN_QUERY(seed, uint64_t, req, "seed");
+          request.set_count(count.value_or(1000));
+          if (seed) request.set_seed(*seed);
+          for (const std::string& w : RawQueryValues(req, "where")) {
+            const size_t eq = w.find('=');
+            if (eq == std::string::npos || eq == 0) {
+              return Status::InvalidArgument("where: '" + w.substr(0, 64) + "' is not COLUMN=VALUE");
+            }
+            v1::Condition* c = request.add_where();
+            c->set_column(w.substr(0, eq));
+            c->set_value(w.substr(eq + 1));
+          }
+          if (BestEpoch(req)) {
+            request.set_best(true);
+          } else {
+            GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+            if (epoch) request.set_epoch(*epoch);
+          }
+          return calls.Sample(request);
+        },
+        [&](const v1::SampleResponse& response, Response& r) {
+          if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
+          r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
+          r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
+          r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
+          r.set_content(response.has_rows() ? RowsToCsv(response.rows()) : ToCsv(response.points()),
+                        "text/csv");
+        });
+  });
+
+  server.Get(job + "/dataset", [&calls](const Request& req, Response& res) {
+    const std::string id = JobId(req);
+    Unary(calls, "GetDataset", id, res, [&]() -> StatusOr<v1::GetDatasetResponse> {
+      v1::GetDatasetRequest request;
+      request.set_job_id(id);
+      GANTRY_ASSIGN_QUERY(max_points, int64_t, req, "max_points");
+      if (max_points) request.set_max_points(*max_points);
+      return calls.GetDataset(request);
+    });
+  });
+
+  server.Get(job + "/report", [&calls](const Request& req, Response& res) {
+    const std::string id = JobId(req);
+    Unary(calls, "GetTableReport", id, res, [&]() -> StatusOr<v1::TableReport> {
+      v1::GetTableReportRequest request;
+      request.set_job_id(id);
+      if (!BestEpoch(req)) {
+        GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+        if (epoch) request.set_epoch(*epoch);
+      }
+      return calls.GetTableReport(request);
+    });
+  });
+
+  server.Get(job + "/generator", [&calls](const Request& req, Response& res) {
+    const std::string id = JobId(req);
+    const auto start = Clock::now();
+    StatusOr<ExportedGenerator> exported = [&]() -> StatusOr<ExportedGenerator> {
+      v1::ExportGeneratorRequest request;
+      request.set_job_id(id);
+      if (BestEpoch(req)) {
+        request.set_best(true);
+      } else {
+        GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
+        if (epoch) request.set_epoch(*epoch);
+      }
+      return calls.ExportGenerator(request);
+    }();
+    const grpc::Status status = ToGrpcStatus(exported.status());
+    calls.Log("ExportGenerator", id, status, start);
+    if (!status.ok()) return ReplyError(res, status);
+    res.set_header("Content-Disposition", "attachment; filename=\"" + id + "-generator-epoch" +
+                                              std::to_string(exported->epoch) + ".pt\"");
+    res.set_header("X-Gantry-Epoch", std::to_string(exported->epoch));
+    res.set_content(std::move(exported->bytes), "application/octet-stream");
+  });
+
+  server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {
+    Events(calls, streams, req, res);
+  });
+
+  constexpr char kTable[] = R"(/v1/tables/([^/:]+))";
+
+  server.Post("/v1/tables", [&calls](const Request& req, Response& res) {
+    Unary(calls, "UploadTable", "", res, [&]() -> StatusOr<v1::TableInfo> {
+      // Raw values: a name may hold '=' and a tab delimiter comes as %09.
+      return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
+                               req.body);
+    });
+  });
+
+  server.Get("/v1/tables", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListTables", "", res, [&]() -> StatusOr<v1::ListTablesResponse> {
+      v1::ListTablesRequest request;
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      return calls.ListTables(request);
+    });
+  });
+
+  server.Get(kTable, [&calls](const Request& req, Response& res) {
+    v1::GetTableRequest request;
+    request.set_table_id(JobId(req));
+    Unary(calls, "GetTable", request.table_id(), res, [&] { return calls.GetTable(request); });
+  });
+
+  server.Delete(kTable, [&calls](const Request& req, Response& res) {
+    v1::DeleteTableRequest request;
+    request.set_table_id(JobId(req));
+    Unary(calls, "DeleteTable", request.table_id(), res,
+          [&] { return calls.DeleteTable(request); });
+  });
+}
+
+}  // namespace gantry

@@ -1,0 +1,58 @@
+// HttpRouter: maps a request's method and path to its handler. Patterns are
+// ECMAScript regexes matched against the whole decoded path; their groups
+// land in HttpRequest::matches. Routes are tried in the order added.
+//
+// A route marked `inline` is cheap and never blocks (health, metrics, the
+// dashboard's files): the transport answers it on its I/O thread.
+//
+// Thread-safety: add routes before serving; Find() and Dispatch() are then
+// safe from any thread.
+#pragma once
+
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "server/api/http_message.h"
+
+namespace gantry {
+
+class HttpRouter {
+ public:
+  using Handler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+  void Get(const std::string& pattern, Handler handler, bool is_inline = false) {
+    Add("GET", pattern, std::move(handler), is_inline);
+  }
+  void Post(const std::string& pattern, Handler handler) {
+    Add("POST", pattern, std::move(handler), false);
+  }
+  void Delete(const std::string& pattern, Handler handler) {
+    Add("DELETE", pattern, std::move(handler), false);
+  }
+
+  // True when a route takes `req` (HEAD: a GET route).
+  bool Has(const HttpRequest& req) const {
+    std::smatch match;
+    return Find(req, &match) != nullptr;
+  }
+  // True when `req` goes to an inline route.
+  bool IsInline(const HttpRequest& req) const;
+  // Runs the route for `req` (filling req.matches); false when none matches.
+  bool Dispatch(HttpRequest& req, HttpResponse& res) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::regex pattern;
+    Handler handler;
+    bool is_inline;
+  };
+  void Add(std::string method, const std::string& pattern, Handler handler, bool is_inline);
+  const Route* Find(const HttpRequest& req, std::smatch* match) const;
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace gantry

@@ -1,0 +1,476 @@
+#include "server/api/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "server/jobs/event_cursor.h"
+#include "server/api/status_map.h"
+#include "server/api/work_pool.h"
+
+namespace gantry {
+namespace {
+
+using Clock = Calls::Clock;
+
+constexpr size_t kExportChunkBytes = 1 << 20;
+
+grpc::Status PoolBusy(const WorkPool& pool) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "the server is busy: " + std::to_string(pool.max_queued()) +
+                          " sample, dataset and export requests are waiting; retry later");
+}
+
+// Authenticates, runs `fn` (returning a StatusOr of the response) and
+// finishes the unary call with it.
+template <typename Fn, typename Out>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
+                                const Calls& calls, const char* method, const std::string& job_id,
+                                Out* response, Fn&& fn) {
+  const auto start = Clock::now();
+  grpc::Status status = auth;
+  if (auth.ok()) {
+    auto result = fn();
+    status = ToGrpcStatus(result.status());
+    if (result.ok()) *response = std::move(result).value();
+  }
+  calls.Log(method, job_id, status, start);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+// Like Unary, but `fn` runs on the work pool (heavy calls: Sample,
+// GetDataset), and the call finishes from there. A full pool answers
+// RESOURCE_EXHAUSTED at once.
+template <typename Fn, typename Out>
+grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
+                                      const Calls& calls, WorkPool& pool, const char* method,
+                                      const std::string& job_id, Out* response, Fn fn) {
+  const auto start = Clock::now();
+  auto* reactor = ctx->DefaultReactor();
+  if (!auth.ok()) {
+    calls.Log(method, job_id, auth, start);
+    reactor->Finish(auth);
+    return reactor;
+  }
+  const bool queued =
+      pool.Submit([&calls, method, job_id, response, fn = std::move(fn), start, reactor]() mutable {
+        auto result = fn();
+        const grpc::Status status = ToGrpcStatus(result.status());
+        if (result.ok()) *response = std::move(result).value();
+        calls.Log(method, job_id, status, start);
+        reactor->Finish(status);
+      });
+  if (!queued) {
+    const grpc::Status busy = PoolBusy(pool);
+    calls.Log(method, job_id, busy, start);
+    reactor->Finish(busy);
+  }
+  return reactor;
+}
+
+// A stream that fails before its first message.
+template <typename Msg>
+class FailedStream final : public grpc::ServerWriteReactor<Msg> {
+ public:
+  explicit FailedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// A stream that fails before its first message: logged, counted, finished.
+template <typename Msg>
+grpc::ServerWriteReactor<Msg>* Reject(const Calls& calls, const char* method,
+                                      const std::string& job_id, const grpc::Status& status) {
+  calls.Log(method, job_id, status, Clock::now());
+  return new FailedStream<Msg>(status);
+}
+
+// WatchJob: replays the job's EventLog from from_seq, then follows it.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
+ public:
+  WatchReactor(const Calls& calls, std::unique_ptr<EventCursor> cursor, std::string job_id)
+      : calls_(calls), cursor_(std::move(cursor)), job_id_(std::move(job_id)) {
+    calls_.StreamOpened();
+    notifier_ = std::make_shared<Notifier>([this] { Kick(); });
+    cursor_->Subscribe(notifier_);
+    Kick();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    current_.reset();
+    if (!ok || cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    cursor_->Advance();
+    AdvanceLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+  }
+
+  void OnDone() override {
+    notifier_->Detach();
+    calls_.StreamClosed();
+    calls_.Log("WatchJob", job_id_, final_status_, start_);
+    delete this;
+  }
+
+ private:
+  void Kick() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_) AdvanceLocked();
+  }
+
+  void AdvanceLocked() {
+    if (finished_) return;
+    switch (cursor_->Next(&current_)) {
+      case EventCursor::Step::kEvent:
+        writing_ = true;
+        StartWrite(current_.get());
+        return;
+      case EventCursor::Step::kEnd:
+        FinishLocked(grpc::Status::OK);
+        return;
+      case EventCursor::Step::kInterrupted:
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "the server is shutting down; watch again with from_seq=" +
+                                      std::to_string(cursor_->next_seq())));
+        return;
+      case EventCursor::Step::kFailed:
+        FinishLocked(ToGrpcStatus(cursor_->status()));
+        return;
+      case EventCursor::Step::kWait:
+        return;
+    }
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    final_status_ = status;
+    Finish(status);
+  }
+
+  const Calls& calls_;
+  const Clock::time_point start_ = Clock::now();
+  std::shared_ptr<Notifier> notifier_;
+  std::mutex mu_;
+  const std::unique_ptr<EventCursor> cursor_;  // Guarded by mu_.
+  const std::string job_id_;
+  std::shared_ptr<const v1::JobEvent> current_;  // Guarded by mu_; in flight.
+  bool writing_ = false;                         // Guarded by mu_.
+  bool finished_ = false;                        // Guarded by mu_.
+  bool cancelled_ = false;                       // Guarded by mu_.
+  grpc::Status final_status_;                    // Guarded by mu_.
+};
+
+// SampleStream: the plan (which reads the snapshot) and every chunk are
+// computed on the work pool; each chunk is written when the previous write
+// completed.
+class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResponse> {
+ public:
+  SampleStreamReactor(const Calls& calls, WorkPool& pool, v1::SampleRequest request)
+      : calls_(calls), pool_(pool), request_(std::move(request)) {
+    Submit([this] {
+      auto plan = calls_.PlanSampleStream(request_);
+      if (!plan.ok()) return End(ToGrpcStatus(plan.status()));
+      plan_ = std::move(plan).value();
+      chunk_ = plan_.chunk;
+      Next();
+    });
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    if (offset_ >= plan_.count) return End(grpc::Status::OK);
+    if (!pool_.Continue([this] { Next(); })) {
+      End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    }
+  }
+  void OnDone() override {
+    calls_.Log("SampleStream", request_.job_id(), status_, start_);
+    delete this;
+  }
+
+ private:
+  void Submit(std::function<void()> task) {
+    if (!pool_.Submit(std::move(task))) End(PoolBusy(pool_));
+  }
+  void End(const grpc::Status& status) {
+    status_ = status;
+    Finish(status);
+  }
+  void Next() {  // on the pool
+    const int64_t take = std::min(chunk_, plan_.count - offset_);
+    response_.Clear();
+    if (Status filled = FillSample(plan_, offset_, take, &response_); !filled.ok()) {
+      return End(ToGrpcStatus(filled));
+    }
+    calls_.CountPoints(take);
+    offset_ += take;
+    StartWrite(&response_);
+  }
+
+  const Calls& calls_;
+  WorkPool& pool_;
+  const v1::SampleRequest request_;
+  const Clock::time_point start_ = Clock::now();
+  SamplePlan plan_;
+  int64_t chunk_ = 1;
+  int64_t offset_ = 0;
+  v1::SampleResponse response_;
+  grpc::Status status_;
+};
+
+// ExportGenerator: the TorchScript file is made on the work pool, then
+// written in 1 MiB chunks.
+class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
+ public:
+  ExportReactor(const Calls& calls, WorkPool& pool, v1::ExportGeneratorRequest request)
+      : calls_(calls), request_(std::move(request)) {
+    const bool queued = pool.Submit([this] {
+      auto exported = calls_.ExportGenerator(request_);
+      if (!exported.ok()) return End(ToGrpcStatus(exported.status()));
+      exported_ = std::move(exported).value();
+      Next();
+    });
+    if (!queued) End(PoolBusy(pool));
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    Next();
+  }
+  void OnDone() override {
+    calls_.Log("ExportGenerator", request_.job_id(), status_, start_);
+    delete this;
+  }
+
+ private:
+  void End(const grpc::Status& status) {
+    status_ = status;
+    Finish(status);
+  }
+  void Next() {
+    const std::string& bytes = exported_.bytes;
+    if (offset_ >= bytes.size() && offset_ > 0) return End(grpc::Status::OK);
+    const size_t take = std::min(kExportChunkBytes, bytes.size() - offset_);
+    chunk_.set_data(bytes.substr(offset_, take));
+    chunk_.set_epoch(exported_.epoch);
+    offset_ += std::max<size_t>(take, 1);
+    StartWrite(&chunk_);
+  }
+
+  const Calls& calls_;
+  const v1::ExportGeneratorRequest request_;
+  const Clock::time_point start_ = Clock::now();
+  ExportedGenerator exported_;
+  size_t offset_ = 0;
+  v1::ExportChunk chunk_;
+  grpc::Status status_;
+};
+
+// An upload refused before its first message.
+class FailedUpload final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
+ public:
+  explicit FailedUpload(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// UploadTable: each message is checked and added as it arrives (the upload
+// bounds the file); once the client sent the last one, the file is parsed
+// and stored on the work pool, and the call finishes from there.
+class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
+ public:
+  UploadReactor(Calls& calls, WorkPool& pool, grpc::CallbackServerContext* ctx,
+                v1::TableInfo* response, std::unique_ptr<Tables::Upload> upload)
+      : calls_(calls), pool_(pool), ctx_(ctx), response_(response), upload_(std::move(upload)) {
+    StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client sent its last message, or went away
+      if (ctx_->IsCancelled()) {
+        return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      }
+      const bool queued = pool_.Submit([this] {
+        auto info = calls_.FinishTableUpload(*upload_);
+        if (info.ok()) {
+          id_ = info->id();
+          *response_ = std::move(info).value();
+        }
+        End(ToGrpcStatus(info.status()));
+      });
+      if (!queued) End(PoolBusy(pool_));
+      return;
+    }
+    const Status added = upload_->Add(request_);
+    if (!added.ok()) return End(ToGrpcStatus(added));
+    StartRead(&request_);
+  }
+  void OnDone() override {
+    calls_.Log("UploadTable", id_, status_, start_);
+    delete this;
+  }
+
+ private:
+  void End(const grpc::Status& status) {
+    upload_.reset();  // its memory and its place go before the call ends
+    status_ = status;
+    Finish(status);
+  }
+
+  Calls& calls_;
+  WorkPool& pool_;
+  grpc::CallbackServerContext* const ctx_;
+  v1::TableInfo* const response_;
+  const Clock::time_point start_ = Clock::now();
+  std::unique_ptr<Tables::Upload> upload_;
+  v1::UploadTableRequest request_;
+  std::string id_;  // the stored table's, for the log
+  grpc::Status status_;
+};
+
+}  // namespace
+
+grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx) const {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return calls_->Authenticate(std::nullopt);
+  return calls_->Authenticate(std::string_view(it->second.data(), it->second.size()));
+}
+
+grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::CreateJobRequest* request,
+                                                   v1::Job* response) {
+  // A table job reads and parses its table to check it: on the work pool
+  // (bounded: a full pool answers RESOURCE_EXHAUSTED), never a gRPC thread.
+  if (request->spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
+    return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "CreateJob", "", response,
+                       [this, request] { return calls_->CreateJob(*request); });
+  }
+  return Unary(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
+               [&] { return calls_->CreateJob(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetJob(grpc::CallbackServerContext* ctx,
+                                                const v1::GetJobRequest* request,
+                                                v1::Job* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "GetJob", request->job_id(), response,
+               [&] { return calls_->GetJob(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListJobs(grpc::CallbackServerContext* ctx,
+                                                  const v1::ListJobsRequest* request,
+                                                  v1::ListJobsResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "ListJobs", "", response,
+               [&] { return calls_->ListJobs(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::CancelJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::CancelJobRequest* request,
+                                                   v1::Job* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "CancelJob", request->job_id(), response,
+               [&] { return calls_->CancelJob(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::DeleteJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::DeleteJobRequest* request,
+                                                   v1::DeleteJobResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "DeleteJob", request->job_id(), response,
+               [&] { return calls_->DeleteJob(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetDatasetRequest* request,
+                                                    v1::GetDatasetResponse* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetDataset", request->job_id(),
+                     response, [this, request] { return calls_->GetDataset(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetTableReport(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetTableReportRequest* request,
+                                                        v1::TableReport* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetTableReport", request->job_id(), response,
+                     [this, request] { return calls_->GetTableReport(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
+                                                const v1::SampleRequest* request,
+                                                v1::SampleResponse* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "Sample", request->job_id(), response,
+                     [this, request] { return calls_->Sample(*request); });
+}
+
+grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
+    grpc::CallbackServerContext* ctx, const v1::WatchJobRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::JobEvent>(*calls_, "WatchJob", id, auth);
+  }
+  auto cursor = calls_->WatchJob(*request);
+  if (!cursor.ok()) {
+    return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(cursor.status()));
+  }
+  return new WatchReactor(*calls_, std::move(cursor).value(), id);
+}
+
+grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
+    grpc::CallbackServerContext* ctx, const v1::SampleRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::SampleResponse>(*calls_, "SampleStream", id, auth);
+  }
+  return new SampleStreamReactor(*calls_, *pool_, *request);
+}
+
+grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
+    grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) {
+  const std::string& id = request->job_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::ExportChunk>(*calls_, "ExportGenerator", id, auth);
+  }
+  return new ExportReactor(*calls_, *pool_, *request);
+}
+
+grpc::ServerReadReactor<v1::UploadTableRequest>* GantryService::UploadTable(
+    grpc::CallbackServerContext* ctx, v1::TableInfo* response) {
+  grpc::Status status = Authenticate(ctx);
+  if (status.ok()) {
+    auto upload = calls_->StartTableUpload();
+    if (upload.ok()) {
+      return new UploadReactor(*calls_, *pool_, ctx, response, std::move(upload).value());
+    }
+    status = ToGrpcStatus(upload.status());
+  }
+  calls_->Log("UploadTable", "", status, Clock::now());
+  return new FailedUpload(status);
+}
+
+grpc::ServerUnaryReactor* GantryService::GetTable(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetTableRequest* request,
+                                                  v1::TableInfo* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "GetTable", request->table_id(), response,
+               [&] { return calls_->GetTable(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListTables(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListTablesRequest* request,
+                                                    v1::ListTablesResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "ListTables", "", response,
+               [&] { return calls_->ListTables(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::DeleteTable(grpc::CallbackServerContext* ctx,
+                                                     const v1::DeleteTableRequest* request,
+                                                     v1::DeleteTableResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "DeleteTable", request->table_id(), response,
+               [&] { return calls_->DeleteTable(*request); });
+}
+
+}  // namespace gantry

@@ -1,0 +1,705 @@
+#include "server/jobs/job_manager.h"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "core/api_limits.h"
+#include "core/datasets.h"
+#include "core/memory.h"
+#include "server/jobs/convert.h"
+#include "server/jobs/table_jobs.h"
+#include "server/jobs/job_runner.h"
+#include "server/jobs/labels.h"
+#include "server/util/page_token.h"
+#include "server/util/safe_text.h"
+
+namespace gantry {
+namespace {
+
+constexpr size_t kMaxNameLength = 200;
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+// A ListJobs page stays under this many bytes (gRPC's default limit is
+// 4 MiB): a longer page ends early with a next_page_token.
+constexpr size_t kMaxPageBytes = 3 << 20;
+constexpr size_t kMaxUnstored = 1000;
+constexpr size_t kMaxIdBytes = 64;
+// The embedded stores are exclusive (a directory lock, or the process's own
+// memory): a claim never needs renewing.
+constexpr int64_t kExclusiveLeaseNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+
+// Characters (UTF-8 code points), not bytes: 200 emoji are a valid name.
+size_t Utf8Length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// What a request_id retry must repeat: the effective spec (defaults filled
+// in, so spelling one out changes nothing), the name and the labels, as a
+// SHA-256 (a user dataset's points are not stored twice). Without labels
+// the bytes are what they were before labels existed, so stored
+// fingerprints still match; with them, "\0key=value\n" in key order follows
+// (neither '=' nor '\n' is a label character).
+std::string FingerprintBytes(const v1::JobSpec& effective_spec, const std::string& name,
+                             const Labels& labels) {
+  std::string bytes = effective_spec.SerializeAsString() + '\0' + name;
+  if (!labels.empty()) bytes += '\0';
+  for (const auto& [key, value] : labels) bytes += key + '=' + value + '\n';
+  return bytes;
+}
+
+std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name,
+                        const Labels& labels) {
+  const std::string bytes = FingerprintBytes(effective_spec, name, labels);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::string& name,
+                 const Labels& labels) {
+  if (stored.size() == SHA256_DIGEST_LENGTH) return stored == Fingerprint(spec, name, labels);
+  return stored == FingerprintBytes(spec, name, labels);  // stored before schema 3
+}
+
+std::string NewJobId() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::lock_guard<std::mutex> lock(mu);
+  std::string id = "j-";
+  for (int i = 0; i < 10; ++i) id += kAlphabet[rng() % 36];
+  return id;
+}
+
+void SetNs(int64_t ns, google::protobuf::Timestamp* out) {
+  out->set_seconds(ns / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+std::string Owner() {
+  char host[256] = {0};
+  (void)gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, Store* store,
+                                                         Metrics* metrics) {
+  std::unique_ptr<JobManager> m(new JobManager(options, store, metrics));
+  auto counts = store->CountJobs();
+  if (!counts.ok()) return counts.status();
+  for (const auto& [state, n] : *counts) {
+    for (int64_t i = 0; i < n; ++i) m->CountState(v1::JOB_STATE_UNSPECIFIED, state);
+  }
+  GANTRY_RETURN_IF_ERROR(store->ExpireAllLeases());
+  auto active = store->ActiveJobs();
+  if (!active.ok()) return active.status();
+  int64_t running = 0;
+  for (const JobRow& row : *active) running += row.state == v1::JOB_STATE_RUNNING;
+  // A shared store's RUNNING jobs belong to other replicas (a dead one's
+  // become claimable when their leases expire, which the replica loop's
+  // poll finds): only the queued ones wait.
+  const int64_t queued = static_cast<int64_t>(active->size()) - running;
+  m->scheduler_.SetClaimable(store->Shared() ? queued : queued + running);
+  int64_t total = 0;
+  for (const auto& [state, n] : *counts) total += n;
+  if (store->Shared()) {
+    spdlog::info("store {}: {} jobs; {} running (on any replica), {} queued", store->Describe(),
+                 total, running, queued);
+  } else {
+    spdlog::info("store {}: {} jobs; {} to resume, {} queued", store->Describe(), total, running,
+                 queued);
+  }
+  return m;
+}
+
+JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
+    : options_(options),
+      store_(store),
+      metrics_(metrics),
+      snapshots_(store, options.snapshot_cache_bytes),
+      scheduler_(
+          SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
+                           options.drain_grace_ms, Owner(),
+                           store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs,
+                           store->Shared()},
+          store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
+      retention_(options.retention_seconds, options.retention_count, store,
+                 [this](const std::string& id) { return Delete(id); }) {}
+
+void JobManager::CountState(v1::JobState from, v1::JobState to) const {
+  if (metrics_ != nullptr) metrics_->JobState(from, to);
+}
+
+void JobManager::Start() {
+  scheduler_.Start();
+  retention_.Start();
+  if (store_->Shared()) {
+    store_->Subscribe([this](const StoreChange& change) { OnStoreChange(change); });
+    replica_thread_ = std::thread([this] { ReplicaLoop(); });
+  }
+}
+
+void JobManager::CancelLocal(const std::string& id) {
+  if (auto job = scheduler_.Running(id)) {
+    if (!job->cancel_requested.exchange(true)) spdlog::info("job {}: cancel requested", id);
+    job->stop = true;
+  }
+}
+
+void JobManager::OnStoreChange(const StoreChange& change) {
+  switch (change.kind) {
+    case StoreChange::kEvent:
+      hub_.Nudge(change.job_id);
+      return;
+    case StoreChange::kJob:
+      scheduler_.Poke();
+      return;
+    case StoreChange::kCancel:
+      CancelLocal(change.job_id);
+      return;
+    case StoreChange::kResync:
+      hub_.Nudge("");
+      scheduler_.Poke();
+      return;
+  }
+}
+
+void JobManager::ReplicaLoop() {
+  const auto lease = std::chrono::milliseconds(options_.lease_ms);
+  const auto renew_every = lease / 3;
+  const auto poll = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), renew_every);
+  const std::string owner = Owner();
+  auto last_renew = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(replica_mu_);
+  while (!replica_stop_) {
+    replica_cv_.wait_for(lock, poll, [this] { return replica_stop_; });
+    if (replica_stop_) break;
+    lock.unlock();
+    // The poll: what notifications may have missed.
+    (void)store_->Ping();  // its failure is the health check's NOT_SERVING
+    hub_.Nudge("");
+    if (!draining_) {
+      scheduler_.Poke();
+      FinishExpiredCancels();
+    }
+    const auto jobs = scheduler_.AllRunning();
+    if (!jobs.empty()) {
+      if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
+        for (const std::string& id : *cancels) CancelLocal(id);
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_renew >= renew_every) {
+      last_renew = std::chrono::steady_clock::now();
+      for (const auto& job : jobs) {
+        const Status s = store_->RenewLease(job->id, job->lease, options_.lease_ms * 1'000'000);
+        if (s.code() == StatusCode::kFailedPrecondition && !job->lease_lost.exchange(true)) {
+          spdlog::warn("job {}: {}; another replica holds it now, stopping it here", job->id,
+                       s.message());
+          job->stop = true;
+        } else if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+          spdlog::warn("job {}: renewing its lease failed: {}", job->id, s.message());
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+JobManager::~JobManager() {
+  if (store_->Shared()) store_->Subscribe(nullptr);  // no more calls into this
+  Drain();
+  {
+    std::lock_guard<std::mutex> lock(replica_mu_);
+    replica_stop_ = true;
+  }
+  replica_cv_.notify_all();
+  if (replica_thread_.joinable()) replica_thread_.join();
+}
+
+void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
+  RunnerContext ctx;
+  ctx.store = store_;
+  ctx.hub = &hub_;
+  ctx.metrics = metrics_;
+  ctx.draining = &draining_;
+  ctx.default_path = options_.trainer_path;
+  ctx.checkpoints_kept = options_.checkpoints_kept;
+  // Followers that arrive while the job runs find its newest events here.
+  auto live = hub_.Live(job->row.id);
+  const RunResult result = RunJob(ctx, *job);
+  if (result.unstored_failure) {
+    // Recorded before `live` is released, so a follower that finds no live
+    // events afterwards finds this.
+    std::lock_guard<std::mutex> lock(unstored_mu_);
+    if (unstored_.count(job->row.id) == 0) unstored_order_.push_back(job->row.id);
+    unstored_[job->row.id] = *result.unstored_failure;
+    while (unstored_order_.size() > kMaxUnstored) {
+      unstored_.erase(unstored_order_.front());
+      unstored_order_.pop_front();
+    }
+  }
+}
+
+std::optional<v1::JobEvent> JobManager::Unstored(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(unstored_mu_);
+  auto it = unstored_.find(id);
+  if (it == unstored_.end()) return std::nullopt;
+  return it->second;
+}
+
+StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const {
+  if (id.empty()) return Status::InvalidArgument("job_id: must not be empty");
+  const Status not_found = Status::NotFound("job " + SafeText(id) + " not found");
+  if (id.size() > kMaxIdBytes) return not_found;
+  auto row = store_->GetJob(id, points);
+  if (!row.ok()) return row.status().code() == StatusCode::kNotFound ? not_found : row.status();
+  if (IsTerminalState(row->state)) return row;
+  if (auto failed = Unstored(id)) {
+    row->state = v1::JOB_STATE_FAILED;
+    row->error = failed->state().error();
+    row->last_seq = failed->seq();
+  }
+  return row;
+}
+
+v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
+  v1::Job out;
+  out.set_id(r.id);
+  out.set_name(r.name);
+  out.set_state(r.state);
+  *out.mutable_spec() = r.spec;
+  const bool user = r.spec.dataset().kind() == v1::DATASET_KIND_USER;
+  if (user && view != v1::JOB_VIEW_FULL) {
+    out.mutable_spec()->mutable_dataset()->mutable_points()->clear_values();
+    out.set_points_omitted(true);
+  }
+  if (r.spec.dataset().kind() == v1::DATASET_KIND_TABLE) {
+    // The effective schema once, in Job.table_schema (the spec's copy is output only).
+    out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
+    out.mutable_spec()->mutable_dataset()->mutable_table()->clear_schema();
+  }
+  out.set_dataset_rows(r.dataset_rows);
+  out.set_epochs_done(r.epochs_done);
+  if (r.epochs_done > 0 && r.latest) {
+    *out.mutable_latest() = *r.latest;
+    out.set_best_epoch(r.latest->best_epoch());
+    if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
+    out.set_stop_reason(r.latest->stop_reason());
+  }
+  out.set_error(r.error);
+  SetNs(r.create_ns, out.mutable_create_time());
+  if (r.start_ns != 0) SetNs(r.start_ns, out.mutable_start_time());
+  if (r.end_ns != 0) SetNs(r.end_ns, out.mutable_end_time());
+  out.set_last_seq(r.last_seq);
+  out.set_memory_estimate_bytes(r.memory_bytes);
+  out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
+  return out;
+}
+
+StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"name", &request.name()},
+        {"request_id", &request.request_id()}}) {
+    const size_t chars = Utf8Length(*value);
+    if (chars > kMaxNameLength || value->size() > 4 * kMaxNameLength) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(chars) +
+                                     " characters is out of range 0..200");
+    }
+  }
+  auto spec = SpecFromProto(request.spec());
+  if (!spec.ok()) return spec.status();
+  if (spec->dataset.kind == DatasetKind::kTable) {
+    // The table read with the spec's overrides: its errors name the file,
+    // line and column now, and its schema is stored with the job.
+    GANTRY_RETURN_IF_ERROR(LoadJobTable(*store_, &*spec));
+  }
+  GANTRY_RETURN_IF_ERROR(Validate(*spec));
+  GANTRY_RETURN_IF_ERROR(ValidateLabels(request.labels()));
+  const MemoryEstimate memory = EstimateMemory(*spec);
+  JobRow row;
+  row.spec = SpecToProto(*spec);
+  row.name = request.name();
+  row.request_id = request.request_id();
+  row.labels = Labels(request.labels().begin(), request.labels().end());
+  // A retry of an accepted request is answered before any limit.
+  auto same_request = [&](const JobRow& existing) -> StatusOr<v1::Job> {
+    if (!SameRequest(existing.request_fingerprint, row.spec, row.name, row.labels)) {
+      return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
+                                   existing.id + " with a different spec, name or labels");
+    }
+    return ToProto(existing, v1::JOB_VIEW_BASIC);
+  };
+  if (!row.request_id.empty()) {
+    auto existing = store_->FindRequest(row.request_id);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) return same_request(**existing);
+  }
+  if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
+  for (const auto& [flag, limit] :
+       {std::pair<const char*, int64_t>{"--max-job-memory", options_.max_job_memory},
+        {"--max-memory", options_.max_memory}}) {
+    if (limit > 0 && memory.total() > limit) {
+      return Status::ResourceExhausted("the job needs an estimated " + memory.ToString() +
+                                       ", more than " + flag + " " + FormatBytes(limit) +
+                                       "; use smaller layers, batches or data");
+    }
+  }
+  GANTRY_RETURN_IF_ERROR(Reserve());
+  row.request_fingerprint = Fingerprint(row.spec, row.name, row.labels);
+  row.dataset_rows = TrainingRows(*spec);
+  row.memory_bytes = memory.total();
+  row.state = v1::JOB_STATE_QUEUED;
+  row.create_ns = NowNs();
+  StatusOr<InsertResult> inserted = Status::Internal("unreachable");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    row.id = NewJobId();
+    v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
+    StampEvent(row, &queued);
+    inserted = store_->InsertJob(row, queued);
+    if (inserted.ok() || inserted.status().code() != StatusCode::kAlreadyExists) break;
+  }
+  if (!inserted.ok() || !inserted->inserted) {
+    scheduler_.Unreserve();
+    if (!inserted.ok()) return inserted.status();
+    return same_request(inserted->row);  // the same request_id, concurrently
+  }
+  scheduler_.Added();
+  CountState(v1::JOB_STATE_UNSPECIFIED, v1::JOB_STATE_QUEUED);
+  spdlog::info("job {} QUEUED", inserted->row.id);
+  return ToProto(inserted->row, v1::JOB_VIEW_BASIC);
+}
+
+Status JobManager::Reserve() {
+  Status reserved = scheduler_.Reserve();
+  if (reserved.code() != StatusCode::kResourceExhausted || !store_->Shared()) return reserved;
+  // Other replicas may have claimed queued jobs this one counted: recount
+  // the shared queue before refusing.
+  auto counts = store_->CountJobs();
+  if (!counts.ok()) return reserved;
+  const auto queued = counts->find(v1::JOB_STATE_QUEUED);
+  scheduler_.CapClaimable(queued == counts->end() ? 0 : queued->second);
+  return scheduler_.Reserve();
+}
+
+StatusOr<v1::Job> JobManager::Get(const std::string& id, v1::JobView view) const {
+  if (!v1::JobView_IsValid(view)) {
+    return Status::InvalidArgument("view: " + std::to_string(view) + " is not a JobView");
+  }
+  auto row = Row(id, view == v1::JOB_VIEW_FULL ? ReadPoints::kYes : ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  return ToProto(*row, view);
+}
+
+StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
+                                   " is out of range 0..1000");
+  }
+  if (!v1::JobState_IsValid(request.state())) {
+    return Status::InvalidArgument("state: " + std::to_string(request.state()) +
+                                   " is not a JobState");
+  }
+  if (!v1::JobView_IsValid(request.view())) {
+    return Status::InvalidArgument("view: " + std::to_string(request.view()) + " is not a JobView");
+  }
+  auto selected = ParseLabelSelector(request.label_selector());
+  if (!selected.ok()) return selected.status();
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  ListQuery query;
+  query.limit = page_size + 1;
+  query.state = request.state();
+  query.labels = std::move(selected).value();
+  if (!request.page_token().empty()) {
+    int64_t start = 0;
+    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
+    query.before_index = start == INT64_MAX ? 0 : start + 1;
+  }
+  auto rows = store_->ListJobs(query);
+  if (!rows.ok()) return rows.status();
+  v1::ListJobsResponse out;
+  size_t bytes = 0;
+  for (JobRow& row : *rows) {
+    if (out.jobs_size() == page_size) {
+      out.set_next_page_token(MakePageToken(row.index));
+      break;
+    }
+    if (request.view() == v1::JOB_VIEW_FULL && row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
+      auto full = store_->GetJob(row.id, ReadPoints::kYes);
+      if (!full.ok()) {
+        if (full.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+        return full.status();
+      }
+      row = std::move(full).value();
+    }
+    if (!IsTerminalState(row.state)) {
+      if (auto failed = Unstored(row.id)) {
+        row.state = v1::JOB_STATE_FAILED;
+        row.error = failed->state().error();
+        row.last_seq = failed->seq();
+      }
+    }
+    v1::Job job = ToProto(row, request.view());
+    const size_t size = job.ByteSizeLong();
+    if (out.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
+      out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
+      break;
+    }
+    bytes += size;
+    *out.add_jobs() = std::move(job);
+  }
+  return out;
+}
+
+StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto row = Row(id, ReadPoints::kNo);
+    if (!row.ok()) return row.status();
+    if (IsTerminalState(row->state)) {
+      return Status::FailedPrecondition("job " + id + " has already ended (" +
+                                        JobStateName(row->state) + ")");
+    }
+    if (store_->Shared() && row->state == v1::JOB_STATE_RUNNING) {
+      auto cancelled = CancelShared(*row);
+      if (!cancelled.ok()) return cancelled.status();
+      if (*cancelled) return **cancelled;
+      continue;  // it ended meanwhile
+    }
+    if (scheduler_.Running(id)) {
+      // The embedded stores are exclusive: this process's runner holds the
+      // job, and it ends it CANCELLED between two batches.
+      CancelLocal(id);
+      return ToProto(*row, v1::JOB_VIEW_BASIC);
+    }
+    // Queued, or RUNNING in the store with no runner (the last server's
+    // job, waiting to be resumed): it ends here, under the lease it has.
+    // The embedded stores are exclusive, so no other process trains it.
+    auto cancelled = StoreCancelled(*row);
+    if (cancelled.ok()) {
+      scheduler_.Removed();
+      return ToProto(*cancelled, v1::JOB_VIEW_BASIC);
+    }
+    // A worker claimed it meanwhile (its lease changed): cancel it running.
+    const Status& s = cancelled.status();
+    if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return Status::Unavailable("job " + id + " is changing state; try again");
+}
+
+StatusOr<std::optional<v1::Job>> JobManager::CancelShared(const JobRow& row) {
+  const std::string& id = row.id;
+  // The request is stored whatever this process's runner believes: it may
+  // have lost its lease without knowing it yet (a paused replica), and the
+  // job's real holder, or its next one, must see the cancel.
+  const Status requested = store_->RequestCancel(id);
+  if (requested.code() == StatusCode::kFailedPrecondition) return std::optional<v1::Job>{};
+  if (!requested.ok()) return requested;
+  spdlog::info("job {}: cancel requested (its lease holder: {})", id, row.owner);
+  CancelLocal(id);
+  // A holder that died (or stalls) past its lease never acts on it: end the
+  // job here, under a lease of this process's own.
+  auto ended = FinishExpiredCancel(id);
+  if (!ended.ok()) return ended.status();
+  if (*ended) return std::optional<v1::Job>(ToProto(**ended, v1::JOB_VIEW_BASIC));
+  return std::optional<v1::Job>(ToProto(row, v1::JOB_VIEW_BASIC));
+}
+
+StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::string& id) {
+  auto claimed = store_->ClaimCancelled(id, Owner(), options_.lease_ms * 1'000'000);
+  if (!claimed.ok() || !claimed->has_value()) return claimed;
+  const JobRow& row = **claimed;
+  spdlog::info("job {}: its lease expired with a cancel requested; ending it here (lease {})",
+               row.id, row.lease);
+  auto cancelled = StoreCancelled(row);
+  if (!cancelled.ok()) {
+    // Still RUNNING, with its cancel requested: once this process's lease
+    // expires, a worker's claim or another replica's scan ends it.
+    spdlog::warn("job {}: storing its end failed: {}", row.id, cancelled.status().message());
+    return cancelled.status();
+  }
+  return std::optional<JobRow>(std::move(cancelled).value());
+}
+
+void JobManager::FinishExpiredCancels() {
+  // Bounded per poll; the next poll takes the rest.
+  for (int i = 0; i < 100 && !draining_; ++i) {
+    auto ended = FinishExpiredCancel("");
+    if (!ended.ok() || !ended->has_value()) return;
+  }
+}
+
+StatusOr<JobRow> JobManager::StoreCancelled(const JobRow& row) {
+  JobRow cancelled = row;
+  cancelled.state = v1::JOB_STATE_CANCELLED;
+  cancelled.end_ns = NowNs();
+  v1::JobEvent event = StateEvent(v1::JOB_STATE_CANCELLED, "");
+  StampEvent(cancelled, &event);
+  GANTRY_RETURN_IF_ERROR(store_->AppendEvent(cancelled, event));
+  cancelled.last_seq = event.seq();
+  CountState(row.state, v1::JOB_STATE_CANCELLED);
+  hub_.Publish(row.id, std::move(event));
+  spdlog::info("job {} CANCELLED", row.id);
+  DeleteCheckpoints(store_, row.id, cancelled.lease);  // fenced by the lease it ended under
+  return cancelled;
+}
+
+Status JobManager::Delete(const std::string& id) {
+  auto row = Row(id, ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  if (!IsTerminalState(row->state)) {
+    return Status::FailedPrecondition("job " + id + " is " + JobStateName(row->state) +
+                                      "; cancel it before deleting it");
+  }
+  if (auto failed = Unstored(id)) {
+    // Its end was never stored: store it now (if the store works again),
+    // so that the store lets the job go.
+    auto stored = store_->GetJob(id, ReadPoints::kNo);
+    if (stored.ok() && !IsTerminalState(stored->state)) {
+      JobRow ended = *stored;
+      ended.state = v1::JOB_STATE_FAILED;
+      ended.error = failed->state().error();
+      ended.end_ns = NowNs();
+      v1::JobEvent event = *failed;
+      StampEvent(ended, &event);
+      GANTRY_RETURN_IF_ERROR(store_->AppendEvent(ended, event));
+    }
+    std::lock_guard<std::mutex> lock(unstored_mu_);
+    unstored_.erase(id);
+    unstored_order_.erase(std::remove(unstored_order_.begin(), unstored_order_.end(), id),
+                          unstored_order_.end());
+  }
+  GANTRY_RETURN_IF_ERROR(store_->DeleteJob(id));
+  snapshots_.Forget(id);
+  CountState(row->state, v1::JOB_STATE_UNSPECIFIED);
+  spdlog::info("job {} deleted", id);
+  return Status::Ok();
+}
+
+int JobManager::ApplyRetention() { return retention_.RunOnce(); }
+
+StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
+                                                         int64_t from_seq) const {
+  auto row = Row(id, ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  auto failed = Unstored(id);
+  if (IsTerminalState(row->state) && !failed) {
+    return std::make_unique<EventCursor>(store_, id, nullptr, row->last_seq, from_seq);
+  }
+  auto live = failed ? nullptr : hub_.Live(id);
+  // The runner records an unstored failure before it lets its live events
+  // go: a follower that got fresh ones after that finds the failure here.
+  if (!failed) failed = Unstored(id);
+  if (failed) {
+    return std::make_unique<EventCursor>(store_, id, nullptr, failed->seq(), from_seq,
+                                         std::make_shared<const v1::JobEvent>(*failed));
+  }
+  auto cursor = std::make_unique<EventCursor>(store_, id, std::move(live), 0, from_seq);
+  // Another replica may store its events: the cursor reads the store when
+  // woken (by a notification, or the poll) and finds nothing live.
+  if (store_->Shared()) cursor->set_shared();
+  return cursor;
+}
+
+StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
+    const std::string& id, std::optional<int64_t> epoch, bool best) const {
+  auto row = Row(id, ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  if (best) {
+    if (epoch) {
+      return Status::InvalidArgument("best: asks for the best epoch's snapshot; leave epoch (" +
+                                     std::to_string(*epoch) + ") unset with it");
+    }
+    const int64_t b = row->latest ? row->latest->best_epoch() : 0;
+    if (b == 0) {
+      return Status::FailedPrecondition("job " + id + " has no evaluated epoch yet (" +
+                                        JobStateName(row->state) + ")");
+    }
+    epoch = b;
+  }
+  std::shared_ptr<const GeneratorSnapshot> live;
+  if (auto job = scheduler_.Running(id)) live = job->latest_snapshot();
+  auto kept = store_->ListBlobs(id, BlobKind::kSnapshot);
+  if (!kept.ok()) return kept.status();
+  const int64_t latest = std::max(live ? live->epoch() : 0, kept->empty() ? 0 : kept->back());
+  if (latest == 0) {
+    return Status::FailedPrecondition("job " + id + " has no trained epoch yet (" +
+                                      JobStateName(row->state) + ")");
+  }
+  const int64_t want = epoch.value_or(latest);
+  if (want < 1) {
+    return Status::InvalidArgument("epoch: " + std::to_string(want) + " is out of range 1.." +
+                                   std::to_string(row->spec.epochs()));
+  }
+  if (live && want == live->epoch()) return live;
+  if (!std::binary_search(kept->begin(), kept->end(), want)) {
+    std::string names;
+    for (int64_t e : *kept) {
+      if (names.size() > 200) {
+        names += ", ...";
+        break;
+      }
+      names += (names.empty() ? "" : ", ") + std::to_string(e);
+    }
+    return Status::NotFound("epoch: no snapshot of job " + id + " is kept for epoch " +
+                            std::to_string(want) + "; kept: " + names + " and the latest, " +
+                            std::to_string(latest));
+  }
+  auto snapshot = snapshots_.Get(id, want);
+  if (!snapshot.ok() && snapshot.status().code() == StatusCode::kNotFound) {
+    return Status::NotFound("epoch: the snapshot of job " + id + " for epoch " +
+                            std::to_string(want) + " was deleted meanwhile");
+  }
+  return snapshot;
+}
+
+StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest& request) const {
+  auto row = Row(request.job_id(), ReadPoints::kYes);
+  if (!row.ok()) return row.status();
+  auto spec = SpecFromProto(row->spec);
+  if (!spec.ok()) return spec.status();
+  if (spec->dataset.kind == DatasetKind::kTable) {
+    return Status::FailedPrecondition("job " + request.job_id() + " trains on table " +
+                                      spec->dataset.table.table_id +
+                                      "; its rows are the uploaded table (GetTable, `gantry data get`)");
+  }
+  const int64_t dim = DataDim(spec->dataset);
+  const int64_t limit = kMaxMessageValues / dim;
+  const int64_t max_points =
+      request.max_points() == 0 ? std::min<int64_t>(10'000, limit) : request.max_points();
+  if (max_points < 1 || max_points > limit) {
+    return Status::InvalidArgument("max_points: " + std::to_string(max_points) +
+                                   " is out of range 1.." + std::to_string(limit));
+  }
+  auto values = DatasetValues(*spec, max_points);
+  if (!values.ok()) return values.status();
+  v1::GetDatasetResponse out;
+  out.set_total_points(TrainingRows(*spec));
+  out.mutable_points()->set_dim(static_cast<int32_t>(dim));
+  out.mutable_points()->mutable_values()->Assign(values->begin(), values->end());
+  return out;
+}
+
+void JobManager::Drain() {
+  if (!draining_.exchange(true)) {
+    spdlog::info("draining: no new jobs; running jobs stop after their current epoch");
+  }
+  scheduler_.Drain();
+  retention_.Stop();
+  hub_.InterruptAll();
+}
+
+bool JobManager::draining() const { return draining_; }
+
+}  // namespace gantry

@@ -1,0 +1,201 @@
+// JobManager: the facade the transports (Calls) use: validation of what a
+// request asks for, and the parts that do the work:
+//   Store          jobs, events, leases, blobs (store/store.h)
+//   Scheduler      admission, the queue, workers, drain (scheduler.h)
+//   JobRunner      one job's training loop (job_runner.h)
+//   EventHub       live fan-out of new events (event_hub.h)
+//   SnapshotCache  generator snapshots, bounded by bytes (snapshot_cache.h)
+//   Retention      deleting ended jobs by policy (retention.h)
+//
+// Every job and event is committed to the store before it is acknowledged;
+// an ended job lives only in the store (nothing of it stays in memory), so
+// memory does not grow with the number of stored jobs or events. On start
+// QUEUED jobs are claimable again and RUNNING ones resume from their newest
+// usable checkpoint.
+//
+// A job is QUEUED, then RUNNING on one worker thread, then SUCCEEDED, FAILED
+// or CANCELLED; each change and each epoch is an event.
+//
+// Thread-safety: every public method is safe from any thread. No method
+// holds a lock during store I/O that another RPC needs.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <condition_variable>
+
+#include "core/snapshot.h"
+#include "core/spec.h"
+#include "core/status.h"
+#include "gantry/v1/gantry.pb.h"
+#include "server/jobs/event_cursor.h"
+#include "server/jobs/event_hub.h"
+#include "server/metrics.h"
+#include "server/jobs/retention.h"
+#include "server/jobs/scheduler.h"
+#include "server/jobs/snapshot_cache.h"
+#include "server/store/store.h"
+
+namespace gantry {
+
+struct ManagerOptions {
+  int max_concurrent_jobs = 2;             // training workers, >= 1
+  int max_queued_jobs = 100;               // jobs waiting for a worker, >= 0
+  int64_t max_sample_points = 10'000'000;  // per Sample/SampleStream call
+  int checkpoints_kept = 3;                // newest full trainer checkpoints kept per job
+  // Drain lets running jobs finish their current epoch (and checkpoint) for
+  // this long; jobs still mid-epoch then stop between two batches and resume
+  // from their last periodic checkpoint.
+  int64_t drain_grace_ms = 10'000;
+  // Retention of ended jobs (0: keep forever): delete those that ended more
+  // than retention_seconds ago, and all but the newest retention_count.
+  int64_t retention_seconds = 0;
+  int64_t retention_count = 0;
+  // The training loop for jobs whose spec says "auto" (trainer.h): auto uses
+  // the fast path where its start-up self-test passed. Results are the same.
+  TrainerPath trainer_path = TrainerPath::kAuto;
+  // Admission by memory (core/memory.h's estimate; 0: no limit). Create
+  // refuses a job whose estimate exceeds either limit with
+  // RESOURCE_EXHAUSTED; a queued job starts only when its estimate fits
+  // beside the running jobs' within max_memory (first in, first out: a large
+  // job at the head waits for memory rather than being overtaken).
+  int64_t max_job_memory = 0;
+  int64_t max_memory = 0;
+  // Generator snapshots kept in memory for Sample and Export (least
+  // recently used go first; they are read again from the store).
+  int64_t snapshot_cache_bytes = 256 << 20;
+  // A shared store (several replicas): how long a claim holds without
+  // renewal. The owner renews every third of it; a dead replica's jobs are
+  // taken over once it expires. Exclusive stores' claims never expire.
+  int64_t lease_ms = 30'000;
+};
+
+class JobManager {
+ public:
+  // `store` must outlive the manager; `metrics` may be null. Counts the
+  // stored jobs and makes interrupted ones claimable.
+  static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, Store* store,
+                                                      Metrics* metrics = nullptr);
+  // Starts the training workers (and the retention janitor). Call once.
+  void Start();
+  // Drains (if not yet) and joins the workers.
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Validates the spec, name, request_id and labels (server/jobs/labels.h); a
+  // request_id retry must repeat all of them (else ALREADY_EXISTS).
+  StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
+  StatusOr<v1::Job> Get(const std::string& id, v1::JobView view = v1::JOB_VIEW_BASIC) const;
+  // A page of jobs, newest first, filtered by state and label_selector
+  // (INVALID_ARGUMENT naming a bad term).
+  StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  // Cancels a job: a queued one ends CANCELLED at once, a running one
+  // between two batches of its runner. With a shared store the request is
+  // always stored (Store::RequestCancel), whatever this process's runner
+  // believes, so that the job's lease holder (or its next one) ends it; a
+  // job whose lease has expired (its holder died or stalls) ends CANCELLED
+  // here at once, under a new lease that fences the old holder out. The job
+  // as it is after the call (CANCELLED when it ended here);
+  // FAILED_PRECONDITION for an ended job.
+  StatusOr<v1::Job> Cancel(const std::string& id);
+  Status Delete(const std::string& id);
+  // A follower of the job's events from `from_seq` (0 or 1: the first).
+  StatusOr<std::unique_ptr<EventCursor>> Watch(const std::string& id, int64_t from_seq) const;
+  // The snapshot for `epoch` (or the latest; with `best`, the best evaluated
+  // epoch's, INVALID_ARGUMENT together with an epoch). FAILED_PRECONDITION
+  // before the first epoch (or evaluation); NOT_FOUND for an epoch whose
+  // snapshot is not kept, naming the kept ones. May read the store: call it
+  // off the RPC threads.
+  StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
+                                                              std::optional<int64_t> epoch,
+                                                              bool best = false) const;
+
+  // A table job's evaluation of one evaluated epoch in full (default the
+  // best), with the scores of every evaluated epoch (server/jobs/table_report.cc).
+  // FAILED_PRECONDITION for a point job, before the first evaluation, or
+  // when the job's table was deleted; INVALID_ARGUMENT for an epoch that was
+  // not evaluated. Reads the table and a snapshot: call it off the RPC threads.
+  StatusOr<v1::TableReport> TableReport(const v1::GetTableReportRequest& request) const;
+
+  // The job's training points, at most max_points rows (1..1e6/dim).
+  StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
+
+  // Stops accepting jobs; running ones stop at the end of their current
+  // epoch and checkpoint, or between two batches once drain_grace_ms has
+  // passed (they stay RUNNING, with no terminal event, and resume on the
+  // next start); interrupts every follower. Returns once the workers are
+  // idle. Idempotent.
+  void Drain();
+  bool draining() const;
+
+  const ManagerOptions& options() const { return options_; }
+
+  // Deletes ended jobs beyond the retention policy. Returns how many.
+  int ApplyRetention();
+
+ private:
+  JobManager(ManagerOptions options, Store* store, Metrics* metrics);
+  void Run(const std::shared_ptr<ActiveJob>& job);
+  // Scheduler::Reserve; with a shared store a full queue is recounted from
+  // the store (CapClaimable) before the job is refused.
+  Status Reserve();
+  // The stored row, with what only this process knows laid over it (a
+  // failure the store could not record).
+  StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
+  v1::Job ToProto(const JobRow& row, v1::JobView view) const;
+  void CountState(v1::JobState from, v1::JobState to) const;
+  // A shared store's other replicas: renews this process's leases (a lost
+  // one stops its job), applies cancels requested elsewhere, ends jobs whose
+  // lease expired with a cancel requested, lets idle workers claim (new
+  // jobs, expired leases) and wakes followers of jobs trained elsewhere,
+  // every poll interval; notifications do the same at once.
+  void ReplicaLoop();
+  void OnStoreChange(const StoreChange& change);
+  // Stops this process's runner of the job, if it has one.
+  void CancelLocal(const std::string& id);
+  // Cancel of a job RUNNING in a shared store: records the request in the
+  // store (whatever this process's runner believes), stops a local runner,
+  // and ends the job here when its lease has expired. The job as it is now
+  // (CANCELLED when ended here); nullopt when it is no longer RUNNING.
+  StatusOr<std::optional<v1::Job>> CancelShared(const JobRow& row);
+  // Claims a job whose lease expired with a cancel requested (`id`, or ""
+  // for any: Store::ClaimCancelled) and ends it CANCELLED under the new
+  // lease. The ended row; nullopt when there was none to claim.
+  StatusOr<std::optional<JobRow>> FinishExpiredCancel(const std::string& id);
+  // The replica loop's scan: FinishExpiredCancel("") until none is left
+  // (at most 100 a poll).
+  void FinishExpiredCancels();
+  // Appends the CANCELLED event under row.lease (fenced: FAILED_PRECONDITION
+  // when the lease changed), publishes it and deletes the checkpoints. The
+  // ended row.
+  StatusOr<JobRow> StoreCancelled(const JobRow& row);
+
+  const ManagerOptions options_;
+  Store* const store_;
+  Metrics* const metrics_;  // may be null
+  std::atomic<bool> draining_{false};
+  mutable EventHub hub_;
+  mutable SnapshotCache snapshots_;
+  Scheduler scheduler_;
+  Retention retention_;
+  std::thread replica_thread_;
+  std::mutex replica_mu_;
+  std::condition_variable replica_cv_;
+  bool replica_stop_ = false;  // Guarded by replica_mu_.
+  // Jobs that FAILED without the store recording it, with the FAILED event
+  // their followers were sent (the newest kMaxUnstored; they resume on the
+  // next start).
+  std::optional<v1::JobEvent> Unstored(const std::string& id) const;
+  mutable std::mutex unstored_mu_;
+  std::map<std::string, v1::JobEvent> unstored_;  // Guarded by unstored_mu_.
+  std::deque<std::string> unstored_order_;        // Guarded by unstored_mu_; oldest first.
+};
+
+}  // namespace gantry

@@ -1,0 +1,416 @@
+#include "server/jobs/job_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <chrono>
+#include <deque>
+#include <thread>
+
+#include "server/jobs/convert.h"
+#include "server/jobs/table_jobs.h"
+#include "server/jobs/write_behind.h"
+
+namespace gantry {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
+  v1::JobEvent ev;
+  ev.mutable_state()->set_state(state);
+  ev.mutable_state()->set_error(error);
+  return ev;
+}
+
+void StampEvent(const JobRow& row, v1::JobEvent* event) {
+  event->set_seq(row.last_seq + 1);
+  event->set_job_id(row.id);
+  const int64_t ns = NowNs();
+  event->mutable_time()->set_seconds(ns / 1'000'000'000);
+  event->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+namespace {
+
+class Runner {
+ public:
+  Runner(const RunnerContext& ctx, ActiveJob& job) : ctx_(ctx), job_(job) {}
+
+  RunResult Run();
+
+ private:
+  // Stores the event with the job's row, then publishes it. On failure the
+  // job is over for this process (result_ or lost_ say how).
+  bool Publish(v1::JobEvent event);
+  // Ends the job: its latest snapshot stored (so that an ended job serves it
+  // from the store), the terminal event, then its checkpoints deleted.
+  // `reason`: why a SUCCEEDED job stopped early (its StateChange.reason).
+  void End(v1::JobState state, const std::string& error = "", const std::string& reason = "");
+  bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
+  bool SaveCheckpoint(const Trainer& trainer);
+  bool WriteCheckpoint(int64_t epoch, const StatusOr<std::string>& state);
+  // Queues `write` (a Publish, End, StoreSnapshot or WriteCheckpoint) on the
+  // job's writer: it runs after everything queued before it, on the
+  // writer's thread, which alone touches job_.row, kept_ and over_ while
+  // the loop runs.
+  void Later(std::function<void()> write) {
+    writer_->Push([this, write = std::move(write)] {
+      write();
+      return !over_;
+    });
+  }
+  StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  // The job's blob, fenced by its lease (store.h).
+  BlobKey Key(BlobKind kind, int64_t epoch) const { return {job_.row.id, kind, epoch, job_.row.lease}; }
+  // Runs a store write, and again every second while the store is
+  // unreachable (UNAVAILABLE: the job pauses here, its trainer waits on the
+  // bounded queue) until it answers, the server drains or the lease is lost.
+  Status Durably(const std::function<Status()>& write);
+  // Moves the job's count in the metrics to `to`.
+  void Count(v1::JobState to) {
+    if (ctx_.metrics != nullptr && metric_state_ != to) ctx_.metrics->JobState(metric_state_, to);
+    metric_state_ = to;
+  }
+
+  const RunnerContext& ctx_;
+  ActiveJob& job_;
+  RunResult result_;
+  bool over_ = false;  // nothing more may be written
+  // The state the metrics count the job in: QUEUED for a first claim
+  // (lease 1), else RUNNING (as counted when the server started).
+  v1::JobState metric_state_ = job_.row.lease == 1 ? v1::JOB_STATE_QUEUED : v1::JOB_STATE_RUNNING;
+  std::deque<int64_t> kept_;  // epochs of the stored snapshots, ascending
+  int64_t best_epoch_ = 0;    // its snapshot is never pruned
+  // The epoch loop's writes, behind its training (write_behind.h): events,
+  // snapshots and checkpoints, at most 4 queued (one checkpoint at a time).
+  std::unique_ptr<WriteBehind> writer_;
+  std::atomic<int> checkpoints_queued_{0};
+};
+
+Status Runner::Durably(const std::function<Status()>& write) {
+  Status s = write();
+  bool waited = false;
+  while (s.code() == StatusCode::kUnavailable && !*ctx_.draining && !job_.lease_lost) {
+    if (!waited) {
+      spdlog::warn("job {}: the store is unreachable ({}); the job waits for it", job_.row.id,
+                   s.message());
+    }
+    waited = true;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    s = write();
+  }
+  if (s.code() == StatusCode::kUnavailable && job_.lease_lost) {
+    return Status::FailedPrecondition("job " + job_.row.id + ": its lease was lost while the store "
+                                      "was unreachable");
+  }
+  if (waited && s.ok()) spdlog::info("job {}: the store answers again; the job goes on", job_.row.id);
+  return s;
+}
+
+bool Runner::Publish(v1::JobEvent event) {
+  if (over_) return false;
+  StampEvent(job_.row, &event);
+  bool retried = false;
+  Status s = Durably([&] {
+    Status w = ctx_.store->AppendEvent(job_.row, event);
+    // A retry after a commit whose answer was lost finds its own event
+    // stored (only the lease holder writes the job's events).
+    if (w.code() == StatusCode::kAlreadyExists && retried) return Status::Ok();
+    retried = true;
+    return w;
+  });
+  if (!s.ok()) {
+    over_ = true;
+    if (s.code() == StatusCode::kFailedPrecondition) {
+      // Fenced out: another replica holds the job now. Training stops at once.
+      job_.lease_lost = true;
+      job_.stop = true;
+      spdlog::warn("job {}: {}; stopping it here", job_.row.id, s.message());
+      return false;
+    }
+    // The store cannot record the job's progress (a full disk, say): the
+    // end is published to followers but not stored, so on the next start
+    // the job resumes from what was stored, with no gap in its events.
+    spdlog::error("job {}: event {} not stored: {}", job_.row.id, event.seq(), s.message());
+    const std::string error = "cannot store the job's progress: " + s.message();
+    v1::JobEvent failed = StateEvent(v1::JOB_STATE_FAILED, error);
+    StampEvent(job_.row, &failed);
+    Count(v1::JOB_STATE_FAILED);
+    result_.unstored_failure = failed;
+    ctx_.hub->Publish(job_.row.id, std::move(failed));
+    spdlog::error("job {} FAILED (not stored; it resumes on restart): {}", job_.row.id, error);
+    return false;
+  }
+  job_.row.last_seq = event.seq();
+  ctx_.hub->Publish(job_.row.id, std::move(event));
+  return true;
+}
+
+void Runner::End(v1::JobState state, const std::string& error, const std::string& reason) {
+  if (over_) return;
+  if (auto latest = job_.latest_snapshot(); latest && state != v1::JOB_STATE_FAILED) {
+    if (kept_.empty() || kept_.back() != latest->epoch()) (void)StoreSnapshot(latest);
+    if (over_) return;
+  }
+  job_.row.state = state;
+  job_.row.error = error;
+  job_.row.end_ns = NowNs();
+  v1::JobEvent ended = StateEvent(state, error);
+  ended.mutable_state()->set_reason(reason);
+  if (!Publish(std::move(ended))) return;
+  over_ = true;
+  Count(state);
+  if (!reason.empty()) {
+    spdlog::info("job {} {}: {}", job_.row.id, JobStateName(state), reason);
+  } else if (error.empty()) {
+    spdlog::info("job {} {}", job_.row.id, JobStateName(state));
+  } else {
+    spdlog::warn("job {} {}: {}", job_.row.id, JobStateName(state), error);
+  }
+  DeleteCheckpoints(ctx_.store, job_.row.id, job_.row.lease);  // an ended job resumes nowhere
+}
+
+bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot) {
+  const int64_t e = snapshot->epoch();
+  auto bytes = SerializeSnapshot(*snapshot);
+  const Status s = bytes.ok() ? Durably([&] {
+    return ctx_.store->PutBlob(Key(BlobKind::kSnapshot, e), *bytes);
+  })
+                              : bytes.status();
+  if (!s.ok()) {
+    End(v1::JOB_STATE_FAILED,
+        "cannot store the generator snapshot of epoch " + std::to_string(e) + ": " + s.message());
+    return false;
+  }
+  if (kept_.empty() || kept_.back() < e) kept_.push_back(e);
+  while (kept_.size() > kMaxKeptSnapshots) {
+    // The oldest, unless it is the best epoch's: then the one after it.
+    auto victim = kept_.begin();
+    if (*victim == best_epoch_) ++victim;
+    (void)ctx_.store->DeleteBlob(Key(BlobKind::kSnapshot, *victim));
+    kept_.erase(victim);
+  }
+  return true;
+}
+
+bool Runner::SaveCheckpoint(const Trainer& trainer) {
+  return WriteCheckpoint(trainer.epochs_done(), trainer.SaveState());
+}
+
+bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
+  Status s = state.ok() ? Durably([&] {
+    return ctx_.store->PutBlob(Key(BlobKind::kCheckpoint, e), *state);
+  })
+                        : state.status();
+  if (!s.ok()) {
+    End(v1::JOB_STATE_FAILED,
+        "cannot store the checkpoint of epoch " + std::to_string(e) + ": " + s.message());
+    return false;
+  }
+  if (auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); all.ok()) {
+    // Checkpoints past this one are stale (their events were lost, e.g. to
+    // a power cut, and trained again): they go first, then the oldest
+    // beyond checkpoints_kept.
+    std::vector<int64_t> keep;
+    for (int64_t c : *all) {
+      if (c > e) {
+        (void)ctx_.store->DeleteBlob(Key(BlobKind::kCheckpoint, c));
+      } else {
+        keep.push_back(c);
+      }
+    }
+    const int64_t extra = static_cast<int64_t>(keep.size()) - ctx_.checkpoints_kept;
+    for (int64_t i = 0; i < extra; ++i) {
+      (void)ctx_.store->DeleteBlob(
+          Key(BlobKind::kCheckpoint, keep[static_cast<size_t>(i)]));
+    }
+  }
+  return true;
+}
+
+StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
+  auto epochs = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint);
+  if (!epochs.ok()) return epochs.status();
+  std::string first_error;
+  int tried = 0;
+  for (auto it = epochs->rbegin(); it != epochs->rend(); ++it) {
+    // A checkpoint past the last stored event (its commit was lost, e.g. to
+    // a power cut) would leave a gap in the events: resume from an older one.
+    if (*it > job_.row.epochs_done) {
+      spdlog::warn(
+          "job {}: checkpoint of epoch {} is newer than its stored events (epoch {}); "
+          "skipping it",
+          job_.row.id, *it, job_.row.epochs_done);
+      continue;
+    }
+    ++tried;
+    auto bytes = ctx_.store->GetBlob(Key(BlobKind::kCheckpoint, *it));
+    const Status s = bytes.ok() ? trainer.RestoreState(*bytes) : bytes.status();
+    if (s.ok()) return trainer.epochs_done();
+    spdlog::warn("job {}: {}; trying an older checkpoint", job_.row.id, s.message());
+    if (first_error.empty()) first_error = s.message();
+  }
+  if (tried > 0) {
+    return Status::DataLoss("all " + std::to_string(tried) + " checkpoints of job " + job_.row.id +
+                            " are unreadable (newest: " + first_error + ")");
+  }
+  return int64_t{0};
+}
+
+RunResult Runner::Run() {
+  const std::string& id = job_.row.id;
+  auto parsed = SpecFromProto(job_.row.spec);
+  job_.row.spec.Clear();                      // the core spec holds the points from here on
+  const bool resume = job_.row.last_seq > 1;  // RUNNING was stored: a restart
+  if (*ctx_.draining) {
+    // Claimed while the server began to drain: it stays claimable for the
+    // next start, with nothing written.
+    return result_;
+  }
+  Count(v1::JOB_STATE_RUNNING);
+  // Cancelled while queued, or (shared store) while another replica held it.
+  if (job_.cancel_requested) {
+    End(v1::JOB_STATE_CANCELLED);
+    return result_;
+  }
+  if (!resume) {
+    if (!Publish(StateEvent(v1::JOB_STATE_RUNNING, ""))) return result_;
+    spdlog::info("job {} RUNNING", id);
+  } else {
+    spdlog::info("job {} resuming after epoch {}", id, job_.row.epochs_done);
+  }
+  if (!parsed.ok()) {
+    End(v1::JOB_STATE_FAILED, parsed.status().message());
+    return result_;
+  }
+  job_.spec = std::move(parsed).value();
+  if (job_.spec.dataset.kind == DatasetKind::kTable) {
+    if (Status loaded = LoadJobTable(*ctx_.store, &job_.spec); !loaded.ok()) {
+      End(v1::JOB_STATE_FAILED, loaded.message());
+      return result_;
+    }
+  }
+  JobSpec spec = job_.spec;
+  if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = ctx_.default_path;
+  auto created = Trainer::Create(spec);
+  if (!created.ok()) {
+    End(v1::JOB_STATE_FAILED, created.status().message());
+    return result_;
+  }
+  Trainer& trainer = **created;
+  if (trainer.path() == TrainerPath::kFast) {
+    spdlog::info("job {} trains on the fast path", id);
+  } else {
+    spdlog::info("job {} trains on the ATen path ({})", id, trainer.path_note());
+  }
+  if (auto kept = ctx_.store->ListBlobs(id, BlobKind::kSnapshot); kept.ok()) {
+    kept_.assign(kept->begin(), kept->end());
+  }
+  const int64_t epochs = job_.spec.epochs;
+  const int64_t stored_through = job_.row.epochs_done;  // events stored up to this epoch
+  if (resume) {
+    auto from = RestoreCheckpoint(trainer);
+    if (!from.ok()) {
+      End(v1::JOB_STATE_FAILED, from.status().message());
+      return result_;
+    }
+    spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", id,
+                 *from, stored_through);
+  }
+  // From here the store writes run behind the training, in the order queued;
+  // a failed write ends the job there (End, or a lost lease) and the loop
+  // stops at its next epoch, nothing more being written.
+  writer_ = std::make_unique<WriteBehind>(4);
+  std::string stop_reason;  // set by the epoch after which early stopping ended training
+  auto finish = [this] {
+    writer_->Wait();
+    writer_.reset();
+    return result_;
+  };
+  while (!trainer.finished()) {
+    if (writer_->stopped()) return finish();
+    if (*ctx_.draining) {
+      const int64_t e = trainer.epochs_done();
+      auto state = trainer.SaveState();
+      writer_->Wait();
+      Later([this, e, state = std::move(state), id] {
+        if (WriteCheckpoint(e, state)) spdlog::info("job {} stopped for shutdown after epoch {}", id, e);
+        over_ = true;  // this process writes nothing more for it
+      });
+      return finish();
+    }
+    auto report = trainer.RunEpoch(&job_.stop);
+    if (!report.ok()) {
+      if (report.status().code() == StatusCode::kCancelled && job_.lease_lost) {
+        spdlog::warn("job {}: its lease was lost (another replica holds it now); stopped after "
+                     "epoch {}, writing nothing more",
+                     id, trainer.epochs_done());
+      } else if (report.status().code() == StatusCode::kCancelled && !job_.cancel_requested) {
+        spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", id,
+                     trainer.epochs_done());
+      } else if (report.status().code() == StatusCode::kCancelled) {
+        Later([this] { End(v1::JOB_STATE_CANCELLED); });
+      } else {
+        Later([this, error = report.status().message()] { End(v1::JOB_STATE_FAILED, error); });
+      }
+      return finish();
+    }
+    const int64_t e = report->epoch;
+    if (ctx_.metrics != nullptr) ctx_.metrics->EpochTrained(report->seconds);
+    auto snapshot = trainer.Snapshot();
+    job_.set_latest_snapshot(snapshot);
+    // A new best epoch's snapshot is stored before the event that names it,
+    // so Sample(best) finds it as soon as GetJob reports it.
+    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer.finished() ||
+                      (report->metrics && report->best_epoch == e);
+    if (keep) {
+      Later([this, best = report->best_epoch, snapshot] {
+        best_epoch_ = best;  // what pruning spares
+        (void)StoreSnapshot(snapshot);
+      });
+    }
+    stop_reason = report->stop_reason;
+    if (e > stored_through) {  // else trained again after a restart: already stored
+      v1::JobEvent event;
+      ReportToProto(*report, epochs, event.mutable_epoch());
+      Later([this, e, event = std::move(event)]() mutable {
+        job_.row.epochs_done = e;
+        job_.row.latest = event.epoch();
+        (void)Publish(std::move(event));
+      });
+    }
+    // A cancel that came during the epoch's last batch (or a one-batch
+    // epoch) is never lost: the job ends CANCELLED, not SUCCEEDED.
+    if (job_.cancel_requested) {
+      Later([this] { End(v1::JOB_STATE_CANCELLED); });
+      return finish();
+    }
+    // Queued after the event, so a restart never resumes past a missing
+    // event; one checkpoint's bytes wait at a time.
+    if (e % job_.spec.checkpoint_every == 0 && !trainer.finished()) {
+      if (!writer_->WaitUntil([this] { return checkpoints_queued_.load() == 0; })) return finish();
+      auto state = trainer.SaveState();
+      ++checkpoints_queued_;
+      Later([this, e, state = std::move(state)] {
+        (void)WriteCheckpoint(e, state);
+        --checkpoints_queued_;
+      });
+    }
+  }
+  Later([this, stop_reason] { End(v1::JOB_STATE_SUCCEEDED, "", stop_reason); });
+  return finish();
+}
+
+}  // namespace
+
+RunResult RunJob(const RunnerContext& context, ActiveJob& job) {
+  return Runner(context, job).Run();
+}
+
+}  // namespace gantry

@@ -1,0 +1,198 @@
+#include "server/jobs/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace gantry {
+
+Scheduler::Scheduler(SchedulerOptions options, Store* store, RunFn run)
+    : options_(std::move(options)), store_(store), run_(std::move(run)) {}
+
+Scheduler::~Scheduler() { Drain(); }
+
+void Scheduler::SetClaimable(int64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  claimable_ = count;
+}
+
+void Scheduler::CapClaimable(int64_t queued) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    claimable_ = std::min(claimable_, std::max<int64_t>(0, queued));
+  }
+  work_cv_.notify_all();
+}
+
+void Scheduler::Start() {
+  for (int i = 0; i < options_.max_concurrent_jobs; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
+
+Status Scheduler::Reserve() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
+  // Idle workers take new jobs at once, unless the next job waits for memory.
+  const int idle = head_blocked_ ? 0 : std::max(0, options_.max_concurrent_jobs - running_);
+  if (claimable_ + reserved_ >= options_.max_queued_jobs + idle) {
+    return QueueFull(std::max<int64_t>(0, claimable_ + reserved_ - idle));
+  }
+  ++reserved_;
+  return Status::Ok();
+}
+
+Status Scheduler::QueueFull(int64_t waiting) const {
+  const std::string limit = std::to_string(options_.max_queued_jobs);
+  if (options_.shared) {
+    return Status::ResourceExhausted("the queue is full: this replica counts " +
+                                     std::to_string(waiting) +
+                                     " queued jobs waiting for a worker (--max-queued-jobs " +
+                                     limit + " applies per replica)");
+  }
+  return Status::ResourceExhausted("the queue is full: " + std::to_string(waiting) +
+                                   " jobs are waiting (--max-queued-jobs " + limit + ")");
+}
+
+void Scheduler::Added() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --reserved_;
+    ++claimable_;
+    ++generation_;
+  }
+  work_cv_.notify_all();
+}
+
+void Scheduler::Unreserve() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --reserved_;
+}
+
+void Scheduler::Removed() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (claimable_ > 0) --claimable_;
+    head_blocked_ = false;  // the head may have been the cancelled job
+    ++generation_;
+  }
+  work_cv_.notify_all();
+}
+
+std::shared_ptr<ActiveJob> Scheduler::Running(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = active_.find(id);
+  return it == active_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<ActiveJob>> Scheduler::AllRunning() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ActiveJob>> out;
+  for (const auto& [id, job] : active_) out.push_back(job);
+  return out;
+}
+
+void Scheduler::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ >= options_.max_concurrent_jobs) return;
+    claimable_ = std::max<int64_t>(claimable_, 1);
+    head_blocked_ = false;
+    ++generation_;
+  }
+  work_cv_.notify_all();
+}
+
+void Scheduler::WorkerLoop() {
+  while (true) {
+    std::unique_lock<std::mutex> claim(claim_mu_);
+    int64_t budget = -1;
+    uint64_t generation = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return draining_ || (claimable_ > 0 && !head_blocked_); });
+      if (draining_) return;
+      if (options_.max_memory > 0 && running_ > 0) {
+        budget = std::max<int64_t>(0, options_.max_memory - running_memory_);
+      }
+      generation = generation_;
+    }
+    auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns);
+    if (!claimed.ok()) {
+      spdlog::error("claiming the next job failed: {}; retrying in 1 s",
+                    claimed.status().message());
+      claim.unlock();
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return draining_.load(); });
+      continue;
+    }
+    std::shared_ptr<ActiveJob> job;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!claimed->has_value()) {
+        // Something changed during the claim (a job stored or ended): try
+        // again. Else the next job waits for memory (with a budget), or the
+        // count was stale (without one: nothing is claimable).
+        if (generation != generation_ || draining_) continue;
+        if (budget >= 0) {
+          head_blocked_ = true;
+        } else {
+          claimable_ = 0;
+        }
+        continue;
+      }
+      job = std::make_shared<ActiveJob>();
+      job->row = std::move(**claimed);
+      job->id = job->row.id;
+      job->lease = job->row.lease;
+      job->cancel_requested = job->row.cancel_requested;
+      if (claimable_ > 0) --claimable_;
+      ++running_;
+      running_memory_ += job->row.memory_bytes;
+      active_[job->row.id] = job;
+    }
+    claim.unlock();
+    run_(job);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+      running_memory_ -= job->row.memory_bytes;
+      // Only this run's entry: after a lost lease (an outage, a pause) this
+      // process may have claimed the job again on another worker.
+      if (auto it = active_.find(job->id); it != active_.end() && it->second == job) {
+        active_.erase(it);
+      }
+      head_blocked_ = false;  // its memory may let the next job start
+      ++generation_;
+    }
+    idle_cv_.notify_all();
+    work_cv_.notify_all();
+  }
+}
+
+void Scheduler::Drain() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+  }
+  work_cv_.notify_all();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.drain_grace_ms),
+                           [this] { return running_ == 0; })) {
+      for (auto& [id, job] : active_) {
+        spdlog::warn(
+            "job {}: its epoch outlasted the drain grace; stopping it mid-epoch "
+            "(it resumes from its last checkpoint)",
+            id);
+        job->stop = true;
+      }
+    }
+  }
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+  workers_.clear();
+}
+
+}  // namespace gantry

@@ -1,0 +1,116 @@
+// Scheduler: admission, the queue, the fixed pool of training workers, and
+// drain.
+//
+// The queue itself is in the store: a worker claims the next job with
+// Store::ClaimNext (a job interrupted by the last shutdown first, then the
+// oldest queued one), within the memory left beside the running jobs, so a
+// large job at the head waits for memory rather than being overtaken. The
+// scheduler only counts: jobs claimable (queued_), running ones and their
+// memory.
+//
+// Thread-safety: every method is safe from any thread. mu_ guards the
+// counts and the running set and is never held during store I/O; claim_mu_
+// serialises the workers' claims (held during ClaimNext; no RPC takes it).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "server/jobs/active_job.h"
+#include "server/store/store.h"
+
+namespace gantry {
+
+struct SchedulerOptions {
+  int max_concurrent_jobs = 2;
+  int max_queued_jobs = 100;
+  int64_t max_memory = 0;  // 0: no limit
+  int64_t drain_grace_ms = 10'000;
+  std::string owner;     // this process, as the store's lease owner
+  int64_t lease_ns = 0;  // how long a claim holds without renewal
+  // A shared store: the queue is shared by every replica, and this process
+  // counts only the queued jobs it knows of (its own, and those found at
+  // start); other replicas' claims are not counted until CapClaimable.
+  bool shared = false;
+};
+
+class Scheduler {
+ public:
+  // `run` trains one claimed job on the calling worker thread.
+  using RunFn = std::function<void(const std::shared_ptr<ActiveJob>&)>;
+  Scheduler(SchedulerOptions options, Store* store, RunFn run);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Sets how many jobs are claimable (at start-up, from the store: the
+  // queued jobs, and with an exclusive store the interrupted ones too).
+  void SetClaimable(int64_t count);
+  // A shared store's count of QUEUED jobs: this process's count of
+  // claimable jobs is lowered to it (other replicas may have claimed jobs
+  // it counted).
+  void CapClaimable(int64_t queued);
+  void Start();
+
+  // Reserves a place for a new job: UNAVAILABLE while draining,
+  // RESOURCE_EXHAUSTED when the queue is full: when the jobs waiting for a
+  // worker (claimable and reserved ones, less the idle workers that take
+  // them at once) number max_queued_jobs; the message says how many and
+  // what was counted. Follow with Added() once the job is stored, or
+  // Unreserve() when it was not.
+  Status Reserve();
+  void Added();
+  void Unreserve();
+  // A queued job was cancelled: it is no longer claimable.
+  void Removed();
+
+  // The job if it runs in this process.
+  std::shared_ptr<ActiveJob> Running(const std::string& id) const;
+  // Every job running in this process.
+  std::vector<std::shared_ptr<ActiveJob>> AllRunning() const;
+  // Something may be claimable that this process did not add (a shared
+  // store: another replica's job, or an expired lease): idle workers try.
+  void Poke();
+
+  // Stops claiming; waits up to drain_grace_ms for running jobs to finish
+  // their epoch (their runners see draining()), then stops the rest between
+  // two batches and joins the workers. Idempotent.
+  void Drain();
+  bool draining() const { return draining_; }
+
+ private:
+  void WorkerLoop();
+  // RESOURCE_EXHAUSTED: `waiting` jobs wait for a worker.
+  Status QueueFull(int64_t waiting) const;
+
+  const SchedulerOptions options_;
+  Store* const store_;
+  const RunFn run_;
+  std::atomic<bool> draining_{false};
+  std::mutex claim_mu_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;
+  int64_t claimable_ = 0;      // Guarded by mu_: queued (and interrupted) jobs
+  int64_t reserved_ = 0;       // Guarded by mu_: admitted, not yet stored
+  bool head_blocked_ = false;  // Guarded by mu_: the next job waits for memory
+  // Guarded by mu_: counts every change that can make a claim succeed (a job
+  // stored, cancelled or ended), so that a worker whose claim found nothing
+  // only concludes so when nothing changed during the claim.
+  uint64_t generation_ = 0;
+  int running_ = 0;                                           // Guarded by mu_.
+  int64_t running_memory_ = 0;                                // Guarded by mu_.
+  std::map<std::string, std::shared_ptr<ActiveJob>> active_;  // Guarded by mu_.
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace gantry

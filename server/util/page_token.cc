@@ -1,0 +1,28 @@
+#include "server/util/page_token.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "server/util/safe_text.h"
+
+namespace gantry {
+
+Status ParsePageToken(const std::string& token, int64_t* start) {
+  // Digits only: no sign, no spaces, no hexadecimal (strtoll would take them).
+  bool digits = !token.empty() && token.size() <= 19;
+  for (char c : token) digits = digits && c >= '0' && c <= '9';
+  if (digits) {
+    errno = 0;
+    const long long v = std::strtoll(token.c_str(), nullptr, 10);
+    if (errno == 0 && v >= 1) {
+      *start = v;
+      return Status::Ok();
+    }
+  }
+  return Status::InvalidArgument("page_token: '" + SafeText(token) +
+                                 "' is not a token from a previous ListJobs");
+}
+
+std::string MakePageToken(int64_t index) { return std::to_string(index); }
+
+}  // namespace gantry
