@@ -33,7 +33,11 @@ int Retention::RunOnce() {
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  const int64_t before = seconds_ > 0 ? now - seconds_ * 1'000'000'000 : 0;
+  // An age longer than the clock has run (since 1970) expires nothing, and
+  // its nanoseconds could overflow.
+  constexpr int64_t kNsPerSecond = 1'000'000'000;
+  const int64_t before =
+      seconds_ > 0 && seconds_ < now / kNsPerSecond ? now - seconds_ * kNsPerSecond : 0;
   int deleted = 0;
   // In batches, so that a large backlog never loads every id at once.
   for (int round = 0; round < 100; ++round) {

@@ -63,6 +63,16 @@ TEST_F(RetentionTest, AgeDeletesJobsThatEndedLongerAgo) {
   EXPECT_EQ(Ids(), (std::set<std::string>{"recent", "now"}));
 }
 
+TEST_F(RetentionTest, AnAgeLongerThanTheClockHasRunKeepsEverything) {
+  // --retention 1000000d: longer ago than 1970, so nothing ended that long
+  // ago (its nanoseconds do not fit in 64 bits).
+  Ended("now", 0);
+  Ended("old", 7200);
+  Retention retention(1'000'000LL * 86'400, 0, &store_, Delete());
+  EXPECT_EQ(retention.RunOnce(), 0);
+  EXPECT_EQ(Ids(), (std::set<std::string>{"now", "old"}));
+}
+
 TEST_F(RetentionTest, BothPoliciesApply) {
   Ended("old", 7200);
   Ended("a", 30);
