@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/store/memory_store.h"
@@ -190,6 +191,8 @@ TEST(SchedulerTest, RunsAtMostMaxConcurrentJobsAndCountsOnlyWaitingOnesAsQueued)
   s.SetClaimable(5);
   s.Start();
   ASSERT_TRUE(runs.WaitStarted(2));
+  // Give a third worker the chance to claim j3 (there must be none).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(store.claimed(), (std::vector<std::string>{"j1", "j2"}));
   ASSERT_NE(s.Running("j1"), nullptr);
   EXPECT_EQ(s.Running("j1")->row.state, v1::JOB_STATE_RUNNING);
