@@ -1,6 +1,6 @@
 // JobSpec: everything that defines a training job, as plain C++ values.
 //
-// The defaults are the tutorial's seed program (shared/seed): dataset `sine`
+// The defaults are the tutorial's seed program (tests/reference/seed_program.py): dataset `sine`
 // with 1024 points, discriminator 2->256->128->64->1 (ReLU, dropout 0.3,
 // sigmoid), generator 2->16->32->2 (ReLU), latent dimension 2, Adam with
 // learning rate 0.001 and betas (0.9, 0.999), batch 32, 300 epochs, BCE loss,

@@ -39,7 +39,7 @@ test_pkgs=(
   git libgtest-dev libgmock-dev
   # the seed program as the reference, a Python gRPC client, plot and cert checks
   python3 python3-torch python3-grpcio python3-protobuf python3-pil openssl
-  # the container test (shared/docs/containers.md)
+  # the container test (tests/deploy/container_test.sh: podman with runc)
   podman runc debootstrap
   # the compose test: deploy/compose.yaml's replicas profile (PostgreSQL and
   # three gantryd) brought up with Debian's podman-compose
@@ -56,7 +56,7 @@ test_pkgs=(
   # statsmodels' fair, scikit-learn's wine, breast_cancer and iris
   python3-statsmodels python3-sklearn
   # tables: the reference CTGAN peer for tests/bench/table_bench.py
-  # (../shared/peers/ctgan/README.md; python3-torch is above)
+  # (a CTGAN 0.12.1 folder given to --ctgan; python3-torch is above)
   python3-pandas python3-scipy python3-tqdm python3-joblib python3-threadpoolctl
 )
 runtime_pkgs=(

@@ -19,6 +19,9 @@
 namespace gantry {
 namespace {
 
+// Threads that take the WatchJob streams' steps their notifiers post.
+constexpr int kFollowerThreads = 2;
+
 // Removes gRPC's reflection plugin from a ServerBuilder.
 class WithoutReflection final : public grpc::ServerBuilderOption {
  public:
@@ -115,7 +118,12 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->calls_->set_tables(s->tables_.get());
   s->pool_ =
       std::make_unique<WorkPool>(options.work_threads, static_cast<size_t>(options.work_queue));
-  s->service_ = std::make_unique<GantryService>(s->calls_.get(), s->pool_.get());
+  // WatchJob's steps, posted by notifiers: at the RPC threads' priority, and
+  // never behind the heavy calls of pool_.
+  s->calls_->set_work_pool(s->pool_.get());
+  s->followers_pool_ = std::make_unique<WorkPool>(kFollowerThreads, 0, /*nice=*/0);
+  s->service_ =
+      std::make_unique<GantryService>(s->calls_.get(), s->followers_pool_.get());
   // The HTTP servers start before gRPC, so a bad --http-listen fails the
   // start before anything is served.
   HttpOptions http;
@@ -217,6 +225,7 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   pool_->Stop();
+  followers_pool_->Stop();
   spdlog::info("shut down");
 }
 

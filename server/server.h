@@ -113,6 +113,7 @@ class GantryServer {
   std::unique_ptr<LoginThrottle> login_throttle_;
   std::unique_ptr<Calls> calls_;
   std::unique_ptr<WorkPool> pool_;
+  std::unique_ptr<WorkPool> followers_pool_;  // WatchJob steps (service.cc)
   std::unique_ptr<GantryService> service_;
   std::unique_ptr<HttpServer> http_;          // --http-listen
   std::unique_ptr<HttpServer> metrics_http_;  // --metrics-listen

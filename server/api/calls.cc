@@ -19,6 +19,37 @@ namespace {
 
 std::atomic<int64_t> open_streams{0};
 
+// Shape checks: what a request must look like before the jobs domain sees
+// it (the domain answers what the request means).
+constexpr size_t kMaxNameChars = 200;
+
+// Characters (UTF-8 code points), not bytes: 200 emoji are a valid name.
+size_t Utf8Length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+Status CheckJobId(const std::string& id) {
+  if (id.empty()) return Status::InvalidArgument("job_id: must not be empty");
+  return Status::Ok();
+}
+
+Status CheckName(const char* field, const std::string& value) {
+  const size_t chars = Utf8Length(value);
+  if (chars > kMaxNameChars || value.size() > 4 * kMaxNameChars) {
+    return Status::InvalidArgument(std::string(field) + ": " + std::to_string(chars) +
+                                   " characters is out of range 0.." +
+                                   std::to_string(kMaxNameChars));
+  }
+  return Status::Ok();
+}
+
+Status CheckView(v1::JobView view) {
+  if (v1::JobView_IsValid(view)) return Status::Ok();
+  return Status::InvalidArgument("view: " + std::to_string(view) + " is not a JobView");
+}
+
 uint64_t RandomSeed() {
   static std::mutex mu;
   static std::mt19937_64 rng{std::random_device{}()};
@@ -73,6 +104,28 @@ grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authoriz
   return grpc::Status::OK;
 }
 
+bool Calls::Offload(std::function<void()> task) const {
+  if (pool_ == nullptr) {
+    task();
+    return true;
+  }
+  return pool_->Submit(std::move(task));
+}
+
+bool Calls::Continue(std::function<void()> task) const {
+  if (pool_ == nullptr) {
+    task();
+    return true;
+  }
+  return pool_->Continue(std::move(task));
+}
+
+Status Calls::Busy() const {
+  return Status::ResourceExhausted(
+      "the server is busy: " + std::to_string(pool_ == nullptr ? 0 : pool_->max_queued()) +
+      " sample, dataset, report and export requests are waiting; retry later");
+}
+
 std::optional<std::string> Calls::NotServing() const {
   if (manager_->draining()) return std::string("the server is shutting down");
   if (store_ != nullptr) {
@@ -82,31 +135,48 @@ std::optional<std::string> Calls::NotServing() const {
 }
 
 StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(CheckName("name", request.name()));
+  GANTRY_RETURN_IF_ERROR(CheckName("request_id", request.request_id()));
   return manager_->Create(request);
 }
 
 StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  GANTRY_RETURN_IF_ERROR(CheckView(request.view()));
   return manager_->Get(request.job_id(), request.view());
 }
 
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
+  if (request.page_size() < 0 || request.page_size() > kMaxJobsPageSize) {
+    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
+                                   " is out of range 0.." + std::to_string(kMaxJobsPageSize));
+  }
+  if (!v1::JobState_IsValid(request.state())) {
+    return Status::InvalidArgument("state: " + std::to_string(request.state()) +
+                                   " is not a JobState");
+  }
+  GANTRY_RETURN_IF_ERROR(CheckView(request.view()));
   return manager_->List(request);
 }
 
 StatusOr<v1::Job> Calls::CancelJob(const v1::CancelJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   return manager_->Cancel(request.job_id());
 }
 
 StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   GANTRY_RETURN_IF_ERROR(manager_->Delete(request.job_id()));
   return v1::DeleteJobResponse();
 }
 
 StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   return manager_->Dataset(request);
 }
 
 StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(req.job_id()));
   const int64_t limit = manager_->options().max_sample_points;
   if (req.count() < 1 || req.count() > limit) {
     const std::string msg =
@@ -173,6 +243,7 @@ StatusOr<SamplePlan> Calls::PlanSampleStream(const v1::SampleRequest& request) c
 }
 
 StatusOr<std::unique_ptr<EventCursor>> Calls::WatchJob(const v1::WatchJobRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   if (request.from_seq() < 0) {
     return Status::InvalidArgument("from_seq: " + std::to_string(request.from_seq()) +
                                    " is out of range 0..");
@@ -182,6 +253,7 @@ StatusOr<std::unique_ptr<EventCursor>> Calls::WatchJob(const v1::WatchJobRequest
 
 StatusOr<ExportedGenerator> Calls::ExportGenerator(
     const v1::ExportGeneratorRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   std::optional<int64_t> epoch;
   if (request.has_epoch()) epoch = request.epoch();
   auto snapshot = manager_->Snapshot(request.job_id(), epoch, request.best());
@@ -192,6 +264,7 @@ StatusOr<ExportedGenerator> Calls::ExportGenerator(
 }
 
 StatusOr<v1::TableReport> Calls::GetTableReport(const v1::GetTableReportRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   return manager_->TableReport(request);
 }
 

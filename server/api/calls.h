@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +30,7 @@
 #include "server/api/sessions.h"
 #include "server/store/monitored_store.h"
 #include "server/jobs/tables.h"
+#include "server/api/work_pool.h"
 
 namespace gantry {
 
@@ -122,6 +125,30 @@ class Calls {
   static int64_t OpenStreams();
 
   bool draining() const { return manager_->draining(); }
+
+  // The work pool (work_pool.h) for the heavy part of calls, for both
+  // transports: samples, datasets, table reports, exports and table
+  // parsing. Set before serving; it outlives this object. Null: they run
+  // on the caller's thread (tests).
+  void set_work_pool(WorkPool* pool) { pool_ = pool; }
+  // Queues `task` on the work pool (a transport that finishes its call from
+  // there: gRPC); false when its queue is full: answer Busy().
+  bool Offload(std::function<void()> task) const;
+  // The next step of a call the pool already admitted (a stream's next
+  // chunk; WorkPool::Continue); false once the pool stopped.
+  bool Continue(std::function<void()> task) const;
+  // Runs `fn` on the work pool and waits for its result (a transport whose
+  // handler threads may block: HTTP); Busy() when the queue is full.
+  template <typename T>
+  StatusOr<T> OnPool(std::function<StatusOr<T>()> fn) const {
+    if (pool_ == nullptr) return fn();
+    std::promise<StatusOr<T>> done;
+    auto result = done.get_future();
+    if (!pool_->Submit([&] { done.set_value(fn()); })) return Busy();
+    return result.get();
+  }
+  // RESOURCE_EXHAUSTED: the work pool's queue is full.
+  Status Busy() const;
   // Whether the server serves, and why not: draining, or the store's writes
   // failing (`store` may be null: no store health).
   void set_store(const MonitoredStore* store) { store_ = store; }
@@ -144,6 +171,7 @@ class Calls {
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
 
   JobManager* const manager_;
+  WorkPool* pool_ = nullptr;
   const MonitoredStore* store_ = nullptr;
   Tables* tables_ = nullptr;
   Sessions* sessions_ = nullptr;

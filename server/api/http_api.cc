@@ -319,7 +319,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
             GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
             if (epoch) request.set_epoch(*epoch);
           }
-          return calls.Sample(request);
+          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
         },
         [&](const v1::SampleResponse& response, Response& r) {
           if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
@@ -338,7 +338,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
       request.set_job_id(id);
       GANTRY_ASSIGN_QUERY(max_points, int64_t, req, "max_points");
       if (max_points) request.set_max_points(*max_points);
-      return calls.GetDataset(request);
+      return calls.OnPool<v1::GetDatasetResponse>([&] { return calls.GetDataset(request); });
     });
   });
 
@@ -351,7 +351,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
         GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
         if (epoch) request.set_epoch(*epoch);
       }
-      return calls.GetTableReport(request);
+      return calls.OnPool<v1::TableReport>([&] { return calls.GetTableReport(request); });
     });
   });
 
@@ -367,7 +367,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
         GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
         if (epoch) request.set_epoch(*epoch);
       }
-      return calls.ExportGenerator(request);
+      return calls.OnPool<ExportedGenerator>([&] { return calls.ExportGenerator(request); });
     }();
     const grpc::Status status = ToGrpcStatus(exported.status());
     calls.Log("ExportGenerator", id, status, start);
@@ -387,8 +387,10 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
   server.Post("/v1/tables", [&calls](const Request& req, Response& res) {
     Unary(calls, "UploadTable", "", res, [&]() -> StatusOr<v1::TableInfo> {
       // Raw values: a name may hold '=' and a tab delimiter comes as %09.
-      return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
-                               req.body);
+      return calls.OnPool<v1::TableInfo>([&] {
+        return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
+                                 req.body);
+      });
     });
   });
 

@@ -16,11 +16,7 @@ using Clock = Calls::Clock;
 
 constexpr size_t kExportChunkBytes = 1 << 20;
 
-grpc::Status PoolBusy(const WorkPool& pool) {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "the server is busy: " + std::to_string(pool.max_queued()) +
-                          " sample, dataset and export requests are waiting; retry later");
-}
+grpc::Status PoolBusy(const Calls& calls) { return ToGrpcStatus(calls.Busy()); }
 
 // Authenticates, runs `fn` (returning a StatusOr of the response) and
 // finishes the unary call with it.
@@ -46,7 +42,7 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::St
 // RESOURCE_EXHAUSTED at once.
 template <typename Fn, typename Out>
 grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const grpc::Status& auth,
-                                      const Calls& calls, WorkPool& pool, const char* method,
+                                      const Calls& calls, const char* method,
                                       const std::string& job_id, Out* response, Fn fn) {
   const auto start = Clock::now();
   auto* reactor = ctx->DefaultReactor();
@@ -56,7 +52,7 @@ grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const gr
     return reactor;
   }
   const bool queued =
-      pool.Submit([&calls, method, job_id, response, fn = std::move(fn), start, reactor]() mutable {
+      calls.Offload([&calls, method, job_id, response, fn = std::move(fn), start, reactor]() mutable {
         auto result = fn();
         const grpc::Status status = ToGrpcStatus(result.status());
         if (result.ok()) *response = std::move(result).value();
@@ -64,7 +60,7 @@ grpc::ServerUnaryReactor* UnaryOnPool(grpc::CallbackServerContext* ctx, const gr
         reactor->Finish(status);
       });
   if (!queued) {
-    const grpc::Status busy = PoolBusy(pool);
+    const grpc::Status busy = PoolBusy(calls);
     calls.Log(method, job_id, busy, start);
     reactor->Finish(busy);
   }
@@ -87,13 +83,21 @@ grpc::ServerWriteReactor<Msg>* Reject(const Calls& calls, const char* method,
   return new FailedStream<Msg>(status);
 }
 
-// WatchJob: replays the job's EventLog from from_seq, then follows it.
+// WatchJob: follows the job's events from from_seq (EventCursor). The
+// notifier never reads: it only posts a step to the followers' pool (at
+// most one queued per stream), where the cursor reads the store if it must;
+// a completed write takes the next step on its own thread.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(const Calls& calls, std::unique_ptr<EventCursor> cursor, std::string job_id)
-      : calls_(calls), cursor_(std::move(cursor)), job_id_(std::move(job_id)) {
+  WatchReactor(const Calls& calls, WorkPool& followers, std::unique_ptr<EventCursor> cursor,
+               std::string job_id)
+      : calls_(calls), followers_(followers), cursor_(std::move(cursor)), job_id_(std::move(job_id)) {
     calls_.StreamOpened();
-    notifier_ = std::make_shared<Notifier>([this] { Kick(); });
+    // Posted steps hold the reactor; OnDone lets go of this reference.
+    self_ = std::shared_ptr<WatchReactor>(this, [](WatchReactor* r) { delete r; });
+    notifier_ = std::make_shared<Notifier>([weak = std::weak_ptr<WatchReactor>(self_)] {
+      if (auto self = weak.lock()) self->Post();
+    });
     cursor_->Subscribe(notifier_);
     Kick();
   }
@@ -117,13 +121,30 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   }
 
   void OnDone() override {
-    notifier_->Detach();
+    notifier_->Detach();  // no notifier call is in progress after this
     calls_.StreamClosed();
     calls_.Log("WatchJob", job_id_, final_status_, start_);
-    delete this;
+    self_.reset();  // deleted now, or when the last posted step has run
   }
 
  private:
+  // On the notifying thread: no I/O, no wait beyond posting.
+  void Post() {
+    if (posted_.exchange(true)) return;
+    const bool queued = followers_.Continue([self = self_] {
+      self->posted_ = false;
+      self->Kick();
+    });
+    if (!queued) {  // the pool stopped: the server is going down
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!writing_) {
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "the server is shutting down; watch again with from_seq=" +
+                                      std::to_string(cursor_->next_seq())));
+      }
+    }
+  }
+
   void Kick() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!writing_) AdvanceLocked();
@@ -160,8 +181,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   }
 
   const Calls& calls_;
+  WorkPool& followers_;
   const Clock::time_point start_ = Clock::now();
+  std::shared_ptr<WatchReactor> self_;  // until OnDone
   std::shared_ptr<Notifier> notifier_;
+  std::atomic<bool> posted_{false};  // a step is queued on the pool
   std::mutex mu_;
   const std::unique_ptr<EventCursor> cursor_;  // Guarded by mu_.
   const std::string job_id_;
@@ -177,8 +201,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 // completed.
 class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResponse> {
  public:
-  SampleStreamReactor(const Calls& calls, WorkPool& pool, v1::SampleRequest request)
-      : calls_(calls), pool_(pool), request_(std::move(request)) {
+  SampleStreamReactor(const Calls& calls, v1::SampleRequest request)
+      : calls_(calls), request_(std::move(request)) {
     Submit([this] {
       auto plan = calls_.PlanSampleStream(request_);
       if (!plan.ok()) return End(ToGrpcStatus(plan.status()));
@@ -190,7 +214,7 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
   void OnWriteDone(bool ok) override {
     if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
     if (offset_ >= plan_.count) return End(grpc::Status::OK);
-    if (!pool_.Continue([this] { Next(); })) {
+    if (!calls_.Continue([this] { Next(); })) {
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     }
   }
@@ -201,7 +225,7 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
 
  private:
   void Submit(std::function<void()> task) {
-    if (!pool_.Submit(std::move(task))) End(PoolBusy(pool_));
+    if (!calls_.Offload(std::move(task))) End(PoolBusy(calls_));
   }
   void End(const grpc::Status& status) {
     status_ = status;
@@ -219,7 +243,6 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
   }
 
   const Calls& calls_;
-  WorkPool& pool_;
   const v1::SampleRequest request_;
   const Clock::time_point start_ = Clock::now();
   SamplePlan plan_;
@@ -233,15 +256,15 @@ class SampleStreamReactor final : public grpc::ServerWriteReactor<v1::SampleResp
 // written in 1 MiB chunks.
 class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
  public:
-  ExportReactor(const Calls& calls, WorkPool& pool, v1::ExportGeneratorRequest request)
+  ExportReactor(const Calls& calls, v1::ExportGeneratorRequest request)
       : calls_(calls), request_(std::move(request)) {
-    const bool queued = pool.Submit([this] {
+    const bool queued = calls.Offload([this] {
       auto exported = calls_.ExportGenerator(request_);
       if (!exported.ok()) return End(ToGrpcStatus(exported.status()));
       exported_ = std::move(exported).value();
       Next();
     });
-    if (!queued) End(PoolBusy(pool));
+    if (!queued) End(PoolBusy(calls));
   }
   void OnWriteDone(bool ok) override {
     if (!ok) return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
@@ -288,9 +311,9 @@ class FailedUpload final : public grpc::ServerReadReactor<v1::UploadTableRequest
 // and stored on the work pool, and the call finishes from there.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
  public:
-  UploadReactor(Calls& calls, WorkPool& pool, grpc::CallbackServerContext* ctx,
-                v1::TableInfo* response, std::unique_ptr<Tables::Upload> upload)
-      : calls_(calls), pool_(pool), ctx_(ctx), response_(response), upload_(std::move(upload)) {
+  UploadReactor(Calls& calls, grpc::CallbackServerContext* ctx, v1::TableInfo* response,
+                std::unique_ptr<Tables::Upload> upload)
+      : calls_(calls), ctx_(ctx), response_(response), upload_(std::move(upload)) {
     StartRead(&request_);
   }
   void OnReadDone(bool ok) override {
@@ -298,7 +321,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
       if (ctx_->IsCancelled()) {
         return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       }
-      const bool queued = pool_.Submit([this] {
+      const bool queued = calls_.Offload([this] {
         auto info = calls_.FinishTableUpload(*upload_);
         if (info.ok()) {
           id_ = info->id();
@@ -306,7 +329,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
         }
         End(ToGrpcStatus(info.status()));
       });
-      if (!queued) End(PoolBusy(pool_));
+      if (!queued) End(PoolBusy(calls_));
       return;
     }
     const Status added = upload_->Add(request_);
@@ -326,7 +349,6 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
   }
 
   Calls& calls_;
-  WorkPool& pool_;
   grpc::CallbackServerContext* const ctx_;
   v1::TableInfo* const response_;
   const Clock::time_point start_ = Clock::now();
@@ -351,7 +373,7 @@ grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* 
   // A table job reads and parses its table to check it: on the work pool
   // (bounded: a full pool answers RESOURCE_EXHAUSTED), never a gRPC thread.
   if (request->spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
-    return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "CreateJob", "", response,
+    return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
                        [this, request] { return calls_->CreateJob(*request); });
   }
   return Unary(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
@@ -389,21 +411,21 @@ grpc::ServerUnaryReactor* GantryService::DeleteJob(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
                                                     const v1::GetDatasetRequest* request,
                                                     v1::GetDatasetResponse* response) {
-  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetDataset", request->job_id(),
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "GetDataset", request->job_id(),
                      response, [this, request] { return calls_->GetDataset(*request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::GetTableReport(grpc::CallbackServerContext* ctx,
                                                         const v1::GetTableReportRequest* request,
                                                         v1::TableReport* response) {
-  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "GetTableReport", request->job_id(), response,
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "GetTableReport", request->job_id(), response,
                      [this, request] { return calls_->GetTableReport(*request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {
-  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, *pool_, "Sample", request->job_id(), response,
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "Sample", request->job_id(), response,
                      [this, request] { return calls_->Sample(*request); });
 }
 
@@ -417,7 +439,7 @@ grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
   if (!cursor.ok()) {
     return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(cursor.status()));
   }
-  return new WatchReactor(*calls_, std::move(cursor).value(), id);
+  return new WatchReactor(*calls_, *followers_, std::move(cursor).value(), id);
 }
 
 grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
@@ -426,7 +448,7 @@ grpc::ServerWriteReactor<v1::SampleResponse>* GantryService::SampleStream(
   if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
     return Reject<v1::SampleResponse>(*calls_, "SampleStream", id, auth);
   }
-  return new SampleStreamReactor(*calls_, *pool_, *request);
+  return new SampleStreamReactor(*calls_, *request);
 }
 
 grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
@@ -435,7 +457,7 @@ grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
   if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
     return Reject<v1::ExportChunk>(*calls_, "ExportGenerator", id, auth);
   }
-  return new ExportReactor(*calls_, *pool_, *request);
+  return new ExportReactor(*calls_, *request);
 }
 
 grpc::ServerReadReactor<v1::UploadTableRequest>* GantryService::UploadTable(
@@ -444,7 +466,7 @@ grpc::ServerReadReactor<v1::UploadTableRequest>* GantryService::UploadTable(
   if (status.ok()) {
     auto upload = calls_->StartTableUpload();
     if (upload.ok()) {
-      return new UploadReactor(*calls_, *pool_, ctx, response, std::move(upload).value());
+      return new UploadReactor(*calls_, ctx, response, std::move(upload).value());
     }
     status = ToGrpcStatus(upload.status());
   }

@@ -29,9 +29,12 @@ inline int64_t OpenWatchStreams() { return Calls::OpenStreams(); }
 class GantryService final : public v1::Gantry::CallbackService {
  public:
   // `calls` holds the token (if any) and the metrics; it outlives the service.
-  // `pool` runs the heavy part of Sample, SampleStream, GetDataset and
-  // ExportGenerator; both must outlive the service.
-  GantryService(Calls* calls, WorkPool* pool) : calls_(calls), pool_(pool) {}
+  // The heavy part of Sample, SampleStream, GetDataset, GetTableReport,
+  // ExportGenerator and UploadTable runs on Calls' work pool (Offload,
+  // Continue); `followers` takes the steps of WatchJob streams that their
+  // notifiers post (never the notifying thread). Both must outlive the
+  // service.
+  GantryService(Calls* calls, WorkPool* followers) : calls_(calls), followers_(followers) {}
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* request,
@@ -79,7 +82,7 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::Status Authenticate(const grpc::CallbackServerContext* ctx) const;
 
   Calls* const calls_;
-  WorkPool* const pool_;
+  WorkPool* const followers_;
 };
 
 }  // namespace gantry

@@ -5,12 +5,10 @@
 namespace gantry {
 
 EventCursor::EventCursor(const Store* store, std::string job_id, std::shared_ptr<LiveEvents> live,
-                         int64_t terminal_seq, int64_t from_seq,
-                         std::shared_ptr<const v1::JobEvent> last)
+                         int64_t terminal_seq, int64_t from_seq)
     : store_(store),
       job_id_(std::move(job_id)),
       live_(std::move(live)),
-      last_(std::move(last)),
       terminal_seq_(terminal_seq),
       next_seq_(std::max<int64_t>(1, from_seq)) {}
 
@@ -49,10 +47,6 @@ EventCursor::Step EventCursor::Next(std::shared_ptr<const v1::JobEvent>* event) 
   }
   if (!page_.empty()) {
     *event = page_.front();
-    return Step::kEvent;
-  }
-  if (last_ && next_seq_ == last_->seq()) {
-    *event = last_;
     return Step::kEvent;
   }
   if (!live_) return Step::kEnd;  // an ended job with nothing more stored

@@ -36,12 +36,9 @@ class EventCursor {
   };
 
   // `live` is null for a job that has ended (terminal_seq > 0: the seq of
-  // its terminal event). from_seq 0 or 1: from the first event. `last`, if
-  // set, is the job's terminal event when the store does not hold it (a
-  // failure the store could not record): it follows the stored events.
+  // its terminal event). from_seq 0 or 1: from the first event.
   EventCursor(const Store* store, std::string job_id, std::shared_ptr<LiveEvents> live,
-              int64_t terminal_seq, int64_t from_seq,
-              std::shared_ptr<const v1::JobEvent> last = nullptr);
+              int64_t terminal_seq, int64_t from_seq);
 
   Step Next(std::shared_ptr<const v1::JobEvent>* event);
   void Advance() { ++next_seq_; }
@@ -59,7 +56,6 @@ class EventCursor {
   const Store* const store_;
   const std::string job_id_;
   const std::shared_ptr<LiveEvents> live_;  // null: ended
-  const std::shared_ptr<const v1::JobEvent> last_;
   int64_t terminal_seq_;
   int64_t next_seq_;
   std::deque<std::shared_ptr<const v1::JobEvent>> page_;  // consecutive, from the store

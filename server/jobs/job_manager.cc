@@ -22,24 +22,19 @@
 namespace gantry {
 namespace {
 
-constexpr size_t kMaxNameLength = 200;
 constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
 // A ListJobs page stays under this many bytes (gRPC's default limit is
 // 4 MiB): a longer page ends early with a next_page_token.
 constexpr size_t kMaxPageBytes = 3 << 20;
-constexpr size_t kMaxUnstored = 1000;
 constexpr size_t kMaxIdBytes = 64;
+// A shared store's poll: at most this long between two looks at what
+// notifications may have missed; and at most this many expired cancels
+// ended per poll (the next poll takes the rest).
+constexpr std::chrono::milliseconds kReplicaPoll{1000};
+constexpr int kMaxCancelsPerPoll = 100;
 // The embedded stores are exclusive (a directory lock, or the process's own
 // memory): a claim never needs renewing.
 constexpr int64_t kExclusiveLeaseNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
-
-// Characters (UTF-8 code points), not bytes: 200 emoji are a valid name.
-size_t Utf8Length(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
 
 // What a request_id retry must repeat: the effective spec (defaults filled
 // in, so spelling one out changes nothing), the name and the labels, as a
@@ -124,7 +119,8 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options,
 
 JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
     : options_(options),
-      store_(store),
+      overlay_(store),
+      store_(&overlay_),
       metrics_(metrics),
       snapshots_(store, options.snapshot_cache_bytes),
       scheduler_(
@@ -145,7 +141,8 @@ void JobManager::Start() {
   retention_.Start();
   if (store_->Shared()) {
     store_->Subscribe([this](const StoreChange& change) { OnStoreChange(change); });
-    replica_thread_ = std::thread([this] { ReplicaLoop(); });
+    poll_thread_ = std::thread([this] { PollLoop(); });
+    lease_thread_ = std::thread([this] { LeaseLoop(); });
   }
 }
 
@@ -174,45 +171,48 @@ void JobManager::OnStoreChange(const StoreChange& change) {
   }
 }
 
-void JobManager::ReplicaLoop() {
-  const auto lease = std::chrono::milliseconds(options_.lease_ms);
-  const auto renew_every = lease / 3;
-  const auto poll = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), renew_every);
-  const std::string owner = Owner();
-  auto last_renew = std::chrono::steady_clock::now();
+bool JobManager::WaitReplicaTick(std::chrono::milliseconds period) {
   std::unique_lock<std::mutex> lock(replica_mu_);
-  while (!replica_stop_) {
-    replica_cv_.wait_for(lock, poll, [this] { return replica_stop_; });
-    if (replica_stop_) break;
-    lock.unlock();
-    // The poll: what notifications may have missed.
+  return !replica_cv_.wait_for(lock, period, [this] { return replica_stop_; });
+}
+
+void JobManager::PollLoop() {
+  const auto poll = std::min<std::chrono::milliseconds>(kReplicaPoll, LeaseRenewal());
+  const std::string owner = Owner();
+  while (WaitReplicaTick(poll)) {
+    // What notifications may have missed. Followers are only woken: each
+    // reads the store on its own thread.
     (void)store_->Ping();  // its failure is the health check's NOT_SERVING
     hub_.Nudge("");
-    if (!draining_) {
+    if (!scheduler_.draining()) {
       scheduler_.Poke();
       FinishExpiredCancels();
     }
-    const auto jobs = scheduler_.AllRunning();
-    if (!jobs.empty()) {
-      if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
-        for (const std::string& id : *cancels) CancelLocal(id);
-      }
+    if (scheduler_.AllRunning().empty()) continue;
+    if (auto cancels = store_->CancelRequests(owner); cancels.ok()) {
+      for (const std::string& id : *cancels) CancelLocal(id);
     }
-    if (std::chrono::steady_clock::now() - last_renew >= renew_every) {
-      last_renew = std::chrono::steady_clock::now();
-      for (const auto& job : jobs) {
-        const Status s = store_->RenewLease(job->id, job->lease, options_.lease_ms * 1'000'000);
-        if (s.code() == StatusCode::kFailedPrecondition && !job->lease_lost.exchange(true)) {
-          spdlog::warn("job {}: {}; another replica holds it now, stopping it here", job->id,
-                       s.message());
-          job->stop = true;
-        } else if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {
-          spdlog::warn("job {}: renewing its lease failed: {}", job->id, s.message());
-        }
-      }
-    }
-    lock.lock();
   }
+}
+
+void JobManager::LeaseLoop() {
+  const int64_t lease_ns = options_.lease_ms * 1'000'000;
+  while (WaitReplicaTick(LeaseRenewal())) {
+    for (const auto& job : scheduler_.AllRunning()) {
+      const Status s = store_->RenewLease(job->id, job->lease, lease_ns);
+      if (s.code() == StatusCode::kFailedPrecondition && !job->lease_lost.exchange(true)) {
+        spdlog::warn("job {}: {}; another replica holds it now, stopping it here", job->id,
+                     s.message());
+        job->stop = true;
+      } else if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+        spdlog::warn("job {}: renewing its lease failed: {}", job->id, s.message());
+      }
+    }
+  }
+}
+
+std::chrono::milliseconds JobManager::LeaseRenewal() const {
+  return std::chrono::milliseconds(options_.lease_ms) / 3;
 }
 
 JobManager::~JobManager() {
@@ -223,7 +223,9 @@ JobManager::~JobManager() {
     replica_stop_ = true;
   }
   replica_cv_.notify_all();
-  if (replica_thread_.joinable()) replica_thread_.join();
+  for (std::thread* t : {&poll_thread_, &lease_thread_}) {
+    if (t->joinable()) t->join();
+  }
 }
 
 void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
@@ -231,44 +233,22 @@ void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
   ctx.store = store_;
   ctx.hub = &hub_;
   ctx.metrics = metrics_;
-  ctx.draining = &draining_;
+  ctx.drain = scheduler_.drain_token();
   ctx.default_path = options_.trainer_path;
   ctx.checkpoints_kept = options_.checkpoints_kept;
   // Followers that arrive while the job runs find its newest events here.
   auto live = hub_.Live(job->row.id);
   const RunResult result = RunJob(ctx, *job);
-  if (result.unstored_failure) {
-    // Recorded before `live` is released, so a follower that finds no live
-    // events afterwards finds this.
-    std::lock_guard<std::mutex> lock(unstored_mu_);
-    if (unstored_.count(job->row.id) == 0) unstored_order_.push_back(job->row.id);
-    unstored_[job->row.id] = *result.unstored_failure;
-    while (unstored_order_.size() > kMaxUnstored) {
-      unstored_.erase(unstored_order_.front());
-      unstored_order_.pop_front();
-    }
-  }
-}
-
-std::optional<v1::JobEvent> JobManager::Unstored(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(unstored_mu_);
-  auto it = unstored_.find(id);
-  if (it == unstored_.end()) return std::nullopt;
-  return it->second;
+  // Recorded before `live` is released, so that a follower that finds no
+  // live events afterwards reads the failure from the store (Watch).
+  if (result.unstored_failure) overlay_.Record(job->row, *result.unstored_failure);
 }
 
 StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const {
-  if (id.empty()) return Status::InvalidArgument("job_id: must not be empty");
   const Status not_found = Status::NotFound("job " + SafeText(id) + " not found");
-  if (id.size() > kMaxIdBytes) return not_found;
+  if (id.empty() || id.size() > kMaxIdBytes) return not_found;
   auto row = store_->GetJob(id, points);
   if (!row.ok()) return row.status().code() == StatusCode::kNotFound ? not_found : row.status();
-  if (IsTerminalState(row->state)) return row;
-  if (auto failed = Unstored(id)) {
-    row->state = v1::JOB_STATE_FAILED;
-    row->error = failed->state().error();
-    row->last_seq = failed->seq();
-  }
   return row;
 }
 
@@ -307,15 +287,6 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
 }
 
 StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
-  for (const auto& [field, value] :
-       {std::pair<const char*, const std::string*>{"name", &request.name()},
-        {"request_id", &request.request_id()}}) {
-    const size_t chars = Utf8Length(*value);
-    if (chars > kMaxNameLength || value->size() > 4 * kMaxNameLength) {
-      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(chars) +
-                                     " characters is out of range 0..200");
-    }
-  }
   auto spec = SpecFromProto(request.spec());
   if (!spec.ok()) return spec.status();
   if (spec->dataset.kind == DatasetKind::kTable) {
@@ -344,7 +315,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) return same_request(**existing);
   }
-  if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
+  if (scheduler_.draining()) return Status::Unavailable("the server is shutting down; no new jobs");
   for (const auto& [flag, limit] :
        {std::pair<const char*, int64_t>{"--max-job-memory", options_.max_job_memory},
         {"--max-memory", options_.max_memory}}) {
@@ -392,26 +363,12 @@ Status JobManager::Reserve() {
 }
 
 StatusOr<v1::Job> JobManager::Get(const std::string& id, v1::JobView view) const {
-  if (!v1::JobView_IsValid(view)) {
-    return Status::InvalidArgument("view: " + std::to_string(view) + " is not a JobView");
-  }
   auto row = Row(id, view == v1::JOB_VIEW_FULL ? ReadPoints::kYes : ReadPoints::kNo);
   if (!row.ok()) return row.status();
   return ToProto(*row, view);
 }
 
 StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
-  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
-    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
-                                   " is out of range 0..1000");
-  }
-  if (!v1::JobState_IsValid(request.state())) {
-    return Status::InvalidArgument("state: " + std::to_string(request.state()) +
-                                   " is not a JobState");
-  }
-  if (!v1::JobView_IsValid(request.view())) {
-    return Status::InvalidArgument("view: " + std::to_string(request.view()) + " is not a JobView");
-  }
   auto selected = ParseLabelSelector(request.label_selector());
   if (!selected.ok()) return selected.status();
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
@@ -440,13 +397,6 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
         return full.status();
       }
       row = std::move(full).value();
-    }
-    if (!IsTerminalState(row.state)) {
-      if (auto failed = Unstored(row.id)) {
-        row.state = v1::JOB_STATE_FAILED;
-        row.error = failed->state().error();
-        row.last_seq = failed->seq();
-      }
     }
     v1::Job job = ToProto(row, request.view());
     const size_t size = job.ByteSizeLong();
@@ -533,8 +483,7 @@ StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::strin
 }
 
 void JobManager::FinishExpiredCancels() {
-  // Bounded per poll; the next poll takes the rest.
-  for (int i = 0; i < 100 && !draining_; ++i) {
+  for (int i = 0; i < kMaxCancelsPerPoll && !scheduler_.draining(); ++i) {
     auto ended = FinishExpiredCancel("");
     if (!ended.ok() || !ended->has_value()) return;
   }
@@ -562,24 +511,7 @@ Status JobManager::Delete(const std::string& id) {
     return Status::FailedPrecondition("job " + id + " is " + JobStateName(row->state) +
                                       "; cancel it before deleting it");
   }
-  if (auto failed = Unstored(id)) {
-    // Its end was never stored: store it now (if the store works again),
-    // so that the store lets the job go.
-    auto stored = store_->GetJob(id, ReadPoints::kNo);
-    if (stored.ok() && !IsTerminalState(stored->state)) {
-      JobRow ended = *stored;
-      ended.state = v1::JOB_STATE_FAILED;
-      ended.error = failed->state().error();
-      ended.end_ns = NowNs();
-      v1::JobEvent event = *failed;
-      StampEvent(ended, &event);
-      GANTRY_RETURN_IF_ERROR(store_->AppendEvent(ended, event));
-    }
-    std::lock_guard<std::mutex> lock(unstored_mu_);
-    unstored_.erase(id);
-    unstored_order_.erase(std::remove(unstored_order_.begin(), unstored_order_.end(), id),
-                          unstored_order_.end());
-  }
+  // An end the store could not record is stored first (the overlay).
   GANTRY_RETURN_IF_ERROR(store_->DeleteJob(id));
   snapshots_.Forget(id);
   CountState(row->state, v1::JOB_STATE_UNSPECIFIED);
@@ -587,23 +519,21 @@ Status JobManager::Delete(const std::string& id) {
   return Status::Ok();
 }
 
-int JobManager::ApplyRetention() { return retention_.RunOnce(); }
-
 StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
                                                          int64_t from_seq) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
-  auto failed = Unstored(id);
-  if (IsTerminalState(row->state) && !failed) {
-    return std::make_unique<EventCursor>(store_, id, nullptr, row->last_seq, from_seq);
+  std::shared_ptr<LiveEvents> live;
+  if (!IsTerminalState(row->state)) {
+    live = hub_.Live(id);
+    // The job may have ended between the read and Live(), its runner gone
+    // with the live events it held (a fresh, empty tail would never end):
+    // read the row again once the tail is held.
+    row = Row(id, ReadPoints::kNo);
+    if (!row.ok()) return row.status();
   }
-  auto live = failed ? nullptr : hub_.Live(id);
-  // The runner records an unstored failure before it lets its live events
-  // go: a follower that got fresh ones after that finds the failure here.
-  if (!failed) failed = Unstored(id);
-  if (failed) {
-    return std::make_unique<EventCursor>(store_, id, nullptr, failed->seq(), from_seq,
-                                         std::make_shared<const v1::JobEvent>(*failed));
+  if (IsTerminalState(row->state)) {
+    return std::make_unique<EventCursor>(store_, id, nullptr, row->last_seq, from_seq);
   }
   auto cursor = std::make_unique<EventCursor>(store_, id, std::move(live), 0, from_seq);
   // Another replica may store its events: the cursor reads the store when
@@ -692,14 +622,11 @@ StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest
 }
 
 void JobManager::Drain() {
-  if (!draining_.exchange(true)) {
-    spdlog::info("draining: no new jobs; running jobs stop after their current epoch");
-  }
   scheduler_.Drain();
   retention_.Stop();
   hub_.InterruptAll();
 }
 
-bool JobManager::draining() const { return draining_; }
+bool JobManager::draining() const { return scheduler_.draining(); }
 
 }  // namespace gantry

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <chrono>
 #include <condition_variable>
 
 #include "core/snapshot.h"
@@ -41,8 +42,12 @@
 #include "server/jobs/scheduler.h"
 #include "server/jobs/snapshot_cache.h"
 #include "server/store/store.h"
+#include "server/store/unstored_overlay.h"
 
 namespace gantry {
+
+// ListJobs' largest page (the API layer checks page_size against it).
+inline constexpr int kMaxJobsPageSize = 1000;
 
 struct ManagerOptions {
   int max_concurrent_jobs = 2;             // training workers, >= 1
@@ -89,12 +94,17 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Validates the spec, name, request_id and labels (server/jobs/labels.h); a
-  // request_id retry must repeat all of them (else ALREADY_EXISTS).
+  // The jobs domain: the API layer (server/api/calls.h) has checked each
+  // request's shape (ids present, names' lengths, enums, page sizes); these
+  // methods answer what it means.
+  //
+  // Validates the spec and labels (server/jobs/labels.h); a request_id
+  // retry must repeat the spec, name and labels (else ALREADY_EXISTS).
   StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
   StatusOr<v1::Job> Get(const std::string& id, v1::JobView view = v1::JOB_VIEW_BASIC) const;
-  // A page of jobs, newest first, filtered by state and label_selector
-  // (INVALID_ARGUMENT naming a bad term).
+  // A page of jobs, newest first (page_size 0..kMaxJobsPageSize, 0: 100),
+  // filtered by state and label_selector (INVALID_ARGUMENT naming a bad
+  // term).
   StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
   // Cancels a job: a queued one ends CANCELLED at once, a running one
   // between two batches of its runner. With a shared store the request is
@@ -137,26 +147,30 @@ class JobManager {
 
   const ManagerOptions& options() const { return options_; }
 
-  // Deletes ended jobs beyond the retention policy. Returns how many.
-  int ApplyRetention();
-
  private:
   JobManager(ManagerOptions options, Store* store, Metrics* metrics);
   void Run(const std::shared_ptr<ActiveJob>& job);
   // Scheduler::Reserve; with a shared store a full queue is recounted from
   // the store (CapClaimable) before the job is refused.
   Status Reserve();
-  // The stored row, with what only this process knows laid over it (a
-  // failure the store could not record).
+  // The stored row (through the overlay: a failure the store could not
+  // record reads FAILED).
   StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
   v1::Job ToProto(const JobRow& row, v1::JobView view) const;
   void CountState(v1::JobState from, v1::JobState to) const;
-  // A shared store's other replicas: renews this process's leases (a lost
-  // one stops its job), applies cancels requested elsewhere, ends jobs whose
-  // lease expired with a cancel requested, lets idle workers claim (new
-  // jobs, expired leases) and wakes followers of jobs trained elsewhere,
-  // every poll interval; notifications do the same at once.
-  void ReplicaLoop();
+  // A shared store's other replicas, on two threads of their own. The poll
+  // (every kReplicaPoll, or a third of the lease if shorter) applies cancels
+  // requested elsewhere, ends jobs whose lease expired with a cancel
+  // requested, lets idle workers claim (new jobs, expired leases) and wakes
+  // followers of jobs trained elsewhere (notifications do the same at
+  // once). The lease loop only renews this process's leases, every third of
+  // the lease (a lost one stops its job), so that no poll or store read
+  // delays a renewal.
+  void PollLoop();
+  void LeaseLoop();
+  std::chrono::milliseconds LeaseRenewal() const;
+  // Waits `period`; false once the manager is being destroyed.
+  bool WaitReplicaTick(std::chrono::milliseconds period);
   void OnStoreChange(const StoreChange& change);
   // Stops this process's runner of the job, if it has one.
   void CancelLocal(const std::string& id);
@@ -178,24 +192,20 @@ class JobManager {
   StatusOr<JobRow> StoreCancelled(const JobRow& row);
 
   const ManagerOptions options_;
+  // Ends this process could not store, laid over the store's rows and
+  // events for every reader; store_ is this overlay.
+  UnstoredOverlay overlay_;
   Store* const store_;
   Metrics* const metrics_;  // may be null
-  std::atomic<bool> draining_{false};
   mutable EventHub hub_;
   mutable SnapshotCache snapshots_;
   Scheduler scheduler_;
   Retention retention_;
-  std::thread replica_thread_;
+  std::thread poll_thread_;
+  std::thread lease_thread_;
   std::mutex replica_mu_;
   std::condition_variable replica_cv_;
-  bool replica_stop_ = false;  // Guarded by replica_mu_.
-  // Jobs that FAILED without the store recording it, with the FAILED event
-  // their followers were sent (the newest kMaxUnstored; they resume on the
-  // next start).
-  std::optional<v1::JobEvent> Unstored(const std::string& id) const;
-  mutable std::mutex unstored_mu_;
-  std::map<std::string, v1::JobEvent> unstored_;  // Guarded by unstored_mu_.
-  std::deque<std::string> unstored_order_;        // Guarded by unstored_mu_; oldest first.
+  bool replica_stop_ = false;  // Guarded by replica_mu_: both loops end.
 };
 
 }  // namespace gantry

@@ -96,7 +96,7 @@ class Runner {
 Status Runner::Durably(const std::function<Status()>& write) {
   Status s = write();
   bool waited = false;
-  while (s.code() == StatusCode::kUnavailable && !*ctx_.draining && !job_.lease_lost) {
+  while (s.code() == StatusCode::kUnavailable && !ctx_.drain.stop_requested() && !job_.lease_lost) {
     if (!waited) {
       spdlog::warn("job {}: the store is unreachable ({}); the job waits for it", job_.row.id,
                    s.message());
@@ -268,7 +268,7 @@ RunResult Runner::Run() {
   auto parsed = SpecFromProto(job_.row.spec);
   job_.row.spec.Clear();                      // the core spec holds the points from here on
   const bool resume = job_.row.last_seq > 1;  // RUNNING was stored: a restart
-  if (*ctx_.draining) {
+  if (ctx_.drain.stop_requested()) {
     // Claimed while the server began to drain: it stays claimable for the
     // next start, with nothing written.
     return result_;
@@ -335,7 +335,7 @@ RunResult Runner::Run() {
   };
   while (!trainer.finished()) {
     if (writer_->stopped()) return finish();
-    if (*ctx_.draining) {
+    if (ctx_.drain.stop_requested()) {
       const int64_t e = trainer.epochs_done();
       auto state = trainer.SaveState();
       writer_->Wait();

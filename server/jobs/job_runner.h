@@ -14,7 +14,8 @@
 //
 // Failures: a snapshot or checkpoint that cannot be stored (a full disk)
 // ends the job FAILED, naming the cause. An event the store refuses ends the
-// job FAILED for its followers, unstored (RunResult::unstored_error): on the
+// job FAILED for its followers, unstored (RunResult::unstored_failure, which
+// the manager lays over the store: store/unstored_overlay.h): on the
 // next start it resumes from what was stored. A lost lease (another replica
 // took the job) stops it at once, writing nothing more.
 //
@@ -31,6 +32,7 @@
 #include "core/trainer.h"
 #include "server/jobs/active_job.h"
 #include "server/jobs/event_hub.h"
+#include "server/jobs/stop_token.h"
 #include "server/metrics.h"
 #include "server/store/store.h"
 
@@ -42,7 +44,7 @@ struct RunnerContext {
   Store* store = nullptr;
   EventHub* hub = nullptr;
   Metrics* metrics = nullptr;  // may be null
-  const std::atomic<bool>* draining = nullptr;
+  StopToken drain;  // the server drains: stop after this epoch
   TrainerPath default_path = TrainerPath::kAuto;  // for specs that say "auto"
   int checkpoints_kept = 3;
 };

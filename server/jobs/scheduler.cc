@@ -32,7 +32,7 @@ void Scheduler::Start() {
 
 Status Scheduler::Reserve() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (draining_) return Status::Unavailable("the server is shutting down; no new jobs");
+  if (drain_.stop_requested()) return Status::Unavailable("the server is shutting down; no new jobs");
   // Idle workers take new jobs at once, unless the next job waits for memory.
   const int idle = head_blocked_ ? 0 : std::max(0, options_.max_concurrent_jobs - running_);
   if (claimable_ + reserved_ >= options_.max_queued_jobs + idle) {
@@ -110,8 +110,8 @@ void Scheduler::WorkerLoop() {
     uint64_t generation = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return draining_ || (claimable_ > 0 && !head_blocked_); });
-      if (draining_) return;
+      work_cv_.wait(lock, [this] { return drain_.stop_requested() || (claimable_ > 0 && !head_blocked_); });
+      if (drain_.stop_requested()) return;
       if (options_.max_memory > 0 && running_ > 0) {
         budget = std::max<int64_t>(0, options_.max_memory - running_memory_);
       }
@@ -123,7 +123,7 @@ void Scheduler::WorkerLoop() {
                     claimed.status().message());
       claim.unlock();
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return draining_.load(); });
+      work_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return drain_.stop_requested(); });
       continue;
     }
     std::shared_ptr<ActiveJob> job;
@@ -133,7 +133,7 @@ void Scheduler::WorkerLoop() {
         // Something changed during the claim (a job stored or ended): try
         // again. Else the next job waits for memory (with a budget), or the
         // count was stale (without one: nothing is claimable).
-        if (generation != generation_ || draining_) continue;
+        if (generation != generation_ || drain_.stop_requested()) continue;
         if (budget >= 0) {
           head_blocked_ = true;
         } else {
@@ -173,7 +173,9 @@ void Scheduler::WorkerLoop() {
 void Scheduler::Drain() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    draining_ = true;
+    if (drain_.request_stop()) {
+      spdlog::info("draining: no new jobs; running jobs stop after their current epoch");
+    }
   }
   work_cv_.notify_all();
   {

@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "server/jobs/active_job.h"
+#include "server/jobs/stop_token.h"
 #include "server/store/store.h"
 
 namespace gantry {
@@ -82,10 +83,13 @@ class Scheduler {
   void Poke();
 
   // Stops claiming; waits up to drain_grace_ms for running jobs to finish
-  // their epoch (their runners see draining()), then stops the rest between
-  // two batches and joins the workers. Idempotent.
+  // their epoch (their runners hold drain_token()), then stops the rest
+  // between two batches and joins the workers. Idempotent.
   void Drain();
-  bool draining() const { return draining_; }
+  // The server's one drain flag: set by Drain(), read by runners, the
+  // manager and the API layer.
+  StopToken drain_token() const { return drain_.token(); }
+  bool draining() const { return drain_.stop_requested(); }
 
  private:
   void WorkerLoop();
@@ -95,7 +99,7 @@ class Scheduler {
   const SchedulerOptions options_;
   Store* const store_;
   const RunFn run_;
-  std::atomic<bool> draining_{false};
+  StopSource drain_;
   std::mutex claim_mu_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;

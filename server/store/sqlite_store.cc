@@ -12,8 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "core/memory.h"
-#include "server/jobs/convert.h"
 #include "server/util/files.h"
 #include "server/util/sha256.h"
 
@@ -283,7 +281,10 @@ const char* BlobPrefix(BlobKind kind) {
 const char* BlobSuffix(BlobKind kind) { return kind == BlobKind::kCheckpoint ? ".ckpt" : ".snap"; }
 
 // Version 3 keeps a USER dataset's points in their own column, and the
-// derived sizes in the row.
+// derived sizes in the row: 0 (not recorded) for the jobs it migrates, so
+// that what a migration stores never depends on the server that ran it
+// (their memory is not counted at admission; they were admitted by the
+// server that stored them).
 // Request fingerprints become SHA-256s of what they were (the serialized
 // spec, user points included, and the name), which is what gantryd now
 // stores for new jobs.
@@ -306,9 +307,6 @@ Status MoveOutPoints(sqlite3* db) {
     }
     v1::JobSpec spec;
     if (!spec.ParseFromString(bytes)) return Status::DataLoss("job " + id + ": unreadable spec");
-    auto core = SpecFromProto(spec);
-    const int64_t memory = core.ok() ? EstimateMemory(*core).total() : 0;
-    const int64_t rows = core.ok() ? DatasetRows(core->dataset) : 0;
     Stmt st(db,
             "UPDATE jobs SET spec = ?, points = ?, dataset_rows = ?, memory_bytes = ?,"
             " request_fingerprint = ? WHERE id = ?");
@@ -318,7 +316,7 @@ Status MoveOutPoints(sqlite3* db) {
     } else {
       st.Null(2);
     }
-    st.Int(3, rows).Int(4, memory).Blob(5, fingerprint).Text(6, id);
+    st.Int(3, 0).Int(4, 0).Blob(5, fingerprint).Text(6, id);
     if (st.Step() != SQLITE_DONE) return SqlError(db, "migrating job " + id);
   }
   return Status::Ok();

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/bench/table_bench.py [--epochs 300] [--seeds 3] [--gantry-seeds 3]
         [--tables fair,wine,breast_cancer] [--eval-rows 1000] [--eval-every 10] [--threads 1]
-        [--gantry build/bin/table_bench] [--ctgan ../shared/peers/ctgan]
+        [--gantry build/bin/table_bench] [--ctgan DIR]
         [--ctgan-only] [--per-column] [--json OUT.json] [--keep]
 
 For each table (statsmodels' `fair`, scikit-learn's `wine` and `breast_cancer`;
@@ -30,7 +30,7 @@ figures (preprocessing, epoch, fit, sampling, gantry's GEMM floor), gantry's
 evaluation cost (evaluation time over training time at --eval-every), and a closing
 table.
 
-Both programs print the same last lines (../shared/peers/ctgan/README.md):
+Both programs print the same last lines (the peer's run_ctgan.py and table_bench):
     epoch_seconds mean M first F last L preprocess_seconds P
     sample_seconds S sampled N
     fit_seconds X epochs E rows R
@@ -62,7 +62,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "common"))
 import tables  # noqa: E402
 
 DEFAULT_GANTRY = os.path.join(ROOT, "build", "bin", "table_bench")
-DEFAULT_CTGAN = os.path.normpath(os.path.join(ROOT, "..", "shared", "peers", "ctgan"))
+# The CTGAN peer (sdv-dev/CTGAN 0.12.1 with its run_ctgan.py driver) lives
+# outside the repository: --ctgan DIR, or $GANTRY_CTGAN.
+DEFAULT_CTGAN = os.environ.get("GANTRY_CTGAN", "")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 # Per table: the discrete columns (all others continuous, as CTGAN's README uses
@@ -455,7 +457,7 @@ def main(argv=None):
     ap.add_argument("--fraction", type=float, default=0.2, help="held-out fraction")
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--gantry", default=DEFAULT_GANTRY, help="gantry's table_bench binary")
-    ap.add_argument("--ctgan", default=DEFAULT_CTGAN, help="the CTGAN peer's folder")
+    ap.add_argument("--ctgan", default=DEFAULT_CTGAN, help="the CTGAN peer's folder (default $GANTRY_CTGAN)")
     ap.add_argument("--ctgan-only", action="store_true",
                     help="run CTGAN alone (gantry's binary not needed; no evaluator figures)")
     ap.add_argument("--per-column", action="store_true", help="print each column's distance")
@@ -477,7 +479,7 @@ def main(argv=None):
         print(f"table_bench: gantry's binary {args.gantry} does not exist (build the "
               "table_bench target, or pass --gantry PATH; --ctgan-only runs CTGAN alone)")
         return 2
-    ctgan_script = os.path.join(args.ctgan, "run_ctgan.py")
+    ctgan_script = os.path.join(args.ctgan or ".", "run_ctgan.py")
     run_ctgan = os.path.isfile(ctgan_script)
     if not run_ctgan:
         print(f"table_bench: the CTGAN peer is not at {args.ctgan}: running gantry only")

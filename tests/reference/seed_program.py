@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The tutorial's seed program (../shared/seed/first-gan-tutorial.txt), runnable.
+"""The tutorial's seed program (Real Python's "Generative Adversarial Networks:
+Build Your First Models", its sine-curve GAN), runnable.
 
 Same networks, hyper-parameters and order of random draws as the tutorial; the
 only changes are arguments for the seed and the epoch count, and that it prints
