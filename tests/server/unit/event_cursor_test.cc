@@ -1,8 +1,8 @@
 // EventCursor over a MemoryStore (counting its reads) and an EventHub: a
 // follower that keeps up reads the live tail only; one that fell behind
 // reads store pages (bounded in events and bytes) and then the tail; an
-// ended job is read from the store to its terminal event; an unstored
-// terminal event (`last`) follows the stored ones; shared mode reads the
+// ended job is read from the store to its terminal event; an unstored end
+// (UnstoredOverlay) follows the stored events; shared mode reads the
 // store where nothing is live; drain and store failures end the follower.
 // The cursor's notifier is in tests of its own (EventCursorNotifyTest).
 #include "server/jobs/event_cursor.h"
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "server/store/unstored_overlay.h"
 #include "tests/server/unit/unit_util.h"
 
 namespace gantry {
@@ -166,28 +167,35 @@ TEST(EventCursorPages, LargeEventsComeInPagesOfAboutKPageBytes) {
               event_bytes, reads[0].events, reads[0].bytes, reads[1].limit);
 }
 
-TEST_F(EventCursorTest, AnUnstoredTerminalEventFollowsTheStoredOnes) {
-  StoreOnly(StateEvent(0, v1::JOB_STATE_RUNNING));
-  StoreOnly(EpochEvent(0, 1));  // seq 3; the failure (seq 4) could not be stored
-  auto last = std::make_shared<const v1::JobEvent>(StateEvent(4, v1::JOB_STATE_FAILED));
-  EventCursor cursor(&store_, "j", nullptr, /*terminal_seq=*/4, 0, last);
-  std::vector<int64_t> seqs;
-  std::shared_ptr<const v1::JobEvent> event;
-  for (int64_t seq = 1; seq <= 3; ++seq) {
-    ASSERT_EQ(cursor.Next(&event), Step::kEvent);
-    EXPECT_EQ(event->seq(), seq);
-    cursor.Advance();
-  }
-  ASSERT_EQ(cursor.Next(&event), Step::kEvent);
-  EXPECT_EQ(event, last);
-  cursor.Advance();
-  EXPECT_EQ(cursor.Next(&event), Step::kEnd);
+TEST_F(EventCursorTest, AnUnstoredEndFollowsTheStoredEventsThroughTheOverlay) {
+  auto claimed = store_.ClaimNext("unit-test", -1, 3'600'000'000'000);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  JobRow row = **claimed;
+  ASSERT_TRUE(
+      unit::Append(&store_, &row, StateEvent(0, v1::JOB_STATE_RUNNING), v1::JOB_STATE_RUNNING)
+          .ok());
+  ASSERT_TRUE(unit::Append(&store_, &row, EpochEvent(0, 1), v1::JOB_STATE_RUNNING).ok());
+  // The job's end (seq 4) could not be stored: the overlay has it.
+  UnstoredOverlay overlay(&store_);
+  v1::JobEvent failed = StateEvent(4, v1::JOB_STATE_FAILED);
+  failed.mutable_state()->set_error("disk full");
+  overlay.Record(row, failed);
+  auto read = overlay.GetJob("j", ReadPoints::kNo);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->state, v1::JOB_STATE_FAILED);
 
-  EventCursor from_last(&store_, "j", nullptr, 4, 4, last);
-  ASSERT_EQ(from_last.Next(&event), Step::kEvent);
-  EXPECT_EQ(event, last);
-  from_last.Advance();
-  EXPECT_EQ(from_last.Next(&event), Step::kEnd);
+  EventCursor cursor(&overlay, "j", nullptr, read->last_seq, 0);
+  std::vector<int64_t> seqs;
+  EXPECT_EQ(ReadAll(cursor, &seqs), Step::kEnd);
+  EXPECT_EQ(seqs, Range(1, 4));
+  EXPECT_EQ(cursor.terminal_seq(), 4);
+
+  EventCursor from_end(&overlay, "j", nullptr, read->last_seq, 4);
+  std::shared_ptr<const v1::JobEvent> event;
+  ASSERT_EQ(from_end.Next(&event), Step::kEvent);
+  EXPECT_EQ(event->state().error(), "disk full");
+  from_end.Advance();
+  EXPECT_EQ(from_end.Next(&event), Step::kEnd);
 }
 
 TEST_F(EventCursorTest, SharedModeReadsTheStoreWhereNothingIsLive) {

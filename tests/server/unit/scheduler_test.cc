@@ -302,15 +302,17 @@ TEST(SchedulerTest, PokeClaimsAJobThisProcessDidNotAdd) {
       << "capacity " << Capacity(s);
 }
 
-// --- drain (Scheduler::Drain and draining(); they are being reworked into
-// one stop token, so these tests stand apart) ---
+// --- drain (Scheduler::Drain, its one stop token) ---
 
 TEST(SchedulerDrainTest, RefusesNewJobsOnceDraining) {
   MemoryStore store;
   Scheduler s(Options(/*workers=*/1, /*queued=*/2), &store, [](const auto&) {});
   s.Start();
+  const StopToken token = s.drain_token();  // a runner's, taken before
+  EXPECT_FALSE(token.stop_requested());
   s.Drain();
   EXPECT_TRUE(s.draining());
+  EXPECT_TRUE(token.stop_requested());
   const Status refused = s.Reserve();
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
   EXPECT_EQ(refused.message(), "the server is shutting down; no new jobs");
@@ -323,15 +325,15 @@ TEST(SchedulerDrainTest, WaitsForRunningJobsToEndTheirEpochAndClaimsNoMore) {
   InsertQueued(&store, "b");
   unit::Gate started;
   std::atomic<bool> stopped_by_drain{false};
-  Scheduler* sp = nullptr;
+  StopToken drain;
   Scheduler s(Options(/*workers=*/1, /*queued=*/2), &store,
               [&](const std::shared_ptr<ActiveJob>& job) {
                 started.Open();
                 // The runner ends its epoch once it sees the drain (a checkpoint here).
-                EXPECT_TRUE(WaitUntil([&] { return sp->draining(); }));
+                EXPECT_TRUE(WaitUntil([&] { return drain.stop_requested(); }));
                 stopped_by_drain = job->stop.load();
               });
-  sp = &s;
+  drain = s.drain_token();
   s.SetClaimable(2);
   s.Start();
   ASSERT_TRUE(started.Wait());

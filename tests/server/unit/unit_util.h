@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/store/forwarding_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/store.h"
 
@@ -111,10 +112,16 @@ inline Status End(Store* store, JobRow* row, v1::JobState state, int64_t end_ns 
   return Append(store, row, StateEvent(0, state), state, end_ns);
 }
 
+// Holds the MemoryStore that CountingStore wraps, so that it is built
+// before the ForwardingStore base that points to it.
+struct MemoryHolder {
+  MemoryStore memory;
+};
+
 // Passes every call to a MemoryStore, counting ReadEvents (the limits asked
 // for and the bytes returned), ClaimNext (and what it claimed) and GetBlob;
 // ReadEvents fails while fail_reads is set.
-class CountingStore final : public Store {
+class CountingStore final : private MemoryHolder, public ForwardingStore {
  public:
   struct Read {
     int64_t from_seq = 0;
@@ -123,7 +130,8 @@ class CountingStore final : public Store {
     size_t bytes = 0;
   };
 
-  MemoryStore& inner() { return inner_; }
+  CountingStore() : ForwardingStore(&memory) {}
+
   std::vector<Read> reads() const {
     std::lock_guard<std::mutex> lock(mu_);
     return reads_;
@@ -134,37 +142,14 @@ class CountingStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     return claimed_;
   }
+  int blob_reads() const { return blob_reads_; }
   std::atomic<bool> fail_reads{false};
 
-  std::string Describe() const override { return "counting " + inner_.Describe(); }
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
-    return inner_.InsertJob(row, first);
-  }
-  StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override {
-    return inner_.FindRequest(request_id);
-  }
-  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override {
-    return inner_.GetJob(id, points);
-  }
-  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override {
-    return inner_.ListJobs(query);
-  }
-  StatusOr<std::vector<JobRow>> ActiveJobs() const override { return inner_.ActiveJobs(); }
-  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns, int64_t keep_newest,
-                                                 int limit) const override {
-    return inner_.ExpiredJobs(ended_before_ns, keep_newest, limit);
-  }
-  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override {
-    return inner_.CountJobs();
-  }
-  Status DeleteJob(const std::string& id) override { return inner_.DeleteJob(id); }
-  Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
-    return inner_.AppendEvent(row, event);
-  }
+  std::string Describe() const override { return "counting " + inner_->Describe(); }
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override {
     if (fail_reads) return Status::Unavailable("the test's store is down");
-    auto events = inner_.ReadEvents(id, from_seq, limit);
+    auto events = inner_->ReadEvents(id, from_seq, limit);
     if (events.ok()) {
       Read read{from_seq, limit, events->size(), 0};
       for (const auto& e : *events) read.bytes += e.ByteSizeLong();
@@ -176,54 +161,19 @@ class CountingStore final : public Store {
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
                                             int64_t lease_ns) override {
     ++claims_;
-    auto claimed = inner_.ClaimNext(owner, max_memory_bytes, lease_ns);
+    auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns);
     if (claimed.ok() && claimed->has_value()) {
       std::lock_guard<std::mutex> lock(mu_);
       claimed_.push_back((*claimed)->id);
     }
     return claimed;
   }
-  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
-    return inner_.RenewLease(id, lease, lease_ns);
-  }
-  Status ExpireAllLeases() override { return inner_.ExpireAllLeases(); }
-  Status PutBlob(const BlobKey& key, const std::string& bytes) override {
-    return inner_.PutBlob(key, bytes);
-  }
   StatusOr<std::string> GetBlob(const BlobKey& key) const override {
     ++blob_reads_;
-    return inner_.GetBlob(key);
-  }
-  int blob_reads() const { return blob_reads_; }
-  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id,
-                                           BlobKind kind) const override {
-    return inner_.ListBlobs(job_id, kind);
-  }
-  Status DeleteBlob(const BlobKey& key) override { return inner_.DeleteBlob(key); }
-  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override {
-    return inner_.PutTable(row, bytes);
-  }
-  StatusOr<TableRow> GetTable(const std::string& id) const override { return inner_.GetTable(id); }
-  StatusOr<std::string> ReadTableBytes(const std::string& id) const override {
-    return inner_.ReadTableBytes(id);
-  }
-  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override {
-    return inner_.ListTables(query);
-  }
-  Status DeleteTable(const std::string& id) override { return inner_.DeleteTable(id); }
-  Status PutSession(const SessionRow& row) override { return inner_.PutSession(row); }
-  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override {
-    return inner_.GetSession(id_hash);
-  }
-  Status DeleteSession(const std::string& id_hash) override {
-    return inner_.DeleteSession(id_hash);
-  }
-  StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override {
-    return inner_.DeleteExpiredSessions(now_ns);
+    return inner_->GetBlob(key);
   }
 
  private:
-  MemoryStore inner_;
   mutable std::mutex mu_;
   mutable std::vector<Read> reads_;   // Guarded by mu_.
   std::vector<std::string> claimed_;  // Guarded by mu_.
