@@ -79,11 +79,6 @@ std::string NewJobId() {
   return id;
 }
 
-void SetNs(int64_t ns, google::protobuf::Timestamp* out) {
-  out->set_seconds(ns / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
-}
-
 std::string Owner() {
   char host[256] = {0};
   (void)gethostname(host, sizeof host - 1);
@@ -297,9 +292,9 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
     out.set_stop_reason(r.latest->stop_reason());
   }
   out.set_error(r.error);
-  SetNs(r.create_ns, out.mutable_create_time());
-  if (r.start_ns != 0) SetNs(r.start_ns, out.mutable_start_time());
-  if (r.end_ns != 0) SetNs(r.end_ns, out.mutable_end_time());
+  SetTimestamp(r.create_ns, out.mutable_create_time());
+  if (r.start_ns != 0) SetTimestamp(r.start_ns, out.mutable_start_time());
+  if (r.end_ns != 0) SetTimestamp(r.end_ns, out.mutable_end_time());
   out.set_last_seq(r.last_seq);
   out.set_memory_estimate_bytes(r.memory_bytes);
   out.mutable_labels()->insert(r.labels.begin(), r.labels.end());

@@ -15,12 +15,6 @@
 
 namespace gantry {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
   v1::JobEvent ev;
   ev.mutable_state()->set_state(state);
@@ -31,9 +25,7 @@ v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
 void StampEvent(const JobRow& row, v1::JobEvent* event) {
   event->set_seq(row.last_seq + 1);
   event->set_job_id(row.id);
-  const int64_t ns = NowNs();
-  event->mutable_time()->set_seconds(ns / 1'000'000'000);
-  event->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  SetTimestamp(NowNs(), event->mutable_time());
 }
 
 namespace {

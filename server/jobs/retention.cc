@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "server/util/clock.h"
+
 namespace gantry {
 
 void Retention::Start() {
@@ -30,9 +32,7 @@ void Retention::Stop() {
 
 int Retention::RunOnce() {
   if (!enabled()) return 0;
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = NowNs();
   const int64_t before = seconds_ > 0 ? now - seconds_ * 1'000'000'000 : 0;
   int deleted = 0;
   // In batches, so that a large backlog never loads every id at once.

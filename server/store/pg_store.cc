@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -789,9 +790,7 @@ StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
                          kNowNs + " + $3 WHERE id = $4")
                             .c_str(),
                         Params()
-                            .Int(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count())
+                            .Int(NowNs())
                             .Text(owner)
                             .Int(lease_ns)
                             .Text(id));

@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "core/memory.h"
 #include "server/jobs/convert.h"
 #include "server/util/files.h"
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -96,12 +96,6 @@ constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
     " lease_expires_ns";
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status SqlError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_extended_errcode(db);

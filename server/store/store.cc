@@ -35,11 +35,6 @@ void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease) {
   for (int64_t e : *epochs) (void)store->DeleteBlob({job_id, BlobKind::kCheckpoint, e, lease});
 }
 
-bool IsTerminalState(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
-
 const std::string& TableIdOf(const v1::JobSpec& spec) { return spec.dataset().table().table_id(); }
 
 Status CheckTableRow(const TableRow& row, const std::string& bytes) {
