@@ -121,7 +121,6 @@ class Calls {
   // Open follower streams in this process, over every transport.
   static int64_t OpenStreams();
 
-  bool draining() const { return manager_->draining(); }
   // Whether the server serves, and why not: draining, or the store's writes
   // failing (`store` may be null: no store health).
   void set_store(const MonitoredStore* store) { store_ = store; }

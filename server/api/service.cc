@@ -87,7 +87,7 @@ grpc::ServerWriteReactor<Msg>* Reject(const Calls& calls, const char* method,
   return new FailedStream<Msg>(status);
 }
 
-// WatchJob: replays the job's EventLog from from_seq, then follows it.
+// WatchJob: replays the job's events from from_seq, then follows them live.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
   WatchReactor(const Calls& calls, std::unique_ptr<EventCursor> cursor, std::string job_id)

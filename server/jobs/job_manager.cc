@@ -18,6 +18,7 @@
 #include "server/jobs/labels.h"
 #include "server/util/page_token.h"
 #include "server/util/safe_text.h"
+#include "server/util/sha256.h"
 
 namespace gantry {
 namespace {
@@ -57,10 +58,7 @@ std::string FingerprintBytes(const v1::JobSpec& effective_spec, const std::strin
 
 std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name,
                         const Labels& labels) {
-  const std::string bytes = FingerprintBytes(effective_spec, name, labels);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+  return Sha256(FingerprintBytes(effective_spec, name, labels));
 }
 
 bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::string& name,
@@ -581,8 +579,6 @@ Status JobManager::Delete(const std::string& id) {
   spdlog::info("job {} deleted", id);
   return Status::Ok();
 }
-
-int JobManager::ApplyRetention() { return retention_.RunOnce(); }
 
 StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
                                                          int64_t from_seq) const {

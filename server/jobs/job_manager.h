@@ -137,9 +137,6 @@ class JobManager {
 
   const ManagerOptions& options() const { return options_; }
 
-  // Deletes ended jobs beyond the retention policy. Returns how many.
-  int ApplyRetention();
-
  private:
   JobManager(ManagerOptions options, Store* store, Metrics* metrics);
   void Run(const std::shared_ptr<ActiveJob>& job);

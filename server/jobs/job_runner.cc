@@ -38,14 +38,13 @@ class Runner {
 
  private:
   // Stores the event with the job's row, then publishes it. On failure the
-  // job is over for this process (result_ or lost_ say how).
+  // job is over for this process (job_.lease_lost or result_ say how).
   bool Publish(v1::JobEvent event);
   // Ends the job: its latest snapshot stored (so that an ended job serves it
   // from the store), the terminal event, then its checkpoints deleted.
   // `reason`: why a SUCCEEDED job stopped early (its StateChange.reason).
   void End(v1::JobState state, const std::string& error = "", const std::string& reason = "");
   bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
-  bool SaveCheckpoint(const Trainer& trainer);
   bool WriteCheckpoint(int64_t epoch, const StatusOr<std::string>& state);
   // Queues `write` (a Publish, End, StoreSnapshot or WriteCheckpoint) on the
   // job's writer: it runs after everything queued before it, on the
@@ -189,10 +188,6 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
     kept_.erase(victim);
   }
   return true;
-}
-
-bool Runner::SaveCheckpoint(const Trainer& trainer) {
-  return WriteCheckpoint(trainer.epochs_done(), trainer.SaveState());
 }
 
 bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
