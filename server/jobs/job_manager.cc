@@ -34,6 +34,19 @@ constexpr size_t kMaxIdBytes = 64;
 // The embedded stores are exclusive (a directory lock, or the process's own
 // memory): a claim never needs renewing.
 constexpr int64_t kExclusiveLeaseNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+// Random ids drawn for a new job before giving up (a collision with a stored
+// id is ALREADY_EXISTS; 36^10 ids make even a second draw unlikely).
+constexpr int kNewIdAttempts = 3;
+// A cancel that races the job's claim or end reads the row again, at most
+// this many times, this far apart, before answering UNAVAILABLE.
+constexpr int kCancelAttempts = 100;
+constexpr auto kCancelRetryAfter = std::chrono::milliseconds(1);
+// The replica loop (a shared store): it polls at least this often for what
+// notifications missed, renews leases this many times per lease, and ends
+// at most this many expired cancels per poll (the next poll takes the rest).
+constexpr auto kReplicaPollAtMost = std::chrono::seconds(1);
+constexpr int kRenewalsPerLease = 3;
+constexpr int kExpiredCancelsPerPoll = 100;
 
 // Characters (UTF-8 code points), not bytes: 200 emoji are a valid name.
 size_t Utf8Length(const std::string& s) {
@@ -169,8 +182,8 @@ void JobManager::OnStoreChange(const StoreChange& change) {
 
 void JobManager::ReplicaLoop() {
   const auto lease = std::chrono::milliseconds(options_.lease_ms);
-  const auto renew_every = lease / 3;
-  const auto poll = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), renew_every);
+  const auto renew_every = lease / kRenewalsPerLease;
+  const auto poll = std::min<std::chrono::milliseconds>(kReplicaPollAtMost, renew_every);
   const std::string owner = Owner();
   auto last_renew = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(replica_mu_);
@@ -354,7 +367,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   row.state = v1::JOB_STATE_QUEUED;
   row.create_ns = NowNs();
   StatusOr<InsertResult> inserted = Status::Internal("unreachable");
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < kNewIdAttempts; ++attempt) {
     row.id = NewJobId();
     v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
     StampEvent(row, &queued);
@@ -454,7 +467,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
 }
 
 StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
+  for (int attempt = 0; attempt < kCancelAttempts; ++attempt) {
     auto row = Row(id, ReadPoints::kNo);
     if (!row.ok()) return row.status();
     if (IsTerminalState(row->state)) {
@@ -486,7 +499,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
     if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
       return s;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(kCancelRetryAfter);
   }
   return Status::Unavailable("job " + id + " is changing state; try again");
 }
@@ -526,8 +539,7 @@ StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::strin
 }
 
 void JobManager::FinishExpiredCancels() {
-  // Bounded per poll; the next poll takes the rest.
-  for (int i = 0; i < 100 && !draining_; ++i) {
+  for (int i = 0; i < kExpiredCancelsPerPoll && !draining_; ++i) {
     auto ended = FinishExpiredCancel("");
     if (!ended.ok() || !ended->has_value()) return;
   }

@@ -14,6 +14,14 @@
 #include "server/jobs/write_behind.h"
 
 namespace gantry {
+namespace {
+
+// How often a job whose store is unreachable (UNAVAILABLE) tries its write
+// again; it waits until the store answers, the server drains or its lease is
+// lost.
+constexpr auto kStoreRetryEvery = std::chrono::seconds(1);
+
+}  // namespace
 
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
   v1::JobEvent ev;
@@ -93,7 +101,7 @@ Status Runner::Durably(const std::function<Status()>& write) {
                    s.message());
     }
     waited = true;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::this_thread::sleep_for(kStoreRetryEvery);
     s = write();
   }
   if (s.code() == StatusCode::kUnavailable && job_.lease_lost) {
