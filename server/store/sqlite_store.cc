@@ -92,6 +92,10 @@ const char* const kMigrations[] = {
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
+// How long one of the store's connections (the writer and the readers share
+// the file) waits for a lock another holds before failing with SQLITE_BUSY.
+constexpr int kBusyTimeoutMs = 5000;
+
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
@@ -386,7 +390,7 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
         SQLITE_OK) {
       return SqlError(*db, "opening " + db_path);
     }
-    sqlite3_busy_timeout(*db, 5000);
+    sqlite3_busy_timeout(*db, kBusyTimeoutMs);
   }
   GANTRY_RETURN_IF_ERROR(Exec(s->db_, std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
                                           (sync == Sync::kFull ? "FULL" : "NORMAL") + ";"));
