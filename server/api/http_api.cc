@@ -218,7 +218,7 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
                                   : "too many event streams are open (--http-max-event-streams " +
                                         std::to_string(streams.max_streams()) + "); retry later");
     calls.Log("WatchJob(http)", id, status, Clock::now());
-    res.set_header("Retry-After", "5");
+    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
     return ReplyError(res, status);
   }
   streams.Serve(std::move(cursor).value(), id, res);
