@@ -192,6 +192,8 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
     // The oldest, unless it is the best epoch's: then the one after it.
     auto victim = kept_.begin();
     if (*victim == best_epoch_) ++victim;
+    // Best effort: a snapshot left behind only takes space until the job is
+    // deleted.
     (void)ctx_.store->DeleteBlob(Key(BlobKind::kSnapshot, *victim));
     kept_.erase(victim);
   }
@@ -211,7 +213,8 @@ bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
   if (auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); all.ok()) {
     // Checkpoints past this one are stale (their events were lost, e.g. to
     // a power cut, and trained again): they go first, then the oldest
-    // beyond checkpoints_kept.
+    // beyond checkpoints_kept. Best effort: one left behind is deleted by the
+    // next checkpoint's pruning or at the job's end.
     std::vector<int64_t> keep;
     for (int64_t c : *all) {
       if (c > e) {

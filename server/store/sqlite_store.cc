@@ -181,6 +181,8 @@ class ReadTransaction {
  public:
   explicit ReadTransaction(sqlite3* db) : db_(db) { ok_ = Exec(db, "BEGIN").ok(); }
   ~ReadTransaction() {
+    // It read only: the reads' results are already taken, and a COMMIT that
+    // fails has nothing to undo.
     if (ok_) (void)Exec(db_, "COMMIT");
   }
   ReadTransaction(const ReadTransaction&) = delete;
@@ -198,7 +200,7 @@ Status InTransaction(sqlite3* db, Fn&& body) {
   GANTRY_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
   Status s = body();
   if (s.ok()) s = Exec(db, "COMMIT");
-  if (!s.ok()) (void)Exec(db, "ROLLBACK");
+  if (!s.ok()) (void)Exec(db, "ROLLBACK");  // the body's or COMMIT's error is the one to report
   return s;
 }
 

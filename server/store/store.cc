@@ -32,6 +32,7 @@ StatusOr<std::optional<JobRow>> Store::ClaimCancelled(const std::string&, const 
 void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease) {
   auto epochs = store->ListBlobs(job_id, BlobKind::kCheckpoint);
   if (!epochs.ok()) return;
+  // Best effort (see store.h): a checkpoint left behind only takes space.
   for (int64_t e : *epochs) (void)store->DeleteBlob({job_id, BlobKind::kCheckpoint, e, lease});
 }
 
