@@ -18,6 +18,7 @@
 #include "client/plot.h"
 #include "core/api_limits.h"
 #include "core/json_text.h"
+#include "proto/job_state.h"
 
 namespace gantry::cli {
 namespace {
@@ -341,10 +342,7 @@ int Watch(Connection& conn, const WatchArgs& args) {
       }
       if (ev.has_state()) {
         const auto st = ev.state().state();
-        if (st == v1::JOB_STATE_SUCCEEDED || st == v1::JOB_STATE_FAILED ||
-            st == v1::JOB_STATE_CANCELLED) {
-          end = st;
-        }
+        if (IsTerminalState(st)) end = st;
       }
     }
     last = reader->Finish();

@@ -115,7 +115,7 @@ int Upload(Connection& conn, const std::string& command, const DataPushArgs& arg
   }
   if (read_failed) {
     ctx.TryCancel();
-    (void)writer->Finish();
+    (void)writer->Finish();  // CANCELLED by us: the read error below is what to report
     std::cerr << "gantry: " << command << ": cannot read " << args.file << ": " << std::strerror(errno)
               << "\n";
     return kExitUsage;

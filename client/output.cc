@@ -15,6 +15,7 @@ std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.add_whitespace = false;
   opts.preserve_proto_field_names = true;
+  // Cannot fail: gantry's messages have no Any field to resolve.
   (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
   return out;
 }

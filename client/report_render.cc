@@ -1369,6 +1369,7 @@ std::string ReportJson(const v1::TableReport& report) {
   google::protobuf::util::JsonPrintOptions options;  // as server/api/http_api.cc prints
   options.always_print_primitive_fields = true;
   std::string json;
+  // Cannot fail: gantry's messages have no Any field to resolve.
   (void)google::protobuf::util::MessageToJsonString(report, &json, options);
   return json;
 }

@@ -18,6 +18,7 @@
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
+#include "proto/job_state.h"
 
 namespace gantry::cli {
 namespace {
@@ -30,10 +31,6 @@ constexpr size_t kMaxSweepNameChars = 63;  // a label value
 constexpr size_t kMaxLinesRedrawn = 30;    // jobs drawn a line each on a terminal
 constexpr auto kPollEvery = std::chrono::seconds(1);
 constexpr auto kGiveUpAfter = std::chrono::seconds(120);  // a server unreachable this long
-
-bool IsEnded(v1::JobState s) {
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
-}
 
 // "" or why `name` cannot be a sweep's name (the value of its label).
 std::string SweepNameError(const std::string& name) {
@@ -114,7 +111,7 @@ class SweepProgress {
         continue;
       }
       const v1::Job& job = it->second;
-      const bool ended = IsEnded(job.state());
+      const bool ended = IsTerminalState(job.state());
       done += ended;
       running += job.state() == v1::JOB_STATE_RUNNING;
       queued += job.state() == v1::JOB_STATE_QUEUED;
@@ -504,7 +501,7 @@ int Sweep(Connection& conn, const SweepArgs& args) {
     bool all_ended = true;
     for (const auto& id : ids) {
       auto it = by_id.find(id);
-      all_ended = all_ended && (it == by_id.end() || IsEnded(it->second.state()));
+      all_ended = all_ended && (it == by_id.end() || IsTerminalState(it->second.state()));
     }
     if (all_ended) break;
     std::this_thread::sleep_for(kPollEvery);

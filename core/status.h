@@ -6,6 +6,9 @@
 // edge and returned as kInternal (or a more precise code). The server maps
 // each code to a gRPC status in exactly one place (server/api/status_map.cc).
 //
+// Both are [[nodiscard]]: a call whose Status is not wanted says why in a
+// comment and discards it explicitly with (void).
+//
 // Thread-safety: Status and StatusOr are values; distinct objects may be used
 // from distinct threads freely.
 #pragma once
@@ -32,7 +35,7 @@ enum class StatusCode {
 // Returns a stable, upper-case name for `code`, e.g. "INVALID_ARGUMENT".
 const char* StatusCodeName(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -63,12 +66,16 @@ class Status {
   std::string message_;
 };
 
-// Either a value or a non-OK Status.
+// Either a value or a non-OK Status. Constructed from an OK Status (a bug in
+// the caller: there is no value to hold) it holds an INTERNAL error naming the
+// mistake instead, as absl::StatusOr does, so it never reads as a success
+// without a value.
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT: must not be OK
+  StatusOr(Status status)  // NOLINT: implicit by design
+      : status_(status.ok() ? OkStatusWithoutValue() : std::move(status)) {}
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -81,6 +88,10 @@ class StatusOr {
   const T& operator*() const& { return *value_; }
 
  private:
+  static Status OkStatusWithoutValue() {
+    return Status::Internal("StatusOr constructed from an OK Status without a value");
+  }
+
   Status status_;
   std::optional<T> value_;
 };

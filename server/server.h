@@ -87,9 +87,6 @@ class GantryServer {
 
   // The bound port (useful with port 0).
   int port() const { return port_; }
-  // The HTTP server's bound port (0 without --http-listen).
-  int http_port() const { return http_ ? http_->port() : 0; }
-  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   JobManager& manager() { return *manager_; }
   // The login sessions (in the store, shared by replicas) and the failed
   // login throttle; the HTTP server reaches them through Calls too.

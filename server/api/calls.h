@@ -124,8 +124,6 @@ class Calls {
   // Open follower streams in this process, over every transport.
   static int64_t OpenStreams();
 
-  bool draining() const { return manager_->draining(); }
-
   // The work pool (work_pool.h) for the heavy part of calls, for both
   // transports: samples, datasets, table reports, exports and table
   // parsing. Set before serving; it outlives this object. Null: they run

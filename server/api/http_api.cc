@@ -25,6 +25,7 @@ std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string json;
+  // Cannot fail: gantry's messages have no Any field to resolve.
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   return json;
 }
@@ -218,7 +219,7 @@ void Events(Calls& calls, EventStreams& streams, const Request& req, Response& r
                                   : "too many event streams are open (--http-max-event-streams " +
                                         std::to_string(streams.max_streams()) + "); retry later");
     calls.Log("WatchJob(http)", id, status, Clock::now());
-    res.set_header("Retry-After", "5");
+    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
     return ReplyError(res, status);
   }
   streams.Serve(std::move(cursor).value(), id, res);

@@ -62,6 +62,7 @@ HttpStream::Poll EventStreams::Stream::Next(std::string* out) {
     std::string json;
     google::protobuf::util::JsonPrintOptions options;
     options.always_print_primitive_fields = true;
+    // Cannot fail: gantry's messages have no Any field to resolve.
     (void)google::protobuf::util::MessageToJsonString(*event, &json, options);
     *out += "id: " + std::to_string(event->seq()) + "\ndata: " + json + "\n\n";
     cursor->Advance();

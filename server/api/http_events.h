@@ -1,9 +1,9 @@
 // EventStreams: the HTTP gateway's Server-Sent Events for one job's events
 // (GET /v1/jobs/{id}/events), bounded in number.
 //
-// Each stream is an EventCursor over the job's EventLog (the same follower
+// Each stream is an EventCursor over the job's events (the same follower
 // logic as gRPC's WatchJob): it replays the stored events from from_seq,
-// then follows the log live, and ends after the terminal event. Every event
+// then follows the live tail, and ends after the terminal event. Every event
 // is one SSE message whose `id:` is the event's seq and whose `data:` is the
 // JobEvent in protobuf's canonical JSON, so a client that reconnects with
 // `Last-Event-ID: N` resumes at seq N + 1, exactly like from_seq. A comment

@@ -19,6 +19,10 @@
 
 namespace gantry {
 
+// The Retry-After of every 503 that asks a client to come back later (a
+// budget, a bound or the connection limit was full), in seconds.
+inline constexpr int kRetryAfterSeconds = 5;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as sent: path and query, percent-escaped

@@ -32,6 +32,10 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
 constexpr auto kLinger = std::chrono::seconds(5);  // at most, after an error reply
 constexpr size_t kSmallResponse = 64 << 10;  // replies under it are not counted
 constexpr size_t kWriteRate = 256 << 10;     // bytes per second a reader must take
+// At shutdown, how long handlers in flight get to finish and have their
+// replies written, and how often that is checked.
+constexpr auto kShutdownGrace = std::chrono::seconds(2);
+constexpr auto kShutdownCheckEvery = std::chrono::milliseconds(10);
 
 // The peer went away or the read was cancelled: nothing to answer.
 bool Gone(const error_code& ec) {
@@ -350,7 +354,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     HttpResponse res;
     impl_.on_error(status, message, res);
     res.status = status;
-    if (retry_after) res.set_header("Retry-After", "5");
+    if (retry_after) res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
     keep_alive_ = false;
     linger_ = true;
     Respond(std::move(res));
@@ -400,7 +404,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                        std::to_string(limits().response_budget_bytes) + "); retry later",
                    res);
     res.status = 503;
-    res.set_header("Retry-After", "5");
+    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
   }
 
   static void Handle(HttpTransport::Impl& impl, HttpRequest& req, HttpResponse& res) {
@@ -733,8 +737,9 @@ void HttpTransport::Impl::Refuse(tcp::socket& socket, const std::string& address
   error_code ec;
   if (!ssl) {
     static const std::string kBusy =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
-        "Connection: close\r\nContent-Length: 37\r\n\r\ntoo many connections; retry later.\n\n";
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: " +
+        std::to_string(kRetryAfterSeconds) +
+        "\r\nConnection: close\r\nContent-Length: 37\r\n\r\ntoo many connections; retry later.\n\n";
     socket.non_blocking(true, ec);
     if (!ec) socket.write_some(net::buffer(kBusy), ec);
   }
@@ -805,8 +810,9 @@ void HttpTransport::Impl::Shutdown() {
   // Handlers in flight finish, and their replies get a moment to be written
   // (a created job's answer is not lost); then the connections close.
   if (workers) workers->Stop();
-  for (int i = 0; i < 200 && in_flight.load() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto waited = std::chrono::milliseconds(0); waited < kShutdownGrace && in_flight.load() > 0;
+       waited += kShutdownCheckEvery) {
+    std::this_thread::sleep_for(kShutdownCheckEvery);
   }
   guard_.reset();
   ioc->stop();

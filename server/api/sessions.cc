@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -31,9 +32,7 @@ Sessions::Sessions(Store* store, SessionsOptions options)
 
 int64_t Sessions::Now() const {
   if (options_.now_ns) return options_.now_ns();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return NowNs();
 }
 
 bool Sessions::WellFormed(std::string_view id) { return IsSha256Hex(id); }

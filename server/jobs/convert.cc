@@ -236,9 +236,7 @@ void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
   out->set_stop_reason(r.stop_reason);
 }
 
-void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+void SetTimestamp(int64_t ns, google::protobuf::Timestamp* out) {
   out->set_seconds(ns / 1'000'000'000);
   out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
 }
@@ -258,11 +256,6 @@ const char* JobStateName(v1::JobState state) {
     default:
       return "UNSPECIFIED";
   }
-}
-
-bool IsTerminal(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
 }
 
 }  // namespace gantry

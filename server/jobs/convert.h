@@ -3,7 +3,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
-#include <chrono>
+#include <cstdint>
 
 #include "core/report.h"
 #include "core/spec.h"
@@ -24,10 +24,10 @@ v1::JobSpec SpecToProto(const JobSpec& spec);
 void MetricsToProto(const EvalMetrics& m, v1::Metrics* out);
 void ReportToProto(const EpochReport& report, int64_t epochs, v1::EpochReport* out);
 
-void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out);
+// `ns` nanoseconds since the Unix epoch (as the store keeps times).
+void SetTimestamp(int64_t ns, google::protobuf::Timestamp* out);
 
 // "QUEUED", "RUNNING", ... (the enum name without its prefix).
 const char* JobStateName(v1::JobState state);
-bool IsTerminal(v1::JobState state);
 
 }  // namespace gantry

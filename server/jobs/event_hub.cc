@@ -19,9 +19,7 @@ void Notifier::Detach() {
 bool Notifier::detached() const { return detached_; }
 
 bool IsTerminalEvent(const v1::JobEvent& event) {
-  if (!event.has_state()) return false;
-  const auto s = event.state().state();
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
+  return event.has_state() && IsTerminalState(event.state().state());
 }
 
 std::shared_ptr<const v1::JobEvent> LiveEvents::At(int64_t seq) const {

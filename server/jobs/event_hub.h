@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "gantry/v1/gantry.pb.h"
+#include "proto/job_state.h"
 
 namespace gantry {
 

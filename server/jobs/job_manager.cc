@@ -18,6 +18,7 @@
 #include "server/jobs/labels.h"
 #include "server/util/page_token.h"
 #include "server/util/safe_text.h"
+#include "server/util/sha256.h"
 
 namespace gantry {
 namespace {
@@ -27,14 +28,23 @@ constexpr int kDefaultPageSize = 100;
 // 4 MiB): a longer page ends early with a next_page_token.
 constexpr size_t kMaxPageBytes = 3 << 20;
 constexpr size_t kMaxIdBytes = 64;
-// A shared store's poll: at most this long between two looks at what
-// notifications may have missed; and at most this many expired cancels
-// ended per poll (the next poll takes the rest).
-constexpr std::chrono::milliseconds kReplicaPoll{1000};
-constexpr int kMaxCancelsPerPoll = 100;
 // The embedded stores are exclusive (a directory lock, or the process's own
 // memory): a claim never needs renewing.
 constexpr int64_t kExclusiveLeaseNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+// Random ids drawn for a new job before giving up (a collision with a stored
+// id is ALREADY_EXISTS; 36^10 ids make even a second draw unlikely).
+constexpr int kNewIdAttempts = 3;
+// A cancel that races the job's claim or end reads the row again, at most
+// this many times, this far apart, before answering UNAVAILABLE.
+constexpr int kCancelAttempts = 100;
+constexpr auto kCancelRetryAfter = std::chrono::milliseconds(1);
+// A shared store's replica loops: the poll looks at least this often for
+// what notifications missed and ends at most this many expired cancels per
+// poll (the next poll takes the rest); the lease loop renews this many
+// times per lease.
+constexpr auto kReplicaPollAtMost = std::chrono::seconds(1);
+constexpr int kRenewalsPerLease = 3;
+constexpr int kExpiredCancelsPerPoll = 100;
 
 // What a request_id retry must repeat: the effective spec (defaults filled
 // in, so spelling one out changes nothing), the name and the labels, as a
@@ -52,10 +62,7 @@ std::string FingerprintBytes(const v1::JobSpec& effective_spec, const std::strin
 
 std::string Fingerprint(const v1::JobSpec& effective_spec, const std::string& name,
                         const Labels& labels) {
-  const std::string bytes = FingerprintBytes(effective_spec, name, labels);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+  return Sha256(FingerprintBytes(effective_spec, name, labels));
 }
 
 bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::string& name,
@@ -72,11 +79,6 @@ std::string NewJobId() {
   std::string id = "j-";
   for (int i = 0; i < 10; ++i) id += kAlphabet[rng() % 36];
   return id;
-}
-
-void SetNs(int64_t ns, google::protobuf::Timestamp* out) {
-  out->set_seconds(ns / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
 }
 
 std::string Owner() {
@@ -177,7 +179,7 @@ bool JobManager::WaitReplicaTick(std::chrono::milliseconds period) {
 }
 
 void JobManager::PollLoop() {
-  const auto poll = std::min<std::chrono::milliseconds>(kReplicaPoll, LeaseRenewal());
+  const auto poll = std::min<std::chrono::milliseconds>(kReplicaPollAtMost, LeaseRenewal());
   const std::string owner = Owner();
   while (WaitReplicaTick(poll)) {
     // What notifications may have missed. Followers are only woken: each
@@ -212,7 +214,7 @@ void JobManager::LeaseLoop() {
 }
 
 std::chrono::milliseconds JobManager::LeaseRenewal() const {
-  return std::chrono::milliseconds(options_.lease_ms) / 3;
+  return std::chrono::milliseconds(options_.lease_ms) / kRenewalsPerLease;
 }
 
 JobManager::~JobManager() {
@@ -277,9 +279,9 @@ v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
     out.set_stop_reason(r.latest->stop_reason());
   }
   out.set_error(r.error);
-  SetNs(r.create_ns, out.mutable_create_time());
-  if (r.start_ns != 0) SetNs(r.start_ns, out.mutable_start_time());
-  if (r.end_ns != 0) SetNs(r.end_ns, out.mutable_end_time());
+  SetTimestamp(r.create_ns, out.mutable_create_time());
+  if (r.start_ns != 0) SetTimestamp(r.start_ns, out.mutable_start_time());
+  if (r.end_ns != 0) SetTimestamp(r.end_ns, out.mutable_end_time());
   out.set_last_seq(r.last_seq);
   out.set_memory_estimate_bytes(r.memory_bytes);
   out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
@@ -332,7 +334,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   row.state = v1::JOB_STATE_QUEUED;
   row.create_ns = NowNs();
   StatusOr<InsertResult> inserted = Status::Internal("unreachable");
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < kNewIdAttempts; ++attempt) {
     row.id = NewJobId();
     v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
     StampEvent(row, &queued);
@@ -411,7 +413,7 @@ StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& reque
 }
 
 StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
+  for (int attempt = 0; attempt < kCancelAttempts; ++attempt) {
     auto row = Row(id, ReadPoints::kNo);
     if (!row.ok()) return row.status();
     if (IsTerminalState(row->state)) {
@@ -443,7 +445,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
     if (s.code() != StatusCode::kFailedPrecondition && s.code() != StatusCode::kAlreadyExists) {
       return s;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(kCancelRetryAfter);
   }
   return Status::Unavailable("job " + id + " is changing state; try again");
 }
@@ -483,7 +485,7 @@ StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::strin
 }
 
 void JobManager::FinishExpiredCancels() {
-  for (int i = 0; i < kMaxCancelsPerPoll && !scheduler_.draining(); ++i) {
+  for (int i = 0; i < kExpiredCancelsPerPoll && !scheduler_.draining(); ++i) {
     auto ended = FinishExpiredCancel("");
     if (!ended.ok() || !ended->has_value()) return;
   }

@@ -14,12 +14,14 @@
 #include "server/jobs/write_behind.h"
 
 namespace gantry {
+namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+// How often a job whose store is unreachable (UNAVAILABLE) tries its write
+// again; it waits until the store answers, the server drains or its lease is
+// lost.
+constexpr auto kStoreRetryEvery = std::chrono::seconds(1);
+
+}  // namespace
 
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
   v1::JobEvent ev;
@@ -31,9 +33,7 @@ v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
 void StampEvent(const JobRow& row, v1::JobEvent* event) {
   event->set_seq(row.last_seq + 1);
   event->set_job_id(row.id);
-  const int64_t ns = NowNs();
-  event->mutable_time()->set_seconds(ns / 1'000'000'000);
-  event->mutable_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  SetTimestamp(NowNs(), event->mutable_time());
 }
 
 namespace {
@@ -46,14 +46,13 @@ class Runner {
 
  private:
   // Stores the event with the job's row, then publishes it. On failure the
-  // job is over for this process (result_ or lost_ say how).
+  // job is over for this process (job_.lease_lost or result_ say how).
   bool Publish(v1::JobEvent event);
   // Ends the job: its latest snapshot stored (so that an ended job serves it
   // from the store), the terminal event, then its checkpoints deleted.
   // `reason`: why a SUCCEEDED job stopped early (its StateChange.reason).
   void End(v1::JobState state, const std::string& error = "", const std::string& reason = "");
   bool StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot);
-  bool SaveCheckpoint(const Trainer& trainer);
   bool WriteCheckpoint(int64_t epoch, const StatusOr<std::string>& state);
   // Queues `write` (a Publish, End, StoreSnapshot or WriteCheckpoint) on the
   // job's writer: it runs after everything queued before it, on the
@@ -102,7 +101,7 @@ Status Runner::Durably(const std::function<Status()>& write) {
                    s.message());
     }
     waited = true;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::this_thread::sleep_for(kStoreRetryEvery);
     s = write();
   }
   if (s.code() == StatusCode::kUnavailable && job_.lease_lost) {
@@ -193,14 +192,12 @@ bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snaps
     // The oldest, unless it is the best epoch's: then the one after it.
     auto victim = kept_.begin();
     if (*victim == best_epoch_) ++victim;
+    // Best effort: a snapshot left behind only takes space until the job is
+    // deleted.
     (void)ctx_.store->DeleteBlob(Key(BlobKind::kSnapshot, *victim));
     kept_.erase(victim);
   }
   return true;
-}
-
-bool Runner::SaveCheckpoint(const Trainer& trainer) {
-  return WriteCheckpoint(trainer.epochs_done(), trainer.SaveState());
 }
 
 bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
@@ -216,7 +213,8 @@ bool Runner::WriteCheckpoint(int64_t e, const StatusOr<std::string>& state) {
   if (auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint); all.ok()) {
     // Checkpoints past this one are stale (their events were lost, e.g. to
     // a power cut, and trained again): they go first, then the oldest
-    // beyond checkpoints_kept.
+    // beyond checkpoints_kept. Best effort: one left behind is deleted by the
+    // next checkpoint's pruning or at the job's end.
     std::vector<int64_t> keep;
     for (int64_t c : *all) {
       if (c > e) {

@@ -35,6 +35,7 @@
 #include "server/jobs/stop_token.h"
 #include "server/metrics.h"
 #include "server/store/store.h"
+#include "server/util/clock.h"
 
 namespace gantry {
 
@@ -58,7 +59,6 @@ struct RunResult {
 RunResult RunJob(const RunnerContext& context, ActiveJob& job);
 
 // Shared by everything that writes a job's events.
-int64_t NowNs();
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error);
 // Numbers the event as the job's next one (row.last_seq + 1) and stamps its
 // job id and time.

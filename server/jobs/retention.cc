@@ -4,7 +4,20 @@
 
 #include <chrono>
 
+#include "server/util/clock.h"
+
 namespace gantry {
+namespace {
+
+// How often the janitor applies the policy.
+constexpr auto kRunEvery = std::chrono::seconds(5);
+// Expired ids read per store call, and calls per run: a large backlog is
+// never loaded at once, and one run ends after 50,000 deletions (the next
+// run takes the rest).
+constexpr int kBatchIds = 500;
+constexpr int kMaxBatchesPerRun = 100;
+
+}  // namespace
 
 void Retention::Start() {
   if (!enabled()) return;
@@ -14,7 +27,7 @@ void Retention::Start() {
       lock.unlock();
       RunOnce();
       lock.lock();
-      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stopping_; });
+      cv_.wait_for(lock, kRunEvery, [this] { return stopping_; });
     }
   });
 }
@@ -30,18 +43,15 @@ void Retention::Stop() {
 
 int Retention::RunOnce() {
   if (!enabled()) return 0;
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = NowNs();
   // An age longer than the clock has run (since 1970) expires nothing, and
   // its nanoseconds could overflow.
   constexpr int64_t kNsPerSecond = 1'000'000'000;
   const int64_t before =
       seconds_ > 0 && seconds_ < now / kNsPerSecond ? now - seconds_ * kNsPerSecond : 0;
   int deleted = 0;
-  // In batches, so that a large backlog never loads every id at once.
-  for (int round = 0; round < 100; ++round) {
-    auto ids = store_->ExpiredJobs(before, count_, 500);
+  for (int round = 0; round < kMaxBatchesPerRun; ++round) {
+    auto ids = store_->ExpiredJobs(before, count_, kBatchIds);
     if (!ids.ok()) {
       spdlog::error("retention: {}", ids.status().message());
       break;
@@ -49,7 +59,7 @@ int Retention::RunOnce() {
     int n = 0;
     for (const std::string& id : *ids) n += remove_(id).ok();
     deleted += n;
-    if (n == 0 || ids->size() < 500) break;
+    if (n == 0 || ids->size() < kBatchIds) break;
   }
   if (deleted > 0) spdlog::info("retention deleted {} ended jobs", deleted);
   return deleted;

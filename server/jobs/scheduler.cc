@@ -5,6 +5,13 @@
 #include <chrono>
 
 namespace gantry {
+namespace {
+
+// How long a worker waits after a failed claim (the store unreachable)
+// before it claims again.
+constexpr auto kClaimRetryAfter = std::chrono::seconds(1);
+
+}  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, Store* store, RunFn run)
     : options_(std::move(options)), store_(store), run_(std::move(run)) {}
@@ -119,11 +126,11 @@ void Scheduler::WorkerLoop() {
     }
     auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns);
     if (!claimed.ok()) {
-      spdlog::error("claiming the next job failed: {}; retrying in 1 s",
-                    claimed.status().message());
+      spdlog::error("claiming the next job failed: {}; retrying in {} s",
+                    claimed.status().message(), kClaimRetryAfter.count());
       claim.unlock();
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return drain_.stop_requested(); });
+      work_cv_.wait_for(lock, kClaimRetryAfter, [this] { return drain_.stop_requested(); });
       continue;
     }
     std::shared_ptr<ActiveJob> job;

@@ -5,7 +5,7 @@
 // Store::ClaimNext (a job interrupted by the last shutdown first, then the
 // oldest queued one), within the memory left beside the running jobs, so a
 // large job at the head waits for memory rather than being overtaken. The
-// scheduler only counts: jobs claimable (queued_), running ones and their
+// scheduler only counts: jobs claimable (claimable_), running ones and their
 // memory.
 //
 // Thread-safety: every method is safe from any thread. mu_ guards the

@@ -68,29 +68,4 @@ v1::TableSchema SchemaToProto(const TableSchema& schema) {
   return out;
 }
 
-StatusOr<TableSchema> SchemaFromProto(const v1::TableSchema& proto) {
-  TableSchema out;
-  out.rows = proto.rows();
-  auto delimiter = DelimiterFromProto(proto.delimiter(), "schema.delimiter");
-  if (!delimiter.ok()) return delimiter.status();
-  if (*delimiter != '\0') out.delimiter = *delimiter;
-  for (int i = 0; i < proto.columns_size(); ++i) {
-    const v1::ColumnSchema& p = proto.columns(i);
-    ColumnSchema c;
-    c.name = p.name();
-    auto type = ColumnTypeFromProto(p.type(), "schema.columns[" + std::to_string(i) + "].type");
-    if (!type.ok()) return type.status();
-    c.type = *type;
-    c.levels.assign(p.levels().begin(), p.levels().end());
-    c.integer_codes = p.integer_codes();
-    c.datetime_format = p.datetime_format();
-    c.missing = p.missing();
-    c.min = p.min();
-    c.max = p.max();
-    c.decimals = p.decimals();
-    out.columns.push_back(std::move(c));
-  }
-  return out;
-}
-
 }  // namespace gantry

@@ -25,8 +25,5 @@ std::string DelimiterToProto(char delimiter);
 StatusOr<char> DelimiterFromProto(const std::string& text, const std::string& field);
 
 v1::TableSchema SchemaToProto(const TableSchema& schema);
-// INVALID_ARGUMENT naming the field for a type or delimiter that core has
-// no value for.
-StatusOr<TableSchema> SchemaFromProto(const v1::TableSchema& proto);
 
 }  // namespace gantry

@@ -1,13 +1,13 @@
 #include "server/jobs/tables.h"
 
 #include <cctype>
-#include <chrono>
 
 #include "core/table.h"
 #include "server/jobs/convert.h"
 #include "server/util/page_token.h"
 #include "server/util/safe_text.h"
 #include "server/jobs/table_convert.h"
+#include "server/util/clock.h"
 
 namespace gantry {
 namespace {
@@ -54,12 +54,6 @@ StatusOr<std::string> CheckId(const std::string& id) {
   return lower;
 }
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 v1::TableInfo TableInfoOf(const TableRow& row) {
@@ -68,10 +62,7 @@ v1::TableInfo TableInfoOf(const TableRow& row) {
   out.set_name(row.name);
   out.set_size_bytes(row.size_bytes);
   *out.mutable_schema() = row.schema;
-  SetTimestamp(std::chrono::system_clock::time_point(
-                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                       std::chrono::nanoseconds(row.create_ns))),
-               out.mutable_create_time());
+  SetTimestamp(row.create_ns, out.mutable_create_time());
   return out;
 }
 

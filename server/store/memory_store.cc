@@ -1,16 +1,11 @@
 #include "server/store/memory_store.h"
 
 #include <algorithm>
-#include <chrono>
+
+#include "server/util/clock.h"
 
 namespace gantry {
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status NotFound(const std::string& id) { return Status::NotFound("job " + id + " not found"); }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -15,6 +16,15 @@ namespace {
 // Type oids of the binary parameters (pg_type.h).
 constexpr Oid kInt8 = 20, kText = 25, kBytea = 17;
 
+// A transaction the database refuses with a serialization failure or a
+// deadlock is run again, at most this many times in all.
+constexpr int kTransactionAttempts = 3;
+// The notification listener: how long it waits before reconnecting, how
+// often it looks at stop_ while it waits, and how long one poll of its
+// socket lasts (so Stop() is seen within it).
+constexpr auto kListenReconnectAfter = std::chrono::seconds(1);
+constexpr auto kListenStopCheckEvery = std::chrono::milliseconds(100);
+constexpr int kListenPollMs = 200;
 // Nanoseconds on the database's clock.
 constexpr char kNowNs[] = "(extract(epoch from clock_timestamp()) * 1000000000)::bigint";
 
@@ -287,12 +297,12 @@ class PgStore::Conn {
   }
 
   // Runs `body` in a transaction: committed when it returns OK, rolled back
-  // otherwise; retried (up to 3 times) when the database asks for it
-  // (serialization failure, deadlock).
+  // otherwise; run again (kTransactionAttempts in all) when the database
+  // asks for it (serialization failure, deadlock).
   template <typename Fn>
   Status Transaction(const std::string& what, Fn&& body) {
     Status s;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    for (int attempt = 0; attempt < kTransactionAttempts; ++attempt) {
       retry_ = false;
       s = Script(what, "BEGIN");
       if (!s.ok()) return s;
@@ -789,9 +799,7 @@ StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
                          kNowNs + " + $3 WHERE id = $4")
                             .c_str(),
                         Params()
-                            .Int(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count())
+                            .Int(NowNs())
                             .Text(owner)
                             .Int(lease_ns)
                             .Text(id));
@@ -1032,8 +1040,9 @@ void PgStore::ListenLoop() {
         was_connected = false;
         PQfinish(pg);
         pg = nullptr;
-        for (int i = 0; i < 10 && !stop_; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (auto waited = std::chrono::milliseconds(0); waited < kListenReconnectAfter && !stop_;
+             waited += kListenStopCheckEvery) {
+          std::this_thread::sleep_for(kListenStopCheckEvery);
         }
         continue;
       }
@@ -1041,7 +1050,7 @@ void PgStore::ListenLoop() {
       Tell(StoreChange{StoreChange::kResync, "", 0});  // what came while away
     }
     pollfd fd{PQsocket(pg), POLLIN, 0};
-    if (poll(&fd, 1, 200) < 0) continue;
+    if (poll(&fd, 1, kListenPollMs) < 0) continue;
     if (PQconsumeInput(pg) == 0) continue;  // the connection broke: reconnect above
     while (PGnotify* n = PQnotifies(pg)) {
       StoreChange change;

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "server/util/files.h"
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -90,16 +90,14 @@ const char* const kMigrations[] = {
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
+// How long one of the store's connections (the writer and the readers share
+// the file) waits for a lock another holds before failing with SQLITE_BUSY.
+constexpr int kBusyTimeoutMs = 5000;
+
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
     " lease_expires_ns";
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status SqlError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_extended_errcode(db);
@@ -181,6 +179,8 @@ class ReadTransaction {
  public:
   explicit ReadTransaction(sqlite3* db) : db_(db) { ok_ = Exec(db, "BEGIN").ok(); }
   ~ReadTransaction() {
+    // It read only: the reads' results are already taken, and a COMMIT that
+    // fails has nothing to undo.
     if (ok_) (void)Exec(db_, "COMMIT");
   }
   ReadTransaction(const ReadTransaction&) = delete;
@@ -198,7 +198,7 @@ Status InTransaction(sqlite3* db, Fn&& body) {
   GANTRY_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
   Status s = body();
   if (s.ok()) s = Exec(db, "COMMIT");
-  if (!s.ok()) (void)Exec(db, "ROLLBACK");
+  if (!s.ok()) (void)Exec(db, "ROLLBACK");  // the body's or COMMIT's error is the one to report
   return s;
 }
 
@@ -390,7 +390,7 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
         SQLITE_OK) {
       return SqlError(*db, "opening " + db_path);
     }
-    sqlite3_busy_timeout(*db, 5000);
+    sqlite3_busy_timeout(*db, kBusyTimeoutMs);
   }
   GANTRY_RETURN_IF_ERROR(Exec(s->db_, std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
                                           (sync == Sync::kFull ? "FULL" : "NORMAL") + ";"));

@@ -32,12 +32,8 @@ StatusOr<std::optional<JobRow>> Store::ClaimCancelled(const std::string&, const 
 void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease) {
   auto epochs = store->ListBlobs(job_id, BlobKind::kCheckpoint);
   if (!epochs.ok()) return;
+  // Best effort (see store.h): a checkpoint left behind only takes space.
   for (int64_t e : *epochs) (void)store->DeleteBlob({job_id, BlobKind::kCheckpoint, e, lease});
-}
-
-bool IsTerminalState(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
 }
 
 const std::string& TableIdOf(const v1::JobSpec& spec) { return spec.dataset().table().table_id(); }

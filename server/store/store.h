@@ -58,6 +58,7 @@
 
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
+#include "proto/job_state.h"
 
 namespace gantry {
 
@@ -300,7 +301,6 @@ void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease);
 //
 // The spec without a USER dataset's values (dim kept).
 v1::JobSpec WithoutPoints(const v1::JobSpec& spec);
-bool IsTerminalState(v1::JobState state);
 // The table a job's spec uses ("" for none).
 const std::string& TableIdOf(const v1::JobSpec& spec);
 // PutTable's precondition: OK, or INVALID_ARGUMENT saying which part of the

@@ -182,7 +182,7 @@ TEST_F(StreamingTest, ConcurrencyLimitIsRespected) {
       if (!ev.has_state()) continue;
       const int64_t t = ev.time().seconds() * 1'000'000'000LL + ev.time().nanos();
       if (ev.state().state() == v1::JOB_STATE_RUNNING) edges.push_back({t, +1});
-      if (IsTerminal(ev.state().state())) edges.push_back({t, -1});
+      if (IsTerminalState(ev.state().state())) edges.push_back({t, -1});
     }
   }
   ASSERT_EQ(edges.size(), 10u);
@@ -311,7 +311,7 @@ TEST_F(StreamingTest, FollowersJoiningWhileEventsArePublishedNeverDeadlock) {
         for (int i = 0; i < 3 && reader->Read(&ev); ++i) {
         }
         ctx.TryCancel();
-        (void)reader->Finish();
+        (void)reader->Finish();  // CANCELLED by the test itself
         ++streams;
       }
     });
