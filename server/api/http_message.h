@@ -12,10 +12,11 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -58,8 +59,8 @@ class HttpStream {
   virtual std::string KeepAlive() { return std::string(); }
   // Installed by the transport before the first Next(): calling it (from
   // any thread; it only posts) makes the transport call Next() again.
-  void set_waker(std::function<void()> waker) {
-    std::lock_guard<std::mutex> lock(waker_mu_);
+  void set_waker(std::function<void()> waker) EXCLUDES(waker_mu_) {
+    MutexLock lock(&waker_mu_);
     waker_ = std::move(waker);
   }
   // Called once, when the stream is over or the client went away
@@ -67,14 +68,14 @@ class HttpStream {
   virtual void Closed(bool client_gone) = 0;
 
   // Runs the waker, if installed (from any thread; cheap: it only posts).
-  void Wake() {
-    std::lock_guard<std::mutex> lock(waker_mu_);
+  void Wake() EXCLUDES(waker_mu_) {
+    MutexLock lock(&waker_mu_);
     if (waker_) waker_();
   }
 
  private:
-  std::mutex waker_mu_;
-  std::function<void()> waker_;  // Guarded by waker_mu_.
+  Mutex waker_mu_;  // held while the waker runs (it only posts)
+  std::function<void()> waker_ GUARDED_BY(waker_mu_);
 };
 
 struct HttpResponse {

@@ -10,11 +10,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "server/api/work_pool.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -108,12 +108,12 @@ class HttpTransport::Impl {
   void Shutdown();
 
   // Connection accounting: false when the address or the server is full.
-  bool Admit(const std::string& address);
-  void Release(const std::string& address);
+  bool Admit(const std::string& address) EXCLUDES(mu_);
+  void Release(const std::string& address) EXCLUDES(mu_);
   // The body budget: false when `bytes` more would pass it, or pass the
   // share one client address may hold.
-  bool Reserve(const std::string& address, size_t bytes);
-  void Unreserve(const std::string& address, size_t bytes);
+  bool Reserve(const std::string& address, size_t bytes) EXCLUDES(mu_);
+  void Unreserve(const std::string& address, size_t bytes) EXCLUDES(mu_);
   // The response budget (responses built and not yet written).
   bool ReserveResponse(size_t bytes);
   // The most body bytes one client address may hold at once.
@@ -141,7 +141,7 @@ class HttpTransport::Impl {
   void Accept();
   void OnAccept(tcp::socket socket);
   void Serve(tcp::socket socket, const std::string& address);
-  void Refuse(tcp::socket& socket, const std::string& why);
+  void Refuse(tcp::socket& socket, const std::string& why) EXCLUDES(mu_);
 
   std::vector<std::thread> threads_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
@@ -151,12 +151,11 @@ class HttpTransport::Impl {
     int connections = 0;
     size_t body_bytes = 0;
   };
-  std::mutex mu_;
-  int open_ = 0;  // Guarded by mu_.
-  // Guarded by mu_. An entry per address with a connection open: at most
-  // max_connections.
-  std::map<std::string, Address> per_address_;
-  int64_t refused_ = 0;                      // Guarded by mu_. For the log's rate.
+  Mutex mu_;  // connection and body accounting; never held across I/O
+  int open_ GUARDED_BY(mu_) = 0;
+  // An entry per address with a connection open: at most max_connections.
+  std::map<std::string, Address> per_address_ GUARDED_BY(mu_);
+  int64_t refused_ GUARDED_BY(mu_) = 0;  // for the log's rate
 };
 
 // ---------------------------------------------------------------------------
@@ -725,7 +724,7 @@ void HttpTransport::Impl::Serve(tcp::socket socket, const std::string& address) 
 void HttpTransport::Impl::Refuse(tcp::socket& socket, const std::string& address) {
   int64_t refused = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     refused = ++refused_;
   }
   if ((refused & (refused - 1)) == 0) {  // the 1st, 2nd, 4th, 8th, ... time
@@ -748,7 +747,7 @@ void HttpTransport::Impl::Refuse(tcp::socket& socket, const std::string& address
 }
 
 bool HttpTransport::Impl::Admit(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (open_ >= limits.max_connections) return false;
   auto [it, added] = per_address_.try_emplace(address);
   if (it->second.connections >= limits.max_connections_per_address) return false;
@@ -758,7 +757,7 @@ bool HttpTransport::Impl::Admit(const std::string& address) {
 }
 
 void HttpTransport::Impl::Release(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   --open_;
   auto it = per_address_.find(address);
   if (it != per_address_.end() && --it->second.connections <= 0) per_address_.erase(it);
@@ -769,7 +768,7 @@ size_t HttpTransport::Impl::AddressShare() const {
 }
 
 bool HttpTransport::Impl::Reserve(const std::string& address, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = per_address_.find(address);
   if (it == per_address_.end()) return false;
   const size_t used = body_bytes.load();
@@ -782,7 +781,7 @@ bool HttpTransport::Impl::Reserve(const std::string& address, size_t bytes) {
 }
 
 void HttpTransport::Impl::Unreserve(const std::string& address, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   body_bytes.fetch_sub(bytes);
   auto it = per_address_.find(address);
   if (it != per_address_.end()) it->second.body_bytes -= std::min(bytes, it->second.body_bytes);

@@ -46,12 +46,11 @@ std::string Sessions::HashOf(std::string_view id) const {
 }
 
 size_t Sessions::cached() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return cache_.size();
 }
 
 void Sessions::Remember(const std::string& hash, int64_t expires_ns, int64_t now) {
-  // Called with mu_ held.
   if (options_.cache_entries == 0 || options_.cache_ttl_ns <= 0) return;
   auto it = cache_.find(hash);
   if (it != cache_.end()) {
@@ -84,7 +83,7 @@ StatusOr<Sessions::Created> Sessions::Create() {
   out.max_age_seconds = options_.lifetime_ns / 1'000'000'000;
   bool sweep = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Remember(row.id_hash, row.expires_ns, now);
     if (now - last_sweep_ns_ >= options_.sweep_every_ns) {
       last_sweep_ns_ = now;
@@ -111,7 +110,7 @@ StatusOr<SessionState> Sessions::Check(std::string_view id) {
   const int64_t now = Now();
   uint64_t revocations;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     revocations = revocations_;
     auto it = cache_.find(hash);
     if (it != cache_.end()) {
@@ -133,7 +132,7 @@ StatusOr<SessionState> Sessions::Check(std::string_view id) {
     (void)store_->DeleteSession(hash);
     return SessionState::kExpired;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (revocations == revocations_) Remember(hash, row->expires_ns, now);
   return SessionState::kLive;
 }
@@ -142,7 +141,7 @@ Status Sessions::Revoke(std::string_view id) {
   if (!WellFormed(id)) return Status::Ok();
   const std::string hash = HashOf(id);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++revocations_;
     auto it = cache_.find(hash);
     if (it != cache_.end()) {
@@ -191,14 +190,14 @@ std::string LoginThrottle::KeyOf(std::string_view address) {
 }
 
 size_t LoginThrottle::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return entries_.size();
 }
 
 std::optional<int> LoginThrottle::RetryAfterSeconds(std::string_view address) {
   const std::string key = KeyOf(address);
   const int64_t now = Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || now >= it->second.blocked_until_ns) return std::nullopt;
   return Seconds(it->second.blocked_until_ns - now);
@@ -207,7 +206,7 @@ std::optional<int> LoginThrottle::RetryAfterSeconds(std::string_view address) {
 std::optional<int> LoginThrottle::Failed(std::string_view address) {
   std::string key = KeyOf(address);
   const int64_t now = Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (options_.max_addresses == 0) return std::nullopt;
@@ -236,7 +235,7 @@ std::optional<int> LoginThrottle::Failed(std::string_view address) {
 
 void LoginThrottle::Succeeded(std::string_view address) {
   const std::string key = KeyOf(address);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   lru_.erase(it->second.lru);

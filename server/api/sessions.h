@@ -56,7 +56,6 @@
 #include <cstdint>
 #include <functional>
 #include <list>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +63,7 @@
 
 #include "core/status.h"
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -110,13 +110,13 @@ class Sessions {
   };
   // A new session, stored. The store's error when it cannot be stored;
   // INTERNAL when the CSPRNG fails.
-  StatusOr<Created> Create();
+  StatusOr<Created> Create() EXCLUDES(mu_);
   // See above: kLive, kUnknown or kExpired, or the store's error.
-  StatusOr<SessionState> Check(std::string_view id);
+  StatusOr<SessionState> Check(std::string_view id) EXCLUDES(mu_);
   // Deletes the session. OK for an unknown, expired or malformed id too;
   // the store's error when it cannot delete (the session may then live on
   // until it expires).
-  Status Revoke(std::string_view id);
+  Status Revoke(std::string_view id) EXCLUDES(mu_);
   // Deletes every expired session now; returns how many.
   StatusOr<int64_t> Sweep();
 
@@ -124,12 +124,12 @@ class Sessions {
   static bool WellFormed(std::string_view id);
   int64_t lifetime_ns() const { return options_.lifetime_ns; }
   // Sessions remembered by the cache (for tests).
-  size_t cached() const;
+  size_t cached() const EXCLUDES(mu_);
 
  private:
   int64_t Now() const;
   std::string HashOf(std::string_view id) const;
-  void Remember(const std::string& hash, int64_t expires_ns, int64_t now);
+  void Remember(const std::string& hash, int64_t expires_ns, int64_t now) REQUIRES(mu_);
 
   Store* const store_;
   const SessionsOptions options_;
@@ -140,13 +140,13 @@ class Sessions {
     int64_t checked_ns = 0;  // when the store last said it is live
     std::list<std::string>::iterator lru;
   };
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Cached> cache_;  // Guarded by mu_: by hash.
-  std::list<std::string> lru_;                     // Guarded by mu_: most recent first.
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Cached> cache_ GUARDED_BY(mu_);  // by hash
+  std::list<std::string> lru_ GUARDED_BY(mu_);                     // most recent first
   // Bumped by every Revoke: a Check that read the store before a revoke
   // does not cache what it read.
-  uint64_t revocations_ = 0;   // Guarded by mu_.
-  int64_t last_sweep_ns_ = 0;  // Guarded by mu_.
+  uint64_t revocations_ GUARDED_BY(mu_) = 0;
+  int64_t last_sweep_ns_ GUARDED_BY(mu_) = 0;
 };
 
 struct LoginThrottleOptions {
@@ -166,20 +166,20 @@ class LoginThrottle {
 
   // nullopt: `address` may try now. Else the whole seconds (at least 1) it
   // must wait: refuse the attempt without checking its credentials.
-  std::optional<int> RetryAfterSeconds(std::string_view address);
+  std::optional<int> RetryAfterSeconds(std::string_view address) EXCLUDES(mu_);
   // A failed attempt from `address`. Returns the seconds it must now wait
   // before the next one (nullopt: none), e.g. for a Retry-After on the
   // refusal itself.
-  std::optional<int> Failed(std::string_view address);
+  std::optional<int> Failed(std::string_view address) EXCLUDES(mu_);
   // A successful login from `address`: its failures are forgotten.
-  void Succeeded(std::string_view address);
+  void Succeeded(std::string_view address) EXCLUDES(mu_);
 
   // The key an address is counted under: an IPv4 address as it is (also
   // one written as ::ffff:a.b.c.d), an IPv6 address as its /64 network
   // ("2001:db8:1:2::/64"), anything else cut to 64 bytes.
   static std::string KeyOf(std::string_view address);
   // Addresses remembered (at most max_addresses).
-  size_t size() const;
+  size_t size() const EXCLUDES(mu_);
 
  private:
   int64_t Now() const;
@@ -192,9 +192,9 @@ class LoginThrottle {
     int64_t blocked_until_ns = 0;
     std::list<std::string>::iterator lru;
   };
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // Guarded by mu_.
-  std::list<std::string> lru_;                      // Guarded by mu_: most recent first.
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  std::list<std::string> lru_ GUARDED_BY(mu_);  // most recent first
 };
 
 }  // namespace gantry

@@ -10,13 +10,13 @@
 // pool's threads; Stop() runs what is queued, then joins.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -29,23 +29,23 @@ class WorkPool {
   WorkPool& operator=(const WorkPool&) = delete;
 
   // False when the queue is full or the pool stopped: the task is dropped.
-  bool Submit(std::function<void()> task);
+  bool Submit(std::function<void()> task) EXCLUDES(mu_);
   // The next step of work already admitted (a stream's next chunk): queued
   // even when the queue is full (each open stream has at most one such
   // step queued, so they stay bounded by the open streams). False only once
   // the pool stopped.
-  bool Continue(std::function<void()> task);
-  void Stop();
+  bool Continue(std::function<void()> task) EXCLUDES(mu_);
+  void Stop() EXCLUDES(mu_);
   size_t max_queued() const { return max_queued_; }
 
  private:
-  void Loop(int nice);
+  void Loop(int nice) EXCLUDES(mu_);
 
   const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;  // Guarded by mu_.
-  bool stopping_ = false;                    // Guarded by mu_.
+  Mutex mu_;  // never held while a task runs
+  CondVar cv_;
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

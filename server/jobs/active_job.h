@@ -1,17 +1,17 @@
 // ActiveJob: a job this process has claimed, while its runner trains it.
 //
 // Thread-safety: `row` and `spec` belong to the runner's thread (row is the
-// lease holder's copy of the stored row); the flags are atomic; `latest` is
-// guarded by mu.
+// lease holder's copy of the stored row); the flags are atomic; the latest
+// snapshot is behind a lock of its own.
 #pragma once
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
 #include "core/snapshot.h"
 #include "core/spec.h"
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -26,18 +26,18 @@ struct ActiveJob {
   std::atomic<bool> stop{false};              // the trainer stops between batches
   std::atomic<bool> cancel_requested{false};  // a user's cancel (not a drain)
 
-  std::shared_ptr<const GeneratorSnapshot> latest_snapshot() const {
-    std::lock_guard<std::mutex> lock(mu);
-    return latest;
+  std::shared_ptr<const GeneratorSnapshot> latest_snapshot() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return latest_;
   }
-  void set_latest_snapshot(std::shared_ptr<const GeneratorSnapshot> s) {
-    std::lock_guard<std::mutex> lock(mu);
-    latest = std::move(s);
+  void set_latest_snapshot(std::shared_ptr<const GeneratorSnapshot> s) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    latest_ = std::move(s);
   }
 
  private:
-  mutable std::mutex mu;
-  std::shared_ptr<const GeneratorSnapshot> latest;  // Guarded by mu.
+  mutable Mutex mu_;
+  std::shared_ptr<const GeneratorSnapshot> latest_ GUARDED_BY(mu_);
 };
 
 }  // namespace gantry

@@ -6,12 +6,12 @@
 namespace gantry {
 
 void Notifier::Notify() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (fn_) fn_();
 }
 
 void Notifier::Detach() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   fn_ = nullptr;
   detached_ = true;
 }
@@ -23,7 +23,7 @@ bool IsTerminalEvent(const v1::JobEvent& event) {
 }
 
 std::shared_ptr<const v1::JobEvent> LiveEvents::At(int64_t seq) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (tail_.empty()) return nullptr;
   const int64_t first = tail_.front()->seq();
   if (seq < first || seq > last_seq_) return nullptr;
@@ -31,22 +31,22 @@ std::shared_ptr<const v1::JobEvent> LiveEvents::At(int64_t seq) const {
 }
 
 int64_t LiveEvents::last_seq() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return last_seq_;
 }
 
 int64_t LiveEvents::terminal_seq() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return terminal_seq_;
 }
 
 bool LiveEvents::interrupted() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return interrupted_;
 }
 
 void LiveEvents::Subscribe(std::shared_ptr<Notifier> notifier) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // Followers that went away are dropped here, so the list stays as long as
   // the live followers.
   notifiers_.erase(std::remove_if(notifiers_.begin(), notifiers_.end(),
@@ -57,7 +57,7 @@ void LiveEvents::Subscribe(std::shared_ptr<Notifier> notifier) {
 
 void LiveEvents::Publish(std::shared_ptr<const v1::JobEvent> event) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!tail_.empty() && event->seq() != last_seq_ + 1) {
       tail_.clear();  // not consecutive (cannot happen for one writer): restart the tail
       tail_bytes_ = 0;
@@ -76,7 +76,7 @@ void LiveEvents::Publish(std::shared_ptr<const v1::JobEvent> event) {
 
 void LiveEvents::Interrupt() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     interrupted_ = true;
   }
   NotifyAll();
@@ -85,19 +85,22 @@ void LiveEvents::Interrupt() {
 void LiveEvents::NotifyAll() {
   std::vector<std::shared_ptr<Notifier>> notifiers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     notifiers = notifiers_;
   }
   for (auto& n : notifiers) n->Notify();
 }
 
 std::shared_ptr<LiveEvents> EventHub::Live(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& weak = live_[job_id];
   auto live = weak.lock();
   if (!live) {
     live = std::make_shared<LiveEvents>();
-    if (interrupted_) live->interrupted_ = true;
+    if (interrupted_) {
+      MutexLock live_lock(&live->mu_);  // not shared yet: taken for the analysis only
+      live->interrupted_ = true;
+    }
     weak = live;
     // Entries nobody holds any more go when the map has doubled since the
     // last sweep, so it stays proportional to the live jobs and followers.
@@ -114,7 +117,7 @@ std::shared_ptr<LiveEvents> EventHub::Live(const std::string& job_id) {
 void EventHub::Publish(const std::string& job_id, v1::JobEvent event) {
   std::shared_ptr<LiveEvents> live;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = live_.find(job_id);
     if (it != live_.end()) live = it->second.lock();
   }
@@ -124,7 +127,7 @@ void EventHub::Publish(const std::string& job_id, v1::JobEvent event) {
 void EventHub::Nudge(const std::string& job_id) {
   std::vector<std::shared_ptr<LiveEvents>> all;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!job_id.empty()) {
       auto it = live_.find(job_id);
       if (it != live_.end()) {
@@ -142,7 +145,7 @@ void EventHub::Nudge(const std::string& job_id) {
 void EventHub::InterruptAll() {
   std::vector<std::shared_ptr<LiveEvents>> all;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     interrupted_ = true;
     for (auto& [id, weak] : live_) {
       if (auto live = weak.lock()) all.push_back(std::move(live));

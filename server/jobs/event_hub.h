@@ -9,7 +9,9 @@
 // while its runner or a follower holds them.
 //
 // Thread-safety: every method is safe from any thread. Publishing calls the
-// followers' notifiers without holding any lock of the hub's.
+// followers' notifiers without holding any lock of the hub's. Lock order:
+// EventHub::mu_, then a LiveEvents' mu_; a Notifier's mu_ (held while its
+// function runs), then a LiveEvents' mu_ (the function reads the log).
 #pragma once
 
 #include <atomic>
@@ -18,12 +20,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "gantry/v1/gantry.pb.h"
 #include "proto/job_state.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -35,13 +37,13 @@ class Notifier {
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
-  void Notify();
-  void Detach();
+  void Notify() EXCLUDES(mu_);
+  void Detach() EXCLUDES(mu_);
   bool detached() const;
 
  private:
-  mutable std::mutex mu_;
-  std::function<void()> fn_;  // Guarded by mu_; empty once detached.
+  mutable Mutex mu_;  // held while fn_ runs, so Detach waits for a call in progress
+  std::function<void()> fn_ GUARDED_BY(mu_);  // empty once detached
   // Read without mu_ (Subscribe checks it while holding a log's lock, and a
   // call in progress holds mu_ while it takes that lock).
   std::atomic<bool> detached_{false};
@@ -49,7 +51,7 @@ class Notifier {
 
 bool IsTerminalEvent(const v1::JobEvent& event);
 
-// One live job's newest events and its followers. Guarded by mu_.
+// One live job's newest events and its followers.
 class LiveEvents {
  public:
   static constexpr size_t kTailEvents = 256;
@@ -60,28 +62,29 @@ class LiveEvents {
   LiveEvents& operator=(const LiveEvents&) = delete;
 
   // The event with this seq while it is in the tail, else nullptr.
-  std::shared_ptr<const v1::JobEvent> At(int64_t seq) const;
+  std::shared_ptr<const v1::JobEvent> At(int64_t seq) const EXCLUDES(mu_);
   // Seq of the newest published event (0: none since the job went live).
-  int64_t last_seq() const;
+  int64_t last_seq() const EXCLUDES(mu_);
   // Seq of the published terminal event (0: none).
-  int64_t terminal_seq() const;
-  bool interrupted() const;
+  int64_t terminal_seq() const EXCLUDES(mu_);
+  bool interrupted() const EXCLUDES(mu_);
 
-  void Subscribe(std::shared_ptr<Notifier> notifier);
+  void Subscribe(std::shared_ptr<Notifier> notifier) EXCLUDES(mu_);
 
  private:
   friend class EventHub;
-  void Publish(std::shared_ptr<const v1::JobEvent> event);
-  void Interrupt();
-  void NotifyAll();
+  void Publish(std::shared_ptr<const v1::JobEvent> event) EXCLUDES(mu_);
+  void Interrupt() EXCLUDES(mu_);
+  // Calls every notifier, without mu_ (a notifier reads this log).
+  void NotifyAll() EXCLUDES(mu_);
 
-  mutable std::mutex mu_;
-  std::deque<std::shared_ptr<const v1::JobEvent>> tail_;  // consecutive seqs
-  size_t tail_bytes_ = 0;
-  int64_t last_seq_ = 0;
-  int64_t terminal_seq_ = 0;
-  bool interrupted_ = false;
-  std::vector<std::shared_ptr<Notifier>> notifiers_;
+  mutable Mutex mu_;
+  std::deque<std::shared_ptr<const v1::JobEvent>> tail_ GUARDED_BY(mu_);  // consecutive seqs
+  size_t tail_bytes_ GUARDED_BY(mu_) = 0;
+  int64_t last_seq_ GUARDED_BY(mu_) = 0;
+  int64_t terminal_seq_ GUARDED_BY(mu_) = 0;
+  bool interrupted_ GUARDED_BY(mu_) = false;
+  std::vector<std::shared_ptr<Notifier>> notifiers_ GUARDED_BY(mu_);
 };
 
 class EventHub {
@@ -92,22 +95,22 @@ class EventHub {
 
   // The job's live events, created when nobody holds them. Hold the result
   // for as long as you follow (or publish to) the job.
-  std::shared_ptr<LiveEvents> Live(const std::string& job_id);
+  std::shared_ptr<LiveEvents> Live(const std::string& job_id) EXCLUDES(mu_);
   // Publishes a stored event to the job's followers (if any).
-  void Publish(const std::string& job_id, v1::JobEvent event);
+  void Publish(const std::string& job_id, v1::JobEvent event) EXCLUDES(mu_);
   // Wakes the job's followers without an event (another process stored
   // one: they read it from the store). Nudge("") wakes every follower (the
   // shared store's poll).
-  void Nudge(const std::string& job_id);
+  void Nudge(const std::string& job_id) EXCLUDES(mu_);
   // Ends every follower's wait (the server drains): they see interrupted(),
   // and so do followers of logs created later.
-  void InterruptAll();
+  void InterruptAll() EXCLUDES(mu_);
 
  private:
-  std::mutex mu_;
-  std::map<std::string, std::weak_ptr<LiveEvents>> live_;  // Guarded by mu_.
-  bool interrupted_ = false;                               // Guarded by mu_.
-  size_t swept_size_ = 0;                                  // Guarded by mu_.
+  Mutex mu_;
+  std::map<std::string, std::weak_ptr<LiveEvents>> live_ GUARDED_BY(mu_);
+  bool interrupted_ GUARDED_BY(mu_) = false;
+  size_t swept_size_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gantry

@@ -22,22 +22,24 @@ constexpr int kMaxBatchesPerRun = 100;
 void Retention::Start() {
   if (!enabled()) return;
   thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     while (!stopping_) {
-      lock.unlock();
+      lock.Unlock();
       RunOnce();
-      lock.lock();
-      cv_.wait_for(lock, kRunEvery, [this] { return stopping_; });
+      lock.Lock();
+      const auto next = std::chrono::steady_clock::now() + kRunEvery;
+      while (!stopping_ && cv_.WaitUntil(&mu_, next)) {
+      }
     }
   });
 }
 
 void Retention::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -5,15 +5,14 @@
 // Thread-safety: RunOnce() is safe from any thread; Start/Stop from one.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "core/status.h"
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -32,17 +31,17 @@ class Retention {
   bool enabled() const { return seconds_ > 0 || count_ > 0; }
   // Starts the janitor thread when a policy is set.
   void Start();
-  void Stop();
+  void Stop() EXCLUDES(mu_);
   // Deletes what the policy expires now. Returns how many jobs.
-  int RunOnce();
+  int RunOnce() EXCLUDES(mu_);
 
  private:
   const int64_t seconds_, count_;
   const Store* const store_;
   const DeleteFn remove_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // Guarded by mu_.
+  Mutex mu_;  // never held while the janitor deletes
+  CondVar cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -12,7 +12,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std:
                                                                       int64_t epoch) {
   const Key key{job_id, epoch};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it != entries_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
@@ -23,7 +23,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std:
   if (!bytes.ok()) return bytes.status();
   auto snapshot = DeserializeSnapshot(*bytes);
   if (!snapshot.ok()) return snapshot.status();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   InsertLocked(key, *snapshot);
   return *snapshot;
 }
@@ -45,7 +45,7 @@ void SnapshotCache::InsertLocked(const Key& key,
 }
 
 void SnapshotCache::Forget(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto it = entries_.lower_bound({job_id, INT64_MIN});
        it != entries_.end() && it->first.first == job_id;) {
     bytes_ -= it->second.bytes;
@@ -55,7 +55,7 @@ void SnapshotCache::Forget(const std::string& job_id) {
 }
 
 int64_t SnapshotCache::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return bytes_;
 }
 

@@ -11,13 +11,13 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
 #include "core/snapshot.h"
 #include "core/status.h"
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -29,11 +29,12 @@ class SnapshotCache {
 
   // The job's snapshot of `epoch`, from memory or its blob. NOT_FOUND when
   // no blob exists; DATA_LOSS when it is unreadable.
-  StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch);
+  StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch)
+      EXCLUDES(mu_);
   // Drops the job's snapshots (it was deleted).
-  void Forget(const std::string& job_id);
+  void Forget(const std::string& job_id) EXCLUDES(mu_);
 
-  int64_t bytes() const;
+  int64_t bytes() const EXCLUDES(mu_);
 
   static int64_t SizeOf(const GeneratorSnapshot& snapshot);
 
@@ -44,14 +45,15 @@ class SnapshotCache {
     int64_t bytes = 0;
     std::list<Key>::iterator lru;
   };
-  void InsertLocked(const Key& key, std::shared_ptr<const GeneratorSnapshot> snapshot);
+  void InsertLocked(const Key& key, std::shared_ptr<const GeneratorSnapshot> snapshot)
+      REQUIRES(mu_);
 
   const Store* const store_;
   const int64_t max_bytes_;
-  mutable std::mutex mu_;
-  std::map<Key, Entry> entries_;  // Guarded by mu_.
-  std::list<Key> lru_;            // Guarded by mu_; most recent first.
-  int64_t bytes_ = 0;             // Guarded by mu_.
+  mutable Mutex mu_;
+  std::map<Key, Entry> entries_ GUARDED_BY(mu_);
+  std::list<Key> lru_ GUARDED_BY(mu_);  // most recent first
+  int64_t bytes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gantry

@@ -7,57 +7,57 @@ WriteBehind::WriteBehind(size_t max_pending)
 
 WriteBehind::~WriteBehind() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     quit_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
 bool WriteBehind::Push(std::function<bool()> task) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stopped_ || queue_.size() < max_pending_; });
+  MutexLock lock(&mu_);
+  while (!stopped_ && queue_.size() >= max_pending_) cv_.Wait(&mu_);
   if (stopped_) return false;
   queue_.push_back(std::move(task));
-  cv_.notify_all();
+  cv_.SignalAll();
   return true;
 }
 
 bool WriteBehind::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stopped_ || (queue_.empty() && !busy_); });
+  MutexLock lock(&mu_);
+  while (!stopped_ && (!queue_.empty() || busy_)) cv_.Wait(&mu_);
   return !stopped_;
 }
 
 bool WriteBehind::WaitUntil(const std::function<bool()>& done) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stopped_ || done(); });
+  MutexLock lock(&mu_);
+  while (!stopped_ && !done()) cv_.Wait(&mu_);
   return done();
 }
 
 bool WriteBehind::stopped() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopped_;
 }
 
 void WriteBehind::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return quit_ || !queue_.empty(); });
+    while (!quit_ && queue_.empty()) cv_.Wait(&mu_);
     if (queue_.empty()) return;  // quit, with nothing left to run
     std::function<bool()> task = std::move(queue_.front());
     queue_.pop_front();
     busy_ = true;
-    lock.unlock();
+    lock.Unlock();
     const bool go_on = task();
     task = nullptr;  // what it held is released before anyone waits on it
-    lock.lock();
+    lock.Lock();
     busy_ = false;
     if (!go_on) {
       stopped_ = true;
       queue_.clear();
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 }
 

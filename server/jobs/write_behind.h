@@ -13,11 +13,11 @@
 // job's runner); the tasks run on the internal thread.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -30,25 +30,26 @@ class WriteBehind {
   WriteBehind& operator=(const WriteBehind&) = delete;
 
   // Queues `task`. False (and `task` dropped) once a task returned false.
-  bool Push(std::function<bool()> task);
+  bool Push(std::function<bool()> task) EXCLUDES(mu_);
   // Waits until every queued task has run. False once a task returned false.
-  bool Wait();
+  bool Wait() EXCLUDES(mu_);
   // Waits until `done()` (checked after each task) or a task returned false;
-  // returns done().
-  bool WaitUntil(const std::function<bool()>& done);
+  // returns done(). `done` runs with the internal lock held: it must not
+  // call this object.
+  bool WaitUntil(const std::function<bool()>& done) EXCLUDES(mu_);
   // A task returned false.
-  bool stopped() const;
+  bool stopped() const EXCLUDES(mu_);
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
 
   const size_t max_pending_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<bool()>> queue_;  // Guarded by mu_.
-  bool busy_ = false;                        // a task is running; guarded by mu_
-  bool stopped_ = false;                     // Guarded by mu_.
-  bool quit_ = false;                        // Guarded by mu_.
+  mutable Mutex mu_;
+  CondVar cv_;  // any change below
+  std::deque<std::function<bool()>> queue_ GUARDED_BY(mu_);
+  bool busy_ GUARDED_BY(mu_) = false;  // a task is running
+  bool stopped_ GUARDED_BY(mu_) = false;
+  bool quit_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

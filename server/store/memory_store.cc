@@ -29,7 +29,7 @@ JobRow MemoryStore::Copy(const Job& job, ReadPoints points) {
 }
 
 StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   InsertResult out;
   if (!row.request_id.empty()) {
     auto it = request_ids_.find(row.request_id);
@@ -62,14 +62,14 @@ StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEv
 }
 
 StatusOr<JobRow> MemoryStore::GetJob(const std::string& id, ReadPoints points) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NotFound(id);
   return Copy(it->second, points);
 }
 
 StatusOr<std::vector<JobRow>> MemoryStore::ListJobs(const ListQuery& q) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<JobRow> out;
   auto end = q.before_index > 0 ? by_index_.lower_bound(q.before_index) : by_index_.end();
   for (auto it = std::make_reverse_iterator(end);
@@ -83,7 +83,7 @@ StatusOr<std::vector<JobRow>> MemoryStore::ListJobs(const ListQuery& q) const {
 }
 
 StatusOr<std::vector<JobRow>> MemoryStore::ActiveJobs() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<JobRow> out;
   for (const auto& [index, id] : by_index_) {
     const Job& job = jobs_.at(id);
@@ -94,7 +94,7 @@ StatusOr<std::vector<JobRow>> MemoryStore::ActiveJobs() const {
 
 StatusOr<std::vector<std::string>> MemoryStore::ExpiredJobs(int64_t ended_before_ns,
                                                             int64_t keep_newest, int limit) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> ended;
   for (const auto& [id, job] : jobs_) {
     if (IsTerminalState(job.row.state)) ended.push_back({{job.row.end_ns, job.row.index}, id});
@@ -110,7 +110,7 @@ StatusOr<std::vector<std::string>> MemoryStore::ExpiredJobs(int64_t ended_before
 }
 
 Status MemoryStore::DeleteJob(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NotFound(id);
   if (!IsTerminalState(it->second.row.state)) {
@@ -123,7 +123,7 @@ Status MemoryStore::DeleteJob(const std::string& id) {
 }
 
 Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(r.id);
   if (it == jobs_.end()) return NotFound(r.id);
   JobRow& row = it->second.row;
@@ -152,7 +152,7 @@ Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
 
 StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& id, int64_t from_seq,
                                                             int limit) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<v1::JobEvent> out;
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return out;  // an unknown job has no events
@@ -166,7 +166,7 @@ StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& i
 
 StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const int64_t now = NowNs();
   Job* next = nullptr;
   for (const auto& [index, id] : by_index_) {
@@ -198,7 +198,7 @@ StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
 }
 
 Status MemoryStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second.row.lease != lease ||
       it->second.row.state != v1::JOB_STATE_RUNNING) {
@@ -210,7 +210,7 @@ Status MemoryStore::RenewLease(const std::string& id, int64_t lease, int64_t lea
 }
 
 Status MemoryStore::ExpireAllLeases() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto& [id, job] : jobs_) {
     if (job.row.state == v1::JOB_STATE_RUNNING) job.row.lease_expires_ns = 0;
   }
@@ -218,7 +218,7 @@ Status MemoryStore::ExpireAllLeases() {
 }
 
 Status MemoryStore::PutBlob(const BlobKey& key, const std::string& bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(key.job_id);
   if (it == jobs_.end()) return NotFound(key.job_id);
   it->second.blobs[{key.kind, key.epoch}] = bytes;
@@ -226,7 +226,7 @@ Status MemoryStore::PutBlob(const BlobKey& key, const std::string& bytes) {
 }
 
 StatusOr<std::string> MemoryStore::GetBlob(const BlobKey& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(key.job_id);
   if (it != jobs_.end()) {
     auto b = it->second.blobs.find({key.kind, key.epoch});
@@ -238,7 +238,7 @@ StatusOr<std::string> MemoryStore::GetBlob(const BlobKey& key) const {
 
 StatusOr<std::vector<int64_t>> MemoryStore::ListBlobs(const std::string& job_id,
                                                       BlobKind kind) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<int64_t> out;
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return out;
@@ -249,7 +249,7 @@ StatusOr<std::vector<int64_t>> MemoryStore::ListBlobs(const std::string& job_id,
 }
 
 Status MemoryStore::DeleteBlob(const BlobKey& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(key.job_id);
   if (it != jobs_.end()) it->second.blobs.erase({key.kind, key.epoch});
   return Status::Ok();
@@ -260,7 +260,7 @@ Status MemoryStore::DeleteBlob(const BlobKey& key) {
 namespace gantry {
 
 StatusOr<std::map<v1::JobState, int64_t>> MemoryStore::CountJobs() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::map<v1::JobState, int64_t> out;
   for (const auto& [id, job] : jobs_) ++out[job.row.state];
   return out;
@@ -271,7 +271,7 @@ StatusOr<std::map<v1::JobState, int64_t>> MemoryStore::CountJobs() const {
 namespace gantry {
 
 StatusOr<std::optional<JobRow>> MemoryStore::FindRequest(const std::string& request_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = request_ids_.find(request_id);
   if (request_id.empty() || it == request_ids_.end()) return std::optional<JobRow>();
   return std::optional<JobRow>(Copy(jobs_.at(it->second), ReadPoints::kNo));
@@ -279,7 +279,7 @@ StatusOr<std::optional<JobRow>> MemoryStore::FindRequest(const std::string& requ
 
 StatusOr<PutTableResult> MemoryStore::PutTable(const TableRow& row, const std::string& bytes) {
   GANTRY_RETURN_IF_ERROR(CheckTableRow(row, bytes));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PutTableResult out;
   auto it = tables_.find(row.id);
   if (it != tables_.end()) {
@@ -297,7 +297,7 @@ StatusOr<PutTableResult> MemoryStore::PutTable(const TableRow& row, const std::s
 }
 
 StatusOr<TableRow> MemoryStore::GetTable(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = tables_.find(id);
   if (it == tables_.end()) return TableNotFound(id);
   return it->second.row;
@@ -306,7 +306,7 @@ StatusOr<TableRow> MemoryStore::GetTable(const std::string& id) const {
 StatusOr<std::string> MemoryStore::ReadTableBytes(const std::string& id) const {
   std::string bytes;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = tables_.find(id);
     if (it == tables_.end()) return TableNotFound(id);
     bytes = it->second.bytes;
@@ -316,7 +316,7 @@ StatusOr<std::string> MemoryStore::ReadTableBytes(const std::string& id) const {
 }
 
 StatusOr<std::vector<TableRow>> MemoryStore::ListTables(const TableListQuery& q) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<TableRow> out;
   auto end = q.before_index > 0 ? tables_by_index_.lower_bound(q.before_index)
                                 : tables_by_index_.end();
@@ -328,7 +328,7 @@ StatusOr<std::vector<TableRow>> MemoryStore::ListTables(const TableListQuery& q)
 }
 
 Status MemoryStore::DeleteTable(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = tables_.find(id);
   if (it == tables_.end()) return TableNotFound(id);
   for (const auto& [index, job_id] : by_index_) {
@@ -344,7 +344,7 @@ Status MemoryStore::DeleteTable(const std::string& id) {
 
 Status MemoryStore::PutSession(const SessionRow& row) {
   GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!sessions_.emplace(row.id_hash, row).second) {
     return Status::AlreadyExists("session: this id is stored already");
   }
@@ -352,20 +352,20 @@ Status MemoryStore::PutSession(const SessionRow& row) {
 }
 
 StatusOr<SessionRow> MemoryStore::GetSession(const std::string& id_hash) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = sessions_.find(id_hash);
   if (it == sessions_.end()) return SessionNotFound();
   return it->second;
 }
 
 Status MemoryStore::DeleteSession(const std::string& id_hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   sessions_.erase(id_hash);
   return Status::Ok();
 }
 
 StatusOr<int64_t> MemoryStore::DeleteExpiredSessions(int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   int64_t n = 0;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (it->second.expires_ns <= now_ns) {

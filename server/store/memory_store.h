@@ -8,11 +8,11 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -63,14 +63,15 @@ class MemoryStore final : public Store {
     std::string bytes;
   };
 
-  mutable std::mutex mu_;
-  std::map<std::string, Job> jobs_;                 // Guarded by mu_.
-  std::map<int64_t, std::string> by_index_;         // Guarded by mu_.
-  std::map<std::string, std::string> request_ids_;  // Guarded by mu_.
-  std::map<std::string, Table> tables_;             // Guarded by mu_.
-  std::map<int64_t, std::string> tables_by_index_;  // Guarded by mu_.
-  int64_t last_table_index_ = 0;                    // Guarded by mu_.
-  std::map<std::string, SessionRow> sessions_;      // Guarded by mu_: by id_hash.
+  // Every method takes mu_ for its whole call (and calls no other method).
+  mutable Mutex mu_;
+  std::map<std::string, Job> jobs_ GUARDED_BY(mu_);
+  std::map<int64_t, std::string> by_index_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> request_ids_ GUARDED_BY(mu_);
+  std::map<std::string, Table> tables_ GUARDED_BY(mu_);
+  std::map<int64_t, std::string> tables_by_index_ GUARDED_BY(mu_);
+  int64_t last_table_index_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, SessionRow> sessions_ GUARDED_BY(mu_);  // by id_hash
 };
 
 }  // namespace gantry

@@ -5,7 +5,7 @@ namespace gantry {
 void MonitoredStore::Note(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk: {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       failing_ = false;
       return;
     }
@@ -13,7 +13,7 @@ void MonitoredStore::Note(const Status& status) {
     case StatusCode::kResourceExhausted:
     case StatusCode::kDataLoss:
     case StatusCode::kUnavailable: {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       error_ = status.message();
       when_ = Clock::now();
       failing_ = true;
@@ -25,7 +25,7 @@ void MonitoredStore::Note(const Status& status) {
 }
 
 std::optional<std::string> MonitoredStore::Trouble() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!error_) return std::nullopt;
   const auto age = Clock::now() - when_;
   if (age < std::chrono::seconds(kRecentSeconds)) return error_;

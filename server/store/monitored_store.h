@@ -11,11 +11,11 @@
 #pragma once
 
 #include <chrono>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -27,7 +27,7 @@ class MonitoredStore final : public Store {
   explicit MonitoredStore(Store* inner) : inner_(inner) {}
 
   // The failing write's error, while the store is in trouble.
-  std::optional<std::string> Trouble() const;
+  std::optional<std::string> Trouble() const EXCLUDES(mu_);
 
   std::string Describe() const override { return inner_->Describe(); }
   StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
@@ -117,7 +117,7 @@ class MonitoredStore final : public Store {
 
  private:
   using Clock = std::chrono::steady_clock;
-  void Note(const Status& status);
+  void Note(const Status& status) EXCLUDES(mu_);
   Status Record(Status status) {
     Note(status);
     return status;
@@ -129,10 +129,11 @@ class MonitoredStore final : public Store {
   }
 
   Store* const inner_;
-  mutable std::mutex mu_;
-  std::optional<std::string> error_;  // Guarded by mu_: the last failure's
-  Clock::time_point when_;            // Guarded by mu_.
-  bool failing_ = false;              // Guarded by mu_: no success since
+  // Taken after the inner store's call returned.
+  mutable Mutex mu_;
+  std::optional<std::string> error_ GUARDED_BY(mu_);  // the last failure's
+  Clock::time_point when_ GUARDED_BY(mu_);
+  bool failing_ GUARDED_BY(mu_) = false;  // no success since
 };
 
 }  // namespace gantry

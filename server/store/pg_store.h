@@ -39,12 +39,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -94,7 +94,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override;
   StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
                                                  int64_t lease_ns) override;
-  void Subscribe(std::function<void(const StoreChange&)> fn) override;
+  void Subscribe(std::function<void(const StoreChange&)> fn) override EXCLUDES(listener_mu_);
   Status PutSession(const SessionRow& row) override;
   StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
   Status DeleteSession(const std::string& id_hash) override;
@@ -111,15 +111,15 @@ class PgStore final : public Store {
   // be).
   class Lease;
   Status Migrate();
-  void ListenLoop();
-  void Tell(const StoreChange& change);
+  void ListenLoop() EXCLUDES(listener_mu_);
+  void Tell(const StoreChange& change) EXCLUDES(listener_mu_);
 
   std::string uri_;
   std::string describe_;
   std::vector<std::unique_ptr<Conn>> conns_;
   mutable std::atomic<unsigned> next_conn_{0};
-  std::mutex listener_mu_;  // held while listener_ runs
-  std::function<void(const StoreChange&)> listener_;  // Guarded by listener_mu_.
+  Mutex listener_mu_;  // held while listener_ runs
+  std::function<void(const StoreChange&)> listener_ GUARDED_BY(listener_mu_);
   std::atomic<bool> stop_{false};
   std::thread listen_thread_;
 };

@@ -191,17 +191,6 @@ class ReadTransaction {
   bool ok_ = false;
 };
 
-// Runs `body` in one write transaction: committed when it returns OK,
-// rolled back otherwise.
-template <typename Fn>
-Status InTransaction(sqlite3* db, Fn&& body) {
-  GANTRY_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
-  Status s = body();
-  if (s.ok()) s = Exec(db, "COMMIT");
-  if (!s.ok()) (void)Exec(db, "ROLLBACK");  // the body's or COMMIT's error is the one to report
-  return s;
-}
-
 // The row at the statement's current result (columns as kColumns, then the
 // points when `points_column` is >= 0).
 StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
@@ -324,27 +313,41 @@ Status MoveOutPoints(sqlite3* db) {
 
 }  // namespace
 
+// The analysis cannot name a lock picked at run time, so the constructor
+// and destructor are not checked: db() is the connection whose lock the
+// Reader holds from its constructor to its destructor.
 class SqliteStore::Reader {
  public:
-  explicit Reader(const SqliteStore& store) {
+  explicit Reader(const SqliteStore& store) NO_THREAD_SAFETY_ANALYSIS {
     for (auto& r : store.readers_) {
-      std::unique_lock<std::mutex> lock(r.mu, std::try_to_lock);
-      if (lock.owns_lock()) {
-        lock_ = std::move(lock);
+      if (r.mu.TryLock()) {
+        held_ = &r;
         db_ = r.db;
         return;
       }
     }
-    auto& r = store.readers_[store.next_reader_.fetch_add(1) % kReaders];
-    lock_ = std::unique_lock<std::mutex>(r.mu);
-    db_ = r.db;
+    held_ = &store.readers_[store.next_reader_.fetch_add(1) % kReaders];
+    held_->mu.Lock();
+    db_ = held_->db;
   }
+  ~Reader() NO_THREAD_SAFETY_ANALYSIS { held_->mu.Unlock(); }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
   sqlite3* db() const { return db_; }
 
  private:
-  std::unique_lock<std::mutex> lock_;
+  ReadConnection* held_ = nullptr;
   sqlite3* db_ = nullptr;
 };
+
+template <typename Fn>
+Status SqliteStore::Transaction(Fn&& body) {
+  GANTRY_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+  Status s = body();
+  if (s.ok()) s = Exec(db_, "COMMIT");
+  if (!s.ok()) (void)Exec(db_, "ROLLBACK");
+  return s;
+}
 
 StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir, Sync sync) {
   std::error_code ec;
@@ -392,8 +395,12 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
     }
     sqlite3_busy_timeout(*db, kBusyTimeoutMs);
   }
-  GANTRY_RETURN_IF_ERROR(Exec(s->db_, std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
-                                          (sync == Sync::kFull ? "FULL" : "NORMAL") + ";"));
+  {
+    MutexLock lock(&s->write_mu_);
+    GANTRY_RETURN_IF_ERROR(
+        Exec(s->db_, std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+                         (sync == Sync::kFull ? "FULL" : "NORMAL") + ";"));
+  }
   GANTRY_RETURN_IF_ERROR(s->Migrate());
   return s;
 }
@@ -409,7 +416,7 @@ SqliteStore::~SqliteStore() {
 std::string SqliteStore::Describe() const { return "SQLite " + dir_ + "/gantry.db"; }
 
 Status SqliteStore::Migrate() {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   int version;
   {
     Stmt st(db_, "PRAGMA user_version");
@@ -422,7 +429,7 @@ Status SqliteStore::Migrate() {
                                       std::to_string(kSchemaVersion) + "; upgrade gantryd");
   }
   for (int v = version; v < kSchemaVersion; ++v) {
-    Status s = InTransaction(db_, [&] {
+    Status s = Transaction([&]() REQUIRES(write_mu_) {
       GANTRY_RETURN_IF_ERROR(Exec(db_, kMigrations[v]));
       if (v + 1 == 3) GANTRY_RETURN_IF_ERROR(MoveOutPoints(db_));
       return Exec(db_, "PRAGMA user_version = " + std::to_string(v + 1));
@@ -450,9 +457,9 @@ StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
 }
 
 StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   InsertResult out;
-  Status s = InTransaction(db_, [&]() -> Status {
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
     if (!row.request_id.empty()) {
       Stmt st(db_, "SELECT id FROM jobs WHERE request_id = ?");
       st.Text(1, row.request_id);
@@ -572,8 +579,8 @@ StatusOr<std::vector<std::string>> SqliteStore::ExpiredJobs(int64_t ended_before
 
 Status SqliteStore::DeleteJob(const std::string& id) {
   {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    GANTRY_RETURN_IF_ERROR(InTransaction(db_, [&]() -> Status {
+    MutexLock lock(&write_mu_);
+    GANTRY_RETURN_IF_ERROR(Transaction([&]() REQUIRES(write_mu_) -> Status {
       auto row = GetJobLocked(db_, id, ReadPoints::kNo);
       if (!row.ok()) return row.status();
       if (!IsTerminalState(row->state)) {
@@ -597,8 +604,8 @@ Status SqliteStore::DeleteJob(const std::string& id) {
 }
 
 Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  return InTransaction(db_, [&]() -> Status {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
     {
       Stmt st(db_, "SELECT lease, last_seq FROM jobs WHERE id = ?");
       st.Text(1, r.id);
@@ -660,7 +667,7 @@ StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& i
 
 StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   std::optional<JobRow> out;
   const int64_t now = NowNs();
   bool corrupt = true;
@@ -668,7 +675,7 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
   // A job whose row is unreadable is failed and skipped (bounded).
   for (int tries = 0; corrupt && tries < 100; ++tries) {
     corrupt = false;
-    s = InTransaction(db_, [&]() -> Status {
+    s = Transaction([&]() REQUIRES(write_mu_) -> Status {
       std::string id;
       int64_t memory = 0;
       // The previous holder's running jobs first, then one whose lease
@@ -732,7 +739,7 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
 }
 
 Status SqliteStore::RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   Stmt st(db_, "UPDATE jobs SET lease_expires_ns = ? WHERE id = ? AND lease = ? AND state = 2");
   st.Int(1, NowNs() + lease_ns).Text(2, id).Int(3, lease);
   if (st.Step() != SQLITE_DONE) return SqlError(db_, "renewing the lease of job " + id);
@@ -744,7 +751,7 @@ Status SqliteStore::RenewLease(const std::string& id, int64_t lease, int64_t lea
 }
 
 Status SqliteStore::ExpireAllLeases() {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   Stmt st(db_, "SELECT id FROM jobs WHERE state = 2 ORDER BY idx");
   orphans_.clear();
   int rc;
@@ -883,9 +890,9 @@ StatusOr<TableRow> GetTableIn(sqlite3* db, const std::string& id) {
 
 StatusOr<PutTableResult> SqliteStore::PutTable(const TableRow& row, const std::string& bytes) {
   GANTRY_RETURN_IF_ERROR(CheckTableRow(row, bytes));
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   PutTableResult out;
-  Status s = InTransaction(db_, [&]() -> Status {
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
     auto existing = GetTableIn(db_, row.id);
     if (existing.ok()) {
       out.row = std::move(existing).value();
@@ -950,8 +957,8 @@ StatusOr<std::vector<TableRow>> SqliteStore::ListTables(const TableListQuery& q)
 }
 
 Status SqliteStore::DeleteTable(const std::string& id) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  return InTransaction(db_, [&]() -> Status {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
     {
       Stmt st(db_, "SELECT 1 FROM tables WHERE id = ?");
       st.Text(1, id);
@@ -979,7 +986,7 @@ Status SqliteStore::DeleteTable(const std::string& id) {
 
 Status SqliteStore::PutSession(const SessionRow& row) {
   GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   Stmt st(db_, "INSERT INTO sessions (id_hash, create_ns, expires_ns) VALUES (?, ?, ?)");
   st.Text(1, row.id_hash).Int(2, row.create_ns).Int(3, row.expires_ns);
   if (st.Step() != SQLITE_DONE) {
@@ -1007,7 +1014,7 @@ StatusOr<SessionRow> SqliteStore::GetSession(const std::string& id_hash) const {
 }
 
 Status SqliteStore::DeleteSession(const std::string& id_hash) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   Stmt st(db_, "DELETE FROM sessions WHERE id_hash = ?");
   st.Text(1, id_hash);
   if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting a session");
@@ -1015,7 +1022,7 @@ Status SqliteStore::DeleteSession(const std::string& id_hash) {
 }
 
 StatusOr<int64_t> SqliteStore::DeleteExpiredSessions(int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   Stmt st(db_, "DELETE FROM sessions WHERE expires_ns <= ?");
   st.Int(1, now_ns);
   if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting expired sessions");

@@ -21,19 +21,19 @@
 // DIR and its folders are 0700 and every file 0600, whatever the umask.
 //
 // Thread-safety: every method is safe from any thread. Writes share one
-// connection (guarded by write_mu_); reads use kReaders other connections
-// (each guarded by its own mutex), so a read never waits for a write's
-// fsync, and a long read (a page of events, a user dataset) holds up only
-// one of them.
+// connection (under write_mu_); reads use kReaders other connections (each
+// under its own mutex), so a read never waits for a write's fsync, and a
+// long read (a page of events, a user dataset) holds up only one of them.
+// No method holds two of these locks at once.
 #pragma once
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "server/store/store.h"
+#include "server/util/mutex.h"
 
 struct sqlite3;
 
@@ -88,21 +88,26 @@ class SqliteStore final : public Store {
 
  private:
   SqliteStore() = default;
-  Status Migrate();
+  Status Migrate() EXCLUDES(write_mu_);
   std::string JobDir(const std::string& id) const;
   StatusOr<JobRow> GetJobLocked(sqlite3* db, const std::string& id, ReadPoints points) const;
+  // Runs `body` in one write transaction on db_: committed when it returns
+  // OK, rolled back otherwise. The body is a lambda that says
+  // REQUIRES(write_mu_), so the analysis checks it as running under the lock.
+  template <typename Fn>
+  Status Transaction(Fn&& body) REQUIRES(write_mu_);
 
   std::string dir_;
   int lock_fd_ = -1;
-  std::mutex write_mu_;
-  sqlite3* db_ = nullptr;  // Guarded by write_mu_.
+  Mutex write_mu_;
+  sqlite3* db_ GUARDED_BY(write_mu_) = nullptr;
   // RUNNING jobs of the previous holder (ExpireAllLeases), oldest first:
   // claimable before any lease expires.
-  std::vector<std::string> orphans_;  // Guarded by write_mu_.
+  std::vector<std::string> orphans_ GUARDED_BY(write_mu_);
   static constexpr int kReaders = 4;
   struct ReadConnection {
-    std::mutex mu;
-    sqlite3* db = nullptr;  // Guarded by mu.
+    Mutex mu;
+    sqlite3* db GUARDED_BY(mu) = nullptr;
   };
   // A free read connection (or, when all are busy, one to wait for), held
   // for its lifetime.
