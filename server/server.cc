@@ -21,6 +21,8 @@ namespace {
 
 // Threads that take the WatchJob streams' steps their notifiers post.
 constexpr int kFollowerThreads = 2;
+// How often the health check looks at Calls::NotServing().
+constexpr auto kHealthEvery = std::chrono::milliseconds(200);
 
 // Removes gRPC's reflection plugin from a ServerBuilder.
 class WithoutReflection final : public grpc::ServerBuilderOption {
@@ -190,9 +192,11 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
 
 void GantryServer::HealthLoop() {
   bool serving = true;
-  std::unique_lock<std::mutex> lock(health_mu_);
+  MutexLock lock(&health_mu_);
   while (!health_stop_) {
-    health_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return health_stop_; });
+    const auto deadline = std::chrono::steady_clock::now() + kHealthEvery;
+    while (!health_stop_ && health_cv_.WaitUntil(&health_mu_, deadline)) {
+    }
     if (health_stop_) break;
     const auto why = calls_->NotServing();
     if (why.has_value() == !serving) continue;
@@ -212,10 +216,10 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   {
-    std::lock_guard<std::mutex> lock(health_mu_);
+    MutexLock lock(&health_mu_);
     health_stop_ = true;
   }
-  health_cv_.notify_all();
+  health_cv_.SignalAll();
   if (health_.joinable()) health_.join();
   spdlog::info("shutting down: health NOT_SERVING");
   server_->GetHealthCheckService()->SetServingStatus(false);

@@ -27,6 +27,7 @@
 #include "server/store/monitored_store.h"
 #include "server/store/store.h"
 #include "server/api/work_pool.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -120,9 +121,9 @@ class GantryServer {
   // Keeps grpc.health.v1 in step with Calls::NotServing() (the store's
   // trouble), every 200 ms until Shutdown().
   void HealthLoop();
-  std::mutex health_mu_;
-  std::condition_variable health_cv_;
-  bool health_stop_ = false;  // Guarded by health_mu_.
+  Mutex health_mu_;
+  CondVar health_cv_;
+  bool health_stop_ GUARDED_BY(health_mu_) = false;
   std::thread health_;
 };
 

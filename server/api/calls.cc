@@ -12,6 +12,7 @@
 #include "core/table_codec.h"
 #include "server/metrics.h"
 #include "server/jobs/table_jobs.h"
+#include "server/util/mutex.h"
 #include "server/util/safe_text.h"
 
 namespace gantry {
@@ -51,9 +52,9 @@ Status CheckView(v1::JobView view) {
 }
 
 uint64_t RandomSeed() {
-  static std::mutex mu;
-  static std::mt19937_64 rng{std::random_device{}()};
-  std::lock_guard<std::mutex> lock(mu);
+  static Mutex mu;
+  static std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
+  MutexLock lock(&mu);
   return rng();
 }
 

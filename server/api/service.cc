@@ -8,6 +8,7 @@
 #include "server/jobs/event_cursor.h"
 #include "server/api/status_map.h"
 #include "server/api/work_pool.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 namespace {
@@ -103,7 +104,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     writing_ = false;
     current_.reset();
     if (!ok || cancelled_) {
@@ -115,7 +116,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     cancelled_ = true;
     if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
   }
@@ -123,34 +124,33 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   void OnDone() override {
     notifier_->Detach();  // no notifier call is in progress after this
     calls_.StreamClosed();
-    calls_.Log("WatchJob", job_id_, final_status_, start_);
+    grpc::Status status;
+    {
+      MutexLock lock(&mu_);  // a posted step may still run (it finds finished_)
+      status = final_status_;
+    }
+    calls_.Log("WatchJob", job_id_, status, start_);
     self_.reset();  // deleted now, or when the last posted step has run
   }
 
  private:
-  // On the notifying thread: no I/O, no wait beyond posting.
+  // On the notifying thread: no I/O, no lock, only a post. Once the pool
+  // has stopped the server is past its drain, which ended every stream.
   void Post() {
     if (posted_.exchange(true)) return;
     const bool queued = followers_.Continue([self = self_] {
       self->posted_ = false;
       self->Kick();
     });
-    if (!queued) {  // the pool stopped: the server is going down
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!writing_) {
-        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                  "the server is shutting down; watch again with from_seq=" +
-                                      std::to_string(cursor_->next_seq())));
-      }
-    }
+    if (!queued) posted_ = false;
   }
 
   void Kick() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!writing_) AdvanceLocked();
   }
 
-  void AdvanceLocked() {
+  void AdvanceLocked() REQUIRES(mu_) {
     if (finished_) return;
     switch (cursor_->Next(&current_)) {
       case EventCursor::Step::kEvent:
@@ -173,7 +173,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
     }
   }
 
-  void FinishLocked(const grpc::Status& status) {
+  void FinishLocked(const grpc::Status& status) REQUIRES(mu_) {
     if (finished_) return;
     finished_ = true;
     final_status_ = status;
@@ -186,14 +186,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   std::shared_ptr<WatchReactor> self_;  // until OnDone
   std::shared_ptr<Notifier> notifier_;
   std::atomic<bool> posted_{false};  // a step is queued on the pool
-  std::mutex mu_;
-  const std::unique_ptr<EventCursor> cursor_;  // Guarded by mu_.
+  Mutex mu_;
+  const std::unique_ptr<EventCursor> cursor_ PT_GUARDED_BY(mu_);
   const std::string job_id_;
-  std::shared_ptr<const v1::JobEvent> current_;  // Guarded by mu_; in flight.
-  bool writing_ = false;                         // Guarded by mu_.
-  bool finished_ = false;                        // Guarded by mu_.
-  bool cancelled_ = false;                       // Guarded by mu_.
-  grpc::Status final_status_;                    // Guarded by mu_.
+  std::shared_ptr<const v1::JobEvent> current_ GUARDED_BY(mu_);  // in flight
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ GUARDED_BY(mu_);
 };
 
 // SampleStream: the plan (which reads the snapshot) and every chunk are

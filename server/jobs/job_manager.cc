@@ -72,10 +72,10 @@ bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::
 }
 
 std::string NewJobId() {
-  static std::mutex mu;
-  static std::mt19937_64 rng{std::random_device{}()};
+  static Mutex mu;
+  static std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
   static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   std::string id = "j-";
   for (int i = 0; i < 10; ++i) id += kAlphabet[rng() % 36];
   return id;
@@ -174,8 +174,11 @@ void JobManager::OnStoreChange(const StoreChange& change) {
 }
 
 bool JobManager::WaitReplicaTick(std::chrono::milliseconds period) {
-  std::unique_lock<std::mutex> lock(replica_mu_);
-  return !replica_cv_.wait_for(lock, period, [this] { return replica_stop_; });
+  MutexLock lock(&replica_mu_);
+  const auto deadline = std::chrono::steady_clock::now() + period;
+  while (!replica_stop_ && replica_cv_.WaitUntil(&replica_mu_, deadline)) {
+  }
+  return !replica_stop_;
 }
 
 void JobManager::PollLoop() {
@@ -221,10 +224,10 @@ JobManager::~JobManager() {
   if (store_->Shared()) store_->Subscribe(nullptr);  // no more calls into this
   Drain();
   {
-    std::lock_guard<std::mutex> lock(replica_mu_);
+    MutexLock lock(&replica_mu_);
     replica_stop_ = true;
   }
-  replica_cv_.notify_all();
+  replica_cv_.SignalAll();
   for (std::thread* t : {&poll_thread_, &lease_thread_}) {
     if (t->joinable()) t->join();
   }

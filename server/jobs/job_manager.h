@@ -43,6 +43,7 @@
 #include "server/jobs/snapshot_cache.h"
 #include "server/store/store.h"
 #include "server/store/unstored_overlay.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -170,7 +171,7 @@ class JobManager {
   void LeaseLoop();
   std::chrono::milliseconds LeaseRenewal() const;
   // Waits `period`; false once the manager is being destroyed.
-  bool WaitReplicaTick(std::chrono::milliseconds period);
+  bool WaitReplicaTick(std::chrono::milliseconds period) EXCLUDES(replica_mu_);
   void OnStoreChange(const StoreChange& change);
   // Stops this process's runner of the job, if it has one.
   void CancelLocal(const std::string& id);
@@ -203,9 +204,9 @@ class JobManager {
   Retention retention_;
   std::thread poll_thread_;
   std::thread lease_thread_;
-  std::mutex replica_mu_;
-  std::condition_variable replica_cv_;
-  bool replica_stop_ = false;  // Guarded by replica_mu_: both loops end.
+  Mutex replica_mu_;
+  CondVar replica_cv_;
+  bool replica_stop_ GUARDED_BY(replica_mu_) = false;  // both loops end
 };
 
 }  // namespace gantry

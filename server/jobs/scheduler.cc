@@ -19,16 +19,16 @@ Scheduler::Scheduler(SchedulerOptions options, Store* store, RunFn run)
 Scheduler::~Scheduler() { Drain(); }
 
 void Scheduler::SetClaimable(int64_t count) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   claimable_ = count;
 }
 
 void Scheduler::CapClaimable(int64_t queued) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     claimable_ = std::min(claimable_, std::max<int64_t>(0, queued));
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void Scheduler::Start() {
@@ -38,7 +38,7 @@ void Scheduler::Start() {
 }
 
 Status Scheduler::Reserve() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (drain_.stop_requested()) return Status::Unavailable("the server is shutting down; no new jobs");
   // Idle workers take new jobs at once, unless the next job waits for memory.
   const int idle = head_blocked_ ? 0 : std::max(0, options_.max_concurrent_jobs - running_);
@@ -63,37 +63,37 @@ Status Scheduler::QueueFull(int64_t waiting) const {
 
 void Scheduler::Added() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     --reserved_;
     ++claimable_;
     ++generation_;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void Scheduler::Unreserve() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   --reserved_;
 }
 
 void Scheduler::Removed() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (claimable_ > 0) --claimable_;
     head_blocked_ = false;  // the head may have been the cancelled job
     ++generation_;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 std::shared_ptr<ActiveJob> Scheduler::Running(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = active_.find(id);
   return it == active_.end() ? nullptr : it->second;
 }
 
 std::vector<std::shared_ptr<ActiveJob>> Scheduler::AllRunning() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::shared_ptr<ActiveJob>> out;
   for (const auto& [id, job] : active_) out.push_back(job);
   return out;
@@ -101,23 +101,23 @@ std::vector<std::shared_ptr<ActiveJob>> Scheduler::AllRunning() const {
 
 void Scheduler::Poke() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (running_ >= options_.max_concurrent_jobs) return;
     claimable_ = std::max<int64_t>(claimable_, 1);
     head_blocked_ = false;
     ++generation_;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void Scheduler::WorkerLoop() {
   while (true) {
-    std::unique_lock<std::mutex> claim(claim_mu_);
+    MutexLock claim(&claim_mu_);
     int64_t budget = -1;
     uint64_t generation = 0;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return drain_.stop_requested() || (claimable_ > 0 && !head_blocked_); });
+      MutexLock lock(&mu_);
+      while (!drain_.stop_requested() && (claimable_ <= 0 || head_blocked_)) work_cv_.Wait(&mu_);
       if (drain_.stop_requested()) return;
       if (options_.max_memory > 0 && running_ > 0) {
         budget = std::max<int64_t>(0, options_.max_memory - running_memory_);
@@ -128,14 +128,16 @@ void Scheduler::WorkerLoop() {
     if (!claimed.ok()) {
       spdlog::error("claiming the next job failed: {}; retrying in {} s",
                     claimed.status().message(), kClaimRetryAfter.count());
-      claim.unlock();
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait_for(lock, kClaimRetryAfter, [this] { return drain_.stop_requested(); });
+      claim.Unlock();
+      MutexLock lock(&mu_);
+      const auto deadline = std::chrono::steady_clock::now() + kClaimRetryAfter;
+      while (!drain_.stop_requested() && work_cv_.WaitUntil(&mu_, deadline)) {
+      }
       continue;
     }
     std::shared_ptr<ActiveJob> job;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!claimed->has_value()) {
         // Something changed during the claim (a job stored or ended): try
         // again. Else the next job waits for memory (with a budget), or the
@@ -158,10 +160,10 @@ void Scheduler::WorkerLoop() {
       running_memory_ += job->row.memory_bytes;
       active_[job->row.id] = job;
     }
-    claim.unlock();
+    claim.Unlock();
     run_(job);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --running_;
       running_memory_ -= job->row.memory_bytes;
       // Only this run's entry: after a lost lease (an outage, a pause) this
@@ -172,23 +174,26 @@ void Scheduler::WorkerLoop() {
       head_blocked_ = false;  // its memory may let the next job start
       ++generation_;
     }
-    idle_cv_.notify_all();
-    work_cv_.notify_all();
+    idle_cv_.SignalAll();
+    work_cv_.SignalAll();
   }
 }
 
 void Scheduler::Drain() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (drain_.request_stop()) {
       spdlog::info("draining: no new jobs; running jobs stop after their current epoch");
     }
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.drain_grace_ms),
-                           [this] { return running_ == 0; })) {
+    MutexLock lock(&mu_);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.drain_grace_ms);
+    while (running_ != 0 && idle_cv_.WaitUntil(&mu_, deadline)) {
+    }
+    if (running_ != 0) {
       for (auto& [id, job] : active_) {
         spdlog::warn(
             "job {}: its epoch outlasted the drain grace; stopping it mid-epoch "

@@ -10,7 +10,8 @@
 //
 // Thread-safety: every method is safe from any thread. mu_ guards the
 // counts and the running set and is never held during store I/O; claim_mu_
-// serialises the workers' claims (held during ClaimNext; no RPC takes it).
+// serialises the workers' claims (held during ClaimNext; no RPC takes it),
+// and is taken before mu_.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,7 @@
 #include "core/status.h"
 #include "server/jobs/active_job.h"
 #include "server/jobs/stop_token.h"
+#include "server/util/mutex.h"
 #include "server/store/store.h"
 
 namespace gantry {
@@ -94,26 +96,26 @@ class Scheduler {
  private:
   void WorkerLoop();
   // RESOURCE_EXHAUSTED: `waiting` jobs wait for a worker.
-  Status QueueFull(int64_t waiting) const;
+  Status QueueFull(int64_t waiting) const REQUIRES(mu_);
 
   const SchedulerOptions options_;
   Store* const store_;
   const RunFn run_;
   StopSource drain_;
-  std::mutex claim_mu_;
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable idle_cv_;
-  int64_t claimable_ = 0;      // Guarded by mu_: queued (and interrupted) jobs
-  int64_t reserved_ = 0;       // Guarded by mu_: admitted, not yet stored
-  bool head_blocked_ = false;  // Guarded by mu_: the next job waits for memory
-  // Guarded by mu_: counts every change that can make a claim succeed (a job
-  // stored, cancelled or ended), so that a worker whose claim found nothing
-  // only concludes so when nothing changed during the claim.
-  uint64_t generation_ = 0;
-  int running_ = 0;                                           // Guarded by mu_.
-  int64_t running_memory_ = 0;                                // Guarded by mu_.
-  std::map<std::string, std::shared_ptr<ActiveJob>> active_;  // Guarded by mu_.
+  Mutex claim_mu_ ACQUIRED_BEFORE(mu_);
+  mutable Mutex mu_;
+  CondVar work_cv_;
+  CondVar idle_cv_;
+  int64_t claimable_ GUARDED_BY(mu_) = 0;      // queued (and interrupted) jobs
+  int64_t reserved_ GUARDED_BY(mu_) = 0;       // admitted, not yet stored
+  bool head_blocked_ GUARDED_BY(mu_) = false;  // the next job waits for memory
+  // Counts every change that can make a claim succeed (a job stored,
+  // cancelled or ended), so that a worker whose claim found nothing only
+  // concludes so when nothing changed during the claim.
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  int running_ GUARDED_BY(mu_) = 0;
+  int64_t running_memory_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::shared_ptr<ActiveJob>> active_ GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
 };
 

@@ -1,4 +1,5 @@
-// MonitoredStore: a Store that passes every call to another and remembers
+// MonitoredStore: a Store that passes every call to another (ForwardingStore)
+// and remembers
 // whether its writes are failing, for health checks: Trouble() is the last
 // failed write's error while a write failed within the last kRecentSeconds
 // (writes that fail now and then), or the last write failed within the
@@ -14,49 +15,27 @@
 #include <optional>
 #include <string>
 
-#include "server/store/store.h"
+#include "server/store/forwarding_store.h"
 #include "server/util/mutex.h"
 
 namespace gantry {
 
-class MonitoredStore final : public Store {
+class MonitoredStore final : public ForwardingStore {
  public:
   static constexpr int kTroubleSeconds = 30;
   static constexpr int kRecentSeconds = 5;
 
-  explicit MonitoredStore(Store* inner) : inner_(inner) {}
+  explicit MonitoredStore(Store* inner) : ForwardingStore(inner) {}
 
   // The failing write's error, while the store is in trouble.
   std::optional<std::string> Trouble() const EXCLUDES(mu_);
 
-  std::string Describe() const override { return inner_->Describe(); }
   StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
     return Record(inner_->InsertJob(row, first));
-  }
-  StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override {
-    return inner_->FindRequest(request_id);
-  }
-  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override {
-    return inner_->GetJob(id, points);
-  }
-  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override {
-    return inner_->ListJobs(query);
-  }
-  StatusOr<std::vector<JobRow>> ActiveJobs() const override { return inner_->ActiveJobs(); }
-  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t ended_before_ns, int64_t keep_newest,
-                                                 int limit) const override {
-    return inner_->ExpiredJobs(ended_before_ns, keep_newest, limit);
-  }
-  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override {
-    return inner_->CountJobs();
   }
   Status DeleteJob(const std::string& id) override { return Record(inner_->DeleteJob(id)); }
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
     return Record(inner_->AppendEvent(row, event));
-  }
-  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
-                                                 int limit) const override {
-    return inner_->ReadEvents(id, from_seq, limit);
   }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
                                             int64_t lease_ns) override {
@@ -65,49 +44,24 @@ class MonitoredStore final : public Store {
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
     return Record(inner_->RenewLease(id, lease, lease_ns));
   }
-  Status ExpireAllLeases() override { return inner_->ExpireAllLeases(); }
   Status PutBlob(const BlobKey& key, const std::string& bytes) override {
     return Record(inner_->PutBlob(key, bytes));
-  }
-  StatusOr<std::string> GetBlob(const BlobKey& key) const override { return inner_->GetBlob(key); }
-  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id,
-                                           BlobKind kind) const override {
-    return inner_->ListBlobs(job_id, kind);
   }
   Status DeleteBlob(const BlobKey& key) override { return Record(inner_->DeleteBlob(key)); }
   StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override {
     return Record(inner_->PutTable(row, bytes));
   }
-  StatusOr<TableRow> GetTable(const std::string& id) const override {
-    return inner_->GetTable(id);
-  }
-  StatusOr<std::string> ReadTableBytes(const std::string& id) const override {
-    return inner_->ReadTableBytes(id);
-  }
-  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& query) const override {
-    return inner_->ListTables(query);
-  }
   Status DeleteTable(const std::string& id) override { return Record(inner_->DeleteTable(id)); }
-  bool Shared() const override { return inner_->Shared(); }
   // A failed ping is trouble too: the store is unreachable.
   Status Ping() const override { return const_cast<MonitoredStore*>(this)->Record(inner_->Ping()); }
   Status RequestCancel(const std::string& id) override {
     return Record(inner_->RequestCancel(id));
   }
-  StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override {
-    return inner_->CancelRequests(owner);
-  }
   StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
                                                  int64_t lease_ns) override {
     return Record(inner_->ClaimCancelled(id, owner, lease_ns));
   }
-  void Subscribe(std::function<void(const StoreChange&)> fn) override {
-    inner_->Subscribe(std::move(fn));
-  }
   Status PutSession(const SessionRow& row) override { return Record(inner_->PutSession(row)); }
-  StatusOr<SessionRow> GetSession(const std::string& id_hash) const override {
-    return inner_->GetSession(id_hash);
-  }
   Status DeleteSession(const std::string& id_hash) override {
     return Record(inner_->DeleteSession(id_hash));
   }
@@ -128,7 +82,6 @@ class MonitoredStore final : public Store {
     return result;
   }
 
-  Store* const inner_;
   // Taken after the inner store's call returned.
   mutable Mutex mu_;
   std::optional<std::string> error_ GUARDED_BY(mu_);  // the last failure's

@@ -345,7 +345,7 @@ Status SqliteStore::Transaction(Fn&& body) {
   GANTRY_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
   Status s = body();
   if (s.ok()) s = Exec(db_, "COMMIT");
-  if (!s.ok()) (void)Exec(db_, "ROLLBACK");
+  if (!s.ok()) (void)Exec(db_, "ROLLBACK");  // the body's or COMMIT's error is the one to report
   return s;
 }
 

@@ -16,7 +16,7 @@ int64_t EventNs(const v1::JobEvent& event) {
 }  // namespace
 
 void UnstoredOverlay::Record(const JobRow& row, const v1::JobEvent& failed) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (entries_.count(row.id) == 0) order_.push_back(row.id);
   entries_[row.id] = Entry{row.lease, failed};
   while (order_.size() > kMaxUnstored) {
@@ -26,14 +26,14 @@ void UnstoredOverlay::Record(const JobRow& row, const v1::JobEvent& failed) {
 }
 
 std::optional<UnstoredOverlay::Entry> UnstoredOverlay::Find(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
   return it->second;
 }
 
 void UnstoredOverlay::Forget(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (entries_.erase(id) == 0) return;
   order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
 }

@@ -20,11 +20,11 @@
 
 #include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "server/store/forwarding_store.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -49,14 +49,14 @@ class UnstoredOverlay final : public ForwardingStore {
     int64_t lease = 0;
     v1::JobEvent event;
   };
-  std::optional<Entry> Find(const std::string& id) const;
+  std::optional<Entry> Find(const std::string& id) const EXCLUDES(mu_);
   // Lays the entry for row.id over `row` when it applies; drops a moot one.
-  void LayOver(JobRow* row) const;
-  void Forget(const std::string& id) const;
+  void LayOver(JobRow* row) const EXCLUDES(mu_);
+  void Forget(const std::string& id) const EXCLUDES(mu_);
 
-  mutable std::mutex mu_;
-  mutable std::map<std::string, Entry> entries_;  // Guarded by mu_.
-  mutable std::deque<std::string> order_;         // Guarded by mu_; oldest first.
+  mutable Mutex mu_;
+  mutable std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  mutable std::deque<std::string> order_ GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace gantry
