@@ -4,6 +4,10 @@
 #
 #   deploy/stage-runtime.sh STAGING BASE_PACKAGES BINARY...
 #
+# It runs in the Dockerfile's build stage, or on a Debian 12 host whose own
+# build goes into the image instead: staged into DIR/stage, then
+# `podman build --build-context build=DIR` (tests/deploy/container_test.sh).
+#
 # - every library in the binaries' ldd closure (ldd already lists the whole
 #   recursive closure), each with its chain of symlinks kept as symlinks:
 #   libblas.so.3 -> /etc/alternatives/libblas.so.3-x86_64-linux-gnu ->
@@ -32,35 +36,54 @@ while read -r f; do
   case $f in /lib/*|/lib64/*|/bin/*|/sbin/*) in_base[/usr$f]=1 ;; esac
 done < <(xargs dpkg -L <"$base_pkgs" 2>/dev/null)
 
-# Copies one path into the stage, following its symlinks one step at a time
-# and copying each link as a link, then the file it ends at.
-copy_chain() {
-  local f=$1 target
-  while :; do
-    # the directory in its canonical form: /lib is a symlink to usr/lib in
-    # bookworm, and the base image has that symlink already.
-    f="$(readlink -f "$(dirname "$f")")/$(basename "$f")"
-    if [[ -n "${copied[$f]+x}" ]]; then return 0; fi
-    copied[$f]=1
-    if [[ -n "${in_base[$f]+x}" ]]; then return 0; fi
-    mkdir -p "$stage$(dirname "$f")"
-    cp -a "$f" "$stage$f"
-    if [[ ! -L "$f" ]]; then return 0; fi
-    target=$(readlink "$f")
-    [[ "$target" == /* ]] || target="$(dirname "$f")/$target"
-    f=$target
-  done
-}
-
+libs=$(mktemp)
+trap 'rm -f "$libs"' EXIT
 mkdir -p "$stage/usr/local/bin"
 for bin in "$@"; do
   cp -a "$bin" "$stage/usr/local/bin/"
   ldd "$bin" | awk '/=> \//{print $3} /^\t\//{print $1}'
-done | sort -u >/tmp/stage-libs.txt
+done | sort -u >"$libs"
 if grep -q 'not found' < <(for bin in "$@"; do ldd "$bin"; done); then
   echo "stage-runtime: a library is not found" >&2; exit 1
 fi
-while read -r lib; do copy_chain "$lib"; done </tmp/stage-libs.txt
+
+# Every library with its chain of symlinks, one step at a time: each link is
+# copied as a link, then the file it ends at. Each path in its directory's
+# canonical form (/lib is a symlink to usr/lib in bookworm, and the base
+# image has that symlink already). The chains are followed a step for all at
+# once, and copied a directory at a time, so that a few hundred libraries
+# cost a few processes, not thousands.
+declare -A canonical
+mapfile -t pending <"$libs"
+to_copy=()
+while ((${#pending[@]})); do
+  links=()
+  for f in "${pending[@]}"; do
+    dir=${f%/*}
+    [[ -n "${canonical[$dir]+x}" ]] || canonical[$dir]=$(readlink -f "$dir")
+    f=${canonical[$dir]}/${f##*/}
+    [[ -z "${copied[$f]+x}" ]] || continue
+    copied[$f]=1
+    [[ -z "${in_base[$f]+x}" ]] || continue
+    to_copy+=("$f")
+    [[ ! -L "$f" ]] || links+=("$f")
+  done
+  pending=()
+  ((${#links[@]})) || break
+  mapfile -t targets < <(readlink -- "${links[@]}")
+  for i in "${!links[@]}"; do
+    t=${targets[i]}
+    [[ "$t" == /* ]] || t="${links[i]%/*}/$t"
+    pending+=("$t")
+  done
+done
+declare -A by_dir
+for f in "${to_copy[@]}"; do by_dir[${f%/*}]+="$f"$'\n'; done
+for dir in "${!by_dir[@]}"; do
+  mapfile -t files <<<"${by_dir[$dir]%$'\n'}"
+  mkdir -p "$stage$dir"
+  cp -a -t "$stage$dir" -- "${files[@]}"
+done
 
 for extra in /etc/ssl/certs/ca-certificates.crt /etc/ssl/openssl.cnf /usr/lib/ssl \
              /etc/fonts /usr/share/fonts/truetype/dejavu; do
@@ -69,5 +92,5 @@ for extra in /etc/ssl/certs/ca-certificates.crt /etc/ssl/openssl.cnf /usr/lib/ss
   cp -a "$extra" "$stage$extra"
 done
 
-echo "stage-runtime: $(wc -l </tmp/stage-libs.txt) libraries from ldd," \
+echo "stage-runtime: $(wc -l <"$libs") libraries from ldd," \
      "$(find "$stage" -type f | wc -l) files, $(du -sm "$stage" | cut -f1) MiB in $stage"

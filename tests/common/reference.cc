@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cstdio>
+#include <future>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -28,7 +31,9 @@ std::string RunCommand(const std::string& command, int* exit_code) {
   return out;
 }
 
-ReferenceRun RunReference(unsigned long long seed, int epochs) {
+namespace {
+
+ReferenceRun RunReferenceProgram(unsigned long long seed, int epochs) {
   const std::string cmd = std::string("OPENBLAS_NUM_THREADS=1 ") + kPython + " " + kSourceDir +
                           "/tests/reference/seed_program.py --seed " + std::to_string(seed) +
                           " --epochs " + std::to_string(epochs) + " 2>&1";
@@ -52,6 +57,21 @@ ReferenceRun RunReference(unsigned long long seed, int epochs) {
                              " epochs, expected " + std::to_string(epochs));
   }
   return run;
+}
+
+}  // namespace
+
+ReferenceRun RunReference(unsigned long long seed, int epochs) {
+  static std::mutex mu;
+  static std::map<std::pair<unsigned long long, int>, std::shared_future<ReferenceRun>> runs;
+  std::shared_future<ReferenceRun> run;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, first] = runs.try_emplace({seed, epochs});
+    if (first) it->second = std::async(std::launch::async, RunReferenceProgram, seed, epochs).share();
+    run = it->second;
+  }
+  return run.get();
 }
 
 }  // namespace gantry::testing

@@ -17,7 +17,10 @@ struct ReferenceRun {
   double train_seconds = 0;             // as the program measured it
 };
 
-// Runs the program; aborts the test (via exception) when it fails.
+// Runs the program once per (seed, epochs) in a process (the parity tests of
+// both training paths compare with the same run, about 40 s of Python), and
+// returns its losses; aborts the test (via exception) when it fails.
+// Thread-safe: a second caller waits for the first's run.
 ReferenceRun RunReference(unsigned long long seed, int epochs);
 
 // Runs `command` through /bin/sh, returns its stdout; throws on non-zero exit.

@@ -9,8 +9,8 @@
 #   tests/deploy/compose_test.sh GANTRY_CLI
 #
 # Reuses the gantry image that tests/deploy/container_test.sh builds
-# (GANTRY_TEST_IMAGE, default localhost/gantry), building it the same way if
-# it is missing.
+# (GANTRY_TEST_IMAGE, default localhost/gantry), building it the same way
+# (tests/deploy/build_image.sh, from GANTRY_CLI's gantryd) if it is missing.
 #
 # podman-compose 1.0.3 (Debian 12) on these machines, and what this does
 # about it:
@@ -57,8 +57,7 @@ build() {  # IMAGE DOCKERFILE
 }
 source tests/deploy/base_image.sh  # the Dockerfiles' base image, made once
 if ! podman image exists "$image"; then
-  echo "== podman build $image (container_test.sh builds it too)"
-  build "$image" deploy/Dockerfile
+  tests/deploy/build_image.sh "$image" "$gantry" "$(dirname "$gantry")/gantryd"
 fi
 echo "== podman build $pg_image"
 start=$(date +%s)

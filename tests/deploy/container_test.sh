@@ -6,10 +6,15 @@
 # its samples still there. Prints the image's size and the cold start to
 # SERVING.
 #
-#   tests/deploy/container_test.sh GANTRY_CLI
+#   tests/deploy/container_test.sh GANTRY_CLI GANTRYD
+#
+# The image holds the build under test (GANTRYD and GANTRY_CLI, staged in
+# place of the Dockerfile's build stage; GANTRY_CONTAINER_FROM_SOURCE=1
+# compiles them in the container instead): tests/deploy/build_image.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 gantry=$(readlink -f "${1:-build/bin/gantry}")
+gantryd=$(readlink -f "${2:-$(dirname "$gantry")/gantryd}")
 image=${GANTRY_TEST_IMAGE:-localhost/gantry}
 
 if ! command -v podman >/dev/null; then
@@ -17,13 +22,7 @@ if ! command -v podman >/dev/null; then
 fi
 
 source tests/deploy/base_image.sh  # the Dockerfiles' base image, made once
-
-echo "== podman build"
-start=$(date +%s)
-buildlog=$(mktemp)
-podman build --format docker --isolation chroot --pull=never -t "$image" -f deploy/Dockerfile . >"$buildlog" 2>&1 \
-  || { tail -40 "$buildlog"; exit 1; }
-echo "built $image in $(( $(date +%s) - start )) s"
+tests/deploy/build_image.sh "$image" "$gantry" "$gantryd"
 size=$(podman image inspect "$image" --format '{{.Size}}')
 echo "runtime image size: $((size / 1024 / 1024)) MiB"
 
@@ -72,7 +71,9 @@ tail -2 /tmp/gantry-container-watch.txt
 [ "$(tail -1 /tmp/gantry-container-watch.txt)" = "state SUCCEEDED" ]
 "$gantry" sample "$id" --count 50 --seed 3 >/tmp/gantry-container-sample-1.csv
 [ "$(wc -l </tmp/gantry-container-sample-1.csv)" -eq 51 ]
-podman exec "$name" sh -c 'id -un; ls /data' | tr '\n' ' '; echo
+user=$(podman exec "$name" id -un)
+echo "runs as $user (uid $(podman exec "$name" id -u)); /data holds: $(podman exec "$name" ls /data | tr '\n' ' ')"
+[ "$user" = gantry ]
 # The image serves HTTP on 8080: /healthz, the JSON API, the dashboard.
 /usr/bin/python3 - "$http_port" "$id" <<'PY'
 import json, sys, urllib.request
