@@ -30,6 +30,9 @@ class SnapshotCache {
   // The job's snapshot of `epoch`, from memory or its blob. NOT_FOUND when
   // no blob exists; DATA_LOSS when it is unreadable.
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch);
+  // The job's snapshot of `epoch` if it is in memory (null if not): never
+  // reads the store.
+  std::shared_ptr<const GeneratorSnapshot> Peek(const std::string& job_id, int64_t epoch);
   // Drops the job's snapshots (it was deleted).
   void Forget(const std::string& job_id);
 
