@@ -11,6 +11,7 @@
 
 #include "server/util/files.h"
 #include "server/util/safe_text.h"
+#include "server/store/cached_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
@@ -104,6 +105,8 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     if (!store.ok()) return store.status();
     s->store_ = std::move(store).value();
   }
+  // GetJob rows from memory (an exclusive store; a shared one passes through).
+  s->store_ = std::make_unique<CachedStore>(std::move(s->store_));
   s->monitored_ = std::make_unique<MonitoredStore>(s->store_.get());
   auto manager = JobManager::Create(options.manager, s->monitored_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();

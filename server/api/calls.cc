@@ -176,7 +176,8 @@ StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& 
   return manager_->Dataset(request);
 }
 
-StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary) const {
+StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary,
+                                       bool from_memory) const {
   GANTRY_RETURN_IF_ERROR(CheckJobId(req.job_id()));
   const int64_t limit = manager_->options().max_sample_points;
   if (req.count() < 1 || req.count() > limit) {
@@ -187,8 +188,9 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary)
   }
   std::optional<int64_t> epoch;
   if (req.has_epoch()) epoch = req.epoch();
-  auto snapshot = manager_->Snapshot(req.job_id(), epoch, req.best());
+  auto snapshot = manager_->Snapshot(req.job_id(), epoch, req.best(), from_memory);
   if (!snapshot.ok()) return snapshot.status();
+  if (*snapshot == nullptr) return SamplePlan{};  // from_memory, and not in memory
   SamplePlan plan;
   plan.snapshot = *snapshot;
   plan.count = req.count();
@@ -233,6 +235,19 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary)
 StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) const {
   auto plan = PlanSample(request, /*unary=*/true);
   if (!plan.ok()) return plan.status();
+  v1::SampleResponse response;
+  GANTRY_RETURN_IF_ERROR(FillSample(*plan, 0, plan->count, &response));
+  CountPoints(plan->count);
+  return response;
+}
+
+std::optional<StatusOr<v1::SampleResponse>> Calls::QuickSample(
+    const v1::SampleRequest& request) const {
+  if (request.count() < 1 || request.count() > kSampleBlock) return std::nullopt;
+  auto plan = PlanSample(request, /*unary=*/true, /*from_memory=*/true);
+  if (!plan.ok() || plan->snapshot == nullptr || !plan->snapshot->QuickToSample(plan->count)) {
+    return std::nullopt;  // errors too: Sample answers them
+  }
   v1::SampleResponse response;
   GANTRY_RETURN_IF_ERROR(FillSample(*plan, 0, plan->count, &response));
   CountPoints(plan->count);

@@ -91,6 +91,11 @@ class Calls {
   StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
   // All points in one message (at most kMaxUnarySampleValues values).
   StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
+  // Sample, when it is quick and reads nothing (a few points of a small
+  // generator whose snapshot is in memory: GeneratorSnapshot::QuickToSample)
+  // and so may run on an RPC thread; nullopt otherwise (call Sample off the
+  // RPC threads).
+  std::optional<StatusOr<v1::SampleResponse>> QuickSample(const v1::SampleRequest& request) const;
   // Any count up to --max-sample-points; the caller fills chunks.
   StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
   // A follower of the job's events from request.from_seq (INVALID_ARGUMENT
@@ -166,7 +171,9 @@ class Calls {
   LoginThrottle* login_throttle() const { return login_throttle_; }
 
  private:
-  StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary) const;
+  // from_memory: a plan without a snapshot (OK) when it is not in memory.
+  StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary,
+                                  bool from_memory = false) const;
 
   JobManager* const manager_;
   WorkPool* pool_ = nullptr;

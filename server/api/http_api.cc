@@ -320,6 +320,8 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
             GANTRY_ASSIGN_QUERY(epoch, int64_t, req, "epoch");
             if (epoch) request.set_epoch(*epoch);
           }
+          // A quick one on this thread, as gRPC's: the pool's hop would cost more.
+          if (auto quick = calls.QuickSample(request)) return std::move(*quick);
           return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
         },
         [&](const v1::SampleResponse& response, Response& r) {

@@ -548,7 +548,7 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
-    const std::string& id, std::optional<int64_t> epoch, bool best) const {
+    const std::string& id, std::optional<int64_t> epoch, bool best, bool from_memory) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
   if (best) {
@@ -591,6 +591,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
                             std::to_string(want) + "; kept: " + names + " and the latest, " +
                             std::to_string(latest));
   }
+  if (from_memory) return snapshots_.Peek(id, want);
   auto snapshot = snapshots_.Get(id, want);
   if (!snapshot.ok() && snapshot.status().code() == StatusCode::kNotFound) {
     return Status::NotFound("epoch: the snapshot of job " + id + " for epoch " +

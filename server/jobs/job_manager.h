@@ -123,10 +123,13 @@ class JobManager {
   // epoch's, INVALID_ARGUMENT together with an epoch). FAILED_PRECONDITION
   // before the first epoch (or evaluation); NOT_FOUND for an epoch whose
   // snapshot is not kept, naming the kept ones. May read the store: call it
-  // off the RPC threads.
+  // off the RPC threads. With `from_memory` it reads the job's row and blob
+  // list as GetJob reads its row, never a snapshot: one that is not in
+  // memory is answered as null (OK).
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
                                                               std::optional<int64_t> epoch,
-                                                              bool best = false) const;
+                                                              bool best = false,
+                                                              bool from_memory = false) const;
 
   // A table job's evaluation of one evaluated epoch in full (default the
   // best), with the scores of every evaluated epoch (server/jobs/table_report.cc).

@@ -28,6 +28,15 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> SnapshotCache::Get(const std:
   return *snapshot;
 }
 
+std::shared_ptr<const GeneratorSnapshot> SnapshotCache::Peek(const std::string& job_id,
+                                                              int64_t epoch) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find({job_id, epoch});
+  if (it == entries_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.snapshot;
+}
+
 void SnapshotCache::InsertLocked(const Key& key,
                                  std::shared_ptr<const GeneratorSnapshot> snapshot) {
   if (entries_.count(key) != 0) return;

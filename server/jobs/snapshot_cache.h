@@ -31,6 +31,10 @@ class SnapshotCache {
   // no blob exists; DATA_LOSS when it is unreadable.
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Get(const std::string& job_id, int64_t epoch)
       EXCLUDES(mu_);
+  // The job's snapshot of `epoch` if it is in memory (null if not): never
+  // reads the store.
+  std::shared_ptr<const GeneratorSnapshot> Peek(const std::string& job_id, int64_t epoch)
+      EXCLUDES(mu_);
   // Drops the job's snapshots (it was deleted).
   void Forget(const std::string& job_id) EXCLUDES(mu_);
 

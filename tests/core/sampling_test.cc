@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -42,6 +43,58 @@ TEST(SamplingTest, ChunkedRangesEqualOneCall) {
     parts.push_back(snap->Sample(99, off, std::min<int64_t>(1000, n - off)));
   }
   EXPECT_TRUE(whole.equal(torch::cat(parts)));
+}
+
+// Sample's points, bit for bit, are Forward() of each whole block of
+// latent points drawn by randn from the block's own generator, cut to the
+// asked range: the recipe SampleInto followed before it wrote into scratch
+// and ran parts of blocks alone.
+torch::Tensor ForwardOfBlocks(const GeneratorSnapshot& snap, uint64_t seed, int64_t offset,
+                              int64_t count) {
+  std::vector<torch::Tensor> parts;
+  for (int64_t done = 0; done < count;) {
+    const int64_t index = offset + done;
+    const int64_t skip = index % kSampleBlock;
+    const int64_t take = std::min(kSampleBlock - skip, count - done);
+    at::Generator gen =
+        MakeCpuGenerator(DeriveSeed(seed, RandomStream::kSample, index / kSampleBlock));
+    const torch::Tensor z = torch::randn({kSampleBlock, snap.latent_dim()}, gen);
+    parts.push_back(snap.Forward(z).slice(0, skip, skip + take));
+    done += take;
+  }
+  return torch::cat(parts);
+}
+
+TEST(SamplingTest, SampleIsForwardOfTheSeededBlocksBitForBit) {
+  // The seed job's shape, no hidden layer, and one too wide for the kept
+  // scratch (allocated per call).
+  for (const std::vector<int64_t>& widths :
+       {std::vector<int64_t>{2, 16, 32, 2}, {3, 2}, {8, 700, 300, 3}}) {
+    torch::manual_seed(static_cast<uint64_t>(widths.back()));
+    std::vector<at::Tensor> tensors;
+    for (size_t i = 0; i + 1 < widths.size(); ++i) {
+      tensors.push_back(torch::randn({widths[i + 1], widths[i]}));
+      tensors.push_back(torch::randn({widths[i + 1]}));
+    }
+    const GeneratorSnapshot snap(std::move(tensors), 1);
+    // Each part twice: the first of its size also runs the whole block (to
+    // check that a part alone is exact), later ones may run the part alone.
+    for (int pass = 0; pass < 2; ++pass) {
+      for (auto [offset, count] : {std::pair<int64_t, int64_t>{0, 1000}, {0, 1},
+                                    {kSampleBlock - 7, 20}, {70, 64}, {3, 2 * kSampleBlock + 5},
+                                    {5 * kSampleBlock + 100, 3000}}) {
+        const uint64_t seed = 11 + static_cast<uint64_t>(pass);
+        const torch::Tensor got = snap.Sample(seed, offset, count);
+        const torch::Tensor want = ForwardOfBlocks(snap, seed, offset, count);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_EQ(std::memcmp(got.data_ptr<float>(), want.data_ptr<float>(),
+                              static_cast<size_t>(want.numel()) * sizeof(float)),
+                  0)
+            << "widths " << widths.size() << " offset " << offset << " count " << count
+            << " pass " << pass;
+      }
+    }
+  }
 }
 
 TEST(SamplingTest, SnapshotIsIsolatedFromFurtherTraining) {

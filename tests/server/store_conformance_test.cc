@@ -19,6 +19,7 @@
 
 #include "server/util/sha256.h"
 #include "tests/server/store_fixture.h"
+#include "server/store/cached_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
@@ -806,7 +807,27 @@ INSTANTIATE_TEST_SUITE_P(
                                    [](const std::string&) -> std::unique_ptr<Store> {
                                      return std::make_unique<MemoryStore>();
                                    }},
-                      StoreFactory{"postgresql", NewPgStore}),
+                      StoreFactory{"postgresql", NewPgStore},
+                      // The row cache keeps every contract of the store it wraps.
+                      StoreFactory{"cached_sqlite",
+                                   [](const std::string& dir) -> std::unique_ptr<Store> {
+                                     auto s = SqliteStore::Open(dir);
+                                     EXPECT_TRUE(s.ok()) << s.status().ToString();
+                                     if (!s.ok()) return nullptr;
+                                     return std::make_unique<CachedStore>(std::move(s).value());
+                                   }},
+                      StoreFactory{"cached_memory",
+                                   [](const std::string&) -> std::unique_ptr<Store> {
+                                     return std::make_unique<CachedStore>(
+                                         std::make_unique<MemoryStore>());
+                                   }},
+                      // Shared: passed through uncached.
+                      StoreFactory{"cached_postgresql",
+                                   [](const std::string& dir) -> std::unique_ptr<Store> {
+                                     auto pg = NewPgStore(dir);
+                                     if (pg == nullptr) return nullptr;
+                                     return std::make_unique<CachedStore>(std::move(pg));
+                                   }}),
     [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // A connection of the test's own to a PostgreSQL database, standing in for

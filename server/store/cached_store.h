@@ -1,0 +1,134 @@
+// CachedStore: a Store that passes every call to another and keeps the job
+// rows GetJob read (without points) in memory, so that GetJob of an ended
+// job, or of a RUNNING one whose row was read before, answers without store
+// I/O; and the epochs ListBlobs found (Sample and ExportGenerator list a
+// job's snapshots on every call).
+//
+// - Bounded by entries: at most max_rows rows and max_rows blob lists,
+//   least recently read out first. Rows read with points (ReadPoints::kYes:
+//   a USER dataset's values, up to megabytes) are never kept.
+// - A job's blob lists are dropped by every PutBlob or DeleteBlob of its
+//   (whatever the outcome) and by DeleteJob.
+// - Kept current by every write of the job that goes through it: a stored
+//   event (AppendEvent) updates the kept row as the store updated its own
+//   (the fields store.h lists), when the kept row is the one the event
+//   follows (its last_seq is the event's seq - 1); any other write, a
+//   refused event included, drops the job's row whatever its outcome
+//   (InsertJob, DeleteJob, ClaimNext: the job it claimed, RenewLease,
+//   RequestCancel, ClaimCancelled), and ExpireAllLeases (or a ClaimNext or
+//   ClaimCancelled that failed without saying which job) drops every row.
+//   So a RUNNING job's row, once read, stays in memory through its epochs.
+//   A write that reaches the wrapped store some other way is not seen: wrap
+//   the store that every part of the server writes through.
+// - A row read while a write was in flight is not kept (a generation count
+//   taken before the read must still hold after it), so a row a write
+//   dropped or updated is never replaced by a read that started before the
+//   write ended.
+// - Shared stores (Shared(): other replicas write to the same PostgreSQL)
+//   are passed through uncached. Their changes reach this process only as
+//   notifications (Subscribe) that come after the other replica's write was
+//   acknowledged to its client, that can be lost (kResync), and that do not
+//   cover every change of a row (claims, lease renewals and deletes are not
+//   notified): a row invalidated by them would be served stale after
+//   another replica's write. Reading the database is the only way to be
+//   current there.
+//
+// Thread-safety: every method is safe from any thread, as the wrapped store;
+// the cache has its own lock, never held during the wrapped store's I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "server/store/forwarding_store.h"
+#include "server/store/store.h"
+#include "server/util/mutex.h"
+#include "server/util/thread_annotations.h"
+
+namespace gantry {
+
+class CachedStore final : public ForwardingStore {
+ public:
+  // A row without points is a few hundred bytes to a few KiB (a table job's
+  // schema with many categorical levels: more), so 1024 rows stay within a
+  // few MiB while covering every job a dashboard or a sweep polls.
+  static constexpr size_t kDefaultMaxRows = 1024;
+
+  // Takes `inner` over; max_rows >= 1.
+  explicit CachedStore(std::unique_ptr<Store> inner, size_t max_rows = kDefaultMaxRows);
+  CachedStore(const CachedStore&) = delete;
+  CachedStore& operator=(const CachedStore&) = delete;
+
+  // GetJob and ListBlobs calls answered from memory, and those that read
+  // the wrapped store (the shared store's pass-through counts as neither).
+  int64_t hits() const EXCLUDES(mu_);
+  int64_t misses() const EXCLUDES(mu_);
+  size_t rows() const EXCLUDES(mu_);        // rows kept now
+  size_t blob_lists() const EXCLUDES(mu_);  // blob lists kept now
+
+  // The calls this decorator changes; every other passes through.
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
+  Status DeleteJob(const std::string& id) override;
+  Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override;
+  StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
+                                            int64_t lease_ns) override;
+  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status ExpireAllLeases() override;
+  Status PutBlob(const BlobKey& key, const std::string& bytes) override;
+  StatusOr<std::vector<int64_t>> ListBlobs(const std::string& job_id, BlobKind kind) const override;
+  Status DeleteBlob(const BlobKey& key) override;
+  Status RequestCancel(const std::string& id) override;
+  StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
+                                                 int64_t lease_ns) override;
+
+ private:
+  struct Entry {
+    JobRow row;
+    std::list<std::string>::iterator lru;
+  };
+  using BlobsKey = std::pair<std::string, BlobKind>;
+  struct BlobsKeyHash {
+    size_t operator()(const BlobsKey& k) const {
+      return std::hash<std::string>()(k.first) * 31 + static_cast<size_t>(k.second);
+    }
+  };
+  struct Blobs {
+    std::vector<int64_t> epochs;
+    std::list<BlobsKey>::iterator lru;
+  };
+  // Drops the job's blob list of `kind`, or of every kind (kind unset).
+  void InvalidateBlobs(const std::string& id, std::optional<BlobKind> kind) EXCLUDES(mu_);
+  // Drops the job's row; InvalidateAll drops every row and blob list. Both
+  // (and InvalidateBlobs) end every read in flight's chance to keep what it
+  // read.
+  void Invalidate(const std::string& id) EXCLUDES(mu_);
+  void InvalidateAll() EXCLUDES(mu_);
+  // Invalidates the claimed job, or everything when the claim failed
+  // without saying which job it touched.
+  void AfterClaim(const StatusOr<std::optional<JobRow>>& claimed);
+
+  const std::unique_ptr<Store> owned_;  // inner_ (ForwardingStore's)
+  const bool shared_;
+  const size_t max_rows_;
+  mutable Mutex mu_;
+  // The rows, and their ids, most recently read first.
+  mutable std::unordered_map<std::string, Entry> rows_ GUARDED_BY(mu_);
+  mutable std::list<std::string> lru_ GUARDED_BY(mu_);
+  // Incremented by every invalidation.
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  // The blob lists, most recently read first.
+  mutable std::unordered_map<BlobsKey, Blobs, BlobsKeyHash> blobs_ GUARDED_BY(mu_);
+  mutable std::list<BlobsKey> blobs_lru_ GUARDED_BY(mu_);
+  mutable int64_t hits_ GUARDED_BY(mu_) = 0;
+  mutable int64_t misses_ GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace gantry
