@@ -93,6 +93,7 @@ at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
       return torch::from_blob(const_cast<float*>(d.points.data()), {rows, d.dim}, torch::kFloat)
           .clone();
     }
+    case DatasetKind::kTable: break;  // rows come from the table codec, not from here
   }
   return {};
 }

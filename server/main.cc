@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -36,25 +37,33 @@ std::string DefaultDataDir() {
 }
 
 // "30d", "12h", "90m", "45s": an age; "100": a count.
-bool ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
+// --retention: an age (30d, 12h, 90m, 45s, at most 100 years: it is kept in
+// nanoseconds) or a count of jobs. Empty on success, else what is wrong.
+std::string ParseRetention(const std::string& text, gantry::ManagerOptions* out) {
+  const std::string what = "'" + text + "' is neither an age (30d, 12h, 90m, 45s) nor a count of jobs (100)";
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return what;
   size_t used = 0;
   long long n = 0;
   try {
     n = std::stoll(text, &used);
+  } catch (const std::out_of_range&) {
+    return "'" + text + "' is out of range";
   } catch (const std::exception&) {
-    return false;
+    return what;
   }
-  if (n <= 0) return false;
+  if (n <= 0) return what;
   const std::string unit = text.substr(used);
   if (unit.empty()) {
     out->retention_count = n;
-    return true;
+    return "";
   }
+  constexpr long long kMaxSeconds = 100LL * 365 * 86400;
   const std::map<std::string, long long> seconds = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
   auto it = seconds.find(unit);
-  if (it == seconds.end()) return false;
+  if (it == seconds.end()) return what;
+  if (n > kMaxSeconds / it->second) return "'" + text + "' is over 100 years";
   out->retention_seconds = n * it->second;
-  return true;
+  return "";
 }
 
 int g_signal_pipe[2] = {-1, -1};
@@ -281,9 +290,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!retention.empty()) {
-    if (!ParseRetention(retention, &options.manager)) {
-      std::cerr << "--retention: '" << retention
-                << "' is neither an age (30d, 12h, 90m, 45s) nor a count of jobs (100)\n";
+    if (const std::string error = ParseRetention(retention, &options.manager); !error.empty()) {
+      std::cerr << "--retention: " << error << "\n";
       return 2;
     }
   }

@@ -172,8 +172,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         address_(std::move(address)),
         tls_(tls),
         buffer_(kMaxBuffer),
-        timer_(stream_.get_executor()),
-        deadline_(stream_.get_executor()) {}
+        deadline_(stream_.get_executor()),
+        timer_(stream_.get_executor()) {}
 
   ~Session() {
     if (reserved_ > 0) impl_.Unreserve(address_, reserved_);

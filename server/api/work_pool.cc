@@ -7,6 +7,7 @@
 namespace gantry {
 
 WorkPool::WorkPool(int threads, size_t max_queued, int nice) : max_queued_(max_queued) {
+  MutexLock join(&join_mu_);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, nice] { Loop(nice); });
 }
 
@@ -36,6 +37,7 @@ void WorkPool::Stop() {
     stopping_ = true;
   }
   cv_.SignalAll();
+  MutexLock join(&join_mu_);
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -35,7 +35,7 @@ class WorkPool {
   // step queued, so they stay bounded by the open streams). False only once
   // the pool stopped.
   bool Continue(std::function<void()> task) EXCLUDES(mu_);
-  void Stop() EXCLUDES(mu_);
+  void Stop() EXCLUDES(mu_, join_mu_);
   size_t max_queued() const { return max_queued_; }
 
  private:
@@ -46,7 +46,10 @@ class WorkPool {
   CondVar cv_;
   std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  // Joined by the first Stop() under join_mu_; a Stop from another thread
+  // at once waits for it.
+  Mutex join_mu_;
+  std::vector<std::thread> threads_ GUARDED_BY(join_mu_);
 };
 
 }  // namespace gantry

@@ -20,7 +20,7 @@ constexpr int kMaxBatchesPerRun = 100;
 }  // namespace
 
 void Retention::Start() {
-  if (!enabled()) return;
+  if (!enabled() || thread_.joinable()) return;  // no policy, or started already
   thread_ = std::thread([this] {
     MutexLock lock(&mu_);
     while (!stopping_) {

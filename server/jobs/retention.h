@@ -29,7 +29,7 @@ class Retention {
   Retention& operator=(const Retention&) = delete;
 
   bool enabled() const { return seconds_ > 0 || count_ > 0; }
-  // Starts the janitor thread when a policy is set.
+  // Starts the janitor thread when a policy is set (once: again is a no-op).
   void Start();
   void Stop() EXCLUDES(mu_);
   // Deletes what the policy expires now. Returns how many jobs.

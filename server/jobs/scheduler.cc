@@ -32,6 +32,7 @@ void Scheduler::CapClaimable(int64_t queued) {
 }
 
 void Scheduler::Start() {
+  MutexLock join(&join_mu_);
   for (int i = 0; i < options_.max_concurrent_jobs; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
@@ -203,6 +204,7 @@ void Scheduler::Drain() {
       }
     }
   }
+  MutexLock join(&join_mu_);
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }

@@ -86,8 +86,9 @@ class Scheduler {
 
   // Stops claiming; waits up to drain_grace_ms for running jobs to finish
   // their epoch (their runners hold drain_token()), then stops the rest
-  // between two batches and joins the workers. Idempotent.
-  void Drain();
+  // between two batches and joins the workers. Idempotent, and safe from
+  // two threads at once (the second returns once the workers are joined).
+  void Drain() EXCLUDES(join_mu_, mu_);
   // The server's one drain flag: set by Drain(), read by runners, the
   // manager and the API layer.
   StopToken drain_token() const { return drain_.token(); }
@@ -116,7 +117,10 @@ class Scheduler {
   int running_ GUARDED_BY(mu_) = 0;
   int64_t running_memory_ GUARDED_BY(mu_) = 0;
   std::map<std::string, std::shared_ptr<ActiveJob>> active_ GUARDED_BY(mu_);
-  std::vector<std::thread> workers_;
+  // Started by Start(), joined by the first Drain() under join_mu_ (a
+  // second Drain waits for it and finds none left).
+  Mutex join_mu_;
+  std::vector<std::thread> workers_ GUARDED_BY(join_mu_);
 };
 
 }  // namespace gantry

@@ -98,9 +98,11 @@ class SecurityTest(unittest.TestCase):
             r = d.gantry("submit", "--epochs", "7", "--size", "64", "--watch")
             self.assertEqual(r.returncode, 0, r.stderr)
             job_id = r.stdout.splitlines()[0]
-            self.assertEqual(d.gantry("sample", job_id, "-n", "100").returncode, 0)
-            self.assertEqual(d.gantry("sample", job_id, "-n", "600000", "--out", self.path("m.csv")).returncode, 0)
-            self.assertEqual(d.gantry("get", "j-nothere").returncode, 4)
+            for args in (["-n", "100"], ["-n", "600000", "--out", self.path("m.csv")]):
+                r = d.gantry("sample", job_id, *args)
+                self.assertEqual(r.returncode, 0, f"sample {args}: {r.stderr}")
+            r = d.gantry("get", "j-nothere")
+            self.assertEqual(r.returncode, 4, r.stderr)
             text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10).read().decode()
 
             def value(name, **labels):
