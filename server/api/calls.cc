@@ -11,8 +11,10 @@
 #include "core/export.h"
 #include "core/table_codec.h"
 #include "server/metrics.h"
+#include "server/jobs/convert.h"
 #include "server/jobs/table_jobs.h"
 #include "server/util/mutex.h"
+#include "server/util/page_token.h"
 #include "server/util/safe_text.h"
 
 namespace gantry {
@@ -49,6 +51,49 @@ Status CheckName(const char* field, const std::string& value) {
 Status CheckView(v1::JobView view) {
   if (v1::JobView_IsValid(view)) return Status::Ok();
   return Status::InvalidArgument("view: " + std::to_string(view) + " is not a JobView");
+}
+
+// Mapping the domain's rows to the API's messages.
+constexpr int kDefaultPageSize = 100;
+// A ListJobs page stays under this many bytes (gRPC's default limit is
+// 4 MiB): a longer page ends early with a next_page_token.
+constexpr size_t kMaxPageBytes = 3 << 20;
+
+// A stored job as gantry.v1.Job: a USER dataset's points only in the FULL
+// view (the row must have been read with them), a table job's schema once
+// (in Job.table_schema), the latest epoch's report and best epoch.
+v1::Job JobToProto(const JobRow& r, v1::JobView view) {
+  v1::Job out;
+  out.set_id(r.id);
+  out.set_name(r.name);
+  out.set_state(r.state);
+  *out.mutable_spec() = r.spec;
+  const bool user = r.spec.dataset().kind() == v1::DATASET_KIND_USER;
+  if (user && view != v1::JOB_VIEW_FULL) {
+    out.mutable_spec()->mutable_dataset()->mutable_points()->clear_values();
+    out.set_points_omitted(true);
+  }
+  if (r.spec.dataset().kind() == v1::DATASET_KIND_TABLE) {
+    // The effective schema once, in Job.table_schema (the spec's copy is output only).
+    out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
+    out.mutable_spec()->mutable_dataset()->mutable_table()->clear_schema();
+  }
+  out.set_dataset_rows(r.dataset_rows);
+  out.set_epochs_done(r.epochs_done);
+  if (r.epochs_done > 0 && r.latest) {
+    *out.mutable_latest() = *r.latest;
+    out.set_best_epoch(r.latest->best_epoch());
+    if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
+    out.set_stop_reason(r.latest->stop_reason());
+  }
+  out.set_error(r.error);
+  SetTimestamp(r.create_ns, out.mutable_create_time());
+  if (r.start_ns != 0) SetTimestamp(r.start_ns, out.mutable_start_time());
+  if (r.end_ns != 0) SetTimestamp(r.end_ns, out.mutable_end_time());
+  out.set_last_seq(r.last_seq);
+  out.set_memory_estimate_bytes(r.memory_bytes);
+  out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
+  return out;
 }
 
 uint64_t RandomSeed() {
@@ -138,13 +183,24 @@ std::optional<std::string> Calls::NotServing() const {
 StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(CheckName("name", request.name()));
   GANTRY_RETURN_IF_ERROR(CheckName("request_id", request.request_id()));
-  return manager_->Create(request);
+  NewJob job;
+  job.spec = request.spec();
+  job.name = request.name();
+  job.request_id = request.request_id();
+  job.labels = Labels(request.labels().begin(), request.labels().end());
+  auto row = manager_->Create(job);
+  if (!row.ok()) return row.status();
+  return JobToProto(*row, v1::JOB_VIEW_BASIC);
 }
 
 StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
   GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
   GANTRY_RETURN_IF_ERROR(CheckView(request.view()));
-  return manager_->Get(request.job_id(), request.view());
+  auto row = manager_->Get(request.job_id(), request.view() == v1::JOB_VIEW_FULL
+                                                  ? ReadPoints::kYes
+                                                  : ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  return JobToProto(*row, request.view());
 }
 
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
@@ -157,12 +213,51 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
                                    " is not a JobState");
   }
   GANTRY_RETURN_IF_ERROR(CheckView(request.view()));
-  return manager_->List(request);
+  JobsQuery query;
+  query.state = request.state();
+  query.label_selector = request.label_selector();
+  query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  if (!request.page_token().empty()) {
+    int64_t start = 0;
+    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
+    query.before_index = start == INT64_MAX ? 0 : start + 1;
+  }
+  auto rows = manager_->List(query);
+  if (!rows.ok()) return rows.status();
+  v1::ListJobsResponse out;
+  size_t bytes = 0;
+  for (JobRow& row : *rows) {
+    if (out.jobs_size() == query.page_size) {
+      out.set_next_page_token(MakePageToken(row.index));
+      break;
+    }
+    if (request.view() == v1::JOB_VIEW_FULL && row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
+      // The points one job at a time, so that a page stops at its bytes
+      // before reading the next job's.
+      auto full = manager_->Get(row.id, ReadPoints::kYes);
+      if (!full.ok()) {
+        if (full.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+        return full.status();
+      }
+      row = std::move(full).value();
+    }
+    v1::Job job = JobToProto(row, request.view());
+    const size_t size = job.ByteSizeLong();
+    if (out.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
+      out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
+      break;
+    }
+    bytes += size;
+    *out.add_jobs() = std::move(job);
+  }
+  return out;
 }
 
 StatusOr<v1::Job> Calls::CancelJob(const v1::CancelJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  return manager_->Cancel(request.job_id());
+  auto row = manager_->Cancel(request.job_id());
+  if (!row.ok()) return row.status();
+  return JobToProto(*row, v1::JOB_VIEW_BASIC);
 }
 
 StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& request) {
@@ -173,7 +268,7 @@ StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& req
 
 StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& request) const {
   GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  return manager_->Dataset(request);
+  return manager_->Dataset(request.job_id(), request.max_points());
 }
 
 StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary,
@@ -281,7 +376,9 @@ StatusOr<ExportedGenerator> Calls::ExportGenerator(
 
 StatusOr<v1::TableReport> Calls::GetTableReport(const v1::GetTableReportRequest& request) const {
   GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  return manager_->TableReport(request);
+  std::optional<int64_t> epoch;
+  if (request.has_epoch()) epoch = request.epoch();
+  return manager_->TableReport(request.job_id(), epoch);
 }
 
 namespace {

@@ -16,17 +16,12 @@
 #include "server/jobs/table_jobs.h"
 #include "server/jobs/job_runner.h"
 #include "server/jobs/labels.h"
-#include "server/util/page_token.h"
 #include "server/util/safe_text.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
 namespace {
 
-constexpr int kDefaultPageSize = 100;
-// A ListJobs page stays under this many bytes (gRPC's default limit is
-// 4 MiB): a longer page ends early with a next_page_token.
-constexpr size_t kMaxPageBytes = 3 << 20;
 constexpr size_t kMaxIdBytes = 64;
 // The embedded stores are exclusive (a directory lock, or the process's own
 // memory): a claim never needs renewing.
@@ -257,42 +252,8 @@ StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const
   return row;
 }
 
-v1::Job JobManager::ToProto(const JobRow& r, v1::JobView view) const {
-  v1::Job out;
-  out.set_id(r.id);
-  out.set_name(r.name);
-  out.set_state(r.state);
-  *out.mutable_spec() = r.spec;
-  const bool user = r.spec.dataset().kind() == v1::DATASET_KIND_USER;
-  if (user && view != v1::JOB_VIEW_FULL) {
-    out.mutable_spec()->mutable_dataset()->mutable_points()->clear_values();
-    out.set_points_omitted(true);
-  }
-  if (r.spec.dataset().kind() == v1::DATASET_KIND_TABLE) {
-    // The effective schema once, in Job.table_schema (the spec's copy is output only).
-    out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
-    out.mutable_spec()->mutable_dataset()->mutable_table()->clear_schema();
-  }
-  out.set_dataset_rows(r.dataset_rows);
-  out.set_epochs_done(r.epochs_done);
-  if (r.epochs_done > 0 && r.latest) {
-    *out.mutable_latest() = *r.latest;
-    out.set_best_epoch(r.latest->best_epoch());
-    if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
-    out.set_stop_reason(r.latest->stop_reason());
-  }
-  out.set_error(r.error);
-  SetTimestamp(r.create_ns, out.mutable_create_time());
-  if (r.start_ns != 0) SetTimestamp(r.start_ns, out.mutable_start_time());
-  if (r.end_ns != 0) SetTimestamp(r.end_ns, out.mutable_end_time());
-  out.set_last_seq(r.last_seq);
-  out.set_memory_estimate_bytes(r.memory_bytes);
-  out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
-  return out;
-}
-
-StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
-  auto spec = SpecFromProto(request.spec());
+StatusOr<JobRow> JobManager::Create(const NewJob& job) {
+  auto spec = SpecFromProto(job.spec);
   if (!spec.ok()) return spec.status();
   if (spec->dataset.kind == DatasetKind::kTable) {
     // The table read with the spec's overrides: its errors name the file,
@@ -300,20 +261,20 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
     GANTRY_RETURN_IF_ERROR(LoadJobTable(*store_, &*spec));
   }
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
-  GANTRY_RETURN_IF_ERROR(ValidateLabels(request.labels()));
+  GANTRY_RETURN_IF_ERROR(ValidateLabels(job.labels));
   const MemoryEstimate memory = EstimateMemory(*spec);
   JobRow row;
   row.spec = SpecToProto(*spec);
-  row.name = request.name();
-  row.request_id = request.request_id();
-  row.labels = Labels(request.labels().begin(), request.labels().end());
+  row.name = job.name;
+  row.request_id = job.request_id;
+  row.labels = job.labels;
   // A retry of an accepted request is answered before any limit.
-  auto same_request = [&](const JobRow& existing) -> StatusOr<v1::Job> {
+  auto same_request = [&](const JobRow& existing) -> StatusOr<JobRow> {
     if (!SameRequest(existing.request_fingerprint, row.spec, row.name, row.labels)) {
       return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
                                    existing.id + " with a different spec, name or labels");
     }
-    return ToProto(existing, v1::JOB_VIEW_BASIC);
+    return existing;
   };
   if (!row.request_id.empty()) {
     auto existing = store_->FindRequest(row.request_id);
@@ -352,7 +313,7 @@ StatusOr<v1::Job> JobManager::Create(const v1::CreateJobRequest& request) {
   scheduler_.Added();
   CountState(v1::JOB_STATE_UNSPECIFIED, v1::JOB_STATE_QUEUED);
   spdlog::info("job {} QUEUED", inserted->row.id);
-  return ToProto(inserted->row, v1::JOB_VIEW_BASIC);
+  return std::move(inserted->row);
 }
 
 Status JobManager::Reserve() {
@@ -367,55 +328,22 @@ Status JobManager::Reserve() {
   return scheduler_.Reserve();
 }
 
-StatusOr<v1::Job> JobManager::Get(const std::string& id, v1::JobView view) const {
-  auto row = Row(id, view == v1::JOB_VIEW_FULL ? ReadPoints::kYes : ReadPoints::kNo);
-  if (!row.ok()) return row.status();
-  return ToProto(*row, view);
+StatusOr<JobRow> JobManager::Get(const std::string& id, ReadPoints points) const {
+  return Row(id, points);
 }
 
-StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) const {
-  auto selected = ParseLabelSelector(request.label_selector());
+StatusOr<std::vector<JobRow>> JobManager::List(const JobsQuery& request) const {
+  auto selected = ParseLabelSelector(request.label_selector);
   if (!selected.ok()) return selected.status();
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   ListQuery query;
-  query.limit = page_size + 1;
-  query.state = request.state();
+  query.limit = request.page_size + 1;
+  query.state = request.state;
   query.labels = std::move(selected).value();
-  if (!request.page_token().empty()) {
-    int64_t start = 0;
-    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
-    query.before_index = start == INT64_MAX ? 0 : start + 1;
-  }
-  auto rows = store_->ListJobs(query);
-  if (!rows.ok()) return rows.status();
-  v1::ListJobsResponse out;
-  size_t bytes = 0;
-  for (JobRow& row : *rows) {
-    if (out.jobs_size() == page_size) {
-      out.set_next_page_token(MakePageToken(row.index));
-      break;
-    }
-    if (request.view() == v1::JOB_VIEW_FULL && row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
-      auto full = store_->GetJob(row.id, ReadPoints::kYes);
-      if (!full.ok()) {
-        if (full.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
-        return full.status();
-      }
-      row = std::move(full).value();
-    }
-    v1::Job job = ToProto(row, request.view());
-    const size_t size = job.ByteSizeLong();
-    if (out.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
-      out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
-      break;
-    }
-    bytes += size;
-    *out.add_jobs() = std::move(job);
-  }
-  return out;
+  query.before_index = request.before_index;
+  return store_->ListJobs(query);
 }
 
-StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
+StatusOr<JobRow> JobManager::Cancel(const std::string& id) {
   for (int attempt = 0; attempt < kCancelAttempts; ++attempt) {
     auto row = Row(id, ReadPoints::kNo);
     if (!row.ok()) return row.status();
@@ -426,14 +354,14 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
     if (store_->Shared() && row->state == v1::JOB_STATE_RUNNING) {
       auto cancelled = CancelShared(*row);
       if (!cancelled.ok()) return cancelled.status();
-      if (*cancelled) return **cancelled;
+      if (*cancelled) return std::move(**cancelled);
       continue;  // it ended meanwhile
     }
     if (scheduler_.Running(id)) {
       // The embedded stores are exclusive: this process's runner holds the
       // job, and it ends it CANCELLED between two batches.
       CancelLocal(id);
-      return ToProto(*row, v1::JOB_VIEW_BASIC);
+      return row;
     }
     // Queued, or RUNNING in the store with no runner (the last server's
     // job, waiting to be resumed): it ends here, under the lease it has.
@@ -441,7 +369,7 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
     auto cancelled = StoreCancelled(*row);
     if (cancelled.ok()) {
       scheduler_.Removed();
-      return ToProto(*cancelled, v1::JOB_VIEW_BASIC);
+      return cancelled;
     }
     // A worker claimed it meanwhile (its lease changed): cancel it running.
     const Status& s = cancelled.status();
@@ -453,13 +381,13 @@ StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   return Status::Unavailable("job " + id + " is changing state; try again");
 }
 
-StatusOr<std::optional<v1::Job>> JobManager::CancelShared(const JobRow& row) {
+StatusOr<std::optional<JobRow>> JobManager::CancelShared(const JobRow& row) {
   const std::string& id = row.id;
   // The request is stored whatever this process's runner believes: it may
   // have lost its lease without knowing it yet (a paused replica), and the
   // job's real holder, or its next one, must see the cancel.
   const Status requested = store_->RequestCancel(id);
-  if (requested.code() == StatusCode::kFailedPrecondition) return std::optional<v1::Job>{};
+  if (requested.code() == StatusCode::kFailedPrecondition) return std::optional<JobRow>{};
   if (!requested.ok()) return requested;
   spdlog::info("job {}: cancel requested (its lease holder: {})", id, row.owner);
   CancelLocal(id);
@@ -467,8 +395,8 @@ StatusOr<std::optional<v1::Job>> JobManager::CancelShared(const JobRow& row) {
   // job here, under a lease of this process's own.
   auto ended = FinishExpiredCancel(id);
   if (!ended.ok()) return ended.status();
-  if (*ended) return std::optional<v1::Job>(ToProto(**ended, v1::JOB_VIEW_BASIC));
-  return std::optional<v1::Job>(ToProto(row, v1::JOB_VIEW_BASIC));
+  if (*ended) return ended;
+  return std::optional<JobRow>(row);
 }
 
 StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::string& id) {
@@ -600,20 +528,21 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
   return snapshot;
 }
 
-StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const v1::GetDatasetRequest& request) const {
-  auto row = Row(request.job_id(), ReadPoints::kYes);
+StatusOr<v1::GetDatasetResponse> JobManager::Dataset(const std::string& id,
+                                                     int64_t asked_points) const {
+  auto row = Row(id, ReadPoints::kYes);
   if (!row.ok()) return row.status();
   auto spec = SpecFromProto(row->spec);
   if (!spec.ok()) return spec.status();
   if (spec->dataset.kind == DatasetKind::kTable) {
-    return Status::FailedPrecondition("job " + request.job_id() + " trains on table " +
+    return Status::FailedPrecondition("job " + id + " trains on table " +
                                       spec->dataset.table.table_id +
                                       "; its rows are the uploaded table (GetTable, `gantry data get`)");
   }
   const int64_t dim = DataDim(spec->dataset);
   const int64_t limit = kMaxMessageValues / dim;
   const int64_t max_points =
-      request.max_points() == 0 ? std::min<int64_t>(10'000, limit) : request.max_points();
+      asked_points == 0 ? std::min<int64_t>(10'000, limit) : asked_points;
   if (max_points < 1 || max_points > limit) {
     return Status::InvalidArgument("max_points: " + std::to_string(max_points) +
                                    " is out of range 1.." + std::to_string(limit));

@@ -37,6 +37,7 @@
 #include "gantry/v1/gantry.pb.h"
 #include "server/jobs/event_cursor.h"
 #include "server/jobs/event_hub.h"
+#include "server/jobs/labels.h"
 #include "server/metrics.h"
 #include "server/jobs/retention.h"
 #include "server/jobs/scheduler.h"
@@ -49,6 +50,24 @@ namespace gantry {
 
 // ListJobs' largest page (the API layer checks page_size against it).
 inline constexpr int kMaxJobsPageSize = 1000;
+
+// A job to create, as the API layer read it: the spec in its stored form
+// (JobManager::Create validates it), name, request id and labels.
+struct NewJob {
+  v1::JobSpec spec;
+  std::string name;
+  std::string request_id;
+  Labels labels;
+};
+
+// A ListJobs page's rows.
+struct JobsQuery {
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // UNSPECIFIED: any
+  std::string label_selector;                      // server/jobs/labels.h
+  int page_size = 0;                               // 1..kMaxJobsPageSize
+  // Only jobs older than the one with this index (0: from the newest).
+  int64_t before_index = 0;
+};
 
 struct ManagerOptions {
   int max_concurrent_jobs = 2;             // training workers, >= 1
@@ -99,14 +118,21 @@ class JobManager {
   // request's shape (ids present, names' lengths, enums, page sizes); these
   // methods answer what it means.
   //
+  // The domain speaks JobRow (server/store/store.h), the stored form, whose
+  // spec and events are gantry.v1 messages; the API layer maps rows to
+  // gantry.v1.Job (server/api/job_proto.h).
+  //
   // Validates the spec and labels (server/jobs/labels.h); a request_id
-  // retry must repeat the spec, name and labels (else ALREADY_EXISTS).
-  StatusOr<v1::Job> Create(const v1::CreateJobRequest& request);
-  StatusOr<v1::Job> Get(const std::string& id, v1::JobView view = v1::JOB_VIEW_BASIC) const;
-  // A page of jobs, newest first (page_size 0..kMaxJobsPageSize, 0: 100),
-  // filtered by state and label_selector (INVALID_ARGUMENT naming a bad
-  // term).
-  StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request) const;
+  // retry must repeat the spec, name and labels (else ALREADY_EXISTS). The
+  // stored row (the earlier job's, for a retry).
+  StatusOr<JobRow> Create(const NewJob& job);
+  // The job's row; with ReadPoints::kYes, a USER dataset's points too.
+  StatusOr<JobRow> Get(const std::string& id, ReadPoints points = ReadPoints::kNo) const;
+  // Up to query.page_size + 1 rows, newest first, filtered by state and
+  // label_selector (INVALID_ARGUMENT naming a bad term); without points. A
+  // row past page_size says that more follow (its index starts the next
+  // page).
+  StatusOr<std::vector<JobRow>> List(const JobsQuery& query) const;
   // Cancels a job: a queued one ends CANCELLED at once, a running one
   // between two batches of its runner. With a shared store the request is
   // always stored (Store::RequestCancel), whatever this process's runner
@@ -115,7 +141,7 @@ class JobManager {
   // here at once, under a new lease that fences the old holder out. The job
   // as it is after the call (CANCELLED when it ended here);
   // FAILED_PRECONDITION for an ended job.
-  StatusOr<v1::Job> Cancel(const std::string& id);
+  StatusOr<JobRow> Cancel(const std::string& id);
   Status Delete(const std::string& id);
   // A follower of the job's events from `from_seq` (0 or 1: the first).
   StatusOr<std::unique_ptr<EventCursor>> Watch(const std::string& id, int64_t from_seq) const;
@@ -136,10 +162,11 @@ class JobManager {
   // FAILED_PRECONDITION for a point job, before the first evaluation, or
   // when the job's table was deleted; INVALID_ARGUMENT for an epoch that was
   // not evaluated. Reads the table and a snapshot: call it off the RPC threads.
-  StatusOr<v1::TableReport> TableReport(const v1::GetTableReportRequest& request) const;
+  StatusOr<v1::TableReport> TableReport(const std::string& id, std::optional<int64_t> epoch) const;
 
-  // The job's training points, at most max_points rows (1..1e6/dim).
-  StatusOr<v1::GetDatasetResponse> Dataset(const v1::GetDatasetRequest& request) const;
+  // The job's training points, at most max_points rows (1..1e6/dim; 0:
+  // up to 10,000).
+  StatusOr<v1::GetDatasetResponse> Dataset(const std::string& id, int64_t max_points) const;
 
   // Stops accepting jobs; running ones stop at the end of their current
   // epoch and checkpoint, or between two batches once drain_grace_ms has
@@ -160,7 +187,6 @@ class JobManager {
   // The stored row (through the overlay: a failure the store could not
   // record reads FAILED).
   StatusOr<JobRow> Row(const std::string& id, ReadPoints points) const;
-  v1::Job ToProto(const JobRow& row, v1::JobView view) const;
   void CountState(v1::JobState from, v1::JobState to) const;
   // A shared store's other replicas, on two threads of their own. The poll
   // (every kReplicaPoll, or a third of the lease if shorter) applies cancels
@@ -182,7 +208,7 @@ class JobManager {
   // store (whatever this process's runner believes), stops a local runner,
   // and ends the job here when its lease has expired. The job as it is now
   // (CANCELLED when ended here); nullopt when it is no longer RUNNING.
-  StatusOr<std::optional<v1::Job>> CancelShared(const JobRow& row);
+  StatusOr<std::optional<JobRow>> CancelShared(const JobRow& row);
   // Claims a job whose lease expired with a cancel requested (`id`, or ""
   // for any: Store::ClaimCancelled) and ends it CANCELLED under the new
   // lease. The ended row; nullopt when there was none to claim.

@@ -45,15 +45,14 @@ std::string LabelError(const std::string& key, const std::string& value) {
 
 }  // namespace
 
-Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+Status ValidateLabels(const Labels& labels) {
   if (labels.size() > kMaxLabels) {
     return Status::InvalidArgument("labels: " + std::to_string(labels.size()) +
                                    " labels is more than the " + std::to_string(kMaxLabels) +
                                    " a job may carry");
   }
-  // In key order, so the error names the same label every time.
-  const Labels sorted(labels.begin(), labels.end());
-  for (const auto& [key, value] : sorted) {
+  // In key order (a map's), so the error names the same label every time.
+  for (const auto& [key, value] : labels) {
     const std::string error = LabelError(key, value);
     if (!error.empty()) return Status::InvalidArgument("labels: " + error);
   }

@@ -12,8 +12,6 @@
 // Thread-safety: pure functions.
 #pragma once
 
-#include <google/protobuf/map.h>
-
 #include <cstddef>
 #include <map>
 #include <string>
@@ -31,7 +29,7 @@ using Labels = std::map<std::string, std::string>;
 // OK, or INVALID_ARGUMENT naming the label, its value and the rule broken
 // ("labels: key 'a b' (value 'x') must be 1..63 characters of [A-Za-z0-9._-]
 // starting with a letter or digit").
-Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels);
+Status ValidateLabels(const Labels& labels);
 
 // The pairs of `selector`, or INVALID_ARGUMENT naming the bad term: one
 // without '=', an empty or bad key, a bad value, a key given twice, or more

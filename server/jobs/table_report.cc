@@ -78,36 +78,38 @@ void TableReportToProto(const gantry::TableReport& r, v1::TableReport* out) {
   }
 }
 
-bool Evaluated(const JobSpec& spec, const v1::Job& job, int64_t e) {
+bool Evaluated(const JobSpec& spec, const JobRow& job, int64_t e) {
   if (e == 1 || e % spec.eval_every == 0 || e == spec.epochs) return true;
   // A job that stopped early stopped after an evaluation.
-  return !job.stop_reason().empty() && e == job.epochs_done();
+  const bool stopped_early = job.latest && !job.latest->stop_reason().empty();
+  return stopped_early && e == job.epochs_done;
 }
 
 }  // namespace
 
-StatusOr<v1::TableReport> JobManager::TableReport(const v1::GetTableReportRequest& request) const {
-  const std::string& id = request.job_id();
+StatusOr<v1::TableReport> JobManager::TableReport(const std::string& id,
+                                                  std::optional<int64_t> asked_epoch) const {
   auto job = Get(id);
   if (!job.ok()) return job.status();
-  if (job->spec().dataset().kind() != v1::DATASET_KIND_TABLE) {
+  const int64_t best_epoch = job->epochs_done > 0 && job->latest ? job->latest->best_epoch() : 0;
+  if (job->spec.dataset().kind() != v1::DATASET_KIND_TABLE) {
     return Status::FailedPrecondition("job " + id + " is not a table job; reports cover table jobs");
   }
   int64_t epoch = 0;
-  if (request.has_epoch()) {
-    epoch = request.epoch();
-    if (epoch < 1 || epoch > job->epochs_done()) {
+  if (asked_epoch) {
+    epoch = *asked_epoch;
+    if (epoch < 1 || epoch > job->epochs_done) {
       return Status::InvalidArgument("epoch: " + std::to_string(epoch) + " is out of range 1.." +
-                                     std::to_string(job->epochs_done()) + " (the epochs trained)");
+                                     std::to_string(job->epochs_done) + " (the epochs trained)");
     }
   } else {
-    epoch = job->best_epoch();
+    epoch = best_epoch;
     if (epoch == 0) {
-      return Status::FailedPrecondition("job " + id + " has no evaluated epoch yet (" + JobStateName(job->state()) +
+      return Status::FailedPrecondition("job " + id + " has no evaluated epoch yet (" + JobStateName(job->state) +
                                         ")");
     }
   }
-  auto spec = SpecFromProto(job->spec());
+  auto spec = SpecFromProto(job->spec);
   if (!spec.ok()) return Status::DataLoss("job " + id + "'s stored spec: " + spec.status().message());
   if (!Evaluated(*spec, *job, epoch)) {
     return Status::InvalidArgument("epoch: " + std::to_string(epoch) + " was not evaluated (evaluated: epoch 1, " +
@@ -127,9 +129,9 @@ StatusOr<v1::TableReport> JobManager::TableReport(const v1::GetTableReportReques
 
   v1::TableReport out;
   out.set_job_id(id);
-  out.set_job_name(job->name());
+  out.set_job_name(job->name);
   out.set_epoch(epoch);
-  out.set_best_epoch(job->best_epoch());
+  out.set_best_epoch(best_epoch);
   out.set_select_by(MetricName(spec->select_by));
   if (spec->max_dcr_share > 0) out.set_max_dcr_share(spec->max_dcr_share);
   TableReportToProto((*evaluator)->Report(generated), &out);
@@ -137,7 +139,7 @@ StatusOr<v1::TableReport> JobManager::TableReport(const v1::GetTableReportReques
   // Scores over epochs, from the stored events, thinned evenly to at most
   // kMaxHistory: every stride-th evaluation (at most kMaxHistory - 2 of
   // them), the best epoch and the last evaluated one.
-  const int64_t evaluated = job->epochs_done() / spec->eval_every + 2;
+  const int64_t evaluated = job->epochs_done / spec->eval_every + 2;
   const int64_t stride = std::max<int64_t>(1, (evaluated + kMaxHistory - 3) / (kMaxHistory - 2));
   int64_t index = 0, from = 1;
   v1::EpochScores last;
@@ -147,11 +149,11 @@ StatusOr<v1::TableReport> JobManager::TableReport(const v1::GetTableReportReques
     if (!events.ok()) return events.status();
     for (const v1::JobEvent& ev : *events) {
       from = ev.seq() + 1;
-      if (!ev.has_epoch() || !ev.epoch().has_metrics() || ev.epoch().epoch() > job->epochs_done()) continue;
+      if (!ev.has_epoch() || !ev.epoch().has_metrics() || ev.epoch().epoch() > job->epochs_done) continue;
       v1::EpochScores s;
       s.set_epoch(ev.epoch().epoch());
       *s.mutable_metrics() = ev.epoch().metrics();
-      const bool keep = index++ % stride == 0 || s.epoch() == job->best_epoch();
+      const bool keep = index++ % stride == 0 || s.epoch() == best_epoch;
       last_added = keep && out.history_size() < kMaxHistory - 1;
       if (last_added) *out.add_history() = s;
       last = std::move(s);

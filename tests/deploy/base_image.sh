@@ -1,6 +1,6 @@
 # Sourced by the podman tests: makes docker.io/library/debian:bookworm-slim
 # (the Dockerfiles' base) from Debian's packages with debootstrap, once, as
-# shared/docs/containers.md describes (no registry is reachable here).
+# deploy/README.md ("Container") shows by hand (no registry is reachable here).
 base=docker.io/library/debian:bookworm-slim
 if ! podman image exists "$base"; then
   echo "== making $base from Debian's packages (debootstrap)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds deploy/Dockerfile into IMAGE for the podman tests (container_test.sh,
-# and compose_test.sh when the image is missing), as shared/docs/containers.md
-# describes, and prints how long it took:
+# and compose_test.sh when the image is missing), as deploy/README.md
+# ("Container") shows, and prints how long it took:
 #
 #   tests/deploy/build_image.sh IMAGE GANTRY_CLI GANTRYD
 #

@@ -14,8 +14,8 @@
 #
 # podman-compose 1.0.3 (Debian 12) on these machines, and what this does
 # about it:
-# - podman needs runc, cgroupfs and explicit ulimits here (shared/docs/
-#   containers.md), and podman-compose 1.0.3 has no x-podman settings: a
+# - podman needs runc, cgroupfs and explicit ulimits here (deploy/README.md,
+#   "Compose and Kubernetes"), and podman-compose 1.0.3 has no x-podman settings: a
 #   containers.conf passed in CONTAINERS_CONF sets them for every podman call;
 # - it ignores depends_on's condition: service_healthy (and profiles), and a
 #   replica whose --store is unreachable at its start exits: PostgreSQL is

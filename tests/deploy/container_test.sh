@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The container test: builds deploy/Dockerfile with podman as
-# shared/docs/containers.md describes, runs it with a volume, and from the
+# deploy/README.md ("Container") shows, runs it with a volume, and from the
 # host's CLI checks health, submits a short seed job, watches it and samples
 # it; then restarts the container on the same volume and finds the job and
 # its samples still there. Prints the image's size and the cold start to
