@@ -10,6 +10,7 @@
 
 #include "core/json_text.h"
 #include "server/util/safe_text.h"
+#include "server/api/enum_names.h"
 #include "server/api/status_map.h"
 
 namespace gantry {
@@ -36,22 +37,20 @@ Status ParseBody(const Request& req, google::protobuf::Message* message) {
   if (req.body.empty()) return Status::Ok();
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  const auto st = google::protobuf::util::JsonStringToMessage(req.body, message, options);
+  // Enum values in their short spellings too (two_moons, running).
+  auto body = CanonicalEnumsInJson(req.body, *message->GetDescriptor());
+  if (!body.ok()) return Status::InvalidArgument("request body: " + body.status().message());
+  const auto st = google::protobuf::util::JsonStringToMessage(*body, message, options);
   if (!st.ok()) return Status::InvalidArgument("request body: " + std::string(st.message()));
   return Status::Ok();
 }
 
-// ?view=basic|full (or JOB_VIEW_...); absent: BASIC.
+// ?view=basic|full (or JOB_VIEW_..., any case); absent: BASIC.
 StatusOr<v1::JobView> QueryView(const Request& req) {
   if (!req.has_param("view")) return v1::JOB_VIEW_BASIC;
-  std::string text = req.get_param_value("view");
-  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  v1::JobView view;
-  if (!v1::JobView_Parse(text, &view) && !v1::JobView_Parse("JOB_VIEW_" + text, &view)) {
-    return Status::InvalidArgument("view: '" + SafeText(req.get_param_value("view")) +
-                                   "' is not a view (basic, full)");
-  }
-  return view;
+  auto view = ParseEnumName(*v1::JobView_descriptor(), req.get_param_value("view"), "view");
+  if (!view.ok()) return view.status();
+  return static_cast<v1::JobView>((*view)->number());
 }
 
 // An integer query parameter: nullopt when absent, INVALID_ARGUMENT when
@@ -258,14 +257,10 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
       if (!view.ok()) return view.status();
       request.set_view(*view);
       if (req.has_param("state")) {
-        const std::string text = req.get_param_value("state");
-        v1::JobState state;
-        if (!v1::JobState_Parse(text, &state) && !v1::JobState_Parse("JOB_STATE_" + text, &state)) {
-          return Status::InvalidArgument("state: '" + text +
-                                         "' is not a job state (QUEUED, RUNNING, SUCCEEDED, "
-                                         "FAILED, CANCELLED)");
-        }
-        request.set_state(state);
+        // running, RUNNING or JOB_STATE_RUNNING (any case).
+        auto state = ParseEnumName(*v1::JobState_descriptor(), req.get_param_value("state"), "state");
+        if (!state.ok()) return state.status();
+        request.set_state(static_cast<v1::JobState>((*state)->number()));
       }
       return calls.ListJobs(request);
     });

@@ -1,6 +1,9 @@
 #include "server/api/http_router.h"
 
 #include <cctype>
+#include <cstdio>
+#include <functional>
+#include <string_view>
 
 namespace gantry {
 std::string AsciiLower(std::string s) {
@@ -36,7 +39,46 @@ bool HttpRouter::Dispatch(HttpRequest& req, HttpResponse& res) const {
   req.matches.clear();
   for (const auto& group : match) req.matches.push_back(group.str());
   route->handler(req, res);
+  if (route->method == "GET") Revalidate(req, &res);
   return true;
+}
+
+std::string EntityTag(const HttpResponse& res) {
+  const size_t h = std::hash<std::string_view>()(res.body) ^
+                   (std::hash<std::string_view>()(res.content_type) * 31);
+  char tag[24];
+  std::snprintf(tag, sizeof tag, "\"%016zx\"", h);
+  return tag;
+}
+
+bool MatchesIfNoneMatch(const std::string& header, const std::string& tag) {
+  size_t start = 0;
+  while (start < header.size()) {
+    size_t end = header.find(',', start);
+    if (end == std::string::npos) end = header.size();
+    std::string_view item(header.data() + start, end - start);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.substr(0, 2) == "W/") item.remove_prefix(2);  // weak comparison (RFC 9110 13.1.2)
+    if (item == "*" || item == tag) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+void Revalidate(const HttpRequest& req, HttpResponse* res) {
+  if (res->status != 200 || res->stream || res->body.empty()) return;
+  const std::string tag = EntityTag(*res);
+  res->set_header("ETag", tag);
+  bool has_cache_control = false;
+  for (const auto& [name, value] : res->headers) {
+    if (AsciiLower(name) == "cache-control") has_cache_control = true;
+  }
+  // Revalidated on every use: the next request's If-None-Match costs a 304.
+  if (!has_cache_control) res->set_header("Cache-Control", "no-cache");
+  if (!MatchesIfNoneMatch(req.get_header_value("If-None-Match"), tag)) return;
+  res->status = 304;
+  res->body.clear();
 }
 
 bool HttpRequest::has_header(const std::string& name) const {

@@ -18,6 +18,13 @@
 
 namespace gantry {
 
+// The entity tag of a reply's body and type; whether an If-None-Match
+// header value names it ("*", a list, weak tags compared weakly); and the
+// conditional GET that Dispatch applies (Revalidate).
+std::string EntityTag(const HttpResponse& res);
+bool MatchesIfNoneMatch(const std::string& header, const std::string& tag);
+void Revalidate(const HttpRequest& req, HttpResponse* res);
+
 class HttpRouter {
  public:
   using Handler = std::function<void(const HttpRequest&, HttpResponse&)>;
@@ -40,6 +47,11 @@ class HttpRouter {
   // True when `req` goes to an inline route.
   bool IsInline(const HttpRequest& req) const;
   // Runs the route for `req` (filling req.matches); false when none matches.
+  // A GET route's whole 200 reply (not a stream) gets an ETag (a hash of
+  // its body and type) and, unless it set one, Cache-Control: no-cache; a
+  // request whose If-None-Match names that tag gets 304 and no body, so a
+  // page that polls an unchanged list or revalidates a static file moves no
+  // body. The tag is computed from the reply, so the handler still runs.
   bool Dispatch(HttpRequest& req, HttpResponse& res) const;
 
  private:

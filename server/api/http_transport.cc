@@ -438,7 +438,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     out->body() = std::move(res.body);
     if (impl_.stopping) keep_alive_ = false;
     out->keep_alive(keep_alive_);
-    out->prepare_payload();
+    // A 304 has no body, and no Content-Length but the 200's (RFC 9110 8.6).
+    if (out->result() != http::status::not_modified) out->prepare_payload();
     if (head_request_) out->body().clear();  // Content-Length stays the GET's
     // A deadline that grows with the reply: a slow reader of a large one is
     // not cut off, one that reads nothing is.

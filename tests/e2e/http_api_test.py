@@ -324,7 +324,7 @@ class HttpApiTest(unittest.TestCase):
         self.assertIn("batch_size: 2000 is out of range", msg)
         self.assertIn("count: 'abc' is not an integer",
                       self.error("GET", "/v1/jobs/j-x/samples?count=abc", 400, "INVALID_ARGUMENT"))
-        self.assertIn("state: 'BORED'", self.error("GET", "/v1/jobs?state=BORED", 400, "INVALID_ARGUMENT"))
+        self.assertIn("state: 'BORED' is not one of", self.error("GET", "/v1/jobs?state=BORED", 400, "INVALID_ARGUMENT"))
         self.assertIn("page_token", self.error("GET", "/v1/jobs?page_token=x", 400, "INVALID_ARGUMENT"))
         self.assertIn("Last-Event-ID", self.error("GET", "/v1/jobs/j-x/events", 400, "INVALID_ARGUMENT",
                                                   headers={"Last-Event-ID": "soon"}))
@@ -457,6 +457,65 @@ class HttpApiTest(unittest.TestCase):
             self.assertEqual(status, 200, name)
             self.assertIn(needle, raw)
         self.assertEqual(self.d.request("GET", "/static/nothing.js")[0], 404)
+
+    def test_enum_spellings(self):
+        """Short lower-case names, canonical ones and any case, in bodies and queries."""
+        d = self.d
+        for kind, want in (("two_moons", "DATASET_KIND_TWO_MOONS"), ("RING8", "DATASET_KIND_RING8"),
+                           ("dataset_kind_grid25", "DATASET_KIND_GRID25"),
+                           ("DATASET_KIND_SPIRAL", "DATASET_KIND_SPIRAL")):
+            job = d.json("POST", "/v1/jobs", {"spec": {"epochs": 1, "dataset": {"size": 64, "kind": kind}}})
+            self.assertEqual(job["spec"]["dataset"]["kind"], want, kind)   # replies stay canonical
+        msg = self.error("POST", "/v1/jobs", 400, "INVALID_ARGUMENT",
+                         {"spec": {"epochs": 1, "dataset": {"kind": "two_moon"}}})
+        self.assertIn("spec.dataset.kind: 'two_moon' is not one of sine, circle, ring8, grid25, "
+                      "two_moons, spiral, swiss_roll, user, table", msg)
+        # A string that only looks like a field elsewhere is left alone.
+        job = d.json("POST", "/v1/jobs", {"name": "running", "spec": small_spec(1), "labels": {"kind": "sine"}})
+        self.assertEqual(job["name"], "running")
+        self.assertEqual(job["labels"], {"kind": "sine"})
+        for state in ("succeeded", "SUCCEEDED", "Job_State_Succeeded"):
+            wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
+            jobs = d.json("GET", f"/v1/jobs?state={state}&page_size=1000")["jobs"]
+            self.assertIn(job["id"], [j["id"] for j in jobs], state)
+            self.assertEqual({j["state"] for j in jobs}, {"JOB_STATE_SUCCEEDED"}, state)
+        self.assertIn("state: 'bored' is not one of queued, running, succeeded, failed, cancelled",
+                      self.error("GET", "/v1/jobs?state=bored", 400, "INVALID_ARGUMENT"))
+        self.assertIn("view: 'everything' is not one of basic, full",
+                      self.error("GET", "/v1/jobs?view=everything", 400, "INVALID_ARGUMENT"))
+
+    def test_conditional_gets(self):
+        """ETags on GET replies; If-None-Match gets 304 with no body until the reply changes."""
+        d = self.d
+        # A list only this test's ended jobs are in, so nothing changes it meanwhile.
+        tag_label = f"etag{os.getpid()}"
+        for _ in range(2):
+            job = d.json("POST", "/v1/jobs", {"spec": small_spec(1), "labels": {"t": tag_label}})
+            wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
+        listing = f"/v1/jobs?label_selector=t%3D{tag_label}"
+        for path in ("/static/chart.min.js", "/", listing):
+            status, hdrs, raw = d.request("GET", path)
+            self.assertEqual(status, 200, path)
+            tag = hdrs["etag"]
+            self.assertRegex(tag, r'^"[0-9a-f]{16}"$')
+            self.assertEqual(hdrs["cache-control"], "no-cache")
+            status, hdrs2, raw2 = d.request("GET", path, None, {"If-None-Match": tag})
+            self.assertEqual((status, raw2), (304, b""), path)
+            self.assertEqual(hdrs2["etag"], tag)
+            self.assertNotIn("content-length", hdrs2)
+            for header in (f'"0000000000000000", W/{tag}', "*"):
+                self.assertEqual(d.request("GET", path, None, {"If-None-Match": header})[0], 304, header)
+            status, _, raw3 = d.request("GET", path, None, {"If-None-Match": '"0000000000000000"'})
+            self.assertEqual((status, raw3), (200, raw), path)
+        # A change to the list changes its tag: the old one gets the new body.
+        _, hdrs, before = d.request("GET", listing)
+        d.json("POST", "/v1/jobs", {"spec": small_spec(1), "labels": {"t": tag_label}})
+        status, hdrs2, after = d.request("GET", listing, None, {"If-None-Match": hdrs["etag"]})
+        self.assertEqual(status, 200)
+        self.assertNotEqual(hdrs2["etag"], hdrs["etag"])
+        self.assertGreater(len(after), len(before))
+        # Errors and streams carry none.
+        self.assertNotIn("etag", d.request("GET", "/v1/jobs/j-nothere")[1])
 
     def test_tokens_and_login_cookie(self):
         token_file = os.path.join(self.tmp, "token")

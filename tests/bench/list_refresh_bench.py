@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""What does the dashboard's list refresh move? (issue 25, point 1). The
+dashboard asks for GET /v1/jobs?page_size=1000 every second, revalidating
+with If-None-Match as a browser does for a no-cache reply with an ETag.
+This stores --jobs ended jobs (1 epoch each) on a gantryd with HTTP, then
+makes --refreshes such requests, each with the ETag of the last 200 (when
+there was one), and prints the bytes a refresh moved (status line, headers
+and body, as read off the socket): with every job ended, and with one job
+training (its row changes every epoch, so each refresh is a whole list).
+
+With --baseline-gantryd an older build gets the same jobs and the same
+refreshes in the same invocation.
+
+    /usr/bin/python3 tests/bench/list_refresh_bench.py --gantryd build/bin/gantryd \\
+        [--baseline-gantryd OLD] [--jobs 1000] [--refreshes 20]
+
+Measures and prints; never asserts.
+"""
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from gantry_testlib import HttpDaemon  # noqa: E402
+
+LIST = "/v1/jobs?page_size=1000"
+
+
+def raw_get(port, path, etag):
+    """One GET on a fresh connection: (status, etag, bytes read off the socket)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+    if etag:
+        head += f"If-None-Match: {etag}\r\n"
+    sock.sendall((head + "\r\n").encode())
+    data = b""
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    header, _, _ = data.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    tag = next((l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith("etag:")), None)
+    return status, tag, len(data)
+
+
+def refreshes(d, n):
+    """n refreshes as the dashboard makes them: (bytes per refresh, 304s)."""
+    etag, total, not_modified = None, 0, 0
+    for _ in range(n):
+        status, tag, size = raw_get(d.http_port, LIST, etag)
+        total += size
+        if status == 304:
+            not_modified += 1
+        else:
+            etag = tag
+        time.sleep(0.05)
+    return total / n, not_modified
+
+
+def fill(d, jobs):
+    for i in range(jobs):
+        d.json("POST", "/v1/jobs", {"name": f"list bench {i}",
+                                    "spec": {"epochs": 1, "dataset": {"size": 64}}})
+    while True:
+        page = d.json("GET", "/v1/jobs?page_size=1000&state=SUCCEEDED")
+        if len(page["jobs"]) >= min(jobs, 1000):
+            return
+        time.sleep(0.5)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gantryd", required=True)
+    ap.add_argument("--baseline-gantryd")
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--refreshes", type=int, default=20)
+    args = ap.parse_args()
+    targets = [("current", args.gantryd)] + ([("baseline", args.baseline_gantryd)]
+                                             if args.baseline_gantryd else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for label, binary in targets:
+            os.makedirs(os.path.join(tmp, label))
+            d = HttpDaemon(binary, os.path.join(tmp, label), "--log-level", "warn",
+                           "--max-concurrent-jobs", "2", "--max-queued-jobs", "2000")
+            try:
+                start = time.time()
+                fill(d, args.jobs)
+                filled = time.time() - start
+                idle, idle_304 = refreshes(d, args.refreshes)
+                running = d.json("POST", "/v1/jobs", {"spec": {"epochs": 100000, "dataset": {"size": 1024}}})
+                time.sleep(1)
+                busy, busy_304 = refreshes(d, args.refreshes)
+                d.json("POST", f"/v1/jobs/{running['id']}:cancel")
+                rows.append((label, idle, idle_304, busy, busy_304, filled, binary))
+            finally:
+                d.stop()
+        print(f"GET {LIST} with {args.jobs} ended jobs stored, {args.refreshes} refreshes each, "
+              "revalidated with If-None-Match when the last reply had an ETag; bytes off the socket")
+        print(f"{'gantryd':10} {'idle B/refresh':>15} {'304s':>5} {'1 running B/refresh':>20} {'304s':>5}  binary")
+        for label, idle, i304, busy, b304, filled, binary in rows:
+            print(f"{label:10} {idle:15,.0f} {i304:5d} {busy:20,.0f} {b304:5d}  {binary}")
+        if len(rows) == 2:
+            print(f"current / baseline: idle {rows[0][1] / rows[1][1]:.4f}x, "
+                  f"one running {rows[0][3] / rows[1][3]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
