@@ -61,7 +61,8 @@ constexpr size_t kMaxPageBytes = 3 << 20;
 
 // A stored job as gantry.v1.Job: a USER dataset's points only in the FULL
 // view (the row must have been read with them), a table job's schema once
-// (in Job.table_schema), the latest epoch's report and best epoch.
+// (in Job.table_schema; none in SUMMARY), the latest epoch's report (its
+// preview points not in SUMMARY) and best epoch.
 v1::Job JobToProto(const JobRow& r, v1::JobView view) {
   v1::Job out;
   out.set_id(r.id);
@@ -75,13 +76,16 @@ v1::Job JobToProto(const JobRow& r, v1::JobView view) {
   }
   if (r.spec.dataset().kind() == v1::DATASET_KIND_TABLE) {
     // The effective schema once, in Job.table_schema (the spec's copy is output only).
-    out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
+    if (view != v1::JOB_VIEW_SUMMARY) {
+      out.mutable_table_schema()->Swap(out.mutable_spec()->mutable_dataset()->mutable_table()->mutable_schema());
+    }
     out.mutable_spec()->mutable_dataset()->mutable_table()->clear_schema();
   }
   out.set_dataset_rows(r.dataset_rows);
   out.set_epochs_done(r.epochs_done);
   if (r.epochs_done > 0 && r.latest) {
     *out.mutable_latest() = *r.latest;
+    if (view == v1::JOB_VIEW_SUMMARY) out.mutable_latest()->clear_preview();
     out.set_best_epoch(r.latest->best_epoch());
     if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
     out.set_stop_reason(r.latest->stop_reason());

@@ -99,7 +99,7 @@ function renderList() {
       const jobs = [];
       let token = '';
       do {
-        const page = await api(`/v1/jobs?page_size=1000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`);
+        const page = await api(`/v1/jobs?view=summary&page_size=1000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`);
         jobs.push(...(page.jobs || []));
         token = page.nextPageToken;
       } while (token);

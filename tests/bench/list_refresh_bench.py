@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """What does the dashboard's list refresh move? (issue 25, point 1). The
-dashboard asks for GET /v1/jobs?page_size=1000 every second, revalidating
-with If-None-Match as a browser does for a no-cache reply with an ETag.
+dashboard asks for its list every second (this build's dashboard:
+GET /v1/jobs?view=summary&page_size=1000; a baseline's, from before the
+SUMMARY view: GET /v1/jobs?page_size=1000), revalidating with
+If-None-Match as a browser does for a no-cache reply with an ETag.
 This stores --jobs ended jobs (1 epoch each) on a gantryd with HTTP, then
 makes --refreshes such requests, each with the ETag of the last 200 (when
 there was one), and prints the bytes a refresh moved (status line, headers
@@ -27,7 +29,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from gantry_testlib import HttpDaemon  # noqa: E402
 
-LIST = "/v1/jobs?page_size=1000"
+LIST = "/v1/jobs?view=summary&page_size=1000"   # what this build's dashboard asks
+OLD_LIST = "/v1/jobs?page_size=1000"           # what the dashboard asked before SUMMARY
 
 
 def raw_get(port, path, etag):
@@ -51,11 +54,11 @@ def raw_get(port, path, etag):
     return status, tag, len(data)
 
 
-def refreshes(d, n):
+def refreshes(d, n, path):
     """n refreshes as the dashboard makes them: (bytes per refresh, 304s)."""
     etag, total, not_modified = None, 0, 0
     for _ in range(n):
-        status, tag, size = raw_get(d.http_port, LIST, etag)
+        status, tag, size = raw_get(d.http_port, path, etag)
         total += size
         if status == 304:
             not_modified += 1
@@ -95,16 +98,18 @@ def main():
                 start = time.time()
                 fill(d, args.jobs)
                 filled = time.time() - start
-                idle, idle_304 = refreshes(d, args.refreshes)
+                path = LIST if label == "current" else OLD_LIST
+                idle, idle_304 = refreshes(d, args.refreshes, path)
                 running = d.json("POST", "/v1/jobs", {"spec": {"epochs": 100000, "dataset": {"size": 1024}}})
                 time.sleep(1)
-                busy, busy_304 = refreshes(d, args.refreshes)
+                busy, busy_304 = refreshes(d, args.refreshes, path)
                 d.json("POST", f"/v1/jobs/{running['id']}:cancel")
                 rows.append((label, idle, idle_304, busy, busy_304, filled, binary))
             finally:
                 d.stop()
-        print(f"GET {LIST} with {args.jobs} ended jobs stored, {args.refreshes} refreshes each, "
-              "revalidated with If-None-Match when the last reply had an ETag; bytes off the socket")
+        print(f"the dashboard's list ({LIST}; the baseline's: {OLD_LIST}) with {args.jobs} ended jobs "
+              f"stored, {args.refreshes} refreshes each, revalidated with If-None-Match when the last "
+              "reply had an ETag; bytes off the socket, the first refresh included")
         print(f"{'gantryd':10} {'idle B/refresh':>15} {'304s':>5} {'1 running B/refresh':>20} {'304s':>5}  binary")
         for label, idle, i304, busy, b304, filled, binary in rows:
             print(f"{label:10} {idle:15,.0f} {i304:5d} {busy:20,.0f} {b304:5d}  {binary}")

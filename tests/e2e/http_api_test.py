@@ -238,7 +238,17 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(next(j for j in listed if j["id"] == jid)["spec"]["dataset"]["points"]["values"],
                          points["values"])
         self.error("GET", f"/v1/jobs/{jid}?view=everything", 400, "INVALID_ARGUMENT")
-        wait_state(self.d, jid, "JOB_STATE_SUCCEEDED")
+        ended = wait_state(self.d, jid, "JOB_STATE_SUCCEEDED")
+        # SUMMARY, a list's row: no preview points, the rest as BASIC.
+        self.assertTrue(ended["latest"]["preview"]["values"])
+        for path in (f"/v1/jobs/{jid}?view=summary", "/v1/jobs?view=summary&page_size=1000"):
+            got = self.d.json("GET", path)
+            row = next(j for j in got["jobs"] if j["id"] == jid) if "jobs" in got else got
+            self.assertNotIn("preview", row["latest"], path)
+            self.assertEqual({k: v for k, v in row["latest"].items() if k != "preview"},
+                             {k: v for k, v in ended["latest"].items() if k != "preview"}, path)
+            self.assertEqual(row["spec"], ended["spec"], path)
+            self.assertTrue(row["pointsOmitted"], path)
 
     def test_paging(self):
         ids = [self.d.json("POST", "/v1/jobs", {"spec": small_spec(1)})["id"] for _ in range(3)]
@@ -481,7 +491,7 @@ class HttpApiTest(unittest.TestCase):
             self.assertEqual({j["state"] for j in jobs}, {"JOB_STATE_SUCCEEDED"}, state)
         self.assertIn("state: 'bored' is not one of queued, running, succeeded, failed, cancelled",
                       self.error("GET", "/v1/jobs?state=bored", 400, "INVALID_ARGUMENT"))
-        self.assertIn("view: 'everything' is not one of basic, full",
+        self.assertIn("view: 'everything' is not one of basic, full, summary",
                       self.error("GET", "/v1/jobs?view=everything", 400, "INVALID_ARGUMENT"))
 
     def test_conditional_gets(self):
