@@ -85,15 +85,26 @@ std::vector<std::string> CommandNames(CLI::App& app) {
 }
 
 // After CLI11 found arguments it did not expect: names the first unknown
-// flag of `cmd` (the command word's subcommand) with a did-you-mean, and
-// returns true; false when none of them is a flag.
+// flag of `cmd` (the command word's subcommand, or its nested command such
+// as data push) with a did-you-mean, and returns true; false when none of
+// them is a flag.
 bool ExplainUnknownFlag(CLI::App& app, CLI::App* cmd, int argc, char** argv) {
   bool after = false;
+  std::string name = cmd->get_name();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") break;
     if (!after) {
       after = a == cmd->get_name();
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') {  // a nested command ("data push") owns the flags after it
+      for (CLI::App* sub : cmd->get_subcommands([](CLI::App*) { return true; })) {
+        if (sub->get_name() == a) {
+          name += " " + a;
+          cmd = sub;
+        }
+      }
       continue;
     }
     if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9') || a[1] == '.') continue;
@@ -103,10 +114,10 @@ bool ExplainUnknownFlag(CLI::App& app, CLI::App* cmd, int argc, char** argv) {
     for (const CLI::Option* opt : cmd->get_options([](const CLI::Option*) { return true; })) {
       for (const std::string& n : opt->get_lnames()) names.push_back("--" + n);
     }
-    std::cerr << "gantry: " << cmd->get_name() << ": unknown flag " << a;
+    std::cerr << "gantry: " << name << ": unknown flag " << a;
     const std::string near = gantry::cli::ClosestMatch(a, names);
     if (!near.empty()) std::cerr << "; did you mean " << near << "?";
-    std::cerr << " (gantry " << cmd->get_name() << " --help lists its flags)\n";
+    std::cerr << " (gantry " << name << " --help lists its flags)\n";
     return true;
   }
   return false;

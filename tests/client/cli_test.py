@@ -419,6 +419,8 @@ class RoughEdgesTest(unittest.TestCase):
                                    "(gantry submit --help lists its flags)\n")
         r = self.gantry("list", "--stat", "running", expect=EXIT_USAGE)
         self.assertIn("unknown flag --stat; did you mean --state?", r.stderr)
+        r = self.gantry("data", "push", "f.csv", "--nme", "x", expect=EXIT_USAGE)
+        self.assertIn("gantry: data push: unknown flag --nme; did you mean --name?", r.stderr)
         r = self.gantry("list", "--frobnicate", expect=EXIT_USAGE)
         self.assertEqual(r.stderr, "gantry: list: unknown flag --frobnicate (gantry list --help lists its flags)\n")
 
