@@ -1,6 +1,7 @@
 #include "client/args.h"
 
 #include <cctype>
+#include <algorithm>
 #include <limits>
 
 namespace gantry::cli {
@@ -99,6 +100,69 @@ bool ParseEpoch(const std::string& text, int64_t* epoch, bool* best, std::string
   }
   *epoch = static_cast<int64_t>(v);
   return true;
+}
+
+namespace {
+
+std::string Lower(const std::string& s) {
+  std::string out;
+  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Edits (insert, delete, substitute, swap two neighbours) from a to b.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string w = Lower(word);
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const std::string& c : candidates) {
+    const std::string lc = Lower(c);
+    size_t d = EditDistance(w, lc);
+    if (w.size() >= 2 && lc.compare(0, w.size(), w) == 0) d = std::min<size_t>(d, 1);  // a prefix
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  const bool close = best_distance <= 2 && best_distance * 2 <= w.size();
+  return close ? best : "";
+}
+
+bool ParseEnumName(const std::string& text, const std::vector<std::string>& names,
+                   const std::string& prefix, size_t* index, std::string* error) {
+  std::string t = Lower(text);
+  const std::string p = Lower(prefix);
+  if (!p.empty() && t.size() > p.size() && t.compare(0, p.size(), p) == 0) t = t.substr(p.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (t == Lower(names[i])) {
+      *index = i;
+      return true;
+    }
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  *error = "'" + text + "' is not one of " + list;
+  if (!prefix.empty()) *error += " (or " + prefix + "NAME)";
+  const std::string near = ClosestMatch(t, names);
+  if (!near.empty()) *error += "; did you mean " + near + "?";
+  return false;
 }
 
 }  // namespace gantry::cli

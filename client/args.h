@@ -32,4 +32,18 @@ bool ParseLabel(const std::string& text, std::string* key, std::string* value, s
 // >= 1 (*epoch set).
 bool ParseEpoch(const std::string& text, int64_t* epoch, bool* best, std::string* error);
 
+// The candidate closest to `word` (edit distance, case-insensitive) when it
+// is close enough to be a typo (at most 2 edits, counting a swap of two
+// neighbours as one, and at most half of word's length) or when word (2
+// characters or more) is a prefix of it; "" when none is.
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
+
+// An enum value in any of its spellings, case-insensitively: the short name
+// ("two_moons") or the proto's canonical one, `prefix` + the short name
+// upper-cased ("DATASET_KIND_TWO_MOONS"; prefix "" when the short name is
+// the canonical one). *index is its position in `names`; false with *error
+// "'x' is not one of a, b, c" (plus a did-you-mean when one is close).
+bool ParseEnumName(const std::string& text, const std::vector<std::string>& names,
+                   const std::string& prefix, size_t* index, std::string* error);
+
 }  // namespace gantry::cli

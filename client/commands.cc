@@ -1,6 +1,7 @@
 #include "client/commands.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client/args.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
 #include "client/plot.h"
@@ -35,6 +37,9 @@ static_assert(kListPageSize >= 1 && kListPageSize <= 1000, "ListJobsRequest.page
 static_assert(kListPageSize * kMaxBasicJobBytes <= kMaxReceiveMessageBytes);
 
 bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
+
+// JobState's values 1..5 as the CLI spells them.
+const std::vector<std::string> kStateNames = {"queued", "running", "succeeded", "failed", "cancelled"};
 
 // Fetches every point of a sample: unary when it fits one message (the job's
 // dimension is known from its spec), else streamed.
@@ -137,6 +142,24 @@ std::string WriteRows(const v1::Rows& rows, bool json) {
   return os.str();
 }
 
+// Tells stderr the seed and epoch that reproduce a sample (the server picks
+// the seed when none was given).
+void NoteSeed(const v1::SampleResponse& r) {
+  std::cerr << "gantry: sample seed " << r.seed() << " (epoch " << r.epoch() << "); --seed "
+            << r.seed() << " --epoch " << r.epoch() << " reproduces it\n";
+}
+
+// Dimensions a and b of every point (both < set.dim).
+PointSet Project(const PointSet& set, int a, int b) {
+  PointSet out{2, {}};
+  const size_t dim = static_cast<size_t>(std::max(1, set.dim));
+  for (size_t i = 0; i + dim <= set.values.size(); i += dim) {
+    out.values.push_back(set.values[i + static_cast<size_t>(a)]);
+    out.values.push_back(set.values[i + static_cast<size_t>(b)]);
+  }
+  return out;
+}
+
 std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json) {
   std::ostringstream os;
   os.precision(9);
@@ -183,7 +206,11 @@ std::string WriteFileAtomically(const std::string& path, const std::string& byte
     return "cannot " + what + " " + file + ": " + reason;
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return "cannot create " + tmp + ": " + std::strerror(errno);
+  if (fd < 0 && errno == ENOENT) {  // the only component that can be missing is the directory
+    const size_t slash = path.rfind('/');
+    return "no such directory: " + (slash == std::string::npos ? std::string(".") : path.substr(0, slash + 1));
+  }
+  if (fd < 0) return "cannot create " + path + " (its temporary file " + tmp + "): " + std::strerror(errno);
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
@@ -206,6 +233,35 @@ std::string WriteFileAtomically(const std::string& path, const std::string& byte
 }
 
 
+namespace {
+
+// What SIGINT prints while submit --watch follows its job; written before
+// the handler is installed, read by it (only async-signal-safe calls there).
+char g_interrupt_note[256];
+size_t g_interrupt_note_size = 0;
+bool g_interrupt_newline = false;  // a progress line is being rewritten on stdout
+
+extern "C" void OnInterrupt(int) {
+  if (g_interrupt_newline) (void)!::write(STDOUT_FILENO, "\n", 1);
+  (void)!::write(STDERR_FILENO, g_interrupt_note, g_interrupt_note_size);
+  ::_exit(kExitInterrupted);
+}
+
+// Ctrl-C from now on ends the line and says that the job goes on.
+void NoteJobGoesOnWhenInterrupted(const std::string& id, bool terminal) {
+  const std::string note = "gantry: interrupted; the job goes on: gantry watch " + id +
+                           " (gantry cancel " + id + " stops it)\n";
+  g_interrupt_note_size = std::min(note.size(), sizeof g_interrupt_note);
+  std::memcpy(g_interrupt_note, note.data(), g_interrupt_note_size);
+  g_interrupt_newline = terminal;
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
+}  // namespace
+
 int Submit(Connection& conn, const SubmitArgs& args) {
   v1::CreateJobRequest req;
   *req.mutable_spec() = args.spec;
@@ -223,17 +279,15 @@ int Submit(Connection& conn, const SubmitArgs& args) {
     std::cout << job.id() << std::endl;
   }
   if (!args.watch) return kExitOk;
+  NoteJobGoesOnWhenInterrupted(job.id(), !JsonOut(conn) && isatty(STDOUT_FILENO));
   WatchArgs w;
   w.id = job.id();
   return Watch(conn, w);
 }
 
-int GetJob(Connection& conn, const std::string& id) {
-  // The JSON form is the whole job, user points included; the table shows
-  // only their count (dataset_rows).
+int GetJob(Connection& conn, const std::string& id, bool full) {
   v1::Job job;
-  const grpc::Status s =
-      GetJobProto(conn, id, &job, JsonOut(conn) ? v1::JOB_VIEW_FULL : v1::JOB_VIEW_BASIC);
+  const grpc::Status s = GetJobProto(conn, id, &job, full ? v1::JOB_VIEW_FULL : v1::JOB_VIEW_BASIC);
   if (!s.ok()) return conn.Fail("get " + id, s);
   std::cout << (JsonOut(conn) ? ToJson(job) + "\n" : DescribeJob(job));
   return kExitOk;
@@ -267,15 +321,13 @@ int ListJobs(Connection& conn, const std::string& state, const std::string& sele
   v1::ListJobsRequest req;
   req.set_label_selector(selector);
   if (!state.empty()) {
-    v1::JobState st;
-    std::string upper;
-    for (char c : state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (!v1::JobState_Parse("JOB_STATE_" + upper, &st) || st == v1::JOB_STATE_UNSPECIFIED) {
-      std::cerr << "gantry: list: --state " << state
-                << " is not one of queued, running, succeeded, failed, cancelled\n";
+    size_t index = 0;
+    std::string error;
+    if (!ParseEnumName(state, kStateNames, "JOB_STATE_", &index, &error)) {
+      std::cerr << "gantry: list: --state " << error << "\n";
       return kExitUsage;
     }
-    req.set_state(st);
+    req.set_state(static_cast<v1::JobState>(index + 1));
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"}};
@@ -308,6 +360,9 @@ int Watch(Connection& conn, const WatchArgs& args) {
   // that delivered an event or stayed open for a while resets it, so a
   // server that accepts connections but fails every call is given up on too.
   std::optional<Clock::time_point> lost_at;
+  // Whether a stream ever worked (as above); until then a failure is
+  // reported at once, like any other command's.
+  bool established = false;
   grpc::Status last;
   const auto give_up = [&]() {
     progress.Done();
@@ -355,9 +410,13 @@ int Watch(Connection& conn, const WatchArgs& args) {
       return conn.Fail("watch " + args.id, last);
     }
     const auto now = Clock::now();
-    if (got_event || now - opened >= std::chrono::seconds(1) || !lost_at.has_value()) {
-      lost_at = now;
+    const bool worked = got_event || now - opened >= std::chrono::seconds(1);
+    established = established || worked;
+    if (!established) {
+      progress.Done();
+      return conn.Fail("watch " + args.id, last);
     }
+    if (worked || !lost_at.has_value()) lost_at = now;
     if (got_event) failures = 0;
     const auto left = *lost_at + reconnect - now;
     if (left <= Clock::duration::zero()) return give_up();
@@ -402,6 +461,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
     s = FetchRows(conn, req, &resp);
     if (!s.ok()) return conn.Fail("sample " + args.id, s);
     const std::string text = WriteRows(resp.rows(), JsonOut(conn));
+    if (!JsonOut(conn)) NoteSeed(resp);
     if (args.out.empty()) {
       std::cout << text << std::flush;
     } else {
@@ -411,8 +471,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
         std::cerr << "gantry: sample: cannot write " << args.out << "\n";
         return kExitUsage;
       }
-      std::cerr << "wrote " << resp.rows().count() << " rows to " << args.out << " (seed " << resp.seed()
-                << ", epoch " << resp.epoch() << ")\n";
+      std::cerr << "wrote " << resp.rows().count() << " rows to " << args.out << "\n";
     }
     return kExitOk;
   }
@@ -423,6 +482,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
   s = FetchSample(conn, req, dim, &resp);
   if (!s.ok()) return conn.Fail("sample " + args.id, s);
   const std::string text = WriteSample(resp, args.id, JsonOut(conn));
+  if (!JsonOut(conn)) NoteSeed(resp);  // JSON carries it
   if (args.out.empty()) {
     if (args.plot.empty()) std::cout << text << std::flush;
   } else {
@@ -445,10 +505,25 @@ int Sample(Connection& conn, const SampleArgs& args) {
     if (!s.ok()) return conn.Fail("sample " + args.id, s);
     PointSet real{data.points().dim(), {data.points().values().begin(), data.points().values().end()}};
     PointSet gen{resp.points().dim(), {resp.points().values().begin(), resp.points().values().end()}};
-    const std::string title = "job " + args.id + ": " + std::to_string(args.count) +
-                              " generated points, epoch " + std::to_string(resp.epoch()) +
-                              ", seed " + std::to_string(resp.seed());
-    const std::string err = PlotSamples(args.plot, title, real, gen);
+    std::string title = "job " + args.id + ": " + std::to_string(args.count) +
+                        " generated points, epoch " + std::to_string(resp.epoch()) + ", seed " +
+                        std::to_string(resp.seed());
+    const int shown = std::max(real.dim, gen.dim);
+    std::string x_name = "x0", y_name = "x1";
+    if (shown > 2 || args.dims != std::make_pair(0, 1)) {
+      const auto [a, b] = args.dims;
+      if (a >= shown || b >= shown) {
+        std::cerr << "gantry: sample: --dims " << a << "," << b << ": the job's points have "
+                  << shown << " dimensions (0.." << shown - 1 << ")\n";
+        return kExitUsage;
+      }
+      real = Project(real, a, b);
+      gen = Project(gen, a, b);
+      x_name = "x" + std::to_string(a);
+      y_name = "x" + std::to_string(b);
+      title += ", " + x_name + " vs " + y_name + " of " + std::to_string(shown) + " dims";
+    }
+    const std::string err = PlotSamples(args.plot, title, real, gen, x_name, y_name);
     if (!err.empty()) {
       std::cerr << "gantry: sample: " << err << "\n";
       return kExitUsage;
@@ -495,11 +570,14 @@ int Plot(Connection& conn, const std::string& id, const std::string& out) {
     std::cerr << "gantry: plot: " << err << "\n";
     return kExitUsage;
   }
-  std::cout << out << std::endl;
+  std::cerr << "plotted to " << out << "\n";
   return kExitOk;
 }
 
-int Cancel(Connection& conn, const std::string& id) {
+namespace {
+
+// Cancels one job; prints its line. The exit code.
+int CancelOne(Connection& conn, const std::string& id) {
   grpc::ClientContext ctx;
   conn.Prepare(&ctx);
   v1::CancelJobRequest req;
@@ -511,7 +589,8 @@ int Cancel(Connection& conn, const std::string& id) {
   return kExitOk;
 }
 
-int Delete(Connection& conn, const std::string& id) {
+// Deletes one job; prints its line. The exit code.
+int DeleteOne(Connection& conn, const std::string& id) {
   grpc::ClientContext ctx;
   conn.Prepare(&ctx);
   v1::DeleteJobRequest req;
@@ -519,8 +598,72 @@ int Delete(Connection& conn, const std::string& id) {
   v1::DeleteJobResponse resp;
   const grpc::Status s = conn.stub().DeleteJob(&ctx, req, &resp);
   if (!s.ok()) return conn.Fail("delete " + id, s);
-  std::cout << "deleted " << id << std::endl;
+  std::cout << (JsonOut(conn) ? "{\"deleted\":" + JsonString(id) + "}" : "deleted " + id) << std::endl;
   return kExitOk;
+}
+
+// The ids, then the jobs `selector` matches whose state `wanted` accepts
+// (those given by id too are not repeated); each goes through `act`.
+int ForJobs(Connection& conn, const std::string& verb, const std::vector<std::string>& ids,
+            const std::string& selector, const std::function<bool(v1::JobState)>& wanted,
+            const std::string& wanted_words, const std::function<int(const std::string&)>& act) {
+  std::vector<std::string> todo = ids;
+  if (!selector.empty()) {
+    v1::ListJobsRequest req;
+    req.set_label_selector(selector);
+    int64_t matched = 0, skipped = 0;
+    const grpc::Status s = ForEachJob(conn, req, [&](const v1::Job& job) {
+      ++matched;
+      if (!wanted(job.state())) {
+        ++skipped;
+      } else if (std::find(todo.begin(), todo.end(), job.id()) == todo.end()) {
+        todo.push_back(job.id());
+      }
+      return true;
+    });
+    if (!s.ok()) return conn.Fail(verb, s);
+    if (matched == 0) {
+      std::cerr << "gantry: " << verb << ": no job has the labels " << selector << "\n";
+      return kExitNotFound;
+    }
+    if (skipped > 0) {
+      std::cerr << "gantry: " << verb << ": " << selector << ": skipping " << skipped << " of "
+                << matched << " jobs that are not " << wanted_words << "\n";
+    }
+    if (skipped == matched && ids.empty()) {
+      std::cerr << "gantry: " << verb << ": no job with the labels " << selector << " is "
+                << wanted_words << "\n";
+      return kExitNotFound;
+    }
+  }
+  int rc = kExitOk;
+  int64_t failed = 0;
+  for (const std::string& id : todo) {
+    const int r = act(id);
+    if (r != kExitOk) {
+      ++failed;
+      if (rc == kExitOk) rc = r;
+    }
+  }
+  if (todo.size() > 1) {
+    std::cerr << "gantry: " << verb << ": " << todo.size() << " jobs, "
+              << todo.size() - static_cast<size_t>(failed) << " ok, " << failed << " failed\n";
+  }
+  return rc;
+}
+
+}  // namespace
+
+int CancelJobs(Connection& conn, const std::vector<std::string>& ids, const std::string& selector) {
+  return ForJobs(
+      conn, "cancel", ids, selector, [](v1::JobState st) { return !IsTerminalState(st); },
+      "queued or running", [&](const std::string& id) { return CancelOne(conn, id); });
+}
+
+int DeleteJobs(Connection& conn, const std::vector<std::string>& ids, const std::string& selector) {
+  return ForJobs(
+      conn, "delete", ids, selector, [](v1::JobState st) { return IsTerminalState(st); },
+      "ended (cancel them first)", [&](const std::string& id) { return DeleteOne(conn, id); });
 }
 
 int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch, bool best,

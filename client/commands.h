@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/connection.h"
@@ -23,7 +24,9 @@ struct SubmitArgs {
 };
 int Submit(Connection& conn, const SubmitArgs& args);
 
-int GetJob(Connection& conn, const std::string& id);
+// The job as key: value lines or (-o json) JSON. `full`: the FULL view, user
+// points included (JSON shows them); else BASIC (their count, dataset_rows).
+int GetJob(Connection& conn, const std::string& id, bool full);
 // `state` "" or a state's name; `selector` "" or "key=value[,...]" (the
 // server checks it and names a bad term).
 int ListJobs(Connection& conn, const std::string& state, const std::string& selector);
@@ -51,17 +54,30 @@ struct SampleArgs {
   bool best = false;  // the best evaluated epoch's snapshot (--epoch best)
   std::string out;    // file, or "" for stdout
   std::string plot;   // .png or .svg, or ""
+  std::pair<int, int> dims = {0, 1};  // the two dimensions --plot draws (--dims)
   // Table jobs: conditions COLUMN=VALUE or COLUMN=LO..HI (--where).
   std::vector<std::pair<std::string, std::string>> where;
 };
-// Point jobs: CSV x0,x1,... (or JSON). Table jobs: the table's columns as
+// Point jobs: CSV x0,x1,... (or JSON). Without -o json the seed and epoch
+// that reproduce the sample go to stderr. --plot draws dims.first against
+// dims.second (x0 and x1 by default) and its title names them. Table jobs: the table's columns as
 // CSV with its header (missing cells empty), or with -o json one JSON
 // object per row with typed values (null when missing).
 int Sample(Connection& conn, const SampleArgs& args);
 
+// Writes the losses and quality by epoch to `out`; says "plotted to OUT" on
+// stderr, as sample --plot does.
 int Plot(Connection& conn, const std::string& id, const std::string& out);
-int Cancel(Connection& conn, const std::string& id);
-int Delete(Connection& conn, const std::string& id);
+
+// Cancels (cancel) or deletes (delete) every job of `ids`, then every job
+// that `selector` ("key=value[,...]", "" for none) matches: for cancel the
+// queued and running ones, for delete the ended ones. One line per job on
+// stdout ("cancelling ID", "deleted ID"; -o json: cancel prints the job),
+// failures on stderr, and a summary line on stderr when more than one job
+// was acted on. Exit 0 when each succeeded, else the first failure's code;
+// kExitNotFound (with a message) when the selector matches no such job.
+int CancelJobs(Connection& conn, const std::vector<std::string>& ids, const std::string& selector);
+int DeleteJobs(Connection& conn, const std::vector<std::string>& ids, const std::string& selector);
 // Writes the generator to `out` atomically (temp file, fsync, rename); a
 // failed write or rename is kExitUsage with a message naming the path.
 // `best`: the best evaluated epoch's snapshot (--epoch best).
@@ -70,7 +86,8 @@ int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch
 int Health(Connection& conn);
 
 // Writes `bytes` to `path` atomically: a temp file beside it, written,
-// fsynced and closed, then renamed over it. "" or what failed, naming the path.
+// fsynced and closed, then renamed over it. "" or what failed, naming the
+// path ("no such directory: D/" when its directory is missing).
 std::string WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 }  // namespace gantry::cli

@@ -12,7 +12,8 @@ extern char** environ;
 
 namespace gantry::cli {
 
-std::string DashboardUrl(const std::string& url, const std::string& server, bool tls) {
+std::string DashboardUrl(const std::string& url, const std::string& server, bool tls, bool* guessed) {
+  *guessed = false;
   std::string out = url;
   if (out.empty()) {
     if (const char* env = std::getenv("GANTRY_HTTP"); env != nullptr && *env != '\0') out = env;
@@ -30,13 +31,19 @@ std::string DashboardUrl(const std::string& url, const std::string& server, bool
     }
     if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
     out = std::string(tls ? "https" : "http") + "://" + host + ":8080";
+    *guessed = true;
   }
   if (out.back() != '/') out += '/';
   return out;
 }
 
-int Dashboard(const std::string& url, bool open) {
+int Dashboard(const std::string& url, bool guessed, bool open) {
   std::cout << url << std::endl;
+  if (guessed) {
+    std::cerr << "gantry: dashboard: gantryd does not report its HTTP address; this is the default "
+                 "port 8080 on the --server host (give --url or GANTRY_HTTP when gantryd runs "
+                 "with another --http-listen)\n";
+  }
   if (!open) return kExitOk;
   const char* argv[] = {"xdg-open", url.c_str(), nullptr};
   pid_t pid = 0;

@@ -15,6 +15,7 @@ enum ExitCode : int {
   kExitJobFailed = 5,      // watch: the job ended FAILED
   kExitJobCancelled = 6,   // watch: the job ended CANCELLED
   kExitUnauthenticated = 7,  // the server wants a (different) token
+  kExitInterrupted = 130,    // submit --watch: Ctrl-C (128 + SIGINT); the job goes on
 };
 
 int ExitCodeFor(const grpc::Status& status);

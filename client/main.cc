@@ -1,6 +1,8 @@
 // gantry: the command-line client of gantryd. Parses flags and runs one
 // command (commands.h).
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "client/args.h"
+#include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/dashboard.h"
 #include "client/data.h"
@@ -19,36 +22,18 @@
 
 namespace {
 
+using gantry::cli::BuildSelector;
+using gantry::cli::CommandNames;
+using gantry::cli::CommandWord;
+using gantry::cli::ExplainUnknownFlag;
+using gantry::cli::InRange;
 using gantry::cli::kExitUsage;
+using gantry::cli::ParseEpochFlag;
+using gantry::cli::ParseLabels;
 namespace v1 = gantry::v1;
 
 static_assert(v1::DatasetKind_MAX == static_cast<int>(gantry::kDatasetKindCount),
               "core/api_limits.h names every DatasetKind of the proto");
-
-// --label key=value (repeatable) into `labels`; false after printing the error.
-bool ParseLabels(const std::string& command, const std::vector<std::string>& texts,
-                 std::map<std::string, std::string>* labels) {
-  for (const auto& text : texts) {
-    std::string key, value, error;
-    if (!gantry::cli::ParseLabel(text, &key, &value, &error)) {
-      std::cerr << "gantry: " << command << ": --label " << error << "\n";
-      return false;
-    }
-    if (!labels->emplace(key, value).second) {
-      std::cerr << "gantry: " << command << ": --label " << key << " is given twice\n";
-      return false;
-    }
-  }
-  return true;
-}
-
-// --epoch N|best of sample and export; false after printing the error.
-bool ParseEpochFlag(const std::string& command, const std::string& text, int64_t* epoch, bool* best) {
-  std::string error;
-  if (gantry::cli::ParseEpoch(text, epoch, best, &error)) return true;
-  std::cerr << "gantry: " << command << ": --epoch " << error << "\n";
-  return false;
-}
 
 }  // namespace
 
@@ -63,14 +48,19 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("GANTRY_TOKEN"); env != nullptr) global.token = env;
 
   CLI::App app{"gantry: train GANs on a gantryd server, watch them, sample them"};
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "gantry: " + std::string(e.what()) + "\n";
+  });
   app.require_subcommand(1);
   app.fallthrough();
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--server", global.server, "gantryd address (env GANTRY_SERVER)")->capture_default_str();
-  app.add_option("--timeout", global.timeout, "seconds to wait for each request")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("-o,--output", global.output, "table, json, or csv (sample, sweep)")
+  app.add_option("--timeout", global.timeout, "seconds to wait for each request")
       ->capture_default_str()
-      ->check(CLI::IsMember({"table", "json", "csv"}));
+      ->check(InRange(0, 1e6, true, "more than 0 seconds, at most 1000000"));
+  auto* output_opt = app.add_option("-o,--output", global.output, "table, json, or csv (sample, sweep)")
+                         ->capture_default_str()
+                         ->check(CLI::IsMember({"table", "json", "csv"}, CLI::ignore_case));
   app.add_option("--tls-ca", global.tls_ca, "PEM CA certificate: connect with TLS, trusting it")
       ->check(CLI::ExistingFile);
   app.add_flag("--tls", global.tls, "connect with TLS, trusting the system's CAs");
@@ -92,13 +82,15 @@ int main(int argc, char** argv) {
   submit_cmd->add_flag("--watch,-w", submit.watch, "follow the job until it ends");
 
   std::string id;
+  bool get_full = false;
   auto* get_cmd = app.add_subcommand("get", "show one job");
   get_cmd->add_option("id", id, "job id")->required();
+  get_cmd->add_flag("--full", get_full, "-o json: the FULL view, every user point included");
 
   std::string state, list_sweep;
   std::vector<std::string> list_labels;
   auto* list_cmd = app.add_subcommand("list", "list jobs, newest first");
-  list_cmd->add_option("--state", state, "only jobs in this state (queued, running, succeeded, failed, cancelled)");
+  list_cmd->add_option("--state", state, "only jobs in this state (queued, running, succeeded, failed, cancelled; any case, or JOB_STATE_RUNNING)");
   list_cmd->add_option("--label", list_labels, "only jobs with label key=value (repeatable: all must match)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
@@ -107,23 +99,28 @@ int main(int argc, char** argv) {
   gantry::cli::WatchArgs watch;
   auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
   watch_cmd->add_option("id", watch.id, "job id")->required();
-  watch_cmd->add_option("--from-seq", watch.from_seq, "first event to show")->check(CLI::NonNegativeNumber);
+  watch_cmd->add_option("--from-seq", watch.from_seq, "first event to show (inclusive)")
+      ->check(InRange(0, 9e18, false, "0..9000000000000000000"));
   watch_cmd
       ->add_option("--reconnect-timeout", watch.reconnect_seconds,
                    "seconds to keep reconnecting after the connection is lost; then exit 3")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e9));
+      ->check(InRange(0, 1e9, false, "0..1000000000 seconds"));
 
   gantry::cli::SampleArgs sample;
   std::string sample_seed;
   std::string sample_epoch;
   auto* sample_cmd = app.add_subcommand("sample", "generate points from a job's generator (CSV by default)");
   sample_cmd->add_option("id", sample.id, "job id")->required();
-  sample_cmd->add_option("--count,-n", sample.count, "points")->capture_default_str()->check(CLI::PositiveNumber);
+  sample_cmd->add_option("--count,-n", sample.count, "points")
+      ->capture_default_str()
+      ->check(InRange(1, 9e18, false, "at least 1 (the server's --max-sample-points bounds it)"));
   auto* seed_opt = sample_cmd->add_option("--seed", sample_seed, "same seed, same points (default: the server picks and prints it)");
   auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch, or best: the best evaluated epoch (default: the latest)");
   sample_cmd->add_option("--out", sample.out, "write the points to this file instead of stdout");
   sample_cmd->add_option("--plot", sample.plot, "draw the points over the job's real data (.png or .svg)");
+  std::string sample_dims;
+  auto* dims_opt = sample_cmd->add_option("--dims", sample_dims, "--plot: the two dimensions drawn, I,J (0,1)");
   std::vector<std::string> sample_where;
   sample_cmd->add_option("--where", sample_where, "table jobs: COLUMN=VALUE or COLUMN=LO..HI that every row meets (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
@@ -144,10 +141,19 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--out", report.out, "file: .html, .png, .pdf, .svg or .json");
   report_cmd->add_option("--input", report.input, "render a report saved as JSON (--out x.json) instead; no server");
 
-  auto* cancel_cmd = app.add_subcommand("cancel", "cancel a queued or running job");
-  cancel_cmd->add_option("id", id, "job id")->required();
-  auto* delete_cmd = app.add_subcommand("delete", "delete an ended job and its data");
-  delete_cmd->add_option("id", id, "job id")->required();
+  std::vector<std::string> ids, act_labels;
+  std::string act_sweep;
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel queued or running jobs: by id, --label or --sweep");
+  auto* delete_cmd = app.add_subcommand("delete", "delete ended jobs and their data: by id, --label or --sweep");
+  CLI::Option* act_sweep_opt[2];
+  int n = 0;
+  for (CLI::App* cmd : {cancel_cmd, delete_cmd}) {
+    cmd->add_option("ids", ids, "job ids");
+    cmd->add_option("--label", act_labels, "every job with label key=value (repeatable: all must match)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+    act_sweep_opt[n++] = cmd->add_option("--sweep", act_sweep, "every job of this sweep (--label sweep=NAME)");
+  }
 
   std::string export_out = "generator.pt";
   std::string export_epoch;
@@ -199,11 +205,61 @@ int main(int argc, char** argv) {
   dashboard_cmd->add_option("--url", dashboard_url, "the dashboard's URL (env GANTRY_HTTP)");
   dashboard_cmd->add_flag("--open", dashboard_open, "open it in the desktop's browser (xdg-open)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+  {
+    // No command, or one gantry does not have: the help, then what is wrong.
+    const std::string word = CommandWord(argc, argv);
+    bool asked_for_help = false;
+    for (int i = 1; i < argc; ++i) {
+      asked_for_help = asked_for_help || std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help";
+    }
+    const std::vector<std::string> names = CommandNames(app);
+    if (!asked_for_help && std::find(names.begin(), names.end(), word) == names.end()) {
+      std::cerr << app.help();
+      if (word.empty()) {
+        std::cerr << "gantry: give a command (above)\n";
+      } else {
+        std::cerr << "gantry: unknown command '" << word << "'";
+        const std::string near = gantry::cli::ClosestMatch(word, names);
+        if (!near.empty()) std::cerr << "; did you mean '" << near << "'?";
+        std::cerr << "\n";
+      }
+      return kExitUsage;
+    }
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ExtrasError& e) {
+      if (ExplainUnknownFlag(app, app.get_subcommand(word), argc, argv)) return kExitUsage;
+      const int rc = app.exit(e);
+      return rc == 0 ? 0 : kExitUsage;
+    } catch (const CLI::ParseError& e) {
+      const int rc = app.exit(e);
+      return rc == 0 ? 0 : kExitUsage;
+    }
+  }
+  for (char& c : global.output) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (output_opt->count() > 0) {
+    // -o VALUE only where the command prints it.
+    struct Formats {
+      const CLI::App* cmd;
+      std::vector<std::string> values;
+    };
+    const std::vector<std::string> all = {"table", "json", "csv"}, no_csv = {"table", "json"};
+    const Formats formats[] = {{sample_cmd, all}, {sweep_cmd, all}, {version_cmd, {"table"}},
+                               {dashboard_cmd, {"table"}}, {plot_cmd, {"table"}},
+                               {export_cmd, {"table"}}};
+    for (CLI::App* cmd : app.get_subcommands()) {
+      std::vector<std::string> supported = no_csv;
+      for (const Formats& f : formats) {
+        if (f.cmd == cmd) supported = f.values;
+      }
+      if (std::find(supported.begin(), supported.end(), global.output) == supported.end()) {
+        std::string list;
+        for (const auto& v : supported) list += (list.empty() ? "" : ", ") + v;
+        std::cerr << "gantry: " << cmd->get_name() << ": -o " << global.output << " is not supported; "
+                  << cmd->get_name() << " prints " << list << "\n";
+        return kExitUsage;
+      }
+    }
   }
   setenv("GRPC_VERBOSITY", log_level.c_str(), 0);
   {
@@ -220,8 +276,9 @@ int main(int argc, char** argv) {
   }
   if (dashboard_cmd->parsed()) {
     const bool tls = global.tls || !global.tls_ca.empty();
-    return gantry::cli::Dashboard(gantry::cli::DashboardUrl(dashboard_url, global.server, tls),
-                                  dashboard_open);
+    bool guessed = false;
+    const std::string url = gantry::cli::DashboardUrl(dashboard_url, global.server, tls, &guessed);
+    return gantry::cli::Dashboard(url, guessed, dashboard_open);
   }
   if (report_cmd->parsed()) {
     if (report.id.empty() == report.input.empty()) {
@@ -255,25 +312,22 @@ int main(int argc, char** argv) {
     }
     return gantry::cli::Submit(conn, submit);
   }
-  if (get_cmd->parsed()) return gantry::cli::GetJob(conn, id);
+  if (get_cmd->parsed()) return gantry::cli::GetJob(conn, id, get_full);
   if (list_cmd->parsed()) {
-    std::string selector, error;
-    for (const auto& text : list_labels) {
-      std::string key, value;
-      if (!gantry::cli::ParseLabel(text, &key, &value, &error)) {
-        std::cerr << "gantry: list: --label " << error << "\n";
-        return kExitUsage;
-      }
-      selector += (selector.empty() ? "" : ",") + text;
-    }
-    if (list_sweep_opt->count() > 0) {
-      if (list_sweep.find(',') != std::string::npos) {
-        std::cerr << "gantry: list: --sweep '" << list_sweep << "' holds a ','\n";
-        return kExitUsage;
-      }
-      selector += (selector.empty() ? "" : ",") + ("sweep=" + list_sweep);
-    }
+    std::string selector;
+    if (!BuildSelector("list", list_labels, list_sweep_opt, list_sweep, &selector)) return kExitUsage;
     return gantry::cli::ListJobs(conn, state, selector);
+  }
+  if (cancel_cmd->parsed() || delete_cmd->parsed()) {
+    const bool cancel = cancel_cmd->parsed();
+    const std::string verb = cancel ? "cancel" : "delete";
+    std::string selector;
+    if (!BuildSelector(verb, act_labels, act_sweep_opt[cancel ? 0 : 1], act_sweep, &selector)) return kExitUsage;
+    if (ids.empty() && selector.empty()) {
+      std::cerr << "gantry: " << verb << ": give job ids, --label key=value or --sweep NAME\n";
+      return kExitUsage;
+    }
+    return cancel ? gantry::cli::CancelJobs(conn, ids, selector) : gantry::cli::DeleteJobs(conn, ids, selector);
   }
   if (sweep_cmd->parsed()) {
     if (leaderboard_opt->count() > 0) {
@@ -317,12 +371,27 @@ int main(int argc, char** argv) {
       if (!ParseEpochFlag("sample", sample_epoch, &epoch, &sample.best)) return kExitUsage;
       if (!sample.best) sample.epoch = epoch;
     }
+    if (dims_opt->count() > 0) {
+      std::vector<int64_t> dims;
+      std::string error;
+      const size_t comma = sample_dims.find(',');
+      uint64_t a = 0, b = 0;
+      if (comma == std::string::npos || !gantry::cli::ParseUint64(sample_dims.substr(0, comma), &a, &error) ||
+          !gantry::cli::ParseUint64(sample_dims.substr(comma + 1), &b, &error) || a == b || a > 63 || b > 63) {
+        std::cerr << "gantry: sample: --dims '" << sample_dims
+                  << "' is not two different dimensions I,J (0..63), e.g. 0,2\n";
+        return kExitUsage;
+      }
+      if (sample.plot.empty()) {
+        std::cerr << "gantry: sample: --dims picks what --plot draws; give --plot FILE\n";
+        return kExitUsage;
+      }
+      sample.dims = {static_cast<int>(a), static_cast<int>(b)};
+    }
     return gantry::cli::Sample(conn, sample);
   }
   if (plot_cmd->parsed()) return gantry::cli::Plot(conn, id, plot_out);
   if (report_cmd->parsed()) return gantry::cli::Report(&conn, report, global.output == "json");
-  if (cancel_cmd->parsed()) return gantry::cli::Cancel(conn, id);
-  if (delete_cmd->parsed()) return gantry::cli::Delete(conn, id);
   if (export_cmd->parsed()) {
     std::optional<int64_t> epoch;
     bool best = false;

@@ -195,7 +195,7 @@ void Line(cairo_t* cr, const Panel& p, const std::vector<double>& xs, const std:
 }  // namespace
 
 std::string PlotSamples(const std::string& path, const std::string& title, const PointSet& real,
-                        const PointSet& generated) {
+                        const PointSet& generated, const std::string& x_name, const std::string& y_name) {
   std::string error;
   auto canvas = Canvas::Open(path, &error);
   if (!canvas) return error;
@@ -213,7 +213,7 @@ std::string PlotSamples(const std::string& path, const std::string& title, const
   p.x.Pad();
   p.y.Pad();
   const int dim = std::max(real.dim, generated.dim);
-  DrawAxes(cr, p, "x0", strip ? "" : "x1");
+  DrawAxes(cr, p, x_name, strip ? "" : y_name);
   Dots(cr, p, real, kReal, 2.2, 0);
   Dots(cr, p, generated, kGenerated, 2.6, 1);
   std::string heading = title;

@@ -12,9 +12,11 @@ struct PointSet {
 };
 
 // Generated points over the real data (the first two dimensions; a 1-D set
-// is drawn as a strip). Returns an error message, or "" on success.
+// is drawn as a strip), the axes named x_name and y_name. Returns an error
+// message, or "" on success.
 std::string PlotSamples(const std::string& path, const std::string& title, const PointSet& real,
-                        const PointSet& generated);
+                        const PointSet& generated, const std::string& x_name = "x0",
+                        const std::string& y_name = "x1");
 
 struct TrainingCurves {
   std::vector<double> epoch, loss_d, loss_g, quality;

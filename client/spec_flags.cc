@@ -233,12 +233,6 @@ std::string LongName(const FlagDef& def) {
   return names.substr(0, names.find(','));
 }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
-
 // A decimal int64: an optional '-', then digits only.
 bool ParseInt64(const std::string& text, int64_t* out, std::string* error) {
   const size_t digits = !text.empty() && text[0] == '-' ? 1 : 0;
@@ -291,13 +285,11 @@ bool ParseValue(const FlagDef& def, const std::string& text, SpecValue* out, std
       p.b = text == "true";
       break;
     case Kind::kChoice: {
-      bool known = false;
-      for (const auto& c : def.choices) known = known || c == text;
-      if (!known) {
-        *error = "'" + text + "' is not one of " + Join(def.choices);
-        return false;
-      }
-      p.s = text;
+      // Any case; --dataset also takes the proto's DATASET_KIND_TWO_MOONS.
+      size_t index = 0;
+      const std::string prefix = def.key == std::string("dataset") ? "DATASET_KIND_" : "";
+      if (!ParseEnumName(text, def.choices, prefix, &index, error)) return false;
+      p.s = def.choices[index];
       break;
     }
     case Kind::kSizes:
@@ -312,7 +304,7 @@ bool ParseValue(const FlagDef& def, const std::string& text, SpecValue* out, std
       break;
   }
   auto set = def.set;
-  out->text = text;
+  out->text = def.kind == Kind::kChoice ? p.s : text;  // a choice as jobs show it
   out->apply = [set, p](v1::JobSpec* spec) { set(spec, p); };
   return true;
 }

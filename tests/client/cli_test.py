@@ -6,7 +6,9 @@
 import argparse
 import hashlib
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -111,7 +113,7 @@ class CliTest(unittest.TestCase):
             with open(path, "wb") as f:
                 f.write(content)
             job_id = self.submit("--data", path, "--batch-size", "2", "--epochs", "1")
-            job = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
+            job = json.loads(self.gantry("get", job_id, "-o", "json", "--full").stdout)
             self.assertEqual(int(job["spec"]["dataset"]["size"]), 4, name)
             self.assertEqual(job["spec"]["dataset"]["points"]["values"][:2], [1, 2], name)
         hexa = self.path("hex.csv")
@@ -182,10 +184,15 @@ class CliTest(unittest.TestCase):
             f.write("a,b,c\n" + "".join(f"{i % 3},{i % 5},{i % 7}\n" for i in range(64)))
         job_id = self.submit("--data", good, "--batch-size", "16", "--epochs", "2")
         self.gantry("watch", job_id)
-        job = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
+        # get -o json asks for the BASIC view: the points' count, not the points.
+        basic = json.loads(self.gantry("get", job_id, "-o", "json").stdout)
+        self.assertTrue(basic["points_omitted"])
+        self.assertEqual(int(basic["dataset_rows"]), 64)
+        self.assertEqual(basic["spec"]["dataset"].get("points", {}).get("values", []), [])
+        # --full: the points themselves.
+        job = json.loads(self.gantry("get", job_id, "-o", "json", "--full").stdout)
         self.assertEqual(job["spec"]["dataset"]["points"]["dim"], 3)
         self.assertEqual(int(job["spec"]["dataset"]["size"]), 64)
-        # get -o json asks for the FULL view: the points themselves.
         self.assertEqual(len(job["spec"]["dataset"]["points"]["values"]), 64 * 3)
         self.assertFalse(job.get("points_omitted", False))
         self.assertRegex(self.gantry("get", job_id).stdout, r"dataset:\s+user, 64 points of dim 3\n")
@@ -218,7 +225,8 @@ class CliTest(unittest.TestCase):
         ok = [json.loads(l)["state"] for l in self.gantry("list", "--state", "succeeded", "-o", "json").stdout.splitlines()]
         self.assertTrue(ok and all(s == "JOB_STATE_SUCCEEDED" for s in ok))
         r = self.gantry("list", "--state", "sleeping", expect=EXIT_USAGE)
-        self.assertIn("--state sleeping is not one of", r.stderr)
+        self.assertIn("--state 'sleeping' is not one of queued, running, succeeded, failed, cancelled "
+                      "(or JOB_STATE_NAME)", r.stderr)
 
     # --- sample, plot, export -----------------------------------------------------
 
@@ -280,7 +288,8 @@ class CliTest(unittest.TestCase):
         from PIL import Image
         job_id = self.finished_job()
         png = self.path("training.png")
-        self.assertEqual(self.gantry("plot", job_id, "--out", png).stdout.strip(), png)
+        r = self.gantry("plot", job_id, "--out", png)
+        self.assertEqual((r.stdout, r.stderr), ("", f"plotted to {png}\n"), "as sample --plot says it")
         colors = Image.open(png).convert("RGB").getcolors(maxcolors=1 << 20)
         blue = sum(n for n, (r, g, b) in colors if r < 40 and 90 < g < 140 and b > 160)
         green = sum(n for n, (r, g, b) in colors if 100 < r < 140 and g > 150 and b < 80)
@@ -313,8 +322,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith("export-dir.tmp")], [])
         missing = self.path("no-such-dir/generator.pt")
         r = self.gantry("export", job_id, "--out", missing, expect=EXIT_USAGE)
-        self.assertIn(f"gantry: export: cannot create {missing}.tmp-", r.stderr)
-        self.assertIn("No such file or directory", r.stderr)
+        self.assertEqual(r.stderr, f"gantry: export: no such directory: {self.path('no-such-dir')}/\n")
 
     # --- cancel, delete, health, version, exit codes ------------------------------
 
@@ -349,6 +357,232 @@ class CliTest(unittest.TestCase):
         r = subprocess.run([ARGS.gantry, "health"], capture_output=True, text=True, env=env)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "SERVING"))
         self.assertRegex(self.gantry("version").stdout.strip(), r"^gantry \d+\.\d+\.\d+$")
+
+
+class RoughEdgesTest(unittest.TestCase):
+    """The CLI's rough edges of issue 25: readable range errors, help and
+    did-you-mean, -o values a command prints, the sample seed, watch with no
+    server, the plot's stream, --dims, several jobs at once, Ctrl-C in
+    submit --watch, the dashboard's port, get's view, export's directory and
+    every enum spelling."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmpdir = tempfile.TemporaryDirectory()
+        cls.tmp = cls.tmpdir.name
+        cls.server = Server(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        cls.tmpdir.cleanup()
+        assert rc == 0, f"gantryd exited {rc}"
+
+    def gantry(self, *args, expect=EXIT_OK):
+        r = run(args, self.server)
+        self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def finished_job(self):
+        if not hasattr(RoughEdgesTest, "_finished"):
+            job_id = self.gantry("submit", "--epochs", "3", "--size", "256").stdout.strip()
+            self.gantry("watch", job_id)
+            RoughEdgesTest._finished = job_id
+        return RoughEdgesTest._finished
+
+    def test_range_errors_say_readable_bounds(self):
+        for args, message in [
+                (["--timeout", "0", "list"], "gantry: --timeout: 0 is out of range: more than 0 seconds, at most 1000000\n"),
+                (["sample", "j-x", "--count", "0"],
+                 "gantry: --count: 0 is out of range: at least 1 (the server's --max-sample-points bounds it)\n"),
+                (["watch", "j-x", "--from-seq", "-1"], "gantry: --from-seq: -1 is out of range 0..9000000000000000000\n"),
+                (["watch", "j-x", "--reconnect-timeout", "-3"],
+                 "gantry: --reconnect-timeout: -3 is out of range 0..1000000000 seconds\n"),
+                (["--timeout", "soon", "list"], "gantry: --timeout: 'soon' is not a number\n")]:
+            r = self.gantry(*args, expect=EXIT_USAGE)
+            self.assertEqual(r.stderr, message)
+
+    def test_no_command_or_an_unknown_one_prints_the_help(self):
+        for args, last in [([], "gantry: give a command (above)"),
+                           (["lsit"], "gantry: unknown command 'lsit'; did you mean 'list'?"),
+                           (["--timeout", "5", "sumbit", "--epochs", "3"],
+                            "gantry: unknown command 'sumbit'; did you mean 'submit'?"),
+                           (["frobnicate"], "gantry: unknown command 'frobnicate'")]:
+            r = run(args)
+            self.assertEqual(r.returncode, EXIT_USAGE, r.stderr)
+            self.assertNotIn("A subcommand is required", r.stderr)
+            self.assertIn("submit", r.stderr, "the help lists the commands")
+            self.assertIn("dashboard", r.stderr)
+            self.assertEqual(r.stderr.splitlines()[-1], last)
+        r = self.gantry("submit", "--epoch", "5", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, "gantry: submit: unknown flag --epoch; did you mean --epochs? "
+                                   "(gantry submit --help lists its flags)\n")
+        r = self.gantry("list", "--stat", "running", expect=EXIT_USAGE)
+        self.assertIn("unknown flag --stat; did you mean --state?", r.stderr)
+        r = self.gantry("data", "push", "f.csv", "--nme", "x", expect=EXIT_USAGE)
+        self.assertIn("gantry: data push: unknown flag --nme; did you mean --name?", r.stderr)
+        r = self.gantry("list", "--frobnicate", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, "gantry: list: unknown flag --frobnicate (gantry list --help lists its flags)\n")
+
+    def test_output_formats_a_command_does_not_print_are_refused(self):
+        r = self.gantry("list", "-o", "csv", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, "gantry: list: -o csv is not supported; list prints table, json\n")
+        self.assertEqual(r.stdout, "")
+        r = self.gantry("-o", "json", "plot", "j-x", "--out", "x.png", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, "gantry: plot: -o json is not supported; plot prints table\n")
+        job_id = self.finished_job()
+        listed = [json.loads(line) for line in self.gantry("-o", "JSON", "list").stdout.splitlines()]
+        self.assertIn(job_id, [j["id"] for j in listed])
+        csv = self.gantry("-o", "csv", "sample", job_id, "-n", "2").stdout.splitlines()
+        self.assertEqual(csv[0], "x0,x1")
+
+    def test_sample_prints_the_seed_that_reproduces_it(self):
+        job_id = self.finished_job()
+        r = self.gantry("sample", job_id, "-n", "20")
+        m = re.fullmatch(r"gantry: sample seed (\d+) \(epoch 3\); --seed (\d+) --epoch 3 reproduces it\n", r.stderr)
+        self.assertIsNotNone(m, r.stderr)
+        self.assertEqual(m.group(1), m.group(2))
+        again = self.gantry("sample", job_id, "-n", "20", "--seed", m.group(1), "--epoch", "3")
+        self.assertEqual(again.stdout, r.stdout)
+        self.assertIn(f"seed {m.group(1)} (epoch 3)", again.stderr)
+        out = os.path.join(self.tmp, "seeded.csv")
+        r = self.gantry("sample", job_id, "-n", "20", "--out", out)
+        self.assertRegex(r.stderr, r"gantry: sample seed \d+ \(epoch 3\)")
+        js = self.gantry("sample", job_id, "-n", "2", "-o", "json")
+        self.assertEqual(js.stderr, "", "JSON carries the seed")
+        self.assertIn("seed", json.loads(js.stdout))
+
+    def test_watch_with_no_server_fails_at_once_like_get(self):
+        address = f"127.0.0.1:{free_port()}"
+        started = time.monotonic()
+        w = run(["--server", address, "watch", "j-x"])
+        print(f"\nwatch with no server exited after {time.monotonic() - started:.2f} s", file=sys.stderr)
+        g = run(["--server", address, "get", "j-x"])
+        self.assertEqual((w.returncode, g.returncode), (EXIT_UNAVAILABLE, EXIT_UNAVAILABLE))
+        self.assertTrue(g.stderr.startswith(f"gantry: get j-x: cannot reach gantryd at {address} ("), g.stderr)
+        self.assertEqual(w.stderr.replace("gantry: watch j-x:", "gantry: get j-x:"), g.stderr)
+        self.assertNotIn("gave up", w.stderr)
+
+    def test_plot_and_sample_plot_report_their_file_alike(self):
+        job_id = self.finished_job()
+        png = os.path.join(self.tmp, "curves.png")
+        r = self.gantry("plot", job_id, "--out", png)
+        self.assertEqual((r.stdout, r.stderr), ("", f"plotted to {png}\n"))
+        png = os.path.join(self.tmp, "points.png")
+        r = self.gantry("sample", job_id, "-n", "50", "--plot", png)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr.splitlines()[-1], f"plotted to {png}")
+
+    def test_sample_plot_draws_the_dims_asked_for(self):
+        from PIL import Image
+        helix = os.path.join(self.tmp, "helix.csv")
+        with open(helix, "w") as f:
+            f.write("x,y,z\n" + "".join(f"{math.cos(i / 30):.4f},{math.sin(i / 30):.4f},{i / 300:.4f}\n"
+                                        for i in range(300)))
+        job_id = self.gantry("submit", "--data", helix, "--epochs", "2", "--batch-size", "32").stdout.strip()
+        self.gantry("watch", job_id)
+        images = {}
+        for dims in ["0,1", "0,2", "2,1"]:
+            png = os.path.join(self.tmp, f"dims{dims}.png")
+            self.gantry("sample", job_id, "-n", "100", "--seed", "3", "--plot", png, "--dims", dims)
+            images[dims] = Image.open(png).convert("RGB").tobytes()
+        self.assertEqual(len(set(images.values())), 3, "each pair of dimensions draws another picture")
+        r = self.gantry("sample", job_id, "--plot", os.path.join(self.tmp, "x.png"), "--dims", "0,3", expect=EXIT_USAGE)
+        self.assertIn("--dims 0,3: the job's points have 3 dimensions (0..2)", r.stderr)
+        for bad in ["1,1", "0", "a,b", "0,1,2"]:
+            r = self.gantry("sample", job_id, "--plot", os.path.join(self.tmp, "x.png"), "--dims", bad, expect=EXIT_USAGE)
+            self.assertIn(f"--dims '{bad}' is not two different dimensions I,J", r.stderr)
+        r = self.gantry("sample", job_id, "--dims", "0,2", expect=EXIT_USAGE)
+        self.assertIn("--dims picks what --plot draws", r.stderr)
+
+    def test_cancel_and_delete_several_jobs_by_id_label_or_sweep(self):
+        group = f"g{os.getpid()}"
+        a = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
+        b = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
+        c = self.gantry("submit", "--epochs", "100000", "--label", f"sweep={group}").stdout.strip()
+        r = self.gantry("cancel", "--label", f"grp={group}")
+        self.assertEqual(sorted(r.stdout.splitlines()), sorted([f"cancelling {a}", f"cancelling {b}"]))
+        self.assertEqual(r.stderr, "gantry: cancel: 2 jobs, 2 ok, 0 failed\n")
+        r = self.gantry("cancel", "--sweep", group)
+        self.assertEqual(r.stdout, f"cancelling {c}\n")
+        for job_id in (a, b, c):
+            self.gantry("watch", job_id, expect=EXIT_JOB_CANCELLED)
+        r = self.gantry("cancel", "--label", f"grp={group}", expect=EXIT_NOT_FOUND)
+        self.assertIn(f"gantry: cancel: no job with the labels grp={group} is queued or running", r.stderr)
+        r = self.gantry("delete", c, "j-nosuch", expect=EXIT_NOT_FOUND)
+        self.assertEqual(r.stdout, f"deleted {c}\n")
+        self.assertIn("gantry: delete j-nosuch: job j-nosuch not found", r.stderr)
+        self.assertIn("gantry: delete: 2 jobs, 1 ok, 1 failed", r.stderr)
+        r = self.gantry("delete", "--label", f"grp={group}")
+        self.assertEqual(sorted(r.stdout.splitlines()), sorted([f"deleted {a}", f"deleted {b}"]))
+        r = self.gantry("delete", "--label", f"grp={group}", expect=EXIT_NOT_FOUND)
+        self.assertEqual(r.stderr, f"gantry: delete: no job has the labels grp={group}\n")
+        r = self.gantry("delete", expect=EXIT_USAGE)
+        self.assertIn("give job ids, --label key=value or --sweep NAME", r.stderr)
+
+    def test_ctrl_c_in_submit_watch_says_the_job_goes_on(self):
+        master, slave = os.openpty()  # a terminal: the progress line is rewritten in place
+        proc = subprocess.Popen([ARGS.gantry, "--server", self.server.address, "submit", "--epochs", "100000",
+                                 "--watch"], stdout=slave, stderr=subprocess.PIPE, text=True)
+        os.close(slave)
+        seen = b""
+        try:
+            while b"epoch " not in seen:  # training: a progress line is open
+                chunk = os.read(master, 4096)
+                self.assertTrue(chunk, "submit --watch ended early")
+                seen += chunk
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        finally:
+            os.close(master)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        job_id = seen.split(b"\r")[0].split()[0].decode()
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertTrue(seen.endswith(b"\n"), "the progress line is ended: " + repr(seen[-80:]))
+        self.assertEqual(err, f"gantry: interrupted; the job goes on: gantry watch {job_id} "
+                              f"(gantry cancel {job_id} stops it)\n")
+        state = json.loads(self.gantry("get", job_id, "-o", "json").stdout)["state"]
+        self.assertIn(state, ("JOB_STATE_RUNNING", "JOB_STATE_QUEUED"))
+        self.gantry("cancel", job_id)
+
+    def test_dashboard_says_when_its_port_is_the_default(self):
+        env = {k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"}
+        r = subprocess.run([ARGS.gantry, "--server", "10.1.2.3:50051", "dashboard"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual((r.returncode, r.stdout), (0, "http://10.1.2.3:8080/\n"))
+        self.assertIn("gantryd does not report its HTTP address; this is the default port 8080", r.stderr)
+        r = subprocess.run([ARGS.gantry, "dashboard", "--url", "http://h:9000"], capture_output=True, text=True,
+                           env=env)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "http://h:9000/\n", ""))
+
+    def test_every_enum_spelling(self):
+        for dataset in ["two_moons", "Two_Moons", "DATASET_KIND_TWO_MOONS", "dataset_kind_two_moons"]:
+            job = json.loads(self.gantry("-o", "json", "submit", "--dataset", dataset, "--loss", "HINGE",
+                                         "--select-by", "Coverage", "--trainer-path", "AUTO", "--epochs", "1",
+                                         "--size", "64").stdout)
+            self.assertEqual(job["spec"]["dataset"]["kind"], "DATASET_KIND_TWO_MOONS")
+            self.assertEqual((job["spec"]["loss"], job["spec"]["select_by"]), ("hinge", "coverage"))
+            self.gantry("watch", job["id"])
+        for state in ["succeeded", "SUCCEEDED", "JOB_STATE_SUCCEEDED", "job_state_succeeded"]:
+            listed = [json.loads(l)["state"] for l in self.gantry("list", "--state", state, "-o", "json").stdout.splitlines()]
+            self.assertTrue(listed and set(listed) == {"JOB_STATE_SUCCEEDED"}, listed)
+        r = self.gantry("submit", "--dataset", "moons", expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, "gantry: submit: --dataset: 'moons' is not one of sine, circle, ring8, grid25, "
+                                   "two_moons, spiral, swiss_roll, user, table (or DATASET_KIND_NAME)\n")
+        r = self.gantry("submit", "--loss", "hinj", expect=EXIT_USAGE)
+        self.assertIn("'hinj' is not one of bce, non_saturating, hinge, wgan_gp; did you mean hinge?", r.stderr)
+        r = self.gantry("list", "--state", "runing", expect=EXIT_USAGE)
+        self.assertIn("did you mean running?", r.stderr)
 
 
 class DataTest(unittest.TestCase):
@@ -543,7 +777,7 @@ class LargeUserDatasetsTest(unittest.TestCase):
                 for job_id in ids:
                     self.assertIn(job_id, table.stdout)
                 # FULL, where the points are needed: all of them, as sent.
-                full = server.gantry("get", ids[0], "-o", "json")
+                full = server.gantry("get", ids[0], "-o", "json", "--full")
                 self.assertEqual(full.returncode, EXIT_OK, full.stderr)
                 values = json.loads(full.stdout)["spec"]["dataset"]["points"]["values"]
                 self.assertEqual(len(values), 2_000_000)
