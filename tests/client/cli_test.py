@@ -37,7 +37,9 @@ def run(args, server=None):
     return subprocess.run([ARGS.gantry, *args], capture_output=True, text=True, timeout=600)
 
 
-class CliTest(unittest.TestCase):
+class ServerCase(unittest.TestCase):
+    """A gantryd of the class's own, and gantry run against it."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmpdir = tempfile.TemporaryDirectory()
@@ -55,6 +57,8 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
         return r
 
+
+class CliTest(ServerCase):
     def submit(self, *args):
         return self.gantry("submit", *args).stdout.strip()
 
@@ -359,29 +363,12 @@ class CliTest(unittest.TestCase):
         self.assertRegex(self.gantry("version").stdout.strip(), r"^gantry \d+\.\d+\.\d+$")
 
 
-class RoughEdgesTest(unittest.TestCase):
+class RoughEdgesTest(ServerCase):
     """The CLI's rough edges of issue 25: readable range errors, help and
     did-you-mean, -o values a command prints, the sample seed, watch with no
     server, the plot's stream, --dims, several jobs at once, Ctrl-C in
     submit --watch, the dashboard's port, get's view, export's directory and
     every enum spelling."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmpdir = tempfile.TemporaryDirectory()
-        cls.tmp = cls.tmpdir.name
-        cls.server = Server(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        cls.tmpdir.cleanup()
-        assert rc == 0, f"gantryd exited {rc}"
-
-    def gantry(self, *args, expect=EXIT_OK):
-        r = run(args, self.server)
-        self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
-        return r
 
     def finished_job(self):
         if not hasattr(RoughEdgesTest, "_finished"):
