@@ -624,7 +624,7 @@ int ForJobs(Connection& conn, const std::string& verb, const std::vector<std::st
     if (!s.ok()) return conn.Fail(verb, s);
     if (matched == 0) {
       std::cerr << "gantry: " << verb << ": no job has the labels " << selector << "\n";
-      return kExitNotFound;
+      if (ids.empty()) return kExitNotFound;  // else the named jobs still go ahead
     }
     if (skipped > 0) {
       std::cerr << "gantry: " << verb << ": " << selector << ": skipping " << skipped << " of "

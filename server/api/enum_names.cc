@@ -55,6 +55,9 @@ class Rewriter {
     GANTRY_RETURN_IF_ERROR(Value(nullptr, &message, 0));
     Ws();
     if (pos_ != in_.size()) malformed_ = true;
+    // A bad value counts only in JSON that scans: else the parser's syntax
+    // error says what is wrong.
+    if (!malformed_ && bad_value_) return *bad_value_;
     return Status::Ok();
   }
   bool malformed() const { return malformed_; }
@@ -148,9 +151,16 @@ class Rewriter {
         malformed_ = true;
         return Status::Ok();
       }
-      if (field != nullptr && field->type() == FieldDescriptor::TYPE_ENUM && plain) {
+      // A number in quotes is protobuf's to read, as an enum's number.
+      const bool digits = plain && !plain->empty() &&
+                          plain->find_first_not_of("-0123456789") == std::string_view::npos;
+      if (field != nullptr && field->type() == FieldDescriptor::TYPE_ENUM && plain && !digits) {
         auto value = ParseEnumName(*field->enum_type(), *plain, Path(field));
-        if (!value.ok()) return value.status();
+        if (!value.ok()) {
+          if (!bad_value_) bad_value_ = value.status();
+          out_.append(raw);
+          return Status::Ok();
+        }
         out_ += '"';
         out_ += (*value)->name();
         out_ += '"';
@@ -244,6 +254,7 @@ class Rewriter {
   size_t pos_ = 0;
   std::string out_;
   bool malformed_ = false;
+  std::optional<Status> bad_value_;  // the first enum string no value has
   std::vector<std::string> path_;
 };
 

@@ -75,10 +75,20 @@ void Revalidate(const HttpRequest& req, HttpResponse* res) {
     if (AsciiLower(name) == "cache-control") has_cache_control = true;
   }
   // Revalidated on every use: the next request's If-None-Match costs a 304.
-  if (!has_cache_control) res->set_header("Cache-Control", "no-cache");
+  // private: replies may depend on the caller's token or cookie, so no
+  // shared cache keeps them.
+  if (!has_cache_control) res->set_header("Cache-Control", "private, no-cache");
   if (!MatchesIfNoneMatch(req.get_header_value("If-None-Match"), tag)) return;
   res->status = 304;
   res->body.clear();
+  // A 304 carries no representation headers (RFC 9110 15.4.5).
+  res->content_type.clear();
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (auto& header : res->headers) {
+    const std::string name = AsciiLower(header.first);
+    if (name != "content-disposition" && name != "content-type") kept.push_back(std::move(header));
+  }
+  res->headers = std::move(kept);
 }
 
 bool HttpRequest::has_header(const std::string& name) const {

@@ -48,7 +48,8 @@ class HttpRouter {
   bool IsInline(const HttpRequest& req) const;
   // Runs the route for `req` (filling req.matches); false when none matches.
   // A GET route's whole 200 reply (not a stream) gets an ETag (a hash of
-  // its body and type) and, unless it set one, Cache-Control: no-cache; a
+  // its body and type) and, unless it set one, Cache-Control: private,
+  // no-cache; a
   // request whose If-None-Match names that tag gets 304 and no body, so a
   // page that polls an unchanged list or revalidates a static file moves no
   // body. The tag is computed from the reply, so the handler still runs.

@@ -11,6 +11,27 @@ CachedStore::CachedStore(std::unique_ptr<Store> inner, size_t max_rows)
       shared_(inner_->Shared()),
       max_rows_(std::max<size_t>(1, max_rows)) {}
 
+size_t CachedStore::RowBytes(const JobRow& row) {
+  size_t bytes = sizeof(JobRow) + row.id.size() + row.name.size() + row.error.size() +
+                 row.owner.size() + row.request_id.size() + row.request_fingerprint.size() +
+                 row.spec.SpaceUsedLong();
+  if (row.latest) bytes += row.latest->SpaceUsedLong();
+  for (const auto& [key, value] : row.labels) bytes += key.size() + value.size() + 64;
+  return bytes;
+}
+
+void CachedStore::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) const {
+  bytes_ -= it->second.bytes;
+  lru_.erase(it->second.lru);
+  rows_.erase(it);
+}
+
+void CachedStore::EvictLocked() const {
+  while (!lru_.empty() && (rows_.size() > max_rows_ || bytes_ > kMaxBytes)) {
+    EraseLocked(rows_.find(lru_.back()));
+  }
+}
+
 int64_t CachedStore::hits() const {
   MutexLock lock(&mu_);
   return hits_;
@@ -46,12 +67,12 @@ StatusOr<JobRow> CachedStore::GetJob(const std::string& id, ReadPoints points) c
   // A write of any job since `generation` may have been this one's, after
   // the read: what was read may be stale already.
   if (generation != generation_ || rows_.count(id) != 0) return row;
+  const size_t bytes = RowBytes(*row);
+  if (bytes > kMaxRowBytes) return row;  // a large preview or schema: read it each time
   lru_.push_front(id);
-  rows_.emplace(id, Entry{*row, lru_.begin()});
-  if (rows_.size() > max_rows_) {
-    rows_.erase(lru_.back());
-    lru_.pop_back();
-  }
+  rows_.emplace(id, Entry{*row, lru_.begin(), bytes});
+  bytes_ += bytes;
+  EvictLocked();
   return row;
 }
 
@@ -120,8 +141,7 @@ void CachedStore::Invalidate(const std::string& id) {
   ++generation_;
   auto it = rows_.find(id);
   if (it == rows_.end()) return;
-  lru_.erase(it->second.lru);
-  rows_.erase(it);
+  EraseLocked(it);
 }
 
 void CachedStore::InvalidateAll() {
@@ -130,6 +150,7 @@ void CachedStore::InvalidateAll() {
   ++generation_;
   rows_.clear();
   lru_.clear();
+  bytes_ = 0;
   blobs_.clear();
   blobs_lru_.clear();
 }
@@ -169,8 +190,7 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
   if (kept.last_seq != event.seq() - 1) {
     // Not the row this event follows: another write's, or one read after
     // this event was stored. Only the store knows the row now.
-    lru_.erase(it->second.lru);
-    rows_.erase(it);
+    EraseLocked(it);
     return appended;
   }
   // What AppendEvent stores (store.h), over the row it was stored on.
@@ -181,6 +201,12 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
   kept.epochs_done = row.epochs_done;
   kept.latest = row.latest;
   kept.last_seq = event.seq();
+  // The new report may be larger (a preview, metrics): account for it.
+  bytes_ -= it->second.bytes;
+  it->second.bytes = RowBytes(kept);
+  bytes_ += it->second.bytes;
+  if (it->second.bytes > kMaxRowBytes) EraseLocked(it);
+  EvictLocked();
   return appended;
 }
 

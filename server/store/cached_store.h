@@ -4,8 +4,9 @@
 // I/O; and the epochs ListBlobs found (Sample and ExportGenerator list a
 // job's snapshots on every call).
 //
-// - Bounded by entries: at most max_rows rows and max_rows blob lists,
-//   least recently read out first. Rows read with points (ReadPoints::kYes:
+// - Bounded by entries and bytes: at most max_rows rows (and kMaxBytes of
+//   them; a row over kMaxRowBytes, a large preview or table schema, is
+//   never kept) and max_rows blob lists, least recently read out first. Rows read with points (ReadPoints::kYes:
 //   a USER dataset's values, up to megabytes) are never kept.
 // - A job's blob lists are dropped by every PutBlob or DeleteBlob of its
 //   (whatever the outcome) and by DeleteJob.
@@ -60,6 +61,10 @@ class CachedStore final : public ForwardingStore {
   // schema with many categorical levels: more), so 1024 rows stay within a
   // few MiB while covering every job a dashboard or a sweep polls.
   static constexpr size_t kDefaultMaxRows = 1024;
+  // A row's estimated memory (RowBytes) at most, and all rows' together: a
+  // job may ask for 4096 preview points of 64 dimensions (a MiB a row).
+  static constexpr size_t kMaxRowBytes = 64 << 10;
+  static constexpr size_t kMaxBytes = 32 << 20;
 
   // Takes `inner` over; max_rows >= 1.
   explicit CachedStore(std::unique_ptr<Store> inner, size_t max_rows = kDefaultMaxRows);
@@ -93,7 +98,13 @@ class CachedStore final : public ForwardingStore {
   struct Entry {
     JobRow row;
     std::list<std::string>::iterator lru;
+    size_t bytes;  // RowBytes(row)
   };
+  // The memory a kept row holds, about.
+  static size_t RowBytes(const JobRow& row);
+  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) const REQUIRES(mu_);
+  // Drops the least recently read rows while over max_rows_ or kMaxBytes.
+  void EvictLocked() const REQUIRES(mu_);
   using BlobsKey = std::pair<std::string, BlobKind>;
   struct BlobsKeyHash {
     size_t operator()(const BlobsKey& k) const {
@@ -122,6 +133,7 @@ class CachedStore final : public ForwardingStore {
   // The rows, and their ids, most recently read first.
   mutable std::unordered_map<std::string, Entry> rows_ GUARDED_BY(mu_);
   mutable std::list<std::string> lru_ GUARDED_BY(mu_);
+  mutable size_t bytes_ GUARDED_BY(mu_) = 0;  // the kept rows' RowBytes
   // Incremented by every invalidation.
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   // The blob lists, most recently read first.

@@ -294,6 +294,32 @@ TEST_F(CachedStoreTest, StoredEventsUpdateTheKeptRow) {
   EXPECT_EQ(ended.name, "job a");
 }
 
+// A row whose latest report is large (a big preview) is never kept, and a
+// kept row that an event makes large is dropped: the cache stays within
+// kMaxBytes whatever the jobs ask for.
+TEST_F(CachedStoreTest, LargeRowsAreNotKept) {
+  Insert("a");
+  JobRow a = Claim();
+  (void)Get("a");
+  ASSERT_EQ(cache_->rows(), 1u);
+  a.state = v1::JOB_STATE_RUNNING;
+  ASSERT_TRUE(cache_->AppendEvent(a, StateEvent(2, v1::JOB_STATE_RUNNING)).ok());
+  ASSERT_EQ(cache_->rows(), 1u);  // small still: kept and updated
+  a.epochs_done = 1;
+  a.latest.emplace();
+  a.latest->set_epoch(1);
+  a.latest->mutable_preview()->set_dim(64);
+  for (int i = 0; i < 4096 * 64; ++i) a.latest->mutable_preview()->add_values(0.5f);
+  ASSERT_TRUE(cache_->AppendEvent(a, EpochEvent(3, 1)).ok());
+  EXPECT_EQ(cache_->rows(), 0u);  // the event made it a MiB: dropped
+  auto [first, read1] = GetCounted("a");
+  auto [second, read2] = GetCounted("a");
+  EXPECT_TRUE(read1);
+  EXPECT_TRUE(read2);  // read each time, never kept
+  EXPECT_EQ(second.latest->preview().values_size(), 4096 * 64);
+  EXPECT_EQ(cache_->rows(), 0u);
+}
+
 // Two events stored one after the other whose cache steps come in the
 // other order: the earlier one must not overwrite the later one's row.
 TEST_F(CachedStoreTest, AnEventsUpdateNeverGoesBackOverALaterOne) {

@@ -68,6 +68,13 @@ TEST(EnumNames, RewritesEnumFieldsAtAnyDepthAndNothingElse) {
   EXPECT_EQ(columns[1].type(), v1::COLUMN_TYPE_DATETIME);
 }
 
+TEST(EnumNames, LeavesQuotedNumbersToTheParser) {
+  auto out = CanonicalEnumsInJson(R"({"spec": {"dataset": {"kind": "5"}}})",
+                                  *v1::CreateJobRequest::descriptor());
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(*out, R"({"spec": {"dataset": {"kind": "5"}}})");
+}
+
 TEST(EnumNames, NamesTheFieldOfABadValue) {
   auto bad = Parse(R"({"spec": {"dataset": {"kind": "moons"}}})");
   ASSERT_FALSE(bad.ok());
@@ -78,7 +85,10 @@ TEST(EnumNames, NamesTheFieldOfABadValue) {
 TEST(EnumNames, MalformedJsonIsLeftToTheParser) {
   const std::vector<std::string> inputs = {R"({"spec": {"dataset": {"kind": "sine")",
                                            R"({"spec" "x"})", std::string(200, '['),
-                                           R"({"a": tru)", ""};
+                                           R"({"a": tru)", "",
+                                           // a bad value in JSON that does not scan: the
+                                           // parser's syntax error, not ours
+                                           R"({"spec": {"dataset": {"kind": "bogus")"};
   for (const std::string& json : inputs) {
     auto out = CanonicalEnumsInJson(json, *v1::CreateJobRequest::descriptor());
     ASSERT_TRUE(out.ok()) << json;
