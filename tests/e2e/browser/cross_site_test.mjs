@@ -295,6 +295,7 @@ async function dashboardStillWorks(g, ctx, scenario, runningId) {
   assert.equal(await g.state(runningId), 'JOB_STATE_CANCELLED');
   answer = answerTo('DELETE', `/v1/jobs/${runningId}`);
   await page.click('#delete');
+  await page.click('#delete-confirm');  // the dashboard asks first
   r = await answer;
   step(`${scenario}: dashboard: Delete: ${await describe(r)}`);
   await sameOrigin(r, 'Delete');

@@ -484,13 +484,13 @@ try {
   await page.goto(`${d.base}/#/`);
   const rrow = `tr[data-job="${rjob.id}"]`;
   await page.waitForSelector(rrow);
-  assert.equal(await page.$eval(rrow, (r) => r.cells[6].textContent), pctText(rdone.bestMetrics.quality));
+  assert.equal(await page.$eval(rrow, (r) => r.querySelector('[data-col="quality"]').textContent), pctText(rdone.bestMetrics.quality));
 
   step('the list shows the table job\'s dataset as table');
   await page.click('#nav-jobs');
   const trow = `tr[data-job="${tableJobId}"]`;
   await page.waitForSelector(trow);
-  assert.equal(await page.$eval(trow, (r) => r.cells[1].textContent), 'table');
+  assert.equal(await page.$eval(trow, (r) => r.querySelector('[data-col="dataset"]').textContent), 'table');
   assert.match(await page.$eval(trow, (r) => r.textContent), /SUCCEEDED/);
 
   step('cancel another job from its page');
