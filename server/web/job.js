@@ -208,7 +208,8 @@ export function renderJob(id) {
       rows.push(['dataset.points', `${num(j.datasetRows)} training rows (points not shown)`]);
     }
     rows.sort((a, b) => a[0].localeCompare(b[0]));
-    specBody.replaceChildren(...rows.map(([k, v]) => el('tr', { 'data-key': k }, el('th', {}, k), el('td', {}, v))));
+    const shown = rows.filter(([, v]) => v !== '');
+    specBody.replaceChildren(...shown.map(([k, v]) => el('tr', { 'data-key': k }, el('th', {}, k), el('td', {}, v))));
   }
 
   function drawTimings(j) {

@@ -205,6 +205,7 @@ try {
   assert.ok(Math.abs(aspect - 1) < 0.02, `aspect ${aspect}`);
   await page.keyboard.press('ArrowRight');
   await page.waitForFunction((e) => document.querySelector('#scatter-chart').dataset.epoch === String(e), kept[1]);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(out, 'job-page.png'), fullPage: true });
 
   step('download a sample of the best epoch with count and seed');
