@@ -257,6 +257,10 @@ export function equalAspect(chart, points = null, pad = 0.05) {
   const cy = (y0 + y1) / 2;
   Object.assign(sx, { min: cx - dx / 2, max: cx + dx / 2 });
   Object.assign(sy, { min: cy - dy / 2, max: cy + dy / 2 });
+  // The axes' ends are where the aspect put them, not round numbers: no labels there.
+  for (const sc of [sx, sy]) {
+    sc.ticks = { ...(sc.ticks || {}), callback: (v, i, ticks) => (i === 0 || i === ticks.length - 1 ? '' : Number(v.toPrecision(6))) };
+  }
   chart.update('none');
   chart.canvas.parentNode.dataset.aspect = (((sx.max - sx.min) / w) / ((sy.max - sy.min) / h)).toFixed(3);
 }

@@ -305,7 +305,7 @@ export function renderJob(id) {
       el('span', { class: 'label', 'data-label': k }, `${k}=${v}`)));
     drawAlarms(j.alarms || l.alarms);
     drawTimings(j);
-    if (first || j.spec) drawSpec(j);
+    if (first) drawSpec(j);
     if (!table && (num(j.epochsDone) !== keptAt)) maybeLoadKept(j);
   }
 

@@ -260,6 +260,7 @@ export function renderRuns(query) {
 
   let stopped = false;
   let busy = false;
+  let drawnAt = 0;
   async function refresh() {
     if (busy) return;
     busy = true;
@@ -292,8 +293,10 @@ export function renderRuns(query) {
       more = Boolean(token);
       const key = `${etags.join('|')}|${more}`;
       note.className = 'empty';
-      if (key === lastKey) return;  // nothing changed: nothing to draw
+      // Nothing changed: nothing to draw (but the ages, now and then).
+      if (key === lastKey && Date.now() - drawnAt < 30_000) return;
       lastKey = key;
+      drawnAt = Date.now();
       jobs = got;
       for (const j of jobs) if ((j.labels || {}).sweep) sweeps.add(j.labels.sweep);
       fillSweeps();

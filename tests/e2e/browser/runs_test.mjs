@@ -95,6 +95,14 @@ try {
   assert.equal(again.status, 304);
   assert.equal((await again.text()).length, 0);
 
+  // The dashboard's files too (Chart.js is 200 KB): an ETag, and a 304 for a page load that has them.
+  for (const f of ['/static/chart.min.js', '/static/runs.js', '/static/style.css']) {
+    const r = await fetch(base + f);
+    const tag = r.headers.get('ETag');
+    assert.ok(tag && (await r.arrayBuffer()).byteLength > 0, `${f}: ETag ${tag}`);
+    assert.equal((await fetch(base + f, { headers: { 'If-None-Match': tag } })).status, 304, f);
+  }
+
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
@@ -248,6 +256,26 @@ try {
   }
   errors.length = 0;  // the browser logs that 404; it was the point
 
+  step('a phone: the list keeps its key columns in view');
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const ppage = await phone.newPage();
+  watchErrors(ppage);
+  await ppage.goto(`${base}/#/?sweep=s1`);
+  await ppage.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 3);
+  for (const col of ['name', 'state', 'epoch', 'best']) {
+    const boxes = await ppage.$$eval(`#jobs td[data-col="${col}"]`, (tds) => tds.map((td) => {
+      const r = td.getBoundingClientRect();
+      return [r.width, r.right, getComputedStyle(td).display];
+    }));
+    for (const [w, right, display] of boxes) {
+      assert.ok(display !== 'none' && w > 0 && right <= 391, `${col}: width ${w}, right ${right}`);
+    }
+  }
+  for (const col of ['lossD', 'age']) assert.ok(!(await ppage.isVisible(`#jobs td[data-col="${col}"]`)), `${col} hidden`);
+  assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await ppage.screenshot({ path: path.join(out, 'phone-runs.png'), fullPage: true });
+  await phone.close();
+
   step('the form: new fields reach the spec; a refusal shows beside its field');
   await page.goto(`${base}/#/new`);
   await page.fill('#f-name', 'form fields');
@@ -289,27 +317,8 @@ try {
   assert.equal(formJob.spec.spectralNorm, true);
   assert.equal(formJob.spec.onNonFinite, 'continue');
   assert.equal(formJob.spec.dataset.noise, 0.05);
-  await context.close();
 
-  step('a phone: the list keeps its key columns in view');
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
-  const ppage = await phone.newPage();
-  watchErrors(ppage);
-  await ppage.goto(`${base}/#/?sweep=s1`);
-  await ppage.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 3);
-  for (const col of ['name', 'state', 'epoch', 'best']) {
-    const boxes = await ppage.$$eval(`#jobs td[data-col="${col}"]`, (tds) => tds.map((td) => {
-      const r = td.getBoundingClientRect();
-      return [r.width, r.right, getComputedStyle(td).display];
-    }));
-    for (const [w, right, display] of boxes) {
-      assert.ok(display !== 'none' && w > 0 && right <= 391, `${col}: width ${w}, right ${right}`);
-    }
-  }
-  for (const col of ['lossD', 'age']) assert.ok(!(await ppage.isVisible(`#jobs td[data-col="${col}"]`)), `${col} hidden`);
-  assert.ok(await ppage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
-  await ppage.screenshot({ path: path.join(out, 'phone-runs.png'), fullPage: true });
-  await phone.close();
+  await context.close();
 
   assert.deepEqual(errors, [], 'no script or console errors');
   code = 0;
