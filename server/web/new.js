@@ -247,12 +247,14 @@ export function renderNew() {
     submit.disabled = true;
     try {
       const spec = {
-        epochs: numberOf('epochs', f.get('epochs'), true), seed: String(f.get('seed')),
+        epochs: numberOf('epochs', f.get('epochs'), true),
         learningRate: numberOf('learning_rate', f.get('lr')), batchSize: numberOf('batch_size', f.get('batch'), true),
         latentDim: numberOf('latent_dim', f.get('latent'), true),
         generatorHidden: { sizes: sizes('generator_hidden', f.get('ghidden')) },
         discriminatorHidden: { sizes: sizes('discriminator_hidden', f.get('dhidden')) },
       };
+      const seedText = String(f.get('seed') || '').trim();
+      if (seedText) spec.seed = seedText;  // empty: the server's default
       const table = kind.value === 'table';
       for (const [key, , , type, where] of OPTIONAL) {
         if (key === 'noise' || (where === 'table' && !table)) continue;

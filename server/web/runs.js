@@ -1,6 +1,6 @@
-// The runs view (#/ and #/?state=..&sweep=..&label=..&q=..): the jobs, filtered
+// The runs view (#/ and #/?state=..&sweep=..&label=..&q=..&page_size=..): the jobs, filtered
 // on the server (state=, label_selector=) and searched here (name or id),
-// sorted by any column, a page of 100 at a time ("Load more" follows
+// sorted by any column, a page of 100 (or page_size) at a time ("Load more" follows
 // next_page_token), refreshed every 2 s with If-None-Match (an unchanged
 // page answers 304: a few hundred bytes); checkboxes and "Compare" (the
 // overlay in compare.js); a leaderboard when filtered to a sweep.
@@ -53,7 +53,9 @@ const COLUMNS = [
 
 function parseQuery(q) {
   const p = new URLSearchParams(q || '');
-  return { state: p.get('state') || '', sweep: p.get('sweep') || '', label: p.get('label') || '', q: p.get('q') || '' };
+  const size = Number(p.get('page_size'));
+  return { state: p.get('state') || '', sweep: p.get('sweep') || '', label: p.get('label') || '', q: p.get('q') || '',
+    page_size: Number.isInteger(size) && size >= 1 && size <= 1000 ? String(size) : '' };
 }
 
 export function renderRuns(query) {
@@ -108,7 +110,7 @@ export function renderRuns(query) {
   // Filters live in the URL (#/?state=..), so a filtered view can be shared and reloaded.
   function setFilters() {
     const p = new URLSearchParams();
-    for (const k of ['state', 'sweep', 'label', 'q']) if (filters[k]) p.set(k, filters[k]);
+    for (const k of ['state', 'sweep', 'label', 'q', 'page_size']) if (filters[k]) p.set(k, filters[k]);
     const hash = p.toString() ? `#/?${p}` : '#/';
     if (location.hash !== hash && !(hash === '#/' && !location.hash)) history.replaceState(null, '', hash);
   }
@@ -271,7 +273,7 @@ export function renderRuns(query) {
       let page = 0;
       const sel = selector();
       do {
-        const q = [`view=summary`, `page_size=${PAGE_SIZE}`];
+        const q = [`view=summary`, `page_size=${filters.page_size || PAGE_SIZE}`];
         if (filters.state) q.push(`state=${filters.state}`);
         if (sel) q.push(`label_selector=${encodeURIComponent(sel)}`);
         if (token) q.push(`page_token=${encodeURIComponent(token)}`);

@@ -121,6 +121,16 @@ try {
   assert.ok(revalidated.length >= 1 || listStatuses.includes(304), 'a refresh of an unchanged list is a 304');
   for (const s of revalidated) assert.ok(s.transferSize < 600, `a 304 costs ${s.transferSize} bytes`);
 
+  step('pages: two rows a page, "Load more" follows next_page_token');
+  await page.goto(`${base}/#/?page_size=2`);
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 2);
+  assert.deepEqual(await page.$$eval('#jobs tbody tr', (rs) => rs.map((r) => r.dataset.job)), [other.id, sweep[2].id], 'newest first');
+  await page.click('#load-more');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
+  assert.ok(!(await page.isVisible('#load-more')), 'no more pages');
+  await page.goto(`${base}/#/`);
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
+
   step('filter to the sweep: its three jobs; the leaderboard ranks them by their best value');
   await page.waitForSelector('#filter-sweep option[value="s1"]', { state: 'attached' });
   await page.selectOption('#filter-sweep', 's1');
