@@ -9,6 +9,7 @@ import {
 
 const SAMPLE_COUNT = 500;
 const SAMPLE_SEED = 1;
+const MAX_LIVE = 3;
 
 function lineChart(canvas, title, jobs) {
   return new Chart(canvas, {
@@ -89,11 +90,20 @@ export function renderCompare(host, jobs, onClose) {
   metricSel.addEventListener('change', () => { metric = metricSel.value; setMetricTitle(); redraw(); });
   closeBtn.addEventListener('click', () => { destroy(); host.replaceChildren(); if (onClose) onClose(); });
 
+  // A browser opens at most 6 connections to a server: at most MAX_LIVE
+  // running jobs are followed live; the others' curves stop at the events
+  // they had when the comparison opened (an ended job's stream ends anyway).
+  let live = 0;
+  const stale = [];
   jobs.forEach((j, i) => {
+    const follow = ended(stateName(j.state)) || live++ < MAX_LIVE;
+    if (!follow) stale.push(j.name || j.id);
+    const upTo = num(j.lastSeq);
     const source = new EventSource(`/v1/jobs/${encodeURIComponent(j.id)}/events`);
     sources.push(source);
     source.onmessage = (msg) => {
       const ev = JSON.parse(msg.data);
+      if (!follow && num(ev.seq) >= upTo) source.close();
       if (ev.epoch) {
         const r = ev.epoch;
         history[i].push({ epoch: num(r.epoch), lossD: num(r.lossD), lossG: num(r.lossG), metrics: r.metrics });
@@ -104,6 +114,12 @@ export function renderCompare(host, jobs, onClose) {
       }
     };
   });
+
+  if (stale.length) {
+    panel.insertBefore(el('p', { class: 'muted small', id: 'compare-stale' },
+      `Not followed live (the browser's connections are few): ${stale.join(', ')}. Compare again for their newer epochs.`),
+    panel.children[1]);
+  }
 
   // Side-by-side samples (point jobs): each job's latest generator, one
   // seed, over its real data, at one shared scale.
