@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "client/args.h"
+#include "client/dashboard.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
 #include "client/plot.h"
@@ -160,7 +161,13 @@ PointSet Project(const PointSet& set, int a, int b) {
   return out;
 }
 
-std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json) {
+// The name of dimension d: the job's (Dataset.columns, one per dimension) or xD.
+std::string DimName(const google::protobuf::RepeatedPtrField<std::string>& names, int dim, int d) {
+  return names.size() == dim && d < dim ? names[d] : "x" + std::to_string(d);
+}
+
+std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json,
+                        const google::protobuf::RepeatedPtrField<std::string>& names) {
   std::ostringstream os;
   os.precision(9);
   const int dim = std::max(1, r.points().dim());
@@ -175,7 +182,7 @@ std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, 
     }
     os << "]}\n";
   } else {
-    for (int d = 0; d < dim; ++d) os << (d ? "," : "") << "x" << d;
+    for (int d = 0; d < dim; ++d) os << (d ? "," : "") << CsvField(DimName(names, dim, d));
     os << "\n";
     for (int i = 0; i + dim <= v.size(); i += dim) {
       for (int d = 0; d < dim; ++d) os << (d ? "," : "") << v[i + d];
@@ -481,7 +488,8 @@ int Sample(Connection& conn, const SampleArgs& args) {
   }
   s = FetchSample(conn, req, dim, &resp);
   if (!s.ok()) return conn.Fail("sample " + args.id, s);
-  const std::string text = WriteSample(resp, args.id, JsonOut(conn));
+  const auto& names = job.spec().dataset().columns();
+  const std::string text = WriteSample(resp, args.id, JsonOut(conn), names);
   if (!JsonOut(conn)) NoteSeed(resp);  // JSON carries it
   if (args.out.empty()) {
     if (args.plot.empty()) std::cout << text << std::flush;
@@ -509,7 +517,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
                         " generated points, epoch " + std::to_string(resp.epoch()) + ", seed " +
                         std::to_string(resp.seed());
     const int shown = std::max(real.dim, gen.dim);
-    std::string x_name = "x0", y_name = "x1";
+    std::string x_name = DimName(names, shown, 0), y_name = DimName(names, shown, 1);
     if (shown > 2 || args.dims != std::make_pair(0, 1)) {
       const auto [a, b] = args.dims;
       if (a >= shown || b >= shown) {
@@ -519,8 +527,8 @@ int Sample(Connection& conn, const SampleArgs& args) {
       }
       real = Project(real, a, b);
       gen = Project(gen, a, b);
-      x_name = "x" + std::to_string(a);
-      y_name = "x" + std::to_string(b);
+      x_name = DimName(names, shown, a);
+      y_name = DimName(names, shown, b);
       title += ", " + x_name + " vs " + y_name + " of " + std::to_string(shown) + " dims";
     }
     const std::string err = PlotSamples(args.plot, title, real, gen, x_name, y_name);
@@ -706,6 +714,23 @@ int Health(Connection& conn) {
   std::cout << (JsonOut(conn) ? "{\"status\":\"" + name + "\"}" : name) << std::endl;
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
                                                                           : kExitUnavailable;
+}
+
+int AskDashboard(Connection& conn, bool open) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  v1::ServerInfo info;
+  const grpc::Status s = conn.stub().GetServerInfo(&ctx, v1::GetServerInfoRequest(), &info);
+  if (!s.ok()) {
+    const GlobalOptions& o = conn.options();
+    return Dashboard(GuessedDashboardUrl(o.server, o.tls || !o.tls_ca.empty()), true, open);
+  }
+  if (info.http_address().empty()) {
+    std::cerr << "gantry: dashboard: gantryd at " << conn.target()
+              << " serves no dashboard (start it with --http-listen HOST:PORT)\n";
+    return kExitError;
+  }
+  return Dashboard(ReportedDashboardUrl(info.http_address(), info.http_tls(), conn.target()), false, open);
 }
 
 }  // namespace gantry::cli

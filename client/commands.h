@@ -84,6 +84,11 @@ int DeleteJobs(Connection& conn, const std::vector<std::string>& ids, const std:
 int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch, bool best,
            const std::string& out);
 int Health(Connection& conn);
+// `gantry dashboard` without --url: asks gantryd where its HTTP side
+// listens (GetServerInfo) and prints (or opens) that URL; a gantryd that
+// serves no HTTP is an error saying so; one that cannot say (older, or
+// unreachable) gets dashboard.h's guess, said to be one.
+int AskDashboard(Connection& conn, bool open);
 
 // Writes `bytes` to `path` atomically: a temp file beside it, written,
 // fsynced and closed, then renamed over it. "" or what failed, naming the

@@ -275,10 +275,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (dashboard_cmd->parsed()) {
-    const bool tls = global.tls || !global.tls_ca.empty();
-    bool guessed = false;
-    const std::string url = gantry::cli::DashboardUrl(dashboard_url, global.server, tls, &guessed);
-    return gantry::cli::Dashboard(url, guessed, dashboard_open);
+    std::string url = gantry::cli::GivenDashboardUrl(dashboard_url);
+    if (!url.empty()) return gantry::cli::Dashboard(url, false, dashboard_open);
+    gantry::cli::Connection conn(global);
+    return gantry::cli::AskDashboard(conn, dashboard_open);
   }
   if (report_cmd->parsed()) {
     if (report.id.empty() == report.input.empty()) {

@@ -89,6 +89,7 @@ v1::Job JobToProto(const JobRow& r, v1::JobView view) {
     out.set_best_epoch(r.latest->best_epoch());
     if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
     out.set_stop_reason(r.latest->stop_reason());
+    *out.mutable_alarms() = r.latest->alarms();
   }
   out.set_error(r.error);
   SetTimestamp(r.create_ns, out.mutable_create_time());
@@ -205,6 +206,26 @@ StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
                                                   : ReadPoints::kNo);
   if (!row.ok()) return row.status();
   return JobToProto(*row, request.view());
+}
+
+StatusOr<v1::ListSnapshotsResponse> Calls::ListSnapshots(const v1::ListSnapshotsRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  auto listed = manager_->ListSnapshots(request.job_id());
+  if (!listed.ok()) return listed.status();
+  v1::ListSnapshotsResponse out;
+  out.mutable_epochs()->Add(listed->epochs.begin(), listed->epochs.end());
+  out.set_best_epoch(listed->best_epoch);
+  return out;
+}
+
+v1::ServerInfo Calls::GetServerInfo() const {
+  MutexLock lock(&info_mu_);
+  return server_info_;
+}
+
+void Calls::set_server_info(v1::ServerInfo info) {
+  MutexLock lock(&info_mu_);
+  server_info_ = std::move(info);
 }
 
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {

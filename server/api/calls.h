@@ -31,6 +31,7 @@
 #include "server/store/monitored_store.h"
 #include "server/jobs/tables.h"
 #include "server/api/work_pool.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -104,6 +105,11 @@ class Calls {
   StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
   // A table job's report (JobManager::TableReport); heavy: off the RPC threads.
   StatusOr<v1::TableReport> GetTableReport(const v1::GetTableReportRequest& request) const;
+  // The kept snapshots' epochs (JobManager::ListSnapshots); reads the store.
+  StatusOr<v1::ListSnapshotsResponse> ListSnapshots(const v1::ListSnapshotsRequest& request) const;
+  // What this server is: set once HTTP listens (its port may be chosen then).
+  v1::ServerInfo GetServerInfo() const;
+  void set_server_info(v1::ServerInfo info);
 
   // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
   // while draining, RESOURCE_EXHAUSTED when too many uploads are in
@@ -183,6 +189,8 @@ class Calls {
   LoginThrottle* login_throttle_ = nullptr;
   const std::string auth_token_;
   Metrics* const metrics_;
+  mutable Mutex info_mu_;
+  v1::ServerInfo server_info_ GUARDED_BY(info_mu_);
 };
 
 }  // namespace gantry

@@ -157,10 +157,15 @@ bool WantsCsv(const Request& req) {
   return req.get_header_value("Accept").find("text/csv") != std::string::npos;
 }
 
-std::string ToCsv(const v1::Points& points) {
+// Points as CSV, the header `names` (Dataset.columns) when there is one per
+// dimension, else x0, x1, ...
+std::string ToCsv(const v1::Points& points, const google::protobuf::RepeatedPtrField<std::string>& names) {
   const int dim = std::max(1, points.dim());
   std::string out;
-  for (int c = 0; c < dim; ++c) out += (c ? ",x" : "x") + std::to_string(c);
+  for (int c = 0; c < dim; ++c) {
+    out += c ? "," : "";
+    out += names.size() == dim ? CsvField(names[c]) : "x" + std::to_string(c);
+  }
   out += '\n';
   char buf[32];
   for (int i = 0; i < points.values_size(); ++i) {
@@ -324,7 +329,13 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
           r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
           r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
           r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
-          r.set_content(response.has_rows() ? RowsToCsv(response.rows()) : ToCsv(response.points()),
+          if (response.has_rows()) return r.set_content(RowsToCsv(response.rows()), "text/csv");
+          // The job's names for its dimensions, if it has them.
+          v1::GetJobRequest get;
+          get.set_job_id(id);
+          static const google::protobuf::RepeatedPtrField<std::string> kUnnamed;
+          auto job = calls.GetJob(get);
+          r.set_content(ToCsv(response.points(), job.ok() ? job->spec().dataset().columns() : kUnnamed),
                         "text/csv");
         });
   });
@@ -374,6 +385,17 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
                                               std::to_string(exported->epoch) + ".pt\"");
     res.set_header("X-Gantry-Epoch", std::to_string(exported->epoch));
     res.set_content(std::move(exported->bytes), "application/octet-stream");
+  });
+
+  server.Get(job + "/snapshots", [&calls](const Request& req, Response& res) {
+    v1::ListSnapshotsRequest request;
+    request.set_job_id(JobId(req));
+    Unary(calls, "ListSnapshots", request.job_id(), res, [&] { return calls.ListSnapshots(request); });
+  });
+
+  server.Get("/v1/server", [&calls](const Request&, Response& res) {
+    Unary(calls, "GetServerInfo", "", res,
+          [&]() -> StatusOr<v1::ServerInfo> { return calls.GetServerInfo(); });
   });
 
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {

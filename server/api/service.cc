@@ -422,6 +422,20 @@ grpc::ServerUnaryReactor* GantryService::GetTableReport(grpc::CallbackServerCont
                      [this, request] { return calls_->GetTableReport(*request); });
 }
 
+grpc::ServerUnaryReactor* GantryService::ListSnapshots(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListSnapshotsRequest* request,
+                                                       v1::ListSnapshotsResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "ListSnapshots", request->job_id(), response,
+               [&] { return calls_->ListSnapshots(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetServerInfo(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetServerInfoRequest*,
+                                                       v1::ServerInfo* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "GetServerInfo", "", response,
+               [&]() -> StatusOr<v1::ServerInfo> { return calls_->GetServerInfo(); });
+}
+
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {

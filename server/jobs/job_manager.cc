@@ -475,6 +475,22 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
   return cursor;
 }
 
+StatusOr<JobManager::SnapshotEpochs> JobManager::ListSnapshots(const std::string& id) const {
+  auto row = Row(id, ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  auto kept = store_->ListBlobs(id, BlobKind::kSnapshot);
+  if (!kept.ok()) return kept.status();
+  SnapshotEpochs out;
+  out.epochs.assign(kept->begin(), kept->end());
+  if (auto job = scheduler_.Running(id)) {
+    if (auto live = job->latest_snapshot(); live && !std::binary_search(out.epochs.begin(), out.epochs.end(), live->epoch())) {
+      out.epochs.insert(std::upper_bound(out.epochs.begin(), out.epochs.end(), live->epoch()), live->epoch());
+    }
+  }
+  out.best_epoch = row->latest ? row->latest->best_epoch() : 0;
+  return out;
+}
+
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
     const std::string& id, std::optional<int64_t> epoch, bool best, bool from_memory) const {
   auto row = Row(id, ReadPoints::kNo);

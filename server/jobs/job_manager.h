@@ -157,6 +157,15 @@ class JobManager {
                                                               bool best = false,
                                                               bool from_memory = false) const;
 
+  // The epochs whose snapshots Snapshot() serves, ascending (the kept ones
+  // and a running job's latest), and the best evaluated epoch (0: none
+  // yet). NOT_FOUND for an unknown id. Reads the store.
+  struct SnapshotEpochs {
+    std::vector<int64_t> epochs;
+    int64_t best_epoch = 0;
+  };
+  StatusOr<SnapshotEpochs> ListSnapshots(const std::string& id) const;
+
   // A table job's evaluation of one evaluated epoch in full (default the
   // best), with the scores of every evaluated epoch (server/jobs/table_report.cc).
   // FAILED_PRECONDITION for a point job, before the first evaluation, or

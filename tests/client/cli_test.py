@@ -345,7 +345,7 @@ class CliTest(ServerCase):
             f.write("3e38,3e38\n-3e38,3e38\n1,2\n")
         r = self.gantry("submit", "--data", data, "--batch-size", "2", "--epochs", "3", "--watch",
                         expect=EXIT_JOB_FAILED)
-        self.assertIn("state FAILED: training: all elements of input should be between 0 and 1", r.stdout)
+        self.assertIn("state FAILED: losses became non-finite at epoch 1: the discriminator's outputs are NaN", r.stdout)
 
     def test_errors_and_exit_codes(self):
         r = self.gantry("get", "j-unknown", expect=EXIT_NOT_FOUND)
@@ -542,15 +542,54 @@ class RoughEdgesTest(ServerCase):
         self.assertIn(state, ("JOB_STATE_RUNNING", "JOB_STATE_QUEUED"))
         self.gantry("cancel", job_id)
 
-    def test_dashboard_says_when_its_port_is_the_default(self):
+    def test_dashboard_asks_gantryd_where_it_listens(self):
         env = {k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"}
-        r = subprocess.run([ARGS.gantry, "--server", "10.1.2.3:50051", "dashboard"], capture_output=True,
-                           text=True, env=env)
-        self.assertEqual((r.returncode, r.stdout), (0, "http://10.1.2.3:8080/\n"))
-        self.assertIn("gantryd does not report its HTTP address; this is the default port 8080", r.stderr)
+        # This class's gantryd serves no HTTP: said, exit 1.
+        r = self.gantry("dashboard", expect=1)
+        self.assertEqual(r.stderr, f"gantry: dashboard: gantryd at {self.server.address} serves no dashboard "
+                                   "(start it with --http-listen HOST:PORT)\n")
+        # One on every address: the host is the one gantry reached it on.
+        port = free_port()
+        d = Server(self.tmp, "--http-listen", f"0.0.0.0:{port}")
+        try:
+            r = subprocess.run([ARGS.gantry, "--server", d.address, "dashboard"], capture_output=True, text=True, env=env)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, f"http://127.0.0.1:{port}/\n", ""))
+        finally:
+            d.stop()
+        # Nothing answers: the default port, said to be a guess.
+        r = subprocess.run([ARGS.gantry, "--server", f"127.0.0.1:{free_port()}", "--timeout", "2", "dashboard"],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^http://127\.0\.0\.1:8080/\n$")
+        self.assertIn("gantryd did not report its HTTP address", r.stderr)
         r = subprocess.run([ARGS.gantry, "dashboard", "--url", "http://h:9000"], capture_output=True, text=True,
                            env=env)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "http://h:9000/\n", ""))
+
+    def test_points_keep_their_header_names(self):
+        path = os.path.join(self.tmp, "named.csv")
+        with open(path, "w") as f:
+            f.write('height, "weight (kg)" ,age\n')
+            for i in range(64):
+                f.write(f"{1.5 + i * 0.01},{60 + i % 7},{20 + i % 30}\n")
+        job = json.loads(self.gantry("-o", "json", "submit", "--data", path, "--epochs", "2").stdout)
+        self.assertEqual(job["spec"]["dataset"]["columns"], ["height", "weight (kg)", "age"])
+        self.gantry("watch", job["id"])
+        lines = self.gantry("sample", job["id"], "--count", "3", "--seed", "5").stdout.splitlines()
+        self.assertEqual(lines[0], "height,weight (kg),age")
+        self.assertEqual(len(lines), 4)
+        # A header that does not name every column is refused, naming its line.
+        bad = os.path.join(self.tmp, "short.csv")
+        with open(bad, "w") as f:
+            f.write("# points\nx,y\n1,2,3\n4,5,6\n")
+        r = self.gantry("submit", "--data", bad, expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, f"gantry: submit: --data {bad}:2: the header names 2 columns, the rows have 3\n")
+        # The server checks names too: two the same.
+        dup = os.path.join(self.tmp, "dup.csv")
+        with open(dup, "w") as f:
+            f.write("x,x\n1,2\n3,4\n")
+        r = self.gantry("submit", "--data", dup, expect=EXIT_USAGE)
+        self.assertIn("dataset.columns: 'x' names two dimensions", r.stderr)
 
     def test_every_enum_spelling(self):
         for dataset in ["two_moons", "Two_Moons", "DATASET_KIND_TWO_MOONS", "dataset_kind_two_moons"]:
