@@ -55,9 +55,6 @@ Status CheckView(v1::JobView view) {
 
 // Mapping the domain's rows to the API's messages.
 constexpr int kDefaultPageSize = 100;
-// A ListJobs page stays under this many bytes (gRPC's default limit is
-// 4 MiB): a longer page ends early with a next_page_token.
-constexpr size_t kMaxPageBytes = 3 << 20;
 
 // A stored job as gantry.v1.Job: a USER dataset's points only in the FULL
 // view (the row must have been read with them), a table job's schema once
@@ -246,12 +243,10 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
       row = std::move(full).value();
     }
     v1::Job job = JobToProto(row, request.view());
-    const size_t size = job.ByteSizeLong();
-    if (out.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
+    if (!PageTakes(out.jobs_size(), job.ByteSizeLong(), &bytes)) {
       out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
       break;
     }
-    bytes += size;
     *out.add_jobs() = std::move(job);
   }
   return out;
