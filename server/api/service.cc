@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "proto/watch_metadata.h"
 #include "server/jobs/event_cursor.h"
 #include "server/api/status_map.h"
 #include "server/api/work_pool.h"
@@ -100,6 +101,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
       if (auto self = weak.lock()) self->Post();
     });
     cursor_->Subscribe(notifier_);
+    // Accepted: the client learns it now, not with the first event (which
+    // may be long in coming for from_seq past the last one).
+    StartSendInitialMetadata();
     Kick();
   }
 
@@ -446,6 +450,7 @@ grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
   if (!cursor.ok()) {
     return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(cursor.status()));
   }
+  ctx->AddInitialMetadata(kWatchMetadata, "1");  // sent at once by the reactor
   return new WatchReactor(*calls_, *followers_, std::move(cursor).value(), id);
 }
 
