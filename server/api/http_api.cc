@@ -320,6 +320,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
           return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
         },
         [&](const v1::SampleResponse& response, Response& r) {
+          r.set_header("Vary", "Accept");  // CSV or JSON by Accept: caches keep both apart
           if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
           r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
           r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
