@@ -316,8 +316,9 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
             if (epoch) request.set_epoch(*epoch);
           }
           // A quick one on this thread, as gRPC's: the pool's hop would cost more.
-          if (auto quick = calls.QuickSample(request)) return std::move(*quick);
-          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
+          std::optional<SnapshotChoice> chosen;  // what QuickSample read, for Sample
+          if (auto quick = calls.QuickSample(request, &chosen)) return std::move(*quick);
+          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request, chosen); });
         },
         [&](const v1::SampleResponse& response, Response& r) {
           r.set_header("Vary", "Accept");  // CSV or JSON by Accept: caches keep both apart

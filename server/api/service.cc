@@ -430,14 +430,17 @@ grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {
   const grpc::Status auth = Authenticate(ctx);
+  std::optional<SnapshotChoice> chosen;  // what QuickSample read, for Sample
   if (auth.ok()) {  // a quick one here: the hop to the pool would cost more than the work
-    if (auto quick = calls_->QuickSample(*request)) {
+    if (auto quick = calls_->QuickSample(*request, &chosen)) {
       return Unary(ctx, auth, *calls_, "Sample", request->job_id(), response,
                    [&] { return std::move(*quick); });
     }
   }
   return UnaryOnPool(ctx, auth, *calls_, "Sample", request->job_id(), response,
-                     [this, request] { return calls_->Sample(*request); });
+                     [this, request, chosen = std::move(chosen)] {
+                       return calls_->Sample(*request, chosen);
+                     });
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
