@@ -489,8 +489,8 @@ class HttpApiTest(unittest.TestCase):
         job = d.json("POST", "/v1/jobs", {"name": "running", "spec": small_spec(1), "labels": {"kind": "sine"}})
         self.assertEqual(job["name"], "running")
         self.assertEqual(job["labels"], {"kind": "sine"})
+        wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
         for state in ("succeeded", "SUCCEEDED", "Job_State_Succeeded"):
-            wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
             jobs = d.json("GET", f"/v1/jobs?state={state}&page_size=1000")["jobs"]
             self.assertIn(job["id"], [j["id"] for j in jobs], state)
             self.assertEqual({j["state"] for j in jobs}, {"JOB_STATE_SUCCEEDED"}, state)
@@ -535,8 +535,12 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertNotEqual(hdrs2["etag"], hdrs["etag"])
         self.assertGreater(len(after), len(before))
-        # Errors and streams carry none.
+        # Errors and streams carry none (an ended job's stream ends after its last event).
         self.assertNotIn("etag", d.request("GET", "/v1/jobs/j-nothere")[1])
+        status, hdrs, raw = d.request("GET", f"/v1/jobs/{job['id']}/events")
+        self.assertEqual(status, 200)
+        self.assertIn(b"JOB_STATE_SUCCEEDED", raw)
+        self.assertNotIn("etag", hdrs)
 
     def test_tokens_and_login_cookie(self):
         token_file = os.path.join(self.tmp, "token")
