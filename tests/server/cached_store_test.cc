@@ -21,18 +21,20 @@
 #include <tuple>
 #include <vector>
 
+#include "server/store/forwarding_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/sqlite_store.h"
 #include "tests/common/job_events.h"
+#include "tests/server/unit/unit_util.h"
 
 namespace gantry {
 namespace {
 
-// A MemoryStore that counts the GetJob calls reaching it, runs the hooks
-// set, and says it is shared when told.
-class CountingStore final : public Store {
+// A MemoryStore that counts the GetJob and ListBlobs calls reaching it,
+// runs the hooks set, and says it is shared when told.
+class CountingStore final : private unit::MemoryHolder, public ForwardingStore {
  public:
-  explicit CountingStore(bool shared = false) : shared_(shared) {}
+  explicit CountingStore(bool shared = false) : ForwardingStore(&memory), shared_(shared) {}
 
   std::atomic<int> reads{0};           // GetJob calls
   std::atomic<int> lists{0};           // ListBlobs calls
@@ -42,85 +44,30 @@ class CountingStore final : public Store {
   std::function<void(Store&)> before_claim;
 
   std::string Describe() const override { return "counting memory"; }
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
-    return m_.InsertJob(row, first);
-  }
-  StatusOr<std::optional<JobRow>> FindRequest(const std::string& id) const override {
-    return m_.FindRequest(id);
-  }
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override {
     ++const_cast<CountingStore*>(this)->reads;
-    auto row = m_.GetJob(id, points);
+    auto row = inner_->GetJob(id, points);
     if (after_read) after_read();
     return row;
   }
-  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& q) const override {
-    return m_.ListJobs(q);
-  }
-  StatusOr<std::vector<JobRow>> ActiveJobs() const override { return m_.ActiveJobs(); }
-  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t before, int64_t keep,
-                                                 int limit) const override {
-    return m_.ExpiredJobs(before, keep, limit);
-  }
-  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override { return m_.CountJobs(); }
-  Status DeleteJob(const std::string& id) override { return m_.DeleteJob(id); }
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
-    Status s = m_.AppendEvent(row, event);
+    Status s = inner_->AppendEvent(row, event);
     if (after_append) after_append();
     return s;
   }
-  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from,
-                                                 int limit) const override {
-    return m_.ReadEvents(id, from, limit);
-  }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory,
                                             int64_t lease_ns) override {
-    if (before_claim) before_claim(m_);
-    return m_.ClaimNext(owner, max_memory, lease_ns);
+    if (before_claim) before_claim(memory);
+    return inner_->ClaimNext(owner, max_memory, lease_ns);
   }
-  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
-    return m_.RenewLease(id, lease, lease_ns);
-  }
-  Status ExpireAllLeases() override { return m_.ExpireAllLeases(); }
-  Status PutBlob(const BlobKey& key, const std::string& bytes) override {
-    return m_.PutBlob(key, bytes);
-  }
-  StatusOr<std::string> GetBlob(const BlobKey& key) const override { return m_.GetBlob(key); }
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& id, BlobKind kind) const override {
     ++const_cast<CountingStore*>(this)->lists;
-    return m_.ListBlobs(id, kind);
+    return inner_->ListBlobs(id, kind);
   }
-  Status DeleteBlob(const BlobKey& key) override { return m_.DeleteBlob(key); }
-  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override {
-    return m_.PutTable(row, bytes);
-  }
-  StatusOr<TableRow> GetTable(const std::string& id) const override { return m_.GetTable(id); }
-  StatusOr<std::string> ReadTableBytes(const std::string& id) const override {
-    return m_.ReadTableBytes(id);
-  }
-  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& q) const override {
-    return m_.ListTables(q);
-  }
-  Status DeleteTable(const std::string& id) override { return m_.DeleteTable(id); }
   bool Shared() const override { return shared_; }
-  Status RequestCancel(const std::string& id) override { return m_.RequestCancel(id); }
-  StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override {
-    return m_.CancelRequests(owner);
-  }
-  StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
-                                                 int64_t lease_ns) override {
-    return m_.ClaimCancelled(id, owner, lease_ns);
-  }
-  Status PutSession(const SessionRow& row) override { return m_.PutSession(row); }
-  StatusOr<SessionRow> GetSession(const std::string& h) const override { return m_.GetSession(h); }
-  Status DeleteSession(const std::string& h) override { return m_.DeleteSession(h); }
-  StatusOr<int64_t> DeleteExpiredSessions(int64_t now) override {
-    return m_.DeleteExpiredSessions(now);
-  }
 
  private:
   const bool shared_;
-  MemoryStore m_;
 };
 
 constexpr int64_t kLeaseNs = int64_t{60} * 1'000'000'000;
