@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "client/args.h"
 #include "client/dashboard.h"
@@ -22,6 +23,7 @@
 #include "core/api_limits.h"
 #include "core/json_text.h"
 #include "proto/job_state.h"
+#include "proto/watch_metadata.h"
 
 namespace gantry::cli {
 namespace {
@@ -289,6 +291,7 @@ int Submit(Connection& conn, const SubmitArgs& args) {
   NoteJobGoesOnWhenInterrupted(job.id(), !JsonOut(conn) && isatty(STDOUT_FILENO));
   WatchArgs w;
   w.id = job.id();
+  w.established = true;  // CreateJob reached the server
   return Watch(conn, w);
 }
 
@@ -364,12 +367,14 @@ int Watch(Connection& conn, const WatchArgs& args) {
   const auto reconnect = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::clamp(args.reconnect_seconds, 0.0, 1e9)));
   // When the connection was lost; unset while a stream works. Only a stream
-  // that delivered an event or stayed open for a while resets it, so a
-  // server that accepts connections but fails every call is given up on too.
+  // that delivered an event, or that the server accepted and that stayed
+  // open for a while, resets it, so a server that accepts connections but
+  // fails every call is given up on too.
   std::optional<Clock::time_point> lost_at;
-  // Whether a stream ever worked (as above); until then a failure is
-  // reported at once, like any other command's.
-  bool established = false;
+  // Whether the server ever accepted a stream (its initial metadata) or sent
+  // an event; until then a failure is reported at once, like any other
+  // command's.
+  bool established = args.established;
   grpc::Status last;
   const auto give_up = [&]() {
     progress.Done();
@@ -392,6 +397,10 @@ int Watch(Connection& conn, const WatchArgs& args) {
     req.set_from_seq(next);
     const auto opened = Clock::now();
     auto reader = conn.stub().WatchJob(&ctx, req);
+    // Sent at once by a server that accepted the call; a call refused or
+    // failed before that (unreachable, unknown job) ends without it.
+    reader->WaitForInitialMetadata();
+    const bool accepted = ctx.GetServerInitialMetadata().count(kWatchMetadata) > 0;
     v1::JobEvent ev;
     bool got_event = false;
     while (reader->Read(&ev)) {
@@ -417,8 +426,8 @@ int Watch(Connection& conn, const WatchArgs& args) {
       return conn.Fail("watch " + args.id, last);
     }
     const auto now = Clock::now();
-    const bool worked = got_event || now - opened >= std::chrono::seconds(1);
-    established = established || worked;
+    const bool worked = got_event || (accepted && now - opened >= std::chrono::seconds(1));
+    established = established || accepted || got_event;
     if (!established) {
       progress.Done();
       return conn.Fail("watch " + args.id, last);
@@ -610,22 +619,28 @@ int DeleteOne(Connection& conn, const std::string& id) {
   return kExitOk;
 }
 
-// The ids, then the jobs `selector` matches whose state `wanted` accepts
-// (those given by id too are not repeated); each goes through `act`.
+// The ids, then the jobs `selector` matches whose state `wanted` accepts;
+// each job goes through `act` once, in that order (an id given twice, or
+// also matched, is not repeated).
 int ForJobs(Connection& conn, const std::string& verb, const std::vector<std::string>& ids,
             const std::string& selector, const std::function<bool(v1::JobState)>& wanted,
             const std::string& wanted_words, const std::function<int(const std::string&)>& act) {
-  std::vector<std::string> todo = ids;
+  std::vector<std::string> todo;
+  std::unordered_set<std::string> seen;
+  const auto add = [&](const std::string& id) {
+    if (seen.insert(id).second) todo.push_back(id);
+  };
+  for (const std::string& id : ids) add(id);
   if (!selector.empty()) {
     v1::ListJobsRequest req;
     req.set_label_selector(selector);
     int64_t matched = 0, skipped = 0;
     const grpc::Status s = ForEachJob(conn, req, [&](const v1::Job& job) {
       ++matched;
-      if (!wanted(job.state())) {
+      if (wanted(job.state())) {
+        add(job.id());
+      } else {
         ++skipped;
-      } else if (std::find(todo.begin(), todo.end(), job.id()) == todo.end()) {
-        todo.push_back(job.id());
       }
       return true;
     });

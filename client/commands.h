@@ -40,10 +40,15 @@ struct WatchArgs {
   std::string id;
   int64_t from_seq = 0;
   double reconnect_seconds = 120;  // keep trying this long after the connection is lost
+  // The server is known to answer already (submit --watch: its CreateJob
+  // did), so a first failed stream is retried like a later one.
+  bool established = false;
 };
 // Follows a job's events to its end. A dropped stream is resumed from the
 // next seq; when no connection works for reconnect_seconds after it was lost
 // (every retry waits only for the time left), it exits kExitUnavailable.
+// Until a stream was established (the server sent its initial metadata
+// (kWatchMetadata) or an event) a failure is reported at once instead.
 int Watch(Connection& conn, const WatchArgs& args);
 
 struct SampleArgs {

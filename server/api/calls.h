@@ -91,12 +91,17 @@ class Calls {
   StatusOr<v1::DeleteJobResponse> DeleteJob(const v1::DeleteJobRequest& request);
   StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
   // All points in one message (at most kMaxUnarySampleValues values).
-  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
+  // `chosen`: the snapshot QuickSample chose for this request (the job's row
+  // is not read again).
+  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request,
+                                      const std::optional<SnapshotChoice>& chosen = {}) const;
   // Sample, when it is quick and reads nothing (a few points of a small
   // generator whose snapshot is in memory: GeneratorSnapshot::QuickToSample)
   // and so may run on an RPC thread; nullopt otherwise (call Sample off the
-  // RPC threads).
-  std::optional<StatusOr<v1::SampleResponse>> QuickSample(const v1::SampleRequest& request) const;
+  // RPC threads, with *chosen: the snapshot chosen here, when it got that
+  // far).
+  std::optional<StatusOr<v1::SampleResponse>> QuickSample(const v1::SampleRequest& request,
+                                                          std::optional<SnapshotChoice>* chosen) const;
   // Any count up to --max-sample-points; the caller fills chunks.
   StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
   // A follower of the job's events from request.from_seq (INVALID_ARGUMENT
@@ -177,8 +182,11 @@ class Calls {
   LoginThrottle* login_throttle() const { return login_throttle_; }
 
  private:
-  // from_memory: a plan without a snapshot (OK) when it is not in memory.
+  // The snapshot is *chosen when set, else chosen here (and kept in
+  // *chosen when given). from_memory: a plan without a snapshot (OK) when it
+  // is not in memory.
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary,
+                                  std::optional<SnapshotChoice>* chosen = nullptr,
                                   bool from_memory = false) const;
 
   JobManager* const manager_;

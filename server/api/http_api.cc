@@ -321,10 +321,12 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
             if (epoch) request.set_epoch(*epoch);
           }
           // A quick one on this thread, as gRPC's: the pool's hop would cost more.
-          if (auto quick = calls.QuickSample(request)) return std::move(*quick);
-          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
+          std::optional<SnapshotChoice> chosen;  // what QuickSample read, for Sample
+          if (auto quick = calls.QuickSample(request, &chosen)) return std::move(*quick);
+          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request, chosen); });
         },
         [&](const v1::SampleResponse& response, Response& r) {
+          r.set_header("Vary", "Accept");  // CSV or JSON by Accept: caches keep both apart
           if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
           r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
           r.set_header("X-Gantry-Seed", std::to_string(response.seed()));

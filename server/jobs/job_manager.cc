@@ -492,7 +492,15 @@ StatusOr<JobManager::SnapshotEpochs> JobManager::ListSnapshots(const std::string
 }
 
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
-    const std::string& id, std::optional<int64_t> epoch, bool best, bool from_memory) const {
+    const std::string& id, std::optional<int64_t> epoch, bool best) const {
+  auto choice = ChooseSnapshot(id, epoch, best);
+  if (!choice.ok()) return choice.status();
+  return LoadSnapshot(*choice);
+}
+
+StatusOr<SnapshotChoice> JobManager::ChooseSnapshot(const std::string& id,
+                                                    std::optional<int64_t> epoch,
+                                                    bool best) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
   if (best) {
@@ -521,7 +529,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
     return Status::InvalidArgument("epoch: " + std::to_string(want) + " is out of range 1.." +
                                    std::to_string(row->spec.epochs()));
   }
-  if (live && want == live->epoch()) return live;
+  if (live && want == live->epoch()) return SnapshotChoice{id, want, live};
   if (!std::binary_search(kept->begin(), kept->end(), want)) {
     std::string names;
     for (int64_t e : *kept) {
@@ -535,11 +543,16 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
                             std::to_string(want) + "; kept: " + names + " and the latest, " +
                             std::to_string(latest));
   }
-  if (from_memory) return snapshots_.Peek(id, want);
-  auto snapshot = snapshots_.Get(id, want);
+  return SnapshotChoice{id, want, snapshots_.Peek(id, want)};
+}
+
+StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::LoadSnapshot(
+    const SnapshotChoice& choice) const {
+  if (choice.snapshot != nullptr) return choice.snapshot;
+  auto snapshot = snapshots_.Get(choice.job_id, choice.epoch);
   if (!snapshot.ok() && snapshot.status().code() == StatusCode::kNotFound) {
-    return Status::NotFound("epoch: the snapshot of job " + id + " for epoch " +
-                            std::to_string(want) + " was deleted meanwhile");
+    return Status::NotFound("epoch: the snapshot of job " + choice.job_id + " for epoch " +
+                            std::to_string(choice.epoch) + " was deleted meanwhile");
   }
   return snapshot;
 }

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -385,7 +386,17 @@ class RoughEdgesTest(ServerCase):
                 (["watch", "j-x", "--from-seq", "-1"], "gantry: --from-seq: -1 is out of range 0..9000000000000000000\n"),
                 (["watch", "j-x", "--reconnect-timeout", "-3"],
                  "gantry: --reconnect-timeout: -3 is out of range 0..1000000000 seconds\n"),
-                (["--timeout", "soon", "list"], "gantry: --timeout: 'soon' is not a number\n")]:
+                (["--timeout", "soon", "list"], "gantry: --timeout: 'soon' is not a number\n"),
+                # Integer flags take decimal digits only: no exponent, hex,
+                # fraction or trailing text (strtod took the first two).
+                (["sample", "j-x", "--count", "1e3"], "gantry: --count: '1e3' is not a whole number\n"),
+                (["sample", "j-x", "--count", "0x10"], "gantry: --count: '0x10' is not a whole number\n"),
+                (["sample", "j-x", "--count", "2.5"], "gantry: --count: '2.5' is not a whole number\n"),
+                (["watch", "j-x", "--from-seq", "7abc"], "gantry: --from-seq: '7abc' is not a whole number\n"),
+                (["watch", "j-x", "--from-seq", "99999999999999999999"],
+                 "gantry: --from-seq: 99999999999999999999 is out of range 0..9000000000000000000\n"),
+                (["watch", "j-x", "--from-seq", "9000000000000000001"],
+                 "gantry: --from-seq: 9000000000000000001 is out of range 0..9000000000000000000\n")]:
             r = self.gantry(*args, expect=EXIT_USAGE)
             self.assertEqual(r.stderr, message)
 
@@ -487,7 +498,8 @@ class RoughEdgesTest(ServerCase):
         a = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
         b = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
         c = self.gantry("submit", "--epochs", "100000", "--label", f"sweep={group}").stdout.strip()
-        r = self.gantry("cancel", "--label", f"grp={group}")
+        # An id given twice, and matched by the label too, is cancelled once.
+        r = self.gantry("cancel", a, a, "--label", f"grp={group}")
         self.assertEqual(sorted(r.stdout.splitlines()), sorted([f"cancelling {a}", f"cancelling {b}"]))
         self.assertEqual(r.stderr, "gantry: cancel: 2 jobs, 2 ok, 0 failed\n")
         r = self.gantry("cancel", "--sweep", group)
@@ -496,7 +508,7 @@ class RoughEdgesTest(ServerCase):
             self.gantry("watch", job_id, expect=EXIT_JOB_CANCELLED)
         r = self.gantry("cancel", "--label", f"grp={group}", expect=EXIT_NOT_FOUND)
         self.assertIn(f"gantry: cancel: no job with the labels grp={group} is queued or running", r.stderr)
-        r = self.gantry("delete", c, "j-nosuch", expect=EXIT_NOT_FOUND)
+        r = self.gantry("delete", c, c, "j-nosuch", expect=EXIT_NOT_FOUND)  # c once
         self.assertEqual(r.stdout, f"deleted {c}\n")
         self.assertIn("gantry: delete j-nosuch: job j-nosuch not found", r.stderr)
         self.assertIn("gantry: delete: 2 jobs, 1 ok, 1 failed", r.stderr)
@@ -731,6 +743,31 @@ class WatchReconnectTest(unittest.TestCase):
                 seqs = [int(json.loads(line)["seq"]) for line in w.stdout.splitlines()]
                 self.assertEqual(seqs, list(range(1, 304)), "no gaps, no duplicates")
                 self.assertIn("resuming from seq", w.stderr, "the stream really was cut")
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+    def test_a_stream_the_server_accepted_is_established_before_any_event(self):
+        """The server's initial metadata establishes a watch: a stream cut
+        before its first event (from_seq past the last) is resumed, not
+        reported as an error."""
+        with tempfile.TemporaryDirectory() as tmp:
+            # Every connection is cut within half a second, before any event.
+            server = Server(tmp, "--max-connection-age-ms", "300")
+            try:
+                job_id = run(["submit", "--epochs", "100000"], server).stdout.strip()
+                watch = subprocess.Popen([ARGS.gantry, "--server", server.address, "watch", job_id,
+                                          "--from-seq", "1000000000"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                try:
+                    ready, _, _ = select.select([watch.stderr], [], [], 120)
+                    self.assertTrue(ready, "watch said nothing in 120 s")
+                    line = watch.stderr.readline()
+                finally:
+                    watch.kill()
+                    watch.wait()
+                self.assertRegex(line, rf"^gantry: watch {job_id}: stream ended \(.*\); "
+                                       r"resuming from seq 1000000000$")
+                run(["cancel", job_id], server)
             finally:
                 self.assertEqual(server.stop(), 0)
 

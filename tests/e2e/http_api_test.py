@@ -115,7 +115,11 @@ class HttpApiTest(unittest.TestCase):
 
         # Samples: JSON, the same seed gives the same points, CSV with Accept: text/csv.
         s1 = d.json("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
-        s2 = d.json("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
+        status, hdrs, raw = d.request("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["content-type"].startswith("application/json"))
+        self.assertEqual(hdrs["vary"], "Accept")  # one URL, two representations
+        s2 = json.loads(raw)
         self.assertEqual(s1, s2)
         self.assertEqual((s1["seed"], s1["epoch"], s1["points"]["dim"]), ("3", "12", 2))
         self.assertEqual(len(s1["points"]["values"]), 10)
@@ -123,6 +127,7 @@ class HttpApiTest(unittest.TestCase):
                                       headers={"Accept": "text/csv"})
         self.assertEqual(status, 200)
         self.assertTrue(hdrs["content-type"].startswith("text/csv"))
+        self.assertEqual(hdrs["vary"], "Accept")
         lines = raw.decode().splitlines()
         self.assertEqual(lines[0], "x0,x1")
         csv_values = [float(v) for line in lines[1:] for v in line.split(",")]
@@ -495,8 +500,8 @@ class HttpApiTest(unittest.TestCase):
         job = d.json("POST", "/v1/jobs", {"name": "running", "spec": small_spec(1), "labels": {"kind": "sine"}})
         self.assertEqual(job["name"], "running")
         self.assertEqual(job["labels"], {"kind": "sine"})
+        wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
         for state in ("succeeded", "SUCCEEDED", "Job_State_Succeeded"):
-            wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
             jobs = d.json("GET", f"/v1/jobs?state={state}&page_size=1000")["jobs"]
             self.assertIn(job["id"], [j["id"] for j in jobs], state)
             self.assertEqual({j["state"] for j in jobs}, {"JOB_STATE_SUCCEEDED"}, state)
@@ -518,7 +523,10 @@ class HttpApiTest(unittest.TestCase):
             status, hdrs, raw = d.request("GET", path)
             self.assertEqual(status, 200, path)
             tag = hdrs["etag"]
-            self.assertRegex(tag, r'^"[0-9a-f]{16}"$')
+            # The first 128 bits of SHA-256(type NUL body): the same from
+            # every build and process, so computed here as well.
+            digest = hashlib.sha256(hdrs["content-type"].encode() + b"\0" + raw).hexdigest()
+            self.assertEqual(tag, f'"{digest[:32]}"', path)
             self.assertIn("no-cache", hdrs["cache-control"])
             if path == listing:  # the API's replies depend on the caller: no shared cache
                 self.assertEqual(hdrs["cache-control"], "private, no-cache")
@@ -538,8 +546,12 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertNotEqual(hdrs2["etag"], hdrs["etag"])
         self.assertGreater(len(after), len(before))
-        # Errors and streams carry none.
+        # Errors and streams carry none (an ended job's stream ends after its last event).
         self.assertNotIn("etag", d.request("GET", "/v1/jobs/j-nothere")[1])
+        status, hdrs, raw = d.request("GET", f"/v1/jobs/{job['id']}/events")
+        self.assertEqual(status, 200)
+        self.assertIn(b"JOB_STATE_SUCCEEDED", raw)
+        self.assertNotIn("etag", hdrs)
 
     def test_tokens_and_login_cookie(self):
         token_file = os.path.join(self.tmp, "token")
