@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <system_error>
 #include <cstdlib>
 #include <iostream>
 
@@ -26,6 +28,15 @@ bool ParseLabels(const std::string& command, const std::vector<std::string>& tex
   return true;
 }
 
+namespace {
+
+// "TEXT is out of range 0..9" or "...: at least 1".
+std::string OutOfRange(const std::string& text, const std::string& range) {
+  return text + " is out of range" + (std::isdigit(static_cast<unsigned char>(range[0])) ? " " : ": ") + range;
+}
+
+}  // namespace
+
 // A number flag's bounds, said readably ("--count: 0 is out of range (at
 // least 1)") where CLI11's own checks print a 300-digit bound. `above`: the
 // lower bound itself is out of range.
@@ -35,9 +46,23 @@ CLI::Validator InRange(double lo, double hi, bool above, const std::string& rang
         char* end = nullptr;
         const double v = std::strtod(text.c_str(), &end);
         if (text.empty() || end == nullptr || *end != '\0' || v != v) return "'" + text + "' is not a number";
-        if (v < lo || v > hi || (above && v == lo)) {
-          return text + " is out of range" + (std::isdigit(static_cast<unsigned char>(range[0])) ? " " : ": ") + range;
-        }
+        if (v < lo || v > hi || (above && v == lo)) return OutOfRange(text, range);
+        return std::string();
+      },
+      range);
+}
+
+// As InRange, for an integer flag: decimal digits with an optional '-',
+// nothing else (no exponent, hex, fraction or trailing text).
+CLI::Validator IntInRange(int64_t lo, int64_t hi, const std::string& range) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec == std::errc::result_out_of_range && ptr == end) return OutOfRange(text, range);
+        if (text.empty() || ec != std::errc() || ptr != end) return "'" + text + "' is not a whole number";
+        if (v < lo || v > hi) return OutOfRange(text, range);
         return std::string();
       },
       range);

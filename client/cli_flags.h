@@ -28,6 +28,10 @@ bool BuildSelector(const std::string& command, const std::vector<std::string>& l
 // least 1)") where CLI11's own checks print a 300-digit bound. `above`: the
 // lower bound itself is out of range.
 CLI::Validator InRange(double lo, double hi, bool above, const std::string& range);
+// As InRange, for an integer flag: decimal digits with an optional '-' and
+// nothing else ("1e3", "0x10", "1.5" and "12abc" are not whole numbers);
+// lo and hi are in range.
+CLI::Validator IntInRange(int64_t lo, int64_t hi, const std::string& range);
 
 // The first argument that is not a global option or its value: the command
 // word, or "" when there is none.

@@ -13,14 +13,17 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "client/args.h"
+#include "client/dashboard.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
 #include "client/plot.h"
 #include "core/api_limits.h"
 #include "core/json_text.h"
 #include "proto/job_state.h"
+#include "proto/watch_metadata.h"
 
 namespace gantry::cli {
 namespace {
@@ -160,7 +163,13 @@ PointSet Project(const PointSet& set, int a, int b) {
   return out;
 }
 
-std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json) {
+// The name of dimension d: the job's (Dataset.columns, one per dimension) or xD.
+std::string DimName(const google::protobuf::RepeatedPtrField<std::string>& names, int dim, int d) {
+  return names.size() == dim && d < dim ? names[d] : "x" + std::to_string(d);
+}
+
+std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, bool json,
+                        const google::protobuf::RepeatedPtrField<std::string>& names) {
   std::ostringstream os;
   os.precision(9);
   const int dim = std::max(1, r.points().dim());
@@ -175,7 +184,7 @@ std::string WriteSample(const v1::SampleResponse& r, const std::string& job_id, 
     }
     os << "]}\n";
   } else {
-    for (int d = 0; d < dim; ++d) os << (d ? "," : "") << "x" << d;
+    for (int d = 0; d < dim; ++d) os << (d ? "," : "") << CsvField(DimName(names, dim, d));
     os << "\n";
     for (int i = 0; i + dim <= v.size(); i += dim) {
       for (int d = 0; d < dim; ++d) os << (d ? "," : "") << v[i + d];
@@ -282,6 +291,7 @@ int Submit(Connection& conn, const SubmitArgs& args) {
   NoteJobGoesOnWhenInterrupted(job.id(), !JsonOut(conn) && isatty(STDOUT_FILENO));
   WatchArgs w;
   w.id = job.id();
+  w.established = true;  // CreateJob reached the server
   return Watch(conn, w);
 }
 
@@ -357,12 +367,14 @@ int Watch(Connection& conn, const WatchArgs& args) {
   const auto reconnect = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::clamp(args.reconnect_seconds, 0.0, 1e9)));
   // When the connection was lost; unset while a stream works. Only a stream
-  // that delivered an event or stayed open for a while resets it, so a
-  // server that accepts connections but fails every call is given up on too.
+  // that delivered an event, or that the server accepted and that stayed
+  // open for a while, resets it, so a server that accepts connections but
+  // fails every call is given up on too.
   std::optional<Clock::time_point> lost_at;
-  // Whether a stream ever worked (as above); until then a failure is
-  // reported at once, like any other command's.
-  bool established = false;
+  // Whether the server ever accepted a stream (its initial metadata) or sent
+  // an event; until then a failure is reported at once, like any other
+  // command's.
+  bool established = args.established;
   grpc::Status last;
   const auto give_up = [&]() {
     progress.Done();
@@ -385,6 +397,10 @@ int Watch(Connection& conn, const WatchArgs& args) {
     req.set_from_seq(next);
     const auto opened = Clock::now();
     auto reader = conn.stub().WatchJob(&ctx, req);
+    // Sent at once by a server that accepted the call; a call refused or
+    // failed before that (unreachable, unknown job) ends without it.
+    reader->WaitForInitialMetadata();
+    const bool accepted = ctx.GetServerInitialMetadata().count(kWatchMetadata) > 0;
     v1::JobEvent ev;
     bool got_event = false;
     while (reader->Read(&ev)) {
@@ -410,8 +426,8 @@ int Watch(Connection& conn, const WatchArgs& args) {
       return conn.Fail("watch " + args.id, last);
     }
     const auto now = Clock::now();
-    const bool worked = got_event || now - opened >= std::chrono::seconds(1);
-    established = established || worked;
+    const bool worked = got_event || (accepted && now - opened >= std::chrono::seconds(1));
+    established = established || accepted || got_event;
     if (!established) {
       progress.Done();
       return conn.Fail("watch " + args.id, last);
@@ -481,7 +497,8 @@ int Sample(Connection& conn, const SampleArgs& args) {
   }
   s = FetchSample(conn, req, dim, &resp);
   if (!s.ok()) return conn.Fail("sample " + args.id, s);
-  const std::string text = WriteSample(resp, args.id, JsonOut(conn));
+  const auto& names = job.spec().dataset().columns();
+  const std::string text = WriteSample(resp, args.id, JsonOut(conn), names);
   if (!JsonOut(conn)) NoteSeed(resp);  // JSON carries it
   if (args.out.empty()) {
     if (args.plot.empty()) std::cout << text << std::flush;
@@ -509,7 +526,7 @@ int Sample(Connection& conn, const SampleArgs& args) {
                         " generated points, epoch " + std::to_string(resp.epoch()) + ", seed " +
                         std::to_string(resp.seed());
     const int shown = std::max(real.dim, gen.dim);
-    std::string x_name = "x0", y_name = "x1";
+    std::string x_name = DimName(names, shown, 0), y_name = DimName(names, shown, 1);
     if (shown > 2 || args.dims != std::make_pair(0, 1)) {
       const auto [a, b] = args.dims;
       if (a >= shown || b >= shown) {
@@ -519,8 +536,8 @@ int Sample(Connection& conn, const SampleArgs& args) {
       }
       real = Project(real, a, b);
       gen = Project(gen, a, b);
-      x_name = "x" + std::to_string(a);
-      y_name = "x" + std::to_string(b);
+      x_name = DimName(names, shown, a);
+      y_name = DimName(names, shown, b);
       title += ", " + x_name + " vs " + y_name + " of " + std::to_string(shown) + " dims";
     }
     const std::string err = PlotSamples(args.plot, title, real, gen, x_name, y_name);
@@ -602,22 +619,28 @@ int DeleteOne(Connection& conn, const std::string& id) {
   return kExitOk;
 }
 
-// The ids, then the jobs `selector` matches whose state `wanted` accepts
-// (those given by id too are not repeated); each goes through `act`.
+// The ids, then the jobs `selector` matches whose state `wanted` accepts;
+// each job goes through `act` once, in that order (an id given twice, or
+// also matched, is not repeated).
 int ForJobs(Connection& conn, const std::string& verb, const std::vector<std::string>& ids,
             const std::string& selector, const std::function<bool(v1::JobState)>& wanted,
             const std::string& wanted_words, const std::function<int(const std::string&)>& act) {
-  std::vector<std::string> todo = ids;
+  std::vector<std::string> todo;
+  std::unordered_set<std::string> seen;
+  const auto add = [&](const std::string& id) {
+    if (seen.insert(id).second) todo.push_back(id);
+  };
+  for (const std::string& id : ids) add(id);
   if (!selector.empty()) {
     v1::ListJobsRequest req;
     req.set_label_selector(selector);
     int64_t matched = 0, skipped = 0;
     const grpc::Status s = ForEachJob(conn, req, [&](const v1::Job& job) {
       ++matched;
-      if (!wanted(job.state())) {
+      if (wanted(job.state())) {
+        add(job.id());
+      } else {
         ++skipped;
-      } else if (std::find(todo.begin(), todo.end(), job.id()) == todo.end()) {
-        todo.push_back(job.id());
       }
       return true;
     });
@@ -706,6 +729,23 @@ int Health(Connection& conn) {
   std::cout << (JsonOut(conn) ? "{\"status\":\"" + name + "\"}" : name) << std::endl;
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
                                                                           : kExitUnavailable;
+}
+
+int AskDashboard(Connection& conn, bool open) {
+  grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
+  v1::ServerInfo info;
+  const grpc::Status s = conn.stub().GetServerInfo(&ctx, v1::GetServerInfoRequest(), &info);
+  if (!s.ok()) {
+    const GlobalOptions& o = conn.options();
+    return Dashboard(GuessedDashboardUrl(o.server, o.tls || !o.tls_ca.empty()), true, open);
+  }
+  if (info.http_address().empty()) {
+    std::cerr << "gantry: dashboard: gantryd at " << conn.target()
+              << " serves no dashboard (start it with --http-listen HOST:PORT)\n";
+    return kExitError;
+  }
+  return Dashboard(ReportedDashboardUrl(info.http_address(), info.http_tls(), conn.target()), false, open);
 }
 
 }  // namespace gantry::cli

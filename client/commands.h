@@ -40,10 +40,15 @@ struct WatchArgs {
   std::string id;
   int64_t from_seq = 0;
   double reconnect_seconds = 120;  // keep trying this long after the connection is lost
+  // The server is known to answer already (submit --watch: its CreateJob
+  // did), so a first failed stream is retried like a later one.
+  bool established = false;
 };
 // Follows a job's events to its end. A dropped stream is resumed from the
 // next seq; when no connection works for reconnect_seconds after it was lost
 // (every retry waits only for the time left), it exits kExitUnavailable.
+// Until a stream was established (the server sent its initial metadata
+// (kWatchMetadata) or an event) a failure is reported at once instead.
 int Watch(Connection& conn, const WatchArgs& args);
 
 struct SampleArgs {
@@ -84,6 +89,11 @@ int DeleteJobs(Connection& conn, const std::vector<std::string>& ids, const std:
 int Export(Connection& conn, const std::string& id, std::optional<int64_t> epoch, bool best,
            const std::string& out);
 int Health(Connection& conn);
+// `gantry dashboard` without --url: asks gantryd where its HTTP side
+// listens (GetServerInfo) and prints (or opens) that URL; a gantryd that
+// serves no HTTP is an error saying so; one that cannot say (older, or
+// unreachable) gets dashboard.h's guess, said to be one.
+int AskDashboard(Connection& conn, bool open);
 
 // Writes `bytes` to `path` atomically: a temp file beside it, written,
 // fsynced and closed, then renamed over it. "" or what failed, naming the

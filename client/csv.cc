@@ -29,6 +29,17 @@ std::vector<std::string> SplitFields(const std::string& line) {
   return fields;
 }
 
+// A header name without its CSV quotes (a doubled quote inside is one).
+std::string Unquoted(const std::string& f) {
+  if (f.size() < 2 || f.front() != '"' || f.back() != '"') return f;
+  std::string out;
+  for (size_t i = 1; i + 1 < f.size(); ++i) {
+    out += f[i];
+    if (f[i] == '"' && f[i + 1] == '"') ++i;
+  }
+  return out;
+}
+
 // A decimal number as people write it: [+-]digits[.digits][e[+-]digits].
 // No hexadecimal ("0x10"), no inf or nan, which strtof would take.
 bool ParseFloat(const std::string& s, float* out) {
@@ -87,6 +98,7 @@ PointsFile ParsePointsCsv(std::string text, const std::string& path) {
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   // Lines end in \n, \r\n or a lone \r.
   int line_no = 0;
+  int header_line = 0;
   bool first_row = true;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -107,7 +119,11 @@ PointsFile ParsePointsCsv(std::string text, const std::string& path) {
         any_number = any_number || ParseFloat(f, &v);
       }
       first_row = false;
-      if (!any_number) continue;
+      if (!any_number) {
+        header_line = line_no;
+        for (const auto& f : fields) out.columns.push_back(Unquoted(f));
+        continue;
+      }
     }
     for (const auto& f : fields) {
       float v;
@@ -126,7 +142,12 @@ PointsFile ParsePointsCsv(std::string text, const std::string& path) {
     }
     out.values.insert(out.values.end(), row.begin(), row.end());
   }
-  if (out.values.empty()) out.error = path + ": no data rows";
+  if (out.values.empty()) {
+    out.error = path + ": no data rows";
+  } else if (!out.columns.empty() && static_cast<int>(out.columns.size()) != out.dim) {
+    out.error = path + ":" + std::to_string(header_line) + ": the header names " +
+                std::to_string(out.columns.size()) + " columns, the rows have " + std::to_string(out.dim);
+  }
   return out;
 }
 

@@ -13,6 +13,7 @@ namespace gantry::cli {
 struct PointsFile {
   int dim = 0;
   std::vector<float> values;  // row-major
+  std::vector<std::string> columns;  // the header's names (trimmed), if the file has a header
   std::string error;          // non-empty on failure
 };
 

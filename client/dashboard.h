@@ -8,12 +8,19 @@
 
 namespace gantry::cli {
 
-// The dashboard's URL, ending in "/": `url` when given (a trailing "/" is
-// added), else $GANTRY_HTTP, else the --server host on port 8080 (https with
-// TLS), which is where the container image, compose and k8s serve it.
-// gantryd does not report its HTTP address over gRPC, so the last is a
-// guess: *guessed says so.
-std::string DashboardUrl(const std::string& url, const std::string& server, bool tls, bool* guessed);
+// `url` when given, else $GANTRY_HTTP, else empty; a trailing "/" added.
+std::string GivenDashboardUrl(const std::string& url);
+
+// The URL of the HTTP address gantryd reports (GetServerInfo's
+// http_address, "HOST:PORT"): a wildcard or empty host (0.0.0.0, ::) is
+// replaced by the host of `server` (the --server target), which is where
+// the client reached gantryd. Ends in "/".
+std::string ReportedDashboardUrl(const std::string& http_address, bool https, const std::string& server);
+
+// A guess, for a gantryd that does not report its address (older than
+// GetServerInfo): the --server host on port 8080 (https with TLS), which is
+// where the container image, compose and k8s serve it. Ends in "/".
+std::string GuessedDashboardUrl(const std::string& server, bool tls);
 
 // Prints the URL (and, when `guessed`, on stderr that it is the default
 // port, not what the server reported); with `open`, also opens it with

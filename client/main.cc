@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -27,6 +28,7 @@ using gantry::cli::CommandNames;
 using gantry::cli::CommandWord;
 using gantry::cli::ExplainUnknownFlag;
 using gantry::cli::InRange;
+using gantry::cli::IntInRange;
 using gantry::cli::kExitUsage;
 using gantry::cli::ParseEpochFlag;
 using gantry::cli::ParseLabels;
@@ -100,7 +102,7 @@ int main(int argc, char** argv) {
   auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
   watch_cmd->add_option("id", watch.id, "job id")->required();
   watch_cmd->add_option("--from-seq", watch.from_seq, "first event to show (inclusive)")
-      ->check(InRange(0, 9e18, false, "0..9000000000000000000"));
+      ->check(IntInRange(0, 9'000'000'000'000'000'000, "0..9000000000000000000"));
   watch_cmd
       ->add_option("--reconnect-timeout", watch.reconnect_seconds,
                    "seconds to keep reconnecting after the connection is lost; then exit 3")
@@ -114,7 +116,7 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("id", sample.id, "job id")->required();
   sample_cmd->add_option("--count,-n", sample.count, "points")
       ->capture_default_str()
-      ->check(InRange(1, 9e18, false, "at least 1 (the server's --max-sample-points bounds it)"));
+      ->check(IntInRange(1, INT64_MAX, "at least 1 (the server's --max-sample-points bounds it)"));
   auto* seed_opt = sample_cmd->add_option("--seed", sample_seed, "same seed, same points (default: the server picks and prints it)");
   auto* epoch_opt = sample_cmd->add_option("--epoch", sample_epoch, "a kept snapshot's epoch, or best: the best evaluated epoch (default: the latest)");
   sample_cmd->add_option("--out", sample.out, "write the points to this file instead of stdout");
@@ -275,10 +277,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (dashboard_cmd->parsed()) {
-    const bool tls = global.tls || !global.tls_ca.empty();
-    bool guessed = false;
-    const std::string url = gantry::cli::DashboardUrl(dashboard_url, global.server, tls, &guessed);
-    return gantry::cli::Dashboard(url, guessed, dashboard_open);
+    std::string url = gantry::cli::GivenDashboardUrl(dashboard_url);
+    if (!url.empty()) return gantry::cli::Dashboard(url, false, dashboard_open);
+    gantry::cli::Connection conn(global);
+    return gantry::cli::AskDashboard(conn, dashboard_open);
   }
   if (report_cmd->parsed()) {
     if (report.id.empty() == report.input.empty()) {

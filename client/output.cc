@@ -192,6 +192,7 @@ std::string DescribeMetrics(const v1::Metrics& m) {
   for (const char* name : kMetricNames) {
     out += (out.empty() ? "" : " ") + std::string(name) + " " + Num(MetricValue(m, name), "%.6g");
   }
+  if (m.modes() > 0) out += " modes " + std::to_string(m.modes());
   return out;
 }
 
@@ -204,6 +205,13 @@ void Progress::Event(const v1::JobEvent& ev) {
     std::cout << line << std::endl;
     return;
   }
+  if (ev.has_alarm()) {
+    if (line_open_) Done();
+    std::cout << "alarm " << ev.alarm().kind() << " at epoch " << ev.alarm().epoch() << ": "
+              << ev.alarm().message() << std::endl;
+    return;
+  }
+  if (!ev.has_epoch()) return;  // a kind this client does not know
   const v1::EpochReport& r = ev.epoch();
   const double t = ev.time().seconds() + ev.time().nanos() * 1e-9;
   recent_.push_back({t, r.epoch()});

@@ -155,6 +155,11 @@ const std::vector<FlagDef>& Flags() {
        "gradient penalty)",
        Kind::kChoice, {"bce", "non_saturating", "hinge", "wgan_gp"},
        [](S* s, const P& p) { s->set_loss(p.s); }, [](const S& s) { return s.loss(); }},
+      {"--on-non-finite", "on_non_finite",
+       "a job whose losses become NaN or infinite: fail (default: it ends FAILED naming the "
+       "epoch) or continue (it trains on; the alarm is raised either way)",
+       Kind::kChoice, {"fail", "continue"},
+       [](S* s, const P& p) { s->set_on_non_finite(p.s); }, [](const S& s) { return s.on_non_finite(); }},
       {"--gp-weight", "gp_weight", "wgan_gp's gradient penalty weight, 0..1000 (10)",
        Kind::kDouble, {},
        [](S* s, const P& p) { s->set_gp_weight(p.d); },
@@ -457,6 +462,7 @@ bool SpecFlags::BuildBase(const std::string& command, v1::JobSpec* spec) const {
     d->set_kind(v1::DATASET_KIND_USER);
     d->mutable_points()->set_dim(points.dim);
     d->mutable_points()->mutable_values()->Assign(points.values.begin(), points.values.end());
+    d->mutable_columns()->Assign(points.columns.begin(), points.columns.end());
   }
   const bool any_override = std::any_of(std::begin(overrides_), std::end(overrides_),
                                         [](const std::vector<std::string>& v) { return !v.empty(); });

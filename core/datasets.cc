@@ -38,18 +38,6 @@ torch::Tensor Mixture(int64_t n, const torch::Tensor& centers, at::Generator& ge
   return centers.index_select(0, pick);
 }
 
-torch::Tensor Ring8(int64_t n, at::Generator& gen) {
-  torch::Tensor angles = torch::arange(8, torch::kFloat) * (2 * kPi / 8);
-  return Mixture(n, OnCircle(angles, 2.0), gen);
-}
-
-torch::Tensor Grid25(int64_t n, at::Generator& gen) {
-  torch::Tensor axis = torch::arange(-4, 5, 2, torch::kFloat);
-  auto grid = torch::meshgrid({axis, axis}, "ij");
-  torch::Tensor centers = torch::stack({grid[0].reshape(-1), grid[1].reshape(-1)}, 1);
-  return Mixture(n, centers, gen);
-}
-
 torch::Tensor TwoMoons(int64_t n, at::Generator& gen) {
   const int64_t outer = n / 2, inner = n - outer;
   torch::Tensor t_out = Uniform(outer, 0, kPi, gen);
@@ -72,6 +60,19 @@ torch::Tensor SwissRoll(int64_t n, at::Generator& gen) {
 
 }  // namespace
 
+at::Tensor ModeCenters(DatasetKind kind) {
+  if (kind == DatasetKind::kRing8) {
+    torch::Tensor angles = torch::arange(8, torch::kFloat) * (2 * kPi / 8);
+    return OnCircle(angles, 2.0);
+  }
+  if (kind == DatasetKind::kGrid25) {
+    torch::Tensor axis = torch::arange(-4, 5, 2, torch::kFloat);
+    auto grid = torch::meshgrid({axis, axis}, "ij");
+    return torch::stack({grid[0].reshape(-1), grid[1].reshape(-1)}, 1);
+  }
+  return {};
+}
+
 at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
   torch::NoGradGuard no_grad;
   const double noise = d.noise.value_or(DefaultNoise(d.kind));
@@ -83,8 +84,8 @@ at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen) {
       return data;
     }
     case DatasetKind::kCircle: return AddNoise(OnCircle(Uniform(n, 0, 2 * kPi, gen), 1.0), noise, gen);
-    case DatasetKind::kRing8: return AddNoise(Ring8(n, gen), noise, gen);
-    case DatasetKind::kGrid25: return AddNoise(Grid25(n, gen), noise, gen);
+    case DatasetKind::kRing8:
+    case DatasetKind::kGrid25: return AddNoise(Mixture(n, ModeCenters(d.kind), gen), noise, gen);
     case DatasetKind::kTwoMoons: return AddNoise(TwoMoons(n, gen), noise, gen);
     case DatasetKind::kSpiral: return AddNoise(Spiral(n, gen), noise, gen);
     case DatasetKind::kSwissRoll: return AddNoise(SwissRoll(n, gen), noise, gen);

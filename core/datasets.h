@@ -19,6 +19,15 @@
 
 namespace gantry {
 
+// The centres of a mixture kind's modes, [K, 2] float32: ring8's 8 on the
+// circle of radius 2, grid25's 25 on {-4,-2,0,2,4}^2; an undefined tensor
+// for the other kinds.
+at::Tensor ModeCenters(DatasetKind kind);
+// K, the rows of ModeCenters(kind): 8, 25, or 0.
+inline int64_t ModeCount(DatasetKind kind) {
+  return kind == DatasetKind::kRing8 ? 8 : kind == DatasetKind::kGrid25 ? 25 : 0;
+}
+
 // A float32 tensor of shape [DatasetRows(d), DataDim(d)]. `d` must be valid.
 at::Tensor MakeDataset(const DatasetSpec& d, at::Generator& gen);
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/exact_kernels.h"
+#include "core/losses.h"
 
 namespace gantry {
 namespace {
@@ -327,7 +328,7 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
     bool in_range = true;
     loss_d = exact::BceMean(s.out_d.data(), 2 * b, b, s.scratch.data(), &in_range);
     // As at::binary_cross_entropy (the same exception, so the same job error).
-    TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
+    TORCH_CHECK(in_range, kBceInputError);
     exact::BceSigmoidBackward(s.out_d.data(), 2 * b, b, s.grad_out.data());
     if (!s.Backward(s.d, x, 2 * b, dropout, true, nullptr)) return cancelled;
     s.AdamStep(s.d);
@@ -343,7 +344,7 @@ Status FastLoop::TrainEpoch(const at::Tensor& data, const int64_t* perm, at::Gen
       if (!s.Forward(s.d, fakes, b, dropout, lease.state(), true, s.out_d.data())) return cancelled;
     }
     loss_g = exact::BceMean(s.out_d.data(), b, b, s.scratch.data(), &in_range);
-    TORCH_CHECK(in_range, "all elements of input should be between 0 and 1");
+    TORCH_CHECK(in_range, kBceInputError);
     exact::BceSigmoidBackward(s.out_d.data(), b, b, s.grad_out.data());
     float* grad_fake = nullptr;
     if (!s.Backward(s.d, fakes, b, dropout, false, &grad_fake)) return cancelled;

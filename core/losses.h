@@ -26,6 +26,11 @@
 
 namespace gantry {
 
+// What at::binary_cross_entropy throws for an input outside [0, 1]; a
+// sigmoid gives one only when it is NaN. The fast path (fast_loop.cc)
+// throws the same, and Trainer::RunEpoch turns it into the job's error.
+inline constexpr char kBceInputError[] = "all elements of input should be between 0 and 1";
+
 struct GameNets {
   Mlp& generator;
   Mlp& discriminator;

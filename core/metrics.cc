@@ -237,4 +237,12 @@ EvalMetrics EvalSet::Evaluate(const at::Tensor& fake) const {
   return out;
 }
 
+int64_t PopulatedModes(const at::Tensor& fake, const at::Tensor& centers) {
+  const int64_t k = centers.size(0), m = fake.size(0);
+  const at::Tensor nearest = at::cdist(fake.to(at::kFloat), centers).argmin(1);
+  const at::Tensor counts = at::bincount(nearest, {}, k);
+  // counts >= m / (4k), in integers.
+  return (counts * (4 * k) >= m).sum().item<int64_t>();
+}
+
 }  // namespace gantry

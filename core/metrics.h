@@ -40,6 +40,13 @@ inline constexpr int64_t kSlicedW1Projections = 64;
 // The value of `metric` in `m`.
 double MetricValue(const EvalMetrics& m, Metric metric);
 
+// How many of the K modes centred at `centers` ([K, 2], datasets.h's
+// ModeCenters) hold at least a quarter of their fair share (m / K / 4) of
+// the m points of `fake` ([m, 2]), each point counted for its nearest
+// centre. A generator that collapsed onto a few modes fills only those; one
+// that is merely blurred still reaches them all.
+int64_t PopulatedModes(const at::Tensor& fake, const at::Tensor& centers);
+
 class EvalSet {
  public:
   // `real`: [n, dim] float32, n >= 2 (with n <= kNearestK the balls use the

@@ -20,6 +20,10 @@ struct EvalMetrics {
   // Tables (core/table_quality.h): mean per-column KS / TV distance to the
   // held-out rows, 0..1, lower is better. The point metrics above are 0.
   double column_distance = 0;
+  // ring8 and grid25 (metrics.h's PopulatedModes): the modes holding at
+  // least a quarter of their fair share of the generated points; 0 for the
+  // other kinds.
+  int64_t modes = 0;
   // Tables (core/table_eval.h, SDMetrics' definitions), 0..1, higher is
   // better: the overall quality (the mean of column_shapes and
   // column_pairs), the mean KS/TV complement, the mean pair trend score, the
@@ -45,6 +49,13 @@ struct EvalMetrics {
   std::optional<double> utility_real;
 };
 
+// Something about the training a person should look at (core/alarms.h).
+struct Alarm {
+  std::string kind;     // "saturation", "non_finite" or "collapse"
+  int64_t epoch = 0;    // the epoch it was first seen on
+  std::string message;  // what was seen, with the figures
+};
+
 struct EpochReport {
   int64_t epoch = 0;         // 1-based: the number of epochs completed
   double loss_d = 0;         // mean discriminator loss over the epoch's batches
@@ -60,6 +71,7 @@ struct EpochReport {
   int64_t best_epoch = 0;    // the best evaluated epoch so far by spec.select_by (0: none)
   std::optional<EvalMetrics> best_metrics;
   std::string stop_reason;   // set when early stopping ended training after this epoch
+  std::vector<Alarm> alarms; // every alarm raised up to this epoch, oldest first
   std::optional<double> sine_error;  // sine only: mean |y - sin x| of generated points
   double seconds = 0;        // wall time of the epoch's training (not reporting)
   std::string trainer_path;  // "fast" or "aten": the loop that trained this epoch

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include "core/api_limits.h"
@@ -65,9 +66,43 @@ Status CheckReal(const std::string& field, double v, double lo, double hi, bool 
   return Status::Ok();
 }
 
+
+// User data's optional names of its dimensions.
+Status ValidateColumnNames(const DatasetSpec& d) {
+  if (d.columns.empty()) return Status::Ok();
+  if (static_cast<int64_t>(d.columns.size()) != d.dim) {
+    return Status::InvalidArgument("dataset.columns: " + std::to_string(d.columns.size()) +
+                                   " names for points of dimension " + std::to_string(d.dim) +
+                                   "; give one per dimension or none");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < d.columns.size(); ++i) {
+    const std::string& c = d.columns[i];
+    if (c.empty() || static_cast<int64_t>(c.size()) > kMaxColumnName) {
+      return Status::InvalidArgument("dataset.columns: name " + std::to_string(i) + " has " +
+                                     std::to_string(c.size()) + " characters, not 1.." +
+                                     std::to_string(kMaxColumnName));
+    }
+    for (unsigned char ch : c) {
+      if (ch < 0x20 || ch == 0x7f) {
+        return Status::InvalidArgument("dataset.columns: name " + std::to_string(i) +
+                                       " holds a control character");
+      }
+    }
+    if (!seen.insert(c).second) {
+      return Status::InvalidArgument("dataset.columns: '" + c + "' names two dimensions");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ValidateDataset(const DatasetSpec& d) {
   if (d.kind != DatasetKind::kTable && (!d.table.table_id.empty() || d.table.data)) {
     return Status::InvalidArgument(std::string("dataset.table: only allowed with kind table, not ") +
+                                   DatasetKindName(d.kind));
+  }
+  if (d.kind != DatasetKind::kUser && !d.columns.empty()) {
+    return Status::InvalidArgument(std::string("dataset.columns: only allowed with kind user, not ") +
                                    DatasetKindName(d.kind));
   }
   if (d.kind == DatasetKind::kTable) {
@@ -103,7 +138,7 @@ Status ValidateDataset(const DatasetSpec& d) {
     if (d.noise.has_value()) {
       return Status::InvalidArgument("dataset.noise: must be unset for user data");
     }
-    return Status::Ok();
+    return ValidateColumnNames(d);
   }
   if (!d.points.empty()) {
     return Status::InvalidArgument(std::string("dataset.points: only allowed with kind user, not ") +

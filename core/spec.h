@@ -104,6 +104,9 @@ struct DatasetSpec {
   // row-major, rows * dim floats, every value finite, at least 2 rows.
   int64_t dim = 0;
   std::vector<float> points;
+  // kUser only, optional: a name per dimension (a CSV file's header), empty
+  // or exactly dim distinct names of 1..kMaxColumnName characters.
+  std::vector<std::string> columns;
   TableSpec table;  // kTable only
 };
 
@@ -139,6 +142,10 @@ struct JobSpec {
   Metric select_by = Metric::kSlicedW1;  // picks the best epoch and drives early stopping
   int64_t patience = 0;           // epochs without an improvement >= min_delta before stopping; 0 = off
   double min_delta = 0;           // [0, 1e6]
+  // A job whose losses become non-finite: false ends it FAILED (the
+  // server does, naming the epoch), true keeps it training. The
+  // non_finite alarm (core/alarms.h) is raised either way.
+  bool continue_on_non_finite = false;
 
   // Table jobs (kTable) only; TableDefaults() gives CTGAN's values for the
   // fields above.
@@ -175,6 +182,7 @@ inline constexpr int64_t kMaxPreviewPoints = 4096;
 inline constexpr int64_t kMinEvalPoints = 16;
 inline constexpr int64_t kMaxEvalPoints = 10000;
 inline constexpr int64_t kMaxNCritic = 100;
+inline constexpr int64_t kMaxColumnName = 64;
 
 // The number of rows in the training set described by `d`.
 int64_t DatasetRows(const DatasetSpec& d);

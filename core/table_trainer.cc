@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/adam.h"
+#include "core/alarms.h"
 #include "core/errors.h"
 #include "core/random.h"
 #include "core/runtime.h"
@@ -99,6 +100,7 @@ struct TableTrainer::Impl {
   int64_t patience_epoch = 0;
   double patience_value = 0;
   bool stopped = false;
+  AlarmMonitor alarms;  // saved with the state
 
   Status Build();
   CondDraw DrawCond(int64_t batch);
@@ -504,6 +506,7 @@ StatusOr<EpochReport> TableTrainer::RunEpoch(const std::atomic<bool>* cancel) {
   } catch (const std::exception& e) {
     return StatusFromException(("evaluating epoch " + std::to_string(s.epoch)).c_str(), e);
   }
+  s.alarms.Observe(s.spec, &r);
   return r;
 }
 
@@ -580,6 +583,7 @@ StatusOr<std::string> TableTrainer::SaveState() const {
                                  Bits(s.patience_value), int64_t{s.stopped ? 1 : 0}},
                                 torch::kLong));
     w.Add("eval.best", torch::tensor(MetricsWords(s.best_metrics), torch::kLong));
+    w.Add("alarms", torch::tensor(s.alarms.Words(), torch::kLong));
     auto params = [&](const std::string& prefix, const std::vector<at::Tensor>& p, Adam& adam) {
       for (size_t i = 0; i < p.size(); ++i) {
         const std::string k = prefix + std::to_string(i);
@@ -650,6 +654,8 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
     }
     return Status::Ok();
   };
+  AlarmMonitor alarms;
+  GANTRY_RETURN_IF_ERROR(alarms.Restore(t, *epoch));
   GANTRY_RETURN_IF_ERROR(check_params("g", s.g_params));
   GANTRY_RETURN_IF_ERROR(check_params("d", s.d_params));
   for (size_t i = 0; i < s.residuals.size(); ++i) {
@@ -699,6 +705,7 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
   s.patience_epoch = e[3];
   s.patience_value = FromBits(e[4]);
   s.stopped = e[5] != 0;
+  s.alarms = alarms;
   s.epoch = *epoch;
   s.broken = false;
   return Status::Ok();

@@ -149,6 +149,17 @@ std::optional<int64_t> Int64Scalar(const std::map<std::string, at::Tensor>& tens
   return it->second.item<int64_t>();
 }
 
+StatusOr<std::vector<int64_t>> Int64Words(const std::map<std::string, at::Tensor>& tensors,
+                                          const std::string& name) {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) return Status::NotFound("state holds no " + name);
+  if (it->second.scalar_type() != at::kLong || it->second.dim() != 1) {
+    return Status::DataLoss("state holds " + name + " as another type or shape");
+  }
+  const at::Tensor words = it->second.contiguous();
+  return std::vector<int64_t>(words.data_ptr<int64_t>(), words.data_ptr<int64_t>() + words.numel());
+}
+
 StatusOr<std::map<std::string, at::Tensor>> ReadTensors(const std::string& bytes,
                                                         const std::vector<std::string>& legacy_names) {
   if (IsTensorFile(bytes)) {

@@ -54,6 +54,11 @@ StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& by
 std::optional<int64_t> Int64Scalar(const std::map<std::string, at::Tensor>& tensors,
                                    const std::string& name);
 
+// The elements of the 1-D int64 tensor named `name`: NOT_FOUND when it is
+// absent, DATA_LOSS when it is another type or shape.
+StatusOr<std::vector<int64_t>> Int64Words(const std::map<std::string, at::Tensor>& tensors,
+                                          const std::string& name);
+
 // ReadTensorFile for a tensor file; for anything else, a LibTorch archive as
 // gantry wrote them before tensor files, of which the tensors named in
 // `legacy_names` that it holds are read (DATA_LOSS when it is unreadable).

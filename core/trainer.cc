@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/adam.h"
+#include "core/alarms.h"
 #include "core/datasets.h"
 #include "core/errors.h"
 #include "core/fast_loop.h"
@@ -58,16 +59,19 @@ struct Tracking {
       std::memcpy(&bits, &d, sizeof bits);
       w.push_back(bits);
     }
+    w.push_back(best.modes);
     return w;
   }
-  static constexpr size_t kWords = 12;
-  void FromWords(const int64_t* w) {
+  // States saved before best.modes existed hold kWords - 1 words.
+  static constexpr size_t kWords = 13;
+  void FromWords(const int64_t* w, size_t n) {
     best_epoch = w[0];
     patience_epoch = w[1];
     stopped = w[2] != 0;
     double* fields[] = {&quality, &best_value, &patience_value, &best.sliced_w1, &best.mmd,
                         &best.precision, &best.recall, &best.density, &best.coverage};
     for (size_t i = 0; i < 9; ++i) std::memcpy(fields[i], &w[3 + i], sizeof(double));
+    best.modes = n == kWords ? w[12] : 0;
   }
 };
 
@@ -89,6 +93,8 @@ struct Trainer::Impl {
   std::string path_note;           // why the ATen path, when it is used
   std::unique_ptr<EvalSet> eval;
   Tracking track;
+  AlarmMonitor alarms;
+  at::Tensor mode_centers = ModeCenters(spec.dataset.kind);  // ring8, grid25; else undefined
   // A table job: the table trainer does everything (table_trainer.h).
   std::unique_ptr<TableTrainer> table;
 
@@ -255,6 +261,7 @@ void Trainer::Impl::Report(EpochReport* r) {
     at::Generator egen = MakeCpuGenerator(DeriveSeed(spec.seed, RandomStream::kEval, epoch));
     const torch::Tensor fake = generator->forward(torch::randn({spec.eval_points, spec.latent_dim}, egen));
     r->metrics = eval->Evaluate(fake);
+    if (mode_centers.defined()) r->metrics->modes = PopulatedModes(fake, mode_centers);
     track.quality = r->metrics->sliced_w1;
     if (spec.dataset.kind == DatasetKind::kSine) r->sine_error = SineError(fake);
   }
@@ -334,8 +341,15 @@ StatusOr<EpochReport> Trainer::RunEpoch(const std::atomic<bool>* cancel) {
     report.trainer_path = s.fast != nullptr ? "fast" : "aten";
     s.Report(&report);
     s.Track(&report);
+    s.alarms.Observe(s.spec, &report);
   } catch (const std::exception& e) {
     s.broken = true;
+    if (std::strstr(e.what(), kBceInputError) != nullptr) {
+      return Status::FailedPrecondition(
+          "losses became non-finite at epoch " + std::to_string(s.epoch + 1) +
+          ": the discriminator's outputs are NaN, for which bce has no loss (no on_non_finite "
+          "keeps such a job training; a smaller learning_rate or scaled data may help)");
+    }
     return StatusFromException("training", e);
   }
   return report;
@@ -447,6 +461,7 @@ StatusOr<std::string> Trainer::SaveState() const {
     w.Add("rng", rng);
     const std::vector<int64_t> words = s.track.Words();
     w.Add("eval", torch::tensor(words, torch::kLong));
+    w.Add("alarms", torch::tensor(s.alarms.Words(), torch::kLong));
     WriteParams(w, "g", s.g_params, *s.g_adam);
     WriteParams(w, "d", s.d_params, *s.d_adam);
     const std::vector<torch::Tensor>& u = s.discriminator->spectral_u();
@@ -465,6 +480,7 @@ Status Trainer::RestoreState(const std::string& bytes) {
   ParamNames("g", s.g_params.size(), &names);
   ParamNames("d", s.d_params.size(), &names);
   names.push_back("eval");
+  names.push_back("alarms");
   for (size_t i = 0; i < s.discriminator->spectral_u().size(); ++i) names.push_back("d.sn." + std::to_string(i));
   auto read = ReadTensors(bytes, names);
   if (!read.ok()) return Status::DataLoss("trainer state is unreadable: " + read.status().message());
@@ -482,15 +498,18 @@ Status Trainer::RestoreState(const std::string& bytes) {
   // with none (the best epoch is then sought from the resumed epoch on).
   Tracking track;
   if (auto ev = t.find("eval"); ev != t.end()) {
-    if (ev->second.scalar_type() != at::kLong || ev->second.numel() != Tracking::kWords) {
+    const size_t n = static_cast<size_t>(ev->second.numel());
+    if (ev->second.scalar_type() != at::kLong || (n != Tracking::kWords && n != Tracking::kWords - 1)) {
       return Status::DataLoss("trainer state holds a malformed evaluation record");
     }
-    track.FromWords(ev->second.contiguous().data_ptr<int64_t>());
+    track.FromWords(ev->second.contiguous().data_ptr<int64_t>(), n);
     if (track.best_epoch < 0 || track.best_epoch > *epoch || track.patience_epoch < 0 ||
         track.patience_epoch > *epoch) {
       return Status::DataLoss("trainer state's evaluation record names epochs past its own");
     }
   }
+  AlarmMonitor alarms;
+  GANTRY_RETURN_IF_ERROR(alarms.Restore(t, *epoch));
   LoadedParams g, d;
   const int64_t e = *epoch;
   if (e < 0 || e > s.spec.epochs) {
@@ -523,6 +542,7 @@ Status Trainer::RestoreState(const std::string& bytes) {
   }
   s.epoch = e;
   s.track = track;
+  s.alarms = alarms;
   s.broken = false;
   return Status::Ok();
 }

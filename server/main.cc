@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"gantryd: the gantry GAN training server"};
   app.set_version_flag("--version", std::string("gantryd ") + GANTRY_VERSION);
+  options.version = GANTRY_VERSION;
   app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on")->capture_default_str();
   app.add_option("--data-dir", data_dir, "where jobs and checkpoints are stored")
       ->capture_default_str();

@@ -25,6 +25,21 @@ constexpr int kFollowerThreads = 2;
 // How often the health check looks at Calls::NotServing().
 constexpr auto kHealthEvery = std::chrono::milliseconds(200);
 
+// GetServerInfo's answer; `http_port` is the port HTTP bound (0: none).
+v1::ServerInfo Info(const ServerOptions& options, int http_port) {
+  v1::ServerInfo info;
+  info.set_version(options.version);
+  if (http_port != 0) {
+    const std::string& listen = options.http_listen;
+    info.set_http_address(listen.substr(0, listen.rfind(':')) + ":" + std::to_string(http_port));
+    info.set_http_tls(!options.tls_cert_file.empty());
+  }
+  info.set_storage(!options.store_uri.empty() ? "postgresql"
+                   : options.data_dir.empty() ? "memory"
+                                              : "sqlite");
+  return info;
+}
+
 // Removes gRPC's reflection plugin from a ServerBuilder.
 class WithoutReflection final : public grpc::ServerBuilderOption {
  public:
@@ -150,6 +165,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     }
     s->http_ = std::move(server).value();
   }
+  s->calls_->set_server_info(Info(options, s->http_ ? s->http_->port() : 0));
   if (!options.metrics_listen.empty()) {
     http.listen = options.metrics_listen;
     http.metrics_only = true;

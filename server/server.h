@@ -59,6 +59,7 @@ struct ServerOptions {
   // HOST:PORT for the HTTP server (dashboard, JSON API, SSE, /metrics,
   // /healthz; TLS and token as for gRPC), or empty for none.
   std::string http_listen;
+  std::string version;  // what GetServerInfo reports (gantryd's)
   int http_max_event_streams = 64;  // open SSE streams; 503 beyond
   int http_max_connections = 1000;   // HTTP connections open at once
   int http_max_connections_per_address = 256;  // ... from one client address

@@ -55,9 +55,6 @@ Status CheckView(v1::JobView view) {
 
 // Mapping the domain's rows to the API's messages.
 constexpr int kDefaultPageSize = 100;
-// A ListJobs page stays under this many bytes (gRPC's default limit is
-// 4 MiB): a longer page ends early with a next_page_token.
-constexpr size_t kMaxPageBytes = 3 << 20;
 
 // A stored job as gantry.v1.Job: a USER dataset's points only in the FULL
 // view (the row must have been read with them), a table job's schema once
@@ -89,6 +86,7 @@ v1::Job JobToProto(const JobRow& r, v1::JobView view) {
     out.set_best_epoch(r.latest->best_epoch());
     if (r.latest->has_best_metrics()) *out.mutable_best_metrics() = r.latest->best_metrics();
     out.set_stop_reason(r.latest->stop_reason());
+    *out.mutable_alarms() = r.latest->alarms();
   }
   out.set_error(r.error);
   SetTimestamp(r.create_ns, out.mutable_create_time());
@@ -207,6 +205,26 @@ StatusOr<v1::Job> Calls::GetJob(const v1::GetJobRequest& request) const {
   return JobToProto(*row, request.view());
 }
 
+StatusOr<v1::ListSnapshotsResponse> Calls::ListSnapshots(const v1::ListSnapshotsRequest& request) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  auto listed = manager_->ListSnapshots(request.job_id());
+  if (!listed.ok()) return listed.status();
+  v1::ListSnapshotsResponse out;
+  out.mutable_epochs()->Add(listed->epochs.begin(), listed->epochs.end());
+  out.set_best_epoch(listed->best_epoch);
+  return out;
+}
+
+v1::ServerInfo Calls::GetServerInfo() const {
+  MutexLock lock(&info_mu_);
+  return server_info_;
+}
+
+void Calls::set_server_info(v1::ServerInfo info) {
+  MutexLock lock(&info_mu_);
+  server_info_ = std::move(info);
+}
+
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
   if (request.page_size() < 0 || request.page_size() > kMaxJobsPageSize) {
     return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
@@ -246,12 +264,10 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
       row = std::move(full).value();
     }
     v1::Job job = JobToProto(row, request.view());
-    const size_t size = job.ByteSizeLong();
-    if (out.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
+    if (!PageTakes(out.jobs_size(), job.ByteSizeLong(), &bytes)) {
       out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
       break;
     }
-    bytes += size;
     *out.add_jobs() = std::move(job);
   }
   return out;
@@ -276,6 +292,7 @@ StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& 
 }
 
 StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary,
+                                       std::optional<SnapshotChoice>* chosen,
                                        bool from_memory) const {
   GANTRY_RETURN_IF_ERROR(CheckJobId(req.job_id()));
   const int64_t limit = manager_->options().max_sample_points;
@@ -285,11 +302,18 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary,
     if (req.count() > limit) return Status::ResourceExhausted(msg + " (--max-sample-points)");
     return Status::InvalidArgument(msg);
   }
-  std::optional<int64_t> epoch;
-  if (req.has_epoch()) epoch = req.epoch();
-  auto snapshot = manager_->Snapshot(req.job_id(), epoch, req.best(), from_memory);
+  std::optional<SnapshotChoice> here;
+  std::optional<SnapshotChoice>& choice = chosen != nullptr ? *chosen : here;
+  if (!choice) {
+    std::optional<int64_t> epoch;
+    if (req.has_epoch()) epoch = req.epoch();
+    auto chose = manager_->ChooseSnapshot(req.job_id(), epoch, req.best());
+    if (!chose.ok()) return chose.status();
+    choice = std::move(chose).value();
+  }
+  if (from_memory && choice->snapshot == nullptr) return SamplePlan{};  // not in memory
+  auto snapshot = manager_->LoadSnapshot(*choice);
   if (!snapshot.ok()) return snapshot.status();
-  if (*snapshot == nullptr) return SamplePlan{};  // from_memory, and not in memory
   SamplePlan plan;
   plan.snapshot = *snapshot;
   plan.count = req.count();
@@ -331,8 +355,10 @@ StatusOr<SamplePlan> Calls::PlanSample(const v1::SampleRequest& req, bool unary,
   return plan;
 }
 
-StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) const {
-  auto plan = PlanSample(request, /*unary=*/true);
+StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request,
+                                           const std::optional<SnapshotChoice>& chosen) const {
+  std::optional<SnapshotChoice> choice = chosen;
+  auto plan = PlanSample(request, /*unary=*/true, &choice);
   if (!plan.ok()) return plan.status();
   v1::SampleResponse response;
   GANTRY_RETURN_IF_ERROR(FillSample(*plan, 0, plan->count, &response));
@@ -341,9 +367,9 @@ StatusOr<v1::SampleResponse> Calls::Sample(const v1::SampleRequest& request) con
 }
 
 std::optional<StatusOr<v1::SampleResponse>> Calls::QuickSample(
-    const v1::SampleRequest& request) const {
+    const v1::SampleRequest& request, std::optional<SnapshotChoice>* chosen) const {
   if (request.count() < 1 || request.count() > kSampleBlock) return std::nullopt;
-  auto plan = PlanSample(request, /*unary=*/true, /*from_memory=*/true);
+  auto plan = PlanSample(request, /*unary=*/true, chosen, /*from_memory=*/true);
   if (!plan.ok() || plan->snapshot == nullptr || !plan->snapshot->QuickToSample(plan->count)) {
     return std::nullopt;  // errors too: Sample answers them
   }

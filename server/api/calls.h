@@ -31,6 +31,7 @@
 #include "server/store/monitored_store.h"
 #include "server/jobs/tables.h"
 #include "server/api/work_pool.h"
+#include "server/util/mutex.h"
 
 namespace gantry {
 
@@ -90,12 +91,17 @@ class Calls {
   StatusOr<v1::DeleteJobResponse> DeleteJob(const v1::DeleteJobRequest& request);
   StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
   // All points in one message (at most kMaxUnarySampleValues values).
-  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request) const;
+  // `chosen`: the snapshot QuickSample chose for this request (the job's row
+  // is not read again).
+  StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request,
+                                      const std::optional<SnapshotChoice>& chosen = {}) const;
   // Sample, when it is quick and reads nothing (a few points of a small
   // generator whose snapshot is in memory: GeneratorSnapshot::QuickToSample)
   // and so may run on an RPC thread; nullopt otherwise (call Sample off the
-  // RPC threads).
-  std::optional<StatusOr<v1::SampleResponse>> QuickSample(const v1::SampleRequest& request) const;
+  // RPC threads, with *chosen: the snapshot chosen here, when it got that
+  // far).
+  std::optional<StatusOr<v1::SampleResponse>> QuickSample(const v1::SampleRequest& request,
+                                                          std::optional<SnapshotChoice>* chosen) const;
   // Any count up to --max-sample-points; the caller fills chunks.
   StatusOr<SamplePlan> PlanSampleStream(const v1::SampleRequest& request) const;
   // A follower of the job's events from request.from_seq (INVALID_ARGUMENT
@@ -104,6 +110,11 @@ class Calls {
   StatusOr<ExportedGenerator> ExportGenerator(const v1::ExportGeneratorRequest& request) const;
   // A table job's report (JobManager::TableReport); heavy: off the RPC threads.
   StatusOr<v1::TableReport> GetTableReport(const v1::GetTableReportRequest& request) const;
+  // The kept snapshots' epochs (JobManager::ListSnapshots); reads the store.
+  StatusOr<v1::ListSnapshotsResponse> ListSnapshots(const v1::ListSnapshotsRequest& request) const;
+  // What this server is: set once HTTP listens (its port may be chosen then).
+  v1::ServerInfo GetServerInfo() const;
+  void set_server_info(v1::ServerInfo info);
 
   // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
   // while draining, RESOURCE_EXHAUSTED when too many uploads are in
@@ -171,8 +182,11 @@ class Calls {
   LoginThrottle* login_throttle() const { return login_throttle_; }
 
  private:
-  // from_memory: a plan without a snapshot (OK) when it is not in memory.
+  // The snapshot is *chosen when set, else chosen here (and kept in
+  // *chosen when given). from_memory: a plan without a snapshot (OK) when it
+  // is not in memory.
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary,
+                                  std::optional<SnapshotChoice>* chosen = nullptr,
                                   bool from_memory = false) const;
 
   JobManager* const manager_;
@@ -183,6 +197,8 @@ class Calls {
   LoginThrottle* login_throttle_ = nullptr;
   const std::string auth_token_;
   Metrics* const metrics_;
+  mutable Mutex info_mu_;
+  v1::ServerInfo server_info_ GUARDED_BY(info_mu_);
 };
 
 }  // namespace gantry

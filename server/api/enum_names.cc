@@ -116,34 +116,7 @@ class Rewriter {
       if (d != nullptr && d->file()->package() == "google.protobuf") d = nullptr;
       return Object(d, nullptr, depth);
     }
-    if (c == '[') {
-      out_ += c;
-      ++pos_;
-      Ws();
-      if (Peek(']')) {
-        out_ += ']';
-        ++pos_;
-        return Status::Ok();
-      }
-      while (!malformed_) {
-        GANTRY_RETURN_IF_ERROR(Value(field, nullptr, depth + 1));
-        Ws();
-        if (Peek(',')) {
-          out_ += ',';
-          ++pos_;
-          Ws();
-          continue;
-        }
-        if (Peek(']')) {
-          out_ += ']';
-          ++pos_;
-        } else {
-          malformed_ = true;
-        }
-        break;
-      }
-      return Status::Ok();
-    }
+    if (c == '[') return Items(']', [&] { return Value(field, nullptr, depth + 1); });
     if (c == '"') {
       std::string_view raw;
       std::optional<std::string_view> plain;
@@ -183,26 +156,18 @@ class Rewriter {
   // An object of `message` (its keys are fields), or a map's (its values
   // are `map_value`), or of unknown JSON (both null).
   Status Object(const Descriptor* message, const FieldDescriptor* map_value, int depth) {
-    out_ += '{';
-    ++pos_;
-    Ws();
-    if (Peek('}')) {
-      out_ += '}';
-      ++pos_;
-      return Status::Ok();
-    }
-    while (!malformed_) {
+    return Items('}', [&]() -> Status {
       std::string_view raw;
       std::optional<std::string_view> key;
       if (!String(&raw, &key)) {
         malformed_ = true;
-        break;
+        return Status::Ok();
       }
       out_.append(raw);
       Ws();
       if (!Peek(':')) {
         malformed_ = true;
-        break;
+        return Status::Ok();
       }
       out_ += ':';
       ++pos_;
@@ -212,7 +177,26 @@ class Rewriter {
       path_.push_back(field != nullptr && field != map_value ? field->name() : std::string());
       const Status s = Value(field, nullptr, depth + 1);
       path_.pop_back();
-      GANTRY_RETURN_IF_ERROR(s);
+      return s;
+    });
+  }
+
+  // An array's or object's items: from its opening bracket at pos_ to
+  // `close`, each read by `item` (which sets malformed_ when it does not
+  // scan), separated by commas.
+  template <typename Item>
+  Status Items(char close, Item item) {
+    out_ += in_[pos_];
+    ++pos_;
+    Ws();
+    if (Peek(close)) {
+      out_ += close;
+      ++pos_;
+      return Status::Ok();
+    }
+    while (!malformed_) {
+      GANTRY_RETURN_IF_ERROR(item());
+      if (malformed_) break;
       Ws();
       if (Peek(',')) {
         out_ += ',';
@@ -220,8 +204,8 @@ class Rewriter {
         Ws();
         continue;
       }
-      if (Peek('}')) {
-        out_ += '}';
+      if (Peek(close)) {
+        out_ += close;
         ++pos_;
       } else {
         malformed_ = true;

@@ -157,10 +157,15 @@ bool WantsCsv(const Request& req) {
   return req.get_header_value("Accept").find("text/csv") != std::string::npos;
 }
 
-std::string ToCsv(const v1::Points& points) {
+// Points as CSV, the header `names` (Dataset.columns) when there is one per
+// dimension, else x0, x1, ...
+std::string ToCsv(const v1::Points& points, const google::protobuf::RepeatedPtrField<std::string>& names) {
   const int dim = std::max(1, points.dim());
   std::string out;
-  for (int c = 0; c < dim; ++c) out += (c ? ",x" : "x") + std::to_string(c);
+  for (int c = 0; c < dim; ++c) {
+    out += c ? "," : "";
+    out += names.size() == dim ? CsvField(names[c]) : "x" + std::to_string(c);
+  }
   out += '\n';
   char buf[32];
   for (int i = 0; i < points.values_size(); ++i) {
@@ -316,15 +321,23 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
             if (epoch) request.set_epoch(*epoch);
           }
           // A quick one on this thread, as gRPC's: the pool's hop would cost more.
-          if (auto quick = calls.QuickSample(request)) return std::move(*quick);
-          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request); });
+          std::optional<SnapshotChoice> chosen;  // what QuickSample read, for Sample
+          if (auto quick = calls.QuickSample(request, &chosen)) return std::move(*quick);
+          return calls.OnPool<v1::SampleResponse>([&] { return calls.Sample(request, chosen); });
         },
         [&](const v1::SampleResponse& response, Response& r) {
+          r.set_header("Vary", "Accept");  // CSV or JSON by Accept: caches keep both apart
           if (!WantsCsv(req)) return r.set_content(ToJson(response), kJson);
           r.set_header("Content-Disposition", "attachment; filename=\"" + id + "-samples.csv\"");
           r.set_header("X-Gantry-Seed", std::to_string(response.seed()));
           r.set_header("X-Gantry-Epoch", std::to_string(response.epoch()));
-          r.set_content(response.has_rows() ? RowsToCsv(response.rows()) : ToCsv(response.points()),
+          if (response.has_rows()) return r.set_content(RowsToCsv(response.rows()), "text/csv");
+          // The job's names for its dimensions, if it has them.
+          v1::GetJobRequest get;
+          get.set_job_id(id);
+          static const google::protobuf::RepeatedPtrField<std::string> kUnnamed;
+          auto job = calls.GetJob(get);
+          r.set_content(ToCsv(response.points(), job.ok() ? job->spec().dataset().columns() : kUnnamed),
                         "text/csv");
         });
   });
@@ -374,6 +387,17 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
                                               std::to_string(exported->epoch) + ".pt\"");
     res.set_header("X-Gantry-Epoch", std::to_string(exported->epoch));
     res.set_content(std::move(exported->bytes), "application/octet-stream");
+  });
+
+  server.Get(job + "/snapshots", [&calls](const Request& req, Response& res) {
+    v1::ListSnapshotsRequest request;
+    request.set_job_id(JobId(req));
+    Unary(calls, "ListSnapshots", request.job_id(), res, [&] { return calls.ListSnapshots(request); });
+  });
+
+  server.Get("/v1/server", [&calls](const Request&, Response& res) {
+    Unary(calls, "GetServerInfo", "", res,
+          [&]() -> StatusOr<v1::ServerInfo> { return calls.GetServerInfo(); });
   });
 
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {

@@ -1,9 +1,9 @@
 #include "server/api/http_router.h"
 
 #include <cctype>
-#include <cstdio>
-#include <functional>
 #include <string_view>
+
+#include "server/util/sha256.h"
 
 namespace gantry {
 std::string AsciiLower(std::string s) {
@@ -44,11 +44,11 @@ bool HttpRouter::Dispatch(HttpRequest& req, HttpResponse& res) const {
 }
 
 std::string EntityTag(const HttpResponse& res) {
-  const size_t h = std::hash<std::string_view>()(res.body) ^
-                   (std::hash<std::string_view>()(res.content_type) * 31);
-  char tag[24];
-  std::snprintf(tag, sizeof tag, "\"%016zx\"", h);
-  return tag;
+  Sha256Hasher hasher;
+  hasher.Update(res.content_type);
+  hasher.Update(std::string_view("\0", 1));
+  hasher.Update(res.body);
+  return "\"" + hasher.HexDigest().substr(0, 32) + "\"";
 }
 
 bool MatchesIfNoneMatch(const std::string& header, const std::string& tag) {

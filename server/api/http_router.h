@@ -18,7 +18,9 @@
 
 namespace gantry {
 
-// The entity tag of a reply's body and type; whether an If-None-Match
+// The entity tag of a reply's body and type (the first 128 bits of the
+// SHA-256 of the type, a NUL and the body, in hex: the same in every build
+// and process, so a tag outlives a restart and is shared by replicas); whether an If-None-Match
 // header value names it ("*", a list, weak tags compared weakly); and the
 // conditional GET that Dispatch applies (Revalidate).
 std::string EntityTag(const HttpResponse& res);

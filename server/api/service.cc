@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "proto/watch_metadata.h"
 #include "server/jobs/event_cursor.h"
 #include "server/api/status_map.h"
 #include "server/api/work_pool.h"
@@ -100,6 +101,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
       if (auto self = weak.lock()) self->Post();
     });
     cursor_->Subscribe(notifier_);
+    // Accepted: the client learns it now, not with the first event (which
+    // may be long in coming for from_seq past the last one).
+    StartSendInitialMetadata();
     Kick();
   }
 
@@ -422,18 +426,35 @@ grpc::ServerUnaryReactor* GantryService::GetTableReport(grpc::CallbackServerCont
                      [this, request] { return calls_->GetTableReport(*request); });
 }
 
+grpc::ServerUnaryReactor* GantryService::ListSnapshots(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListSnapshotsRequest* request,
+                                                       v1::ListSnapshotsResponse* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "ListSnapshots", request->job_id(), response,
+               [&] { return calls_->ListSnapshots(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetServerInfo(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetServerInfoRequest*,
+                                                       v1::ServerInfo* response) {
+  return Unary(ctx, Authenticate(ctx), *calls_, "GetServerInfo", "", response,
+               [&]() -> StatusOr<v1::ServerInfo> { return calls_->GetServerInfo(); });
+}
+
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {
   const grpc::Status auth = Authenticate(ctx);
+  std::optional<SnapshotChoice> chosen;  // what QuickSample read, for Sample
   if (auth.ok()) {  // a quick one here: the hop to the pool would cost more than the work
-    if (auto quick = calls_->QuickSample(*request)) {
+    if (auto quick = calls_->QuickSample(*request, &chosen)) {
       return Unary(ctx, auth, *calls_, "Sample", request->job_id(), response,
                    [&] { return std::move(*quick); });
     }
   }
   return UnaryOnPool(ctx, auth, *calls_, "Sample", request->job_id(), response,
-                     [this, request] { return calls_->Sample(*request); });
+                     [this, request, chosen = std::move(chosen)] {
+                       return calls_->Sample(*request, chosen);
+                     });
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
@@ -446,6 +467,7 @@ grpc::ServerWriteReactor<v1::JobEvent>* GantryService::WatchJob(
   if (!cursor.ok()) {
     return Reject<v1::JobEvent>(*calls_, "WatchJob", id, ToGrpcStatus(cursor.status()));
   }
+  ctx->AddInitialMetadata(kWatchMetadata, "1");  // sent at once by the reactor
   return new WatchReactor(*calls_, *followers_, std::move(cursor).value(), id);
 }
 

@@ -63,6 +63,12 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::ServerUnaryReactor* GetTableReport(grpc::CallbackServerContext* ctx,
                                            const v1::GetTableReportRequest* request,
                                            v1::TableReport* response) override;
+  grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* ctx,
+                                          const v1::ListSnapshotsRequest* request,
+                                          v1::ListSnapshotsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* ctx,
+                                          const v1::GetServerInfoRequest* request,
+                                          v1::ServerInfo* response) override;
   grpc::ServerWriteReactor<v1::ExportChunk>* ExportGenerator(
       grpc::CallbackServerContext* ctx, const v1::ExportGeneratorRequest* request) override;
   grpc::ServerReadReactor<v1::UploadTableRequest>* UploadTable(grpc::CallbackServerContext* ctx,

@@ -78,6 +78,7 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
     s.dataset.dim = d.points().dim();
     s.dataset.points.assign(d.points().values().begin(), d.points().values().end());
   }
+  s.dataset.columns.assign(d.columns().begin(), d.columns().end());
   if (p.has_latent_dim()) s.latent_dim = p.latent_dim();
   if (p.has_generator_hidden()) s.generator_hidden = Sizes(p.generator_hidden());
   if (p.has_discriminator_hidden()) s.discriminator_hidden = Sizes(p.discriminator_hidden());
@@ -105,6 +106,13 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
                                      "' is not one of bce, non_saturating, hinge, wgan_gp");
     }
     s.loss = *loss;
+  }
+  if (p.has_on_non_finite()) {
+    if (p.on_non_finite() != "fail" && p.on_non_finite() != "continue") {
+      return Status::InvalidArgument("on_non_finite: '" + p.on_non_finite().substr(0, 64) +
+                                     "' is not one of fail, continue");
+    }
+    s.continue_on_non_finite = p.on_non_finite() == "continue";
   }
   if (p.has_gp_weight()) s.gp_weight = p.gp_weight();
   if (p.has_n_critic()) s.n_critic = p.n_critic();
@@ -154,6 +162,7 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
     d->set_size(DatasetRows(s.dataset));
     d->mutable_points()->set_dim(static_cast<int32_t>(s.dataset.dim));
     d->mutable_points()->mutable_values()->Assign(s.dataset.points.begin(), s.dataset.points.end());
+    d->mutable_columns()->Assign(s.dataset.columns.begin(), s.dataset.columns.end());
   } else {
     d->set_size(s.dataset.size);
     d->set_noise(s.dataset.noise.value_or(DefaultNoise(s.dataset.kind)));
@@ -183,6 +192,7 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
   p.set_select_by(MetricName(s.select_by));
   p.set_patience(s.patience);
   p.set_min_delta(s.min_delta);
+  p.set_on_non_finite(s.continue_on_non_finite ? "continue" : "fail");
   if (s.dataset.kind == DatasetKind::kTable) {
     p.set_weight_decay(s.weight_decay);
     p.set_pac(s.pac);
@@ -195,6 +205,7 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
 
 void MetricsToProto(const EvalMetrics& m, v1::Metrics* out) {
   out->set_sliced_w1(m.sliced_w1);
+  out->set_modes(m.modes);
   out->set_mmd(m.mmd);
   out->set_precision(m.precision);
   out->set_recall(m.recall);
@@ -234,6 +245,12 @@ void ReportToProto(const EpochReport& r, int64_t epochs, v1::EpochReport* out) {
   out->set_best_epoch(r.best_epoch);
   if (r.best_metrics) MetricsToProto(*r.best_metrics, out->mutable_best_metrics());
   out->set_stop_reason(r.stop_reason);
+  for (const Alarm& a : r.alarms) {
+    v1::Alarm* x = out->add_alarms();
+    x->set_kind(a.kind);
+    x->set_epoch(a.epoch);
+    x->set_message(a.message);
+  }
 }
 
 void SetTimestamp(int64_t ns, google::protobuf::Timestamp* out) {

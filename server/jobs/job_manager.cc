@@ -475,8 +475,32 @@ StatusOr<std::unique_ptr<EventCursor>> JobManager::Watch(const std::string& id,
   return cursor;
 }
 
+StatusOr<JobManager::SnapshotEpochs> JobManager::ListSnapshots(const std::string& id) const {
+  auto row = Row(id, ReadPoints::kNo);
+  if (!row.ok()) return row.status();
+  auto kept = store_->ListBlobs(id, BlobKind::kSnapshot);
+  if (!kept.ok()) return kept.status();
+  SnapshotEpochs out;
+  out.epochs.assign(kept->begin(), kept->end());
+  if (auto job = scheduler_.Running(id)) {
+    if (auto live = job->latest_snapshot(); live && !std::binary_search(out.epochs.begin(), out.epochs.end(), live->epoch())) {
+      out.epochs.insert(std::upper_bound(out.epochs.begin(), out.epochs.end(), live->epoch()), live->epoch());
+    }
+  }
+  out.best_epoch = row->latest ? row->latest->best_epoch() : 0;
+  return out;
+}
+
 StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
-    const std::string& id, std::optional<int64_t> epoch, bool best, bool from_memory) const {
+    const std::string& id, std::optional<int64_t> epoch, bool best) const {
+  auto choice = ChooseSnapshot(id, epoch, best);
+  if (!choice.ok()) return choice.status();
+  return LoadSnapshot(*choice);
+}
+
+StatusOr<SnapshotChoice> JobManager::ChooseSnapshot(const std::string& id,
+                                                    std::optional<int64_t> epoch,
+                                                    bool best) const {
   auto row = Row(id, ReadPoints::kNo);
   if (!row.ok()) return row.status();
   if (best) {
@@ -505,7 +529,7 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
     return Status::InvalidArgument("epoch: " + std::to_string(want) + " is out of range 1.." +
                                    std::to_string(row->spec.epochs()));
   }
-  if (live && want == live->epoch()) return live;
+  if (live && want == live->epoch()) return SnapshotChoice{id, want, live};
   if (!std::binary_search(kept->begin(), kept->end(), want)) {
     std::string names;
     for (int64_t e : *kept) {
@@ -519,11 +543,16 @@ StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::Snapshot(
                             std::to_string(want) + "; kept: " + names + " and the latest, " +
                             std::to_string(latest));
   }
-  if (from_memory) return snapshots_.Peek(id, want);
-  auto snapshot = snapshots_.Get(id, want);
+  return SnapshotChoice{id, want, snapshots_.Peek(id, want)};
+}
+
+StatusOr<std::shared_ptr<const GeneratorSnapshot>> JobManager::LoadSnapshot(
+    const SnapshotChoice& choice) const {
+  if (choice.snapshot != nullptr) return choice.snapshot;
+  auto snapshot = snapshots_.Get(choice.job_id, choice.epoch);
   if (!snapshot.ok() && snapshot.status().code() == StatusCode::kNotFound) {
-    return Status::NotFound("epoch: the snapshot of job " + id + " for epoch " +
-                            std::to_string(want) + " was deleted meanwhile");
+    return Status::NotFound("epoch: the snapshot of job " + choice.job_id + " for epoch " +
+                            std::to_string(choice.epoch) + " was deleted meanwhile");
   }
   return snapshot;
 }

@@ -101,6 +101,14 @@ struct ManagerOptions {
   int64_t lease_ms = 30'000;
 };
 
+// The snapshot JobManager::ChooseSnapshot chose: the job and epoch, and the
+// snapshot itself when it is in memory (the live one, or cached), else null.
+struct SnapshotChoice {
+  std::string job_id;
+  int64_t epoch = 0;
+  std::shared_ptr<const GeneratorSnapshot> snapshot;
+};
+
 class JobManager {
  public:
   // `store` must outlive the manager; `metrics` may be null. Counts the
@@ -149,13 +157,28 @@ class JobManager {
   // epoch's, INVALID_ARGUMENT together with an epoch). FAILED_PRECONDITION
   // before the first epoch (or evaluation); NOT_FOUND for an epoch whose
   // snapshot is not kept, naming the kept ones. May read the store: call it
-  // off the RPC threads. With `from_memory` it reads the job's row and blob
-  // list as GetJob reads its row, never a snapshot: one that is not in
-  // memory is answered as null (OK).
+  // off the RPC threads. LoadSnapshot(ChooseSnapshot(...)).
   StatusOr<std::shared_ptr<const GeneratorSnapshot>> Snapshot(const std::string& id,
                                                               std::optional<int64_t> epoch,
-                                                              bool best = false,
-                                                              bool from_memory = false) const;
+                                                              bool best = false) const;
+  // Snapshot's first half, with its errors: which snapshot it answers with,
+  // from the job's row and blob list only (read as GetJob reads its row),
+  // never a snapshot file.
+  StatusOr<SnapshotChoice> ChooseSnapshot(const std::string& id, std::optional<int64_t> epoch,
+                                          bool best = false) const;
+  // Its second half: the chosen snapshot, read when it is not in memory
+  // (NOT_FOUND when it was deleted meanwhile).
+  StatusOr<std::shared_ptr<const GeneratorSnapshot>> LoadSnapshot(
+      const SnapshotChoice& choice) const;
+
+  // The epochs whose snapshots Snapshot() serves, ascending (the kept ones
+  // and a running job's latest), and the best evaluated epoch (0: none
+  // yet). NOT_FOUND for an unknown id. Reads the store.
+  struct SnapshotEpochs {
+    std::vector<int64_t> epochs;
+    int64_t best_epoch = 0;
+  };
+  StatusOr<SnapshotEpochs> ListSnapshots(const std::string& id) const;
 
   // A table job's evaluation of one evaluated epoch in full (default the
   // best), with the scores of every evaluated epoch (server/jobs/table_report.cc).

@@ -21,6 +21,18 @@ namespace {
 // lost.
 constexpr auto kStoreRetryEvery = std::chrono::seconds(1);
 
+// Why the job ends FAILED after this epoch: its losses became non-finite on
+// it (the non_finite alarm) and the spec does not ask to continue; else empty.
+std::string NonFiniteFailure(const EpochReport& r, const JobSpec& spec) {
+  if (spec.continue_on_non_finite) return "";
+  for (const Alarm& a : r.alarms) {
+    if (a.kind == "non_finite" && a.epoch == r.epoch) {
+      return a.message + "; the spec's on_non_finite \"continue\" keeps such a job training";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
@@ -377,11 +389,25 @@ RunResult Runner::Run() {
     if (e > stored_through) {  // else trained again after a restart: already stored
       v1::JobEvent event;
       ReportToProto(*report, epochs, event.mutable_epoch());
-      Later([this, e, event = std::move(event)]() mutable {
+      // Each alarm raised on this epoch follows it as an event of its own.
+      std::vector<v1::JobEvent> alarms;
+      for (const v1::Alarm& a : event.epoch().alarms()) {
+        if (a.epoch() == e) *alarms.emplace_back().mutable_alarm() = a;
+      }
+      Later([this, e, event = std::move(event), alarms = std::move(alarms)]() mutable {
         job_.row.epochs_done = e;
         job_.row.latest = event.epoch();
-        (void)Publish(std::move(event));
+        if (!Publish(std::move(event))) return;
+        for (v1::JobEvent& alarm : alarms) {
+          spdlog::warn("job {} alarm {} at epoch {}: {}", job_.row.id, alarm.alarm().kind(), e,
+                       alarm.alarm().message());
+          if (!Publish(std::move(alarm))) return;
+        }
       });
+    }
+    if (const std::string why = NonFiniteFailure(*report, job_.spec); !why.empty()) {
+      Later([this, why] { End(v1::JOB_STATE_FAILED, why); });
+      return finish();
     }
     // A cancel that came during the epoch's last batch (or a one-batch
     // epoch) is never lost: the job ends CANCELLED, not SUCCEEDED.

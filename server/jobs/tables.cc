@@ -14,7 +14,6 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
-constexpr size_t kMaxPageBytes = 3 << 20;  // a page fits gRPC's default 4 MiB
 
 std::string Mib(int64_t bytes) {
   if (bytes % (1 << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
@@ -191,12 +190,10 @@ StatusOr<v1::ListTablesResponse> Tables::List(const v1::ListTablesRequest& reque
       break;
     }
     v1::TableInfo info = TableInfoOf(row);
-    const size_t size = info.ByteSizeLong();
-    if (out.tables_size() > 0 && bytes + size > kMaxPageBytes) {
+    if (!PageTakes(out.tables_size(), info.ByteSizeLong(), &bytes)) {
       out.set_next_page_token(MakePageToken(row.index));  // the rest on the next page
       break;
     }
-    bytes += size;
     *out.add_tables() = std::move(info);
   }
   return out;

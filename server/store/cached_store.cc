@@ -1,7 +1,10 @@
 #include "server/store/cached_store.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
+
+#include "proto/job_state.h"
 
 namespace gantry {
 
@@ -47,9 +50,45 @@ size_t CachedStore::rows() const {
   return rows_.size();
 }
 
+size_t CachedStore::tracked_writes() const {
+  MutexLock lock(&mu_);
+  return written_.size();
+}
+
+uint64_t CachedStore::BeginReadLocked() const {
+  ++reading_;
+  return clock_;
+}
+
+bool CachedStore::EndReadLocked(const std::string& id, uint64_t began) const {
+  bool keep = all_written_ <= began;
+  if (keep) {
+    auto it = written_.find(id);
+    keep = it == written_.end() || it->second <= began;
+  }
+  if (--reading_ == 0) written_.clear();  // no read is left to stop
+  return keep;
+}
+
+void CachedStore::WroteLocked(const std::string& id) {
+  ++clock_;
+  if (reading_ == 0) return;  // no read in flight to stop
+  if (written_.size() >= kMaxTrackedWrites && written_.count(id) == 0) {
+    WroteAllLocked();  // bounded: as a write of every job
+    return;
+  }
+  written_[id] = clock_;
+}
+
+void CachedStore::WroteAllLocked() {
+  ++clock_;
+  all_written_ = clock_;
+  written_.clear();
+}
+
 StatusOr<JobRow> CachedStore::GetJob(const std::string& id, ReadPoints points) const {
   if (shared_ || points == ReadPoints::kYes) return inner_->GetJob(id, points);
-  uint64_t generation;
+  uint64_t began;
   {
     MutexLock lock(&mu_);
     auto it = rows_.find(id);
@@ -59,14 +98,13 @@ StatusOr<JobRow> CachedStore::GetJob(const std::string& id, ReadPoints points) c
       return it->second.row;
     }
     ++misses_;
-    generation = generation_;
+    began = BeginReadLocked();
   }
   auto row = inner_->GetJob(id, points);
-  if (!row.ok()) return row;
   MutexLock lock(&mu_);
-  // A write of any job since `generation` may have been this one's, after
-  // the read: what was read may be stale already.
-  if (generation != generation_ || rows_.count(id) != 0) return row;
+  // A write of this job since the read began may have come after it: what
+  // was read may be stale already.
+  if (!EndReadLocked(id, began) || !row.ok() || rows_.count(id) != 0) return row;
   const size_t bytes = RowBytes(*row);
   if (bytes > kMaxRowBytes) return row;  // a large preview or schema: read it each time
   lru_.push_front(id);
@@ -85,7 +123,7 @@ StatusOr<std::vector<int64_t>> CachedStore::ListBlobs(const std::string& job_id,
                                                       BlobKind kind) const {
   if (shared_) return inner_->ListBlobs(job_id, kind);
   const BlobsKey key{job_id, kind};
-  uint64_t generation;
+  uint64_t began;
   {
     MutexLock lock(&mu_);
     auto it = blobs_.find(key);
@@ -95,12 +133,11 @@ StatusOr<std::vector<int64_t>> CachedStore::ListBlobs(const std::string& job_id,
       return it->second.epochs;
     }
     ++misses_;
-    generation = generation_;
+    began = BeginReadLocked();
   }
   auto epochs = inner_->ListBlobs(job_id, kind);
-  if (!epochs.ok()) return epochs;
   MutexLock lock(&mu_);
-  if (generation != generation_ || blobs_.count(key) != 0) return epochs;
+  if (!EndReadLocked(job_id, began) || !epochs.ok() || blobs_.count(key) != 0) return epochs;
   blobs_lru_.push_front(key);
   blobs_.emplace(key, Blobs{*epochs, blobs_lru_.begin()});
   if (blobs_.size() > max_rows_) {
@@ -125,7 +162,7 @@ Status CachedStore::DeleteBlob(const BlobKey& key) {
 void CachedStore::InvalidateBlobs(const std::string& id, std::optional<BlobKind> kind) {
   if (shared_) return;
   MutexLock lock(&mu_);
-  ++generation_;
+  WroteLocked(id);
   for (BlobKind k : {BlobKind::kCheckpoint, BlobKind::kSnapshot}) {
     if (kind && *kind != k) continue;
     auto it = blobs_.find({id, k});
@@ -138,7 +175,7 @@ void CachedStore::InvalidateBlobs(const std::string& id, std::optional<BlobKind>
 void CachedStore::Invalidate(const std::string& id) {
   if (shared_) return;
   MutexLock lock(&mu_);
-  ++generation_;
+  WroteLocked(id);
   auto it = rows_.find(id);
   if (it == rows_.end()) return;
   EraseLocked(it);
@@ -147,7 +184,7 @@ void CachedStore::Invalidate(const std::string& id) {
 void CachedStore::InvalidateAll() {
   if (shared_) return;
   MutexLock lock(&mu_);
-  ++generation_;
+  WroteAllLocked();
   rows_.clear();
   lru_.clear();
   bytes_ = 0;
@@ -155,11 +192,14 @@ void CachedStore::InvalidateAll() {
   blobs_lru_.clear();
 }
 
-void CachedStore::AfterClaim(const StatusOr<std::optional<JobRow>>& claimed) {
-  if (!claimed.ok()) {
-    InvalidateAll();
-  } else if (claimed->has_value()) {
-    Invalidate((*claimed)->id);
+void CachedStore::InvalidateUnended() {
+  if (shared_) return;
+  MutexLock lock(&mu_);
+  WroteAllLocked();
+  for (auto it = rows_.begin(); it != rows_.end();) {
+    auto next = std::next(it);
+    if (!IsTerminalState(it->second.row.state)) EraseLocked(it);
+    it = next;
   }
 }
 
@@ -183,7 +223,7 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
     return appended;
   }
   MutexLock lock(&mu_);
-  ++generation_;
+  WroteLocked(row.id);
   auto it = rows_.find(row.id);
   if (it == rows_.end()) return appended;
   JobRow& kept = it->second.row;
@@ -213,7 +253,7 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
 StatusOr<std::optional<JobRow>> CachedStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns) {
   auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns);
-  AfterClaim(claimed);
+  InvalidateUnended();  // the claimed job, and any the claim failed on the way
   return claimed;
 }
 
@@ -239,8 +279,12 @@ StatusOr<std::optional<JobRow>> CachedStore::ClaimCancelled(const std::string& i
                                                             const std::string& owner,
                                                             int64_t lease_ns) {
   auto claimed = inner_->ClaimCancelled(id, owner, lease_ns);
+  if (!claimed.ok()) {
+    InvalidateAll();  // failed without saying which job it touched
+    return claimed;
+  }
   if (!id.empty()) Invalidate(id);
-  AfterClaim(claimed);
+  if (claimed->has_value()) Invalidate((*claimed)->id);
   return claimed;
 }
 

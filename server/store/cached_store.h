@@ -15,16 +15,24 @@
 //   (the fields store.h lists), when the kept row is the one the event
 //   follows (its last_seq is the event's seq - 1); any other write, a
 //   refused event included, drops the job's row whatever its outcome
-//   (InsertJob, DeleteJob, ClaimNext: the job it claimed, RenewLease,
-//   RequestCancel, ClaimCancelled), and ExpireAllLeases (or a ClaimNext or
-//   ClaimCancelled that failed without saying which job) drops every row.
-//   So a RUNNING job's row, once read, stays in memory through its epochs.
-//   A write that reaches the wrapped store some other way is not seen: wrap
-//   the store that every part of the server writes through.
-// - A row read while a write was in flight is not kept (a generation count
-//   taken before the read must still hold after it), so a row a write
-//   dropped or updated is never replaced by a read that started before the
-//   write ended.
+//   (InsertJob, DeleteJob, RenewLease, RequestCancel, ClaimCancelled), and
+//   ExpireAllLeases (or a ClaimCancelled that failed without saying which
+//   job) drops every row. ClaimNext drops the row of every job that has not
+//   ended, whatever its outcome: a claim may write more jobs than the one it
+//   returns (SqliteStore marks a job whose stored row is unreadable FAILED
+//   and goes on to the next, and says nothing of it), and only a job that
+//   has not ended is claimable. So a RUNNING job's row, once read, stays in
+//   memory through its epochs (until the next claim), and an ended job's
+//   until it is deleted. A write that reaches the wrapped store some other
+//   way is not seen: wrap the store that every part of the server writes
+//   through.
+// - A row (or blob list) read while a write of its job was in flight is not
+//   kept, so a row a write dropped or updated is never replaced by a read
+//   that started before the write ended. Writes of other jobs do not stop
+//   a read from being kept: the writes are recorded per job, only while
+//   reads are in flight, and at most kMaxTrackedWrites of them (past that
+//   the record counts as a write of every job, so that it never grows with
+//   the jobs a busy server writes).
 // - Shared stores (Shared(): other replicas write to the same PostgreSQL)
 //   are passed through uncached. Their changes reach this process only as
 //   notifications (Subscribe) that come after the other replica's write was
@@ -65,6 +73,8 @@ class CachedStore final : public ForwardingStore {
   // job may ask for 4096 preview points of 64 dimensions (a MiB a row).
   static constexpr size_t kMaxRowBytes = 64 << 10;
   static constexpr size_t kMaxBytes = 32 << 20;
+  // Writes recorded for the reads in flight (one entry a job), at most.
+  static constexpr size_t kMaxTrackedWrites = 4096;
 
   // Takes `inner` over; max_rows >= 1.
   explicit CachedStore(std::unique_ptr<Store> inner, size_t max_rows = kDefaultMaxRows);
@@ -77,6 +87,7 @@ class CachedStore final : public ForwardingStore {
   int64_t misses() const EXCLUDES(mu_);
   size_t rows() const EXCLUDES(mu_);        // rows kept now
   size_t blob_lists() const EXCLUDES(mu_);  // blob lists kept now
+  size_t tracked_writes() const EXCLUDES(mu_);  // jobs' writes recorded now
 
   // The calls this decorator changes; every other passes through.
   StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
@@ -117,14 +128,23 @@ class CachedStore final : public ForwardingStore {
   };
   // Drops the job's blob list of `kind`, or of every kind (kind unset).
   void InvalidateBlobs(const std::string& id, std::optional<BlobKind> kind) EXCLUDES(mu_);
-  // Drops the job's row; InvalidateAll drops every row and blob list. Both
-  // (and InvalidateBlobs) end every read in flight's chance to keep what it
-  // read.
+  // Drops the job's row; InvalidateAll drops every row and blob list, and
+  // InvalidateUnended the row of every job that has not ended. Each (and
+  // InvalidateBlobs) ends the chance of the reads in flight of the jobs it
+  // names (of every job: InvalidateAll and InvalidateUnended) to keep what
+  // they read.
   void Invalidate(const std::string& id) EXCLUDES(mu_);
   void InvalidateAll() EXCLUDES(mu_);
-  // Invalidates the claimed job, or everything when the claim failed
-  // without saying which job it touched.
-  void AfterClaim(const StatusOr<std::optional<JobRow>>& claimed);
+  void InvalidateUnended() EXCLUDES(mu_);
+
+  // A read of the wrapped store begins: the write clock then.
+  uint64_t BeginReadLocked() const REQUIRES(mu_);
+  // The read of job `id` that began at `began` is over: whether what it
+  // read may be kept (no write of the job, nor of every job, since).
+  bool EndReadLocked(const std::string& id, uint64_t began) const REQUIRES(mu_);
+  // A write of job `id`, or of every job.
+  void WroteLocked(const std::string& id) REQUIRES(mu_);
+  void WroteAllLocked() REQUIRES(mu_);
 
   const std::unique_ptr<Store> owned_;  // inner_ (ForwardingStore's)
   const bool shared_;
@@ -134,8 +154,14 @@ class CachedStore final : public ForwardingStore {
   mutable std::unordered_map<std::string, Entry> rows_ GUARDED_BY(mu_);
   mutable std::list<std::string> lru_ GUARDED_BY(mu_);
   mutable size_t bytes_ GUARDED_BY(mu_) = 0;  // the kept rows' RowBytes
-  // Incremented by every invalidation.
-  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  // Counts the writes (invalidations); a read keeps what it read only if
+  // neither all_written_ nor its job's written_ entry passed the count it
+  // began at. written_ holds the jobs written while reads were in flight
+  // (reading_ > 0), emptied when none is, at most kMaxTrackedWrites.
+  uint64_t clock_ GUARDED_BY(mu_) = 0;
+  uint64_t all_written_ GUARDED_BY(mu_) = 0;
+  mutable std::unordered_map<std::string, uint64_t> written_ GUARDED_BY(mu_);
+  mutable int reading_ GUARDED_BY(mu_) = 0;
   // The blob lists, most recently read first.
   mutable std::unordered_map<BlobsKey, Blobs, BlobsKeyHash> blobs_ GUARDED_BY(mu_);
   mutable std::list<BlobsKey> blobs_lru_ GUARDED_BY(mu_);

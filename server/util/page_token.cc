@@ -25,4 +25,10 @@ Status ParsePageToken(const std::string& token, int64_t* start) {
 
 std::string MakePageToken(int64_t index) { return std::to_string(index); }
 
+bool PageTakes(int count, size_t size, size_t* bytes) {
+  if (count > 0 && *bytes + size > kMaxPageBytes) return false;
+  *bytes += size;
+  return true;
+}
+
 }  // namespace gantry

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -345,7 +346,7 @@ class CliTest(ServerCase):
             f.write("3e38,3e38\n-3e38,3e38\n1,2\n")
         r = self.gantry("submit", "--data", data, "--batch-size", "2", "--epochs", "3", "--watch",
                         expect=EXIT_JOB_FAILED)
-        self.assertIn("state FAILED: training: all elements of input should be between 0 and 1", r.stdout)
+        self.assertIn("state FAILED: losses became non-finite at epoch 1: the discriminator's outputs are NaN", r.stdout)
 
     def test_errors_and_exit_codes(self):
         r = self.gantry("get", "j-unknown", expect=EXIT_NOT_FOUND)
@@ -385,7 +386,17 @@ class RoughEdgesTest(ServerCase):
                 (["watch", "j-x", "--from-seq", "-1"], "gantry: --from-seq: -1 is out of range 0..9000000000000000000\n"),
                 (["watch", "j-x", "--reconnect-timeout", "-3"],
                  "gantry: --reconnect-timeout: -3 is out of range 0..1000000000 seconds\n"),
-                (["--timeout", "soon", "list"], "gantry: --timeout: 'soon' is not a number\n")]:
+                (["--timeout", "soon", "list"], "gantry: --timeout: 'soon' is not a number\n"),
+                # Integer flags take decimal digits only: no exponent, hex,
+                # fraction or trailing text (strtod took the first two).
+                (["sample", "j-x", "--count", "1e3"], "gantry: --count: '1e3' is not a whole number\n"),
+                (["sample", "j-x", "--count", "0x10"], "gantry: --count: '0x10' is not a whole number\n"),
+                (["sample", "j-x", "--count", "2.5"], "gantry: --count: '2.5' is not a whole number\n"),
+                (["watch", "j-x", "--from-seq", "7abc"], "gantry: --from-seq: '7abc' is not a whole number\n"),
+                (["watch", "j-x", "--from-seq", "99999999999999999999"],
+                 "gantry: --from-seq: 99999999999999999999 is out of range 0..9000000000000000000\n"),
+                (["watch", "j-x", "--from-seq", "9000000000000000001"],
+                 "gantry: --from-seq: 9000000000000000001 is out of range 0..9000000000000000000\n")]:
             r = self.gantry(*args, expect=EXIT_USAGE)
             self.assertEqual(r.stderr, message)
 
@@ -487,7 +498,8 @@ class RoughEdgesTest(ServerCase):
         a = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
         b = self.gantry("submit", "--epochs", "100000", "--label", f"grp={group}").stdout.strip()
         c = self.gantry("submit", "--epochs", "100000", "--label", f"sweep={group}").stdout.strip()
-        r = self.gantry("cancel", "--label", f"grp={group}")
+        # An id given twice, and matched by the label too, is cancelled once.
+        r = self.gantry("cancel", a, a, "--label", f"grp={group}")
         self.assertEqual(sorted(r.stdout.splitlines()), sorted([f"cancelling {a}", f"cancelling {b}"]))
         self.assertEqual(r.stderr, "gantry: cancel: 2 jobs, 2 ok, 0 failed\n")
         r = self.gantry("cancel", "--sweep", group)
@@ -496,7 +508,7 @@ class RoughEdgesTest(ServerCase):
             self.gantry("watch", job_id, expect=EXIT_JOB_CANCELLED)
         r = self.gantry("cancel", "--label", f"grp={group}", expect=EXIT_NOT_FOUND)
         self.assertIn(f"gantry: cancel: no job with the labels grp={group} is queued or running", r.stderr)
-        r = self.gantry("delete", c, "j-nosuch", expect=EXIT_NOT_FOUND)
+        r = self.gantry("delete", c, c, "j-nosuch", expect=EXIT_NOT_FOUND)  # c once
         self.assertEqual(r.stdout, f"deleted {c}\n")
         self.assertIn("gantry: delete j-nosuch: job j-nosuch not found", r.stderr)
         self.assertIn("gantry: delete: 2 jobs, 1 ok, 1 failed", r.stderr)
@@ -542,15 +554,54 @@ class RoughEdgesTest(ServerCase):
         self.assertIn(state, ("JOB_STATE_RUNNING", "JOB_STATE_QUEUED"))
         self.gantry("cancel", job_id)
 
-    def test_dashboard_says_when_its_port_is_the_default(self):
+    def test_dashboard_asks_gantryd_where_it_listens(self):
         env = {k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"}
-        r = subprocess.run([ARGS.gantry, "--server", "10.1.2.3:50051", "dashboard"], capture_output=True,
-                           text=True, env=env)
-        self.assertEqual((r.returncode, r.stdout), (0, "http://10.1.2.3:8080/\n"))
-        self.assertIn("gantryd does not report its HTTP address; this is the default port 8080", r.stderr)
+        # This class's gantryd serves no HTTP: said, exit 1.
+        r = self.gantry("dashboard", expect=1)
+        self.assertEqual(r.stderr, f"gantry: dashboard: gantryd at {self.server.address} serves no dashboard "
+                                   "(start it with --http-listen HOST:PORT)\n")
+        # One on every address: the host is the one gantry reached it on.
+        port = free_port()
+        d = Server(self.tmp, "--http-listen", f"0.0.0.0:{port}")
+        try:
+            r = subprocess.run([ARGS.gantry, "--server", d.address, "dashboard"], capture_output=True, text=True, env=env)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, f"http://127.0.0.1:{port}/\n", ""))
+        finally:
+            d.stop()
+        # Nothing answers: the default port, said to be a guess.
+        r = subprocess.run([ARGS.gantry, "--server", f"127.0.0.1:{free_port()}", "--timeout", "2", "dashboard"],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^http://127\.0\.0\.1:8080/\n$")
+        self.assertIn("gantryd did not report its HTTP address", r.stderr)
         r = subprocess.run([ARGS.gantry, "dashboard", "--url", "http://h:9000"], capture_output=True, text=True,
                            env=env)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "http://h:9000/\n", ""))
+
+    def test_points_keep_their_header_names(self):
+        path = os.path.join(self.tmp, "named.csv")
+        with open(path, "w") as f:
+            f.write('height, "weight (kg)" ,age\n')
+            for i in range(64):
+                f.write(f"{1.5 + i * 0.01},{60 + i % 7},{20 + i % 30}\n")
+        job = json.loads(self.gantry("-o", "json", "submit", "--data", path, "--epochs", "2").stdout)
+        self.assertEqual(job["spec"]["dataset"]["columns"], ["height", "weight (kg)", "age"])
+        self.gantry("watch", job["id"])
+        lines = self.gantry("sample", job["id"], "--count", "3", "--seed", "5").stdout.splitlines()
+        self.assertEqual(lines[0], "height,weight (kg),age")
+        self.assertEqual(len(lines), 4)
+        # A header that does not name every column is refused, naming its line.
+        bad = os.path.join(self.tmp, "short.csv")
+        with open(bad, "w") as f:
+            f.write("# points\nx,y\n1,2,3\n4,5,6\n")
+        r = self.gantry("submit", "--data", bad, expect=EXIT_USAGE)
+        self.assertEqual(r.stderr, f"gantry: submit: --data {bad}:2: the header names 2 columns, the rows have 3\n")
+        # The server checks names too: two the same.
+        dup = os.path.join(self.tmp, "dup.csv")
+        with open(dup, "w") as f:
+            f.write("x,x\n1,2\n3,4\n")
+        r = self.gantry("submit", "--data", dup, expect=EXIT_USAGE)
+        self.assertIn("dataset.columns: 'x' names two dimensions", r.stderr)
 
     def test_every_enum_spelling(self):
         for dataset in ["two_moons", "Two_Moons", "DATASET_KIND_TWO_MOONS", "dataset_kind_two_moons"]:
@@ -692,6 +743,31 @@ class WatchReconnectTest(unittest.TestCase):
                 seqs = [int(json.loads(line)["seq"]) for line in w.stdout.splitlines()]
                 self.assertEqual(seqs, list(range(1, 304)), "no gaps, no duplicates")
                 self.assertIn("resuming from seq", w.stderr, "the stream really was cut")
+            finally:
+                self.assertEqual(server.stop(), 0)
+
+    def test_a_stream_the_server_accepted_is_established_before_any_event(self):
+        """The server's initial metadata establishes a watch: a stream cut
+        before its first event (from_seq past the last) is resumed, not
+        reported as an error."""
+        with tempfile.TemporaryDirectory() as tmp:
+            # Every connection is cut within half a second, before any event.
+            server = Server(tmp, "--max-connection-age-ms", "300")
+            try:
+                job_id = run(["submit", "--epochs", "100000"], server).stdout.strip()
+                watch = subprocess.Popen([ARGS.gantry, "--server", server.address, "watch", job_id,
+                                          "--from-seq", "1000000000"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                try:
+                    ready, _, _ = select.select([watch.stderr], [], [], 120)
+                    self.assertTrue(ready, "watch said nothing in 120 s")
+                    line = watch.stderr.readline()
+                finally:
+                    watch.kill()
+                    watch.wait()
+                self.assertRegex(line, rf"^gantry: watch {job_id}: stream ended \(.*\); "
+                                       r"resuming from seq 1000000000$")
+                run(["cancel", job_id], server)
             finally:
                 self.assertEqual(server.stop(), 0)
 

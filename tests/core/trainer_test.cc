@@ -5,6 +5,7 @@
 #include <future>
 #include <thread>
 
+#include "core/alarms.h"
 #include "core/trainer.h"
 #include "tests/common/reference.h"
 
@@ -58,6 +59,12 @@ void ExpectSameReports(const EpochReport& a, const EpochReport& b) {
   EXPECT_EQ(a.quality, b.quality);
   EXPECT_EQ(a.sine_error, b.sine_error);
   EXPECT_EQ(a.preview, b.preview);
+  ASSERT_EQ(a.alarms.size(), b.alarms.size()) << "epoch " << a.epoch;
+  for (size_t i = 0; i < a.alarms.size(); ++i) {
+    EXPECT_EQ(a.alarms[i].kind, b.alarms[i].kind);
+    EXPECT_EQ(a.alarms[i].epoch, b.alarms[i].epoch);
+    EXPECT_EQ(a.alarms[i].message, b.alarms[i].message);
+  }
 }
 
 // The ATen path (autograd) against the tutorial; fast_path_test.cc holds the
@@ -99,6 +106,44 @@ TEST(TrainerTest, ResumeContinuesBitForBit) {
   for (size_t i = 0; i < a->tensors().size(); ++i) {
     EXPECT_TRUE(a->tensors()[i].equal(b->tensors()[i]));
   }
+}
+
+// Issue 25's case: with learning rate 10 the discriminator's outputs pin at
+// 0 or 1 and stay there. The alarm is raised once, on the tenth pinned
+// epoch, and a trainer restored from a state saved before it (mid-run)
+// raises it on the same epoch with the same words.
+TEST(TrainerTest, SaturationAlarmIsRaisedAndSurvivesARestore) {
+  JobSpec spec;
+  spec.learning_rate = 10;
+  spec.dropout = 0;
+  spec.epochs = 25;
+  auto whole = MakeTrainer(spec);
+  const std::vector<EpochReport> expected = Train(*whole, spec.epochs);
+  ASSERT_EQ(expected.size(), 25u);
+  const std::vector<Alarm>& raised = expected.back().alarms;
+  ASSERT_EQ(raised.size(), 1u);
+  EXPECT_EQ(raised[0].kind, "saturation");
+  const int64_t at = raised[0].epoch;
+  ASSERT_GE(at, kSaturationEpochs);
+  // The ten epochs before it were pinned, none before them raised it.
+  for (int64_t e = at - kSaturationEpochs + 1; e <= at; ++e) {
+    const EpochReport& r = expected[e - 1];
+    for (double p : {r.d_real, r.d_fake}) {
+      EXPECT_TRUE(p <= kSaturationMargin || p >= 1 - kSaturationMargin) << "epoch " << e << ": " << p;
+    }
+  }
+  EXPECT_TRUE(expected[at - 2].alarms.empty());
+  EXPECT_NE(raised[0].message.find("pinned"), std::string::npos) << raised[0].message;
+
+  auto first = MakeTrainer(spec);
+  std::vector<EpochReport> got = Train(*first, at - 3);
+  auto state = first->SaveState();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  auto second = MakeTrainer(spec);
+  ASSERT_TRUE(second->RestoreState(*state).ok());
+  for (auto& r : Train(*second, spec.epochs - (at - 3))) got.push_back(r);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) ExpectSameReports(got[i], expected[i]);
 }
 
 TEST(TrainerTest, ConcurrentTrainersAreDeterministic) {

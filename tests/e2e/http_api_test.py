@@ -115,7 +115,11 @@ class HttpApiTest(unittest.TestCase):
 
         # Samples: JSON, the same seed gives the same points, CSV with Accept: text/csv.
         s1 = d.json("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
-        s2 = d.json("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
+        status, hdrs, raw = d.request("GET", f"/v1/jobs/{jid}/samples?count=5&seed=3")
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["content-type"].startswith("application/json"))
+        self.assertEqual(hdrs["vary"], "Accept")  # one URL, two representations
+        s2 = json.loads(raw)
         self.assertEqual(s1, s2)
         self.assertEqual((s1["seed"], s1["epoch"], s1["points"]["dim"]), ("3", "12", 2))
         self.assertEqual(len(s1["points"]["values"]), 10)
@@ -123,6 +127,7 @@ class HttpApiTest(unittest.TestCase):
                                       headers={"Accept": "text/csv"})
         self.assertEqual(status, 200)
         self.assertTrue(hdrs["content-type"].startswith("text/csv"))
+        self.assertEqual(hdrs["vary"], "Accept")
         lines = raw.decode().splitlines()
         self.assertEqual(lines[0], "x0,x1")
         csv_values = [float(v) for line in lines[1:] for v in line.split(",")]
@@ -142,6 +147,17 @@ class HttpApiTest(unittest.TestCase):
         status, hdrs, _ = d.request("GET", f"/v1/jobs/{jid}/generator?epoch=best")
         self.assertEqual(status, 200)
         self.assertEqual(hdrs["x-gantry-epoch"], str(best))
+
+        # The kept snapshots: every 10th, the last, and each epoch that was the
+        # best when it was evaluated (1, 10, 12 here); each one samples.
+        kept = d.json("GET", f"/v1/jobs/{jid}/snapshots")
+        self.assertEqual(kept["bestEpoch"], str(best))
+        epochs = [int(e) for e in kept["epochs"]]
+        self.assertEqual(epochs, sorted(epochs))
+        self.assertTrue({10, 12, best} <= set(epochs) <= {1, 10, 12}, epochs)
+        for e in kept["epochs"]:
+            self.assertEqual(d.json("GET", f"/v1/jobs/{jid}/samples?count=1&epoch={e}")["epoch"], e)
+        self.error("GET", "/v1/jobs/j-nosuchjob/snapshots", 404, "NOT_FOUND")
 
         ds = d.json("GET", f"/v1/jobs/{jid}/dataset?max_points=10")
         self.assertEqual(ds["totalPoints"], "64")
@@ -484,8 +500,8 @@ class HttpApiTest(unittest.TestCase):
         job = d.json("POST", "/v1/jobs", {"name": "running", "spec": small_spec(1), "labels": {"kind": "sine"}})
         self.assertEqual(job["name"], "running")
         self.assertEqual(job["labels"], {"kind": "sine"})
+        wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
         for state in ("succeeded", "SUCCEEDED", "Job_State_Succeeded"):
-            wait_state(d, job["id"], "JOB_STATE_SUCCEEDED")
             jobs = d.json("GET", f"/v1/jobs?state={state}&page_size=1000")["jobs"]
             self.assertIn(job["id"], [j["id"] for j in jobs], state)
             self.assertEqual({j["state"] for j in jobs}, {"JOB_STATE_SUCCEEDED"}, state)
@@ -507,7 +523,10 @@ class HttpApiTest(unittest.TestCase):
             status, hdrs, raw = d.request("GET", path)
             self.assertEqual(status, 200, path)
             tag = hdrs["etag"]
-            self.assertRegex(tag, r'^"[0-9a-f]{16}"$')
+            # The first 128 bits of SHA-256(type NUL body): the same from
+            # every build and process, so computed here as well.
+            digest = hashlib.sha256(hdrs["content-type"].encode() + b"\0" + raw).hexdigest()
+            self.assertEqual(tag, f'"{digest[:32]}"', path)
             self.assertIn("no-cache", hdrs["cache-control"])
             if path == listing:  # the API's replies depend on the caller: no shared cache
                 self.assertEqual(hdrs["cache-control"], "private, no-cache")
@@ -527,8 +546,12 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertNotEqual(hdrs2["etag"], hdrs["etag"])
         self.assertGreater(len(after), len(before))
-        # Errors and streams carry none.
+        # Errors and streams carry none (an ended job's stream ends after its last event).
         self.assertNotIn("etag", d.request("GET", "/v1/jobs/j-nothere")[1])
+        status, hdrs, raw = d.request("GET", f"/v1/jobs/{job['id']}/events")
+        self.assertEqual(status, 200)
+        self.assertIn(b"JOB_STATE_SUCCEEDED", raw)
+        self.assertNotIn("etag", hdrs)
 
     def test_tokens_and_login_cookie(self):
         token_file = os.path.join(self.tmp, "token")
@@ -655,10 +678,38 @@ class HttpApiTest(unittest.TestCase):
         r = subprocess.run([ARGS.gantry, "dashboard", "--url", self.d.base], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), self.d.base + "/")
-        r = subprocess.run([ARGS.gantry, "--server", "10.1.2.3:50051", "dashboard"], capture_output=True,
-                           text=True, env={k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"})
+        env = {k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"}
+        # gantryd says where its HTTP side listens (GetServerInfo, and GET /v1/server).
+        r = subprocess.run([ARGS.gantry, "--server", self.d.address, "dashboard"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, self.d.base + "/\n", ""))
+        info = self.d.json("GET", "/v1/server")
+        self.assertEqual(info["httpAddress"], self.d.base.split("//")[1])
+        self.assertEqual(info["storage"], "sqlite")
+        self.assertRegex(info["version"], r"^\d+\.\d+")
+        # None answers: the default port on the --server host, said to be a guess.
+        r = subprocess.run([ARGS.gantry, "--server", "10.1.2.3:50051", "--timeout", "2", "dashboard"],
+                           capture_output=True, text=True, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "http://10.1.2.3:8080/")
+        self.assertIn("did not report its HTTP address", r.stderr)
+
+    def test_user_points_csv_uses_their_column_names(self):
+        d = self.d
+        points = [v for i in range(32) for v in (i * 0.1, 1 - i * 0.05, i % 3)]
+        spec = {"epochs": 1, "dataset": {"kind": "user", "points": {"dim": 3, "values": points},
+                                          "columns": ["a", "b,c", "d"]}}
+        jid = d.json("POST", "/v1/jobs", {"spec": spec})["id"]
+        read_events(d, jid)
+        status, _, raw = d.request("GET", f"/v1/jobs/{jid}/samples?count=2&seed=1", headers={"Accept": "text/csv"})
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(raw.decode().splitlines()[0], 'a,"b,c",d')
+        bad = dict(spec, dataset=dict(spec["dataset"], columns=["a", "b"]))
+        msg = self.error("POST", "/v1/jobs", 400, "INVALID_ARGUMENT", {"spec": bad})
+        self.assertEqual(msg, "dataset.columns: 2 names for points of dimension 3; give one per dimension or none")
+        msg = self.error("POST", "/v1/jobs", 400, "INVALID_ARGUMENT",
+                         {"spec": {"dataset": {"kind": "ring8", "columns": ["x", "y"]}}})
+        self.assertEqual(msg, "dataset.columns: only allowed with kind user, not ring8")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,101 +21,53 @@
 #include <tuple>
 #include <vector>
 
+#include "server/store/forwarding_store.h"
 #include "server/store/memory_store.h"
+#include "server/store/sqlite_store.h"
+#include "tests/common/job_events.h"
+#include "tests/server/unit/unit_util.h"
 
 namespace gantry {
 namespace {
 
-// A MemoryStore that counts the GetJob calls reaching it, runs the hooks
-// set, and says it is shared when told.
-class CountingStore final : public Store {
+// A MemoryStore that counts the GetJob and ListBlobs calls reaching it,
+// runs the hooks set, and says it is shared when told.
+class CountingStore final : private unit::MemoryHolder, public ForwardingStore {
  public:
-  explicit CountingStore(bool shared = false) : shared_(shared) {}
+  explicit CountingStore(bool shared = false) : ForwardingStore(&memory), shared_(shared) {}
 
   std::atomic<int> reads{0};           // GetJob calls
   std::atomic<int> lists{0};           // ListBlobs calls
   std::function<void()> after_read;    // between GetJob's read and its return
   std::function<void()> after_append;  // between AppendEvent's write and its return
+  // Before ClaimNext's claim, on the wrapped memory store.
+  std::function<void(Store&)> before_claim;
 
   std::string Describe() const override { return "counting memory"; }
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
-    return m_.InsertJob(row, first);
-  }
-  StatusOr<std::optional<JobRow>> FindRequest(const std::string& id) const override {
-    return m_.FindRequest(id);
-  }
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override {
     ++const_cast<CountingStore*>(this)->reads;
-    auto row = m_.GetJob(id, points);
+    auto row = inner_->GetJob(id, points);
     if (after_read) after_read();
     return row;
   }
-  StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& q) const override {
-    return m_.ListJobs(q);
-  }
-  StatusOr<std::vector<JobRow>> ActiveJobs() const override { return m_.ActiveJobs(); }
-  StatusOr<std::vector<std::string>> ExpiredJobs(int64_t before, int64_t keep,
-                                                 int limit) const override {
-    return m_.ExpiredJobs(before, keep, limit);
-  }
-  StatusOr<std::map<v1::JobState, int64_t>> CountJobs() const override { return m_.CountJobs(); }
-  Status DeleteJob(const std::string& id) override { return m_.DeleteJob(id); }
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
-    Status s = m_.AppendEvent(row, event);
+    Status s = inner_->AppendEvent(row, event);
     if (after_append) after_append();
     return s;
   }
-  StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from,
-                                                 int limit) const override {
-    return m_.ReadEvents(id, from, limit);
-  }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory,
                                             int64_t lease_ns) override {
-    return m_.ClaimNext(owner, max_memory, lease_ns);
+    if (before_claim) before_claim(memory);
+    return inner_->ClaimNext(owner, max_memory, lease_ns);
   }
-  Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
-    return m_.RenewLease(id, lease, lease_ns);
-  }
-  Status ExpireAllLeases() override { return m_.ExpireAllLeases(); }
-  Status PutBlob(const BlobKey& key, const std::string& bytes) override {
-    return m_.PutBlob(key, bytes);
-  }
-  StatusOr<std::string> GetBlob(const BlobKey& key) const override { return m_.GetBlob(key); }
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& id, BlobKind kind) const override {
     ++const_cast<CountingStore*>(this)->lists;
-    return m_.ListBlobs(id, kind);
+    return inner_->ListBlobs(id, kind);
   }
-  Status DeleteBlob(const BlobKey& key) override { return m_.DeleteBlob(key); }
-  StatusOr<PutTableResult> PutTable(const TableRow& row, const std::string& bytes) override {
-    return m_.PutTable(row, bytes);
-  }
-  StatusOr<TableRow> GetTable(const std::string& id) const override { return m_.GetTable(id); }
-  StatusOr<std::string> ReadTableBytes(const std::string& id) const override {
-    return m_.ReadTableBytes(id);
-  }
-  StatusOr<std::vector<TableRow>> ListTables(const TableListQuery& q) const override {
-    return m_.ListTables(q);
-  }
-  Status DeleteTable(const std::string& id) override { return m_.DeleteTable(id); }
   bool Shared() const override { return shared_; }
-  Status RequestCancel(const std::string& id) override { return m_.RequestCancel(id); }
-  StatusOr<std::vector<std::string>> CancelRequests(const std::string& owner) const override {
-    return m_.CancelRequests(owner);
-  }
-  StatusOr<std::optional<JobRow>> ClaimCancelled(const std::string& id, const std::string& owner,
-                                                 int64_t lease_ns) override {
-    return m_.ClaimCancelled(id, owner, lease_ns);
-  }
-  Status PutSession(const SessionRow& row) override { return m_.PutSession(row); }
-  StatusOr<SessionRow> GetSession(const std::string& h) const override { return m_.GetSession(h); }
-  Status DeleteSession(const std::string& h) override { return m_.DeleteSession(h); }
-  StatusOr<int64_t> DeleteExpiredSessions(int64_t now) override {
-    return m_.DeleteExpiredSessions(now);
-  }
 
  private:
   const bool shared_;
-  MemoryStore m_;
 };
 
 constexpr int64_t kLeaseNs = int64_t{60} * 1'000'000'000;
@@ -125,19 +82,8 @@ JobRow NewRow(const std::string& id) {
   return r;
 }
 
-v1::JobEvent StateEvent(int64_t seq, v1::JobState state) {
-  v1::JobEvent ev;
-  ev.set_seq(seq);
-  ev.mutable_state()->set_state(state);
-  return ev;
-}
-
-v1::JobEvent EpochEvent(int64_t seq, int64_t epoch) {
-  v1::JobEvent ev;
-  ev.set_seq(seq);
-  ev.mutable_epoch()->set_epoch(epoch);
-  return ev;
-}
+using test::EpochEvent;
+using test::StateEvent;
 
 class CachedStoreTest : public ::testing::Test {
  protected:
@@ -204,6 +150,9 @@ TEST_F(CachedStoreTest, EveryWriteOfTheJobUpdatesOrDropsItsRowAndNoOtherJobs) {
   EXPECT_TRUE(read);
   EXPECT_EQ(claimed.state, v1::JOB_STATE_RUNNING);
   EXPECT_EQ(claimed.lease, 1);
+  // b is QUEUED, so claimable: the claim may have written it too (a store
+  // fails an unreadable job on its way), and it is read again, then kept.
+  EXPECT_FALSE(b_is_cached());
   EXPECT_TRUE(b_is_cached());
 
   // AppendEvent keeps the row current (see below); a refused one drops it.
@@ -422,6 +371,142 @@ TEST_F(CachedStoreTest, AReadOverlappingAWriteIsNotKept) {
   EXPECT_TRUE(read);
   EXPECT_EQ(row.last_seq, 2);
   EXPECT_EQ(row.state, v1::JOB_STATE_RUNNING);
+}
+
+// Only a write of the job itself stops a read from being kept: a read of
+// a that overlaps a write of b is kept.
+TEST_F(CachedStoreTest, AReadOverlappingAnotherJobsWriteIsKept) {
+  Insert("a");
+  JobRow b = Insert("b");
+  bool wrote = false;
+  inner_->after_read = [&] {
+    if (wrote) return;
+    wrote = true;
+    // Refused (b is QUEUED), a write of b's all the same; and a new job c.
+    EXPECT_EQ(cache_->RenewLease("b", b.lease, kLeaseNs).code(), StatusCode::kFailedPrecondition);
+    Insert("c");
+  };
+  EXPECT_EQ(Get("a").name, "job a");
+  inner_->after_read = nullptr;
+  ASSERT_TRUE(wrote);
+  EXPECT_EQ(cache_->tracked_writes(), 0u);  // no read in flight: nothing recorded
+  auto [row, read] = GetCounted("a");
+  EXPECT_FALSE(read);
+  EXPECT_EQ(row.name, "job a");
+}
+
+// The writes recorded for the reads in flight stay within
+// kMaxTrackedWrites however many jobs are written meanwhile; past it they
+// count as a write of every job (the read is not kept).
+TEST_F(CachedStoreTest, TheWritesRecordedForReadsInFlightAreBounded) {
+  Insert("a");
+  size_t most = 0;
+  bool wrote = false;
+  inner_->after_read = [&] {
+    if (wrote) return;
+    wrote = true;
+    for (size_t i = 0; i < CachedStore::kMaxTrackedWrites + 10; ++i) {
+      // A write of an unknown job (NOT_FOUND): a write all the same.
+      (void)cache_->RequestCancel("other-" + std::to_string(i));
+      most = std::max(most, cache_->tracked_writes());
+    }
+  };
+  EXPECT_EQ(Get("a").name, "job a");
+  inner_->after_read = nullptr;
+  ASSERT_TRUE(wrote);
+  EXPECT_EQ(most, CachedStore::kMaxTrackedWrites);
+  EXPECT_EQ(cache_->tracked_writes(), 0u);
+  EXPECT_TRUE(GetCounted("a").second);   // not kept: as if a were written
+  EXPECT_FALSE(GetCounted("a").second);  // kept by the read after
+}
+
+// A claim may write more jobs than the one it returns: SqliteStore marks a
+// job whose stored row is unreadable FAILED and claims the next one (or
+// none), saying nothing of it. No kept row of a job that had not ended
+// outlives a claim; an ended job's row stays.
+TEST_F(CachedStoreTest, AClaimDropsTheRowOfEveryJobThatHadNotEnded) {
+  Insert("done");
+  JobRow done = Claim();
+  done.state = v1::JOB_STATE_SUCCEEDED;
+  done.end_ns = 4000;
+  ASSERT_TRUE(cache_->AppendEvent(done, StateEvent(2, v1::JOB_STATE_SUCCEEDED)).ok());
+  Insert("a");
+  Insert("b");
+  Insert("c");
+  for (const char* id : {"done", "a", "b", "c"}) (void)Get(id);
+  ASSERT_EQ(cache_->rows(), 4u);
+  // What SqliteStore does to an unreadable job before claiming the next.
+  std::string fail = "a";
+  inner_->before_claim = [&](Store& store) {
+    auto row = store.GetJob(fail, ReadPoints::kNo);
+    ASSERT_TRUE(row.ok()) << row.status().ToString();
+    row->state = v1::JOB_STATE_FAILED;
+    row->error = "its stored row is unreadable";
+    row->end_ns = 5000;
+    ASSERT_TRUE(store.AppendEvent(*row, StateEvent(2, v1::JOB_STATE_FAILED)).ok());
+  };
+  EXPECT_EQ(Claim().id, "b");
+  auto [a, read] = GetCounted("a");
+  EXPECT_TRUE(read);
+  EXPECT_EQ(a.state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(a.error, "its stored row is unreadable");
+  EXPECT_FALSE(GetCounted("done").second);
+
+  // A claim that finds nothing else to take: nullopt, c failed all the same.
+  EXPECT_TRUE(GetCounted("c").second);  // dropped by the claim too (QUEUED)
+  ASSERT_FALSE(GetCounted("c").second);
+  fail = "c";
+  auto none = cache_->ClaimNext("me", -1, kLeaseNs);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  auto [c, read_c] = GetCounted("c");
+  EXPECT_TRUE(read_c);
+  EXPECT_EQ(c.state, v1::JOB_STATE_FAILED);
+  EXPECT_FALSE(GetCounted("done").second);
+}
+
+// The same over a real SqliteStore: a USER job whose stored points are
+// unreadable (its row without them reads, and is kept) is failed by the
+// claim, and the next read says so.
+TEST(CachedSqliteStoreTest, AJobFailedByAClaimIsNotServedQueued) {
+  namespace fs = std::filesystem;
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-cached-sqlite-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto opened = SqliteStore::Open(dir);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    CachedStore cache(std::move(opened).value());
+    JobRow user = NewRow("u");
+    auto* d = user.spec.mutable_dataset();
+    d->set_kind(v1::DATASET_KIND_USER);
+    d->mutable_points()->set_dim(2);
+    for (int i = 0; i < 4; ++i) d->mutable_points()->add_values(static_cast<float>(i));
+    ASSERT_TRUE(cache.InsertJob(user, StateEvent(1, v1::JOB_STATE_QUEUED)).ok());
+    auto queued = cache.GetJob("u", ReadPoints::kNo);
+    ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+    EXPECT_EQ(queued->state, v1::JOB_STATE_QUEUED);
+    ASSERT_EQ(cache.rows(), 1u);
+
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    // A length-delimited field cut short: the points no longer parse.
+    const int rc = sqlite3_exec(db, "UPDATE jobs SET points = X'0A7F' WHERE id = 'u'", nullptr,
+                                nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+
+    auto claimed = cache.ClaimNext("me", -1, kLeaseNs);
+    ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+    EXPECT_FALSE(claimed->has_value());
+    auto failed = cache.GetJob("u", ReadPoints::kNo);
+    ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+    EXPECT_EQ(failed->state, v1::JOB_STATE_FAILED);
+    EXPECT_NE(failed->error.find("unreadable"), std::string::npos) << failed->error;
+  }
+  fs::remove_all(dir);
 }
 
 // Readers on several threads while a writer appends: each reader sees

@@ -23,6 +23,7 @@
 #include "server/store/memory_store.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
+#include "tests/common/job_events.h"
 #include "tests/common/paths.h"
 
 namespace gantry {
@@ -108,17 +109,9 @@ class StoreConformanceTest : public StoreTest {
     return r;
   }
   static v1::JobEvent Event(int64_t seq, v1::JobState state = v1::JOB_STATE_QUEUED) {
-    v1::JobEvent ev;
-    ev.set_seq(seq);
-    ev.mutable_state()->set_state(state);
-    return ev;
+    return test::StateEvent(seq, state);
   }
-  static v1::JobEvent EpochEvent(int64_t seq, int64_t epoch) {
-    v1::JobEvent ev;
-    ev.set_seq(seq);
-    ev.mutable_epoch()->set_epoch(epoch);
-    return ev;
-  }
+  static v1::JobEvent EpochEvent(int64_t seq, int64_t epoch) { return test::EpochEvent(seq, epoch); }
   JobRow MustInsert(const JobRow& row) {
     auto r = store_->InsertJob(row, Event(1));
     EXPECT_TRUE(r.ok()) << r.status().ToString();

@@ -20,6 +20,7 @@
 #include "server/store/forwarding_store.h"
 #include "server/store/memory_store.h"
 #include "server/store/store.h"
+#include "tests/common/job_events.h"
 
 namespace gantry::unit {
 
@@ -68,20 +69,8 @@ inline int64_t NowNs() {
       .count();
 }
 
-inline v1::JobEvent StateEvent(int64_t seq, v1::JobState state, std::string reason = "") {
-  v1::JobEvent event;
-  event.set_seq(seq);
-  event.mutable_state()->set_state(state);
-  if (!reason.empty()) event.mutable_state()->set_reason(std::move(reason));
-  return event;
-}
-
-inline v1::JobEvent EpochEvent(int64_t seq, int64_t epoch) {
-  v1::JobEvent event;
-  event.set_seq(seq);
-  event.mutable_epoch()->set_epoch(epoch);
-  return event;
-}
+using test::EpochEvent;
+using test::StateEvent;
 
 // Stores a QUEUED job (its first event, seq 1, QUEUED) and returns its row.
 inline JobRow InsertQueued(Store* store, const std::string& id, int64_t memory_bytes = 0) {

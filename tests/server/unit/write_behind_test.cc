@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -110,6 +111,7 @@ TEST(WriteBehindTest, WaitUntilReturnsOnceDone) {
 TEST(WriteBehindTest, TheDestructorRunsWhatIsQueued) {
   std::atomic<int> ran{0};
   unit::Gate release;
+  std::thread opener;
   {
     WriteBehind writer(8);
     ASSERT_TRUE(writer.Push([&] {
@@ -117,8 +119,15 @@ TEST(WriteBehindTest, TheDestructorRunsWhatIsQueued) {
       return release.Wait();
     }));
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer.Push(Count(&ran)));
-    release.Open();
+    // The first task holds the other five in the queue until the
+    // destructor has begun (opened before it, they could all have run
+    // without it, and a destructor that dropped them would pass).
+    opener = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      release.Open();
+    });
   }
+  opener.join();
   EXPECT_EQ(ran, 6);
 }
 
