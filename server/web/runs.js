@@ -234,7 +234,9 @@ export function renderRuns(query) {
     if (!filters.sweep || !jobs.length) { board.hidden = true; return; }
     const ranked = [...jobs].sort(byBest);
     const table = ranked.some((j) => isTable(j.spec));
-    const metrics = table ? TABLE_METRICS : POINT_METRICS;
+    // ring8 and grid25 count the modes their samples cover (Metrics.modes).
+    const modes = !table && ranked.some((j) => j.bestMetrics && j.bestMetrics.modes !== undefined);
+    const metrics = table ? TABLE_METRICS : [...POINT_METRICS, ...(modes ? ['modes'] : [])];
     const flat = ranked.map((j) => new Map(flattenSpec(j.spec)));
     const keys = [...new Set(flat.flatMap((m) => [...m.keys()]))]
       .filter((k) => new Set(flat.map((m) => m.get(k) ?? '')).size > 1);
@@ -255,7 +257,8 @@ export function renderRuns(query) {
           el('td', {}, stateBadge(stateName(j.state))),
           el('td', { class: 'num' }, num(j.bestEpoch) ? String(num(j.bestEpoch)) : '–'),
           metrics.map((m) => el('td', { class: `num${m === metric ? ' key' : ''}`, 'data-metric': m },
-            num(j.bestEpoch) && j.bestMetrics ? fmtMetric(j.bestMetrics[camel(m)]) : '–')),
+            !num(j.bestEpoch) || !j.bestMetrics ? '–'
+              : m === 'modes' ? String(num(j.bestMetrics.modes)) : fmtMetric(j.bestMetrics[camel(m)]))),
           keys.map((k, ki) => el('td', { 'data-param': k }, flat[i].get(keys[ki]) ?? '–'))))))));
     board.hidden = false;
   }

@@ -2,11 +2,13 @@
 // Chromium, headless, playwright-core) against a real gantryd (issue 25).
 //
 // Submits a sweep of three small ring8 jobs through the API (label
-// sweep=s1, three learning rates, eval_every 5, checkpoint_every 5) and one
-// job outside it; once they ended: the list revalidates with If-None-Match
-// (an unchanged page answers 304); filtering to the sweep leaves its three
-// jobs; the leaderboard ranks them as their best sliced_w1 from the API
-// does; sorting and search; the three selected and compared (three datasets,
+// sweep=s1, three learning rates, eval_every 5, checkpoint_every 5), one
+// job outside it and a saturating one (lr 10, no dropout); once they ended:
+// the list revalidates with If-None-Match (an unchanged page answers 304);
+// "Load more" pages; the saturating job's alarm badge (row and page, and
+// its event log); filtering to the sweep leaves its three jobs; the
+// leaderboard ranks them as their best sliced_w1 from the API does;
+// sorting and search; the three selected and compared (three datasets,
 // one per job, in each overlay chart; their samples side by side); the best
 // job's page (title, spec, timings, event log, metrics chart, alarms) where
 // the epoch slider redraws the scatter from another kept epoch (the
@@ -73,12 +75,17 @@ try {
   const sweep = [];
   for (const lr of LRS) sweep.push(await api('POST', '/v1/jobs', { name: `ring lr ${lr}`, labels: { sweep: 's1' }, spec: spec(lr) }));
   const other = await api('POST', '/v1/jobs', { name: 'outside the sweep', spec: { dataset: { kind: 'sine', size: 256 }, epochs: 10 } });
-  const ids = [...sweep.map((j) => j.id), other.id];
+  // lr 10 without dropout: the discriminator saturates (issue 25's case), an alarm.
+  const alarmed = await api('POST', '/v1/jobs', { name: 'saturating', labels: { case: 'alarm' },
+    spec: { dataset: { kind: 'sine', size: 256 }, epochs: 30, learningRate: 10, dropout: 0 } });
+  const ids = [...sweep.map((j) => j.id), other.id, alarmed.id];
   const done = await waitFor(async () => {
     const js = await Promise.all(ids.map((id) => api('GET', `/v1/jobs/${id}`)));
     return js.every((j) => ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(j.state)) && js;
   }, 'the jobs to end');
-  for (const j of done) assert.equal(j.state, 'JOB_STATE_SUCCEEDED', `${j.name}: ${j.error}`);
+  for (const j of done.slice(0, 4)) assert.equal(j.state, 'JOB_STATE_SUCCEEDED', `${j.name}: ${j.error}`);
+  const alarmedJob = done[4];
+  assert.ok((alarmedJob.alarms || []).some((a) => a.kind === 'saturation'), `alarms ${JSON.stringify(alarmedJob.alarms)}`);
   const jobs = done.slice(0, 3);
   const metric = jobs[0].spec.selectBy || 'sliced_w1';
   const best = (j) => Number(j.bestMetrics[camel(metric)]);
@@ -111,7 +118,7 @@ try {
   page.on('response', (r) => { if (r.url().includes('/v1/jobs?')) listStatuses.push(r.status()); });
   await page.goto(`${base}/`);
   await page.waitForSelector(`tr[data-job="${other.id}"]`);
-  assert.equal(await page.$$eval('#jobs tbody tr', (rs) => rs.length), 4);
+  assert.equal(await page.$$eval('#jobs tbody tr', (rs) => rs.length), 5);
   // Three refreshes (every 2 s) with nothing changed: revalidated, small.
   await waitFor(() => page.evaluate(() => window.gantryStats.list.length >= 3), 'three list requests', 20_000);
   const stats = await page.evaluate(() => window.gantryStats.list);
@@ -124,12 +131,27 @@ try {
   step('pages: two rows a page, "Load more" follows next_page_token');
   await page.goto(`${base}/#/?page_size=2`);
   await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 2);
-  assert.deepEqual(await page.$$eval('#jobs tbody tr', (rs) => rs.map((r) => r.dataset.job)), [other.id, sweep[2].id], 'newest first');
+  assert.deepEqual(await page.$$eval('#jobs tbody tr', (rs) => rs.map((r) => r.dataset.job)), [alarmed.id, other.id], 'newest first');
   await page.click('#load-more');
   await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
+  await page.click('#load-more');
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 5);
   assert.ok(!(await page.isVisible('#load-more')), 'no more pages');
   await page.goto(`${base}/#/`);
-  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 4);
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 5);
+
+  step('an alarm: a badge on the row (its message as the title), the list on the job page, the event log');
+  const alarmTitle = await page.$eval(`tr[data-job="${alarmed.id}"] .alarm`, (e) => e.title);
+  assert.match(alarmTitle, /saturation: /);
+  assert.ok(alarmTitle.includes(alarmedJob.alarms.find((a) => a.kind === 'saturation').message));
+  assert.equal(await page.$(`tr[data-job="${other.id}"] .alarm`), null, 'no badge without alarms');
+  await page.goto(`${base}/#/jobs/${alarmed.id}`);
+  await page.waitForSelector('#alarms li[data-kind="saturation"]');
+  await page.waitForSelector('#alarm-badge .alarm');
+  await page.waitForSelector('#event-log li.log-alarm');
+  assert.match(await page.textContent('#event-log li.log-alarm'), /alarm saturation at epoch \d+/);
+  await page.goto(`${base}/#/`);
+  await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 5);
 
   step('filter to the sweep: its three jobs; the leaderboard ranks them by their best value');
   await page.waitForSelector('#filter-sweep option[value="s1"]', { state: 'attached' });
@@ -146,7 +168,9 @@ try {
   const params = await page.$$eval('#leaderboard th.param', (ts) => ts.map((t) => t.dataset.param));
   assert.deepEqual(params, ['learning_rate']);
   const metricCols = await page.$$eval('#leaderboard thead th[data-metric]', (ts) => ts.map((t) => t.dataset.metric));
-  assert.deepEqual(metricCols, ['sliced_w1', 'mmd', 'precision', 'recall', 'density', 'coverage']);
+  assert.deepEqual(metricCols, ['sliced_w1', 'mmd', 'precision', 'recall', 'density', 'coverage', 'modes']);
+  assert.equal(await page.$eval(`#leaderboard tbody tr[data-job="${bestJob.id}"] td[data-metric="modes"]`, (e) => e.textContent),
+    String(Number(bestJob.bestMetrics.modes || 0)));
 
   step('sort by the best column; search by name');
   await page.click('th[data-sort="best"]');
