@@ -477,11 +477,18 @@ class HttpApiTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertIn(b"/static/chart.min.js", raw)
         self.assertIn("default-src 'self'", hdrs["content-security-policy"])
-        for name, needle in (("app.js", b"EventSource"), ("style.css", b".chart-box"),
-                             ("chart.min.js", b"Chart.js v3.9")):
+        # The dashboard's modules (server/web/README.md): the router imports
+        # the pages; the job page follows the events.
+        for name, needle in (("app.js", b"from './runs.js'"), ("job.js", b"EventSource"),
+                             ("runs.js", b"label_selector"), ("compare.js", b"EventSource"),
+                             ("common.js", b"export async function api"), ("table.js", b"samplePanel"),
+                             ("report.js", b"renderReport"), ("new.js", b"renderNew"),
+                             ("style.css", b".chart-box"), ("chart.min.js", b"Chart.js v3.9")):
             status, hdrs, raw = self.d.request("GET", f"/static/{name}")
             self.assertEqual(status, 200, name)
             self.assertIn(needle, raw)
+            if name.endswith(".js"):
+                self.assertEqual(hdrs["content-type"], "text/javascript; charset=utf-8", name)
         self.assertEqual(self.d.request("GET", "/static/nothing.js")[0], 404)
 
     def test_enum_spellings(self):
