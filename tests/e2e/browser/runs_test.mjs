@@ -296,13 +296,16 @@ try {
   watchErrors(ppage);
   await ppage.goto(`${base}/#/?sweep=s1`);
   await ppage.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 3);
+  // Inside the table's box, which does not scroll sideways.
+  const wrap = await ppage.$eval('#runs .table-wrap', (w) => [w.getBoundingClientRect().right, w.scrollWidth, w.clientWidth]);
+  assert.ok(wrap[1] <= wrap[2] + 1, `the list scrolls sideways: ${wrap[1]} > ${wrap[2]}`);
   for (const col of ['name', 'state', 'epoch', 'best']) {
     const boxes = await ppage.$$eval(`#jobs td[data-col="${col}"]`, (tds) => tds.map((td) => {
       const r = td.getBoundingClientRect();
       return [r.width, r.right, getComputedStyle(td).display];
     }));
     for (const [w, right, display] of boxes) {
-      assert.ok(display !== 'none' && w > 0 && right <= 391, `${col}: width ${w}, right ${right}`);
+      assert.ok(display !== 'none' && w > 0 && right <= wrap[0] + 0.5, `${col}: width ${w}, right ${right} (box ${wrap[0]})`);
     }
   }
   for (const col of ['lossD', 'age']) assert.ok(!(await ppage.isVisible(`#jobs td[data-col="${col}"]`)), `${col} hidden`);
