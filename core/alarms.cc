@@ -20,18 +20,6 @@ double AsProbability(Loss loss, double v) {
 
 bool Pinned(double p) { return p <= kSaturationMargin || p >= 1 - kSaturationMargin; }
 
-int64_t Bits(double d) {
-  int64_t w;
-  std::memcpy(&w, &d, sizeof w);
-  return w;
-}
-
-double FromBits(int64_t w) {
-  double d;
-  std::memcpy(&d, &w, sizeof d);
-  return d;
-}
-
 // %g, with NaN as "nan" whatever its sign bit.
 std::string Plain(double v) {
   if (std::isnan(v)) return "nan";
@@ -104,7 +92,7 @@ Alarm AlarmMonitor::Describe(Kind kind) const {
 std::vector<int64_t> AlarmMonitor::Words() const {
   std::vector<int64_t> w = {pinned_run_, few_modes_run_};
   for (const Raised& x : raised_) {
-    w.insert(w.end(), {x.epoch, Bits(x.a), Bits(x.b), Bits(x.c)});
+    w.insert(w.end(), {x.epoch, DoubleBits(x.a), DoubleBits(x.b), DoubleBits(x.c)});
   }
   return w;
 }
@@ -127,7 +115,7 @@ Status AlarmMonitor::Restore(const std::map<std::string, at::Tensor>& state, int
             m.few_modes_run_ <= epoch;
   for (int k = 0; k < kKinds; ++k) {
     const int64_t* x = &w[kFixedWords + kWordsPerKind * k];
-    m.raised_[k] = {x[0], FromBits(x[1]), FromBits(x[2]), FromBits(x[3])};
+    m.raised_[k] = {x[0], BitsDouble(x[1]), BitsDouble(x[2]), BitsDouble(x[3])};
     ok = ok && x[0] >= 0 && x[0] <= epoch;
   }
   if (!ok) return Status::DataLoss("trainer state's alarm record names epochs past its own");

@@ -520,41 +520,29 @@ double TableTrainer::preprocess_seconds() const { return impl_->preprocess_secon
 
 namespace {
 
-// Doubles travel bit-cast in int64 tensors (tensor files hold no doubles).
-int64_t Bits(double d) {
-  int64_t b;
-  std::memcpy(&b, &d, sizeof b);
-  return b;
-}
-double FromBits(int64_t b) {
-  double d;
-  std::memcpy(&d, &b, sizeof d);
-  return d;
-}
-
 // The best epoch's metrics as words (absent optionals as NaN).
 constexpr int64_t kBestWords = 13;
 std::vector<int64_t> MetricsWords(const EvalMetrics& m) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {Bits(m.column_distance), Bits(m.quality), Bits(m.column_shapes), Bits(m.column_pairs),
-          Bits(m.missing_similarity), Bits(m.column_coverage), Bits(m.adherence), Bits(m.dcr_share.value_or(nan)),
-          Bits(m.exact_copies.value_or(nan)), Bits(m.dcr_p5.value_or(nan)), Bits(m.holdout_dcr_p5.value_or(nan)),
-          Bits(m.utility.value_or(nan)), Bits(m.utility_real.value_or(nan))};
+  return {DoubleBits(m.column_distance), DoubleBits(m.quality), DoubleBits(m.column_shapes), DoubleBits(m.column_pairs),
+          DoubleBits(m.missing_similarity), DoubleBits(m.column_coverage), DoubleBits(m.adherence), DoubleBits(m.dcr_share.value_or(nan)),
+          DoubleBits(m.exact_copies.value_or(nan)), DoubleBits(m.dcr_p5.value_or(nan)), DoubleBits(m.holdout_dcr_p5.value_or(nan)),
+          DoubleBits(m.utility.value_or(nan)), DoubleBits(m.utility_real.value_or(nan))};
 }
 EvalMetrics WordsMetrics(const int64_t* w) {
   auto opt = [](int64_t b) -> std::optional<double> {
-    const double d = FromBits(b);
+    const double d = BitsDouble(b);
     if (std::isnan(d)) return std::nullopt;
     return d;
   };
   EvalMetrics m;
-  m.column_distance = FromBits(w[0]);
-  m.quality = FromBits(w[1]);
-  m.column_shapes = FromBits(w[2]);
-  m.column_pairs = FromBits(w[3]);
-  m.missing_similarity = FromBits(w[4]);
-  m.column_coverage = FromBits(w[5]);
-  m.adherence = FromBits(w[6]);
+  m.column_distance = BitsDouble(w[0]);
+  m.quality = BitsDouble(w[1]);
+  m.column_shapes = BitsDouble(w[2]);
+  m.column_pairs = BitsDouble(w[3]);
+  m.missing_similarity = BitsDouble(w[4]);
+  m.column_coverage = BitsDouble(w[5]);
+  m.adherence = BitsDouble(w[6]);
   m.dcr_share = opt(w[7]);
   m.exact_copies = opt(w[8]);
   m.dcr_p5 = opt(w[9]);
@@ -579,8 +567,8 @@ StatusOr<std::string> TableTrainer::SaveState() const {
       rng = s.gen.get_state();
     }
     w.Add("rng", rng);
-    w.Add("eval", torch::tensor({s.best_epoch, Bits(s.best_value), Bits(s.quality), s.patience_epoch,
-                                 Bits(s.patience_value), int64_t{s.stopped ? 1 : 0}},
+    w.Add("eval", torch::tensor({s.best_epoch, DoubleBits(s.best_value), DoubleBits(s.quality), s.patience_epoch,
+                                 DoubleBits(s.patience_value), int64_t{s.stopped ? 1 : 0}},
                                 torch::kLong));
     w.Add("eval.best", torch::tensor(MetricsWords(s.best_metrics), torch::kLong));
     w.Add("alarms", torch::tensor(s.alarms.Words(), torch::kLong));
@@ -690,7 +678,7 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
     return StatusFromException("restoring the table trainer state", e, StatusCode::kDataLoss);
   }
   s.best_epoch = e[0];
-  s.best_value = FromBits(e[1]);
+  s.best_value = BitsDouble(e[1]);
   // States from before the table evaluation (issue 21) hold only the best
   // column_distance, which their select_by was.
   auto best = t.find("eval.best");
@@ -701,9 +689,9 @@ Status TableTrainer::RestoreState(const std::string& bytes) {
     s.best_metrics = EvalMetrics{};
     s.best_metrics.column_distance = s.best_value;
   }
-  s.quality = FromBits(e[2]);
+  s.quality = BitsDouble(e[2]);
   s.patience_epoch = e[3];
-  s.patience_value = FromBits(e[4]);
+  s.patience_value = BitsDouble(e[4]);
   s.stopped = e[5] != 0;
   s.alarms = alarms;
   s.epoch = *epoch;

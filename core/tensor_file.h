@@ -21,6 +21,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +54,18 @@ StatusOr<std::map<std::string, at::Tensor>> ReadTensorFile(const std::string& by
 // not one int64.
 std::optional<int64_t> Int64Scalar(const std::map<std::string, at::Tensor>& tensors,
                                    const std::string& name);
+
+// Doubles travel bit-cast in int64 tensors (tensor files hold no doubles).
+inline int64_t DoubleBits(double d) {
+  int64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  return b;
+}
+inline double BitsDouble(int64_t b) {
+  double d;
+  std::memcpy(&d, &b, sizeof d);
+  return d;
+}
 
 // The elements of the 1-D int64 tensor named `name`: NOT_FOUND when it is
 // absent, DATA_LOSS when it is another type or shape.
