@@ -39,6 +39,9 @@ test_pkgs=(
   git libgtest-dev libgmock-dev
   # the seed program as the reference, a Python gRPC client, plot and cert checks
   python3 python3-torch python3-grpcio python3-protobuf python3-pil openssl
+  # the Python client package (client/python) and its test: samples as NumPy arrays
+  # (pandas, for table samples, is below)
+  python3-numpy
   # the container test (tests/deploy/container_test.sh: podman with runc)
   podman runc debootstrap
   # the compose test: deploy/compose.yaml's replicas profile (PostgreSQL and

@@ -1,0 +1,203 @@
+"""gantry.Client: a connection to gantryd."""
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Mapping, Optional, Union
+
+import grpc
+
+from ._errors import InvalidArgument, from_rpc_error
+from ._job import Job
+from ._spec import build_spec, label_selector, state_value
+from ._health import health_pb2, health_pb2_grpc
+from .v1 import gantry_pb2 as pb
+from .v1 import gantry_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+@dataclass(frozen=True)
+class Table:
+    """An uploaded table: its id (the SHA-256 of its bytes), name, size, rows
+    and inferred schema (a TableSchema message)."""
+    id: str
+    name: str
+    size_bytes: int
+    rows: int
+    columns: List[str]
+    schema: Any
+
+
+class Client:
+    """A connection to gantryd's gRPC API.
+
+    ``address`` defaults to $GANTRY_SERVER, else 127.0.0.1:50051; ``token``
+    to $GANTRY_TOKEN (sent as ``authorization: Bearer TOKEN``); ``tls_ca``
+    is a CA certificate file (PEM) for a TLS server (``tls=True`` uses the
+    system's roots); ``timeout`` bounds each unary call, in seconds. Use it
+    as a context manager, or call ``close()``."""
+
+    def __init__(self, address: Optional[str] = None, token: Optional[str] = None,
+                 tls_ca: Optional[Union[str, os.PathLike]] = None, timeout: float = 30, *,
+                 tls: bool = False):
+        self.address = address or os.environ.get("GANTRY_SERVER") or DEFAULT_ADDRESS
+        token = token if token is not None else os.environ.get("GANTRY_TOKEN")
+        self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        options = [
+            ("grpc.max_receive_message_length", 64 << 20),
+            # Reconnect quickly after a restart (the default backoff grows to 2 min).
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        if tls_ca is not None or tls:
+            root = None
+            if tls_ca is not None:
+                try:
+                    with open(tls_ca, "rb") as f:
+                        root = f.read()
+                except OSError as e:
+                    raise InvalidArgument(f"tls_ca: cannot read {os.fspath(tls_ca)}: "
+                                          f"{e.strerror}") from None
+            creds = grpc.ssl_channel_credentials(root_certificates=root)
+            self._channel = grpc.secure_channel(self.address, creds, options)
+        else:
+            self._channel = grpc.insecure_channel(self.address, options)
+        self._stub = gantry_pb2_grpc.GantryStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    # The one place where calls are made and their errors translated.
+    def _call(self, method: str, request, timeout: Optional[float] = None):
+        try:
+            return getattr(self._stub, method)(request, metadata=self._metadata,
+                                               timeout=timeout or self.timeout)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    def _stream(self, method: str, request) -> Iterator[Any]:
+        stream = getattr(self._stub, method)(request, metadata=self._metadata)
+        try:
+            yield from stream
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        finally:
+            stream.cancel()
+
+    def close(self) -> None:
+        """Closes the connection (open watches end)."""
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.address!r})"
+
+    # The API -------------------------------------------------------------
+    def submit(self, spec: Union[None, "pb.JobSpec", Mapping[str, Any]] = None, *,
+               name: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
+               request_id: Optional[str] = None, **fields: Any) -> Job:
+        """Queues a job and returns it.
+
+        ``spec`` is a JobSpec message or a dict (protobuf's JSON names or the
+        field names, e.g. ``{"epochs": 50, "dataset": {"kind": "ring8"}}``);
+        keyword arguments set JobSpec fields over it, with short names for
+        enums and conveniences: ``dataset="ring8"`` (or a dict, or a 2-D
+        array of your own points), ``loss="wgan_gp"``,
+        ``generator_hidden=[64, 64]``. Unset fields take the seed program's
+        values. An unknown field raises InvalidArgument naming it; gantryd's
+        checks raise InvalidArgument with its message. ``request_id`` makes a
+        retry return the job created the first time."""
+        if labels is not None and not isinstance(labels, Mapping):
+            raise InvalidArgument(f"labels: {type(labels).__name__} is not a dict")
+        req = pb.CreateJobRequest(spec=build_spec(spec, fields), name=name or "",
+                                  request_id=request_id or "")
+        for k, v in (labels or {}).items():
+            req.labels[str(k)] = str(v)
+        return Job(self, self._call("CreateJob", req))
+
+    def get(self, job_id: str, *, full: bool = False) -> Job:
+        """The job with this id (NotFound if there is none). ``full``: with a
+        user dataset's points in ``spec``."""
+        view = pb.JOB_VIEW_FULL if full else pb.JOB_VIEW_BASIC
+        return Job(self, self._call("GetJob", pb.GetJobRequest(job_id=job_id, view=view)))
+
+    def job(self, job_id: str) -> Job:
+        """Same as ``get``."""
+        return self.get(job_id)
+
+    def jobs(self, state: Union[None, str, int] = None,
+             labels: Union[None, str, Mapping[str, str]] = None,
+             page_size: int = 100) -> Iterator[Job]:
+        """Every job, newest first, through all pages; ``state`` (running,
+        RUNNING or JOB_STATE_RUNNING) and ``labels`` (a dict, every pair must
+        match, or "k=v,k2=v2") filter them."""
+        req = pb.ListJobsRequest(page_size=page_size, label_selector=label_selector(labels))
+        if state is not None:
+            req.state = state_value(state)
+        return self._pages(req)  # the arguments are checked now, the pages read as iterated
+
+    def _pages(self, req: "pb.ListJobsRequest") -> Iterator[Job]:
+        while True:
+            page = self._call("ListJobs", req)
+            for j in page.jobs:
+                yield Job(self, j)
+            if not page.next_page_token:
+                return
+            req.page_token = page.next_page_token
+
+    def tables(self) -> List[Table]:
+        """Every uploaded table, through all pages."""
+        out, req = [], pb.ListTablesRequest(page_size=100)
+        while True:
+            page = self._call("ListTables", req)
+            out.extend(Table(t.id, t.name, t.size_bytes, t.schema.rows,
+                             [c.name for c in t.schema.columns], t.schema) for t in page.tables)
+            if not page.next_page_token:
+                return out
+            req.page_token = page.next_page_token
+
+    def upload_table(self, path: Union[str, os.PathLike], name: Optional[str] = None,
+                     delimiter: str = "") -> Table:
+        """Uploads a CSV file (in 1 MiB chunks) and returns the table; its id
+        is the SHA-256 of the file, so uploading the same file again stores
+        nothing new. Submit a job on it with
+        ``dataset={"kind": "table", "table": {"table_id": table.id}}``."""
+        path = os.fspath(path)
+
+        def chunks():
+            with open(path, "rb") as f:
+                first = True
+                while True:
+                    data = f.read(1 << 20)
+                    if not data and not first:
+                        return
+                    if first:
+                        yield pb.UploadTableRequest(name=name or os.path.basename(path),
+                                                    delimiter=delimiter, chunk=data)
+                        first = False
+                    else:
+                        yield pb.UploadTableRequest(chunk=data)
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"upload_table: no such file: {path}")
+        t = self._call("UploadTable", chunks(), timeout=max(self.timeout, 600))
+        return Table(t.id, t.name, t.size_bytes, t.schema.rows,
+                     [c.name for c in t.schema.columns], t.schema)
+
+    def health(self) -> str:
+        """The server's health: "SERVING" when it serves (else Unavailable,
+        or another status name)."""
+        try:
+            r = self._health.Check(health_pb2.HealthCheckRequest(), metadata=self._metadata,
+                                   timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+
+    def server_info(self) -> "pb.ServerInfo":
+        """gantryd's version, HTTP address and storage (a ServerInfo message)."""
+        return self._call("GetServerInfo", pb.GetServerInfoRequest())

@@ -1,0 +1,163 @@
+"""JobSpec from a message, a dict or keyword arguments, with short enum
+spellings (dataset="ring8", state="running") and clear errors."""
+import difflib
+from typing import Any, Dict, Mapping, Optional, Union
+
+from google.protobuf import json_format
+
+from ._errors import InvalidArgument
+from .v1 import gantry_pb2 as pb
+
+# String fields whose values are names the server knows in lower case.
+_NAME_FIELDS = ("loss", "select_by", "trainer_path", "on_non_finite")
+_LAYER_FIELDS = ("generator_hidden", "discriminator_hidden")
+
+
+def _suggest(word: str, names) -> str:
+    close = difflib.get_close_matches(word, list(names), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def enum_value(enum, prefix: str, value: Any, what: str) -> int:
+    """An enum's number from its full name (DATASET_KIND_RING8), its short
+    name in any case and with - or _ (ring8, two-moons) or its number."""
+    if isinstance(value, bool):
+        raise InvalidArgument(f"{what}: {value!r} is not a name")
+    if isinstance(value, int):
+        if value not in enum.values():
+            raise InvalidArgument(f"{what}: {value} is not a {enum.DESCRIPTOR.name} number")
+        return value
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what}: {value!r} is not a name")
+    key = value.strip().upper().replace("-", "_")
+    full = key if key.startswith(prefix) else prefix + key
+    if full in enum.keys():
+        return enum.Value(full)
+    short = [k[len(prefix):].lower() for k in enum.keys() if not k.endswith("UNSPECIFIED")]
+    raise InvalidArgument(f"{what}: unknown name '{value}'; one of {', '.join(short)}"
+                          + _suggest(value.lower(), short))
+
+
+def _field_names(descriptor) -> Dict[str, str]:
+    """Both spellings of every field (name and JSON name) -> field name."""
+    names = {}
+    for f in descriptor.fields:
+        names[f.name] = f.name
+        names[f.json_name] = f.name
+    return names
+
+
+def _check_keys(d: Mapping[str, Any], descriptor, where: str) -> None:
+    names = _field_names(descriptor)
+    for key in d:
+        if not isinstance(key, str) or key not in names:
+            raise InvalidArgument(f"{where}: unknown field '{key}'" + _suggest(str(key), names)
+                                  + f" (the fields of {descriptor.full_name} are in gantry.proto)")
+
+
+def _dataset(value: Any) -> Dict[str, Any]:
+    """dataset="ring8", a Dataset message, a dict (kind short names too), or
+    user points (a 2-D array or list of rows)."""
+    if isinstance(value, pb.Dataset):
+        return json_format.MessageToDict(value, preserving_proto_field_name=True)
+    if isinstance(value, str):
+        return {"kind": pb.DatasetKind.Name(enum_value(pb.DatasetKind, "DATASET_KIND_", value,
+                                                       "dataset.kind"))}
+    if isinstance(value, Mapping):
+        _check_keys(value, pb.Dataset.DESCRIPTOR, "dataset")
+        d = dict(value)
+        if "kind" in d:
+            d["kind"] = pb.DatasetKind.Name(enum_value(pb.DatasetKind, "DATASET_KIND_", d["kind"],
+                                                       "dataset.kind"))
+        return d
+    rows = _rows(value)
+    if rows is not None:
+        dim = len(rows[0])
+        return {"kind": "DATASET_KIND_USER",
+                "points": {"dim": dim, "values": [float(x) for r in rows for x in r]}}
+    raise InvalidArgument(f"dataset: {type(value).__name__} is not a kind name, a Dataset, "
+                          "a dict or a 2-D array of points")
+
+
+def _rows(value: Any):
+    try:
+        rows = [list(r) for r in value]
+    except TypeError:
+        return None
+    if not rows or not rows[0]:
+        raise InvalidArgument("dataset: the points are empty")
+    dim = len(rows[0])
+    for i, r in enumerate(rows):
+        if len(r) != dim:
+            raise InvalidArgument(f"dataset: row {i} has {len(r)} values, row 0 has {dim}")
+    return rows
+
+
+def _field_value(name: str, value: Any) -> Any:
+    if name == "dataset":
+        return _dataset(value)
+    if name in _LAYER_FIELDS:
+        if isinstance(value, pb.LayerSizes):
+            return {"sizes": list(value.sizes)}
+        if isinstance(value, Mapping):
+            return dict(value)
+        try:
+            return {"sizes": [int(x) for x in value]}
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"{name}: {value!r} is not a list of layer sizes") from None
+    if name in _NAME_FIELDS and isinstance(value, str):
+        return value.strip().lower().replace("-", "_")
+    if hasattr(value, "item") and callable(value.item):  # a numpy scalar
+        return value.item()
+    return value
+
+
+def _merge(spec: "pb.JobSpec", fields: Mapping[str, Any], where: str) -> None:
+    _check_keys(fields, pb.JobSpec.DESCRIPTOR, where)
+    names = _field_names(pb.JobSpec.DESCRIPTOR)
+    for key, value in fields.items():
+        name = names[key]
+        spec.ClearField(name)
+        if value is None:
+            continue
+        try:
+            json_format.ParseDict({name: _field_value(name, value)}, spec)
+        except json_format.ParseError as e:
+            raise InvalidArgument(f"{where}: {name}: {e}") from None
+
+
+def build_spec(spec: Union[None, "pb.JobSpec", Mapping[str, Any]] = None,
+               fields: Optional[Mapping[str, Any]] = None) -> "pb.JobSpec":
+    """A JobSpec: `spec` (a message or a dict in protobuf's JSON form or with
+    field names) and then `fields` over it (keyword arguments: JobSpec's
+    fields, short enum names allowed; None leaves a field unset)."""
+    out = pb.JobSpec()
+    if isinstance(spec, pb.JobSpec):
+        out.CopyFrom(spec)
+    elif isinstance(spec, Mapping):
+        _merge(out, spec, "spec")
+    elif spec is not None:
+        raise InvalidArgument(f"spec: {type(spec).__name__} is not a JobSpec or a dict")
+    if fields:
+        _merge(out, fields, "submit")
+    return out
+
+
+def state_value(state: Any) -> int:
+    """A JobState number from RUNNING, running, JOB_STATE_RUNNING or a number."""
+    return enum_value(pb.JobState, "JOB_STATE_", state, "state")
+
+
+def state_name(value: int) -> str:
+    """A JobState number's short name: SUCCEEDED, RUNNING, ..."""
+    return pb.JobState.Name(value)[len("JOB_STATE_"):]
+
+
+def label_selector(labels: Union[None, str, Mapping[str, str]]) -> str:
+    if labels is None:
+        return ""
+    if isinstance(labels, str):
+        return labels
+    if isinstance(labels, Mapping):
+        return ",".join(f"{k}={v}" for k, v in labels.items())
+    raise InvalidArgument(f"labels: {type(labels).__name__} is not a dict or a 'k=v,...' string")
