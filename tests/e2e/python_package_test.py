@@ -273,6 +273,36 @@ class PythonPackageTest(unittest.TestCase):
             self.assertEqual((list(df.columns), len(df)), (table.columns, 50))
             self.assertEqual(df["city"].tolist(), cols["city"])
 
+    def test_request_id_and_token(self):
+        a = self.client.submit(epochs=1, request_id="pkg-retry-1", name="retry")
+        b = self.client.submit(epochs=1, request_id="pkg-retry-1", name="retry")
+        self.assertEqual(a.id, b.id, "a retry returns the job created the first time")
+        with self.assertRaises(gantry.AlreadyExists):
+            self.client.submit(epochs=2, request_id="pkg-retry-1", name="retry")
+        self.assertEqual(a.wait(), "SUCCEEDED")
+        with tempfile.TemporaryDirectory() as tmp:
+            token_file = os.path.join(tmp, "token")
+            with open(token_file, "w") as f:
+                f.write("s3cret-token\n")
+            server = Gantryd(ARGS.gantryd, os.path.join(tmp, "data"),
+                             extra=["--log-level", "warn", "--auth-token-file", token_file])
+            start_serving(server)  # health needs no token
+            try:
+                with gantry.Client(server.address) as client:
+                    with self.assertRaises(gantry.Unauthenticated) as e:
+                        client.submit(epochs=1)
+                    self.assertEqual(e.exception.code, "UNAUTHENTICATED")
+                with gantry.Client(server.address, token="s3cret-token") as client:
+                    self.assertEqual(client.submit(epochs=1).wait(), "SUCCEEDED")
+                env = dict(os.environ, GANTRY_TOKEN="s3cret-token", PYTHONPATH=ARGS.python)
+                out = subprocess.run(
+                    [sys.executable, "-c", "import gantry, sys; "
+                     f"print(len(list(gantry.Client('{server.address}').jobs())))"],
+                    env=env, capture_output=True, text=True, timeout=120)
+                self.assertEqual(out.stdout.strip(), "1", out.stderr)
+            finally:
+                server.stop()
+
     def test_example_script(self):
         with tempfile.TemporaryDirectory() as tmp:
             out_csv = os.path.join(tmp, "ring8.csv")
