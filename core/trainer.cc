@@ -55,23 +55,21 @@ struct Tracking {
     std::vector<int64_t> w = {best_epoch, patience_epoch, stopped ? 1 : 0};
     for (double d : {quality, best_value, patience_value, best.sliced_w1, best.mmd, best.precision,
                      best.recall, best.density, best.coverage}) {
-      int64_t bits;
-      std::memcpy(&bits, &d, sizeof bits);
-      w.push_back(bits);
+      w.push_back(DoubleBits(d));
     }
     w.push_back(best.modes);
     return w;
   }
   // States saved before best.modes existed hold kWords - 1 words.
   static constexpr size_t kWords = 13;
-  void FromWords(const int64_t* w, size_t n) {
+  void FromWords(const std::vector<int64_t>& w) {
     best_epoch = w[0];
     patience_epoch = w[1];
     stopped = w[2] != 0;
     double* fields[] = {&quality, &best_value, &patience_value, &best.sliced_w1, &best.mmd,
                         &best.precision, &best.recall, &best.density, &best.coverage};
-    for (size_t i = 0; i < 9; ++i) std::memcpy(fields[i], &w[3 + i], sizeof(double));
-    best.modes = n == kWords ? w[12] : 0;
+    for (size_t i = 0; i < 9; ++i) *fields[i] = BitsDouble(w[3 + i]);
+    best.modes = w.size() == kWords ? w[12] : 0;
   }
 };
 
@@ -497,12 +495,11 @@ Status Trainer::RestoreState(const std::string& bytes) {
   // The evaluation's bookkeeping; a state saved before it existed resumes
   // with none (the best epoch is then sought from the resumed epoch on).
   Tracking track;
-  if (auto ev = t.find("eval"); ev != t.end()) {
-    const size_t n = static_cast<size_t>(ev->second.numel());
-    if (ev->second.scalar_type() != at::kLong || (n != Tracking::kWords && n != Tracking::kWords - 1)) {
+  if (auto words = Int64Words(t, "eval"); words.status().code() != StatusCode::kNotFound) {
+    if (!words.ok() || (words->size() != Tracking::kWords && words->size() != Tracking::kWords - 1)) {
       return Status::DataLoss("trainer state holds a malformed evaluation record");
     }
-    track.FromWords(ev->second.contiguous().data_ptr<int64_t>(), n);
+    track.FromWords(*words);
     if (track.best_epoch < 0 || track.best_epoch > *epoch || track.patience_epoch < 0 ||
         track.patience_epoch > *epoch) {
       return Status::DataLoss("trainer state's evaluation record names epochs past its own");

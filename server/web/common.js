@@ -124,6 +124,32 @@ export function toXY(points, ax, ay) {
   return out;
 }
 
+// Draws a vertical line per marked epoch (the best, the one shown) on a line chart.
+export const epochMarkers = {
+  id: 'epochMarkers',
+  afterDatasetsDraw(chart, _args, opts) {
+    const { ctx, chartArea: a, scales: { x } } = chart;
+    (opts.lines || []).forEach((m, row) => {
+      const px = x.getPixelForValue(m.x);
+      if (!Number.isFinite(px) || px < a.left - 1 || px > a.right + 1) return;
+      ctx.save();
+      ctx.strokeStyle = m.color;
+      ctx.fillStyle = m.color;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash(m.dash || []);
+      ctx.beginPath();
+      ctx.moveTo(px, a.top);
+      ctx.lineTo(px, a.bottom);
+      ctx.stroke();
+      ctx.font = '600 11px system-ui, sans-serif';
+      const right = px > a.right - 90;
+      ctx.textAlign = right ? 'right' : 'left';
+      ctx.fillText(m.label, px + (right ? -4 : 4), a.top + 11 + 13 * row);
+      ctx.restore();
+    });
+  },
+};
+
 export async function download(url, accept, fallbackName) {
   const res = await fetch(url, { credentials: 'same-origin', headers: accept ? { Accept: accept } : {} });
   if (!res.ok) {
@@ -234,7 +260,13 @@ export const when = (ts) => (ts ? new Date(ts).toLocaleString() : '–');
 // Sets a scatter chart's axes so that one unit spans as many pixels on x as
 // on y (equal aspect), around every dataset's points.
 // `points` (optional) sets the span instead (e.g. shared by several charts).
+// Two passes: the first pass's tick labels change the axes' width and so the
+// chart area; the second pass fits the area as it settled.
 export function equalAspect(chart, points = null, pad = 0.05) {
+  aspectPass(chart, points, pad);
+  aspectPass(chart, points, pad);  // the second pass: the ticks' width settled
+}
+function aspectPass(chart, points, pad) {
   let x0 = Infinity; let x1 = -Infinity; let y0 = Infinity; let y1 = -Infinity;
   for (const list of points ? [points] : chart.data.datasets.map((ds) => ds.data)) {
     for (const p of list) {

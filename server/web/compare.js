@@ -82,7 +82,6 @@ export function renderCompare(host, jobs, onClose) {
     for (const [c, b] of [[lossD, dBox], [lossG, gBox], [metricChart, mBox]]) {
       c.update('none');
       b.dataset.points = c.data.datasets.reduce((n, ds) => n + ds.data.length, 0);
-      b.dataset.datasets = c.data.datasets.length;
     }
   }
   const later = () => { if (!frame) frame = requestAnimationFrame(redraw); };
@@ -110,7 +109,6 @@ export function renderCompare(host, jobs, onClose) {
         later();
       } else if (ev.state && ended(stateName(ev.state.state))) {
         source.close();
-        panel.dataset[`ended${i}`] = '1';
       }
     };
   });
@@ -158,7 +156,6 @@ export function renderCompare(host, jobs, onClose) {
       });
       scatters.push(chart);
       equalAspect(chart, all);
-      equalAspect(chart, all);
       c.b.dataset.points = c.fake.length;
     }
     samples.dataset.ready = '1';
@@ -171,5 +168,5 @@ export function renderCompare(host, jobs, onClose) {
     if (frame) cancelAnimationFrame(frame);
     for (const c of [lossD, lossG, metricChart, ...scatters]) c.destroy();
   }
-  return { destroy, update: () => {} };
+  return { destroy };
 }

@@ -6,11 +6,10 @@
 // page for an unknown id; Delete asks first.
 import {
   view, api, num, el, fmt, pct, stateName, kindName, isTable, ended, stateBadge, progress, lossChart,
-  scatterChart, toXY, download, jobTabs, COLORS, alarmBadge, flattenSpec, duration, when, equalAspect,
-  camel, selectBy, lowerIsBetter, fmtMetric, POINT_METRICS,
+  scatterChart, toXY, download, jobTabs, alarmBadge, flattenSpec, duration, when, equalAspect,
+  camel, selectBy, lowerIsBetter, fmtMetric, POINT_METRICS, epochMarkers,
 } from './common.js';
 import { columnsTable, samplePanel } from './table.js';
-import { epochMarkers } from './report.js';
 
 // The scatter's points when drawn from a snapshot (the slider or "Draw").
 const DRAW_COUNT = 1000;
@@ -351,7 +350,6 @@ export function renderJob(id) {
     scatter.data.datasets[1].label = drawn ? `generated (epoch ${drawn.epoch}, seed ${drawn.seed})` : 'generated (latest epoch)';
     scatter.update('none');
     equalAspect(scatter);
-    equalAspect(scatter);  // the second pass: the ticks' width settled
     scatterBox.dataset.points = scatter.data.datasets[1].data.length;
     scatterBox.dataset.epoch = drawn ? drawn.epoch : 'latest';
     scatterBox.dataset.seed = drawn ? drawn.seed : '';

@@ -99,7 +99,7 @@ const FIELD_INPUTS = {
 
 // The input a message ("spec.learning_rate: ...", "dataset.points: row 3 ...",
 // "generator_hidden.sizes[0]: ...") names, or null.
-export function fieldOf(message) {
+function fieldOf(message) {
   const m = /^(?:spec\.)?([a-z_0-9]+(?:\[\d+\])?(?:\.[a-z_0-9]+(?:\[\d+\])?)*)\s*:/.exec(String(message || ''));
   if (!m) return null;
   const parts = m[1].replace(/\[\d+\]/g, '').split('.');

@@ -1,11 +1,10 @@
 // The table report page: GET /v1/jobs/{id}/report[?epoch=N] (a TableReport, proto JSON: zero
 // fields are left out, so every figure is read with a default) drawn as
-import {
-  view, api, num, el, fmt, typeName, jobTabs, has, pct, scoreLevel, finite,
-} from './common.js';
-
 // scores, privacy, utility, scores by epoch, per-column distributions and
 // association heatmaps. Route: #/jobs/ID/report[?epoch=N].
+import {
+  view, api, num, el, fmt, typeName, jobTabs, has, pct, scoreLevel, finite, epochMarkers,
+} from './common.js';
 
 const MAX_REPORT_COLUMNS = 60;
 const REPORT_COLORS = { real: 'rgba(91,100,114,0.55)', synthetic: '#d6336c' };
@@ -29,32 +28,6 @@ function verdictLevel(p) {
   const s = num(p.dcrShare);
   return s <= 0.55 ? 'ok' : s <= 0.7 ? 'warn' : 'bad';
 }
-
-// Draws a vertical line per marked epoch (the best, the one shown) on a line chart.
-export const epochMarkers = {
-  id: 'epochMarkers',
-  afterDatasetsDraw(chart, _args, opts) {
-    const { ctx, chartArea: a, scales: { x } } = chart;
-    (opts.lines || []).forEach((m, row) => {
-      const px = x.getPixelForValue(m.x);
-      if (!Number.isFinite(px) || px < a.left - 1 || px > a.right + 1) return;
-      ctx.save();
-      ctx.strokeStyle = m.color;
-      ctx.fillStyle = m.color;
-      ctx.lineWidth = 1.5;
-      ctx.setLineDash(m.dash || []);
-      ctx.beginPath();
-      ctx.moveTo(px, a.top);
-      ctx.lineTo(px, a.bottom);
-      ctx.stroke();
-      ctx.font = '600 11px system-ui, sans-serif';
-      const right = px > a.right - 90;
-      ctx.textAlign = right ? 'right' : 'left';
-      ctx.fillText(m.label, px + (right ? -4 : 4), a.top + 11 + 13 * row);
-      ctx.restore();
-    });
-  },
-};
 
 function historyChart(canvas, report, onPick) {
   const hist = report.history || [];

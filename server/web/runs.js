@@ -20,10 +20,20 @@ window.gantryStats.list = [];
 
 // The list's quality: a point job's latest sliced W1 (lower is better); a
 // table job's best epoch's quality score (higher is better) once evaluated.
-function qualityCell(job, done) {
+// One value for both the cell and the column's sort, so the order matches
+// what is shown; null when there is none yet.
+function tableQuality(job) {
   const best = job.bestMetrics || {};
-  if (isTable(job.spec) && num(job.bestEpoch) && has(best, 'quality')) {
-    return el('td', { class: 'num hide-sm', 'data-col': 'quality', 'data-quality': num(best.quality),
+  return isTable(job.spec) && num(job.bestEpoch) && has(best, 'quality');
+}
+function qualityValue(job) {
+  if (tableQuality(job)) return num(job.bestMetrics.quality);
+  return num(job.epochsDone) ? num((job.latest || {}).quality) : null;
+}
+function qualityCell(job, done) {
+  if (tableQuality(job)) {
+    const best = job.bestMetrics;
+    return el('td', { class: 'num hide-sm', 'data-col': 'quality', 'data-quality': qualityValue(job),
       title: `quality score of the best epoch (${job.bestEpoch}), higher is better` }, pct(best.quality));
   }
   return el('td', { class: 'num hide-sm', 'data-col': 'quality' }, done ? fmt((job.latest || {}).quality) : '–');
@@ -47,7 +57,7 @@ const COLUMNS = [
   ['best', 'Best', (j) => bestValue(j), 'num'],
   ['lossD', 'Loss D', (j) => (num(j.epochsDone) ? num((j.latest || {}).lossD) : null), 'num hide-sm'],
   ['lossG', 'Loss G', (j) => (num(j.epochsDone) ? num((j.latest || {}).lossG) : null), 'num hide-sm'],
-  ['quality', 'Quality', (j) => (num(j.epochsDone) ? num((j.latest || {}).quality) : null), 'num hide-sm'],
+  ['quality', 'Quality', qualityValue, 'num hide-sm'],
   ['age', 'Age', (j) => -Date.parse(j.createTime || 0), 'hide-sm'],
 ];
 
@@ -68,6 +78,7 @@ export function renderRuns(query) {
   let lastKey = '';     // the ETags of the pages last drawn
   const sweeps = new Set(filters.sweep ? [filters.sweep] : []);
   let compare = null;
+  let gen = 0;          // bumped when the filters or the pages change: an older refresh's answer is dropped
 
   const stateSel = el('select', { id: 'filter-state', 'aria-label': 'state' },
     STATES.map((s) => el('option', { value: s }, s || 'any state')));
@@ -122,7 +133,9 @@ export function renderRuns(query) {
     pages = 1;
     lastKey = '';
     jobs = [];
+    gen += 1;
     body.replaceChildren();
+    drawBoard();
     note.textContent = 'Loading…';
     note.className = 'empty';
     refresh();
@@ -131,7 +144,7 @@ export function renderRuns(query) {
   sweepSel.addEventListener('change', serverChange);
   labelIn.addEventListener('change', serverChange);
   search.addEventListener('input', () => { filters.q = search.value.trim(); setFilters(); draw(); });
-  moreBtn.addEventListener('click', () => { pages += 1; refresh(); });
+  moreBtn.addEventListener('click', () => { pages += 1; gen += 1; refresh(); });
   head.addEventListener('click', (e) => {
     const th = e.target.closest('th[data-sort]');
     if (!th) return;
@@ -200,11 +213,12 @@ export function renderRuns(query) {
       el('td', { class: 'hide-sm', 'data-col': 'age', title: job.createTime || '' }, age(job.createTime)));
   }
 
-  function updateActions() {
+  function updateActions(list = shown()) {
     const n = jobs.filter((j) => selected.has(j.id)).length;
     compareBtn.disabled = n === 0;
     compareBtn.textContent = n ? `Compare ${n} job${n === 1 ? '' : 's'}` : 'Compare';
     clearBtn.hidden = n === 0;
+    allBox.checked = list.length > 0 && list.every((j) => selected.has(j.id));
   }
 
   function draw() {
@@ -216,7 +230,6 @@ export function renderRuns(query) {
       th.setAttribute('aria-sort', on ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none');
       th.dataset.dir = on ? (sort.dir > 0 ? 'asc' : 'desc') : '';
     }
-    allBox.checked = list.length > 0 && list.every((j) => selected.has(j.id));
     document.getElementById('list-count').textContent =
       `${list.length} shown${list.length !== jobs.length ? ` of ${jobs.length} loaded` : ''}${more ? ', more on the server' : ''}`;
     if (!jobs.length) {
@@ -224,8 +237,7 @@ export function renderRuns(query) {
       note.textContent = filtered ? 'No jobs match these filters.' : 'No jobs yet. Submit one with “New job”.';
     } else note.textContent = list.length ? '' : 'No loaded job matches the search.';
     moreBtn.hidden = !more;
-    updateActions();
-    drawBoard();
+    updateActions(list);
   }
 
   // The leaderboard of a sweep: its jobs by their best select_by value,
@@ -259,16 +271,18 @@ export function renderRuns(query) {
           metrics.map((m) => el('td', { class: `num${m === metric ? ' key' : ''}`, 'data-metric': m },
             !num(j.bestEpoch) || !j.bestMetrics ? '–'
               : m === 'modes' ? String(num(j.bestMetrics.modes)) : fmtMetric(j.bestMetrics[camel(m)]))),
-          keys.map((k, ki) => el('td', { 'data-param': k }, flat[i].get(keys[ki]) ?? '–'))))))));
+          keys.map((k) => el('td', { 'data-param': k }, flat[i].get(k) ?? '–'))))))));
     board.hidden = false;
   }
 
   let stopped = false;
   let busy = false;
+  let again = false;  // a refresh was asked for while one was in flight
   let drawnAt = 0;
   async function refresh() {
-    if (busy) return;
+    if (busy) { again = true; return; }
     busy = true;
+    const my = gen;
     try {
       const got = [];
       const etags = [];
@@ -294,7 +308,7 @@ export function renderRuns(query) {
         token = res.body.nextPageToken || '';
         page += 1;
       } while (token && page < pages);
-      if (stopped) return;
+      if (stopped || my !== gen) return;  // the filters or pages changed meanwhile
       more = Boolean(token);
       const key = `${etags.join('|')}|${more}`;
       note.className = 'empty';
@@ -306,14 +320,15 @@ export function renderRuns(query) {
       for (const j of jobs) if ((j.labels || {}).sweep) sweeps.add(j.labels.sweep);
       fillSweeps();
       draw();
-      if (compare) compare.update(jobs);
+      drawBoard();
     } catch (e) {
-      if (stopped) return;
+      if (stopped || my !== gen) return;
       note.textContent = `Cannot list jobs: ${e.message}`;
       note.className = 'error';
       lastKey = '';
     } finally {
       busy = false;
+      if (again && !stopped) { again = false; refresh(); }
     }
   }
   refresh();

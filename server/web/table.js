@@ -4,11 +4,11 @@ import { api, num, el, typeName, download } from './common.js';
 
 // ---- Table jobs: columns and sampled rows -----------------------------------
 
-export const MAX_SHOWN_ROWS = 2000;
+const MAX_SHOWN_ROWS = 2000;
 
 // A number with `decimals` digits (the column's, as the input wrote them),
 // else as short as it reads.
-export function fmtNum(v, decimals) {
+function fmtNum(v, decimals) {
   const x = Number(v);
   if (!Number.isFinite(x)) return '–';
   if (decimals !== undefined && decimals !== null) return x.toFixed(Math.min(12, Math.max(0, Number(decimals))));
@@ -16,14 +16,14 @@ export function fmtNum(v, decimals) {
 }
 
 // A datetime column's range travels as seconds since 1970 (UTC).
-export function fmtTime(seconds, format) {
+function fmtTime(seconds, format) {
   const x = Number(seconds);
   if (!Number.isFinite(x)) return '–';
   const iso = new Date(x * 1000).toISOString();
   return /%[HMSTRcs]/.test(format || '') ? iso.slice(0, 19).replace('T', ' ') : iso.slice(0, 10);
 }
 
-export function columnSummary(c) {
+function columnSummary(c) {
   const t = typeName(c.type);
   if (t === 'categorical' || t === 'boolean') {
     const levels = c.levels || [];
@@ -53,7 +53,7 @@ export function columnsTable(schema) {
 }
 
 // "col=value; col=lo..hi" as the samples call's where= values.
-export function parseConditions(text) {
+function parseConditions(text) {
   return text.split(';').map((c) => c.trim()).filter(Boolean).map((c) => {
     const eq = c.indexOf('=');
     if (eq <= 0) throw new Error(`condition '${c}' is not COLUMN=VALUE or COLUMN=LO..HI`);
@@ -62,7 +62,7 @@ export function parseConditions(text) {
 }
 
 // One cell of a typed column (Rows.columns[i]); null when missing.
-export function cellText(col, i) {
+function cellText(col, i) {
   if (col.missing && col.missing[i]) return null;
   for (const k of ['strings', 'ints', 'doubles', 'bools']) {
     if (col[k] && col[k].length > i) return String(col[k][i]);
@@ -70,7 +70,7 @@ export function cellText(col, i) {
   return '';
 }
 
-export function rowsTable(rows) {
+function rowsTable(rows) {
   const cols = rows.columns || [];
   const n = Math.min(num(rows.count), MAX_SHOWN_ROWS);
   const body = [];

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""What does the dashboard's list refresh move? (issue 25, point 1). The
-dashboard asks for its list every second (this build's dashboard:
-GET /v1/jobs?view=summary&page_size=1000; a baseline's, from before the
-SUMMARY view: GET /v1/jobs?page_size=1000), revalidating with
-If-None-Match as a browser does for a no-cache reply with an ETag.
+"""What does the dashboard's list refresh move? (issue 25, point 1). This
+build's dashboard asks for the first page of its runs view every 2 seconds
+(GET /v1/jobs?view=summary&page_size=100); a baseline's, from before the
+SUMMARY view and paging, asked for the whole list every second
+(GET /v1/jobs?page_size=1000). Both revalidate with If-None-Match as a
+browser does for a no-cache reply with an ETag.
 This stores --jobs ended jobs (1 epoch each) on a gantryd with HTTP, then
 makes --refreshes such requests, each with the ETag of the last 200 (when
 there was one), and prints the bytes a refresh moved (status line, headers
-and body, as read off the socket): with every job ended, and with one job
-training (its row changes every epoch, so each refresh is a whole list).
+and body, as read off the socket) and per second at each dashboard's
+refresh interval (EVERY): with every job ended, and with one job training
+(its row changes every epoch, so each refresh is a whole list).
 
 With --baseline-gantryd an older build gets the same jobs and the same
 refreshes in the same invocation.
@@ -105,7 +107,8 @@ def main():
                 time.sleep(1)
                 busy, busy_304 = refreshes(d, args.refreshes, path)
                 d.json("POST", f"/v1/jobs/{running['id']}:cancel")
-                rows.append((label, idle, idle_304, busy, busy_304, filled, binary))
+                rows.append({"label": label, "idle": idle, "idle_304": idle_304, "busy": busy,
+                             "busy_304": busy_304, "filled": filled, "binary": binary})
             finally:
                 d.stop()
         print(f"the dashboard's list ({LIST}; the baseline's: {OLD_LIST}) with {args.jobs} ended jobs "
@@ -113,13 +116,19 @@ def main():
               "reply had an ETag; bytes off the socket, the first refresh included")
         print(f"{'gantryd':10} {'idle B/refresh':>15} {'304s':>5} {'B/s':>10} {'1 running B/refresh':>20} "
               f"{'304s':>5} {'B/s':>10}  binary")
-        for label, idle, i304, busy, b304, filled, binary in rows:
-            every = EVERY[label]
-            print(f"{label:10} {idle:15,.0f} {i304:5d} {idle / every:10,.0f} {busy:20,.0f} {b304:5d} "
-                  f"{busy / every:10,.0f}  {binary}")
+        for r in rows:
+            every = EVERY[r["label"]]
+            print(f"{r['label']:10} {r['idle']:15,.0f} {r['idle_304']:5d} {r['idle'] / every:10,.0f} "
+                  f"{r['busy']:20,.0f} {r['busy_304']:5d} {r['busy'] / every:10,.0f}  {r['binary']}")
         if len(rows) == 2:
-            print(f"current / baseline per second: idle {rows[0][1] / 2 / rows[1][1]:.4f}x, "
-                  f"one running {rows[0][3] / 2 / rows[1][3]:.3f}x")
+            cur, base = rows
+
+            def per_second(r, key):
+                return r[key] / EVERY[r["label"]]
+
+            print(f"current / baseline per second: "
+                  f"idle {per_second(cur, 'idle') / per_second(base, 'idle'):.4f}x, "
+                  f"one running {per_second(cur, 'busy') / per_second(base, 'busy'):.3f}x")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ def Server(tmp, *extra):
     return CliDaemon(ARGS.gantryd, ARGS.gantry, tmp, *extra)
 
 
-def run(args, server=None):
+def run(args, server=None, env=None):
     if server:
-        return server.gantry(*args)
-    return subprocess.run([ARGS.gantry, *args], capture_output=True, text=True, timeout=600)
+        return server.gantry(*args, env=env)
+    return subprocess.run([ARGS.gantry, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 class ServerCase(unittest.TestCase):
@@ -53,8 +53,10 @@ class ServerCase(unittest.TestCase):
         cls.tmpdir.cleanup()
         assert rc == 0, f"gantryd exited {rc}"
 
-    def gantry(self, *args, expect=EXIT_OK):
-        r = run(args, self.server)
+    def gantry(self, *args, expect=EXIT_OK, env=None):
+        """gantry against the class's gantryd; env (a dict) replaces the
+        environment it runs in (None: this process's)."""
+        r = run(args, self.server, env=env)
         self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
         return r
 
@@ -557,7 +559,7 @@ class RoughEdgesTest(ServerCase):
     def test_dashboard_asks_gantryd_where_it_listens(self):
         env = {k: v for k, v in os.environ.items() if k != "GANTRY_HTTP"}
         # This class's gantryd serves no HTTP: said, exit 1.
-        r = self.gantry("dashboard", expect=1)
+        r = self.gantry("dashboard", expect=1, env=env)
         self.assertEqual(r.stderr, f"gantry: dashboard: gantryd at {self.server.address} serves no dashboard "
                                    "(start it with --http-listen HOST:PORT)\n")
         # One on every address: the host is the one gantry reached it on.

@@ -173,6 +173,15 @@ class PythonPackageTest(unittest.TestCase):
                     replay = list(job.watch(from_seq=5))
                     self.assertEqual([e.seq for e in replay], seqs[4:])
                     self.assertEqual(replay[-1], events[-1])
+                    # Two EpochEvents of one epoch (live and replayed) compare equal,
+                    # their preview arrays left out, and hash alike.
+                    live = [e for e in events if isinstance(e, gantry.EpochEvent)]
+                    again = [e for e in replay if isinstance(e, gantry.EpochEvent)]
+                    self.assertIsNot(live[-1], again[-1])
+                    self.assertEqual(live[-1], again[-1])
+                    self.assertNotEqual(live[-1], live[-2])
+                    self.assertEqual(hash(live[-1]), hash(again[-1]))
+                    self.assertEqual(len({live[-1], again[-1], live[-2]}), 2)
             finally:
                 server.stop()
 
@@ -189,10 +198,11 @@ class PythonPackageTest(unittest.TestCase):
         self.assertEqual(best.shape, (500, 2))
         self.assertEqual((seed, epoch), (3, job.best_epoch))
         self.assertGreater(job.best_epoch, 0)
-        self.assertIn(job.best_epoch, job.snapshots())
-        self.assertEqual(job.snapshots()[-1], 30)
-        _, _, epoch = job.sample_with_info(5, epoch=job.snapshots()[0])
-        self.assertEqual(epoch, job.snapshots()[0])
+        snapshots = job.snapshots()
+        self.assertIn(job.best_epoch, snapshots)
+        self.assertEqual(snapshots[-1], 30)
+        _, _, epoch = job.sample_with_info(5, epoch=snapshots[0])
+        self.assertEqual(epoch, snapshots[0])
         # 600,000 points are 1,200,000 values: more than one message, so SampleStream.
         big, seed, _ = job.sample_with_info(600_000, seed=11)
         self.assertEqual((big.shape, seed), ((600_000, 2), 11))

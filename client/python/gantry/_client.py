@@ -27,6 +27,12 @@ class Table:
     schema: Any
 
 
+def _table(t: "pb.TableInfo") -> Table:
+    """A Table from gantryd's TableInfo message."""
+    return Table(t.id, t.name, t.size_bytes, t.schema.rows,
+                 [c.name for c in t.schema.columns], t.schema)
+
+
 class Client:
     """A connection to gantryd's gRPC API.
 
@@ -154,8 +160,7 @@ class Client:
         out, req = [], pb.ListTablesRequest(page_size=100)
         while True:
             page = self._call("ListTables", req)
-            out.extend(Table(t.id, t.name, t.size_bytes, t.schema.rows,
-                             [c.name for c in t.schema.columns], t.schema) for t in page.tables)
+            out.extend(_table(t) for t in page.tables)
             if not page.next_page_token:
                 return out
             req.page_token = page.next_page_token
@@ -185,8 +190,7 @@ class Client:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"upload_table: no such file: {path}")
         t = self._call("UploadTable", chunks(), timeout=max(self.timeout, 600))
-        return Table(t.id, t.name, t.size_bytes, t.schema.rows,
-                     [c.name for c in t.schema.columns], t.schema)
+        return _table(t)
 
     def health(self) -> str:
         """The server's health: "SERVING" when it serves (else Unavailable,

@@ -3,7 +3,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
-from ._spec import state_name
+from ._spec import TERMINAL, state_name
 from .v1 import gantry_pb2 as pb
 
 
@@ -44,7 +44,7 @@ class StateEvent:
 
     @property
     def terminal(self) -> bool:
-        return self.state in ("SUCCEEDED", "FAILED", "CANCELLED")
+        return self.state in TERMINAL
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,16 @@ class EpochEvent:
     alarms: List[Alarm]
     stop_reason: str
     trainer_path: str
-    preview: Any = field(repr=False)
-    report: "pb.EpochReport" = field(repr=False)
+    # Left out of == (a NumPy array has no single truth value and the
+    # message mirrors the fields above) and so of the hash too.
+    preview: Any = field(repr=False, compare=False)
+    report: "pb.EpochReport" = field(repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # metrics, best_metrics and alarms are dicts and a list, which the
+        # generated hash cannot take; equal events share these fields, so
+        # the hash stays consistent with ==.
+        return hash((self.seq, self.time, self.epoch, self.epochs))
 
     @property
     def losses(self) -> Dict[str, float]:

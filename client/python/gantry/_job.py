@@ -9,13 +9,15 @@ import grpc
 from ._errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable, from_rpc_error
 from ._events import Alarm, Event, StateEvent, alarms_list, event_from_proto, metrics_dict
 from ._samples import PointsBuffer, RowsBuffer
-from ._spec import state_name
+from ._spec import TERMINAL, state_name
 from .v1 import gantry_pb2 as pb
 
 if TYPE_CHECKING:
     from ._client import Client
 
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+# watch()'s reconnect limits (wait() follows the stream with the same ones).
+_WATCH_RETRIES = 30
+_WATCH_RECONNECT_TIMEOUT = 120.0
 # A stream cut by a dying server may end with one of these instead of UNAVAILABLE.
 _CUT_MARKERS = ("stream removed", "rst_stream", "socket closed", "connection reset",
                 "goaway", "eof", "broken pipe")
@@ -136,8 +138,8 @@ class Job:
         r = self._client._call("ListSnapshots", pb.ListSnapshotsRequest(job_id=self.id))
         return list(r.epochs)
 
-    def watch(self, from_seq: int = 1, *, retries: int = 30,
-              reconnect_timeout: float = 120.0) -> Iterator[Event]:
+    def watch(self, from_seq: int = 1, *, retries: int = _WATCH_RETRIES,
+              reconnect_timeout: float = _WATCH_RECONNECT_TIMEOUT) -> Iterator[Event]:
         """The job's events from ``from_seq`` (inclusive; 1: from the start):
         StateEvent, EpochEvent and AlarmEvent, stored ones first, then live
         ones, up to and including the terminal StateEvent.
@@ -201,7 +203,8 @@ class Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         self.refresh()
         if not self.ended:
-            for _ in self._events(max(1, self.last_seq), 30, 120.0, deadline):
+            for _ in self._events(max(1, self.last_seq), _WATCH_RETRIES,
+                                  _WATCH_RECONNECT_TIMEOUT, deadline):
                 pass
             self.refresh()
         return self.state
@@ -234,7 +237,9 @@ class Job:
 
         # One message holds at most 1,000,000 values: small counts go through
         # Sample, larger ones (or a refusal naming SampleStream) SampleStream.
-        streamed = n * 2 > _SAMPLE_VALUES
+        # spec.dataset.points.dim is kept in every view; built-in kinds are 2-D.
+        dim = self.proto.spec.dataset.points.dim or 2
+        streamed = n * dim > _SAMPLE_VALUES
         if not streamed:
             try:
                 take(self._client._call("Sample", req))

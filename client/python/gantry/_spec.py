@@ -47,8 +47,10 @@ def _field_names(descriptor) -> Dict[str, str]:
     return names
 
 
-def _check_keys(d: Mapping[str, Any], descriptor, where: str) -> None:
-    names = _field_names(descriptor)
+def _check_keys(d: Mapping[str, Any], descriptor, where: str,
+                names: Optional[Dict[str, str]] = None) -> None:
+    if names is None:
+        names = _field_names(descriptor)
     for key in d:
         if not isinstance(key, str) or key not in names:
             raise InvalidArgument(f"{where}: unknown field '{key}'" + _suggest(str(key), names)
@@ -113,8 +115,8 @@ def _field_value(name: str, value: Any) -> Any:
 
 
 def _merge(spec: "pb.JobSpec", fields: Mapping[str, Any], where: str) -> None:
-    _check_keys(fields, pb.JobSpec.DESCRIPTOR, where)
     names = _field_names(pb.JobSpec.DESCRIPTOR)
+    _check_keys(fields, pb.JobSpec.DESCRIPTOR, where, names)
     for key, value in fields.items():
         name = names[key]
         spec.ClearField(name)
@@ -146,6 +148,10 @@ def build_spec(spec: Union[None, "pb.JobSpec", Mapping[str, Any]] = None,
 def state_value(state: Any) -> int:
     """A JobState number from RUNNING, running, JOB_STATE_RUNNING or a number."""
     return enum_value(pb.JobState, "JOB_STATE_", state, "state")
+
+
+# The states a job ends in (it never leaves them).
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def state_name(value: int) -> str:

@@ -36,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { freePort, spawnGantryd } from './gantryd.mjs';
+import { freePort, spawnGantryd, waitFor as waitUntil } from './gantryd.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -50,15 +50,7 @@ const TOKEN = 'cross-site-s3cret';
 function step(msg) { console.log(`[cross_site] ${msg}`); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(fn, what, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = (fn, what, timeout = TIMEOUT) => waitUntil(fn, what, timeout, 50);
 
 async function startGantryd(name, ...extra) {
   const { base, stop } = await spawnGantryd({ gantryd, out, tmp, name, extra });

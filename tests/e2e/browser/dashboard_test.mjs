@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { spawnGantryd } from './gantryd.mjs';
+import { spawnGantryd, waitFor as waitUntil, api, watchErrors } from './gantryd.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -39,13 +39,7 @@ async function startGantryd(...extra) {
   const { base } = g;
   return {
     base,
-    async api(method, p, body, headers = {}) {
-      const res = await fetch(base + p, { method, headers: { 'Content-Type': 'application/json', ...headers },
-        body: body ? JSON.stringify(body) : undefined });
-      const json = await res.json();
-      assert.ok(res.ok, `${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    },
+    api: (method, p, body, headers = {}) => api(base, method, p, body, headers),
     stop: g.stop,
   };
 }
@@ -66,20 +60,7 @@ const badge = (page) => page.evaluate(() => {
   return e ? e.textContent : null;
 });
 
-async function waitFor(fn, what, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function watchErrors(page, errors) {
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-}
+const waitFor = (fn, what, timeout = TIMEOUT) => waitUntil(fn, what, timeout, 50);
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 const d = await startGantryd();

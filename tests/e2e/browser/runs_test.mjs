@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { spawnGantryd } from './gantryd.mjs';
+import { spawnGantryd, waitFor as waitUntil, api as apiAt, watchErrors } from './gantryd.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -38,31 +38,13 @@ const TIMEOUT = 240_000;
 
 function step(msg) { console.log(`[runs] ${msg}`); }
 
-async function waitFor(fn, what, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = (fn, what, timeout = TIMEOUT) => waitUntil(fn, what, timeout, 100);
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 const g = await spawnGantryd({ gantryd, out, tmp, name: 'runs' });
 const base = g.base;
-async function api(method, p, body) {
-  const res = await fetch(base + p, { method, headers: { 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined });
-  const json = await res.json();
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = (method, p, body) => apiAt(base, method, p, body);
 const errors = [];
-function watchErrors(page) {
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-}
 const LOWER = new Set(['sliced_w1', 'mmd']);
 const camel = (s) => s.replace(/_([a-z0-9])/g, (_m, c) => c.toUpperCase());
 
@@ -113,7 +95,7 @@ try {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
-  watchErrors(page);
+  watchErrors(page, errors);
   const listStatuses = [];
   page.on('response', (r) => { if (r.url().includes('/v1/jobs?')) listStatuses.push(r.status()); });
   await page.goto(`${base}/`);
@@ -263,9 +245,16 @@ try {
     { headers: { Accept: 'text/csv' } })).text();
   assert.equal(csv, apiCsv, 'the same points as the API\'s CSV for that seed, epoch and count');
   // A bad count is refused beside the form, nothing downloaded.
+  let downloads = 0;
+  const countDownload = () => { downloads += 1; };
+  page.on('download', countDownload);
   await page.fill('#d-count', '0');
   await page.click('#download-samples');
   await page.waitForFunction(() => /points: a whole number/.test(document.querySelector('#d-error').textContent));
+  // Long enough for a download the click might have started to show up.
+  await new Promise((r) => setTimeout(r, 500));
+  page.off('download', countDownload);
+  assert.equal(downloads, 0, 'a refused count downloads nothing');
 
   step('Delete asks first: Keep leaves the job; Delete deletes');
   await page.goto(`${base}/#/jobs/${other.id}`);
@@ -293,7 +282,7 @@ try {
   step('a phone: the list keeps its key columns in view');
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   const ppage = await phone.newPage();
-  watchErrors(ppage);
+  watchErrors(ppage, errors);
   await ppage.goto(`${base}/#/?sweep=s1`);
   await ppage.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 3);
   // Inside the table's box, which does not scroll sideways.
