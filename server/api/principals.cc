@@ -1,0 +1,150 @@
+#include "server/api/principals.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "server/util/sha256.h"
+
+namespace gantry {
+namespace {
+
+// The largest credentials file read: thousands of principals fit.
+constexpr int64_t kMaxFileBytes = 1 << 20;
+
+bool ValidName(std::string_view n) {
+  if (n.empty() || n.size() > 63 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+std::vector<std::string> Words(std::string_view line) {
+  std::vector<std::string> out;
+  std::istringstream in{std::string(line)};
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer: return "viewer";
+    case Role::kMember: return "member";
+    case Role::kAdmin: return "admin";
+  }
+  return "viewer";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kViewer, Role::kMember, Role::kAdmin}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
+bool Allowed(const Principal& who, Action what, std::string_view owner) {
+  switch (who.role) {
+    case Role::kAdmin: return true;
+    case Role::kMember:
+      return what == Action::kRead || what == Action::kCreate || (!owner.empty() && owner == who.name);
+    case Role::kViewer: return what == Action::kRead;
+  }
+  return false;
+}
+
+StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view text, const std::string& path) {
+  auto out = std::make_shared<Principals>();
+  std::set<std::string> names;
+  size_t line_no = 0;
+  for (size_t start = 0; start <= text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    const std::vector<std::string> w = Words(line);
+    if (w.empty()) continue;
+    const std::string at = path + ":" + std::to_string(line_no) + ": ";
+    if (w.size() != 3) {
+      return Status::InvalidArgument(at + "expected NAME ROLE sha256:HEX, found " + std::to_string(w.size()) +
+                                     " words");
+    }
+    if (!ValidName(w[0])) {
+      return Status::InvalidArgument(at + "'" + w[0].substr(0, 64) +
+                                     "' is not a name (1..63 of [A-Za-z0-9._-], starting with a letter or digit)");
+    }
+    const std::optional<Role> role = ParseRole(w[1]);
+    if (!role) return Status::InvalidArgument(at + "'" + w[1].substr(0, 64) + "' is not one of admin, member, viewer");
+    const std::string_view digest = std::string_view(w[2]).substr(0, 7) == "sha256:"
+                                        ? std::string_view(w[2]).substr(7)
+                                        : std::string_view();
+    if (!IsSha256Hex(digest)) {
+      return Status::InvalidArgument(at + "the token must be given as sha256:HEX (64 lower-case hex digits of "
+                                          "its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself");
+    }
+    if (!names.insert(w[0]).second) return Status::InvalidArgument(at + "'" + w[0] + "' is named twice");
+    if (!out->by_hash_.emplace(std::string(digest), Principal{w[0], *role}).second) {
+      return Status::InvalidArgument(at + "'" + w[0] + "' has the token of another principal");
+    }
+  }
+  return std::shared_ptr<const Principals>(std::move(out));
+}
+
+std::shared_ptr<const Principals> Principals::SingleToken(std::string_view token) {
+  auto out = std::make_shared<Principals>();
+  out->by_hash_.emplace(Sha256Hex(token), Principal{"admin", Role::kAdmin});
+  return out;
+}
+
+std::optional<Principal> Principals::Find(std::string_view token) const {
+  auto it = by_hash_.find(Sha256Hex(token));
+  if (it == by_hash_.end()) return std::nullopt;
+  return it->second;
+}
+
+StatusOr<std::unique_ptr<PrincipalsFile>> PrincipalsFile::Open(std::string path) {
+  std::unique_ptr<PrincipalsFile> f(new PrincipalsFile(std::move(path)));
+  GANTRY_RETURN_IF_ERROR(f->Reload());
+  return f;
+}
+
+std::shared_ptr<const Principals> PrincipalsFile::Current() const {
+  MutexLock lock(&mu_);
+  return current_;
+}
+
+Status PrincipalsFile::Reload(bool* changed) {
+  if (changed != nullptr) *changed = false;
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) return Status::NotFound(path_ + ": cannot read it");
+  const int64_t mtime = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  {
+    MutexLock lock(&mu_);
+    if (current_ && mtime == mtime_ns_ && st.st_size == size_) return Status::Ok();
+  }
+  if (st.st_size > kMaxFileBytes) {
+    return Status::InvalidArgument(path_ + ": larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
+  }
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) return Status::NotFound(path_ + ": cannot read it");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = Principals::Parse(text.str(), path_);
+  if (!parsed.ok()) return parsed.status();
+  MutexLock lock(&mu_);
+  current_ = std::move(parsed).value();
+  mtime_ns_ = mtime;
+  size_ = st.st_size;
+  if (changed != nullptr) *changed = true;
+  return Status::Ok();
+}
+
+}  // namespace gantry

@@ -1,0 +1,95 @@
+// Principals: who may call gantryd, and what each may do (issue 26, point 1).
+//
+// A credentials file names each principal, its role and the SHA-256 of its
+// token, one per line; the server never stores a token itself:
+//
+//   # NAME   ROLE    TOKEN'S SHA-256 (sha256:HEX, 64 lower-case hex digits)
+//   alice    admin   sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//   ci-bot   member  sha256:...
+//
+// Names are 1..63 characters of [A-Za-z0-9._-] starting with a letter or a
+// digit; roles are admin (everything), member (create; read everything;
+// cancel and delete its own jobs) and viewer (read). `#` starts a comment.
+// A bad line is an error naming the file, the line and what is wrong; two
+// principals with one name or one token are an error. The single
+// --auth-token of older set-ups is one admin principal, "admin".
+//
+// Thread-safety: a Principals is immutable once built; share it with
+// shared_ptr<const Principals>. PrincipalsFile swaps in a new one on Reload
+// and is safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "server/util/mutex.h"
+
+namespace gantry {
+
+enum class Role { kViewer, kMember, kAdmin };
+
+// "viewer", "member", "admin".
+const char* RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+
+struct Principal {
+  std::string name;
+  Role role = Role::kViewer;
+};
+
+// What a call does, for the policy below.
+enum class Action {
+  kRead,    // GetJob, ListJobs, WatchJob, Sample, exports, reports, tables
+  kCreate,  // CreateJob, UploadTable
+  kCancel,  // CancelJob
+  kDelete,  // DeleteJob, DeleteTable
+};
+
+// Whether `who` may do `what` to something owned by `owner` (empty: no
+// owner, e.g. a job from before principals, which only admins may cancel
+// or delete).
+bool Allowed(const Principal& who, Action what, std::string_view owner);
+
+class Principals {
+ public:
+  // The principals of a credentials file's `text`; errors name `path` and
+  // the line.
+  static StatusOr<std::shared_ptr<const Principals>> Parse(std::string_view text, const std::string& path);
+  // The single-token set-up: one admin principal, "admin".
+  static std::shared_ptr<const Principals> SingleToken(std::string_view token);
+
+  // The principal whose token this is (by its SHA-256), if any.
+  std::optional<Principal> Find(std::string_view token) const;
+  size_t size() const { return by_hash_.size(); }
+
+ private:
+  std::map<std::string, Principal> by_hash_;  // SHA-256 hex of the token -> principal
+};
+
+// A credentials file, read at start and again on Reload() (SIGHUP, or when
+// its modification time changed): a file that no longer parses keeps the
+// principals read last and says why.
+class PrincipalsFile {
+ public:
+  static StatusOr<std::unique_ptr<PrincipalsFile>> Open(std::string path);
+
+  std::shared_ptr<const Principals> Current() const;
+  // Reads the file again if its modification time or size changed. OK
+  // (with *changed) or the error that kept the old principals.
+  Status Reload(bool* changed = nullptr);
+
+ private:
+  explicit PrincipalsFile(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+  mutable Mutex mu_;
+  std::shared_ptr<const Principals> current_ GUARDED_BY(mu_);
+  int64_t mtime_ns_ GUARDED_BY(mu_) = -1;
+  int64_t size_ GUARDED_BY(mu_) = -1;
+};
+
+}  // namespace gantry

@@ -1,0 +1,117 @@
+// Principals: the credentials file's format and errors, token lookup, the
+// role policy, and reloading a changed file (keeping the old principals
+// when the new file is bad).
+#include "server/api/principals.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "server/util/sha256.h"
+
+namespace gantry {
+namespace {
+
+std::string Line(const std::string& name, const std::string& role, const std::string& token) {
+  return name + " " + role + " sha256:" + Sha256Hex(token) + "\n";
+}
+
+TEST(Principals, ParsesNamesRolesAndTokenHashes) {
+  const std::string text = "# the team\n\n" + Line("alice", "admin", "a-token") +
+                           "  " + Line("ci-bot", "member", "b-token") + Line("v.1", "viewer", "c") +
+                           "# trailing comment\n";
+  auto p = Principals::Parse(text, "creds");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->size(), 3u);
+  auto alice = (*p)->Find("a-token");
+  ASSERT_TRUE(alice.has_value());
+  EXPECT_EQ(alice->name, "alice");
+  EXPECT_EQ(alice->role, Role::kAdmin);
+  EXPECT_EQ((*p)->Find("b-token")->role, Role::kMember);
+  EXPECT_EQ((*p)->Find("c")->name, "v.1");
+  EXPECT_FALSE((*p)->Find("a-token ").has_value());
+  EXPECT_FALSE((*p)->Find("").has_value());
+}
+
+TEST(Principals, ErrorsNameTheFileTheLineAndTheProblem) {
+  const std::string ok = Line("alice", "admin", "t1");
+  auto err = [](const std::string& text) { return Principals::Parse(text, "creds").status().message(); };
+  EXPECT_EQ(err(ok + "bob member\n"), "creds:2: expected NAME ROLE sha256:HEX, found 2 words");
+  EXPECT_EQ(err(ok + Line("-bob", "member", "t2")),
+            "creds:2: '-bob' is not a name (1..63 of [A-Za-z0-9._-], starting with a letter or digit)");
+  EXPECT_EQ(err(ok + Line("bob", "owner", "t2")), "creds:2: 'owner' is not one of admin, member, viewer");
+  EXPECT_EQ(err("bob member t2\n"),
+            "creds:1: the token must be given as sha256:HEX (64 lower-case hex digits of its SHA-256, e.g. "
+            "from `printf %s TOKEN | sha256sum`), never itself");
+  EXPECT_EQ(err(ok + Line("alice", "viewer", "t2")), "creds:2: 'alice' is named twice");
+  EXPECT_EQ(err(ok + Line("bob", "viewer", "t1")), "creds:2: 'bob' has the token of another principal");
+  EXPECT_TRUE(Principals::Parse("", "creds").ok());  // nobody: every token is refused
+}
+
+TEST(Principals, TheSingleTokenIsOneAdmin) {
+  auto p = Principals::SingleToken("s3cret");
+  auto admin = p->Find("s3cret");
+  ASSERT_TRUE(admin.has_value());
+  EXPECT_EQ(admin->name, "admin");
+  EXPECT_EQ(admin->role, Role::kAdmin);
+  EXPECT_FALSE(p->Find("s3cre").has_value());
+}
+
+TEST(Principals, RolesAllowWhatTheIssueSays) {
+  const Principal admin{"root", Role::kAdmin}, member{"bob", Role::kMember}, viewer{"eve", Role::kViewer};
+  for (Action a : {Action::kRead, Action::kCreate, Action::kCancel, Action::kDelete}) {
+    EXPECT_TRUE(Allowed(admin, a, "bob"));
+    EXPECT_TRUE(Allowed(admin, a, ""));
+  }
+  EXPECT_TRUE(Allowed(member, Action::kRead, "alice"));
+  EXPECT_TRUE(Allowed(member, Action::kCreate, ""));
+  EXPECT_TRUE(Allowed(member, Action::kCancel, "bob"));
+  EXPECT_TRUE(Allowed(member, Action::kDelete, "bob"));
+  EXPECT_FALSE(Allowed(member, Action::kCancel, "alice"));
+  EXPECT_FALSE(Allowed(member, Action::kDelete, "alice"));
+  EXPECT_FALSE(Allowed(member, Action::kDelete, ""));  // a job from before owners: admins only
+  EXPECT_TRUE(Allowed(viewer, Action::kRead, "bob"));
+  for (Action a : {Action::kCreate, Action::kCancel, Action::kDelete}) {
+    EXPECT_FALSE(Allowed(viewer, a, "eve"));
+  }
+  EXPECT_EQ(ParseRole("member"), Role::kMember);
+  EXPECT_FALSE(ParseRole("Member").has_value());
+}
+
+TEST(PrincipalsFile, ReloadsAChangedFileAndKeepsTheOldOnAnError) {
+  char dir[] = "/tmp/gantry-principals-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/credentials";
+  auto write = [&](const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+  };
+  write(Line("alice", "admin", "t1"));
+  auto f = PrincipalsFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE((*f)->Current()->Find("t1").has_value());
+  bool changed = true;
+  ASSERT_TRUE((*f)->Reload(&changed).ok());
+  EXPECT_FALSE(changed);  // nothing new: not read again
+
+  write(Line("alice", "admin", "t1") + Line("bob", "member", "t2"));
+  ASSERT_TRUE((*f)->Reload(&changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_EQ((*f)->Current()->Find("t2")->name, "bob");
+
+  write(Line("alice", "admin", "t1") + "bob member\n");
+  const Status bad = (*f)->Reload(&changed);
+  EXPECT_EQ(bad.message(), path + ":2: expected NAME ROLE sha256:HEX, found 2 words");
+  EXPECT_FALSE(changed);
+  EXPECT_EQ((*f)->Current()->Find("t2")->name, "bob");  // the last good file still holds
+
+  EXPECT_EQ(PrincipalsFile::Open(std::string(dir) + "/missing").status().code(), StatusCode::kNotFound);
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+}  // namespace
+}  // namespace gantry
