@@ -327,9 +327,11 @@ grpc::Status ForEachJob(Connection& conn, v1::ListJobsRequest req,
   }
 }
 
-int ListJobs(Connection& conn, const std::string& state, const std::string& selector) {
+int ListJobs(Connection& conn, const std::string& state, const std::string& selector,
+             const std::string& owner) {
   v1::ListJobsRequest req;
   req.set_label_selector(selector);
+  req.set_owner(owner);
   if (!state.empty()) {
     size_t index = 0;
     std::string error;
@@ -341,12 +343,14 @@ int ListJobs(Connection& conn, const std::string& state, const std::string& sele
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "STATE", "EPOCH", "LOSS_D", "LOSS_G", "AGE"}};
+  std::vector<std::string> owners;
   const grpc::Status s = ForEachJob(conn, req, [&](const v1::Job& job) {
     if (JsonOut(conn)) {
       std::cout << ToJson(job) << "\n";
     } else {
       rows.emplace_back();
       JobTableRow(job, &rows.back());
+      owners.push_back(job.owner());
     }
     return true;
   });
@@ -354,7 +358,17 @@ int ListJobs(Connection& conn, const std::string& state, const std::string& sele
     std::cout << std::flush;
     return conn.Fail("list", s);
   }
-  if (!JsonOut(conn)) std::cout << Table(rows);
+  if (!JsonOut(conn)) {
+    // An OWNER column when any listed job has an owner (a server with
+    // credentials), after NAME.
+    if (std::any_of(owners.begin(), owners.end(), [](const std::string& o) { return !o.empty(); })) {
+      rows[0].insert(rows[0].begin() + 2, "OWNER");
+      for (size_t i = 1; i < rows.size(); ++i) {
+        rows[i].insert(rows[i].begin() + 2, owners[i - 1].empty() ? "-" : owners[i - 1]);
+      }
+    }
+    std::cout << Table(rows);
+  }
   std::cout << std::flush;
   return kExitOk;
 }

@@ -29,7 +29,8 @@ int Submit(Connection& conn, const SubmitArgs& args);
 int GetJob(Connection& conn, const std::string& id, bool full);
 // `state` "" or a state's name; `selector` "" or "key=value[,...]" (the
 // server checks it and names a bad term).
-int ListJobs(Connection& conn, const std::string& state, const std::string& selector);
+int ListJobs(Connection& conn, const std::string& state, const std::string& selector,
+             const std::string& owner = "");
 
 // Calls `fn` with every job ListJobs returns for `req` (BASIC view, in pages
 // that fit the CLI's receive limit), newest first, until `fn` returns false.

@@ -76,7 +76,7 @@ std::string Reason(const grpc::Status& status) {
 
 int Connection::Fail(const std::string& what, const grpc::Status& status) const {
   const int code = ExitCodeFor(status);
-  if (code == kExitUnauthenticated) {
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     std::cerr << "gantry: " << what << ": " << Reason(status)
               << " (give the server's token with --token or GANTRY_TOKEN)\n";
   } else if (code == kExitUnavailable) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client/access.h"
 #include "client/args.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
@@ -97,6 +98,8 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
   auto* list_sweep_opt = list_cmd->add_option("--sweep", list_sweep, "only the jobs of this sweep (--label sweep=NAME)");
+  std::string list_owner;
+  list_cmd->add_option("--owner", list_owner, "only the jobs this principal created");
 
   gantry::cli::WatchArgs watch;
   auto* watch_cmd = app.add_subcommand("watch", "follow a job's progress until it ends");
@@ -198,6 +201,13 @@ int main(int argc, char** argv) {
 
   auto* health_cmd = app.add_subcommand("health", "check that gantryd is serving (exit 0) or not (exit 3)");
   auto* version_cmd = app.add_subcommand("version", "print the client's version");
+  auto* whoami_cmd = app.add_subcommand("whoami", "print the principal and role the token names on the server");
+  gantry::cli::AuditArgs audit;
+  auto* audit_cmd = app.add_subcommand(
+      "audit", "list the server's audit log of state-changing calls, newest first (admins: everyone's; others: their own)");
+  audit_cmd->add_option("--principal", audit.principal, "only this principal's entries");
+  audit_cmd->add_option("--target", audit.target, "only entries naming this job or table id");
+  audit_cmd->add_option("--limit", audit.limit, "at most this many entries (default 50)");
 
   std::string dashboard_url;
   bool dashboard_open = false;
@@ -318,7 +328,7 @@ int main(int argc, char** argv) {
   if (list_cmd->parsed()) {
     std::string selector;
     if (!BuildSelector("list", list_labels, list_sweep_opt, list_sweep, &selector)) return kExitUsage;
-    return gantry::cli::ListJobs(conn, state, selector);
+    return gantry::cli::ListJobs(conn, state, selector, list_owner);
   }
   if (cancel_cmd->parsed() || delete_cmd->parsed()) {
     const bool cancel = cancel_cmd->parsed();
@@ -412,5 +422,7 @@ int main(int argc, char** argv) {
   if (data_get_cmd->parsed()) return gantry::cli::DataGet(conn, id);
   if (data_rm_cmd->parsed()) return gantry::cli::DataRemove(conn, id);
   if (health_cmd->parsed()) return gantry::cli::Health(conn);
+  if (whoami_cmd->parsed()) return gantry::cli::WhoAmI(conn);
+  if (audit_cmd->parsed()) return gantry::cli::Audit(conn, audit);
   return kExitUsage;
 }

@@ -146,6 +146,7 @@ std::string DescribeJob(const v1::Job& job) {
       rows.push_back({"best metrics:", DescribeMetrics(job.best_metrics())});
   }
   if (!job.stop_reason().empty()) rows.push_back({"stopped:", job.stop_reason()});
+  if (!job.owner().empty()) rows.push_back({"owner:", job.owner()});
   if (!job.labels().empty()) {
     // In key order (a protobuf map has none of its own).
     const std::map<std::string, std::string> labels(job.labels().begin(), job.labels().end());

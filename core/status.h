@@ -30,6 +30,7 @@ enum class StatusCode {
   kUnavailable,
   kDataLoss,
   kInternal,
+  kPermissionDenied,  // the caller's role does not allow the call
 };
 
 // Returns a stable, upper-case name for `code`, e.g. "INVALID_ARGUMENT".
@@ -54,6 +55,9 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -68,7 +68,7 @@ std::string ParseRetention(const std::string& text, gantry::ManagerOptions* out)
 
 int g_signal_pipe[2] = {-1, -1};
 
-// SIGINT and SIGTERM: the signal, written to the pipe main() reads.
+// SIGINT, SIGTERM and SIGHUP: the signal, written to the pipe main() reads.
 void OnSignal(int sig) {
   const char c = static_cast<char>(sig);
   const int saved = errno;
@@ -161,6 +161,12 @@ int main(int argc, char** argv) {
                  "file holding a token; every RPC but health then needs "
                  "'authorization: Bearer <token>' (reflection is turned off)")
       ->check(CLI::ExistingFile);
+  app.add_option("--credentials-file", options.credentials_file,
+                 "file of principals, one 'NAME ROLE sha256:HEX' per line (roles admin, member, "
+                 "viewer); every RPC but health then needs a principal's token. Read again on "
+                 "SIGHUP and when it changes")
+      ->check(CLI::ExistingFile)
+      ->excludes("--auth-token-file");
   app.add_option("--http-listen", options.http_listen,
                  "HOST:PORT to serve HTTP on: the dashboard, the JSON API, event streams, "
                  "/metrics and /healthz (TLS and token as for gRPC)");
@@ -309,6 +315,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
     std::cerr << "cannot create the signal pipe\n";
     return 1;
@@ -319,6 +326,7 @@ int main(int argc, char** argv) {
   action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (options.manager.trainer_path != gantry::TrainerPath::kAten) {
@@ -340,7 +348,12 @@ int main(int argc, char** argv) {
                limit(options.manager.max_job_memory), limit(options.manager.max_memory));
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   char sig = 0;
-  while (read(g_signal_pipe[0], &sig, 1) != 1 && errno == EINTR) {
+  for (;;) {
+    while (read(g_signal_pipe[0], &sig, 1) != 1 && errno == EINTR) {
+    }
+    if (sig != SIGHUP) break;
+    spdlog::info("received SIGHUP: reading the credentials file again");
+    (void)(*server)->ReloadCredentials();  // logged there
   }
   spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();

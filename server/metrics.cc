@@ -45,6 +45,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("Points returned by Sample and SampleStream")
                  .Register(*registry_)
                  .Add({});
+  audit_failures_ = &prometheus::BuildCounter()
+                         .Name("gantry_audit_failures_total")
+                         .Help("Audit log entries the store could not keep")
+                         .Register(*registry_)
+                         .Add({});
 }
 
 Metrics::~Metrics() = default;
@@ -71,6 +76,7 @@ void Metrics::Rpc(const std::string& method, int grpc_code) {
 }
 
 void Metrics::WatchOpened() { watches_->Increment(); }
+void Metrics::AuditFailed() { audit_failures_->Increment(); }
 void Metrics::WatchClosed() { watches_->Decrement(); }
 void Metrics::PointsSampled(int64_t count) { points_->Increment(static_cast<double>(count)); }
 

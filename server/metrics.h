@@ -7,6 +7,7 @@
 //   gantry_rpcs_total{method,code}        RPCs by method and status code (counter)
 //   gantry_watch_streams_open             open WatchJob and SSE event streams (gauge)
 //   gantry_points_sampled_total           points returned by Sample/SampleStream (counter)
+//   gantry_audit_failures_total           audit entries the store could not keep (counter)
 //
 // prometheus-cpp-core holds the metrics and writes the text format; the
 // endpoint is gantryd's HTTP server (http_server.h).
@@ -53,6 +54,7 @@ class Metrics {
   void WatchOpened();
   void WatchClosed();
   void PointsSampled(int64_t count);
+  void AuditFailed();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -62,6 +64,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rpcs_;
   prometheus::Gauge* watches_;
   prometheus::Counter* points_;
+  prometheus::Counter* audit_failures_;
 };
 
 }  // namespace gantry

@@ -24,6 +24,8 @@ namespace {
 constexpr int kFollowerThreads = 2;
 // How often the health check looks at Calls::NotServing().
 constexpr auto kHealthEvery = std::chrono::milliseconds(200);
+// --credentials-file is looked at every this many health ticks (1 s).
+constexpr int64_t kCredentialsEvery = 5;
 
 // GetServerInfo's answer; `http_port` is the port HTTP bound (0: none).
 v1::ServerInfo Info(const ServerOptions& options, int http_port) {
@@ -94,7 +96,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection serves the whole schema to anyone: only without a token, and
   // not with --no-reflection.
-  if (options.reflection && options.auth_token.empty()) {
+  if (options.reflection && options.auth_token.empty() && options.credentials_file.empty()) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   }
 
@@ -126,7 +128,23 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   auto manager = JobManager::Create(options.manager, s->monitored_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
-  s->calls_ = std::make_unique<Calls>(s->manager_.get(), options.auth_token, s->metrics_.get());
+  Calls::PrincipalsSource principals;
+  if (!options.credentials_file.empty()) {
+    if (!options.auth_token.empty()) {
+      return Status::InvalidArgument("--credentials-file and --auth-token: give one of the two (the "
+                                     "file may name an admin in place of the token)");
+    }
+    auto file = PrincipalsFile::Open(options.credentials_file);
+    if (!file.ok()) return Status(file.status().code(), "--credentials-file: " + file.status().message());
+    s->principals_ = std::move(file).value();
+    PrincipalsFile* read = s->principals_.get();
+    principals = [read] { return read->Current(); };
+    spdlog::info("credentials file {}: {} principals", options.credentials_file,
+                 read->Current()->size());
+  } else if (!options.auth_token.empty()) {
+    principals = [single = Principals::SingleToken(options.auth_token)] { return single; };
+  }
+  s->calls_ = std::make_unique<Calls>(s->manager_.get(), std::move(principals), s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
   SessionsOptions sessions;
   sessions.lifetime_ns = options.session_lifetime_ns;
@@ -180,7 +198,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.RegisterService(s->service_.get());
-  if (!(options.reflection && options.auth_token.empty())) {
+  if (!(options.reflection && options.auth_token.empty() && options.credentials_file.empty())) {
     // Linking gRPC's reflection library registers its plugin for every
     // server at load time; take it out of this one.
     builder.SetOption(std::make_unique<WithoutReflection>());
@@ -204,12 +222,31 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->health_ = std::thread([raw = s.get()] { raw->HealthLoop(); });
   spdlog::info("gantryd listening on {} (port {}, {}{}), {} training workers, queue {}",
                options.listen, s->port_, options.tls_cert_file.empty() ? "plaintext" : "TLS",
-               options.auth_token.empty() ? "" : ", bearer tokens required",
+               options.auth_token.empty() && options.credentials_file.empty() ? "" : ", bearer tokens required",
                options.manager.max_concurrent_jobs, options.manager.max_queued_jobs);
   return s;
 }
 
+Status GantryServer::ReloadCredentials() {
+  if (!principals_) return Status::Ok();
+  bool changed = false;
+  const Status read = principals_->Reload(&changed);
+  MutexLock lock(&credentials_mu_);
+  if (!read.ok()) {
+    // Said once per distinct error, not every second.
+    if (read.message() != credentials_error_) {
+      spdlog::error("credentials file not reloaded, the principals read last stay: {}", read.message());
+      credentials_error_ = read.message();
+    }
+    return read;
+  }
+  credentials_error_.clear();
+  if (changed) spdlog::info("credentials file reloaded: {} principals", principals_->Current()->size());
+  return Status::Ok();
+}
+
 void GantryServer::HealthLoop() {
+  int64_t ticks = 0;
   bool serving = true;
   MutexLock lock(&health_mu_);
   while (!health_stop_) {
@@ -217,6 +254,7 @@ void GantryServer::HealthLoop() {
     while (!health_stop_ && health_cv_.WaitUntil(&health_mu_, deadline)) {
     }
     if (health_stop_) break;
+    if (principals_ && ++ticks % kCredentialsEvery == 0) ReloadCredentials();
     const auto why = calls_->NotServing();
     if (why.has_value() == !serving) continue;
     serving = !why;

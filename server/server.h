@@ -54,8 +54,12 @@ struct ServerOptions {
   bool reflection = true;  // off whenever auth_token is set (it cannot check tokens)
   // TLS: PEM files of the server's certificate chain and key (both or none).
   std::string tls_cert_file, tls_key_file;
-  // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>".
+  // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>":
+  // the single auth_token (one admin principal, "admin"), or the token of a
+  // principal in credentials_file (server/api/principals.h; read again on
+  // SIGHUP and when it changes). At most one of the two.
   std::string auth_token;
+  std::string credentials_file;
   // HOST:PORT for the HTTP server (dashboard, JSON API, SSE, /metrics,
   // /healthz; TLS and token as for gRPC), or empty for none.
   std::string http_listen;
@@ -95,6 +99,11 @@ class GantryServer {
   Sessions& sessions() { return *sessions_; }
   LoginThrottle& login_throttle() { return *login_throttle_; }
 
+  // Reads --credentials-file again if it changed (the health loop also does
+  // it once a second; main() on SIGHUP). A file that no longer parses keeps
+  // the principals read last; the error is returned and logged once.
+  Status ReloadCredentials() EXCLUDES(credentials_mu_);
+
   // Drains: health goes NOT_SERVING, new jobs are refused, running jobs stop
   // between batches, open streams end with a status; then in-flight calls
   // get `grace` to finish before they are cancelled. Idempotent.
@@ -110,6 +119,9 @@ class GantryServer {
   std::unique_ptr<Tables> tables_;
   std::unique_ptr<Sessions> sessions_;  // over monitored_
   std::unique_ptr<LoginThrottle> login_throttle_;
+  std::unique_ptr<PrincipalsFile> principals_;  // --credentials-file, if any
+  Mutex credentials_mu_;
+  std::string credentials_error_ GUARDED_BY(credentials_mu_);  // the last reload's, logged once
   std::unique_ptr<Calls> calls_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<WorkPool> followers_pool_;  // WatchJob steps (service.cc)

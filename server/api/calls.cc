@@ -14,6 +14,7 @@
 #include "server/jobs/convert.h"
 #include "server/jobs/table_jobs.h"
 #include "server/util/mutex.h"
+#include "server/util/clock.h"
 #include "server/util/page_token.h"
 #include "server/util/safe_text.h"
 
@@ -95,6 +96,7 @@ v1::Job JobToProto(const JobRow& r, v1::JobView view) {
   out.set_last_seq(r.last_seq);
   out.set_memory_estimate_bytes(r.memory_bytes);
   out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
+  out.set_owner(r.created_by);
   return out;
 }
 
@@ -128,8 +130,12 @@ Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::Sam
   return Status::Ok();
 }
 
-grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization) const {
-  if (auth_token_.empty()) return grpc::Status::OK;
+grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization,
+                                 Principal* who) const {
+  if (!principals_) {
+    if (who != nullptr) *who = OpenServerCaller();
+    return grpc::Status::OK;
+  }
   if (!authorization) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <token>' metadata");
@@ -144,12 +150,65 @@ grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authoriz
   }
   value.remove_prefix(space);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  const std::string& expected = auth_token_;
-  // Compare in constant time.
-  unsigned diff = value.size() != expected.size();
-  for (size_t i = 0; i < value.size() && i < expected.size(); ++i) diff |= value[i] ^ expected[i];
-  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  // Looked up by the token's SHA-256: what is compared is a digest, which
+  // tells a guesser nothing about how close the guess was.
+  const std::shared_ptr<const Principals> known = principals_();
+  std::optional<Principal> found = known ? known->Find(value) : std::nullopt;
+  if (!found) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+  if (who != nullptr) *who = std::move(*found);
   return grpc::Status::OK;
+}
+
+std::optional<Principal> Calls::SessionCaller(std::string_view stored) const {
+  if (!principals_) return OpenServerCaller();
+  const std::shared_ptr<const Principals> known = principals_();
+  return known ? known->FindSession(stored) : std::nullopt;
+}
+
+Status Calls::Authorize(const Principal& who, Action what, std::string_view action,
+                        const std::string& target, std::string_view owner) const {
+  if (Allowed(who, what, owner)) return Status::Ok();
+  std::string why = std::string(action) + ": " + RoleName(who.role) + " '" + who.name + "' may not ";
+  switch (what) {
+    case Action::kRead: why += "read"; break;
+    case Action::kCreate: why += "create jobs or tables"; break;
+    case Action::kCancel:
+    case Action::kDelete:
+      why += what == Action::kCancel ? "cancel " : "delete ";
+      if (who.role == Role::kViewer) {
+        why += "anything (viewers only read)";
+      } else if (owner.empty()) {
+        why += target.empty() ? "this" : SafeText(target);
+        why += ": it has no owner, and only admins act on it";
+      } else {
+        why += "job " + SafeText(target) + ", which belongs to '" + std::string(owner) +
+               "' (members act on their own jobs only)";
+      }
+      break;
+  }
+  Status denied = Status::PermissionDenied(std::move(why));
+  Audit(who, action, target, denied, /*allowed=*/false);
+  return denied;
+}
+
+void Calls::Audit(const Principal& who, std::string_view action, const std::string& target,
+                  const Status& outcome, bool allowed) const {
+  AuditRow row;
+  row.time_ns = NowNs();
+  row.principal = who.name;
+  row.role = RoleName(who.role);
+  row.action = std::string(action);
+  row.target = target.substr(0, 256);
+  row.allowed = allowed;
+  row.code = StatusCodeName(outcome.code());
+  row.message = SafeText(outcome.message(), 300);
+  if (store_ == nullptr) return;
+  const auto stored = store_->AppendAudit(row, kAuditKeep);
+  if (!stored.ok()) {
+    spdlog::error("audit: cannot store {} {} by '{}' ({}): {}", row.action, SafeText(row.target),
+                  SafeText(row.principal), row.code, stored.status().ToString());
+    if (metrics_ != nullptr) metrics_->AuditFailed();
+  }
 }
 
 bool Calls::Offload(std::function<void()> task) const {
@@ -182,7 +241,14 @@ std::optional<std::string> Calls::NotServing() const {
   return std::nullopt;
 }
 
-StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
+StatusOr<v1::Job> Calls::CreateJob(const Principal& who, const v1::CreateJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kCreate, "CreateJob", "", ""));
+  auto created = CreateJobAs(who.name, request);
+  Audit(who, "CreateJob", created.ok() ? created->id() : std::string(), created.status());
+  return created;
+}
+
+StatusOr<v1::Job> Calls::CreateJobAs(const std::string& owner, const v1::CreateJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(CheckName("name", request.name()));
   GANTRY_RETURN_IF_ERROR(CheckName("request_id", request.request_id()));
   NewJob job;
@@ -190,6 +256,7 @@ StatusOr<v1::Job> Calls::CreateJob(const v1::CreateJobRequest& request) {
   job.name = request.name();
   job.request_id = request.request_id();
   job.labels = Labels(request.labels().begin(), request.labels().end());
+  job.created_by = owner;
   auto row = manager_->Create(job);
   if (!row.ok()) return row.status();
   return JobToProto(*row, v1::JOB_VIEW_BASIC);
@@ -215,9 +282,17 @@ StatusOr<v1::ListSnapshotsResponse> Calls::ListSnapshots(const v1::ListSnapshots
   return out;
 }
 
-v1::ServerInfo Calls::GetServerInfo() const {
-  MutexLock lock(&info_mu_);
-  return server_info_;
+v1::ServerInfo Calls::GetServerInfo(const Principal& who) const {
+  v1::ServerInfo out;
+  {
+    MutexLock lock(&info_mu_);
+    out = server_info_;
+  }
+  if (principals_) {
+    out.set_principal(who.name);
+    out.set_role(RoleName(who.role));
+  }
+  return out;
 }
 
 void Calls::set_server_info(v1::ServerInfo info) {
@@ -238,6 +313,7 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
   JobsQuery query;
   query.state = request.state();
   query.label_selector = request.label_selector();
+  query.created_by = request.owner();
   query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   if (!request.page_token().empty()) {
     int64_t start = 0;
@@ -273,17 +349,80 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
   return out;
 }
 
-StatusOr<v1::Job> Calls::CancelJob(const v1::CancelJobRequest& request) {
-  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
+Status Calls::AuthorizeOnJob(const Principal& who, Action what, const char* action,
+                             const std::string& job_id) const {
+  GANTRY_RETURN_IF_ERROR(CheckJobId(job_id));
+  if (who.role == Role::kAdmin) return Status::Ok();
+  std::string owner;
+  if (who.role != Role::kViewer) {
+    // The owner never changes: reading it before acting leaves no gap.
+    auto row = manager_->Get(job_id, ReadPoints::kNo);
+    if (!row.ok()) return row.status();
+    owner = row->created_by;
+  }
+  return Authorize(who, what, action, job_id, owner);
+}
+
+StatusOr<v1::Job> Calls::CancelJob(const Principal& who, const v1::CancelJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(AuthorizeOnJob(who, Action::kCancel, "CancelJob", request.job_id()));
   auto row = manager_->Cancel(request.job_id());
+  Audit(who, "CancelJob", request.job_id(), row.status());
   if (!row.ok()) return row.status();
   return JobToProto(*row, v1::JOB_VIEW_BASIC);
 }
 
-StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const v1::DeleteJobRequest& request) {
-  GANTRY_RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  GANTRY_RETURN_IF_ERROR(manager_->Delete(request.job_id()));
+StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const Principal& who, const v1::DeleteJobRequest& request) {
+  GANTRY_RETURN_IF_ERROR(AuthorizeOnJob(who, Action::kDelete, "DeleteJob", request.job_id()));
+  const Status deleted = manager_->Delete(request.job_id());
+  Audit(who, "DeleteJob", request.job_id(), deleted);
+  GANTRY_RETURN_IF_ERROR(deleted);
   return v1::DeleteJobResponse();
+}
+
+StatusOr<v1::ListAuditResponse> Calls::ListAudit(const Principal& who,
+                                                 const v1::ListAuditRequest& request) const {
+  if (request.page_size() < 0 || request.page_size() > kMaxJobsPageSize) {
+    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
+                                   " is out of range 0.." + std::to_string(kMaxJobsPageSize));
+  }
+  if (store_ == nullptr) return Status::FailedPrecondition("this server keeps no audit log");
+  AuditQuery query;
+  query.principal = request.principal();
+  query.target = request.target();
+  if (who.role != Role::kAdmin) {
+    if (!query.principal.empty() && query.principal != who.name) {
+      return Status::PermissionDenied("ListAudit: " + std::string(RoleName(who.role)) + " '" +
+                                      who.name + "' may read only its own audit entries");
+    }
+    query.principal = who.name;
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  query.limit = page_size + 1;
+  if (!request.page_token().empty()) {
+    int64_t start = 0;
+    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
+    query.before_seq = start == INT64_MAX ? 0 : start + 1;
+  }
+  auto rows = store_->ListAudit(query);
+  if (!rows.ok()) return rows.status();
+  v1::ListAuditResponse out;
+  for (const AuditRow& row : *rows) {
+    if (out.entries_size() == page_size) {
+      out.set_next_page_token(MakePageToken(row.seq));
+      break;
+    }
+    v1::AuditEntry* e = out.add_entries();
+    e->set_seq(row.seq);
+    SetTimestamp(row.time_ns, e->mutable_time());
+    e->set_principal(row.principal);
+    e->set_role(row.role);
+    e->set_action(row.action);
+    e->set_target(row.target);
+    e->set_allowed(row.allowed);
+    e->set_code(row.code);
+    e->set_message(row.message);
+  }
+  return out;
 }
 
 StatusOr<v1::GetDatasetResponse> Calls::GetDataset(const v1::GetDatasetRequest& request) const {
@@ -419,22 +558,28 @@ Status NoTables() {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Tables::Upload>> Calls::StartTableUpload() {
+StatusOr<std::unique_ptr<Tables::Upload>> Calls::StartTableUpload(const Principal& who) {
   if (tables_ == nullptr) return NoTables();
+  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kCreate, "UploadTable", "", ""));
   if (manager_->draining()) return Status::Unavailable("the server is shutting down");
   return tables_->StartUpload();
 }
 
-StatusOr<v1::TableInfo> Calls::FinishTableUpload(Tables::Upload& upload) {
+StatusOr<v1::TableInfo> Calls::FinishTableUpload(const Principal& who, Tables::Upload& upload) {
   if (tables_ == nullptr) return NoTables();
-  return tables_->Finish(upload);
+  auto info = tables_->Finish(upload);
+  Audit(who, "UploadTable", info.ok() ? info->id() : std::string(), info.status());
+  return info;
 }
 
-StatusOr<v1::TableInfo> Calls::UploadTable(const std::string& name, const std::string& delimiter,
-                                           const std::string& bytes) {
+StatusOr<v1::TableInfo> Calls::UploadTable(const Principal& who, const std::string& name,
+                                           const std::string& delimiter, const std::string& bytes) {
   if (tables_ == nullptr) return NoTables();
+  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kCreate, "UploadTable", "", ""));
   if (manager_->draining()) return Status::Unavailable("the server is shutting down");
-  return tables_->Put(name, delimiter, bytes);
+  auto info = tables_->Put(name, delimiter, bytes);
+  Audit(who, "UploadTable", info.ok() ? info->id() : std::string(), info.status());
+  return info;
 }
 
 StatusOr<v1::TableInfo> Calls::GetTable(const v1::GetTableRequest& request) const {
@@ -447,9 +592,13 @@ StatusOr<v1::ListTablesResponse> Calls::ListTables(const v1::ListTablesRequest& 
   return tables_->List(request);
 }
 
-StatusOr<v1::DeleteTableResponse> Calls::DeleteTable(const v1::DeleteTableRequest& request) {
+StatusOr<v1::DeleteTableResponse> Calls::DeleteTable(const Principal& who,
+                                                     const v1::DeleteTableRequest& request) {
   if (tables_ == nullptr) return NoTables();
-  GANTRY_RETURN_IF_ERROR(tables_->Delete(request.table_id()));
+  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kDelete, "DeleteTable", request.table_id(), ""));
+  const Status deleted = tables_->Delete(request.table_id());
+  Audit(who, "DeleteTable", request.table_id(), deleted);
+  GANTRY_RETURN_IF_ERROR(deleted);
   return v1::DeleteTableResponse();
 }
 

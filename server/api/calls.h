@@ -5,6 +5,11 @@
 // gantry's Status; the transports map it once (status_map.h), log and count
 // the call with Log().
 //
+// Who may call: Authenticate names the caller's Principal (principals.h);
+// the state-changing calls take it, check its role (Allowed) and write one
+// audit entry each, allowed or refused (Store::AppendAudit); reads need only
+// a principal.
+//
 // Thread-safety: every method is safe from any thread; all state is in the
 // JobManager (and the Metrics, which are thread-safe).
 #pragma once
@@ -27,6 +32,7 @@
 #include "gantry/v1/gantry.pb.h"
 #include "server/jobs/event_cursor.h"
 #include "server/jobs/job_manager.h"
+#include "server/api/principals.h"
 #include "server/api/sessions.h"
 #include "server/store/monitored_store.h"
 #include "server/jobs/tables.h"
@@ -62,6 +68,9 @@ struct SamplePlan {
 // too few rows meet the plan's conditions.
 Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::SampleResponse* out);
 
+// Entries kept in the audit log; older ones are deleted as new ones come.
+inline constexpr int64_t kAuditKeep = 100'000;
+
 // The exported TorchScript file and the epoch of its snapshot.
 struct ExportedGenerator {
   std::string bytes;
@@ -72,23 +81,44 @@ class Calls {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `auth_token` empty: no token is required. `metrics` may be null.
-  Calls(JobManager* manager, std::string auth_token, Metrics* metrics)
-      : manager_(manager), auth_token_(std::move(auth_token)), metrics_(metrics) {}
+  // Where the principals come from: a fixed set (the single --auth-token)
+  // or a credentials file that may change (PrincipalsFile::Current).
+  using PrincipalsSource = std::function<std::shared_ptr<const Principals>()>;
+
+  // `principals` null: no credentials are required and every caller is
+  // OpenServerCaller(). `metrics` may be null.
+  Calls(JobManager* manager, PrincipalsSource principals, Metrics* metrics)
+      : manager_(manager), principals_(std::move(principals)), metrics_(metrics) {}
   Calls(const Calls&) = delete;
   Calls& operator=(const Calls&) = delete;
 
-  // OK when no token is required or `authorization` is "Bearer <token>"
-  // (compared in constant time); else UNAUTHENTICATED saying what is wrong.
-  // nullopt: the caller presented no credentials at all.
-  grpc::Status Authenticate(const std::optional<std::string_view>& authorization) const;
-  bool token_required() const { return !auth_token_.empty(); }
+  // OK, naming the caller in *who (when given), when no credentials are
+  // required or `authorization` is "Bearer <token>" of a known principal
+  // (looked up by the token's SHA-256); else UNAUTHENTICATED saying what is
+  // wrong. nullopt: the caller presented no credentials at all.
+  grpc::Status Authenticate(const std::optional<std::string_view>& authorization,
+                            Principal* who = nullptr) const;
+  // The principal of a dashboard session (Sessions::Check's principal), if
+  // it is still known with the same token.
+  std::optional<Principal> SessionCaller(std::string_view stored) const;
+  bool token_required() const { return static_cast<bool>(principals_); }
 
-  StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
+  // The audit log's entry for one state-changing call by `who`: its
+  // outcome, and whether the role allowed it. Never fails the call: a
+  // store that cannot write it is logged and counted.
+  void Audit(const Principal& who, std::string_view action, const std::string& target,
+             const Status& outcome, bool allowed = true) const;
+
+  StatusOr<v1::Job> CreateJob(const Principal& who, const v1::CreateJobRequest& request);
+  // CreateJob's work, owned by `owner`, neither checked nor audited.
+  StatusOr<v1::Job> CreateJobAs(const std::string& owner, const v1::CreateJobRequest& request);
   StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request) const;
   StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
-  StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);
-  StatusOr<v1::DeleteJobResponse> DeleteJob(const v1::DeleteJobRequest& request);
+  StatusOr<v1::Job> CancelJob(const Principal& who, const v1::CancelJobRequest& request);
+  StatusOr<v1::DeleteJobResponse> DeleteJob(const Principal& who, const v1::DeleteJobRequest& request);
+  // Admins read every entry; others only their own (a request for another
+  // principal's is PERMISSION_DENIED).
+  StatusOr<v1::ListAuditResponse> ListAudit(const Principal& who, const v1::ListAuditRequest& request) const;
   StatusOr<v1::GetDatasetResponse> GetDataset(const v1::GetDatasetRequest& request) const;
   // All points in one message (at most kMaxUnarySampleValues values).
   // `chosen`: the snapshot QuickSample chose for this request (the job's row
@@ -112,8 +142,9 @@ class Calls {
   StatusOr<v1::TableReport> GetTableReport(const v1::GetTableReportRequest& request) const;
   // The kept snapshots' epochs (JobManager::ListSnapshots); reads the store.
   StatusOr<v1::ListSnapshotsResponse> ListSnapshots(const v1::ListSnapshotsRequest& request) const;
-  // What this server is: set once HTTP listens (its port may be chosen then).
-  v1::ServerInfo GetServerInfo() const;
+  // What this server is (set once HTTP listens: its port may be chosen
+  // then), and who asked.
+  v1::ServerInfo GetServerInfo(const Principal& who) const;
   void set_server_info(v1::ServerInfo info);
 
   // Tables (tables.h). An UploadTable stream: StartTableUpload (UNAVAILABLE
@@ -121,13 +152,15 @@ class Calls {
   // progress), Upload::Add for each message, then FinishTableUpload, which
   // parses the file: call it off the RPC threads. UploadTable does all of it
   // for a whole file (the HTTP API).
-  StatusOr<std::unique_ptr<Tables::Upload>> StartTableUpload();
-  StatusOr<v1::TableInfo> FinishTableUpload(Tables::Upload& upload);
-  StatusOr<v1::TableInfo> UploadTable(const std::string& name, const std::string& delimiter,
-                                      const std::string& bytes);
+  // Uploading needs a role that creates (member or admin); deleting one,
+  // admin (a table is content-addressed: it has no one owner).
+  StatusOr<std::unique_ptr<Tables::Upload>> StartTableUpload(const Principal& who);
+  StatusOr<v1::TableInfo> FinishTableUpload(const Principal& who, Tables::Upload& upload);
+  StatusOr<v1::TableInfo> UploadTable(const Principal& who, const std::string& name,
+                                      const std::string& delimiter, const std::string& bytes);
   StatusOr<v1::TableInfo> GetTable(const v1::GetTableRequest& request) const;
   StatusOr<v1::ListTablesResponse> ListTables(const v1::ListTablesRequest& request) const;
-  StatusOr<v1::DeleteTableResponse> DeleteTable(const v1::DeleteTableRequest& request);
+  StatusOr<v1::DeleteTableResponse> DeleteTable(const Principal& who, const v1::DeleteTableRequest& request);
 
   // One log line and one gantry_rpcs_total count per call.
   void Log(const char* method, const std::string& job_id, const grpc::Status& status,
@@ -164,8 +197,9 @@ class Calls {
   // RESOURCE_EXHAUSTED: the work pool's queue is full.
   Status Busy() const;
   // Whether the server serves, and why not: draining, or the store's writes
-  // failing (`store` may be null: no store health).
-  void set_store(const MonitoredStore* store) { store_ = store; }
+  // failing; the store also keeps the audit log (`store` may be null: no
+  // store health, no audit log).
+  void set_store(MonitoredStore* store) { store_ = store; }
   // The table resource; without it (null) the table calls answer
   // FAILED_PRECONDITION. Set before serving; outlives this object.
   void set_tables(Tables* tables) { tables_ = tables; }
@@ -191,11 +225,21 @@ class Calls {
 
   JobManager* const manager_;
   WorkPool* pool_ = nullptr;
-  const MonitoredStore* store_ = nullptr;
+  MonitoredStore* store_ = nullptr;
   Tables* tables_ = nullptr;
   Sessions* sessions_ = nullptr;
   LoginThrottle* login_throttle_ = nullptr;
-  const std::string auth_token_;
+  // PERMISSION_DENIED, audited, when `who` may not do `what` to something
+  // of `owner`'s.
+  Status Authorize(const Principal& who, Action what, std::string_view action,
+                   const std::string& target, std::string_view owner) const;
+
+  // Authorize for a job's cancel or delete: reads its owner when the role
+  // needs it (NOT_FOUND for an unknown job).
+  Status AuthorizeOnJob(const Principal& who, Action what, const char* action,
+                        const std::string& job_id) const;
+
+  const PrincipalsSource principals_;
   Metrics* const metrics_;
   mutable Mutex info_mu_;
   v1::ServerInfo server_info_ GUARDED_BY(info_mu_);

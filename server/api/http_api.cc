@@ -247,7 +247,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     Unary(calls, "CreateJob", "", res, [&]() -> StatusOr<v1::Job> {
       v1::CreateJobRequest request;
       GANTRY_RETURN_IF_ERROR(ParseBody(req, &request));
-      return calls.CreateJob(request);
+      return calls.CreateJob(req.caller, request);
     });
   });
 
@@ -258,6 +258,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
       if (page_size) request.set_page_size(*page_size);
       request.set_page_token(req.get_param_value("page_token"));
       request.set_label_selector(RawQueryValue(req, "label_selector"));
+      request.set_owner(req.get_param_value("owner"));
       auto view = QueryView(req);
       if (!view.ok()) return view.status();
       request.set_view(*view);
@@ -285,13 +286,13 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
   server.Post(job + ":cancel", [&calls](const Request& req, Response& res) {
     v1::CancelJobRequest request;
     request.set_job_id(JobId(req));
-    Unary(calls, "CancelJob", request.job_id(), res, [&] { return calls.CancelJob(request); });
+    Unary(calls, "CancelJob", request.job_id(), res, [&] { return calls.CancelJob(req.caller, request); });
   });
 
   server.Delete(job, [&calls](const Request& req, Response& res) {
     v1::DeleteJobRequest request;
     request.set_job_id(JobId(req));
-    Unary(calls, "DeleteJob", request.job_id(), res, [&] { return calls.DeleteJob(request); });
+    Unary(calls, "DeleteJob", request.job_id(), res, [&] { return calls.DeleteJob(req.caller, request); });
   });
 
   server.Get(job + "/samples", [&calls](const Request& req, Response& res) {
@@ -395,9 +396,21 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     Unary(calls, "ListSnapshots", request.job_id(), res, [&] { return calls.ListSnapshots(request); });
   });
 
-  server.Get("/v1/server", [&calls](const Request&, Response& res) {
+  server.Get("/v1/server", [&calls](const Request& req, Response& res) {
     Unary(calls, "GetServerInfo", "", res,
-          [&]() -> StatusOr<v1::ServerInfo> { return calls.GetServerInfo(); });
+          [&]() -> StatusOr<v1::ServerInfo> { return calls.GetServerInfo(req.caller); });
+  });
+
+  server.Get("/v1/audit", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListAudit", "", res, [&]() -> StatusOr<v1::ListAuditResponse> {
+      v1::ListAuditRequest request;
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      request.set_principal(req.get_param_value("principal"));
+      request.set_target(req.get_param_value("target"));
+      return calls.ListAudit(req.caller, request);
+    });
   });
 
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {
@@ -410,8 +423,8 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     Unary(calls, "UploadTable", "", res, [&]() -> StatusOr<v1::TableInfo> {
       // Raw values: a name may hold '=' and a tab delimiter comes as %09.
       return calls.OnPool<v1::TableInfo>([&] {
-        return calls.UploadTable(RawQueryValue(req, "name"), RawQueryValue(req, "delimiter"),
-                                 req.body);
+        return calls.UploadTable(req.caller, RawQueryValue(req, "name"),
+                                 RawQueryValue(req, "delimiter"), req.body);
       });
     });
   });
@@ -436,7 +449,7 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     v1::DeleteTableRequest request;
     request.set_table_id(JobId(req));
     Unary(calls, "DeleteTable", request.table_id(), res,
-          [&] { return calls.DeleteTable(request); });
+          [&] { return calls.DeleteTable(req.caller, request); });
   });
 }
 

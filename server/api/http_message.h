@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/api/principals.h"
 #include "server/util/mutex.h"
 
 namespace gantry {
@@ -36,6 +37,9 @@ struct HttpRequest {
   std::string body;
   std::string remote_addr;  // the client's IP address, as text
   bool tls = false;
+  // Who asked: set by the server once the request's credentials (a bearer
+  // token or a session) are checked; a viewer with no name until then.
+  Principal caller;
 
   bool has_header(const std::string& name) const;
   // The first value of `name` (any case), or "".

@@ -362,16 +362,34 @@ void HttpServer::Handle(Request& req, Response& res) const {
       return ReplyError(res, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *why), 415);
     }
   }
-  if (!metrics_only_ && NeedsCredentials(req) && !req.has_header("Authorization")) {
-    auto id = SessionCookie(req);
-    if (!id || calls_->sessions() == nullptr) {
-      return Unauthenticated(req, calls_->Authenticate(std::nullopt), res);
-    }
-    auto state = calls_->sessions()->Check(*id);
-    if (!state.ok()) return ReplyError(res, ToGrpcStatus(state.status()));
-    if (*state != SessionState::kLive) {
-      return Unauthenticated(
-          req, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, SessionStateMessage(*state)), res);
+  if (!calls_->token_required()) {
+    req.caller = OpenServerCaller();
+  } else if (!metrics_only_ && NeedsCredentials(req)) {
+    if (req.has_header("Authorization")) {
+      // Screen() accepted the token; this names its principal.
+      const grpc::Status auth = calls_->Authenticate(req.get_header_value("Authorization"), &req.caller);
+      if (!auth.ok()) return Unauthenticated(req, auth, res);  // the file changed meanwhile
+    } else {
+      auto id = SessionCookie(req);
+      if (!id || calls_->sessions() == nullptr) {
+        return Unauthenticated(req, calls_->Authenticate(std::nullopt), res);
+      }
+      std::string principal;
+      auto state = calls_->sessions()->Check(*id, &principal);
+      if (!state.ok()) return ReplyError(res, ToGrpcStatus(state.status()));
+      if (*state != SessionState::kLive) {
+        return Unauthenticated(
+            req, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, SessionStateMessage(*state)), res);
+      }
+      std::optional<Principal> caller = calls_->SessionCaller(principal);
+      if (!caller) {
+        return Unauthenticated(req,
+                               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                            "the session's principal is no longer known with that "
+                                            "token; log in again"),
+                               res);
+      }
+      req.caller = std::move(*caller);
     }
   }
   if (!router_.Dispatch(req, res)) NoRoute(req, res);
@@ -421,13 +439,15 @@ void HttpServer::Routes(const HttpOptions& options, bool secure) {
       if (name == "token") token = value;
     }
     if (!calls.token_required() || calls.sessions() == nullptr) return res.set_redirect("/", 303);
-    if (!calls.Authenticate("Bearer " + token).ok()) {
+    Principal who;
+    if (!calls.Authenticate("Bearer " + token, &who).ok()) {
       if (throttle != nullptr) throttle->Failed(req.remote_addr);
       res.status = 401;
       return LoginPage(res, "That token is not valid.");
     }
     if (throttle != nullptr) throttle->Succeeded(req.remote_addr);
-    auto session = calls.sessions()->Create();
+    auto session = calls.sessions()->Create(SessionPrincipal(who));
+    calls.Audit(who, "Login", "", session.status());
     if (!session.ok()) {
       res.status = 503;
       return LoginPage(res, "The server cannot store the session now; try again.");
@@ -437,7 +457,12 @@ void HttpServer::Routes(const HttpOptions& options, bool secure) {
   });
   server.Post("/logout", [&calls, secure](const Request& req, Response& res) {
     if (auto id = SessionCookie(req); id && calls.sessions() != nullptr) {
+      std::string principal;
+      auto state = calls.sessions()->Check(*id, &principal);
+      const std::optional<Principal> who =
+          state.ok() && *state == SessionState::kLive ? calls.SessionCaller(principal) : std::nullopt;
       const Status revoked = calls.sessions()->Revoke(*id);
+      if (who) calls.Audit(*who, "Logout", "", revoked);
       if (!revoked.ok()) {
         ReplyError(res, ToGrpcStatus(revoked));
         return;

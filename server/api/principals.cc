@@ -31,7 +31,18 @@ std::vector<std::string> Words(std::string_view line) {
   return out;
 }
 
+// The fingerprint of a token's SHA-256 (hex): a digest of it under a label
+// of its own, so that neither the token nor the credentials file's hash can
+// be read back from a session row.
+std::string Fingerprint(std::string_view token_hash) {
+  return Sha256Hex("gantry session principal\n" + std::string(token_hash)).substr(0, 32);
+}
+
 }  // namespace
+
+Principal OpenServerCaller() { return Principal{"", Role::kAdmin, ""}; }
+
+std::string SessionPrincipal(const Principal& who) { return who.name + " " + who.fingerprint; }
 
 const char* RoleName(Role role) {
   switch (role) {
@@ -91,22 +102,35 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
                                           "its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself");
     }
     if (!names.insert(w[0]).second) return Status::InvalidArgument(at + "'" + w[0] + "' is named twice");
-    if (!out->by_hash_.emplace(std::string(digest), Principal{w[0], *role}).second) {
+    const Principal who{w[0], *role, Fingerprint(digest)};
+    if (!out->by_hash_.emplace(std::string(digest), who).second) {
       return Status::InvalidArgument(at + "'" + w[0] + "' has the token of another principal");
     }
+    out->by_name_.emplace(who.name, who);
   }
   return std::shared_ptr<const Principals>(std::move(out));
 }
 
 std::shared_ptr<const Principals> Principals::SingleToken(std::string_view token) {
   auto out = std::make_shared<Principals>();
-  out->by_hash_.emplace(Sha256Hex(token), Principal{"admin", Role::kAdmin});
+  const std::string hash = Sha256Hex(token);
+  const Principal admin{"admin", Role::kAdmin, Fingerprint(hash)};
+  out->by_hash_.emplace(hash, admin);
+  out->by_name_.emplace(admin.name, admin);
   return out;
 }
 
 std::optional<Principal> Principals::Find(std::string_view token) const {
   auto it = by_hash_.find(Sha256Hex(token));
   if (it == by_hash_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Principal> Principals::FindSession(std::string_view stored) const {
+  const size_t space = stored.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  auto it = by_name_.find(stored.substr(0, space));
+  if (it == by_name_.end() || it->second.fingerprint != stored.substr(space + 1)) return std::nullopt;
   return it->second;
 }
 

@@ -40,7 +40,18 @@ std::optional<Role> ParseRole(std::string_view name);
 struct Principal {
   std::string name;
   Role role = Role::kViewer;
+  // A digest of the principal's token (never the token, nor the hash the
+  // credentials file holds): a dashboard session stores it, so a session
+  // made with a token that has since changed is refused.
+  std::string fingerprint;
 };
+
+// The caller of a server that requires no credentials: no name, and every
+// call allowed.
+Principal OpenServerCaller();
+
+// What a session stores about its principal: "NAME FINGERPRINT".
+std::string SessionPrincipal(const Principal& who);
 
 // What a call does, for the policy below.
 enum class Action {
@@ -65,10 +76,14 @@ class Principals {
 
   // The principal whose token this is (by its SHA-256), if any.
   std::optional<Principal> Find(std::string_view token) const;
+  // The principal a session was made for (SessionPrincipal's text), while
+  // it is still named here with the same token.
+  std::optional<Principal> FindSession(std::string_view stored) const;
   size_t size() const { return by_hash_.size(); }
 
  private:
   std::map<std::string, Principal> by_hash_;  // SHA-256 hex of the token -> principal
+  std::map<std::string, Principal, std::less<>> by_name_;
 };
 
 // A credentials file, read at start and again on Reload() (SIGHUP, or when

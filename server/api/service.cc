@@ -316,8 +316,8 @@ class FailedUpload final : public grpc::ServerReadReactor<v1::UploadTableRequest
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableRequest> {
  public:
   UploadReactor(Calls& calls, grpc::CallbackServerContext* ctx, v1::TableInfo* response,
-                std::unique_ptr<Tables::Upload> upload)
-      : calls_(calls), ctx_(ctx), response_(response), upload_(std::move(upload)) {
+                std::unique_ptr<Tables::Upload> upload, Principal who)
+      : calls_(calls), ctx_(ctx), response_(response), upload_(std::move(upload)), who_(std::move(who)) {
     StartRead(&request_);
   }
   void OnReadDone(bool ok) override {
@@ -326,7 +326,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
         return End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       }
       const bool queued = calls_.Offload([this] {
-        auto info = calls_.FinishTableUpload(*upload_);
+        auto info = calls_.FinishTableUpload(who_, *upload_);
         if (info.ok()) {
           id_ = info->id();
           *response_ = std::move(info).value();
@@ -357,6 +357,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
   v1::TableInfo* const response_;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<Tables::Upload> upload_;
+  const Principal who_;
   v1::UploadTableRequest request_;
   std::string id_;  // the stored table's, for the log
   grpc::Status status_;
@@ -364,11 +365,11 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
 
 }  // namespace
 
-grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx) const {
+grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx, Principal* who) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) return calls_->Authenticate(std::nullopt);
-  return calls_->Authenticate(std::string_view(it->second.data(), it->second.size()));
+  if (it == md.end()) return calls_->Authenticate(std::nullopt, who);
+  return calls_->Authenticate(std::string_view(it->second.data(), it->second.size()), who);
 }
 
 grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* ctx,
@@ -376,12 +377,14 @@ grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* 
                                                    v1::Job* response) {
   // A table job reads and parses its table to check it: on the work pool
   // (bounded: a full pool answers RESOURCE_EXHAUSTED), never a gRPC thread.
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
   if (request->spec().dataset().kind() == v1::DATASET_KIND_TABLE) {
-    return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
-                       [this, request] { return calls_->CreateJob(*request); });
+    return UnaryOnPool(ctx, auth, *calls_, "CreateJob", "", response,
+                       [this, request, who] { return calls_->CreateJob(who, *request); });
   }
-  return Unary(ctx, Authenticate(ctx), *calls_, "CreateJob", "", response,
-               [&] { return calls_->CreateJob(*request); });
+  return Unary(ctx, auth, *calls_, "CreateJob", "", response,
+               [&] { return calls_->CreateJob(who, *request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::GetJob(grpc::CallbackServerContext* ctx,
@@ -401,15 +404,19 @@ grpc::ServerUnaryReactor* GantryService::ListJobs(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* GantryService::CancelJob(grpc::CallbackServerContext* ctx,
                                                    const v1::CancelJobRequest* request,
                                                    v1::Job* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "CancelJob", request->job_id(), response,
-               [&] { return calls_->CancelJob(*request); });
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "CancelJob", request->job_id(), response,
+               [&] { return calls_->CancelJob(who, *request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::DeleteJob(grpc::CallbackServerContext* ctx,
                                                    const v1::DeleteJobRequest* request,
                                                    v1::DeleteJobResponse* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "DeleteJob", request->job_id(), response,
-               [&] { return calls_->DeleteJob(*request); });
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "DeleteJob", request->job_id(), response,
+               [&] { return calls_->DeleteJob(who, *request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::GetDataset(grpc::CallbackServerContext* ctx,
@@ -436,8 +443,19 @@ grpc::ServerUnaryReactor* GantryService::ListSnapshots(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* GantryService::GetServerInfo(grpc::CallbackServerContext* ctx,
                                                        const v1::GetServerInfoRequest*,
                                                        v1::ServerInfo* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "GetServerInfo", "", response,
-               [&]() -> StatusOr<v1::ServerInfo> { return calls_->GetServerInfo(); });
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "GetServerInfo", "", response,
+               [&]() -> StatusOr<v1::ServerInfo> { return calls_->GetServerInfo(who); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListAudit(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListAuditRequest* request,
+                                                   v1::ListAuditResponse* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "ListAudit", "", response,
+               [&] { return calls_->ListAudit(who, *request); });
 }
 
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
@@ -491,11 +509,12 @@ grpc::ServerWriteReactor<v1::ExportChunk>* GantryService::ExportGenerator(
 
 grpc::ServerReadReactor<v1::UploadTableRequest>* GantryService::UploadTable(
     grpc::CallbackServerContext* ctx, v1::TableInfo* response) {
-  grpc::Status status = Authenticate(ctx);
+  Principal who;
+  grpc::Status status = Authenticate(ctx, &who);
   if (status.ok()) {
-    auto upload = calls_->StartTableUpload();
+    auto upload = calls_->StartTableUpload(who);
     if (upload.ok()) {
-      return new UploadReactor(*calls_, ctx, response, std::move(upload).value());
+      return new UploadReactor(*calls_, ctx, response, std::move(upload).value(), std::move(who));
     }
     status = ToGrpcStatus(upload.status());
   }
@@ -520,8 +539,10 @@ grpc::ServerUnaryReactor* GantryService::ListTables(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* GantryService::DeleteTable(grpc::CallbackServerContext* ctx,
                                                      const v1::DeleteTableRequest* request,
                                                      v1::DeleteTableResponse* response) {
-  return Unary(ctx, Authenticate(ctx), *calls_, "DeleteTable", request->table_id(), response,
-               [&] { return calls_->DeleteTable(*request); });
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "DeleteTable", request->table_id(), response,
+               [&] { return calls_->DeleteTable(who, *request); });
 }
 
 }  // namespace gantry

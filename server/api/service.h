@@ -63,6 +63,9 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::ServerUnaryReactor* GetTableReport(grpc::CallbackServerContext* ctx,
                                            const v1::GetTableReportRequest* request,
                                            v1::TableReport* response) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const v1::ListAuditRequest* request,
+                                      v1::ListAuditResponse* response) override;
   grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* ctx,
                                           const v1::ListSnapshotsRequest* request,
                                           v1::ListSnapshotsResponse* response) override;
@@ -84,8 +87,9 @@ class GantryService final : public v1::Gantry::CallbackService {
                                         v1::DeleteTableResponse* response) override;
 
  private:
-  // OK, or UNAUTHENTICATED when a token is required and not presented.
-  grpc::Status Authenticate(const grpc::CallbackServerContext* ctx) const;
+  // OK (the caller in *who, when given), or UNAUTHENTICATED when a token
+  // is required and not presented.
+  grpc::Status Authenticate(const grpc::CallbackServerContext* ctx, Principal* who = nullptr) const;
 
   Calls* const calls_;
   WorkPool* const followers_;

@@ -50,7 +50,8 @@ size_t Sessions::cached() const {
   return cache_.size();
 }
 
-void Sessions::Remember(const std::string& hash, int64_t expires_ns, int64_t now) {
+void Sessions::Remember(const std::string& hash, int64_t expires_ns, const std::string& principal,
+                        int64_t now) {
   if (options_.cache_entries == 0 || options_.cache_ttl_ns <= 0) return;
   auto it = cache_.find(hash);
   if (it != cache_.end()) {
@@ -62,10 +63,11 @@ void Sessions::Remember(const std::string& hash, int64_t expires_ns, int64_t now
     lru_.pop_back();
   }
   lru_.push_front(hash);
-  cache_[hash] = Cached{expires_ns, now, lru_.begin()};
+  cache_[hash] = Cached{expires_ns, now, principal, lru_.begin()};
 }
 
-StatusOr<Sessions::Created> Sessions::Create() {
+StatusOr<Sessions::Created> Sessions::Create(const std::string& principal) {
+  if (principal.size() > 200) return Status::InvalidArgument("session: the principal is longer than 200 bytes");
   unsigned char bytes[kIdBytes];
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
     return Status::Internal("session: the random number generator failed");
@@ -78,13 +80,14 @@ StatusOr<Sessions::Created> Sessions::Create() {
   row.id_hash = HashOf(out.id);
   row.create_ns = now;
   row.expires_ns = now + options_.lifetime_ns;
+  row.principal = principal;
   GANTRY_RETURN_IF_ERROR(store_->PutSession(row));
   out.expires_ns = row.expires_ns;
   out.max_age_seconds = options_.lifetime_ns / 1'000'000'000;
   bool sweep = false;
   {
     MutexLock lock(&mu_);
-    Remember(row.id_hash, row.expires_ns, now);
+    Remember(row.id_hash, row.expires_ns, row.principal, now);
     if (now - last_sweep_ns_ >= options_.sweep_every_ns) {
       last_sweep_ns_ = now;
       sweep = true;
@@ -104,7 +107,7 @@ StatusOr<int64_t> Sessions::Sweep() {
   return n;
 }
 
-StatusOr<SessionState> Sessions::Check(std::string_view id) {
+StatusOr<SessionState> Sessions::Check(std::string_view id, std::string* principal) {
   if (!WellFormed(id)) return SessionState::kUnknown;
   const std::string hash = HashOf(id);
   const int64_t now = Now();
@@ -116,6 +119,7 @@ StatusOr<SessionState> Sessions::Check(std::string_view id) {
     if (it != cache_.end()) {
       if (now < it->second.expires_ns && now - it->second.checked_ns < options_.cache_ttl_ns) {
         lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
+        if (principal != nullptr) *principal = it->second.principal;
         return SessionState::kLive;
       }
       lru_.erase(it->second.lru);
@@ -132,8 +136,9 @@ StatusOr<SessionState> Sessions::Check(std::string_view id) {
     (void)store_->DeleteSession(hash);
     return SessionState::kExpired;
   }
+  if (principal != nullptr) *principal = row->principal;
   MutexLock lock(&mu_);
-  if (revocations == revocations_) Remember(hash, row->expires_ns, now);
+  if (revocations == revocations_) Remember(hash, row->expires_ns, row->principal, now);
   return SessionState::kLive;
 }
 

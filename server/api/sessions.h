@@ -108,11 +108,13 @@ class Sessions {
     int64_t expires_ns = 0;       // since the Unix epoch, on this object's clock
     int64_t max_age_seconds = 0;  // the lifetime, for the cookie's Max-Age
   };
-  // A new session, stored. The store's error when it cannot be stored;
-  // INTERNAL when the CSPRNG fails.
-  StatusOr<Created> Create() EXCLUDES(mu_);
-  // See above: kLive, kUnknown or kExpired, or the store's error.
-  StatusOr<SessionState> Check(std::string_view id) EXCLUDES(mu_);
+  // A new session of `principal` (stored with it as it is, at most 200
+  // bytes: SessionPrincipal's text), stored. The store's error when it
+  // cannot be stored; INTERNAL when the CSPRNG fails.
+  StatusOr<Created> Create(const std::string& principal = "") EXCLUDES(mu_);
+  // See above: kLive, kUnknown or kExpired, or the store's error. A live
+  // session's principal in *principal (when given).
+  StatusOr<SessionState> Check(std::string_view id, std::string* principal = nullptr) EXCLUDES(mu_);
   // Deletes the session. OK for an unknown, expired or malformed id too;
   // the store's error when it cannot delete (the session may then live on
   // until it expires).
@@ -129,7 +131,8 @@ class Sessions {
  private:
   int64_t Now() const;
   std::string HashOf(std::string_view id) const;
-  void Remember(const std::string& hash, int64_t expires_ns, int64_t now) REQUIRES(mu_);
+  void Remember(const std::string& hash, int64_t expires_ns, const std::string& principal,
+                int64_t now) REQUIRES(mu_);
 
   Store* const store_;
   const SessionsOptions options_;
@@ -138,6 +141,7 @@ class Sessions {
   struct Cached {
     int64_t expires_ns = 0;
     int64_t checked_ns = 0;  // when the store last said it is live
+    std::string principal;
     std::list<std::string>::iterator lru;
   };
   mutable Mutex mu_;

@@ -34,6 +34,9 @@ grpc::Status ToGrpcStatus(const Status& s) {
     case StatusCode::kInternal:
       code = grpc::StatusCode::INTERNAL;
       break;
+    case StatusCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
   }
   return grpc::Status(code, s.message());
 }

@@ -268,8 +268,13 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
   row.name = job.name;
   row.request_id = job.request_id;
   row.labels = job.labels;
+  row.created_by = job.created_by;
   // A retry of an accepted request is answered before any limit.
   auto same_request = [&](const JobRow& existing) -> StatusOr<JobRow> {
+    if (existing.created_by != row.created_by) {
+      return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
+                                   existing.id + " by another principal");
+    }
     if (!SameRequest(existing.request_fingerprint, row.spec, row.name, row.labels)) {
       return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
                                    existing.id + " with a different spec, name or labels");
@@ -340,6 +345,7 @@ StatusOr<std::vector<JobRow>> JobManager::List(const JobsQuery& request) const {
   query.state = request.state;
   query.labels = std::move(selected).value();
   query.before_index = request.before_index;
+  query.created_by = request.created_by;
   return store_->ListJobs(query);
 }
 

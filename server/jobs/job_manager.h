@@ -58,6 +58,7 @@ struct NewJob {
   std::string name;
   std::string request_id;
   Labels labels;
+  std::string created_by;  // the principal creating it ("" without credentials)
 };
 
 // A ListJobs page's rows.
@@ -67,6 +68,7 @@ struct JobsQuery {
   int page_size = 0;                               // 1..kMaxJobsPageSize
   // Only jobs older than the one with this index (0: from the newest).
   int64_t before_index = 0;
+  std::string created_by;  // only this principal's jobs, if set
 };
 
 struct ManagerOptions {

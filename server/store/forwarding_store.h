@@ -97,6 +97,12 @@ class ForwardingStore : public Store {
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override {
     return inner_->DeleteExpiredSessions(now_ns);
   }
+  StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override {
+    return inner_->AppendAudit(row, keep);
+  }
+  StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override {
+    return inner_->ListAudit(query);
+  }
 
  protected:
   Store* const inner_;

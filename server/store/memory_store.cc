@@ -77,6 +77,7 @@ StatusOr<std::vector<JobRow>> MemoryStore::ListJobs(const ListQuery& q) const {
     const Job& job = jobs_.at(it->second);
     if (q.state != v1::JOB_STATE_UNSPECIFIED && job.row.state != q.state) continue;
     if (!HasLabels(job.row, q.labels)) continue;
+    if (!q.created_by.empty() && job.row.created_by != q.created_by) continue;
     out.push_back(Copy(job, ReadPoints::kNo));
   }
   return out;
@@ -376,6 +377,29 @@ StatusOr<int64_t> MemoryStore::DeleteExpiredSessions(int64_t now_ns) {
     }
   }
   return n;
+}
+
+StatusOr<int64_t> MemoryStore::AppendAudit(const AuditRow& row, int64_t keep) {
+  MutexLock lock(&mu_);
+  AuditRow stored = row;
+  stored.seq = ++audit_seq_;
+  audit_.emplace(stored.seq, std::move(stored));
+  while (!audit_.empty() && audit_.begin()->first <= audit_seq_ - keep) audit_.erase(audit_.begin());
+  return audit_seq_;
+}
+
+StatusOr<std::vector<AuditRow>> MemoryStore::ListAudit(const AuditQuery& q) const {
+  MutexLock lock(&mu_);
+  std::vector<AuditRow> out;
+  auto end = q.before_seq > 0 ? audit_.lower_bound(q.before_seq) : audit_.end();
+  for (auto it = std::make_reverse_iterator(end);
+       it != audit_.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
+    const AuditRow& r = it->second;
+    if (!q.principal.empty() && r.principal != q.principal) continue;
+    if (!q.target.empty() && r.target != q.target) continue;
+    out.push_back(r);
+  }
+  return out;
 }
 
 }  // namespace gantry

@@ -49,6 +49,8 @@ class MemoryStore final : public Store {
   StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
   Status DeleteSession(const std::string& id_hash) override;
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
+  StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
+  StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
 
  private:
   struct Job {
@@ -70,6 +72,8 @@ class MemoryStore final : public Store {
   std::map<std::string, std::string> request_ids_ GUARDED_BY(mu_);
   std::map<std::string, Table> tables_ GUARDED_BY(mu_);
   std::map<int64_t, std::string> tables_by_index_ GUARDED_BY(mu_);
+  std::map<int64_t, AuditRow> audit_ GUARDED_BY(mu_);  // by seq
+  int64_t audit_seq_ GUARDED_BY(mu_) = 0;
   int64_t last_table_index_ GUARDED_BY(mu_) = 0;
   std::map<std::string, SessionRow> sessions_ GUARDED_BY(mu_);  // by id_hash
 };

@@ -68,6 +68,9 @@ class MonitoredStore final : public ForwardingStore {
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override {
     return Record(inner_->DeleteExpiredSessions(now_ns));
   }
+  StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override {
+    return Record(inner_->AppendAudit(row, keep));
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -98,14 +98,31 @@ const char* const kMigrations[] = {
     "  create_ns bigint NOT NULL,"
     "  expires_ns bigint NOT NULL);"
     "CREATE INDEX sessions_expires ON sessions(expires_ns);",
+    // 3 -> 4: principals (server/api/principals.h): who created each job and
+    // whose each session is, and the audit log of state-changing calls.
+    "ALTER TABLE jobs ADD COLUMN created_by text NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_created_by ON jobs(created_by, idx) WHERE created_by <> '';"
+    "ALTER TABLE sessions ADD COLUMN principal text NOT NULL DEFAULT '';"
+    "CREATE TABLE audit ("
+    "  seq bigserial PRIMARY KEY,"
+    "  time_ns bigint NOT NULL,"
+    "  principal text NOT NULL,"
+    "  role text NOT NULL,"
+    "  action text NOT NULL,"
+    "  target text NOT NULL,"
+    "  allowed boolean NOT NULL,"
+    "  code text NOT NULL,"
+    "  message text NOT NULL);"
+    "CREATE INDEX audit_principal ON audit(principal, seq);"
+    "CREATE INDEX audit_target ON audit(target, seq) WHERE target <> '';",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
-    " lease_expires_ns, cancel_requested";
-constexpr int kPointsColumn = 20;  // after kColumns, when asked for
+    " lease_expires_ns, cancel_requested, created_by";
+constexpr int kPointsColumn = 21;  // after kColumns, when asked for
 
 // Binary parameters of one statement.
 class Params {
@@ -386,6 +403,7 @@ StatusOr<JobRow> ReadRow(const Result& r, int i, bool points) {
   row.owner = r.Str(i, 17);
   row.lease_expires_ns = r.Int(i, 18);
   row.cancel_requested = r.Int(i, 19) != 0;
+  row.created_by = r.Str(i, 20);
   if (points && !r.Null(i, kPointsColumn)) {
     if (!row.spec.mutable_dataset()->mutable_points()->ParseFromString(r.Str(i, kPointsColumn))) {
       return Status::DataLoss("job " + row.id + ": its stored points are unreadable");
@@ -525,13 +543,13 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
     }
     p.Int(row.dataset_rows).Int(row.memory_bytes).Int(row.state).Text(row.error);
     const std::string& table_id = TableIdOf(row.spec);
-    p.Int(row.create_ns).Int(first.seq()).Text(table_id);
+    p.Int(row.create_ns).Int(first.seq()).Text(table_id).Text(row.created_by);
     // A repeated request_id inserts nothing (ON CONFLICT on its unique index).
     auto ins = c->Exec(
         "storing job " + row.id,
         "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
-        " dataset_rows, memory_bytes, state, error, create_ns, last_seq, table_id)"
-        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " dataset_rows, memory_bytes, state, error, create_ns, last_seq, table_id, created_by)"
+        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         " ON CONFLICT (request_id) WHERE request_id <> '' DO NOTHING RETURNING idx",
         p);
     if (!ins.ok()) return ins.status();
@@ -617,6 +635,10 @@ StatusOr<std::vector<JobRow>> PgStore::ListJobs(const ListQuery& q) const {
   if (q.state != v1::JOB_STATE_UNSPECIFIED) {
     sql += " AND state = $" + std::to_string(n++);
     p.Int(q.state);
+  }
+  if (!q.created_by.empty()) {
+    sql += " AND created_by = $" + std::to_string(n++);
+    p.Text(q.created_by);
   }
   for (const auto& [key, value] : q.labels) {
     sql += " AND id IN (SELECT job_id FROM job_labels WHERE key = $" + std::to_string(n) +
@@ -1216,9 +1238,9 @@ Status PgStore::PutSession(const SessionRow& row) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   auto r = c->Exec("storing a session",
-                   "INSERT INTO sessions (id_hash, create_ns, expires_ns) VALUES ($1, $2, $3)"
-                   " ON CONFLICT (id_hash) DO NOTHING",
-                   Params().Text(row.id_hash).Int(row.create_ns).Int(row.expires_ns));
+                   "INSERT INTO sessions (id_hash, create_ns, expires_ns, principal)"
+                   " VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO NOTHING",
+                   Params().Text(row.id_hash).Int(row.create_ns).Int(row.expires_ns).Text(row.principal));
   if (!r.ok()) return r.status();
   if (r->affected() == 0) return Status::AlreadyExists("session: this id is stored already");
   return Status::Ok();
@@ -1228,7 +1250,7 @@ StatusOr<SessionRow> PgStore::GetSession(const std::string& id_hash) const {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   auto r = c->Exec("reading a session",
-                   "SELECT create_ns, expires_ns FROM sessions WHERE id_hash = $1",
+                   "SELECT create_ns, expires_ns, principal FROM sessions WHERE id_hash = $1",
                    Params().Text(id_hash));
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return SessionNotFound();
@@ -1236,6 +1258,7 @@ StatusOr<SessionRow> PgStore::GetSession(const std::string& id_hash) const {
   row.id_hash = id_hash;
   row.create_ns = r->Int(0, 0);
   row.expires_ns = r->Int(0, 1);
+  row.principal = r->Str(0, 2);
   return row;
 }
 
@@ -1254,6 +1277,70 @@ StatusOr<int64_t> PgStore::DeleteExpiredSessions(int64_t now_ns) {
                    Params().Int(now_ns));
   if (!r.ok()) return r.status();
   return r->affected();
+}
+
+StatusOr<int64_t> PgStore::AppendAudit(const AuditRow& row, int64_t keep) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  int64_t seq = 0;
+  const Status s = c->Transaction("storing an audit entry", [&]() -> Status {
+    auto r = c->Exec("storing an audit entry",
+                     "INSERT INTO audit (time_ns, principal, role, action, target, allowed, code, message)"
+                     " VALUES ($1, $2, $3, $4, $5, $6 <> 0, $7, $8) RETURNING seq",
+                     Params()
+                         .Int(row.time_ns)
+                         .Text(row.principal)
+                         .Text(row.role)
+                         .Text(row.action)
+                         .Text(row.target)
+                         .Int(row.allowed ? 1 : 0)
+                         .Text(row.code)
+                         .Text(row.message));
+    if (!r.ok()) return r.status();
+    seq = r->Int(0, 0);
+    auto d = c->Exec("deleting old audit entries", "DELETE FROM audit WHERE seq <= $1",
+                     Params().Int(seq - keep));
+    return d.ok() ? Status::Ok() : d.status();
+  });
+  if (!s.ok()) return s;
+  return seq;
+}
+
+StatusOr<std::vector<AuditRow>> PgStore::ListAudit(const AuditQuery& q) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::string sql =
+      "SELECT seq, time_ns, principal, role, action, target, CASE WHEN allowed THEN 1 ELSE 0 END,"
+      " code, message FROM audit WHERE seq < $1";
+  Params p;
+  p.Int(q.before_seq > 0 ? q.before_seq : INT64_MAX);
+  int n = 2;
+  if (!q.principal.empty()) {
+    sql += " AND principal = $" + std::to_string(n++);
+    p.Text(q.principal);
+  }
+  if (!q.target.empty()) {
+    sql += " AND target = $" + std::to_string(n++);
+    p.Text(q.target);
+  }
+  sql += " ORDER BY seq DESC LIMIT $" + std::to_string(n++);
+  p.Int(q.limit);
+  auto r = c->Exec("reading the audit log", sql.c_str(), p);
+  if (!r.ok()) return r.status();
+  std::vector<AuditRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    AuditRow& a = out.emplace_back();
+    a.seq = r->Int(i, 0);
+    a.time_ns = r->Int(i, 1);
+    a.principal = r->Str(i, 2);
+    a.role = r->Str(i, 3);
+    a.action = r->Str(i, 4);
+    a.target = r->Str(i, 5);
+    a.allowed = r->Int(i, 6) != 0;
+    a.code = r->Str(i, 7);
+    a.message = r->Str(i, 8);
+  }
+  return out;
 }
 
 }  // namespace gantry

@@ -48,7 +48,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 3;
+inline constexpr int kPgSchemaVersion = 4;
 
 class PgStore final : public Store {
  public:
@@ -99,6 +99,8 @@ class PgStore final : public Store {
   StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
   Status DeleteSession(const std::string& id_hash) override;
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
+  StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
+  StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
 
   static constexpr int kConnections = 6;
 

@@ -87,6 +87,23 @@ const char* const kMigrations[] = {
     "  create_ns INTEGER NOT NULL,"
     "  expires_ns INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX sessions_expires ON sessions(expires_ns);",
+    // 6 -> 7: principals (server/api/principals.h): who created each job and
+    // whose each session is, and the audit log of state-changing calls.
+    "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_created_by ON jobs(created_by, idx) WHERE created_by != '';"
+    "ALTER TABLE sessions ADD COLUMN principal TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  time_ns INTEGER NOT NULL,"
+    "  principal TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  allowed INTEGER NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX audit_principal ON audit(principal, seq);"
+    "CREATE INDEX audit_target ON audit(target, seq) WHERE target != '';",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -97,7 +114,7 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
-    " lease_expires_ns";
+    " lease_expires_ns, created_by";
 
 Status SqlError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_extended_errcode(db);
@@ -221,6 +238,7 @@ StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
   r.lease = st.ColInt(16);
   r.owner = st.ColText(17);
   r.lease_expires_ns = st.ColInt(18);
+  r.created_by = st.ColText(19);
   if (points_column >= 0 && !st.ColNull(points_column)) {
     if (!r.spec.mutable_dataset()->mutable_points()->ParseFromString(st.ColBlob(points_column))) {
       return Status::DataLoss("job " + r.id + ": its stored points are unreadable");
@@ -450,7 +468,7 @@ StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return Status::NotFound("job " + id + " not found");
   if (rc != SQLITE_ROW) return SqlError(db, "reading job " + id);
-  auto row = ReadRow(st, points == ReadPoints::kYes ? 19 : -1);
+  auto row = ReadRow(st, points == ReadPoints::kYes ? 20 : -1);
   if (!row.ok()) return row;
   GANTRY_RETURN_IF_ERROR(ReadLabels(db, &row.value(), 1));
   return row;
@@ -490,8 +508,8 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
     Stmt st(db_,
             "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
             " dataset_rows, memory_bytes, state, error, create_ns, start_ns, end_ns, epochs_done,"
-            " latest, last_seq, lease, owner, lease_expires_ns, table_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0, ?)");
+            " latest, last_seq, lease, owner, lease_expires_ns, table_id, created_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0, ?, ?)");
     st.Text(1, row.id).Int(2, index).Text(3, row.name).Text(4, row.request_id);
     st.Blob(5, row.request_fingerprint).Blob(6, WithoutPoints(row.spec).SerializeAsString());
     if (row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
@@ -500,7 +518,7 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
       st.Null(7);
     }
     st.Int(8, row.dataset_rows).Int(9, row.memory_bytes).Int(10, row.state).Text(11, row.error);
-    st.Int(12, row.create_ns).Int(13, first.seq()).Text(14, table_id);
+    st.Int(12, row.create_ns).Int(13, first.seq()).Text(14, table_id).Text(15, row.created_by);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing job " + row.id);
     Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
     ev.Text(1, row.id).Int(2, first.seq()).Blob(3, first.SerializeAsString());
@@ -533,6 +551,7 @@ StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
   ReadTransaction txn(reader.db());
   std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < ?";
   if (q.state != v1::JOB_STATE_UNSPECIFIED) sql += " AND state = ?";
+  if (!q.created_by.empty()) sql += " AND created_by = ?";
   // Each pair from the (key, value) index.
   for (size_t n = 0; n < q.labels.size(); ++n) {
     sql += " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)";
@@ -542,6 +561,7 @@ StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
   int i = 1;
   st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
   if (q.state != v1::JOB_STATE_UNSPECIFIED) st.Int(i++, q.state);
+  if (!q.created_by.empty()) st.Text(i++, q.created_by);
   for (const auto& [key, value] : q.labels) {
     st.Text(i++, key);
     st.Text(i++, value);
@@ -987,8 +1007,8 @@ Status SqliteStore::DeleteTable(const std::string& id) {
 Status SqliteStore::PutSession(const SessionRow& row) {
   GANTRY_RETURN_IF_ERROR(CheckSessionRow(row));
   MutexLock lock(&write_mu_);
-  Stmt st(db_, "INSERT INTO sessions (id_hash, create_ns, expires_ns) VALUES (?, ?, ?)");
-  st.Text(1, row.id_hash).Int(2, row.create_ns).Int(3, row.expires_ns);
+  Stmt st(db_, "INSERT INTO sessions (id_hash, create_ns, expires_ns, principal) VALUES (?, ?, ?, ?)");
+  st.Text(1, row.id_hash).Int(2, row.create_ns).Int(3, row.expires_ns).Text(4, row.principal);
   if (st.Step() != SQLITE_DONE) {
     Status s = SqlError(db_, "storing a session");
     if (s.code() == StatusCode::kAlreadyExists) {
@@ -1001,7 +1021,7 @@ Status SqliteStore::PutSession(const SessionRow& row) {
 
 StatusOr<SessionRow> SqliteStore::GetSession(const std::string& id_hash) const {
   Reader reader(*this);
-  Stmt st(reader.db(), "SELECT create_ns, expires_ns FROM sessions WHERE id_hash = ?");
+  Stmt st(reader.db(), "SELECT create_ns, expires_ns, principal FROM sessions WHERE id_hash = ?");
   st.Text(1, id_hash);
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return SessionNotFound();
@@ -1010,6 +1030,7 @@ StatusOr<SessionRow> SqliteStore::GetSession(const std::string& id_hash) const {
   row.id_hash = id_hash;
   row.create_ns = st.ColInt(0);
   row.expires_ns = st.ColInt(1);
+  row.principal = st.ColText(2);
   return row;
 }
 
@@ -1027,6 +1048,58 @@ StatusOr<int64_t> SqliteStore::DeleteExpiredSessions(int64_t now_ns) {
   st.Int(1, now_ns);
   if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting expired sessions");
   return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+StatusOr<int64_t> SqliteStore::AppendAudit(const AuditRow& row, int64_t keep) {
+  MutexLock lock(&write_mu_);
+  int64_t seq = 0;
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    Stmt st(db_,
+            "INSERT INTO audit (time_ns, principal, role, action, target, allowed, code, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    st.Int(1, row.time_ns).Text(2, row.principal).Text(3, row.role).Text(4, row.action);
+    st.Text(5, row.target).Int(6, row.allowed ? 1 : 0).Text(7, row.code).Text(8, row.message);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing an audit entry");
+    seq = sqlite3_last_insert_rowid(db_);
+    Stmt old(db_, "DELETE FROM audit WHERE seq <= ?");
+    old.Int(1, seq - keep);
+    if (old.Step() != SQLITE_DONE) return SqlError(db_, "deleting old audit entries");
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return seq;
+}
+
+StatusOr<std::vector<AuditRow>> SqliteStore::ListAudit(const AuditQuery& q) const {
+  Reader reader(*this);
+  std::string sql =
+      "SELECT seq, time_ns, principal, role, action, target, allowed, code, message FROM audit"
+      " WHERE seq < ?";
+  if (!q.principal.empty()) sql += " AND principal = ?";
+  if (!q.target.empty()) sql += " AND target = ?";
+  sql += " ORDER BY seq DESC LIMIT ?";
+  Stmt st(reader.db(), sql);
+  int i = 1;
+  st.Int(i++, q.before_seq > 0 ? q.before_seq : INT64_MAX);
+  if (!q.principal.empty()) st.Text(i++, q.principal);
+  if (!q.target.empty()) st.Text(i++, q.target);
+  st.Int(i++, q.limit);
+  std::vector<AuditRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    AuditRow& r = out.emplace_back();
+    r.seq = st.ColInt(0);
+    r.time_ns = st.ColInt(1);
+    r.principal = st.ColText(2);
+    r.role = st.ColText(3);
+    r.action = st.ColText(4);
+    r.target = st.ColText(5);
+    r.allowed = st.ColInt(6) != 0;
+    r.code = st.ColText(7);
+    r.message = st.ColText(8);
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "reading the audit log");
+  return out;
 }
 
 }  // namespace gantry

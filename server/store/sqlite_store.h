@@ -39,7 +39,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 class SqliteStore final : public Store {
  public:
@@ -82,6 +82,8 @@ class SqliteStore final : public Store {
   StatusOr<SessionRow> GetSession(const std::string& id_hash) const override;
   Status DeleteSession(const std::string& id_hash) override;
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
+  StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
+  StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;

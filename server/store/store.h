@@ -90,6 +90,10 @@ struct JobRow {
   // A cancel was asked for while another process trained the job (shared
   // stores: Store::RequestCancel); its next holder ends it CANCELLED.
   bool cancel_requested = false;
+  // The principal that created the job (server/api/principals.h); "" on a
+  // server without credentials. Stored with the job and never changed (the
+  // API's Job.owner; not `owner` above, the replica holding the lease).
+  std::string created_by;
 };
 
 enum class ReadPoints { kNo, kYes };
@@ -149,6 +153,29 @@ struct SessionRow {
   std::string id_hash;     // 64 lower-case hex digits: a SHA-256 over the session id
   int64_t create_ns = 0;   // nanoseconds since the Unix epoch
   int64_t expires_ns = 0;  // refused from this moment on
+  // Whose session it is (Sessions: the principal's name and credential
+  // fingerprint); at most 200 bytes.
+  std::string principal;
+};
+
+// One entry of the audit log: a state-changing call, allowed or refused.
+struct AuditRow {
+  int64_t seq = 0;          // assigned by AppendAudit: 1, 2, 3, ...
+  int64_t time_ns = 0;      // since the Unix epoch (the caller's clock)
+  std::string principal;    // "" on a server without credentials
+  std::string role;
+  std::string action;       // the call: "CancelJob", "Login", ...
+  std::string target;       // the job or table id, if any
+  bool allowed = true;      // false: the caller's role refused it
+  std::string code;         // "OK", "PERMISSION_DENIED", ...
+  std::string message;      // the error's message, if any
+};
+
+struct AuditQuery {
+  int64_t before_seq = 0;   // only entries with seq < before_seq (0: from the newest)
+  int limit = 100;          // at most this many rows
+  std::string principal;    // only this principal's entries, if set
+  std::string target;       // only entries naming this target, if set
 };
 
 struct ListQuery {
@@ -157,6 +184,7 @@ struct ListQuery {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;  // only this state, if set
   // Only jobs carrying every one of these labels (key -> value), if any.
   std::map<std::string, std::string> labels;
+  std::string created_by;  // only jobs this principal created, if set
 };
 
 class Store {
@@ -290,6 +318,13 @@ class Store {
   virtual Status DeleteSession(const std::string& id_hash) = 0;
   // Deletes every session whose expires_ns <= now_ns; returns how many.
   virtual StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) = 0;
+
+  // --- audit log ---
+  // Stores `row` with the next seq (returned) and, in the same transaction,
+  // deletes the entries older than the newest `keep` (the log's bound).
+  virtual StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) = 0;
+  // Newest first (descending seq).
+  virtual StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const = 0;
 };
 
 // Deletes every trainer checkpoint of job `job_id` under `lease` (an ended

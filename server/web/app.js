@@ -12,6 +12,7 @@ import { renderRuns } from './runs.js';
 import { renderJob } from './job.js';
 import { renderReport } from './report.js';
 import { renderNew } from './new.js';
+import { caller } from './common.js';
 
 // The shown view: its route key, how to leave it, and (the report) how to
 // follow a change of its query without being drawn again.
@@ -40,3 +41,14 @@ function route() {
 
 window.addEventListener('hashchange', route);
 route();
+
+// The signed-in principal and role beside a sign-out button (servers with
+// credentials only).
+caller().then((who) => {
+  if (!who.role) return;
+  const whoami = document.getElementById('whoami');
+  whoami.textContent = `${who.principal} · ${who.role}`;
+  whoami.hidden = false;
+  document.getElementById('logout').hidden = false;
+  if (who.role === 'viewer') document.getElementById('nav-new').hidden = true;
+});

@@ -14,6 +14,25 @@ window.gantryStats = { epochs: [] };
 
 // ---- API ----------------------------------------------------------------
 
+// Who is signed in (GET /v1/server's principal and role; both '' on a
+// server without credentials, where everyone may do everything).
+let callerPromise = null;
+export function caller() {
+  if (!callerPromise) {
+    callerPromise = api('/v1/server')
+      .then((info) => ({ principal: info.principal || '', role: info.role || '' }))
+      .catch(() => ({ principal: '', role: '' }));
+  }
+  return callerPromise;
+}
+// Why `who` may not cancel or delete `job` (the server's rule, shown
+// before the server refuses), or '' when it may.
+export function mayNotChange(who, job) {
+  if (!who.role || who.role === 'admin') return '';
+  if (who.role === 'viewer') return 'viewers only read';
+  return job.owner === who.principal ? '' : `members act on their own jobs only (this one is ${job.owner || 'nobody'}'s)`;
+}
+
 // The JSON body of `path`, or an Error with the server's message. With
 // options.withResponse: { body, etag, status }.
 export async function api(path, options = {}) {

@@ -7,7 +7,7 @@
 import {
   view, api, num, el, fmt, pct, stateName, kindName, isTable, ended, stateBadge, progress, lossChart,
   scatterChart, toXY, download, jobTabs, alarmBadge, flattenSpec, duration, when, equalAspect,
-  camel, selectBy, lowerIsBetter, fmtMetric, POINT_METRICS, epochMarkers,
+  camel, selectBy, lowerIsBetter, fmtMetric, POINT_METRICS, epochMarkers, caller, mayNotChange,
 } from './common.js';
 import { columnsTable, samplePanel } from './table.js';
 
@@ -256,6 +256,14 @@ export function renderJob(id) {
     bar.replaceChildren(progress(num(j.epochsDone), total));
     cancelBtn.hidden = ended(st);
     deleteBtn.hidden = !ended(st);
+    caller().then((who) => {
+      // The server refuses what the role does not allow; the buttons say so first.
+      const why = mayNotChange(who, j);
+      for (const b of [cancelBtn, deleteBtn]) {
+        b.disabled = Boolean(why);
+        b.title = why ? `You may not: ${why}.` : '';
+      }
+    });
     if (!ended(st)) confirmBox.hidden = true;
     samplesBtn.disabled = generatorBtn.disabled = drawBtn.disabled = num(j.epochsDone) === 0;
     const l = j.latest || {};
@@ -295,6 +303,7 @@ export function renderJob(id) {
         metricsTitle.textContent = `Held-out metrics by epoch · best epoch ${bestEpoch} by ${metric}`;
       }
     }
+    if (j.owner) items.push(['owner', j.owner]);
     if (j.stopReason) items.push(['stopped', j.stopReason]);
     if (j.error) items.push(['error', j.error]);
     stats.replaceChildren(...items.map(([k, v]) => el('div', {

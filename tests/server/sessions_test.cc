@@ -170,6 +170,25 @@ TEST_P(SessionsTest, SessionsOfAnotherTokenAreRefused) {
   EXPECT_EQ(StateOf(b, MustCreate(b)), SessionState::kLive);
 }
 
+// A session remembers whose it is: from the store, from the cache, and on
+// another instance over the same store.
+TEST_P(SessionsTest, ASessionCarriesItsPrincipal) {
+  Sessions a(store_.get(), Options());
+  Sessions b(store_.get(), Options());
+  auto created = a.Create("alice 00ff");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::string who;
+  ASSERT_EQ(*a.Check(created->id, &who), SessionState::kLive);  // cached by Create
+  EXPECT_EQ(who, "alice 00ff");
+  who.clear();
+  ASSERT_EQ(*b.Check(created->id, &who), SessionState::kLive);  // read from the store
+  EXPECT_EQ(who, "alice 00ff");
+  who.clear();
+  ASSERT_EQ(*b.Check(created->id, &who), SessionState::kLive);  // from b's cache
+  EXPECT_EQ(who, "alice 00ff");
+  EXPECT_EQ(a.Create(std::string(201, 'x')).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(SessionsTest, TheCacheIsBounded) {
   SessionsOptions options = Options();
   options.cache_entries = 3;

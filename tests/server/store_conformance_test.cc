@@ -788,6 +788,118 @@ TEST_P(StoreConformanceTest, SessionsArePutReadDeletedAndSweptByExpiry) {
   EXPECT_TRUE(store_->PutSession(a).ok());
 }
 
+TEST_P(StoreConformanceTest, SessionsAndJobsCarryTheirPrincipal) {
+  SessionRow row;
+  row.id_hash = Sha256Hex("s");
+  row.expires_ns = 10;
+  row.principal = "alice 0123abcd";
+  ASSERT_TRUE(store_->PutSession(row).ok());
+  auto got = store_->GetSession(row.id_hash);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->principal, "alice 0123abcd");
+
+  JobRow a = Row("a"), b = Row("b"), c = Row("c");
+  a.created_by = "alice";
+  b.created_by = "bob";
+  c.created_by = "alice";
+  MustInsert(a);
+  MustInsert(b);
+  MustInsert(c);
+  MustInsert(Row("d"));  // no owner (a server without credentials)
+  EXPECT_EQ(store_->GetJob("b", ReadPoints::kNo)->created_by, "bob");
+  EXPECT_EQ(store_->GetJob("d", ReadPoints::kNo)->created_by, "");
+  const JobRow claimed = MustClaim();
+  EXPECT_EQ(claimed.id, "a");
+  EXPECT_EQ(claimed.created_by, "alice");
+  ListQuery q;
+  q.created_by = "alice";
+  auto listed = store_->ListJobs(q);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, "c");
+  EXPECT_EQ((*listed)[1].id, "a");
+  q.state = v1::JOB_STATE_QUEUED;  // with the other filters
+  listed = store_->ListJobs(q);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, "c");
+  q = ListQuery();
+  q.created_by = "nobody";
+  EXPECT_TRUE(store_->ListJobs(q)->empty());
+  EXPECT_EQ(store_->ListJobs({})->size(), 4u);
+}
+
+TEST_P(StoreConformanceTest, TheAuditLogPagesFiltersAndKeepsItsNewest) {
+  auto entry = [](const std::string& who, const std::string& action, const std::string& target,
+                  bool allowed) {
+    AuditRow r;
+    r.time_ns = 1000;
+    r.principal = who;
+    r.role = "member";
+    r.action = action;
+    r.target = target;
+    r.allowed = allowed;
+    r.code = allowed ? "OK" : "PERMISSION_DENIED";
+    r.message = allowed ? "" : "no";
+    return r;
+  };
+  const std::vector<AuditRow> rows = {
+      entry("alice", "CreateJob", "j1", true), entry("bob", "CancelJob", "j1", false),
+      entry("bob", "CreateJob", "j2", true), entry("alice", "DeleteJob", "j1", true),
+      entry("carol", "Login", "", true)};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto seq = store_->AppendAudit(rows[i], 1000);
+    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+    EXPECT_EQ(*seq, static_cast<int64_t>(i) + 1);
+  }
+  AuditQuery q;
+  auto all = store_->ListAudit(q);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].seq, 5);  // newest first
+  EXPECT_EQ((*all)[0].action, "Login");
+  const AuditRow& denied = (*all)[3];
+  EXPECT_EQ(denied.seq, 2);
+  EXPECT_EQ(denied.principal, "bob");
+  EXPECT_EQ(denied.role, "member");
+  EXPECT_EQ(denied.target, "j1");
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_EQ(denied.code, "PERMISSION_DENIED");
+  EXPECT_EQ(denied.message, "no");
+  EXPECT_EQ(denied.time_ns, 1000);
+  EXPECT_TRUE((*all)[0].allowed);
+
+  q.principal = "bob";
+  auto bob = store_->ListAudit(q);
+  ASSERT_TRUE(bob.ok());
+  ASSERT_EQ(bob->size(), 2u);
+  EXPECT_EQ((*bob)[0].seq, 3);
+  EXPECT_EQ((*bob)[1].seq, 2);
+  q = AuditQuery();
+  q.target = "j1";
+  q.limit = 2;
+  auto page = store_->ListAudit(q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, 4);
+  EXPECT_EQ((*page)[1].seq, 2);
+  q.before_seq = 2;
+  page = store_->ListAudit(q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].seq, 1);
+
+  // The bound: appending with keep 3 leaves the newest 3.
+  auto seq = store_->AppendAudit(entry("dave", "CreateJob", "j3", true), 3);
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 6);
+  all = store_->ListAudit(AuditQuery());
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].seq, 6);
+  EXPECT_EQ((*all)[2].seq, 4);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -907,6 +1019,77 @@ TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
   EXPECT_EQ(*store->ListBlobs("a", BlobKind::kCheckpoint), (std::vector<int64_t>{6}));
 }
 
+// What migration 6 -> 7 added (the principals): dropping it turns a new
+// database back into version 6 (less the sessions' principal column, which
+// the tests below drop with the sessions, or drop themselves).
+const std::string kUndoSchema7 =
+    "DROP TABLE audit; DROP INDEX jobs_created_by; ALTER TABLE jobs DROP COLUMN created_by; ";
+
+// A database of schema version 6 (before principals) is migrated: its jobs
+// have no owner, its sessions stay with no principal, and new jobs,
+// sessions and audit entries carry theirs.
+TEST(SqliteStoreTest, MigratesSchema6ToPrincipals) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v6-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  SessionRow old_session;
+  old_session.id_hash = Sha256Hex("old session");
+  old_session.expires_ns = 70;
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.spec.set_epochs(3);
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+    ASSERT_TRUE((*s)->PutSession(old_session).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db,
+                           (kUndoSchema7 + "ALTER TABLE sessions DROP COLUMN principal;"
+                                           " PRAGMA user_version = 6;").c_str(),
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto old = (*s)->GetJob("old", ReadPoints::kNo);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->spec.epochs(), 3);
+  EXPECT_EQ(old->created_by, "");
+  auto session = (*s)->GetSession(old_session.id_hash);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_EQ(session->expires_ns, 70);
+  EXPECT_EQ(session->principal, "");
+  JobRow r;
+  r.id = "new";
+  r.created_by = "alice";
+  v1::JobEvent ev;
+  ev.set_seq(1);
+  ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  ListQuery q;
+  q.created_by = "alice";
+  auto listed = (*s)->ListJobs(q);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, "new");
+  AuditRow a;
+  a.principal = "alice";
+  a.action = "CreateJob";
+  auto seq = (*s)->AppendAudit(a, 10);
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 1);
+  s->reset();
+  fs::remove_all(dir);
+}
+
 // A database of schema version 3 (before labels) is migrated: its jobs
 // stay, without labels, and new jobs carry theirs.
 TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
@@ -926,16 +1109,17 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 3 is version 6 without the labels table (migration 3 -> 4
-    // only adds it and its index), without the tables (4 -> 5) and
-    // without the sessions (5 -> 6).
+    // Version 3 is version 7 without the principals (6 -> 7), without the
+    // labels table (migration 3 -> 4 only adds it and its index), without
+    // the tables (4 -> 5) and without the sessions (5 -> 6).
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
-                           " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
-                           " DROP TABLE sessions; PRAGMA user_version = 3;",
+                           (kUndoSchema7 + "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
+                                           " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
+                                           " DROP TABLE sessions; PRAGMA user_version = 3;")
+                               .c_str(),
                            nullptr, nullptr, &err),
               SQLITE_OK)
         << (err ? err : "");
@@ -969,7 +1153,7 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 6);
+  EXPECT_EQ(kSchemaVersion, 7);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);
@@ -992,14 +1176,15 @@ TEST(SqliteStoreTest, MigratesSchema4ToTables) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 4 is version 6 without the tables and the jobs' table_id,
-    // and without the sessions.
+    // Version 4 is version 7 without the principals, the tables and the
+    // jobs' table_id, and without the sessions.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db,
-                           "DROP INDEX jobs_table_id; ALTER TABLE jobs DROP COLUMN table_id;"
-                           " DROP TABLE tables; DROP TABLE sessions; PRAGMA user_version = 4;",
+                           (kUndoSchema7 + "DROP INDEX jobs_table_id; ALTER TABLE jobs DROP COLUMN table_id;"
+                                           " DROP TABLE tables; DROP TABLE sessions; PRAGMA user_version = 4;")
+                               .c_str(),
                            nullptr, nullptr, &err),
               SQLITE_OK)
         << (err ? err : "");
@@ -1044,12 +1229,12 @@ TEST(SqliteStoreTest, MigratesSchema5ToSessions) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
   {
-    // Version 5 is version 6 without the sessions.
+    // Version 5 is version 7 without the principals and the sessions.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE sessions; PRAGMA user_version = 5;", nullptr, nullptr,
-                           &err),
+    ASSERT_EQ(sqlite3_exec(db, (kUndoSchema7 + "DROP TABLE sessions; PRAGMA user_version = 5;").c_str(),
+                           nullptr, nullptr, &err),
               SQLITE_OK)
         << (err ? err : "");
     sqlite3_close(db);

@@ -137,11 +137,13 @@ class Client:
 
     def jobs(self, state: Union[None, str, int] = None,
              labels: Union[None, str, Mapping[str, str]] = None,
-             page_size: int = 100) -> Iterator[Job]:
+             page_size: int = 100, owner: Optional[str] = None) -> Iterator[Job]:
         """Every job, newest first, through all pages; ``state`` (running,
-        RUNNING or JOB_STATE_RUNNING) and ``labels`` (a dict, every pair must
-        match, or "k=v,k2=v2") filter them."""
-        req = pb.ListJobsRequest(page_size=page_size, label_selector=label_selector(labels))
+        RUNNING or JOB_STATE_RUNNING), ``labels`` (a dict, every pair must
+        match, or "k=v,k2=v2") and ``owner`` (the principal that created
+        them) filter them."""
+        req = pb.ListJobsRequest(page_size=page_size, label_selector=label_selector(labels),
+                                 owner=owner or "")
         if state is not None:
             req.state = state_value(state)
         return self._pages(req)  # the arguments are checked now, the pages read as iterated
@@ -203,5 +205,24 @@ class Client:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
 
     def server_info(self) -> "pb.ServerInfo":
-        """gantryd's version, HTTP address and storage (a ServerInfo message)."""
+        """gantryd's version, HTTP address and storage, and who asked
+        (``principal`` and ``role``; empty without credentials): a
+        ServerInfo message."""
         return self._call("GetServerInfo", pb.GetServerInfoRequest())
+
+    def audit(self, principal: Optional[str] = None, target: Optional[str] = None,
+              page_size: int = 100) -> Iterator["pb.AuditEntry"]:
+        """The audit log of state-changing calls, newest first, through all
+        pages (AuditEntry messages): admins read every entry, others their
+        own; ``principal`` and ``target`` (a job or table id) filter it."""
+        req = pb.ListAuditRequest(page_size=page_size, principal=principal or "",
+                                  target=target or "")
+
+        def pages():
+            while True:
+                page = self._call("ListAudit", req)
+                yield from page.entries
+                if not page.next_page_token:
+                    return
+                req.page_token = page.next_page_token
+        return pages()

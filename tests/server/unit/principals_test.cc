@@ -61,6 +61,36 @@ TEST(Principals, TheSingleTokenIsOneAdmin) {
   EXPECT_FALSE(p->Find("s3cre").has_value());
 }
 
+// A session stores "NAME FINGERPRINT": it finds its principal while the
+// file names it with the same token, and never holds the token's hash.
+TEST(Principals, SessionsFindTheirPrincipalWhileItsTokenIsUnchanged) {
+  auto p = Principals::Parse(Line("alice", "admin", "a-token") + Line("bob", "member", "b-token"), "creds");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const Principal alice = *(*p)->Find("a-token");
+  const std::string stored = SessionPrincipal(alice);
+  EXPECT_EQ(stored.rfind("alice ", 0), 0u);
+  EXPECT_EQ(stored.find(Sha256Hex("a-token")), std::string::npos);
+  EXPECT_EQ(stored.find(Sha256Hex("a-token").substr(0, 16)), std::string::npos);
+  auto found = (*p)->FindSession(stored);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->name, "alice");
+  EXPECT_EQ(found->role, Role::kAdmin);
+  EXPECT_FALSE((*p)->FindSession("alice").has_value());
+  EXPECT_FALSE((*p)->FindSession("bob " + alice.fingerprint).has_value());
+  EXPECT_FALSE((*p)->FindSession("").has_value());
+  // alice's token changed: her old sessions no longer find her.
+  auto rotated = Principals::Parse(Line("alice", "admin", "new-token"), "creds");
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_FALSE((*rotated)->FindSession(stored).has_value());
+  // The single token's admin too.
+  auto single = Principals::SingleToken("s3cret");
+  EXPECT_TRUE(single->FindSession(SessionPrincipal(*single->Find("s3cret"))).has_value());
+  EXPECT_FALSE(Principals::SingleToken("other")->FindSession(SessionPrincipal(*single->Find("s3cret"))).has_value());
+  // A server without credentials: an unnamed admin.
+  EXPECT_EQ(OpenServerCaller().role, Role::kAdmin);
+  EXPECT_EQ(OpenServerCaller().name, "");
+}
+
 TEST(Principals, RolesAllowWhatTheIssueSays) {
   const Principal admin{"root", Role::kAdmin}, member{"bob", Role::kMember}, viewer{"eve", Role::kViewer};
   for (Action a : {Action::kRead, Action::kCreate, Action::kCancel, Action::kDelete}) {
