@@ -125,9 +125,6 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   // GetJob rows from memory (an exclusive store; a shared one passes through).
   s->store_ = std::make_unique<CachedStore>(std::move(s->store_));
   s->monitored_ = std::make_unique<MonitoredStore>(s->store_.get());
-  auto manager = JobManager::Create(options.manager, s->monitored_.get(), s->metrics_.get());
-  if (!manager.ok()) return manager.status();
-  s->manager_ = std::move(manager).value();
   Calls::PrincipalsSource principals;
   if (!options.credentials_file.empty()) {
     if (!options.auth_token.empty()) {
@@ -144,6 +141,18 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   } else if (!options.auth_token.empty()) {
     principals = [single = Principals::SingleToken(options.auth_token)] { return single; };
   }
+  ManagerOptions manager_options = options.manager;
+  if (principals) {
+    // Quotas on running jobs, as the principals say now (a reload applies
+    // to the next claim).
+    manager_options.running_limits = [principals] {
+      const std::shared_ptr<const Principals> known = principals();
+      return known ? known->Running() : RunningLimits();
+    };
+  }
+  auto manager = JobManager::Create(manager_options, s->monitored_.get(), s->metrics_.get());
+  if (!manager.ok()) return manager.status();
+  s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), std::move(principals), s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
   SessionsOptions sessions;

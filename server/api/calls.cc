@@ -243,12 +243,12 @@ std::optional<std::string> Calls::NotServing() const {
 
 StatusOr<v1::Job> Calls::CreateJob(const Principal& who, const v1::CreateJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kCreate, "CreateJob", "", ""));
-  auto created = CreateJobAs(who.name, request);
+  auto created = CreateJobAs(who, request);
   Audit(who, "CreateJob", created.ok() ? created->id() : std::string(), created.status());
   return created;
 }
 
-StatusOr<v1::Job> Calls::CreateJobAs(const std::string& owner, const v1::CreateJobRequest& request) {
+StatusOr<v1::Job> Calls::CreateJobAs(const Principal& who, const v1::CreateJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(CheckName("name", request.name()));
   GANTRY_RETURN_IF_ERROR(CheckName("request_id", request.request_id()));
   NewJob job;
@@ -256,7 +256,8 @@ StatusOr<v1::Job> Calls::CreateJobAs(const std::string& owner, const v1::CreateJ
   job.name = request.name();
   job.request_id = request.request_id();
   job.labels = Labels(request.labels().begin(), request.labels().end());
-  job.created_by = owner;
+  job.created_by = who.name;
+  job.quota = who.quota;
   auto row = manager_->Create(job);
   if (!row.ok()) return row.status();
   return JobToProto(*row, v1::JOB_VIEW_BASIC);

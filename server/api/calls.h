@@ -110,8 +110,9 @@ class Calls {
              const Status& outcome, bool allowed = true) const;
 
   StatusOr<v1::Job> CreateJob(const Principal& who, const v1::CreateJobRequest& request);
-  // CreateJob's work, owned by `owner`, neither checked nor audited.
-  StatusOr<v1::Job> CreateJobAs(const std::string& owner, const v1::CreateJobRequest& request);
+  // CreateJob's work for `who` (its name as the owner, its quota), neither
+  // checked against its role nor audited.
+  StatusOr<v1::Job> CreateJobAs(const Principal& who, const v1::CreateJobRequest& request);
   StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request) const;
   StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
   StatusOr<v1::Job> CancelJob(const Principal& who, const v1::CancelJobRequest& request);

@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <vector>
 
+#include "core/memory.h"
 #include "server/util/sha256.h"
 
 namespace gantry {
@@ -36,6 +38,35 @@ std::vector<std::string> Words(std::string_view line) {
 // be read back from a session row.
 std::string Fingerprint(std::string_view token_hash) {
   return Sha256Hex("gantry session principal\n" + std::string(token_hash)).substr(0, 32);
+}
+
+// One quota word, "queued=N", "running=N" or "memory=SIZE", into *quota.
+Status ParseQuota(const std::string& word, const std::string& at, Quota* quota) {
+  const size_t eq = word.find('=');
+  const std::string key = word.substr(0, eq), value = eq == std::string::npos ? "" : word.substr(eq + 1);
+  int64_t* field = key == "queued" ? &quota->queued
+                   : key == "running" ? &quota->running
+                   : key == "memory" ? &quota->memory_bytes : nullptr;
+  if (field == nullptr || eq == std::string::npos) {
+    return Status::InvalidArgument(at + "'" + word.substr(0, 64) +
+                                   "' is not a quota (queued=N, running=N or memory=SIZE)");
+  }
+  if (*field >= 0) return Status::InvalidArgument(at + "the quota " + key + " is given twice");
+  int64_t n = -1;
+  if (key == "memory") {
+    if (!ParseBytes(value, &n) || n < 0) {
+      return Status::InvalidArgument(at + "memory=" + value.substr(0, 32) +
+                                     " is not a size (e.g. 512MiB, 4GiB)");
+    }
+  } else {
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || n < 0 || n > 1'000'000) {
+      return Status::InvalidArgument(at + key + "=" + value.substr(0, 32) +
+                                     " is not a whole number in 0..1000000");
+    }
+  }
+  *field = n;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -84,9 +115,9 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
     const std::vector<std::string> w = Words(line);
     if (w.empty()) continue;
     const std::string at = path + ":" + std::to_string(line_no) + ": ";
-    if (w.size() != 3) {
-      return Status::InvalidArgument(at + "expected NAME ROLE sha256:HEX, found " + std::to_string(w.size()) +
-                                     " words");
+    if (w.size() < 3) {
+      return Status::InvalidArgument(at + "expected NAME ROLE sha256:HEX [queued=N] [running=N] "
+                                          "[memory=SIZE], found " + std::to_string(w.size()) + " words");
     }
     if (!ValidName(w[0])) {
       return Status::InvalidArgument(at + "'" + w[0].substr(0, 64) +
@@ -102,7 +133,8 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
                                           "its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself");
     }
     if (!names.insert(w[0]).second) return Status::InvalidArgument(at + "'" + w[0] + "' is named twice");
-    const Principal who{w[0], *role, Fingerprint(digest)};
+    Principal who{w[0], *role, Fingerprint(digest)};
+    for (size_t i = 3; i < w.size(); ++i) GANTRY_RETURN_IF_ERROR(ParseQuota(w[i], at, &who.quota));
     if (!out->by_hash_.emplace(std::string(digest), who).second) {
       return Status::InvalidArgument(at + "'" + w[0] + "' has the token of another principal");
     }
@@ -124,6 +156,14 @@ std::optional<Principal> Principals::Find(std::string_view token) const {
   auto it = by_hash_.find(Sha256Hex(token));
   if (it == by_hash_.end()) return std::nullopt;
   return it->second;
+}
+
+RunningLimits Principals::Running() const {
+  RunningLimits out;
+  for (const auto& [name, who] : by_name_) {
+    if (who.quota.running >= 0) out[name] = who.quota.running;
+  }
+  return out;
 }
 
 std::optional<Principal> Principals::FindSession(std::string_view stored) const {

@@ -3,9 +3,14 @@
 // A credentials file names each principal, its role and the SHA-256 of its
 // token, one per line; the server never stores a token itself:
 //
-//   # NAME   ROLE    TOKEN'S SHA-256 (sha256:HEX, 64 lower-case hex digits)
+//   # NAME   ROLE    TOKEN'S SHA-256 (sha256:HEX, 64 lower-case hex digits)  [QUOTAS]
 //   alice    admin   sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-//   ci-bot   member  sha256:...
+//   ci-bot   member  sha256:...  queued=10 running=2 memory=4GiB
+//
+// Quotas (server/store/quota.h), optional, each at most once: queued=N and
+// running=N jobs at once, memory=SIZE (admission's estimates of the queued
+// and running jobs together; 512MiB, 4GiB, ...). The store counts and
+// enforces them, across replicas.
 //
 // Names are 1..63 characters of [A-Za-z0-9._-] starting with a letter or a
 // digit; roles are admin (everything), member (create; read everything;
@@ -27,6 +32,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "server/store/quota.h"
 #include "server/util/mutex.h"
 
 namespace gantry {
@@ -44,6 +50,7 @@ struct Principal {
   // credentials file holds): a dashboard session stores it, so a session
   // made with a token that has since changed is refused.
   std::string fingerprint;
+  Quota quota;  // none by default
 };
 
 // The caller of a server that requires no credentials: no name, and every
@@ -80,6 +87,8 @@ class Principals {
   // it is still named here with the same token.
   std::optional<Principal> FindSession(std::string_view stored) const;
   size_t size() const { return by_hash_.size(); }
+  // The principals with a running quota, by name.
+  RunningLimits Running() const;
 
  private:
   std::map<std::string, Principal> by_hash_;  // SHA-256 hex of the token -> principal

@@ -124,7 +124,7 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
           SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
                            options.drain_grace_ms, Owner(),
                            store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs,
-                           store->Shared()},
+                           store->Shared(), options.running_limits},
           store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
       retention_(options.retention_seconds, options.retention_count, store,
                  [this](const std::string& id) { return Delete(id); }) {}
@@ -307,7 +307,7 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
     row.id = NewJobId();
     v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
     StampEvent(row, &queued);
-    inserted = store_->InsertJob(row, queued);
+    inserted = store_->InsertJob(row, queued, job.quota);
     if (inserted.ok() || inserted.status().code() != StatusCode::kAlreadyExists) break;
   }
   if (!inserted.ok() || !inserted->inserted) {

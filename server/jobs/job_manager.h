@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,7 @@ struct NewJob {
   std::string request_id;
   Labels labels;
   std::string created_by;  // the principal creating it ("" without credentials)
+  Quota quota;             // created_by's limits (server/store/quota.h)
 };
 
 // A ListJobs page's rows.
@@ -101,6 +103,9 @@ struct ManagerOptions {
   // renewal. The owner renews every third of it; a dead replica's jobs are
   // taken over once it expires. Exclusive stores' claims never expire.
   int64_t lease_ms = 30'000;
+  // Principals' limits on RUNNING jobs (quotas), asked for at every claim;
+  // null: none.
+  std::function<RunningLimits()> running_limits;
 };
 
 // The snapshot JobManager::ChooseSnapshot chose: the job and epoch, and the

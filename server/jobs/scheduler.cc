@@ -67,6 +67,7 @@ void Scheduler::Added() {
     MutexLock lock(&mu_);
     --reserved_;
     ++claimable_;
+    quota_blocked_ = false;  // a new job: perhaps of a creator under its limit
     ++generation_;
   }
   work_cv_.SignalAll();
@@ -82,6 +83,7 @@ void Scheduler::Removed() {
     MutexLock lock(&mu_);
     if (claimable_ > 0) --claimable_;
     head_blocked_ = false;  // the head may have been the cancelled job
+    quota_blocked_ = false;
     ++generation_;
   }
   work_cv_.SignalAll();
@@ -106,6 +108,7 @@ void Scheduler::Poke() {
     if (running_ >= options_.max_concurrent_jobs) return;
     claimable_ = std::max<int64_t>(claimable_, 1);
     head_blocked_ = false;
+    quota_blocked_ = false;
     ++generation_;
   }
   work_cv_.SignalAll();
@@ -118,14 +121,17 @@ void Scheduler::WorkerLoop() {
     uint64_t generation = 0;
     {
       MutexLock lock(&mu_);
-      while (!drain_.stop_requested() && (claimable_ <= 0 || head_blocked_)) work_cv_.Wait(&mu_);
+      while (!drain_.stop_requested() && (claimable_ <= 0 || head_blocked_ || quota_blocked_)) {
+        work_cv_.Wait(&mu_);
+      }
       if (drain_.stop_requested()) return;
       if (options_.max_memory > 0 && running_ > 0) {
         budget = std::max<int64_t>(0, options_.max_memory - running_memory_);
       }
       generation = generation_;
     }
-    auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns);
+    const RunningLimits limits = options_.running_limits ? options_.running_limits() : RunningLimits();
+    auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns, limits);
     if (!claimed.ok()) {
       spdlog::error("claiming the next job failed: {}; retrying in {} s",
                     claimed.status().message(), kClaimRetryAfter.count());
@@ -144,7 +150,10 @@ void Scheduler::WorkerLoop() {
         // again. Else the next job waits for memory (with a budget), or the
         // count was stale (without one: nothing is claimable).
         if (generation != generation_ || drain_.stop_requested()) continue;
-        if (budget >= 0) {
+        if (!limits.empty()) {
+          // Perhaps every queued job's creator is at its limit.
+          quota_blocked_ = true;
+        } else if (budget >= 0) {
           head_blocked_ = true;
         } else {
           claimable_ = 0;
@@ -173,6 +182,7 @@ void Scheduler::WorkerLoop() {
         active_.erase(it);
       }
       head_blocked_ = false;  // its memory may let the next job start
+      quota_blocked_ = false;  // its creator may be under its limit now
       ++generation_;
     }
     idle_cv_.SignalAll();

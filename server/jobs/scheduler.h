@@ -44,6 +44,10 @@ struct SchedulerOptions {
   // counts only the queued jobs it knows of (its own, and those found at
   // start); other replicas' claims are not counted until CapClaimable.
   bool shared = false;
+  // Principals' limits on RUNNING jobs (quotas; null: none), asked for at
+  // every claim: a queued job of a creator at its limit waits, and later
+  // jobs of others start first.
+  std::function<RunningLimits()> running_limits;
 };
 
 class Scheduler {
@@ -110,6 +114,9 @@ class Scheduler {
   int64_t claimable_ GUARDED_BY(mu_) = 0;      // queued (and interrupted) jobs
   int64_t reserved_ GUARDED_BY(mu_) = 0;       // admitted, not yet stored
   bool head_blocked_ GUARDED_BY(mu_) = false;  // the next job waits for memory
+  // Every queued job's creator is at its running limit: wait for a job to
+  // end or a new one to come.
+  bool quota_blocked_ GUARDED_BY(mu_) = false;
   // Counts every change that can make a claim succeed (a job stored,
   // cancelled or ended), so that a worker whose claim found nothing only
   // concludes so when nothing changed during the claim.

@@ -203,8 +203,9 @@ void CachedStore::InvalidateUnended() {
   }
 }
 
-StatusOr<InsertResult> CachedStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
-  auto inserted = inner_->InsertJob(row, first);
+StatusOr<InsertResult> CachedStore::InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                              const Quota& quota) {
+  auto inserted = inner_->InsertJob(row, first, quota);
   Invalidate(row.id);
   return inserted;
 }
@@ -251,8 +252,9 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
 }
 
 StatusOr<std::optional<JobRow>> CachedStore::ClaimNext(const std::string& owner,
-                                                       int64_t max_memory_bytes, int64_t lease_ns) {
-  auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns);
+                                                       int64_t max_memory_bytes, int64_t lease_ns,
+                                                       const RunningLimits& limits) {
+  auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits);
   InvalidateUnended();  // the claimed job, and any the claim failed on the way
   return claimed;
 }

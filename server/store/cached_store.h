@@ -90,12 +90,15 @@ class CachedStore final : public ForwardingStore {
   size_t tracked_writes() const EXCLUDES(mu_);  // jobs' writes recorded now
 
   // The calls this decorator changes; every other passes through.
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override;
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
   Status DeleteJob(const std::string& id) override;
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override;
+                                            int64_t lease_ns, const RunningLimits& limits) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   Status ExpireAllLeases() override;
   Status PutBlob(const BlobKey& key, const std::string& bytes) override;

@@ -14,8 +14,11 @@ class ForwardingStore : public Store {
   explicit ForwardingStore(Store* inner) : inner_(inner) {}
 
   std::string Describe() const override { return inner_->Describe(); }
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
-    return inner_->InsertJob(row, first);
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override {
+    return inner_->InsertJob(row, first, quota);
   }
   StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override {
     return inner_->FindRequest(request_id);
@@ -43,8 +46,8 @@ class ForwardingStore : public Store {
     return inner_->ReadEvents(id, from_seq, limit);
   }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override {
-    return inner_->ClaimNext(owner, max_memory_bytes, lease_ns);
+                                            int64_t lease_ns, const RunningLimits& limits) override {
+    return inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits);
   }
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
     return inner_->RenewLease(id, lease, lease_ns);

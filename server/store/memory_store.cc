@@ -28,7 +28,8 @@ JobRow MemoryStore::Copy(const Job& job, ReadPoints points) {
   return row;
 }
 
-StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                              const Quota& quota) {
   MutexLock lock(&mu_);
   InsertResult out;
   if (!row.request_id.empty()) {
@@ -40,6 +41,15 @@ StatusOr<InsertResult> MemoryStore::InsertJob(const JobRow& row, const v1::JobEv
     }
   }
   if (jobs_.count(row.id) != 0) return Status::AlreadyExists("job " + row.id + " exists");
+  if (quota.any() && !row.created_by.empty()) {
+    QuotaUse use;
+    for (const auto& [id, job] : jobs_) {
+      if (job.row.created_by != row.created_by || IsTerminalState(job.row.state)) continue;
+      use.queued += job.row.state == v1::JOB_STATE_QUEUED;
+      use.memory_bytes += job.row.memory_bytes;
+    }
+    GANTRY_RETURN_IF_ERROR(CheckQuota(row.created_by, quota, use, row.memory_bytes));
+  }
   const std::string& table_id = TableIdOf(row.spec);
   if (!table_id.empty() && tables_.count(table_id) == 0) return JobTableNotFound(table_id);
   Job job;
@@ -166,8 +176,21 @@ StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& i
 }
 
 StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
-                                                       int64_t max_memory_bytes, int64_t lease_ns) {
+                                                       int64_t max_memory_bytes, int64_t lease_ns,
+                                                       const RunningLimits& limits) {
   MutexLock lock(&mu_);
+  std::map<std::string, int64_t> running;  // of the limited creators
+  if (!limits.empty()) {
+    for (const auto& [id, job] : jobs_) {
+      if (job.row.state == v1::JOB_STATE_RUNNING && limits.count(job.row.created_by) != 0) {
+        ++running[job.row.created_by];
+      }
+    }
+  }
+  auto at_limit = [&](const JobRow& r) {
+    auto it = limits.find(r.created_by);
+    return it != limits.end() && running[r.created_by] >= it->second;
+  };
   const int64_t now = NowNs();
   Job* next = nullptr;
   for (const auto& [index, id] : by_index_) {
@@ -180,7 +203,7 @@ StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
   if (next == nullptr) {
     for (const auto& [index, id] : by_index_) {
       Job& job = jobs_.at(id);
-      if (job.row.state == v1::JOB_STATE_QUEUED) {
+      if (job.row.state == v1::JOB_STATE_QUEUED && !at_limit(job.row)) {
         next = &job;
         break;
       }

@@ -20,7 +20,10 @@ class MemoryStore final : public Store {
  public:
   std::string Describe() const override { return "memory (nothing survives the process)"; }
 
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override;
   StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override;
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
   StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override;
@@ -33,7 +36,7 @@ class MemoryStore final : public Store {
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override;
+                                            int64_t lease_ns, const RunningLimits& limits) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   Status ExpireAllLeases() override;
   Status PutBlob(const BlobKey& key, const std::string& bytes) override;

@@ -30,16 +30,19 @@ class MonitoredStore final : public ForwardingStore {
   // The failing write's error, while the store is in trouble.
   std::optional<std::string> Trouble() const EXCLUDES(mu_);
 
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override {
-    return Record(inner_->InsertJob(row, first));
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override {
+    return Record(inner_->InsertJob(row, first, quota));
   }
   Status DeleteJob(const std::string& id) override { return Record(inner_->DeleteJob(id)); }
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {
     return Record(inner_->AppendEvent(row, event));
   }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override {
-    return Record(inner_->ClaimNext(owner, max_memory_bytes, lease_ns));
+                                            int64_t lease_ns, const RunningLimits& limits) override {
+    return Record(inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits));
   }
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
     return Record(inner_->RenewLease(id, lease, lease_ns));

@@ -123,6 +123,9 @@ constexpr char kColumns[] =
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
     " lease_expires_ns, cancel_requested, created_by";
 constexpr int kPointsColumn = 21;  // after kColumns, when asked for
+// The advisory lock that quota-checked inserts and claims under running
+// limits take in turn (pg_advisory_xact_lock; "gantry-q" in ASCII).
+constexpr int64_t kQuotaLock = 0x67616e7472792d71;
 
 // Binary parameters of one statement.
 class Params {
@@ -527,7 +530,8 @@ Status PgStore::Migrate() {
   });
 }
 
-StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                          const Quota& quota) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   InsertResult out;
@@ -544,6 +548,30 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
     p.Int(row.dataset_rows).Int(row.memory_bytes).Int(row.state).Text(row.error);
     const std::string& table_id = TableIdOf(row.spec);
     p.Int(row.create_ns).Int(first.seq()).Text(table_id).Text(row.created_by);
+    if (quota.any() && !row.created_by.empty()) {
+      // One creator's inserts and every claim under limits take turns
+      // (kQuotaLock), so no two replicas count the same free place. A
+      // retry of a stored request is answered by the insert below.
+      bool retry = false;
+      if (!row.request_id.empty()) {
+        auto known = c->Exec("looking up request_id", "SELECT 1 FROM jobs WHERE request_id = $1",
+                             Params().Text(row.request_id));
+        if (!known.ok()) return known.status();
+        retry = known->rows() > 0;
+      }
+      if (!retry) {
+        auto lock = c->Exec("waiting for the quota lock", "SELECT pg_advisory_xact_lock($1)",
+                            Params().Int(kQuotaLock));
+        if (!lock.ok()) return lock.status();
+        auto use = c->Exec("counting the jobs of " + row.created_by,
+                           "SELECT COUNT(*) FILTER (WHERE state = 1), COALESCE(SUM(memory_bytes), 0)"
+                           " FROM jobs WHERE created_by = $1 AND state IN (1, 2)",
+                           Params().Text(row.created_by));
+        if (!use.ok()) return use.status();
+        GANTRY_RETURN_IF_ERROR(CheckQuota(row.created_by, quota, QuotaUse{use->Int(0, 0), use->Int(0, 1)},
+                                          row.memory_bytes));
+      }
+    }
     // A repeated request_id inserts nothing (ON CONFLICT on its unique index).
     auto ins = c->Exec(
         "storing job " + row.id,
@@ -788,7 +816,21 @@ StatusOr<std::vector<v1::JobEvent>> PgStore::ReadEvents(const std::string& id, i
 }
 
 StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
-                                                   int64_t max_memory_bytes, int64_t lease_ns) {
+                                                   int64_t max_memory_bytes, int64_t lease_ns,
+                                                   const RunningLimits& limits) {
+  // The oldest queued job whose creator is under its running limit.
+  std::string queued = "SELECT id, memory_bytes FROM jobs WHERE state = 1";
+  Params queued_params;
+  int n = 1;
+  for (const auto& [name, limit] : limits) {
+    const std::string who = "$" + std::to_string(n), most = "$" + std::to_string(n + 1);
+    n += 2;
+    queued += " AND NOT (created_by = " + who +
+              " AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 2 AND r.created_by = " + who +
+              ") >= " + most + ")";
+    queued_params.Text(name).Int(limit);
+  }
+  queued += " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED";
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   std::optional<JobRow> out;
@@ -802,12 +844,19 @@ StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
       // waited for.
       std::string id;
       int64_t memory = 0;
-      for (const std::string& sql :
-           {std::string("SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ") +
-                kNowNs + " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED",
-            std::string("SELECT id, memory_bytes FROM jobs WHERE state = 1"
-                        " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED")}) {
-        auto r = c->Exec("claiming a job", sql.c_str());
+      if (!limits.empty()) {
+        // Counting running jobs and claiming one is atomic only if claims
+        // under limits, and quota-checked inserts, take turns.
+        auto lock = c->Exec("waiting for the quota lock", "SELECT pg_advisory_xact_lock($1)",
+                            Params().Int(kQuotaLock));
+        if (!lock.ok()) return lock.status();
+      }
+      const std::string expired =
+          std::string("SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ") +
+          kNowNs + " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED";
+      for (const std::string* sql : std::initializer_list<const std::string*>{&expired, &queued}) {
+        auto r = sql == &queued ? c->Exec("claiming a job", sql->c_str(), queued_params)
+                                : c->Exec("claiming a job", sql->c_str());
         if (!r.ok()) return r.status();
         if (r->rows() > 0) {
           id = r->Str(0, 0);

@@ -61,7 +61,10 @@ class PgStore final : public Store {
   // "PostgreSQL HOST:PORT/DB" (no password).
   std::string Describe() const override;
 
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override;
   StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override;
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
   StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override;
@@ -74,7 +77,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override;
+                                            int64_t lease_ns, const RunningLimits& limits) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   // Does nothing: other replicas' jobs are not known to be dead.
   Status ExpireAllLeases() override { return Status::Ok(); }

@@ -474,7 +474,8 @@ StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
   return row;
 }
 
-StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEvent& first) {
+StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                              const Quota& quota) {
   MutexLock lock(&write_mu_);
   InsertResult out;
   Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
@@ -490,6 +491,16 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
         return Status::Ok();
       }
       if (rc != SQLITE_DONE) return SqlError(db_, "looking up request_id");
+    }
+    if (quota.any() && !row.created_by.empty()) {
+      // In the write transaction: no other insert or claim runs meanwhile.
+      Stmt st(db_,
+              "SELECT COALESCE(SUM(state = 1), 0), COALESCE(SUM(memory_bytes), 0) FROM jobs"
+              " WHERE created_by = ? AND state IN (1, 2)");
+      st.Text(1, row.created_by);
+      if (st.Step() != SQLITE_ROW) return SqlError(db_, "counting the jobs of " + row.created_by);
+      GANTRY_RETURN_IF_ERROR(CheckQuota(row.created_by, quota, QuotaUse{st.ColInt(0), st.ColInt(1)},
+                                        row.memory_bytes));
     }
     const std::string& table_id = TableIdOf(row.spec);
     if (!table_id.empty()) {
@@ -686,8 +697,18 @@ StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& i
 }
 
 StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
-                                                       int64_t max_memory_bytes, int64_t lease_ns) {
+                                                       int64_t max_memory_bytes, int64_t lease_ns,
+                                                       const RunningLimits& limits) {
   MutexLock lock(&write_mu_);
+  // The oldest queued job whose creator is under its running limit.
+  std::string queued = "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL";
+  for (size_t i = 0; i < limits.size(); ++i) {
+    const std::string name = "?" + std::to_string(2 * i + 2), limit = "?" + std::to_string(2 * i + 3);
+    queued += " AND NOT (created_by = " + name +
+              " AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 2 AND r.created_by = " + name +
+              ") >= " + limit + ")";
+  }
+  queued += " ORDER BY idx LIMIT 1";
   std::optional<JobRow> out;
   const int64_t now = NowNs();
   bool corrupt = true;
@@ -713,14 +734,20 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
           return SqlError(db_, "claiming a job");
         }
       }
-      for (const char* sql :
-           {"SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
-            " ORDER BY idx LIMIT 1",
-            "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL"
-            " ORDER BY idx LIMIT 1"}) {
+      const std::string expired =
+          "SELECT id, memory_bytes FROM jobs WHERE state = 2 AND lease_expires_ns < ?1"
+          " ORDER BY idx LIMIT 1";
+      for (const std::string* sql : std::initializer_list<const std::string*>{&expired, &queued}) {
         if (!id.empty()) break;
-        Stmt st(db_, sql);
+        Stmt st(db_, *sql);
         st.Int(1, now);
+        if (sql == &queued) {
+          int i = 2;
+          for (const auto& [name, limit] : limits) {
+            st.Text(i++, name);
+            st.Int(i++, limit);
+          }
+        }
         const int rc = st.Step();
         if (rc == SQLITE_ROW) {
           id = st.ColText(0);

@@ -53,7 +53,10 @@ class SqliteStore final : public Store {
   std::string Describe() const override;
   const std::string& dir() const { return dir_; }
 
-  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) override;
+  using Store::ClaimNext;
+  using Store::InsertJob;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                   const Quota& quota) override;
   StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const override;
   StatusOr<JobRow> GetJob(const std::string& id, ReadPoints points) const override;
   StatusOr<std::vector<JobRow>> ListJobs(const ListQuery& query) const override;
@@ -66,7 +69,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override;
+                                            int64_t lease_ns, const RunningLimits& limits) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   Status ExpireAllLeases() override;
   Status PutBlob(const BlobKey& key, const std::string& bytes) override;

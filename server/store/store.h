@@ -59,6 +59,7 @@
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
 #include "proto/job_state.h"
+#include "server/store/quota.h"
 
 namespace gantry {
 
@@ -196,8 +197,15 @@ class Store {
 
   // --- jobs ---
   // Stores the job (its index assigned here, last_seq 1) and its first
-  // event (seq 1) together. row.id must be new.
-  virtual StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) = 0;
+  // event (seq 1) together. row.id must be new. `quota`: row.created_by's
+  // limits (quota.h), checked against its stored QUEUED and RUNNING jobs
+  // in the same transaction (RESOURCE_EXHAUSTED naming the quota and the
+  // use), after a repeated request_id is answered.
+  virtual StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
+                                           const Quota& quota) = 0;
+  StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first) {
+    return InsertJob(row, first, Quota());
+  }
   // The job created with this request_id (without points), if any.
   virtual StatusOr<std::optional<JobRow>> FindRequest(const std::string& request_id) const = 0;
   // NOT_FOUND for an unknown id.
@@ -233,9 +241,16 @@ class Store {
   // `max_memory_bytes` (< 0: any): sets it RUNNING (start_ns now if it was
   // QUEUED), owner, lease + 1 and lease_expires_ns = now + lease_ns, and
   // returns it with its points. nullopt when nothing is claimable, or when
-  // the next job does not fit (it is not overtaken).
+  // the next job does not fit (it is not overtaken). `limits`: a QUEUED
+  // job whose creator already has that many RUNNING jobs is passed over
+  // (the count and the claim are one transaction, atomic across replicas).
   virtual StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner,
-                                                    int64_t max_memory_bytes, int64_t lease_ns) = 0;
+                                                    int64_t max_memory_bytes, int64_t lease_ns,
+                                                    const RunningLimits& limits) = 0;
+  StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
+                                            int64_t lease_ns) {
+    return ClaimNext(owner, max_memory_bytes, lease_ns, RunningLimits());
+  }
   // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
   // is no longer `lease` (the job was taken over).
   virtual Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) = 0;

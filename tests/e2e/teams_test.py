@@ -11,7 +11,10 @@
 - the file is read again when it changes and on SIGHUP, without a restart:
   a new principal's token works, a removed one's is refused, and a file that
   no longer parses keeps the principals read last;
-- a bad file stops gantryd at start naming the file and the line.
+- a bad file stops gantryd at start naming the file and the line;
+- quotas: a principal's queued jobs and memory are refused past its quota,
+  naming it and the use; past its running quota its jobs wait while others'
+  start, and start once one of its own ends.
 
     python3 tests/e2e/teams_test.py --gantryd build/bin/gantryd --gantry build/bin/gantry \
         --python build/python
@@ -257,6 +260,64 @@ class TeamsTest(unittest.TestCase):
             self.assertIsNone(self.d.proc.poll(), "SIGHUP must not stop gantryd")
         finally:
             self.write(["alice", "bob", "carol", "vic"])
+
+    def test_quotas(self):
+        creds = os.path.join(self.tmp, "quota-credentials")
+        h = lambda n: hashlib.sha256(TOKENS[n].encode()).hexdigest()
+        with open(creds, "w") as f:
+            f.write(f"alice admin sha256:{h('alice')}\n"
+                    f"bob member sha256:{h('bob')} queued=1 running=1\n"
+                    f"carol member sha256:{h('carol')} memory=1MiB\n")
+        d = HttpDaemon(ARGS.gantryd, self.tmp, "--credentials-file", creds, "--max-concurrent-jobs", "2")
+        try:
+            def post(who, name, spec):
+                status, _, raw = d.request("POST", "/v1/jobs", json.dumps({"name": name, "spec": spec}).encode(),
+                                           {"Authorization": f"Bearer {TOKENS[who]}", "Content-Type": "application/json"})
+                return status, json.loads(raw)
+
+            def state(jid):
+                status, _, raw = d.request("GET", f"/v1/jobs/{jid}", None,
+                                           {"Authorization": f"Bearer {TOKENS['alice']}"})
+                return json.loads(raw)["state"]
+
+            def wait_state(jid, want):
+                deadline = time.time() + 60
+                while state(jid) != want:
+                    self.assertLess(time.time(), deadline, f"{jid} never {want} (is {state(jid)})")
+                    time.sleep(0.05)
+
+            status, b1 = post("bob", "b1", long_spec())
+            self.assertEqual(status, 200, b1)
+            wait_state(b1["id"], "JOB_STATE_RUNNING")
+            status, b2 = post("bob", "b2", long_spec())
+            self.assertEqual(status, 200, b2)
+            # bob runs 1 of his running=1: b2 waits though a worker is free...
+            status, b3 = post("bob", "b3", long_spec())
+            self.assertEqual(status, 429, b3)
+            self.assertEqual(b3["error"]["message"],
+                             "quota: 'bob' may have 1 queued jobs at once (queued=1 in the credentials "
+                             "file) and has 1; wait for one to start, or cancel one")
+            # ... and alice's job, queued after it, takes the free worker.
+            status, a1 = post("alice", "a1", long_spec())
+            self.assertEqual(status, 200, a1)
+            wait_state(a1["id"], "JOB_STATE_RUNNING")
+            self.assertEqual(state(b2["id"]), "JOB_STATE_QUEUED")
+            # carol's memory quota: the estimate of a big job is over 1 MiB.
+            status, big = post("carol", "big", {"epochs": 1, "batch_size": 1024,
+                                                "dataset": {"size": 100000}})
+            self.assertEqual(status, 429, big)
+            self.assertRegex(big["error"]["message"],
+                             r"^quota: the job needs an estimated [0-9.]+ MiB, and 'carol''s queued and "
+                             r"running jobs hold 0 B of the 1\.0 MiB it may hold")
+            # b1 ends: b2 starts in its place.
+            d.request("POST", f"/v1/jobs/{b1['id']}:cancel", b"",
+                      {"Authorization": f"Bearer {TOKENS['bob']}"})
+            wait_state(b1["id"], "JOB_STATE_CANCELLED")
+            wait_state(b2["id"], "JOB_STATE_RUNNING")
+            for jid in (a1["id"], b2["id"]):
+                d.request("POST", f"/v1/jobs/{jid}:cancel", b"", {"Authorization": f"Bearer {TOKENS['alice']}"})
+        finally:
+            d.stop()
 
     def test_bad_files_stop_the_start(self):
         bad = os.path.join(self.tmp, "bad-credentials")

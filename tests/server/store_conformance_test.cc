@@ -829,6 +829,84 @@ TEST_P(StoreConformanceTest, SessionsAndJobsCarryTheirPrincipal) {
   EXPECT_EQ(store_->ListJobs({})->size(), 4u);
 }
 
+// Quotas at insert: a creator's queued jobs and memory (queued and running
+// jobs together) are counted in the store; a retry of a stored request is
+// answered first; others' jobs and jobs of no one do not count.
+TEST_P(StoreConformanceTest, InsertEnforcesTheCreatorsQuota) {
+  auto owned = [](const std::string& id, const std::string& who, int64_t memory,
+                  const std::string& request_id = "") {
+    JobRow r = Row(id, request_id, memory);
+    r.created_by = who;
+    return r;
+  };
+  Quota quota;
+  quota.queued = 2;
+  quota.memory_bytes = 1000;
+  ASSERT_TRUE(store_->InsertJob(owned("a", "bob", 300, "req-a"), Event(1), quota).ok());
+  ASSERT_TRUE(store_->InsertJob(owned("b", "bob", 300), Event(1), quota).ok());
+  ASSERT_TRUE(store_->InsertJob(owned("x", "carol", 900), Event(1), quota).ok());  // carol's own count
+  ASSERT_TRUE(store_->InsertJob(Row("y", "", 900), Event(1), quota).ok());         // no one's
+  auto third = store_->InsertJob(owned("c", "bob", 10), Event(1), quota);
+  ASSERT_EQ(third.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(third.status().message(),
+            "quota: 'bob' may have 2 queued jobs at once (queued=2 in the credentials file) and "
+            "has 2; wait for one to start, or cancel one");
+  EXPECT_EQ(store_->GetJob("c", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
+  // A retry of a stored request is answered, not refused.
+  auto retry = store_->InsertJob(owned("a2", "bob", 300, "req-a"), Event(1), quota);
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_FALSE(retry->inserted);
+  EXPECT_EQ(retry->row.id, "a");
+  // Running jobs count toward memory, not toward queued.
+  const JobRow claimed = MustClaim();
+  EXPECT_EQ(claimed.id, "a");
+  auto big = store_->InsertJob(owned("d", "bob", 401), Event(1), quota);
+  ASSERT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(big.status().message().find("'bob''s queued and running jobs hold 600 B of the 1000 B"),
+            std::string::npos)
+      << big.status().message();
+  ASSERT_TRUE(store_->InsertJob(owned("d", "bob", 400), Event(1), quota).ok());
+  // Ended jobs count for nothing.
+  JobRow ended = claimed;
+  ended.state = v1::JOB_STATE_SUCCEEDED;
+  ended.end_ns = 2000;
+  ASSERT_TRUE(store_->AppendEvent(ended, Event(claimed.last_seq + 1, v1::JOB_STATE_SUCCEEDED)).ok());
+  auto fits = store_->InsertJob(owned("e", "bob", 300), Event(1), Quota{-1, -1, 1000});
+  EXPECT_TRUE(fits.ok()) << fits.status().ToString();
+}
+
+// Running limits at claim: a queued job whose creator runs its limit is
+// passed over, later jobs of others are claimed, and it is claimed once one
+// of its creator's jobs ends.
+TEST_P(StoreConformanceTest, ClaimPassesOverCreatorsAtTheirRunningLimit) {
+  auto owned = [](const std::string& id, const std::string& who) {
+    JobRow r = Row(id);
+    r.created_by = who;
+    return r;
+  };
+  MustInsert(owned("b1", "bob"));
+  MustInsert(owned("b2", "bob"));
+  MustInsert(owned("c1", "carol"));
+  MustInsert(Row("n1"));
+  const RunningLimits limits = {{"bob", 1}, {"carol", 0}};
+  auto claim = [&]() -> std::string {
+    auto c = store_->ClaimNext("o", -1, int64_t{60} * 1'000'000'000, limits);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() && c->has_value() ? (*c)->id : "";
+  };
+  const std::string first = claim();
+  EXPECT_EQ(first, "b1");
+  EXPECT_EQ(claim(), "n1");  // b2: bob runs 1 of 1; c1: carol may run none
+  EXPECT_EQ(claim(), "");
+  JobRow b1 = *store_->GetJob("b1", ReadPoints::kNo);
+  b1.state = v1::JOB_STATE_CANCELLED;
+  b1.end_ns = 2000;
+  ASSERT_TRUE(store_->AppendEvent(b1, Event(b1.last_seq + 1, v1::JOB_STATE_CANCELLED)).ok());
+  EXPECT_EQ(claim(), "b2");
+  EXPECT_EQ(claim(), "");
+  EXPECT_EQ(MustClaim().id, "c1");  // without limits
+}
+
 TEST_P(StoreConformanceTest, TheAuditLogPagesFiltersAndKeepsItsNewest) {
   auto entry = [](const std::string& who, const std::string& action, const std::string& target,
                   bool allowed) {

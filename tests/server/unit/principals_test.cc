@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "server/util/sha256.h"
 
@@ -89,6 +91,31 @@ TEST(Principals, SessionsFindTheirPrincipalWhileItsTokenIsUnchanged) {
   // A server without credentials: an unnamed admin.
   EXPECT_EQ(OpenServerCaller().role, Role::kAdmin);
   EXPECT_EQ(OpenServerCaller().name, "");
+}
+
+TEST(Principals, QuotasFollowTheTokenHash) {
+  const std::string hash = " sha256:" + Sha256Hex("t1");
+  auto p = Principals::Parse("bob member" + hash + " queued=10 running=2 memory=4GiB\n"
+                             "carol member sha256:" + Sha256Hex("t2") + " running=0\n"
+                             "vic viewer sha256:" + Sha256Hex("t3") + "\n", "creds");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const Principal bob = *(*p)->Find("t1");
+  EXPECT_EQ(bob.quota.queued, 10);
+  EXPECT_EQ(bob.quota.running, 2);
+  EXPECT_EQ(bob.quota.memory_bytes, int64_t{4} << 30);
+  EXPECT_FALSE((*p)->Find("t3")->quota.any());
+  EXPECT_EQ((*p)->Running(), (RunningLimits{{"bob", 2}, {"carol", 0}}));
+  for (const auto& [extra, message] : std::vector<std::pair<std::string, std::string>>{
+           {"queued=x", "creds:1: queued=x is not a whole number in 0..1000000"},
+           {"running=-1", "creds:1: running=-1 is not a whole number in 0..1000000"},
+           {"memory=lots", "creds:1: memory=lots is not a size (e.g. 512MiB, 4GiB)"},
+           {"cpus=4", "creds:1: 'cpus=4' is not a quota (queued=N, running=N or memory=SIZE)"},
+           {"queued", "creds:1: 'queued' is not a quota (queued=N, running=N or memory=SIZE)"},
+           {"queued=1 queued=2", "creds:1: the quota queued is given twice"}}) {
+    auto bad = Principals::Parse("bob member" + hash + " " + extra + "\n", "creds");
+    ASSERT_FALSE(bad.ok()) << extra;
+    EXPECT_EQ(bad.status().message(), message);
+  }
 }
 
 TEST(Principals, RolesAllowWhatTheIssueSays) {
