@@ -157,6 +157,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", options.tls_key_file, "PEM private key for --tls-cert")
       ->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", options.tls_client_ca_file,
+                 "PEM CA certificates: a client certificate they sign authenticates the "
+                 "--credentials-file principal named cert:COMMON_NAME (gRPC and HTTP)")
+      ->check(CLI::ExistingFile);
   app.add_option("--auth-token-file", auth_token_file,
                  "file holding a token; every RPC but health then needs "
                  "'authorization: Bearer <token>' (reflection is turned off)")

@@ -89,9 +89,27 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     if (!cert.ok()) return Status::InvalidArgument("--tls-cert: " + cert.status().message());
     if (!key.ok()) return Status::InvalidArgument("--tls-key: " + key.status().message());
     GANTRY_RETURN_IF_ERROR(CheckKeyPair(options.tls_cert_file, *cert, options.tls_key_file, *key));
-    grpc::SslServerCredentialsOptions ssl;
+    grpc::SslServerCredentialsOptions ssl(options.tls_client_ca_file.empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!options.tls_client_ca_file.empty()) {
+      if (options.credentials_file.empty()) {
+        return Status::InvalidArgument("--tls-client-ca: client certificates name principals of a "
+                                       "--credentials-file (cert:COMMON_NAME); give one");
+      }
+      auto ca = ReadFile(options.tls_client_ca_file);
+      if (!ca.ok()) return Status::InvalidArgument("--tls-client-ca: " + ca.status().message());
+      if (ca->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        return Status::InvalidArgument("--tls-client-ca: " + options.tls_client_ca_file +
+                                       " holds no PEM certificate");
+      }
+      ssl.pem_root_certs = *ca;
+    }
     credentials = grpc::SslServerCredentials(ssl);
+  } else if (!options.tls_client_ca_file.empty()) {
+    return Status::InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key (client "
+                                   "certificates are a TLS matter)");
   }
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection serves the whole schema to anyone: only without a token, and
@@ -176,6 +194,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   HttpOptions http;
   http.tls_cert_file = options.tls_cert_file;
   http.tls_key_file = options.tls_key_file;
+  http.tls_client_ca_file = options.tls_client_ca_file;
   http.max_event_streams = options.http_max_event_streams;
   http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
   http.body_budget_bytes = static_cast<size_t>(options.http_body_budget_bytes);

@@ -54,6 +54,10 @@ struct ServerOptions {
   bool reflection = true;  // off whenever auth_token is set (it cannot check tokens)
   // TLS: PEM files of the server's certificate chain and key (both or none).
   std::string tls_cert_file, tls_key_file;
+  // With TLS, PEM CA certificates: a client certificate they sign
+  // authenticates the principal named by its subject common name
+  // (credentials_file's cert:NAME); a client without one uses a token.
+  std::string tls_client_ca_file;
   // Every RPC except grpc.health.v1 needs "authorization: Bearer <token>":
   // the single auth_token (one admin principal, "admin"), or the token of a
   // principal in credentials_file (server/api/principals.h; read again on

@@ -131,9 +131,20 @@ Status FillSample(const SamplePlan& plan, int64_t offset, int64_t count, v1::Sam
 }
 
 grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authorization,
-                                 Principal* who) const {
+                                 Principal* who, std::string_view client_cert) const {
   if (!principals_) {
     if (who != nullptr) *who = OpenServerCaller();
+    return grpc::Status::OK;
+  }
+  if (!authorization && !client_cert.empty()) {
+    const std::shared_ptr<const Principals> known = principals_();
+    std::optional<Principal> found = known ? known->FindCertificate(client_cert) : std::nullopt;
+    if (!found) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the client certificate '" + SafeText(std::string(client_cert), 255) +
+                              "' names no principal");
+    }
+    if (who != nullptr) *who = std::move(*found);
     return grpc::Status::OK;
   }
   if (!authorization) {

@@ -93,11 +93,13 @@ class Calls {
   Calls& operator=(const Calls&) = delete;
 
   // OK, naming the caller in *who (when given), when no credentials are
-  // required or `authorization` is "Bearer <token>" of a known principal
-  // (looked up by the token's SHA-256); else UNAUTHENTICATED saying what is
-  // wrong. nullopt: the caller presented no credentials at all.
+  // required, or `authorization` is "Bearer <token>" of a known principal
+  // (looked up by the token's SHA-256), or, without one, `client_cert` (the
+  // subject common name of a client certificate the TLS layer verified) is
+  // a principal's; else UNAUTHENTICATED saying what is wrong. nullopt: the
+  // caller presented no token.
   grpc::Status Authenticate(const std::optional<std::string_view>& authorization,
-                            Principal* who = nullptr) const;
+                            Principal* who = nullptr, std::string_view client_cert = {}) const;
   // The principal of a dashboard session (Sessions::Check's principal), if
   // it is still known with the same token.
   std::optional<Principal> SessionCaller(std::string_view stored) const;

@@ -37,6 +37,9 @@ struct HttpRequest {
   std::string body;
   std::string remote_addr;  // the client's IP address, as text
   bool tls = false;
+  // The subject common name of the client certificate TLS verified
+  // (--tls-client-ca), or "".
+  std::string client_cert;
   // Who asked: set by the server once the request's credentials (a bearer
   // token or a session) are checked; a viewer with no name until then.
   Principal caller;

@@ -227,6 +227,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   }
   transport.tls_cert_file = options.tls_cert_file;
   transport.tls_key_file = options.tls_key_file;
+  transport.tls_client_ca_file = options.tls_client_ca_file;
   transport.limits.max_body_bytes = options.max_body_bytes;
   transport.limits.body_budget_bytes = std::max(options.body_budget_bytes, options.max_body_bytes);
   transport.limits.max_connections = options.max_connections;
@@ -333,7 +334,7 @@ bool HttpServer::RefusedCredentials(const Request& req, Response& res) const {
   } else if (SessionCookie(req) && calls_->sessions() != nullptr) {
     return false;  // checked in Handle(), off the I/O thread (it may read the store)
   } else {
-    auth = calls_->Authenticate(std::nullopt);
+    auth = calls_->Authenticate(std::nullopt, nullptr, req.client_cert);
   }
   if (auth.ok()) return false;
   Unauthenticated(req, auth, res);
@@ -369,6 +370,10 @@ void HttpServer::Handle(Request& req, Response& res) const {
       // Screen() accepted the token; this names its principal.
       const grpc::Status auth = calls_->Authenticate(req.get_header_value("Authorization"), &req.caller);
       if (!auth.ok()) return Unauthenticated(req, auth, res);  // the file changed meanwhile
+    } else if (!req.client_cert.empty() && !SessionCookie(req)) {
+      // A verified client certificate (--tls-client-ca) names the caller.
+      const grpc::Status auth = calls_->Authenticate(std::nullopt, &req.caller, req.client_cert);
+      if (!auth.ok()) return Unauthenticated(req, auth, res);
     } else {
       auto id = SessionCookie(req);
       if (!id || calls_->sessions() == nullptr) {

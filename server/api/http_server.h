@@ -50,6 +50,7 @@ namespace gantry {
 struct HttpOptions {
   std::string listen;                       // HOST:PORT; port 0 picks a free one
   std::string tls_cert_file, tls_key_file;  // PEM; both or none
+  std::string tls_client_ca_file;           // PEM CAs of client certificates (with TLS), or none
   int max_event_streams = 64;               // open /events streams at once
   size_t max_body_bytes = 64 << 20;         // largest request body
   size_t body_budget_bytes = 128 << 20;     // bodies being received or handled, together

@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <map>
 #include <optional>
 #include <thread>
@@ -25,6 +27,21 @@ using tcp = net::ip::tcp;
 using error_code = beast::error_code;
 
 namespace {
+
+// The subject common name of the client certificate the handshake verified
+// (--tls-client-ca), or "" when the client sent none.
+std::string PeerCommonName(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return "";
+  std::string out;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    char cn[256] = {};
+    const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    if (n > 0) out.assign(cn, static_cast<size_t>(n));
+  }
+  X509_free(cert);
+  return out;
+}
 
 constexpr size_t kMiB = 1 << 20;
 constexpr size_t kMaxBuffer = 1 << 20;  // a connection's read buffer
@@ -191,6 +208,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       stream_.async_handshake(net::ssl::stream_base::server,
                               [self = this->shared_from_this()](error_code ec) {
                                 if (ec) return self->Close();
+                                self->client_cert_ = PeerCommonName(self->stream_.native_handle());
                                 self->ReadHead();
                               });
     }
@@ -332,6 +350,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     req->remote_addr = address_;
     req->tls = tls_;
+    req->client_cert = client_cert_;
     return req;
   }
 
@@ -594,6 +613,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   const std::string address_;
   const bool tls_;
+  std::string client_cert_;  // the verified client certificate's common name, if any
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<CountedBody>> parser_;
   std::shared_ptr<HttpRequest> request_;  // the head being read, until dispatched
@@ -637,6 +657,15 @@ Status HttpTransport::Impl::Listen(const Options& options) {
       return Status::InvalidArgument("cannot load --tls-cert " + options.tls_cert_file +
                                      " with --tls-key " + options.tls_key_file + ": " +
                                      ec.message());
+    }
+    if (!options.tls_client_ca_file.empty()) {
+      // Asked for and verified when sent; a client without one uses a token.
+      ssl->load_verify_file(options.tls_client_ca_file, ec);
+      if (ec) {
+        return Status::InvalidArgument("cannot load --tls-client-ca " + options.tls_client_ca_file +
+                                       ": " + ec.message());
+      }
+      ssl->set_verify_mode(net::ssl::verify_peer, ec);
     }
   }
   error_code ec;

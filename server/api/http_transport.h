@@ -93,6 +93,9 @@ class HttpTransport {
     std::string host;  // an address or a name ("localhost", "::1", "0.0.0.0")
     int port = 0;      // 0: a free port
     std::string tls_cert_file, tls_key_file;  // PEM; both or none
+    // PEM CAs: a client certificate they sign is verified, and its subject
+    // common name is HttpRequest::client_cert (a client need not send one).
+    std::string tls_client_ca_file;
     HttpLimits limits;
   };
 

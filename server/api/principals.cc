@@ -116,8 +116,9 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
     if (w.empty()) continue;
     const std::string at = path + ":" + std::to_string(line_no) + ": ";
     if (w.size() < 3) {
-      return Status::InvalidArgument(at + "expected NAME ROLE sha256:HEX [queued=N] [running=N] "
-                                          "[memory=SIZE], found " + std::to_string(w.size()) + " words");
+      return Status::InvalidArgument(at + "expected NAME ROLE sha256:HEX|cert:COMMON_NAME [queued=N] "
+                                          "[running=N] [memory=SIZE], found " + std::to_string(w.size()) +
+                                     " words");
     }
     if (!ValidName(w[0])) {
       return Status::InvalidArgument(at + "'" + w[0].substr(0, 64) +
@@ -125,18 +126,44 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
     }
     const std::optional<Role> role = ParseRole(w[1]);
     if (!role) return Status::InvalidArgument(at + "'" + w[1].substr(0, 64) + "' is not one of admin, member, viewer");
-    const std::string_view digest = std::string_view(w[2]).substr(0, 7) == "sha256:"
-                                        ? std::string_view(w[2]).substr(7)
-                                        : std::string_view();
-    if (!IsSha256Hex(digest)) {
-      return Status::InvalidArgument(at + "the token must be given as sha256:HEX (64 lower-case hex digits of "
-                                          "its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself");
-    }
     if (!names.insert(w[0]).second) return Status::InvalidArgument(at + "'" + w[0] + "' is named twice");
-    Principal who{w[0], *role, Fingerprint(digest)};
-    for (size_t i = 3; i < w.size(); ++i) GANTRY_RETURN_IF_ERROR(ParseQuota(w[i], at, &who.quota));
-    if (!out->by_hash_.emplace(std::string(digest), who).second) {
-      return Status::InvalidArgument(at + "'" + w[0] + "' has the token of another principal");
+    // The credentials (a token's hash, a client certificate's common
+    // name, or both), then the quotas.
+    std::string digest, cert;
+    Principal who{w[0], *role, ""};
+    for (size_t i = 2; i < w.size(); ++i) {
+      const std::string_view word = w[i];
+      if (word.substr(0, 7) == "sha256:") {
+        if (!digest.empty()) return Status::InvalidArgument(at + "'" + w[0] + "' has two tokens");
+        digest = std::string(word.substr(7));
+        if (!IsSha256Hex(digest)) {
+          return Status::InvalidArgument(at + "the token must be given as sha256:HEX (64 lower-case hex digits "
+                                              "of its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never "
+                                              "itself");
+        }
+      } else if (word.substr(0, 5) == "cert:") {
+        if (!cert.empty()) return Status::InvalidArgument(at + "'" + w[0] + "' has two certificates");
+        cert = std::string(word.substr(5));
+        if (cert.empty() || cert.size() > 255) {
+          return Status::InvalidArgument(at + "cert: needs the client certificate's common name (1..255 "
+                                              "characters, no spaces)");
+        }
+      } else if (i == 2) {
+        return Status::InvalidArgument(at + "the token must be given as sha256:HEX (64 lower-case hex digits of "
+                                            "its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself, "
+                                            "or a client certificate as cert:COMMON_NAME");
+      } else {
+        GANTRY_RETURN_IF_ERROR(ParseQuota(w[i], at, &who.quota));
+      }
+    }
+    if (!digest.empty()) {
+      who.fingerprint = Fingerprint(digest);
+      if (!out->by_hash_.emplace(digest, who).second) {
+        return Status::InvalidArgument(at + "'" + w[0] + "' has the token of another principal");
+      }
+    }
+    if (!cert.empty() && !out->by_cert_.emplace(cert, who).second) {
+      return Status::InvalidArgument(at + "'" + w[0] + "' has the certificate of another principal");
     }
     out->by_name_.emplace(who.name, who);
   }
@@ -166,11 +193,20 @@ RunningLimits Principals::Running() const {
   return out;
 }
 
+std::optional<Principal> Principals::FindCertificate(std::string_view common_name) const {
+  auto it = by_cert_.find(common_name);
+  if (it == by_cert_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<Principal> Principals::FindSession(std::string_view stored) const {
   const size_t space = stored.find(' ');
   if (space == std::string_view::npos) return std::nullopt;
   auto it = by_name_.find(stored.substr(0, space));
-  if (it == by_name_.end() || it->second.fingerprint != stored.substr(space + 1)) return std::nullopt;
+  if (it == by_name_.end() || it->second.fingerprint.empty() ||
+      it->second.fingerprint != stored.substr(space + 1)) {
+    return std::nullopt;
+  }
   return it->second;
 }
 

@@ -7,6 +7,12 @@
 //   alice    admin   sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //   ci-bot   member  sha256:...  queued=10 running=2 memory=4GiB
 //
+// In place of the token, or beside it, `cert:COMMON_NAME` names the subject
+// common name of a client certificate (gantryd --tls-client-ca verifies it)
+// that authenticates the principal without a token:
+//
+//   ci-bot   member  cert:ci-bot.example.com
+//
 // Quotas (server/store/quota.h), optional, each at most once: queued=N and
 // running=N jobs at once, memory=SIZE (admission's estimates of the queued
 // and running jobs together; 512MiB, 4GiB, ...). The store counts and
@@ -83,16 +89,19 @@ class Principals {
 
   // The principal whose token this is (by its SHA-256), if any.
   std::optional<Principal> Find(std::string_view token) const;
+  // The principal whose client certificate has this subject common name.
+  std::optional<Principal> FindCertificate(std::string_view common_name) const;
   // The principal a session was made for (SessionPrincipal's text), while
   // it is still named here with the same token.
   std::optional<Principal> FindSession(std::string_view stored) const;
-  size_t size() const { return by_hash_.size(); }
+  size_t size() const { return by_name_.size(); }
   // The principals with a running quota, by name.
   RunningLimits Running() const;
 
  private:
   std::map<std::string, Principal> by_hash_;  // SHA-256 hex of the token -> principal
   std::map<std::string, Principal, std::less<>> by_name_;
+  std::map<std::string, Principal, std::less<>> by_cert_;  // by the certificate's common name
 };
 
 // A credentials file, read at start and again on Reload() (SIGHUP, or when

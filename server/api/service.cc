@@ -1,5 +1,7 @@
 #include "server/api/service.h"
 
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -368,8 +370,16 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTableReques
 grpc::Status GantryService::Authenticate(const grpc::CallbackServerContext* ctx, Principal* who) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) return calls_->Authenticate(std::nullopt, who);
-  return calls_->Authenticate(std::string_view(it->second.data(), it->second.size()), who);
+  if (it != md.end()) return calls_->Authenticate(std::string_view(it->second.data(), it->second.size()), who);
+  // A client certificate that TLS verified (--tls-client-ca) names the
+  // caller by its subject common name.
+  std::string cert;
+  const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    const auto names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+    if (!names.empty()) cert.assign(names.front().data(), names.front().size());
+  }
+  return calls_->Authenticate(std::nullopt, who, cert);
 }
 
 grpc::ServerUnaryReactor* GantryService::CreateJob(grpc::CallbackServerContext* ctx,

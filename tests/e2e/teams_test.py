@@ -12,6 +12,10 @@
   a new principal's token works, a removed one's is refused, and a file that
   no longer parses keeps the principals read last;
 - a bad file stops gantryd at start naming the file and the line;
+- client certificates (--tls-client-ca): a certificate the CA signed names
+  the principal cert:COMMON_NAME over gRPC and HTTP, without a token; one
+  naming no principal, and none at all, are refused; one another CA signed
+  fails the handshake;
 - quotas: a principal's queued jobs and memory are refused past its quota,
   naming it and the use; past its running quota its jobs wait while others'
   start, and start once one of its own ends.
@@ -24,6 +28,7 @@ import hashlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -317,6 +322,85 @@ class TeamsTest(unittest.TestCase):
             for jid in (a1["id"], b2["id"]):
                 d.request("POST", f"/v1/jobs/{jid}:cancel", b"", {"Authorization": f"Bearer {TOKENS['alice']}"})
         finally:
+            d.stop()
+
+    def test_client_certificates(self):
+        sys.path.insert(0, ARGS.python)
+        import grpc
+        from gantry.v1 import gantry_pb2 as pb, gantry_pb2_grpc
+        tmp = os.path.join(self.tmp, "certs")
+        os.makedirs(tmp, exist_ok=True)
+
+        def sh(cmd):
+            subprocess.run(cmd, cwd=tmp, shell=True, check=True, capture_output=True, executable="/bin/bash")
+
+        def client(name, ca="ca"):
+            sh(f'openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj "/CN={name}"')
+            sh(f"openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial "
+               f"-out {name}.pem -days 2")
+
+        sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=test CA"')
+        sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 -subj "/CN=other CA"')
+        sh('openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"')
+        sh('openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem '
+           '-days 2 -extfile <(printf "subjectAltName=DNS:localhost,IP:127.0.0.1")')
+        client("ci-bot")
+        client("stranger")
+        client("rogue", ca="other")
+        creds = os.path.join(tmp, "credentials")
+        with open(creds, "w") as f:
+            f.write(credentials(["alice"]) + "ci-bot member cert:ci-bot queued=5\n")
+        read = lambda name: open(os.path.join(tmp, name), "rb").read()
+        server_ctx = ssl.create_default_context(cafile=os.path.join(tmp, "ca.pem"))
+        d = HttpDaemon(ARGS.gantryd, self.tmp, "--credentials-file", creds,
+                       "--tls-cert", os.path.join(tmp, "server.pem"), "--tls-key", os.path.join(tmp, "server.key"),
+                       "--tls-client-ca", os.path.join(tmp, "ca.pem"), scheme="https", ssl_context=server_ctx)
+        try:
+            def stub(name=None):
+                channel = grpc.secure_channel(
+                    f"localhost:{d.port}",
+                    grpc.ssl_channel_credentials(read("ca.pem"), read(f"{name}.key") if name else None,
+                                                 read(f"{name}.pem") if name else None))
+                return channel, gantry_pb2_grpc.GantryStub(channel)
+
+            channel, bot = stub("ci-bot")
+            info = bot.GetServerInfo(pb.GetServerInfoRequest(), timeout=30)
+            self.assertEqual((info.principal, info.role), ("ci-bot", "member"))
+            job = bot.CreateJob(pb.CreateJobRequest(name="by certificate", spec=pb.JobSpec(epochs=1)), timeout=30)
+            self.assertEqual(job.owner, "ci-bot")
+            channel.close()
+            for name, code, text in [("stranger", grpc.StatusCode.UNAUTHENTICATED,
+                                      "the client certificate 'stranger' names no principal"),
+                                     (None, grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization")]:
+                channel, s = stub(name)
+                with self.assertRaises(grpc.RpcError) as e:
+                    s.ListJobs(pb.ListJobsRequest(), timeout=30)
+                self.assertEqual(e.exception.code(), code)
+                self.assertIn(text, e.exception.details())
+                channel.close()
+            channel, rogue = stub("rogue")
+            with self.assertRaises(grpc.RpcError) as e:
+                rogue.ListJobs(pb.ListJobsRequest(), timeout=10)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            channel.close()
+            # A token still works beside certificates.
+            channel, anyone = stub()
+            info = anyone.GetServerInfo(pb.GetServerInfoRequest(), timeout=30,
+                                        metadata=[("authorization", f"Bearer {TOKENS['alice']}")])
+            self.assertEqual(info.principal, "alice")
+            channel.close()
+            # HTTP: the same certificate names the same principal.
+            ctx = ssl.create_default_context(cafile=os.path.join(tmp, "ca.pem"))
+            ctx.load_cert_chain(os.path.join(tmp, "ci-bot.pem"), os.path.join(tmp, "ci-bot.key"))
+            d.ssl_context = ctx
+            self.assertEqual(d.json("GET", "/v1/server")["principal"], "ci-bot")
+            status, _, raw = d.request("POST", f"/v1/jobs/{job.id}:cancel", b"", {"Content-Type": "application/json"})
+            self.assertIn(status, (200, 400), raw)  # its own job: allowed (400 once it ended)
+            d.ssl_context = server_ctx
+            status, _, raw = d.request("GET", "/v1/jobs")
+            self.assertEqual(status, 401, raw)
+        finally:
+            d.ssl_context = server_ctx
             d.stop()
 
     def test_bad_files_stop_the_start(self):

@@ -93,6 +93,31 @@ TEST(Principals, SessionsFindTheirPrincipalWhileItsTokenIsUnchanged) {
   EXPECT_EQ(OpenServerCaller().name, "");
 }
 
+TEST(Principals, ClientCertificatesNamePrincipalsWithOrWithoutATokenToo) {
+  auto p = Principals::Parse("ci-bot member cert:ci-bot.example.com\n"
+                             "alice admin sha256:" + Sha256Hex("a") + " cert:alice queued=3\n", "creds");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->size(), 2u);
+  auto bot = (*p)->FindCertificate("ci-bot.example.com");
+  ASSERT_TRUE(bot.has_value());
+  EXPECT_EQ(bot->name, "ci-bot");
+  EXPECT_EQ(bot->role, Role::kMember);
+  EXPECT_FALSE((*p)->FindCertificate("ci-bot").has_value());
+  EXPECT_EQ((*p)->FindCertificate("alice")->quota.queued, 3);
+  EXPECT_EQ((*p)->Find("a")->name, "alice");
+  // A certificate-only principal has no token fingerprint: no session finds it.
+  EXPECT_FALSE((*p)->FindSession(SessionPrincipal(*bot)).has_value());
+  for (const auto& [line, message] : std::vector<std::pair<std::string, std::string>>{
+           {"x member cert:\n", "creds:1: cert: needs the client certificate's common name (1..255 characters, no spaces)"},
+           {"x member cert:a cert:b\n", "creds:1: 'x' has two certificates"},
+           {"x member cert:a\ny member cert:a\n", "creds:2: 'y' has the certificate of another principal"},
+           {"x member queued=1\n", "creds:1: the token must be given as sha256:HEX (64 lower-case hex digits of its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never itself, or a client certificate as cert:COMMON_NAME"}}) {
+    auto bad = Principals::Parse(line, "creds");
+    ASSERT_FALSE(bad.ok()) << line;
+    EXPECT_EQ(bad.status().message(), message);
+  }
+}
+
 TEST(Principals, QuotasFollowTheTokenHash) {
   const std::string hash = " sha256:" + Sha256Hex("t1");
   auto p = Principals::Parse("bob member" + hash + " queued=10 running=2 memory=4GiB\n"
