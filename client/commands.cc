@@ -277,6 +277,15 @@ int Submit(Connection& conn, const SubmitArgs& args) {
   req.set_name(args.name);
   req.set_request_id(args.request_id);
   req.mutable_labels()->insert(args.labels.begin(), args.labels.end());
+  if (!args.priority.empty()) {
+    size_t index = 0;
+    std::string error;
+    if (!ParseEnumName(args.priority, {"low", "normal", "high"}, "PRIORITY_", &index, &error)) {
+      std::cerr << "gantry: submit: --priority " << error << "\n";
+      return kExitUsage;
+    }
+    req.set_priority(static_cast<v1::Priority>(index + 1));
+  }
   v1::Job job;
   grpc::ClientContext ctx;
   conn.Prepare(&ctx);

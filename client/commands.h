@@ -20,6 +20,7 @@ struct SubmitArgs {
   std::string name;
   std::string request_id;
   std::map<std::string, std::string> labels;  // --label key=value
+  std::string priority;                        // --priority low|normal|high ("" : normal)
   bool watch = false;
 };
 int Submit(Connection& conn, const SubmitArgs& args);

@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
   spec_flags.Add(submit_cmd);
   submit_cmd->add_option("--name", submit.name, "display name");
   submit_cmd->add_option("--request-id", submit.request_id, "idempotency key: a retry returns the same job");
+  submit_cmd->add_option("--priority", submit.priority,
+                         "low, normal (the default) or high: a high job waiting for a worker makes a "
+                         "lower one stop at its next epoch (it resumes later, bit-exact)");
   submit_cmd->add_option("--label", submit_labels, "label key=value (repeatable; at most 16)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);

@@ -147,6 +147,9 @@ std::string DescribeJob(const v1::Job& job) {
   }
   if (!job.stop_reason().empty()) rows.push_back({"stopped:", job.stop_reason()});
   if (!job.owner().empty()) rows.push_back({"owner:", job.owner()});
+  if (job.priority() != v1::PRIORITY_NORMAL && job.priority() != v1::PRIORITY_UNSPECIFIED) {
+    rows.push_back({"priority:", job.priority() == v1::PRIORITY_HIGH ? "high" : "low"});
+  }
   if (!job.labels().empty()) {
     // In key order (a protobuf map has none of its own).
     const std::map<std::string, std::string> labels(job.labels().begin(), job.labels().end());

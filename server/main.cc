@@ -165,6 +165,12 @@ int main(int argc, char** argv) {
                  "file holding a token; every RPC but health then needs "
                  "'authorization: Bearer <token>' (reflection is turned off)")
       ->check(CLI::ExistingFile);
+  double priority_aging_minutes = 10;
+  app.add_option("--priority-aging-minutes", priority_aging_minutes,
+                 "a queued job gains a priority level (low, normal, high) for every this many "
+                 "minutes it waits, so low never starves; 0: never")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 525600.0));
   app.add_option("--credentials-file", options.credentials_file,
                  "file of principals, one 'NAME ROLE sha256:HEX' per line (roles admin, member, "
                  "viewer); every RPC but health then needs a principal's token. Read again on "
@@ -288,6 +294,7 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.manager.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
   options.session_lifetime_ns = static_cast<int64_t>(session_hours * 3600) * 1'000'000'000;
+  options.manager.priority_aging_ms = static_cast<int64_t>(priority_aging_minutes * 60'000);
   if (!auth_token_file.empty()) {
     std::ifstream in(auth_token_file);
     std::getline(in, options.auth_token);

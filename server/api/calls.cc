@@ -97,6 +97,7 @@ v1::Job JobToProto(const JobRow& r, v1::JobView view) {
   out.set_memory_estimate_bytes(r.memory_bytes);
   out.mutable_labels()->insert(r.labels.begin(), r.labels.end());
   out.set_owner(r.created_by);
+  out.set_priority(static_cast<v1::Priority>(r.priority));
   return out;
 }
 
@@ -269,6 +270,11 @@ StatusOr<v1::Job> Calls::CreateJobAs(const Principal& who, const v1::CreateJobRe
   job.labels = Labels(request.labels().begin(), request.labels().end());
   job.created_by = who.name;
   job.quota = who.quota;
+  if (!v1::Priority_IsValid(request.priority())) {
+    return Status::InvalidArgument("priority: " + std::to_string(request.priority()) +
+                                   " is not a Priority (LOW, NORMAL, HIGH)");
+  }
+  job.priority = request.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_NORMAL : request.priority();
   auto row = manager_->Create(job);
   if (!row.ok()) return row.status();
   return JobToProto(*row, v1::JOB_VIEW_BASIC);

@@ -25,6 +25,26 @@ struct ActiveJob {
   JobSpec spec;
   std::atomic<bool> stop{false};              // the trainer stops between batches
   std::atomic<bool> cancel_requested{false};  // a user's cancel (not a drain)
+  // Preemption (Scheduler::Added): the runner stops at the next epoch
+  // boundary with a checkpoint and queues the job again, saying why.
+  std::atomic<bool> preempt{false};
+  // Set by the runner once the QUEUED event of a preemption is stored: the
+  // job is claimable again.
+  std::atomic<bool> requeued{false};
+
+  // Asks for a preemption for `why` (the first ask wins); false when one was
+  // asked already.
+  bool Preempt(std::string why) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    if (preempt.load()) return false;
+    preempt_reason_ = std::move(why);
+    preempt = true;
+    return true;
+  }
+  std::string preempt_reason() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return preempt_reason_;
+  }
 
   std::shared_ptr<const GeneratorSnapshot> latest_snapshot() const EXCLUDES(mu_) {
     MutexLock lock(&mu_);
@@ -38,6 +58,7 @@ struct ActiveJob {
  private:
   mutable Mutex mu_;
   std::shared_ptr<const GeneratorSnapshot> latest_ GUARDED_BY(mu_);
+  std::string preempt_reason_ GUARDED_BY(mu_);
 };
 
 }  // namespace gantry

@@ -124,7 +124,8 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
           SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
                            options.drain_grace_ms, Owner(),
                            store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs,
-                           store->Shared(), options.running_limits},
+                           store->Shared(), options.running_limits,
+                           options.priority_aging_ms * 1'000'000},
           store, [this](const std::shared_ptr<ActiveJob>& job) { Run(job); }),
       retention_(options.retention_seconds, options.retention_count, store,
                  [this](const std::string& id) { return Delete(id); }) {}
@@ -269,11 +270,16 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
   row.request_id = job.request_id;
   row.labels = job.labels;
   row.created_by = job.created_by;
+  row.priority = job.priority;
   // A retry of an accepted request is answered before any limit.
   auto same_request = [&](const JobRow& existing) -> StatusOr<JobRow> {
     if (existing.created_by != row.created_by) {
       return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
                                    existing.id + " by another principal");
+    }
+    if (existing.priority != row.priority) {
+      return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
+                                   existing.id + " with another priority");
     }
     if (!SameRequest(existing.request_fingerprint, row.spec, row.name, row.labels)) {
       return Status::AlreadyExists("request_id " + SafeText(row.request_id) + " was used for job " +
@@ -302,6 +308,7 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
   row.memory_bytes = memory.total();
   row.state = v1::JOB_STATE_QUEUED;
   row.create_ns = NowNs();
+  row.queued_ns = row.create_ns;
   StatusOr<InsertResult> inserted = Status::Internal("unreachable");
   for (int attempt = 0; attempt < kNewIdAttempts; ++attempt) {
     row.id = NewJobId();
@@ -315,7 +322,7 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
     if (!inserted.ok()) return inserted.status();
     return same_request(inserted->row);  // the same request_id, concurrently
   }
-  scheduler_.Added();
+  scheduler_.Added(inserted->row.id, inserted->row.priority);
   CountState(v1::JOB_STATE_UNSPECIFIED, v1::JOB_STATE_QUEUED);
   spdlog::info("job {} QUEUED", inserted->row.id);
   return std::move(inserted->row);

@@ -61,6 +61,7 @@ struct NewJob {
   Labels labels;
   std::string created_by;  // the principal creating it ("" without credentials)
   Quota quota;             // created_by's limits (server/store/quota.h)
+  int priority = 2;        // v1::Priority, LOW 1 .. HIGH 3 (validated by the caller)
 };
 
 // A ListJobs page's rows.
@@ -106,6 +107,9 @@ struct ManagerOptions {
   // Principals' limits on RUNNING jobs (quotas), asked for at every claim;
   // null: none.
   std::function<RunningLimits()> running_limits;
+  // A queued job gains a priority level for every this long it waits, up
+  // to HIGH (--priority-aging; 0: never).
+  int64_t priority_aging_ms = 600'000;
 };
 
 // The snapshot JobManager::ChooseSnapshot chose: the job and epoch, and the

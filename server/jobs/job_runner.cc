@@ -77,6 +77,12 @@ class Runner {
     });
   }
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  // Whether the job's last stored event queued it again (a preemption).
+  bool RequeuedLast() const {
+    auto last = ctx_.store->ReadEvents(job_.row.id, job_.row.last_seq, 1);
+    return last.ok() && !last->empty() && last->back().has_state() &&
+           last->back().state().state() == v1::JOB_STATE_QUEUED;
+  }
   // The job's blob, fenced by its lease (store.h).
   BlobKey Key(BlobKind kind, int64_t epoch) const { return {job_.row.id, kind, epoch, job_.row.lease}; }
   // Runs a store write, and again every second while the store is
@@ -283,18 +289,20 @@ RunResult Runner::Run() {
     // next start, with nothing written.
     return result_;
   }
+  const bool requeued = resume && RequeuedLast();
+  if (requeued) metric_state_ = v1::JOB_STATE_QUEUED;  // counted QUEUED when it was preempted
   Count(v1::JOB_STATE_RUNNING);
   // Cancelled while queued, or (shared store) while another replica held it.
   if (job_.cancel_requested) {
     End(v1::JOB_STATE_CANCELLED);
     return result_;
   }
-  if (!resume) {
+  if (!resume || requeued) {
+    // New, or queued again by a preemption: its watchers see it run again.
     if (!Publish(StateEvent(v1::JOB_STATE_RUNNING, ""))) return result_;
     spdlog::info("job {} RUNNING", id);
-  } else {
-    spdlog::info("job {} resuming after epoch {}", id, job_.row.epochs_done);
   }
+  if (resume) spdlog::info("job {} resuming after epoch {}", id, job_.row.epochs_done);
   if (!parsed.ok()) {
     End(v1::JOB_STATE_FAILED, parsed.status().message());
     return result_;
@@ -352,6 +360,28 @@ RunResult Runner::Run() {
       Later([this, e, state = std::move(state), id] {
         if (WriteCheckpoint(e, state)) spdlog::info("job {} stopped for shutdown after epoch {}", id, e);
         over_ = true;  // this process writes nothing more for it
+      });
+      return finish();
+    }
+    if (job_.preempt.load() && trainer.epochs_done() > 0) {
+      // Preempted: a checkpoint of this very epoch, then QUEUED again. The
+      // next claim resumes from it, so nothing is trained twice and the
+      // result is the uninterrupted run's.
+      const int64_t e = trainer.epochs_done();
+      auto state = trainer.SaveState();
+      writer_->Wait();
+      Later([this, e, state = std::move(state), id] {
+        if (!WriteCheckpoint(e, state)) return;
+        job_.row.state = v1::JOB_STATE_QUEUED;
+        job_.row.queued_ns = NowNs();
+        const std::string why = job_.preempt_reason() + " after epoch " + std::to_string(e);
+        v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
+        queued.mutable_state()->set_reason(why);
+        if (!Publish(std::move(queued))) return;
+        spdlog::info("job {} QUEUED again: {}", id, why);
+        Count(v1::JOB_STATE_QUEUED);
+        job_.requeued = true;
+        over_ = true;  // this run writes nothing more for it
       });
       return finish();
     }

@@ -13,6 +13,14 @@ constexpr auto kClaimRetryAfter = std::chrono::seconds(1);
 
 }  // namespace
 
+const char* PriorityName(int priority) {
+  switch (priority) {
+    case v1::PRIORITY_LOW: return "low";
+    case v1::PRIORITY_HIGH: return "high";
+    default: return "normal";
+  }
+}
+
 Scheduler::Scheduler(SchedulerOptions options, Store* store, RunFn run)
     : options_(std::move(options)), store_(store), run_(std::move(run)) {}
 
@@ -62,13 +70,30 @@ Status Scheduler::QueueFull(int64_t waiting) const {
                                    " jobs are waiting (--max-queued-jobs " + limit + ")");
 }
 
-void Scheduler::Added() {
+void Scheduler::Added(const std::string& id, int priority) {
   {
     MutexLock lock(&mu_);
     --reserved_;
     ++claimable_;
     quota_blocked_ = false;  // a new job: perhaps of a creator under its limit
     ++generation_;
+    if (running_ >= options_.max_concurrent_jobs) {
+      // No worker is free: the lowest priority below the new job's makes
+      // room, the latest started among equals (it loses the least work).
+      std::shared_ptr<ActiveJob> victim;
+      for (const auto& [job_id, job] : active_) {
+        if (job->preempt.load() || job->row.priority >= priority) continue;
+        if (!victim || job->row.priority < victim->row.priority ||
+            (job->row.priority == victim->row.priority && job->row.start_ns > victim->row.start_ns)) {
+          victim = job;
+        }
+      }
+      if (victim &&
+          victim->Preempt("preempted for job " + id + " (priority " + PriorityName(priority) + ")")) {
+        spdlog::info("job {} (priority {}) stops at its next epoch for job {} (priority {})", victim->id,
+                     PriorityName(victim->row.priority), id, PriorityName(priority));
+      }
+    }
   }
   work_cv_.SignalAll();
 }
@@ -130,8 +155,11 @@ void Scheduler::WorkerLoop() {
       }
       generation = generation_;
     }
-    const RunningLimits limits = options_.running_limits ? options_.running_limits() : RunningLimits();
-    auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns, limits);
+    ClaimPolicy policy;
+    if (options_.running_limits) policy.running = options_.running_limits();
+    policy.priority_aging_ns = options_.priority_aging_ns;
+    const RunningLimits& limits = policy.running;
+    auto claimed = store_->ClaimNext(options_.owner, budget, options_.lease_ns, policy);
     if (!claimed.ok()) {
       spdlog::error("claiming the next job failed: {}; retrying in {} s",
                     claimed.status().message(), kClaimRetryAfter.count());
@@ -183,6 +211,7 @@ void Scheduler::WorkerLoop() {
       }
       head_blocked_ = false;  // its memory may let the next job start
       quota_blocked_ = false;  // its creator may be under its limit now
+      if (job->requeued.load()) ++claimable_;  // preempted: queued again
       ++generation_;
     }
     idle_cv_.SignalAll();

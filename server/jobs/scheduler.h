@@ -33,6 +33,9 @@
 
 namespace gantry {
 
+// "low", "normal" or "high" for v1::Priority's numbers (anything else: "normal").
+const char* PriorityName(int priority);
+
 struct SchedulerOptions {
   int max_concurrent_jobs = 2;
   int max_queued_jobs = 100;
@@ -48,6 +51,9 @@ struct SchedulerOptions {
   // every claim: a queued job of a creator at its limit waits, and later
   // jobs of others start first.
   std::function<RunningLimits()> running_limits;
+  // A queued job gains a priority level for every this long it waits (0:
+  // never): see ClaimPolicy.
+  int64_t priority_aging_ns = int64_t{600} * 1'000'000'000;
 };
 
 class Scheduler {
@@ -75,7 +81,10 @@ class Scheduler {
   // what was counted. Follow with Added() once the job is stored, or
   // Unreserve() when it was not.
   Status Reserve();
-  void Added();
+  // `id`'s place is stored, with v1::Priority `priority`: when no worker
+  // is free, the running job of the lowest priority below it (the latest
+  // started among equals) is asked to make room (ActiveJob::Preempt).
+  void Added(const std::string& id = "", int priority = 2);
   void Unreserve();
   // A queued job was cancelled: it is no longer claimable.
   void Removed();

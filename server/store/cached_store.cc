@@ -239,6 +239,7 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
   kept.error = row.error;
   kept.start_ns = row.start_ns;
   kept.end_ns = row.end_ns;
+  kept.queued_ns = row.queued_ns;
   kept.epochs_done = row.epochs_done;
   kept.latest = row.latest;
   kept.last_seq = event.seq();
@@ -253,8 +254,8 @@ Status CachedStore::AppendEvent(const JobRow& row, const v1::JobEvent& event) {
 
 StatusOr<std::optional<JobRow>> CachedStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns,
-                                                       const RunningLimits& limits) {
-  auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits);
+                                                       const ClaimPolicy& policy) {
+  auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns, policy);
   InvalidateUnended();  // the claimed job, and any the claim failed on the way
   return claimed;
 }

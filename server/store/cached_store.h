@@ -98,7 +98,7 @@ class CachedStore final : public ForwardingStore {
   Status DeleteJob(const std::string& id) override;
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns, const RunningLimits& limits) override;
+                                            int64_t lease_ns, const ClaimPolicy& policy) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   Status ExpireAllLeases() override;
   Status PutBlob(const BlobKey& key, const std::string& bytes) override;

@@ -46,8 +46,8 @@ class ForwardingStore : public Store {
     return inner_->ReadEvents(id, from_seq, limit);
   }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns, const RunningLimits& limits) override {
-    return inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits);
+                                            int64_t lease_ns, const ClaimPolicy& policy) override {
+    return inner_->ClaimNext(owner, max_memory_bytes, lease_ns, policy);
   }
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
     return inner_->RenewLease(id, lease, lease_ns);

@@ -155,6 +155,7 @@ Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
   row.error = r.error;
   row.start_ns = r.start_ns;
   row.end_ns = r.end_ns;
+  row.queued_ns = r.queued_ns;
   row.epochs_done = r.epochs_done;
   row.latest = r.latest;
   row.last_seq = event.seq();
@@ -177,8 +178,9 @@ StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& i
 
 StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns,
-                                                       const RunningLimits& limits) {
+                                                       const ClaimPolicy& policy) {
   MutexLock lock(&mu_);
+  const RunningLimits& limits = policy.running;
   std::map<std::string, int64_t> running;  // of the limited creators
   if (!limits.empty()) {
     for (const auto& [id, job] : jobs_) {
@@ -201,11 +203,15 @@ StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
     }
   }
   if (next == nullptr) {
+    // The highest aged priority, the oldest among equals.
+    int best = 0;
     for (const auto& [index, id] : by_index_) {
       Job& job = jobs_.at(id);
-      if (job.row.state == v1::JOB_STATE_QUEUED && !at_limit(job.row)) {
+      if (job.row.state != v1::JOB_STATE_QUEUED || at_limit(job.row)) continue;
+      const int p = AgedPriority(job.row, now, policy.priority_aging_ns);
+      if (p > best) {
+        best = p;
         next = &job;
-        break;
       }
     }
   }
@@ -213,7 +219,7 @@ StatusOr<std::optional<JobRow>> MemoryStore::ClaimNext(const std::string& owner,
     return std::optional<JobRow>();
   }
   JobRow& row = next->row;
-  if (row.state == v1::JOB_STATE_QUEUED) row.start_ns = now;
+  if (row.start_ns == 0) row.start_ns = now;
   row.state = v1::JOB_STATE_RUNNING;
   row.owner = owner;
   row.lease += 1;

@@ -41,8 +41,8 @@ class MonitoredStore final : public ForwardingStore {
     return Record(inner_->AppendEvent(row, event));
   }
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns, const RunningLimits& limits) override {
-    return Record(inner_->ClaimNext(owner, max_memory_bytes, lease_ns, limits));
+                                            int64_t lease_ns, const ClaimPolicy& policy) override {
+    return Record(inner_->ClaimNext(owner, max_memory_bytes, lease_ns, policy));
   }
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override {
     return Record(inner_->RenewLease(id, lease, lease_ns));

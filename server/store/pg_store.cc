@@ -115,14 +115,19 @@ const char* const kMigrations[] = {
     "  message text NOT NULL);"
     "CREATE INDEX audit_principal ON audit(principal, seq);"
     "CREATE INDEX audit_target ON audit(target, seq) WHERE target <> '';",
+    // 4 -> 5: priorities (v1::Priority; NORMAL for the jobs before) and
+    // when a job last entered QUEUED, for aging.
+    "ALTER TABLE jobs ADD COLUMN priority bigint NOT NULL DEFAULT 2;"
+    "ALTER TABLE jobs ADD COLUMN queued_ns bigint NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET queued_ns = create_ns;",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
-    " lease_expires_ns, cancel_requested, created_by";
-constexpr int kPointsColumn = 21;  // after kColumns, when asked for
+    " lease_expires_ns, cancel_requested, created_by, priority, queued_ns";
+constexpr int kPointsColumn = 23;  // after kColumns, when asked for
 // The advisory lock that quota-checked inserts and claims under running
 // limits take in turn (pg_advisory_xact_lock; "gantry-q" in ASCII).
 constexpr int64_t kQuotaLock = 0x67616e7472792d71;
@@ -407,6 +412,8 @@ StatusOr<JobRow> ReadRow(const Result& r, int i, bool points) {
   row.lease_expires_ns = r.Int(i, 18);
   row.cancel_requested = r.Int(i, 19) != 0;
   row.created_by = r.Str(i, 20);
+  row.priority = static_cast<int>(r.Int(i, 21));
+  row.queued_ns = r.Int(i, 22);
   if (points && !r.Null(i, kPointsColumn)) {
     if (!row.spec.mutable_dataset()->mutable_points()->ParseFromString(r.Str(i, kPointsColumn))) {
       return Status::DataLoss("job " + row.id + ": its stored points are unreadable");
@@ -548,6 +555,7 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
     p.Int(row.dataset_rows).Int(row.memory_bytes).Int(row.state).Text(row.error);
     const std::string& table_id = TableIdOf(row.spec);
     p.Int(row.create_ns).Int(first.seq()).Text(table_id).Text(row.created_by);
+    p.Int(row.priority).Int(row.queued_ns);
     if (quota.any() && !row.created_by.empty()) {
       // One creator's inserts and every claim under limits take turns
       // (kQuotaLock), so no two replicas count the same free place. A
@@ -576,8 +584,10 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
     auto ins = c->Exec(
         "storing job " + row.id,
         "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
-        " dataset_rows, memory_bytes, state, error, create_ns, last_seq, table_id, created_by)"
-        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " dataset_rows, memory_bytes, state, error, create_ns, last_seq, table_id, created_by,"
+        " priority, queued_ns)"
+        " VALUES ($1, nextval('jobs_idx'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+        " $15, $16)"
         " ON CONFLICT (request_id) WHERE request_id <> '' DO NOTHING RETURNING idx",
         p);
     if (!ins.ok()) return ins.status();
@@ -782,10 +792,10 @@ Status PgStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
     } else {
       p.NullBytes();
     }
-    p.Int(event.seq()).Text(r.id);
+    p.Int(event.seq()).Text(r.id).Int(r.queued_ns);
     auto up = c->Exec("updating job " + r.id,
                       "UPDATE jobs SET state = $1, error = $2, start_ns = $3, end_ns = $4,"
-                      " epochs_done = $5, latest = $6, last_seq = $7 WHERE id = $8",
+                      " epochs_done = $5, latest = $6, last_seq = $7, queued_ns = $9 WHERE id = $8",
                       p);
     if (!up.ok()) return up.status();
     auto n = c->Exec("notifying", "SELECT pg_notify('gantry_events', $1)",
@@ -817,11 +827,14 @@ StatusOr<std::vector<v1::JobEvent>> PgStore::ReadEvents(const std::string& id, i
 
 StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
                                                    int64_t max_memory_bytes, int64_t lease_ns,
-                                                   const RunningLimits& limits) {
-  // The oldest queued job whose creator is under its running limit.
+                                                   const ClaimPolicy& policy) {
+  const RunningLimits& limits = policy.running;
+  // The queued job of the highest aged priority ($1: the aging, 0 for
+  // none), the oldest among equals, whose creator is under its running limit.
   std::string queued = "SELECT id, memory_bytes FROM jobs WHERE state = 1";
   Params queued_params;
-  int n = 1;
+  queued_params.Int(policy.priority_aging_ns);
+  int n = 2;
   for (const auto& [name, limit] : limits) {
     const std::string who = "$" + std::to_string(n), most = "$" + std::to_string(n + 1);
     n += 2;
@@ -830,7 +843,9 @@ StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
               ") >= " + most + ")";
     queued_params.Text(name).Int(limit);
   }
-  queued += " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED";
+  queued += std::string(" ORDER BY LEAST(3, priority + CASE WHEN $1 > 0 AND ") + kNowNs +
+            " > queued_ns THEN (" + kNowNs + " - queued_ns) / $1 ELSE 0 END) DESC, idx"
+            " LIMIT 1 FOR UPDATE SKIP LOCKED";
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
   std::optional<JobRow> out;
@@ -866,7 +881,7 @@ StatusOr<std::optional<JobRow>> PgStore::ClaimNext(const std::string& owner,
       }
       if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
       auto up = c->Exec("claiming job " + id,
-                        (std::string("UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN $1"
+                        (std::string("UPDATE jobs SET start_ns = CASE WHEN start_ns = 0 THEN $1"
                                      " ELSE start_ns END, state = 2, owner = $2, lease = lease + 1,"
                                      " lease_expires_ns = ") +
                          kNowNs + " + $3 WHERE id = $4")

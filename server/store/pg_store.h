@@ -48,7 +48,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 4;
+inline constexpr int kPgSchemaVersion = 5;
 
 class PgStore final : public Store {
  public:
@@ -77,7 +77,7 @@ class PgStore final : public Store {
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns, const RunningLimits& limits) override;
+                                            int64_t lease_ns, const ClaimPolicy& policy) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   // Does nothing: other replicas' jobs are not known to be dead.
   Status ExpireAllLeases() override { return Status::Ok(); }

@@ -104,6 +104,11 @@ const char* const kMigrations[] = {
     "  message TEXT NOT NULL);"
     "CREATE INDEX audit_principal ON audit(principal, seq);"
     "CREATE INDEX audit_target ON audit(target, seq) WHERE target != '';",
+    // 7 -> 8: priorities (v1::Priority; NORMAL for the jobs before) and
+    // when a job last entered QUEUED, for aging.
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
+    "ALTER TABLE jobs ADD COLUMN queued_ns INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET queued_ns = create_ns;",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -114,7 +119,7 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr char kColumns[] =
     "id, idx, name, request_id, request_fingerprint, spec, dataset_rows, memory_bytes, state,"
     " error, create_ns, start_ns, end_ns, epochs_done, latest, last_seq, lease, owner,"
-    " lease_expires_ns, created_by";
+    " lease_expires_ns, created_by, priority, queued_ns";
 
 Status SqlError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_extended_errcode(db);
@@ -239,6 +244,8 @@ StatusOr<JobRow> ReadRow(Stmt& st, int points_column) {
   r.owner = st.ColText(17);
   r.lease_expires_ns = st.ColInt(18);
   r.created_by = st.ColText(19);
+  r.priority = static_cast<int>(st.ColInt(20));
+  r.queued_ns = st.ColInt(21);
   if (points_column >= 0 && !st.ColNull(points_column)) {
     if (!r.spec.mutable_dataset()->mutable_points()->ParseFromString(st.ColBlob(points_column))) {
       return Status::DataLoss("job " + r.id + ": its stored points are unreadable");
@@ -468,7 +475,7 @@ StatusOr<JobRow> SqliteStore::GetJobLocked(sqlite3* db, const std::string& id,
   const int rc = st.Step();
   if (rc == SQLITE_DONE) return Status::NotFound("job " + id + " not found");
   if (rc != SQLITE_ROW) return SqlError(db, "reading job " + id);
-  auto row = ReadRow(st, points == ReadPoints::kYes ? 20 : -1);
+  auto row = ReadRow(st, points == ReadPoints::kYes ? 22 : -1);
   if (!row.ok()) return row;
   GANTRY_RETURN_IF_ERROR(ReadLabels(db, &row.value(), 1));
   return row;
@@ -519,8 +526,9 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
     Stmt st(db_,
             "INSERT INTO jobs (id, idx, name, request_id, request_fingerprint, spec, points,"
             " dataset_rows, memory_bytes, state, error, create_ns, start_ns, end_ns, epochs_done,"
-            " latest, last_seq, lease, owner, lease_expires_ns, table_id, created_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0, ?, ?)");
+            " latest, last_seq, lease, owner, lease_expires_ns, table_id, created_by, priority,"
+            " queued_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, ?, 0, '', 0, ?, ?, ?, ?)");
     st.Text(1, row.id).Int(2, index).Text(3, row.name).Text(4, row.request_id);
     st.Blob(5, row.request_fingerprint).Blob(6, WithoutPoints(row.spec).SerializeAsString());
     if (row.spec.dataset().kind() == v1::DATASET_KIND_USER) {
@@ -530,6 +538,7 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
     }
     st.Int(8, row.dataset_rows).Int(9, row.memory_bytes).Int(10, row.state).Text(11, row.error);
     st.Int(12, row.create_ns).Int(13, first.seq()).Text(14, table_id).Text(15, row.created_by);
+    st.Int(16, row.priority).Int(17, row.queued_ns);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing job " + row.id);
     Stmt ev(db_, "INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)");
     ev.Text(1, row.id).Int(2, first.seq()).Blob(3, first.SerializeAsString());
@@ -663,14 +672,14 @@ Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
     if (ev.Step() != SQLITE_DONE) return SqlError(db_, "storing an event of job " + r.id);
     Stmt st(db_,
             "UPDATE jobs SET state = ?, error = ?, start_ns = ?, end_ns = ?, epochs_done = ?,"
-            " latest = ?, last_seq = ? WHERE id = ?");
+            " latest = ?, last_seq = ?, queued_ns = ? WHERE id = ?");
     st.Int(1, r.state).Text(2, r.error).Int(3, r.start_ns).Int(4, r.end_ns).Int(5, r.epochs_done);
     if (r.latest) {
       st.Blob(6, r.latest->SerializeAsString());
     } else {
       st.Null(6);
     }
-    st.Int(7, event.seq()).Text(8, r.id);
+    st.Int(7, event.seq()).Int(8, r.queued_ns).Text(9, r.id);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "updating job " + r.id);
     return Status::Ok();
   });
@@ -698,17 +707,20 @@ StatusOr<std::vector<v1::JobEvent>> SqliteStore::ReadEvents(const std::string& i
 
 StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
                                                        int64_t max_memory_bytes, int64_t lease_ns,
-                                                       const RunningLimits& limits) {
+                                                       const ClaimPolicy& policy) {
   MutexLock lock(&write_mu_);
-  // The oldest queued job whose creator is under its running limit.
+  const RunningLimits& limits = policy.running;
+  // The queued job of the highest aged priority (?2: the aging, 0 for
+  // none), the oldest among equals, whose creator is under its running limit.
   std::string queued = "SELECT id, memory_bytes FROM jobs WHERE state = 1 AND ?1 IS NOT NULL";
   for (size_t i = 0; i < limits.size(); ++i) {
-    const std::string name = "?" + std::to_string(2 * i + 2), limit = "?" + std::to_string(2 * i + 3);
+    const std::string name = "?" + std::to_string(2 * i + 3), limit = "?" + std::to_string(2 * i + 4);
     queued += " AND NOT (created_by = " + name +
               " AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 2 AND r.created_by = " + name +
               ") >= " + limit + ")";
   }
-  queued += " ORDER BY idx LIMIT 1";
+  queued += " ORDER BY MIN(3, priority + CASE WHEN ?2 > 0 AND ?1 > queued_ns THEN (?1 - queued_ns) / ?2"
+            " ELSE 0 END) DESC, idx LIMIT 1";
   std::optional<JobRow> out;
   const int64_t now = NowNs();
   bool corrupt = true;
@@ -742,7 +754,8 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
         Stmt st(db_, *sql);
         st.Int(1, now);
         if (sql == &queued) {
-          int i = 2;
+          st.Int(2, policy.priority_aging_ns);
+          int i = 3;
           for (const auto& [name, limit] : limits) {
             st.Text(i++, name);
             st.Int(i++, limit);
@@ -758,7 +771,7 @@ StatusOr<std::optional<JobRow>> SqliteStore::ClaimNext(const std::string& owner,
       }
       if (id.empty() || (max_memory_bytes >= 0 && memory > max_memory_bytes)) return Status::Ok();
       Stmt st(db_,
-              "UPDATE jobs SET start_ns = CASE WHEN state = 1 THEN ? ELSE start_ns END, state = 2,"
+              "UPDATE jobs SET start_ns = CASE WHEN start_ns = 0 THEN ? ELSE start_ns END, state = 2,"
               " owner = ?, lease = lease + 1, lease_expires_ns = ? WHERE id = ?");
       st.Int(1, now).Text(2, owner).Int(3, now + lease_ns).Text(4, id);
       if (st.Step() != SQLITE_DONE) return SqlError(db_, "claiming job " + id);

@@ -39,7 +39,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 class SqliteStore final : public Store {
  public:
@@ -69,7 +69,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t from_seq,
                                                  int limit) const override;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns, const RunningLimits& limits) override;
+                                            int64_t lease_ns, const ClaimPolicy& policy) override;
   Status RenewLease(const std::string& id, int64_t lease, int64_t lease_ns) override;
   Status ExpireAllLeases() override;
   Status PutBlob(const BlobKey& key, const std::string& bytes) override;

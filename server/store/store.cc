@@ -1,5 +1,7 @@
 #include "server/store/store.h"
 
+#include <algorithm>
+
 #include "server/util/safe_text.h"
 #include "server/util/sha256.h"
 
@@ -81,5 +83,11 @@ Status CheckSessionRow(const SessionRow& row) {
 
 // Never names the hash: a log line must not help anyone find a row.
 Status SessionNotFound() { return Status::NotFound("session not found"); }
+
+int AgedPriority(const JobRow& row, int64_t now_ns, int64_t aging_ns) {
+  int64_t p = row.priority;
+  if (aging_ns > 0 && now_ns > row.queued_ns) p += (now_ns - row.queued_ns) / aging_ns;
+  return static_cast<int>(std::min<int64_t>(p, v1::PRIORITY_HIGH));
+}
 
 }  // namespace gantry

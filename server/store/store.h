@@ -95,6 +95,10 @@ struct JobRow {
   // server without credentials. Stored with the job and never changed (the
   // API's Job.owner; not `owner` above, the replica holding the lease).
   std::string created_by;
+  // v1::Priority (LOW 1, NORMAL 2, HIGH 3), never changed; and when the job
+  // last entered QUEUED (created, or requeued by a preemption), for aging.
+  int priority = 2;
+  int64_t queued_ns = 0;
 };
 
 enum class ReadPoints { kNo, kYes };
@@ -179,6 +183,15 @@ struct AuditQuery {
   std::string target;       // only entries naming this target, if set
 };
 
+// How ClaimNext picks the next queued job.
+struct ClaimPolicy {
+  // A queued job whose creator already runs this many is passed over.
+  RunningLimits running;
+  // A queued job's priority rises a level for every priority_aging_ns it has
+  // waited (since queued_ns), up to HIGH; 0: no aging.
+  int64_t priority_aging_ns = 0;
+};
+
 struct ListQuery {
   int64_t before_index = 0;  // only jobs with index < before_index (0: from the newest)
   int limit = 100;           // at most this many rows
@@ -227,7 +240,7 @@ class Store {
 
   // --- events ---
   // Appends `event` (seq row.last_seq + 1, as stored) and replaces the
-  // job's row fields (state, error, times, epochs_done, latest) with row's,
+  // job's row fields (state, error, times and queued_ns, epochs_done, latest) with row's,
   // in one transaction, if the stored lease is still row.lease. On success
   // the stored last_seq is event.seq().
   virtual Status AppendEvent(const JobRow& row, const v1::JobEvent& event) = 0;
@@ -241,15 +254,17 @@ class Store {
   // `max_memory_bytes` (< 0: any): sets it RUNNING (start_ns now if it was
   // QUEUED), owner, lease + 1 and lease_expires_ns = now + lease_ns, and
   // returns it with its points. nullopt when nothing is claimable, or when
-  // the next job does not fit (it is not overtaken). `limits`: a QUEUED
-  // job whose creator already has that many RUNNING jobs is passed over
-  // (the count and the claim are one transaction, atomic across replicas).
+  // the next job does not fit (it is not overtaken). Queued jobs go by
+  // their aged priority (ClaimPolicy), highest first, then oldest first; a
+  // QUEUED job whose creator already has policy.running's many RUNNING jobs
+  // is passed over (the count and the claim are one transaction, atomic
+  // across replicas). start_ns is set at the first claim only.
   virtual StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner,
                                                     int64_t max_memory_bytes, int64_t lease_ns,
-                                                    const RunningLimits& limits) = 0;
+                                                    const ClaimPolicy& policy) = 0;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
                                             int64_t lease_ns) {
-    return ClaimNext(owner, max_memory_bytes, lease_ns, RunningLimits());
+    return ClaimNext(owner, max_memory_bytes, lease_ns, ClaimPolicy());
   }
   // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
   // is no longer `lease` (the job was taken over).
@@ -346,6 +361,10 @@ class Store {
 // job resumes nowhere; its generator snapshots stay). Best effort: a blob
 // that cannot be deleted (a lost lease, a failing store) is left.
 void DeleteCheckpoints(Store* store, const std::string& job_id, int64_t lease);
+
+// A queued job's priority after waiting since row.queued_ns: a level more
+// for every aging_ns (0: none), at most HIGH (3).
+int AgedPriority(const JobRow& row, int64_t now_ns, int64_t aging_ns);
 
 // Copies of the store's shared helpers.
 //

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "server/util/clock.h"
 #include "server/util/sha256.h"
 #include "tests/server/store_fixture.h"
 #include "server/store/cached_store.h"
@@ -888,9 +889,10 @@ TEST_P(StoreConformanceTest, ClaimPassesOverCreatorsAtTheirRunningLimit) {
   MustInsert(owned("b2", "bob"));
   MustInsert(owned("c1", "carol"));
   MustInsert(Row("n1"));
-  const RunningLimits limits = {{"bob", 1}, {"carol", 0}};
+  ClaimPolicy policy;
+  policy.running = {{"bob", 1}, {"carol", 0}};
   auto claim = [&]() -> std::string {
-    auto c = store_->ClaimNext("o", -1, int64_t{60} * 1'000'000'000, limits);
+    auto c = store_->ClaimNext("o", -1, int64_t{60} * 1'000'000'000, policy);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() && c->has_value() ? (*c)->id : "";
   };
@@ -905,6 +907,52 @@ TEST_P(StoreConformanceTest, ClaimPassesOverCreatorsAtTheirRunningLimit) {
   EXPECT_EQ(claim(), "b2");
   EXPECT_EQ(claim(), "");
   EXPECT_EQ(MustClaim().id, "c1");  // without limits
+}
+
+// Priorities: the highest first, the oldest among equals; a queued job
+// rises a level per aging period since it was (re)queued, up to HIGH; the
+// order holds with memory (the head is not overtaken) and keeps start_ns.
+TEST_P(StoreConformanceTest, ClaimTakesTheHighestAgedPriorityFirst) {
+  const int64_t now = NowNs();
+  auto job = [&](const std::string& id, int priority, int64_t queued_ago_ns) {
+    JobRow r = Row(id);
+    r.priority = priority;
+    r.queued_ns = now - queued_ago_ns;
+    return r;
+  };
+  const int64_t minute = int64_t{60} * 1'000'000'000;
+  MustInsert(job("low-old", v1::PRIORITY_LOW, 25 * minute));
+  MustInsert(job("normal", v1::PRIORITY_NORMAL, 0));
+  MustInsert(job("high", v1::PRIORITY_HIGH, 0));
+  MustInsert(job("low-new", v1::PRIORITY_LOW, 0));
+  EXPECT_EQ(store_->GetJob("high", ReadPoints::kNo)->priority, v1::PRIORITY_HIGH);
+  auto claim = [&](int64_t aging_ns) -> std::string {
+    ClaimPolicy policy;
+    policy.priority_aging_ns = aging_ns;
+    auto c = store_->ClaimNext("o", -1, 60 * minute, policy);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() && c->has_value() ? (*c)->id : "";
+  };
+  // Aging of 10 minutes: low-old waited 25, so it counts as HIGH and is
+  // older than "high".
+  EXPECT_EQ(claim(10 * minute), "low-old");
+  EXPECT_EQ(claim(10 * minute), "high");
+  // Without aging: normal, then low.
+  EXPECT_EQ(claim(0), "normal");
+  const JobRow last = *store_->GetJob("low-new", ReadPoints::kNo);
+  EXPECT_EQ(claim(0), "low-new");
+  const JobRow claimed = *store_->GetJob("low-new", ReadPoints::kNo);
+  EXPECT_GT(claimed.start_ns, 0);
+  // Requeued (a preemption): QUEUED again with a new queued_ns, and the
+  // next claim keeps its first start.
+  JobRow requeued = claimed;
+  requeued.state = v1::JOB_STATE_QUEUED;
+  requeued.queued_ns = now + 5;
+  ASSERT_TRUE(store_->AppendEvent(requeued, Event(claimed.last_seq + 1)).ok());
+  EXPECT_EQ(store_->GetJob("low-new", ReadPoints::kNo)->queued_ns, now + 5);
+  EXPECT_EQ(claim(0), "low-new");
+  EXPECT_EQ(store_->GetJob("low-new", ReadPoints::kNo)->start_ns, claimed.start_ns);
+  EXPECT_EQ(last.state, v1::JOB_STATE_QUEUED);
 }
 
 TEST_P(StoreConformanceTest, TheAuditLogPagesFiltersAndKeepsItsNewest) {
@@ -1100,8 +1148,48 @@ TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
 // What migration 6 -> 7 added (the principals): dropping it turns a new
 // database back into version 6 (less the sessions' principal column, which
 // the tests below drop with the sessions, or drop themselves).
-const std::string kUndoSchema7 =
+// What migration 7 -> 8 added (priorities): dropping it turns a new
+// database back into version 7.
+const std::string kUndoSchema8 =
+    "ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN queued_ns; ";
+const std::string kUndoSchema7 = kUndoSchema8 +
     "DROP TABLE audit; DROP INDEX jobs_created_by; ALTER TABLE jobs DROP COLUMN created_by; ";
+
+// A database of schema version 7 (before priorities) is migrated: its jobs
+// are NORMAL, queued since they were created.
+TEST(SqliteStoreTest, MigratesSchema7ToPriorities) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v7-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.create_ns = 1234;
+    r.priority = v1::PRIORITY_HIGH;  // dropped with the column below
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, (kUndoSchema8 + "PRAGMA user_version = 7;").c_str(), nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_close(db);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto old = (*s)->GetJob("old", ReadPoints::kNo);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->priority, v1::PRIORITY_NORMAL);
+  EXPECT_EQ(old->queued_ns, 1234);
+  s->reset();
+  fs::remove_all(dir);
+}
 
 // A database of schema version 6 (before principals) is migrated: its jobs
 // have no owner, its sessions stay with no principal, and new jobs,
@@ -1231,7 +1319,7 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 7);
+  EXPECT_EQ(kSchemaVersion, 8);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);

@@ -105,7 +105,8 @@ class Client:
     # The API -------------------------------------------------------------
     def submit(self, spec: Union[None, "pb.JobSpec", Mapping[str, Any]] = None, *,
                name: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
-               request_id: Optional[str] = None, **fields: Any) -> Job:
+               request_id: Optional[str] = None, priority: Optional[str] = None,
+               **fields: Any) -> Job:
         """Queues a job and returns it.
 
         ``spec`` is a JobSpec message or a dict (protobuf's JSON names or the
@@ -123,6 +124,11 @@ class Client:
                                   request_id=request_id or "")
         for k, v in (labels or {}).items():
             req.labels[str(k)] = str(v)
+        if priority is not None:
+            names = {"low": pb.PRIORITY_LOW, "normal": pb.PRIORITY_NORMAL, "high": pb.PRIORITY_HIGH}
+            if str(priority).lower() not in names:
+                raise InvalidArgument(f"priority: {priority!r} is not one of low, normal, high")
+            req.priority = names[str(priority).lower()]
         return Job(self, self._call("CreateJob", req))
 
     def get(self, job_id: str, *, full: bool = False) -> Job:
