@@ -360,11 +360,17 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   char sig = 0;
   for (;;) {
-    while (read(g_signal_pipe[0], &sig, 1) != 1 && errno == EINTR) {
+    sig = 0;
+    ssize_t n = 0;
+    while ((n = read(g_signal_pipe[0], &sig, 1)) != 1 && errno == EINTR) {
     }
-    if (sig != SIGHUP) break;
+    if (n != 1 || sig != SIGHUP) break;  // a failed read shuts down, as before
+    if (!(*server)->has_credentials_file()) {
+      spdlog::info("received SIGHUP: no --credentials-file to read again");
+      continue;
+    }
     spdlog::info("received SIGHUP: reading the credentials file again");
-    (void)(*server)->ReloadCredentials();  // logged there
+    (void)(*server)->ReloadCredentials(/*force=*/true);  // logged there
   }
   spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();

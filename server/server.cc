@@ -255,10 +255,10 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   return s;
 }
 
-Status GantryServer::ReloadCredentials() {
+Status GantryServer::ReloadCredentials(bool force) {
   if (!principals_) return Status::Ok();
   bool changed = false;
-  const Status read = principals_->Reload(&changed);
+  const Status read = principals_->Reload(&changed, force);
   MutexLock lock(&credentials_mu_);
   if (!read.ok()) {
     // Said once per distinct error, not every second.
@@ -269,7 +269,10 @@ Status GantryServer::ReloadCredentials() {
     return read;
   }
   credentials_error_.clear();
-  if (changed) spdlog::info("credentials file reloaded: {} principals", principals_->Current()->size());
+  if (changed) {
+    spdlog::info("credentials file reloaded: {} principals", principals_->Current()->size());
+    manager_->Poke();
+  }
   return Status::Ok();
 }
 

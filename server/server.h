@@ -103,10 +103,13 @@ class GantryServer {
   Sessions& sessions() { return *sessions_; }
   LoginThrottle& login_throttle() { return *login_throttle_; }
 
-  // Reads --credentials-file again if it changed (the health loop also does
-  // it once a second; main() on SIGHUP). A file that no longer parses keeps
-  // the principals read last; the error is returned and logged once.
-  Status ReloadCredentials() EXCLUDES(credentials_mu_);
+  // Reads --credentials-file again if it changed (the health loop looks
+  // once a second), or whatever its stamp says when `force` (main() on
+  // SIGHUP). A file that no longer parses keeps the principals read last;
+  // the error is returned and logged once. A changed file wakes idle
+  // workers (a raised running quota may let a queued job start).
+  Status ReloadCredentials(bool force = false) EXCLUDES(credentials_mu_);
+  bool has_credentials_file() const { return principals_ != nullptr; }
 
   // Drains: health goes NOT_SERVING, new jobs are refused, running jobs stop
   // between batches, open streams end with a status; then in-flight calls

@@ -189,6 +189,9 @@ Status Calls::Authorize(const Principal& who, Action what, std::string_view acti
       why += what == Action::kCancel ? "cancel " : "delete ";
       if (who.role == Role::kViewer) {
         why += "anything (viewers only read)";
+      } else if (std::string_view(action) == "DeleteTable") {
+        why += "table " + SafeText(target) + ": tables have no owner (one file is one table, "
+               "whoever uploaded it), so only admins delete them";
       } else if (owner.empty()) {
         why += target.empty() ? "this" : SafeText(target);
         why += ": it has no owner, and only admins act on it";
@@ -210,7 +213,7 @@ void Calls::Audit(const Principal& who, std::string_view action, const std::stri
   row.principal = who.name;
   row.role = RoleName(who.role);
   row.action = std::string(action);
-  row.target = target.substr(0, 256);
+  row.target = SafeText(target, 256);  // a refused call's id is the client's text
   row.allowed = allowed;
   row.code = StatusCodeName(outcome.code());
   row.message = SafeText(outcome.message(), 300);

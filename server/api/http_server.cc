@@ -447,6 +447,7 @@ void HttpServer::Routes(const HttpOptions& options, bool secure) {
     Principal who;
     if (!calls.Authenticate("Bearer " + token, &who).ok()) {
       if (throttle != nullptr) throttle->Failed(req.remote_addr);
+      spdlog::info("login: a wrong token from {}", SafeText(req.remote_addr));
       res.status = 401;
       return LoginPage(res, "That token is not valid.");
     }

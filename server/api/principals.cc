@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -136,7 +138,7 @@ StatusOr<std::shared_ptr<const Principals>> Principals::Parse(std::string_view t
       if (word.substr(0, 7) == "sha256:") {
         if (!digest.empty()) return Status::InvalidArgument(at + "'" + w[0] + "' has two tokens");
         digest = std::string(word.substr(7));
-        if (!IsSha256Hex(digest)) {
+        if (!IsSha256Hex(digest) || digest == Sha256Hex("")) {
           return Status::InvalidArgument(at + "the token must be given as sha256:HEX (64 lower-case hex digits "
                                               "of its SHA-256, e.g. from `printf %s TOKEN | sha256sum`), never "
                                               "itself");
@@ -221,28 +223,37 @@ std::shared_ptr<const Principals> PrincipalsFile::Current() const {
   return current_;
 }
 
-Status PrincipalsFile::Reload(bool* changed) {
+Status PrincipalsFile::Reload(bool* changed, bool force) {
   if (changed != nullptr) *changed = false;
+  MutexLock reading(&reload_mu_);  // one reload at a time: the newest read is kept
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) return Status::NotFound(path_ + ": cannot read it");
-  const int64_t mtime = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  if (::stat(path_.c_str(), &st) != 0) {
+    return Status::NotFound(path_ + ": cannot read it: " + std::strerror(errno));
+  }
+  // The change time and the inode too: a copy that keeps the modification
+  // time (cp -p, rsync -a) or a rename over the file still counts.
+  const Stamp stamp{int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                    int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec,
+                    static_cast<int64_t>(st.st_ino), static_cast<int64_t>(st.st_size)};
   {
     MutexLock lock(&mu_);
-    if (current_ && mtime == mtime_ns_ && st.st_size == size_) return Status::Ok();
+    if (current_ && !force && stamp == stamp_) return Status::Ok();
   }
   if (st.st_size > kMaxFileBytes) {
     return Status::InvalidArgument(path_ + ": larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
   }
   std::ifstream in(path_, std::ios::binary);
-  if (!in) return Status::NotFound(path_ + ": cannot read it");
+  if (!in) return Status::NotFound(path_ + ": cannot read it: " + std::strerror(errno));
   std::stringstream text;
   text << in.rdbuf();
+  const std::string digest = Sha256Hex(text.str());
   auto parsed = Principals::Parse(text.str(), path_);
   if (!parsed.ok()) return parsed.status();
   MutexLock lock(&mu_);
+  stamp_ = stamp;
+  if (current_ && digest == digest_) return Status::Ok();  // the same text
   current_ = std::move(parsed).value();
-  mtime_ns_ = mtime;
-  size_ = st.st_size;
+  digest_ = digest;
   if (changed != nullptr) *changed = true;
   return Status::Ok();
 }

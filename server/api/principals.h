@@ -112,17 +112,25 @@ class PrincipalsFile {
   static StatusOr<std::unique_ptr<PrincipalsFile>> Open(std::string path);
 
   std::shared_ptr<const Principals> Current() const;
-  // Reads the file again if its modification time or size changed. OK
-  // (with *changed) or the error that kept the old principals.
-  Status Reload(bool* changed = nullptr);
+  // Reads the file again if its modification time, change time, inode or
+  // size changed, or whatever they say when `force` (SIGHUP). OK (with
+  // *changed: its text differs) or the error that kept the old principals.
+  Status Reload(bool* changed = nullptr, bool force = false) EXCLUDES(reload_mu_, mu_);
 
  private:
   explicit PrincipalsFile(std::string path) : path_(std::move(path)) {}
+  struct Stamp {
+    int64_t mtime_ns = -1, ctime_ns = -1, inode = -1, size = -1;
+    bool operator==(const Stamp& o) const {
+      return mtime_ns == o.mtime_ns && ctime_ns == o.ctime_ns && inode == o.inode && size == o.size;
+    }
+  };
   std::string path_;
+  Mutex reload_mu_ ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_;
   std::shared_ptr<const Principals> current_ GUARDED_BY(mu_);
-  int64_t mtime_ns_ GUARDED_BY(mu_) = -1;
-  int64_t size_ GUARDED_BY(mu_) = -1;
+  Stamp stamp_ GUARDED_BY(mu_);
+  std::string digest_ GUARDED_BY(mu_);  // SHA-256 of the text read last
 };
 
 }  // namespace gantry

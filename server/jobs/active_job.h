@@ -28,8 +28,9 @@ struct ActiveJob {
   // Preemption (Scheduler::Added): the runner stops at the next epoch
   // boundary with a checkpoint and queues the job again, saying why.
   std::atomic<bool> preempt{false};
-  // Set by the runner once the QUEUED event of a preemption is stored: the
-  // job is claimable again.
+  // Set by the runner as it queues the job again for a preemption (before
+  // it looks at cancel_requested: see JobManager::Cancel); the scheduler
+  // then counts the job claimable again.
   std::atomic<bool> requeued{false};
 
   // Asks for a preemption for `why` (the first ask wins); false when one was

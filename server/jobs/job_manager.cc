@@ -144,6 +144,8 @@ void JobManager::Start() {
   }
 }
 
+void JobManager::Poke() { scheduler_.Poke(); }
+
 void JobManager::CancelLocal(const std::string& id) {
   if (auto job = scheduler_.Running(id)) {
     if (!job->cancel_requested.exchange(true)) spdlog::info("job {}: cancel requested", id);
@@ -357,9 +359,11 @@ StatusOr<std::vector<JobRow>> JobManager::List(const JobsQuery& request) const {
 }
 
 StatusOr<JobRow> JobManager::Cancel(const std::string& id) {
+  bool asked_runner = false;  // a preempted job's runner was asked to end it
   for (int attempt = 0; attempt < kCancelAttempts; ++attempt) {
     auto row = Row(id, ReadPoints::kNo);
     if (!row.ok()) return row.status();
+    if (asked_runner && row->state == v1::JOB_STATE_CANCELLED) return row;
     if (IsTerminalState(row->state)) {
       return Status::FailedPrecondition("job " + id + " has already ended (" +
                                         JobStateName(row->state) + ")");
@@ -370,11 +374,17 @@ StatusOr<JobRow> JobManager::Cancel(const std::string& id) {
       if (*cancelled) return std::move(**cancelled);
       continue;  // it ended meanwhile
     }
-    if (scheduler_.Running(id)) {
+    if (auto running = scheduler_.Running(id)) {
       // The embedded stores are exclusive: this process's runner holds the
-      // job, and it ends it CANCELLED between two batches.
+      // job, and it ends it CANCELLED between two batches, unless it is
+      // queuing it again for a preemption (requeued, set before it looks at
+      // the cancel: one of the two sees the other). Then, once the runner
+      // is gone, the job is QUEUED (cancelled below) or CANCELLED already.
       CancelLocal(id);
-      return row;
+      if (!running->requeued.load()) return row;
+      asked_runner = true;
+      std::this_thread::sleep_for(kCancelRetryAfter);
+      continue;
     }
     // Queued, or RUNNING in the store with no runner (the last server's
     // job, waiting to be resumed): it ends here, under the lease it has.

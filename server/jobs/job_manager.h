@@ -128,6 +128,9 @@ class JobManager {
                                                       Metrics* metrics = nullptr);
   // Starts the training workers (and the retention janitor). Call once.
   void Start();
+  // Something may be claimable now that was not (the principals' quotas
+  // changed): idle workers try to claim.
+  void Poke();
   // Drains (if not yet) and joins the workers.
   ~JobManager();
   JobManager(const JobManager&) = delete;

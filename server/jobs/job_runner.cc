@@ -372,6 +372,10 @@ RunResult Runner::Run() {
       writer_->Wait();
       Later([this, e, state = std::move(state), id] {
         if (!WriteCheckpoint(e, state)) return;
+        // Set before the cancel is looked at (JobManager::Cancel looks at
+        // them the other way round): a cancel is never lost.
+        job_.requeued = true;
+        if (job_.cancel_requested.load()) return End(v1::JOB_STATE_CANCELLED);
         job_.row.state = v1::JOB_STATE_QUEUED;
         job_.row.queued_ns = NowNs();
         const std::string why = job_.preempt_reason() + " after epoch " + std::to_string(e);
@@ -380,7 +384,6 @@ RunResult Runner::Run() {
         if (!Publish(std::move(queued))) return;
         spdlog::info("job {} QUEUED again: {}", id, why);
         Count(v1::JOB_STATE_QUEUED);
-        job_.requeued = true;
         over_ = true;  // this run writes nothing more for it
       });
       return finish();

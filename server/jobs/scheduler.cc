@@ -179,7 +179,8 @@ void Scheduler::WorkerLoop() {
         // count was stale (without one: nothing is claimable).
         if (generation != generation_ || drain_.stop_requested()) continue;
         if (!limits.empty()) {
-          // Perhaps every queued job's creator is at its limit.
+          // Perhaps every queued job's creator is at its limit (or the head
+          // waits for memory): a new job, or an ended one, may change that.
           quota_blocked_ = true;
         } else if (budget >= 0) {
           head_blocked_ = true;

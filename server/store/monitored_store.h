@@ -34,7 +34,9 @@ class MonitoredStore final : public ForwardingStore {
   using Store::InsertJob;
   StatusOr<InsertResult> InsertJob(const JobRow& row, const v1::JobEvent& first,
                                    const Quota& quota) override {
-    return Record(inner_->InsertJob(row, first, quota));
+    auto inserted = inner_->InsertJob(row, first, quota);
+    if (IsQuotaRefusal(inserted.status())) return inserted;  // an answer: the store works
+    return Record(std::move(inserted));
   }
   Status DeleteJob(const std::string& id) override { return Record(inner_->DeleteJob(id)); }
   Status AppendEvent(const JobRow& row, const v1::JobEvent& event) override {

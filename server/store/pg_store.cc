@@ -331,7 +331,9 @@ class PgStore::Conn {
     Status s;
     for (int attempt = 0; attempt < kTransactionAttempts; ++attempt) {
       retry_ = false;
-      s = Script(what, "BEGIN");
+      // READ COMMITTED whatever the database's default: every statement sees
+      // what committed before it (the quotas' lock-then-count needs it).
+      s = Script(what, "BEGIN ISOLATION LEVEL READ COMMITTED");
       if (!s.ok()) return s;
       s = body();
       if (s.ok()) s = Script(what, "COMMIT");
@@ -557,9 +559,10 @@ StatusOr<InsertResult> PgStore::InsertJob(const JobRow& row, const v1::JobEvent&
     p.Int(row.create_ns).Int(first.seq()).Text(table_id).Text(row.created_by);
     p.Int(row.priority).Int(row.queued_ns);
     if (quota.any() && !row.created_by.empty()) {
-      // One creator's inserts and every claim under limits take turns
-      // (kQuotaLock), so no two replicas count the same free place. A
-      // retry of a stored request is answered by the insert below.
+      // Quota-checked inserts and claims under running limits take turns
+      // (kQuotaLock; READ COMMITTED: the count sees the last holder's
+      // commit), so no two replicas count the same free place. A retry of a
+      // stored request is answered by the insert below.
       bool retry = false;
       if (!row.request_id.empty()) {
         auto known = c->Exec("looking up request_id", "SELECT 1 FROM jobs WHERE request_id = $1",

@@ -31,8 +31,15 @@ struct QuotaUse {
 };
 
 // OK, or RESOURCE_EXHAUSTED naming the quota and the current use, when a
-// new job of `owner` needing `memory_bytes` would pass `quota`.
+// new job of `owner` needing `memory_bytes` would pass `quota`. Its message
+// starts with kQuotaRefusal.
 Status CheckQuota(const std::string& owner, const Quota& quota, const QuotaUse& use,
                   int64_t memory_bytes);
+inline constexpr char kQuotaRefusal[] = "quota: ";
+// Whether `s` is CheckQuota's refusal: an answer about the caller, not the
+// store failing (MonitoredStore keeps health out of it).
+inline bool IsQuotaRefusal(const Status& s) {
+  return s.code() == StatusCode::kResourceExhausted && s.message().rfind(kQuotaRefusal, 0) == 0;
+}
 
 }  // namespace gantry

@@ -503,7 +503,7 @@ StatusOr<InsertResult> SqliteStore::InsertJob(const JobRow& row, const v1::JobEv
       // In the write transaction: no other insert or claim runs meanwhile.
       Stmt st(db_,
               "SELECT COALESCE(SUM(state = 1), 0), COALESCE(SUM(memory_bytes), 0) FROM jobs"
-              " WHERE created_by = ? AND state IN (1, 2)");
+              " WHERE created_by = ? AND created_by != '' AND state IN (1, 2)");
       st.Text(1, row.created_by);
       if (st.Step() != SQLITE_ROW) return SqlError(db_, "counting the jobs of " + row.created_by);
       GANTRY_RETURN_IF_ERROR(CheckQuota(row.created_by, quota, QuotaUse{st.ColInt(0), st.ColInt(1)},
@@ -571,7 +571,8 @@ StatusOr<std::vector<JobRow>> SqliteStore::ListJobs(const ListQuery& q) const {
   ReadTransaction txn(reader.db());
   std::string sql = std::string("SELECT ") + kColumns + " FROM jobs WHERE idx < ?";
   if (q.state != v1::JOB_STATE_UNSPECIFIED) sql += " AND state = ?";
-  if (!q.created_by.empty()) sql += " AND created_by = ?";
+  // (The != '' lets SQLite use the partial index jobs_created_by.)
+  if (!q.created_by.empty()) sql += " AND created_by = ? AND created_by != ''";
   // Each pair from the (key, value) index.
   for (size_t n = 0; n < q.labels.size(); ++n) {
     sql += " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)";
@@ -1116,7 +1117,7 @@ StatusOr<std::vector<AuditRow>> SqliteStore::ListAudit(const AuditQuery& q) cons
       "SELECT seq, time_ns, principal, role, action, target, allowed, code, message FROM audit"
       " WHERE seq < ?";
   if (!q.principal.empty()) sql += " AND principal = ?";
-  if (!q.target.empty()) sql += " AND target = ?";
+  if (!q.target.empty()) sql += " AND target = ? AND target != ''";  // the partial index
   sql += " ORDER BY seq DESC LIMIT ?";
   Stmt st(reader.db(), sql);
   int i = 1;

@@ -304,6 +304,7 @@ export function renderJob(id) {
       }
     }
     if (j.owner) items.push(['owner', j.owner]);
+    if (j.priority && j.priority !== 'PRIORITY_NORMAL') items.push(['priority', j.priority.replace('PRIORITY_', '').toLowerCase()]);
     if (j.stopReason) items.push(['stopped', j.stopReason]);
     if (j.error) items.push(['error', j.error]);
     stats.replaceChildren(...items.map(([k, v]) => el('div', {

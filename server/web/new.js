@@ -161,6 +161,8 @@ export function renderNew() {
   const form = el('form', { class: 'job', id: 'new-job', novalidate: true },
     field('Name', 'name', { type: 'text', maxlength: 200, placeholder: 'optional' }),
     field('Labels', 'labels', { type: 'text', placeholder: 'key=value, key=value' }),
+    el('label', {}, 'Priority', el('select', { name: 'priority', id: 'f-priority' },
+      ...['normal', 'high', 'low'].map((p) => el('option', { value: p }, p)))),
     el('label', {}, 'Dataset', kind),
     sizeLabel,
     optional.noise[0],
@@ -291,6 +293,7 @@ export function renderNew() {
       }
       const body = { name: f.get('name'), spec };
       if (Object.keys(labels).length) body.labels = labels;
+      if (f.get('priority') && f.get('priority') !== 'normal') body.priority = `PRIORITY_${f.get('priority').toUpperCase()}`;
       const job = await api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify(body) });
       location.hash = `#/jobs/${job.id}`;

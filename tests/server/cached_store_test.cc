@@ -55,10 +55,11 @@ class CountingStore final : private unit::MemoryHolder, public ForwardingStore {
     if (after_append) after_append();
     return s;
   }
+  using ForwardingStore::ClaimNext;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory,
-                                            int64_t lease_ns) override {
+                                            int64_t lease_ns, const ClaimPolicy& policy) override {
     if (before_claim) before_claim(memory);
-    return inner_->ClaimNext(owner, max_memory, lease_ns);
+    return inner_->ClaimNext(owner, max_memory, lease_ns, policy);
   }
   StatusOr<std::vector<int64_t>> ListBlobs(const std::string& id, BlobKind kind) const override {
     ++const_cast<CountingStore*>(this)->lists;

@@ -850,8 +850,8 @@ TEST_P(StoreConformanceTest, InsertEnforcesTheCreatorsQuota) {
   auto third = store_->InsertJob(owned("c", "bob", 10), Event(1), quota);
   ASSERT_EQ(third.status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(third.status().message(),
-            "quota: 'bob' may have 2 queued jobs at once (queued=2 in the credentials file) and "
-            "has 2; wait for one to start, or cancel one");
+            "quota: bob has 2 queued jobs, as many as its queued=2 allows; wait for one to start, "
+            "or cancel one");
   EXPECT_EQ(store_->GetJob("c", ReadPoints::kNo).status().code(), StatusCode::kNotFound);
   // A retry of a stored request is answered, not refused.
   auto retry = store_->InsertJob(owned("a2", "bob", 300, "req-a"), Event(1), quota);
@@ -863,7 +863,7 @@ TEST_P(StoreConformanceTest, InsertEnforcesTheCreatorsQuota) {
   EXPECT_EQ(claimed.id, "a");
   auto big = store_->InsertJob(owned("d", "bob", 401), Event(1), quota);
   ASSERT_EQ(big.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(big.status().message().find("'bob''s queued and running jobs hold 600 B of the 1000 B"),
+  EXPECT_NE(big.status().message().find("the queued and running jobs of bob hold 600 B of the 1000 B"),
             std::string::npos)
       << big.status().message();
   ASSERT_TRUE(store_->InsertJob(owned("d", "bob", 400), Event(1), quota).ok());

@@ -306,6 +306,7 @@ try {
   await page.goto(`${base}/#/new`);
   await page.fill('#f-name', 'form fields');
   await page.fill('#f-labels', 'sweep=form, team=a');
+  await page.selectOption('#f-priority', 'low');
   await page.selectOption('#f-kind', 'ring8');
   await page.fill('#f-size', '256');
   await page.fill('#f-noise', '0.05');
@@ -333,6 +334,7 @@ try {
   await page.waitForURL(/#\/jobs\/j-/);
   const formJob = await api('GET', `/v1/jobs/${decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''))}`);
   assert.deepEqual(formJob.labels, { sweep: 'form', team: 'a' });
+  assert.equal(formJob.priority, 'PRIORITY_LOW');
   assert.equal(formJob.spec.loss, 'hinge');
   assert.equal(formJob.spec.selectBy, 'coverage');
   assert.equal(formJob.spec.evalEvery, '2');

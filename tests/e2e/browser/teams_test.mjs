@@ -7,7 +7,8 @@
 //   - bob (member): Cancel is disabled on alice's job and enabled on his
 //     own, which his click cancels;
 //   - alice (admin): cancels bob's other job and deletes it through the
-//     page's Delete and its confirmation;
+//     page's Delete and its confirmation; bob's Delete is disabled on
+//     alice's ended job and the server refuses it;
 //   - the audit log (as alice) holds each attempt: vic's refused cancel,
 //     bob's and alice's cancels, alice's delete and the three sign-ins;
 //   - a principal removed from the file is signed out on his next request,
@@ -124,6 +125,17 @@ try {
   await alice.page.waitForURL(`${g.base}/#/`);
   assert.equal((await call(g.base, 'alice', 'GET', `/v1/jobs/${bobJob2.id}`)).status, 404);
   await call(g.base, 'alice', 'POST', `/v1/jobs/${aliceJob.id}:cancel`);
+  await waitFor(async () => (await call(g.base, 'alice', 'GET', `/v1/jobs/${aliceJob.id}`)).body.state === 'JOB_STATE_CANCELLED',
+    'alice\'s job cancelled');
+
+  step('bob (member): Delete disabled on alice\'s ended job, and refused by the server');
+  await openJob(bob.page, g.base, aliceJob.id);
+  await bob.page.waitForSelector('#delete:not([hidden])');
+  await waitFor(() => bob.page.isDisabled('#delete'), 'a disabled Delete on another\'s job');
+  assert.match(await bob.page.getAttribute('#delete', 'title'), /their own jobs only \(this one is alice's\)/);
+  const notHis = await bob.page.evaluate(async (id) => (await fetch(`/v1/jobs/${id}`, { method: 'DELETE' })).status,
+    aliceJob.id);
+  assert.equal(notHis, 403);
 
   step('the audit log holds each attempt');
   const audit = (await call(g.base, 'alice', 'GET', '/v1/audit?page_size=100')).body.entries;

@@ -4,6 +4,8 @@
 #include "server/api/principals.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,11 +44,16 @@ TEST(Principals, ParsesNamesRolesAndTokenHashes) {
 TEST(Principals, ErrorsNameTheFileTheLineAndTheProblem) {
   const std::string ok = Line("alice", "admin", "t1");
   auto err = [](const std::string& text) { return Principals::Parse(text, "creds").status().message(); };
-  EXPECT_EQ(err(ok + "bob member\n"), "creds:2: expected NAME ROLE sha256:HEX, found 2 words");
+  EXPECT_EQ(err(ok + "bob member\n"),
+            "creds:2: expected NAME ROLE sha256:HEX|cert:COMMON_NAME [queued=N] [running=N] [memory=SIZE], found 2 words");
   EXPECT_EQ(err(ok + Line("-bob", "member", "t2")),
             "creds:2: '-bob' is not a name (1..63 of [A-Za-z0-9._-], starting with a letter or digit)");
   EXPECT_EQ(err(ok + Line("bob", "owner", "t2")), "creds:2: 'owner' is not one of admin, member, viewer");
   EXPECT_EQ(err("bob member t2\n"),
+            "creds:1: the token must be given as sha256:HEX (64 lower-case hex digits of its SHA-256, e.g. "
+            "from `printf %s TOKEN | sha256sum`), never itself, or a client certificate as cert:COMMON_NAME");
+  // The hash of the empty token would let "Bearer " with nothing after it in.
+  EXPECT_EQ(err(Line("bob", "member", "")),
             "creds:1: the token must be given as sha256:HEX (64 lower-case hex digits of its SHA-256, e.g. "
             "from `printf %s TOKEN | sha256sum`), never itself");
   EXPECT_EQ(err(ok + Line("alice", "viewer", "t2")), "creds:2: 'alice' is named twice");
@@ -186,9 +193,26 @@ TEST(PrincipalsFile, ReloadsAChangedFileAndKeepsTheOldOnAnError) {
 
   write(Line("alice", "admin", "t1") + "bob member\n");
   const Status bad = (*f)->Reload(&changed);
-  EXPECT_EQ(bad.message(), path + ":2: expected NAME ROLE sha256:HEX, found 2 words");
+  EXPECT_EQ(bad.message(), path + ":2: expected NAME ROLE sha256:HEX|cert:COMMON_NAME [queued=N] [running=N] [memory=SIZE], found 2 words");
   EXPECT_FALSE(changed);
   EXPECT_EQ((*f)->Current()->Find("t2")->name, "bob");  // the last good file still holds
+
+  // A rotated token: the same size, and the modification time put back (as
+  // cp -p or rsync -a would); its change time still tells.
+  write(Line("alice", "admin", "t1"));
+  ASSERT_TRUE((*f)->Reload(&changed).ok());
+  struct stat before {};
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  write(Line("alice", "admin", "t7"));
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  ASSERT_TRUE((*f)->Reload(&changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_TRUE((*f)->Current()->Find("t7").has_value());
+  EXPECT_FALSE((*f)->Current()->Find("t1").has_value());
+  // Forced (SIGHUP) with the same text: read, but nothing changed.
+  ASSERT_TRUE((*f)->Reload(&changed, /*force=*/true).ok());
+  EXPECT_FALSE(changed);
 
   EXPECT_EQ(PrincipalsFile::Open(std::string(dir) + "/missing").status().code(), StatusCode::kNotFound);
   std::remove(path.c_str());

@@ -147,10 +147,11 @@ class CountingStore final : private MemoryHolder, public ForwardingStore {
     }
     return events;
   }
+  using ForwardingStore::ClaimNext;
   StatusOr<std::optional<JobRow>> ClaimNext(const std::string& owner, int64_t max_memory_bytes,
-                                            int64_t lease_ns) override {
+                                            int64_t lease_ns, const ClaimPolicy& policy) override {
     ++claims_;
-    auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns);
+    auto claimed = inner_->ClaimNext(owner, max_memory_bytes, lease_ns, policy);
     if (claimed.ok() && claimed->has_value()) {
       std::lock_guard<std::mutex> lock(mu_);
       claimed_.push_back((*claimed)->id);
