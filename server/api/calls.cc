@@ -322,10 +322,8 @@ void Calls::set_server_info(v1::ServerInfo info) {
 }
 
 StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& request) const {
-  if (request.page_size() < 0 || request.page_size() > kMaxJobsPageSize) {
-    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
-                                   " is out of range 0.." + std::to_string(kMaxJobsPageSize));
-  }
+  auto page_size = PageSize(request.page_size(), kMaxJobsPageSize, kDefaultPageSize);
+  if (!page_size.ok()) return page_size.status();
   if (!v1::JobState_IsValid(request.state())) {
     return Status::InvalidArgument("state: " + std::to_string(request.state()) +
                                    " is not a JobState");
@@ -335,12 +333,10 @@ StatusOr<v1::ListJobsResponse> Calls::ListJobs(const v1::ListJobsRequest& reques
   query.state = request.state();
   query.label_selector = request.label_selector();
   query.created_by = request.owner();
-  query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
-  if (!request.page_token().empty()) {
-    int64_t start = 0;
-    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
-    query.before_index = start == INT64_MAX ? 0 : start + 1;
-  }
+  query.page_size = *page_size;
+  auto before = PageBefore(request.page_token());
+  if (!before.ok()) return before.status();
+  query.before_index = *before;
   auto rows = manager_->List(query);
   if (!rows.ok()) return rows.status();
   v1::ListJobsResponse out;
@@ -402,10 +398,8 @@ StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const Principal& who, const v1:
 
 StatusOr<v1::ListAuditResponse> Calls::ListAudit(const Principal& who,
                                                  const v1::ListAuditRequest& request) const {
-  if (request.page_size() < 0 || request.page_size() > kMaxJobsPageSize) {
-    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
-                                   " is out of range 0.." + std::to_string(kMaxJobsPageSize));
-  }
+  auto page = PageSize(request.page_size(), kMaxJobsPageSize, kDefaultPageSize);
+  if (!page.ok()) return page.status();
   if (store_ == nullptr) return Status::FailedPrecondition("this server keeps no audit log");
   AuditQuery query;
   query.principal = request.principal();
@@ -417,13 +411,11 @@ StatusOr<v1::ListAuditResponse> Calls::ListAudit(const Principal& who,
     }
     query.principal = who.name;
   }
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  const int page_size = *page;
   query.limit = page_size + 1;
-  if (!request.page_token().empty()) {
-    int64_t start = 0;
-    GANTRY_RETURN_IF_ERROR(ParsePageToken(request.page_token(), &start));
-    query.before_seq = start == INT64_MAX ? 0 : start + 1;
-  }
+  auto before = PageBefore(request.page_token(), "ListAudit");
+  if (!before.ok()) return before.status();
+  query.before_seq = *before;
   auto rows = store_->ListAudit(query);
   if (!rows.ok()) return rows.status();
   v1::ListAuditResponse out;

@@ -165,21 +165,14 @@ StatusOr<v1::TableInfo> Tables::Get(const std::string& id) const {
 }
 
 StatusOr<v1::ListTablesResponse> Tables::List(const v1::ListTablesRequest& request) const {
-  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
-    return Status::InvalidArgument("page_size: " + std::to_string(request.page_size()) +
-                                   " is out of range 0.." + std::to_string(kMaxPageSize));
-  }
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  auto page = PageSize(request.page_size(), kMaxPageSize, kDefaultPageSize);
+  if (!page.ok()) return page.status();
+  const int page_size = *page;
   TableListQuery query;
   query.limit = page_size + 1;
-  if (!request.page_token().empty()) {
-    int64_t start = 0;
-    if (!ParsePageToken(request.page_token(), &start).ok()) {
-      return Status::InvalidArgument("page_token: '" + SafeText(request.page_token()) +
-                                     "' is not a token from a previous ListTables");
-    }
-    query.before_index = start == INT64_MAX ? 0 : start + 1;
-  }
+  auto before = PageBefore(request.page_token(), "ListTables");
+  if (!before.ok()) return before.status();
+  query.before_index = *before;
   auto rows = store_->ListTables(query);
   if (!rows.ok()) return rows.status();
   v1::ListTablesResponse out;
