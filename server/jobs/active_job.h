@@ -28,10 +28,15 @@ struct ActiveJob {
   // Preemption (Scheduler::Added): the runner stops at the next epoch
   // boundary with a checkpoint and queues the job again, saying why.
   std::atomic<bool> preempt{false};
-  // Set by the runner as it queues the job again for a preemption (before
-  // it looks at cancel_requested: see JobManager::Cancel); the scheduler
-  // then counts the job claimable again.
+  // Set by the runner as it starts to queue the job again for a preemption,
+  // before it looks at cancel_requested (see JobManager::Cancel).
   std::atomic<bool> requeued{false};
+  // Set once the QUEUED event is stored: the scheduler counts the job
+  // claimable again.
+  std::atomic<bool> requeue_stored{false};
+  // The priority it was claimed at (aged, ClaimPolicy), set before the job
+  // is shared: a job that waited its way up is not the next one preempted.
+  int claimed_priority = 2;
 
   // Asks for a preemption for `why` (the first ask wins); false when one was
   // asked already.

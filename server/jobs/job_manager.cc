@@ -383,7 +383,8 @@ StatusOr<JobRow> JobManager::Cancel(const std::string& id) {
       CancelLocal(id);
       if (!running->requeued.load()) return row;
       asked_runner = true;
-      std::this_thread::sleep_for(kCancelRetryAfter);
+      // The runner stores a checkpoint and an event first: wait longer.
+      std::this_thread::sleep_for(kCancelRetryAfter * 20);
       continue;
     }
     // Queued, or RUNNING in the store with no runner (the last server's

@@ -344,6 +344,7 @@ RunResult Runner::Run() {
   // From here the store writes run behind the training, in the order queued;
   // a failed write ends the job there (End, or a lost lease) and the loop
   // stops at its next epoch, nothing more being written.
+  const int64_t resumed_at = trainer.epochs_done();  // 0, or the restored checkpoint's epoch
   writer_ = std::make_unique<WriteBehind>(4);
   std::string stop_reason;  // set by the epoch after which early stopping ended training
   auto finish = [this] {
@@ -363,7 +364,9 @@ RunResult Runner::Run() {
       });
       return finish();
     }
-    if (job_.preempt.load() && trainer.epochs_done() > 0) {
+    // At least one epoch of this run first: a job is never queued again
+    // without progress.
+    if (job_.preempt.load() && trainer.epochs_done() > resumed_at) {
       // Preempted: a checkpoint of this very epoch, then QUEUED again. The
       // next claim resumes from it, so nothing is trained twice and the
       // result is the uninterrupted run's.
@@ -382,6 +385,7 @@ RunResult Runner::Run() {
         v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
         queued.mutable_state()->set_reason(why);
         if (!Publish(std::move(queued))) return;
+        job_.requeue_stored = true;
         spdlog::info("job {} QUEUED again: {}", id, why);
         Count(v1::JOB_STATE_QUEUED);
         over_ = true;  // this run writes nothing more for it

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "server/util/clock.h"
+
 namespace gantry {
 namespace {
 
@@ -82,16 +84,16 @@ void Scheduler::Added(const std::string& id, int priority) {
       // room, the latest started among equals (it loses the least work).
       std::shared_ptr<ActiveJob> victim;
       for (const auto& [job_id, job] : active_) {
-        if (job->preempt.load() || job->row.priority >= priority) continue;
-        if (!victim || job->row.priority < victim->row.priority ||
-            (job->row.priority == victim->row.priority && job->row.start_ns > victim->row.start_ns)) {
+        if (job->preempt.load() || job->claimed_priority >= priority) continue;
+        if (!victim || job->claimed_priority < victim->claimed_priority ||
+            (job->claimed_priority == victim->claimed_priority && job->row.start_ns > victim->row.start_ns)) {
           victim = job;
         }
       }
       if (victim &&
           victim->Preempt("preempted for job " + id + " (priority " + PriorityName(priority) + ")")) {
         spdlog::info("job {} (priority {}) stops at its next epoch for job {} (priority {})", victim->id,
-                     PriorityName(victim->row.priority), id, PriorityName(priority));
+                     PriorityName(victim->claimed_priority), id, PriorityName(priority));
       }
     }
   }
@@ -194,6 +196,7 @@ void Scheduler::WorkerLoop() {
       job->id = job->row.id;
       job->lease = job->row.lease;
       job->cancel_requested = job->row.cancel_requested;
+      job->claimed_priority = AgedPriority(job->row, NowNs(), options_.priority_aging_ns);
       if (claimable_ > 0) --claimable_;
       ++running_;
       running_memory_ += job->row.memory_bytes;
@@ -212,7 +215,7 @@ void Scheduler::WorkerLoop() {
       }
       head_blocked_ = false;  // its memory may let the next job start
       quota_blocked_ = false;  // its creator may be under its limit now
-      if (job->requeued.load()) ++claimable_;  // preempted: queued again
+      if (job->requeue_stored.load()) ++claimable_;  // preempted: queued again
       ++generation_;
     }
     idle_cv_.SignalAll();

@@ -13,9 +13,11 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "server/store/memory_store.h"
+#include "server/util/clock.h"
 #include "tests/server/unit/unit_util.h"
 
 namespace gantry {
@@ -303,6 +305,47 @@ TEST(SchedulerTest, PokeClaimsAJobThisProcessDidNotAdd) {
 }
 
 // --- drain (Scheduler::Drain, its one stop token) ---
+
+// Preemption: a job admitted when no worker is free asks the running job
+// of the lowest claimed priority below its own to make room, once; jobs of
+// its priority or above, and one already asked, are left alone.
+TEST(SchedulerTest, AJobAdmittedWithNoFreeWorkerPreemptsTheLowestBelowIt) {
+  MemoryStore store;
+  Runs runs(&store);
+  for (const auto& [id, priority] : {std::pair<const char*, int>{"low", v1::PRIORITY_LOW}, {"normal", v1::PRIORITY_NORMAL}}) {
+    JobRow row;
+    row.id = id;
+    row.state = v1::JOB_STATE_QUEUED;
+    row.priority = priority;
+    row.create_ns = row.queued_ns = NowNs();
+    ASSERT_TRUE(store.InsertJob(row, unit::StateEvent(1, v1::JOB_STATE_QUEUED)).ok());
+  }
+  SchedulerOptions options = Options(/*workers=*/2, /*queued=*/10);
+  options.priority_aging_ns = 0;
+  Scheduler s(options, &store, runs.Fn());
+  s.SetClaimable(2);
+  s.Start();
+  ASSERT_TRUE(runs.WaitStarted(2));
+  auto admit = [&](const std::string& id, int priority) {
+    ASSERT_TRUE(s.Reserve().ok());
+    s.Added(id, priority);
+  };
+  // A LOW arrival asks nobody; a NORMAL one asks the LOW job only.
+  admit("l2", v1::PRIORITY_LOW);
+  EXPECT_FALSE(s.Running("low")->preempt.load());
+  admit("n2", v1::PRIORITY_NORMAL);
+  EXPECT_TRUE(s.Running("low")->preempt.load());
+  EXPECT_EQ(s.Running("low")->preempt_reason(), "preempted for job n2 (priority normal)");
+  EXPECT_FALSE(s.Running("normal")->preempt.load());
+  // A HIGH one asks the NORMAL job (LOW was asked already, and once only).
+  admit("h1", v1::PRIORITY_HIGH);
+  EXPECT_TRUE(s.Running("normal")->preempt.load());
+  EXPECT_EQ(s.Running("normal")->preempt_reason(), "preempted for job h1 (priority high)");
+  EXPECT_EQ(s.Running("low")->preempt_reason(), "preempted for job n2 (priority normal)");
+  admit("h2", v1::PRIORITY_HIGH);  // none left to ask: nothing changes
+  EXPECT_EQ(s.Running("normal")->preempt_reason(), "preempted for job h1 (priority high)");
+  runs.ReleaseAll();
+}
 
 TEST(SchedulerDrainTest, RefusesNewJobsOnceDraining) {
   MemoryStore store;
