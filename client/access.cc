@@ -8,11 +8,6 @@
 #include "client/output.h"
 
 namespace gantry::cli {
-namespace {
-
-bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
-
-}  // namespace
 
 int WhoAmI(Connection& conn) {
   grpc::ClientContext ctx;

@@ -39,7 +39,6 @@ constexpr int32_t kListPageSize = static_cast<int32_t>(kMaxReceiveMessageBytes /
 static_assert(kListPageSize >= 1 && kListPageSize <= 1000, "ListJobsRequest.page_size is 1..1000");
 static_assert(kListPageSize * kMaxBasicJobBytes <= kMaxReceiveMessageBytes);
 
-bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
 
 // JobState's values 1..5 as the CLI spells them.
 const std::vector<std::string> kStateNames = {"queued", "running", "succeeded", "failed", "cancelled"};

@@ -59,4 +59,7 @@ class Connection {
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
 
+// Whether the command prints JSON (-o json).
+inline bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
+
 }  // namespace gantry::cli

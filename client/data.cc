@@ -16,7 +16,6 @@ namespace {
 constexpr size_t kChunkBytes = 1 << 20;  // UploadTableRequest.chunk's limit
 constexpr int32_t kListPageSize = 100;
 
-bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
 
 std::string BaseName(const std::string& path) {
   const size_t slash = path.find_last_of('/');

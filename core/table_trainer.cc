@@ -524,10 +524,15 @@ namespace {
 constexpr int64_t kBestWords = 13;
 std::vector<int64_t> MetricsWords(const EvalMetrics& m) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {DoubleBits(m.column_distance), DoubleBits(m.quality), DoubleBits(m.column_shapes), DoubleBits(m.column_pairs),
-          DoubleBits(m.missing_similarity), DoubleBits(m.column_coverage), DoubleBits(m.adherence), DoubleBits(m.dcr_share.value_or(nan)),
-          DoubleBits(m.exact_copies.value_or(nan)), DoubleBits(m.dcr_p5.value_or(nan)), DoubleBits(m.holdout_dcr_p5.value_or(nan)),
-          DoubleBits(m.utility.value_or(nan)), DoubleBits(m.utility_real.value_or(nan))};
+  std::vector<int64_t> w;
+  for (double d : {m.column_distance, m.quality, m.column_shapes, m.column_pairs,
+                   m.missing_similarity, m.column_coverage, m.adherence, m.dcr_share.value_or(nan),
+                   m.exact_copies.value_or(nan), m.dcr_p5.value_or(nan),
+                   m.holdout_dcr_p5.value_or(nan), m.utility.value_or(nan),
+                   m.utility_real.value_or(nan)}) {
+    w.push_back(DoubleBits(d));
+  }
+  return w;
 }
 EvalMetrics WordsMetrics(const int64_t* w) {
   auto opt = [](int64_t b) -> std::optional<double> {
@@ -567,8 +572,9 @@ StatusOr<std::string> TableTrainer::SaveState() const {
       rng = s.gen.get_state();
     }
     w.Add("rng", rng);
-    w.Add("eval", torch::tensor({s.best_epoch, DoubleBits(s.best_value), DoubleBits(s.quality), s.patience_epoch,
-                                 DoubleBits(s.patience_value), int64_t{s.stopped ? 1 : 0}},
+    w.Add("eval", torch::tensor({s.best_epoch, DoubleBits(s.best_value), DoubleBits(s.quality),
+                                 s.patience_epoch, DoubleBits(s.patience_value),
+                                 int64_t{s.stopped ? 1 : 0}},
                                 torch::kLong));
     w.Add("eval.best", torch::tensor(MetricsWords(s.best_metrics), torch::kLong));
     w.Add("alarms", torch::tensor(s.alarms.Words(), torch::kLong));

@@ -142,7 +142,7 @@ grpc::Status Calls::Authenticate(const std::optional<std::string_view>& authoriz
     std::optional<Principal> found = known ? known->FindCertificate(client_cert) : std::nullopt;
     if (!found) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "the client certificate '" + SafeText(std::string(client_cert), 255) +
+                          "the client certificate '" + SafeText(client_cert, 255) +
                               "' names no principal");
     }
     if (who != nullptr) *who = std::move(*found);
@@ -178,9 +178,11 @@ std::optional<Principal> Calls::SessionCaller(std::string_view stored) const {
 }
 
 Status Calls::Authorize(const Principal& who, Action what, std::string_view action,
-                        const std::string& target, std::string_view owner) const {
+                        const std::string& target, std::string_view owner,
+                        std::string_view ownerless) const {
   if (Allowed(who, what, owner)) return Status::Ok();
-  std::string why = std::string(action) + ": " + RoleName(who.role) + " '" + who.name + "' may not ";
+  std::string why =
+      std::string(action) + ": " + RoleName(who.role) + " '" + who.name + "' may not ";
   switch (what) {
     case Action::kRead: why += "read"; break;
     case Action::kCreate: why += "create jobs or tables"; break;
@@ -189,12 +191,10 @@ Status Calls::Authorize(const Principal& who, Action what, std::string_view acti
       why += what == Action::kCancel ? "cancel " : "delete ";
       if (who.role == Role::kViewer) {
         why += "anything (viewers only read)";
-      } else if (std::string_view(action) == "DeleteTable") {
-        why += "table " + SafeText(target) + ": tables have no owner (one file is one table, "
-               "whoever uploaded it), so only admins delete them";
       } else if (owner.empty()) {
         why += target.empty() ? "this" : SafeText(target);
-        why += ": it has no owner, and only admins act on it";
+        why += ": ";
+        why += ownerless;
       } else {
         why += "job " + SafeText(target) + ", which belongs to '" + std::string(owner) +
                "' (members act on their own jobs only)";
@@ -208,6 +208,7 @@ Status Calls::Authorize(const Principal& who, Action what, std::string_view acti
 
 void Calls::Audit(const Principal& who, std::string_view action, const std::string& target,
                   const Status& outcome, bool allowed) const {
+  if (store_ == nullptr) return;
   AuditRow row;
   row.time_ns = NowNs();
   row.principal = who.name;
@@ -217,7 +218,6 @@ void Calls::Audit(const Principal& who, std::string_view action, const std::stri
   row.allowed = allowed;
   row.code = StatusCodeName(outcome.code());
   row.message = SafeText(outcome.message(), 300);
-  if (store_ == nullptr) return;
   const auto stored = store_->AppendAudit(row, kAuditKeep);
   if (!stored.ok()) {
     spdlog::error("audit: cannot store {} {} by '{}' ({}): {}", row.action, SafeText(row.target),
@@ -277,7 +277,8 @@ StatusOr<v1::Job> Calls::CreateJobAs(const Principal& who, const v1::CreateJobRe
     return Status::InvalidArgument("priority: " + std::to_string(request.priority()) +
                                    " is not a Priority (LOW, NORMAL, HIGH)");
   }
-  job.priority = request.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_NORMAL : request.priority();
+  job.priority =
+      request.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_NORMAL : request.priority();
   auto row = manager_->Create(job);
   if (!row.ok()) return row.status();
   return JobToProto(*row, v1::JOB_VIEW_BASIC);
@@ -388,7 +389,8 @@ StatusOr<v1::Job> Calls::CancelJob(const Principal& who, const v1::CancelJobRequ
   return JobToProto(*row, v1::JOB_VIEW_BASIC);
 }
 
-StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const Principal& who, const v1::DeleteJobRequest& request) {
+StatusOr<v1::DeleteJobResponse> Calls::DeleteJob(const Principal& who,
+                                                 const v1::DeleteJobRequest& request) {
   GANTRY_RETURN_IF_ERROR(AuthorizeOnJob(who, Action::kDelete, "DeleteJob", request.job_id()));
   const Status deleted = manager_->Delete(request.job_id());
   Audit(who, "DeleteJob", request.job_id(), deleted);
@@ -608,7 +610,9 @@ StatusOr<v1::ListTablesResponse> Calls::ListTables(const v1::ListTablesRequest& 
 StatusOr<v1::DeleteTableResponse> Calls::DeleteTable(const Principal& who,
                                                      const v1::DeleteTableRequest& request) {
   if (tables_ == nullptr) return NoTables();
-  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kDelete, "DeleteTable", request.table_id(), ""));
+  GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kDelete, "DeleteTable", request.table_id(), "",
+                                   "tables have no owner (one file is one table, whoever "
+                                   "uploaded it), so only admins delete them"));
   const Status deleted = tables_->Delete(request.table_id());
   Audit(who, "DeleteTable", request.table_id(), deleted);
   GANTRY_RETURN_IF_ERROR(deleted);

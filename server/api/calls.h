@@ -234,8 +234,10 @@ class Calls {
   LoginThrottle* login_throttle_ = nullptr;
   // PERMISSION_DENIED, audited, when `who` may not do `what` to something
   // of `owner`'s.
+  // `ownerless`: why only admins act on something with no owner.
   Status Authorize(const Principal& who, Action what, std::string_view action,
-                   const std::string& target, std::string_view owner) const;
+                   const std::string& target, std::string_view owner,
+                   std::string_view ownerless = "it has no owner, and only admins act on it") const;
 
   // Authorize for a job's cancel or delete: reads its owner when the role
   // needs it (NOT_FOUND for an unknown job).

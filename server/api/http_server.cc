@@ -247,7 +247,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
   auto started = HttpTransport::Start(
       transport, [server](HttpRequest& req, HttpResponse& res) { server->Handle(req, res); },
       [server](const HttpRequest& req) { return server->IsInline(req); },
-      [server](const HttpRequest& head, HttpResponse& res) { return server->Screen(head, res); },
+      [server](HttpRequest& head, HttpResponse& res) { return server->Screen(head, res); },
       [](int http_status, const std::string& message, HttpResponse& res) {
         grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT;
         if (http_status == 413) code = grpc::StatusCode::RESOURCE_EXHAUSTED;
@@ -289,7 +289,7 @@ bool HttpServer::HostAllowed(const Request& req) const {
   return false;
 }
 
-bool HttpServer::Screen(const Request& req, Response& res) const {
+bool HttpServer::Screen(Request& req, Response& res) const {
   if (metrics_only_) return false;
   if (!HostAllowed(req)) {
     ReplyError(res,
@@ -318,7 +318,7 @@ bool HttpServer::Screen(const Request& req, Response& res) const {
   return false;
 }
 
-bool HttpServer::RefusedCredentials(const Request& req, Response& res) const {
+bool HttpServer::RefusedCredentials(Request& req, Response& res) const {
   grpc::Status auth;
   if (req.has_header("Authorization")) {
     // A token in a header: guesses are throttled as logins are.
@@ -329,12 +329,12 @@ bool HttpServer::RefusedCredentials(const Request& req, Response& res) const {
         return true;
       }
     }
-    auth = calls_->Authenticate(req.get_header_value("Authorization"));
+    auth = calls_->Authenticate(req.get_header_value("Authorization"), &req.caller);
     if (throttle != nullptr && !auth.ok()) throttle->Failed(req.remote_addr);
   } else if (SessionCookie(req) && calls_->sessions() != nullptr) {
     return false;  // checked in Handle(), off the I/O thread (it may read the store)
   } else {
-    auth = calls_->Authenticate(std::nullopt, nullptr, req.client_cert);
+    auth = calls_->Authenticate(std::nullopt, &req.caller, req.client_cert);  // a certificate, or none
   }
   if (auth.ok()) return false;
   Unauthenticated(req, auth, res);
@@ -365,20 +365,10 @@ void HttpServer::Handle(Request& req, Response& res) const {
   }
   if (!calls_->token_required()) {
     req.caller = OpenServerCaller();
-  } else if (!metrics_only_ && NeedsCredentials(req)) {
-    if (req.has_header("Authorization")) {
-      // Screen() accepted the token; this names its principal.
-      const grpc::Status auth = calls_->Authenticate(req.get_header_value("Authorization"), &req.caller);
-      if (!auth.ok()) return Unauthenticated(req, auth, res);  // the file changed meanwhile
-    } else if (!req.client_cert.empty() && !SessionCookie(req)) {
-      // A verified client certificate (--tls-client-ca) names the caller.
-      const grpc::Status auth = calls_->Authenticate(std::nullopt, &req.caller, req.client_cert);
-      if (!auth.ok()) return Unauthenticated(req, auth, res);
-    } else {
-      auto id = SessionCookie(req);
-      if (!id || calls_->sessions() == nullptr) {
-        return Unauthenticated(req, calls_->Authenticate(std::nullopt), res);
-      }
+  } else if (!metrics_only_ && NeedsCredentials(req) && !req.has_header("Authorization")) {
+    // Screen() named the caller of a token or a client certificate; a
+    // session cookie is looked up here, off the I/O thread.
+    if (auto id = SessionCookie(req); id && calls_->sessions() != nullptr) {
       std::string principal;
       auto state = calls_->sessions()->Check(*id, &principal);
       if (!state.ok()) return ReplyError(res, ToGrpcStatus(state.status()));

@@ -84,15 +84,16 @@ class HttpServer {
   // The checks on a request's head, before its body is read (on the I/O
   // thread, no I/O): the Host, cross-site requests, the body's type, the
   // route, and credentials in a header. True when `res` holds the refusal.
-  bool Screen(const HttpRequest& req, HttpResponse& res) const;
+  bool Screen(HttpRequest& req, HttpResponse& res) const;
   // The rest (a body without a type, a session cookie), then the route.
   void Handle(HttpRequest& req, HttpResponse& res) const;
   bool IsInline(const HttpRequest& req) const;
   bool HostAllowed(const HttpRequest& req) const;
   bool NeedsCredentials(const HttpRequest& req) const;
-  // Screen's credentials check: a token in a header (throttled), or none; a
-  // session cookie passes here and is checked in Handle().
-  bool RefusedCredentials(const HttpRequest& req, HttpResponse& res) const;
+  // Screen's credentials check: a token in a header (throttled), or a
+  // verified client certificate, naming req.caller; a session cookie passes
+  // here and is checked in Handle().
+  bool RefusedCredentials(HttpRequest& req, HttpResponse& res) const;
   void Unauthenticated(const HttpRequest& req, const grpc::Status& why, HttpResponse& res) const;
 
   Calls* calls_ = nullptr;

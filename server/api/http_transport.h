@@ -83,8 +83,9 @@ class HttpTransport {
   using IsInline = std::function<bool(const HttpRequest& req)>;
   // Looks at a request's head before its body is read (on the I/O thread:
   // no I/O): true when it is refused, with the reply in `res`. A refused
-  // request's body is never read, so it holds none of the budget.
-  using Screen = std::function<bool(const HttpRequest& head, HttpResponse& res)>;
+  // request's body is never read, so it holds none of the budget. It may
+  // note what it found in the head (HttpRequest::caller) for the handler.
+  using Screen = std::function<bool(HttpRequest& head, HttpResponse& res)>;
   // Fills `res` with a transport-level error (`http_status`, `message`).
   using OnError = std::function<void(int http_status, const std::string& message,
                                      HttpResponse& res)>;

@@ -36,7 +36,7 @@ struct ActiveJob {
   std::atomic<bool> requeue_stored{false};
   // The priority it was claimed at (aged, ClaimPolicy), set before the job
   // is shared: a job that waited its way up is not the next one preempted.
-  int claimed_priority = 2;
+  int claimed_priority = v1::PRIORITY_NORMAL;
 
   // Asks for a preemption for `why` (the first ask wins); false when one was
   // asked already.

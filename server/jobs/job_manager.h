@@ -61,7 +61,7 @@ struct NewJob {
   Labels labels;
   std::string created_by;  // the principal creating it ("" without credentials)
   Quota quota;             // created_by's limits (server/store/quota.h)
-  int priority = 2;        // v1::Priority, LOW 1 .. HIGH 3 (validated by the caller)
+  int priority = v1::PRIORITY_NORMAL;  // v1::Priority (validated by the caller)
 };
 
 // A ListJobs page's rows.

@@ -77,6 +77,9 @@ class Runner {
     });
   }
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  // A preempted job, checkpointed at epoch `e`: QUEUED again with the
+  // preemption's reason, unless a cancel came meanwhile (then CANCELLED).
+  void Requeue(int64_t e);
   // Whether the job's last stored event queued it again (a preemption).
   bool RequeuedLast() const {
     auto last = ctx_.store->ReadEvents(job_.row.id, job_.row.last_seq, 1);
@@ -279,6 +282,23 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
   return int64_t{0};
 }
 
+void Runner::Requeue(int64_t e) {
+  // Set before the cancel is looked at (JobManager::Cancel looks at them
+  // the other way round): a cancel is never lost.
+  job_.requeued = true;
+  if (job_.cancel_requested.load()) return End(v1::JOB_STATE_CANCELLED);
+  job_.row.state = v1::JOB_STATE_QUEUED;
+  job_.row.queued_ns = NowNs();
+  const std::string why = job_.preempt_reason() + " after epoch " + std::to_string(e);
+  v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
+  queued.mutable_state()->set_reason(why);
+  if (!Publish(std::move(queued))) return;
+  job_.requeue_stored = true;
+  spdlog::info("job {} QUEUED again: {}", job_.row.id, why);
+  Count(v1::JOB_STATE_QUEUED);
+  over_ = true;  // this run writes nothing more for it
+}
+
 RunResult Runner::Run() {
   const std::string& id = job_.row.id;
   auto parsed = SpecFromProto(job_.row.spec);
@@ -354,41 +374,24 @@ RunResult Runner::Run() {
   };
   while (!trainer.finished()) {
     if (writer_->stopped()) return finish();
-    if (ctx_.drain.stop_requested()) {
+    // Stopped at this epoch boundary with a checkpoint of this very epoch:
+    // for a drain (the next start resumes it), or for a preemption, after
+    // at least one epoch of this run (queued again, the next claim resumes
+    // it). Either way nothing is trained twice and the result is the
+    // uninterrupted run's.
+    const bool drain = ctx_.drain.stop_requested();
+    if (drain || (job_.preempt.load() && trainer.epochs_done() > resumed_at)) {
       const int64_t e = trainer.epochs_done();
       auto state = trainer.SaveState();
       writer_->Wait();
-      Later([this, e, state = std::move(state), id] {
-        if (WriteCheckpoint(e, state)) spdlog::info("job {} stopped for shutdown after epoch {}", id, e);
-        over_ = true;  // this process writes nothing more for it
-      });
-      return finish();
-    }
-    // At least one epoch of this run first: a job is never queued again
-    // without progress.
-    if (job_.preempt.load() && trainer.epochs_done() > resumed_at) {
-      // Preempted: a checkpoint of this very epoch, then QUEUED again. The
-      // next claim resumes from it, so nothing is trained twice and the
-      // result is the uninterrupted run's.
-      const int64_t e = trainer.epochs_done();
-      auto state = trainer.SaveState();
-      writer_->Wait();
-      Later([this, e, state = std::move(state), id] {
-        if (!WriteCheckpoint(e, state)) return;
-        // Set before the cancel is looked at (JobManager::Cancel looks at
-        // them the other way round): a cancel is never lost.
-        job_.requeued = true;
-        if (job_.cancel_requested.load()) return End(v1::JOB_STATE_CANCELLED);
-        job_.row.state = v1::JOB_STATE_QUEUED;
-        job_.row.queued_ns = NowNs();
-        const std::string why = job_.preempt_reason() + " after epoch " + std::to_string(e);
-        v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
-        queued.mutable_state()->set_reason(why);
-        if (!Publish(std::move(queued))) return;
-        job_.requeue_stored = true;
-        spdlog::info("job {} QUEUED again: {}", id, why);
-        Count(v1::JOB_STATE_QUEUED);
-        over_ = true;  // this run writes nothing more for it
+      Later([this, e, state = std::move(state), id, drain] {
+        const bool stored = WriteCheckpoint(e, state);
+        if (drain) {
+          if (stored) spdlog::info("job {} stopped for shutdown after epoch {}", id, e);
+          over_ = true;  // this process writes nothing more for it
+        } else if (stored) {
+          Requeue(e);
+        }
       });
       return finish();
     }

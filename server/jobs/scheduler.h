@@ -84,7 +84,7 @@ class Scheduler {
   // `id`'s place is stored, with v1::Priority `priority`: when no worker
   // is free, the running job of the lowest priority below it (the latest
   // started among equals) is asked to make room (ActiveJob::Preempt).
-  void Added(const std::string& id = "", int priority = 2);
+  void Added(const std::string& id = "", int priority = v1::PRIORITY_NORMAL);
   void Unreserve();
   // A queued job was cancelled: it is no longer claimable.
   void Removed();

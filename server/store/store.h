@@ -97,7 +97,7 @@ struct JobRow {
   std::string created_by;
   // v1::Priority (LOW 1, NORMAL 2, HIGH 3), never changed; and when the job
   // last entered QUEUED (created, or requeued by a preemption), for aging.
-  int priority = 2;
+  int priority = v1::PRIORITY_NORMAL;
   int64_t queued_ns = 0;
 };
 

@@ -240,7 +240,7 @@ class TeamsTest(unittest.TestCase):
         try:
             self.assertIsNone(self.whoami("dave"))
             self.write(["alice", "bob", "carol", "vic", "dave"])
-            deadline = time.time() + 10
+            deadline = time.time() + 30  # a wait, generous for a busy machine
             while self.whoami("dave") is None:
                 self.assertLess(time.time(), deadline, "the new principal was never accepted")
                 time.sleep(0.1)
@@ -249,7 +249,7 @@ class TeamsTest(unittest.TestCase):
             # A file that no longer parses keeps the principals read last.
             self.write(["alice", "bob", "carol", "vic"], "eve admin not-a-hash\n")
             os.kill(self.d.proc.pid, signal.SIGHUP)
-            deadline = time.time() + 10
+            deadline = time.time() + 30  # a wait, generous for a busy machine
             while "credentials file not reloaded" not in self.log():
                 self.assertLess(time.time(), deadline, "the bad file was not reported")
                 time.sleep(0.1)
@@ -258,7 +258,7 @@ class TeamsTest(unittest.TestCase):
             # Fixed, without dave: his token is refused from then on.
             self.write(["alice", "bob", "carol", "vic"])
             os.kill(self.d.proc.pid, signal.SIGHUP)
-            deadline = time.time() + 10
+            deadline = time.time() + 30  # a wait, generous for a busy machine
             while self.whoami("dave") is not None:
                 self.assertLess(time.time(), deadline, "the removed principal was still accepted")
                 time.sleep(0.1)
@@ -332,8 +332,6 @@ class TeamsTest(unittest.TestCase):
             time.sleep(1.5)
             self.assertEqual(state(d1["id"]), "JOB_STATE_QUEUED")
             # ... until the file raises his quota: it starts with no other event.
-            with open(creds, "a") as f:
-                f.write("# running raised for dave\n")
             with open(creds) as f:
                 text = f.read().replace(f"sha256:{h('dave')} running=0", f"sha256:{h('dave')} running=1")
             with open(creds + ".new", "w") as f:

@@ -939,7 +939,7 @@ TEST_P(StoreConformanceTest, ClaimTakesTheHighestAgedPriorityFirst) {
   EXPECT_EQ(claim(10 * minute), "high");
   // Without aging: normal, then low.
   EXPECT_EQ(claim(0), "normal");
-  const JobRow last = *store_->GetJob("low-new", ReadPoints::kNo);
+  const JobRow waiting = *store_->GetJob("low-new", ReadPoints::kNo);
   EXPECT_EQ(claim(0), "low-new");
   const JobRow claimed = *store_->GetJob("low-new", ReadPoints::kNo);
   EXPECT_GT(claimed.start_ns, 0);
@@ -952,7 +952,9 @@ TEST_P(StoreConformanceTest, ClaimTakesTheHighestAgedPriorityFirst) {
   EXPECT_EQ(store_->GetJob("low-new", ReadPoints::kNo)->queued_ns, now + 5);
   EXPECT_EQ(claim(0), "low-new");
   EXPECT_EQ(store_->GetJob("low-new", ReadPoints::kNo)->start_ns, claimed.start_ns);
-  EXPECT_EQ(last.state, v1::JOB_STATE_QUEUED);
+  // Never claimed before: no start, set by its first claim.
+  EXPECT_EQ(waiting.state, v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(waiting.start_ns, 0);
 }
 
 TEST_P(StoreConformanceTest, TheAuditLogPagesFiltersAndKeepsItsNewest) {
@@ -1148,6 +1150,23 @@ TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
 // What migration 6 -> 7 added (the principals): dropping it turns a new
 // database back into version 6 (less the sessions' principal column, which
 // the tests below drop with the sessions, or drop themselves).
+// Runs `sql` on the database of the SQLite store in `dir` (to turn a new
+// database back into an older schema).
+::testing::AssertionResult RunSql(const std::string& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((dir + "/gantry.db").c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return ::testing::AssertionFailure() << "cannot open " << dir << "/gantry.db";
+  }
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return ::testing::AssertionFailure() << why;
+  return ::testing::AssertionSuccess();
+}
+
 // What migration 7 -> 8 added (priorities): dropping it turns a new
 // database back into version 7.
 const std::string kUndoSchema8 =
@@ -1172,15 +1191,7 @@ TEST(SqliteStoreTest, MigratesSchema7ToPriorities) {
     ev.set_seq(1);
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, (kUndoSchema8 + "PRAGMA user_version = 7;").c_str(), nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  ASSERT_TRUE(RunSql(dir, kUndoSchema8 + "PRAGMA user_version = 7;"));
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto old = (*s)->GetJob("old", ReadPoints::kNo);
@@ -1212,18 +1223,8 @@ TEST(SqliteStoreTest, MigratesSchema6ToPrincipals) {
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
     ASSERT_TRUE((*s)->PutSession(old_session).ok());
   }
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db,
-                           (kUndoSchema7 + "ALTER TABLE sessions DROP COLUMN principal;"
-                                           " PRAGMA user_version = 6;").c_str(),
-                           nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  ASSERT_TRUE(RunSql(dir, kUndoSchema7 + "ALTER TABLE sessions DROP COLUMN principal;"
+                     " PRAGMA user_version = 6;"));
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto old = (*s)->GetJob("old", ReadPoints::kNo);
@@ -1274,23 +1275,12 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
     ev.set_seq(1);
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
-  {
-    // Version 3 is version 7 without the principals (6 -> 7), without the
-    // labels table (migration 3 -> 4 only adds it and its index), without
-    // the tables (4 -> 5) and without the sessions (5 -> 6).
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db,
-                           (kUndoSchema7 + "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
-                                           " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
-                                           " DROP TABLE sessions; PRAGMA user_version = 3;")
-                               .c_str(),
-                           nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  // Version 3 is version 8 without the priorities (7 -> 8), the principals
+  // (6 -> 7), the labels table (migration 3 -> 4 only adds it and its
+  // index), the tables (4 -> 5) and the sessions (5 -> 6).
+  ASSERT_TRUE(RunSql(dir, kUndoSchema7 + "DROP TABLE job_labels; DROP INDEX jobs_table_id;"
+                     " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables;"
+                     " DROP TABLE sessions; PRAGMA user_version = 3;"));
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto old = (*s)->GetJob("old", ReadPoints::kNo);
@@ -1341,21 +1331,11 @@ TEST(SqliteStoreTest, MigratesSchema4ToTables) {
     ev.set_seq(1);
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
-  {
-    // Version 4 is version 7 without the principals, the tables and the
-    // jobs' table_id, and without the sessions.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db,
-                           (kUndoSchema7 + "DROP INDEX jobs_table_id; ALTER TABLE jobs DROP COLUMN table_id;"
-                                           " DROP TABLE tables; DROP TABLE sessions; PRAGMA user_version = 4;")
-                               .c_str(),
-                           nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  // Version 4 is version 8 without the priorities, the principals, the
+  // tables and the jobs' table_id, and without the sessions.
+  ASSERT_TRUE(RunSql(dir, kUndoSchema7 + "DROP INDEX jobs_table_id;"
+                     " ALTER TABLE jobs DROP COLUMN table_id; DROP TABLE tables; DROP TABLE sessions;"
+                     " PRAGMA user_version = 4;"));
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto old = (*s)->GetJob("old", ReadPoints::kNo);
@@ -1394,17 +1374,8 @@ TEST(SqliteStoreTest, MigratesSchema5ToSessions) {
     ev.set_seq(1);
     ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
   }
-  {
-    // Version 5 is version 7 without the principals and the sessions.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, (kUndoSchema7 + "DROP TABLE sessions; PRAGMA user_version = 5;").c_str(),
-                           nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  // Version 5 is version 8 without the priorities, the principals and the sessions.
+  ASSERT_TRUE(RunSql(dir, kUndoSchema7 + "DROP TABLE sessions; PRAGMA user_version = 5;"));
   SessionRow row;
   row.id_hash = Sha256Hex("session");
   row.create_ns = 5;
@@ -1442,16 +1413,7 @@ TEST(SqliteStoreTest, ACorruptedTableIsDataLoss) {
     t.size_bytes = static_cast<int64_t>(bytes.size());
     ASSERT_TRUE((*s)->PutTable(t, bytes).ok());
   }
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir + "/gantry.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE tables SET bytes = CAST('x,y\n1,2\n3,5\n' AS BLOB)",
-                           nullptr, nullptr, &err),
-              SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_close(db);
-  }
+  ASSERT_TRUE(RunSql(dir, "UPDATE tables SET bytes = CAST('x,y\n1,2\n3,5\n' AS BLOB)"));
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE((*s)->GetTable(id).ok());  // the row is readable; its bytes are not
