@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/access.h"
+#include "client/webhooks.h"
 #include "client/args.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
@@ -211,6 +212,25 @@ int main(int argc, char** argv) {
   audit_cmd->add_option("--principal", audit.principal, "only this principal's entries");
   audit_cmd->add_option("--target", audit.target, "only entries naming this job or table id");
   audit_cmd->add_option("--limit", audit.limit, "at most this many entries (default 50)");
+  gantry::cli::WebhookArgs webhook;
+  auto* webhook_cmd = app.add_subcommand(
+      "webhook", "signed POSTs to a URL when jobs end, reach a new best epoch or raise an alarm");
+  webhook_cmd->require_subcommand(1);
+  auto* webhook_create = webhook_cmd->add_subcommand("create", "subscribe a URL; prints the webhook's id and secret");
+  webhook_create->add_option("url", webhook.url, "where to POST (http:// or https://)")->required();
+  webhook_create->add_option("--event", webhook.events,
+                             "ended, best or alarm (repeat for several; default all three)");
+  webhook_create->add_option("--job", webhook.job_id, "only this job's events");
+  webhook_create->add_option("--label", webhook.labels, "only jobs carrying KEY=VALUE (repeatable: all of them)");
+  webhook_create->add_option("--owner", webhook.owner, "only jobs this principal created");
+  webhook_create->add_option("--secret", webhook.secret,
+                             "the HMAC-SHA256 key (16..200 characters); default: one made by the server");
+  auto* webhook_list = webhook_cmd->add_subcommand("list", "list webhooks (admins: everyone's; others: their own)");
+  auto* webhook_delete = webhook_cmd->add_subcommand("delete", "delete a webhook and its delivery log");
+  webhook_delete->add_option("id", webhook.id, "the webhook's id (wh-...)")->required();
+  auto* webhook_deliveries = webhook_cmd->add_subcommand("deliveries", "a webhook's delivery log, newest first");
+  webhook_deliveries->add_option("id", webhook.id, "the webhook's id (wh-...)")->required();
+  webhook_deliveries->add_option("--limit", webhook.limit, "at most this many deliveries (default 50)");
 
   std::string dashboard_url;
   bool dashboard_open = false;
@@ -427,5 +447,9 @@ int main(int argc, char** argv) {
   if (health_cmd->parsed()) return gantry::cli::Health(conn);
   if (whoami_cmd->parsed()) return gantry::cli::WhoAmI(conn);
   if (audit_cmd->parsed()) return gantry::cli::Audit(conn, audit);
+  if (webhook_create->parsed()) return gantry::cli::CreateWebhook(conn, webhook);
+  if (webhook_list->parsed()) return gantry::cli::ListWebhooks(conn);
+  if (webhook_delete->parsed()) return gantry::cli::DeleteWebhook(conn, webhook);
+  if (webhook_deliveries->parsed()) return gantry::cli::ListDeliveries(conn, webhook);
   return kExitUsage;
 }

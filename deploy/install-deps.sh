@@ -34,6 +34,8 @@ build_pkgs=(
   libpq-dev
   # tables: libcsv reads CSV files (RFC 4180: quotes, embedded delimiters and newlines)
   libcsv-dev
+  # webhooks: libcurl POSTs the deliveries (HTTP and HTTPS, with timeouts and certificate checks)
+  libcurl4-openssl-dev
 )
 test_pkgs=(
   git libgtest-dev libgmock-dev
@@ -65,7 +67,7 @@ test_pkgs=(
 runtime_pkgs=(
   libtorch1.13 libopenblas0-pthread libgrpc++1.51 libgrpc29 libprotobuf32
   libspdlog1.10 libsqlite3-0 libcairo2 libprometheus-cpp-core1.0 zlib1g ca-certificates
-  libssl3 libpq5 libcsv3
+  libssl3 libpq5 libcsv3 libcurl4
 )
 # the PostgreSQL image for several replicas (deploy/postgres.Dockerfile)
 postgres_pkgs=(postgresql)

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -186,6 +187,30 @@ int main(int argc, char** argv) {
                  "at once")
       ->capture_default_str()
       ->check(CLI::Range(0.02, 8760.0));
+  app.add_option("--webhook-workers", options.webhooks.workers,
+                 "webhook deliveries POSTed at once by this gantryd; 0: none (replicas sharing "
+                 "the store send them)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  double webhook_timeout_s = 10, webhook_first_retry_s = 1, webhook_max_retry_s = 300,
+         webhook_give_up_hours = 24;
+  app.add_option("--webhook-timeout-seconds", webhook_timeout_s,
+                 "how long one webhook POST may take, connecting included")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 300.0));
+  app.add_option("--webhook-first-retry-seconds", webhook_first_retry_s,
+                 "a failed webhook delivery is tried again after this long, doubling each time "
+                 "up to --webhook-max-retry-seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--webhook-max-retry-seconds", webhook_max_retry_s,
+                 "the longest wait between two attempts at a webhook delivery")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 86400.0));
+  app.add_option("--webhook-give-up-hours", webhook_give_up_hours,
+                 "a webhook delivery still failing this long after its event ends FAILED")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 720.0));
   app.add_option("--http-max-event-streams", options.http_max_event_streams,
                  "event streams (/v1/jobs/ID/events) open at once; 503 beyond")
       ->capture_default_str()
@@ -294,6 +319,13 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.manager.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
   options.session_lifetime_ns = static_cast<int64_t>(session_hours * 3600) * 1'000'000'000;
+  const auto ms = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  };
+  options.webhooks.timeout = ms(webhook_timeout_s);
+  options.webhooks.first_retry = ms(webhook_first_retry_s);
+  options.webhooks.max_retry = ms(webhook_max_retry_s);
+  options.webhooks.give_up = ms(webhook_give_up_hours * 3600);
   options.manager.priority_aging_ms = static_cast<int64_t>(priority_aging_minutes * 60'000);
   if (!auth_token_file.empty()) {
     std::ifstream in(auth_token_file);

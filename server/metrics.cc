@@ -50,6 +50,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Help("Audit log entries the store could not keep")
                          .Register(*registry_)
                          .Add({});
+  webhook_attempts_ = &prometheus::BuildCounter()
+                           .Name("gantry_webhook_attempts_total")
+                           .Help("Webhook delivery attempts by outcome (delivered, retry, failed)")
+                           .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
@@ -77,6 +81,9 @@ void Metrics::Rpc(const std::string& method, int grpc_code) {
 
 void Metrics::WatchOpened() { watches_->Increment(); }
 void Metrics::AuditFailed() { audit_failures_->Increment(); }
+void Metrics::WebhookAttempt(const std::string& outcome) {
+  webhook_attempts_->Add({{"outcome", outcome}}).Increment();
+}
 void Metrics::WatchClosed() { watches_->Decrement(); }
 void Metrics::PointsSampled(int64_t count) { points_->Increment(static_cast<double>(count)); }
 

@@ -55,6 +55,8 @@ class Metrics {
   void WatchClosed();
   void PointsSampled(int64_t count);
   void AuditFailed();
+  // A webhook delivery attempt ended: "delivered", "retry" or "failed".
+  void WebhookAttempt(const std::string& outcome);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -65,6 +67,7 @@ class Metrics {
   prometheus::Gauge* watches_;
   prometheus::Counter* points_;
   prometheus::Counter* audit_failures_;
+  prometheus::Family<prometheus::Counter>* webhook_attempts_;
 };
 
 }  // namespace gantry

@@ -173,6 +173,12 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   s->manager_ = std::move(manager).value();
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), std::move(principals), s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
+  // After JobManager::Create: an exclusive store has expired the previous
+  // holder's leases, deliveries' included.
+  DispatcherOptions webhooks = options.webhooks;
+  webhooks.user_agent = "gantryd/" + options.version;
+  s->webhooks_ = std::make_unique<WebhookDispatcher>(s->monitored_.get(), webhooks, s->metrics_.get());
+  s->webhooks_->Start();
   SessionsOptions sessions;
   sessions.lifetime_ns = options.session_lifetime_ns;
   sessions.binding = options.auth_token;
@@ -285,7 +291,7 @@ void GantryServer::HealthLoop() {
     while (!health_stop_ && health_cv_.WaitUntil(&health_mu_, deadline)) {
     }
     if (health_stop_) break;
-    if (principals_ && ++ticks % kCredentialsEvery == 0) ReloadCredentials();
+    if (principals_ && ++ticks % kCredentialsEvery == 0) (void)ReloadCredentials();  // it logs its own failure
     const auto why = calls_->NotServing();
     if (why.has_value() == !serving) continue;
     serving = !why;
@@ -311,6 +317,7 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   if (health_.joinable()) health_.join();
   spdlog::info("shutting down: health NOT_SERVING");
   server_->GetHealthCheckService()->SetServingStatus(false);
+  webhooks_->Stop();  // a POST in flight is sent again by the next holder
   manager_->Drain();  // interrupts every event log: watch and SSE streams end
   if (http_) http_->Shutdown();
   if (metrics_http_) metrics_http_->Shutdown();

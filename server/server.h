@@ -28,6 +28,7 @@
 #include "server/store/store.h"
 #include "server/api/work_pool.h"
 #include "server/util/mutex.h"
+#include "server/webhooks/dispatcher.h"
 
 namespace gantry {
 
@@ -85,6 +86,9 @@ struct ServerOptions {
   // Dashboard login sessions (sessions.h): how long one lasts
   // (--session-hours). The sessions are bound to auth_token.
   int64_t session_lifetime_ns = int64_t{12} * 3600 * 1'000'000'000;
+  // Webhook deliveries (webhooks/dispatcher.h): workers, timeout, backoff.
+  // workers 0: this replica sends none (others sharing the store do).
+  DispatcherOptions webhooks;
 };
 
 class GantryServer {
@@ -122,6 +126,7 @@ class GantryServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<MonitoredStore> monitored_;  // store_, watched for health
+  std::unique_ptr<WebhookDispatcher> webhooks_;  // over monitored_
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<Tables> tables_;
   std::unique_ptr<Sessions> sessions_;  // over monitored_

@@ -185,7 +185,7 @@ Status Calls::Authorize(const Principal& who, Action what, std::string_view acti
       std::string(action) + ": " + RoleName(who.role) + " '" + who.name + "' may not ";
   switch (what) {
     case Action::kRead: why += "read"; break;
-    case Action::kCreate: why += "create jobs or tables"; break;
+    case Action::kCreate: why += "create jobs, tables or webhooks"; break;
     case Action::kCancel:
     case Action::kDelete:
       why += what == Action::kCancel ? "cancel " : "delete ";

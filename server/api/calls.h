@@ -165,6 +165,17 @@ class Calls {
   StatusOr<v1::ListTablesResponse> ListTables(const v1::ListTablesRequest& request) const;
   StatusOr<v1::DeleteTableResponse> DeleteTable(const Principal& who, const v1::DeleteTableRequest& request);
 
+  // Webhooks (server/webhooks/README.md; calls_webhooks.cc). Creating one
+  // needs a role that creates (member or admin); a webhook is its
+  // creator's: members list, delete and read the deliveries of their own,
+  // admins of all. Create and delete are audited.
+  StatusOr<v1::Webhook> CreateWebhook(const Principal& who, const v1::CreateWebhookRequest& request);
+  StatusOr<v1::ListWebhooksResponse> ListWebhooks(const Principal& who) const;
+  StatusOr<v1::DeleteWebhookResponse> DeleteWebhook(const Principal& who,
+                                                    const v1::DeleteWebhookRequest& request);
+  StatusOr<v1::ListDeliveriesResponse> ListDeliveries(const Principal& who,
+                                                      const v1::ListDeliveriesRequest& request) const;
+
   // One log line and one gantry_rpcs_total count per call.
   void Log(const char* method, const std::string& job_id, const grpc::Status& status,
            Clock::time_point start) const;
@@ -225,6 +236,12 @@ class Calls {
   StatusOr<SamplePlan> PlanSample(const v1::SampleRequest& request, bool unary,
                                   std::optional<SnapshotChoice>* chosen = nullptr,
                                   bool from_memory = false) const;
+
+  // The webhook `id` if `who` may act on it as `action` does (its creator
+  // or an admin): else NOT_FOUND, or PERMISSION_DENIED (audited when
+  // `audit`).
+  StatusOr<WebhookRow> OwnWebhook(const Principal& who, const std::string& id, const char* action,
+                                  bool audit) const;
 
   JobManager* const manager_;
   WorkPool* pool_ = nullptr;

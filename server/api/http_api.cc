@@ -413,6 +413,34 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     });
   });
 
+  // Webhooks: POST's body is the Webhook itself (url, events, filters).
+  constexpr char kWebhook[] = R"(/v1/webhooks/([^/:]+))";
+  server.Post("/v1/webhooks", [&calls](const Request& req, Response& res) {
+    Unary(calls, "CreateWebhook", "", res, [&]() -> StatusOr<v1::Webhook> {
+      v1::CreateWebhookRequest request;
+      GANTRY_RETURN_IF_ERROR(ParseBody(req, request.mutable_webhook()));
+      return calls.CreateWebhook(req.caller, request);
+    });
+  });
+  server.Get("/v1/webhooks", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListWebhooks", "", res, [&] { return calls.ListWebhooks(req.caller); });
+  });
+  server.Delete(kWebhook, [&calls](const Request& req, Response& res) {
+    v1::DeleteWebhookRequest request;
+    request.set_webhook_id(JobId(req));  // the path's id
+    Unary(calls, "DeleteWebhook", "", res, [&] { return calls.DeleteWebhook(req.caller, request); });
+  });
+  server.Get(std::string(kWebhook) + "/deliveries", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListDeliveries", "", res, [&]() -> StatusOr<v1::ListDeliveriesResponse> {
+      v1::ListDeliveriesRequest request;
+      request.set_webhook_id(JobId(req));  // the path's id
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      return calls.ListDeliveries(req.caller, request);
+    });
+  });
+
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {
     Events(calls, streams, req, res);
   });

@@ -69,7 +69,7 @@ std::string SessionPrincipal(const Principal& who);
 // What a call does, for the policy below.
 enum class Action {
   kRead,    // GetJob, ListJobs, WatchJob, Sample, exports, reports, tables
-  kCreate,  // CreateJob, UploadTable
+  kCreate,  // CreateJob, UploadTable, CreateWebhook
   kCancel,  // CancelJob
   kDelete,  // DeleteJob, DeleteTable
 };

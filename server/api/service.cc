@@ -468,6 +468,42 @@ grpc::ServerUnaryReactor* GantryService::ListAudit(grpc::CallbackServerContext* 
                [&] { return calls_->ListAudit(who, *request); });
 }
 
+grpc::ServerUnaryReactor* GantryService::CreateWebhook(grpc::CallbackServerContext* ctx,
+                                                       const v1::CreateWebhookRequest* request,
+                                                       v1::Webhook* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "CreateWebhook", "", response,
+               [&] { return calls_->CreateWebhook(who, *request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListWebhooks(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListWebhooksRequest*,
+                                                      v1::ListWebhooksResponse* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "ListWebhooks", "", response,
+               [&] { return calls_->ListWebhooks(who); });
+}
+
+grpc::ServerUnaryReactor* GantryService::DeleteWebhook(grpc::CallbackServerContext* ctx,
+                                                       const v1::DeleteWebhookRequest* request,
+                                                       v1::DeleteWebhookResponse* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "DeleteWebhook", "", response,
+               [&] { return calls_->DeleteWebhook(who, *request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListDeliveries(grpc::CallbackServerContext* ctx,
+                                                        const v1::ListDeliveriesRequest* request,
+                                                        v1::ListDeliveriesResponse* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return Unary(ctx, auth, *calls_, "ListDeliveries", "", response,
+               [&] { return calls_->ListDeliveries(who, *request); });
+}
+
 grpc::ServerUnaryReactor* GantryService::Sample(grpc::CallbackServerContext* ctx,
                                                 const v1::SampleRequest* request,
                                                 v1::SampleResponse* response) {

@@ -66,6 +66,18 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
                                       const v1::ListAuditRequest* request,
                                       v1::ListAuditResponse* response) override;
+  grpc::ServerUnaryReactor* CreateWebhook(grpc::CallbackServerContext* ctx,
+                                          const v1::CreateWebhookRequest* request,
+                                          v1::Webhook* response) override;
+  grpc::ServerUnaryReactor* ListWebhooks(grpc::CallbackServerContext* ctx,
+                                         const v1::ListWebhooksRequest* request,
+                                         v1::ListWebhooksResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteWebhook(grpc::CallbackServerContext* ctx,
+                                          const v1::DeleteWebhookRequest* request,
+                                          v1::DeleteWebhookResponse* response) override;
+  grpc::ServerUnaryReactor* ListDeliveries(grpc::CallbackServerContext* ctx,
+                                           const v1::ListDeliveriesRequest* request,
+                                           v1::ListDeliveriesResponse* response) override;
   grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* ctx,
                                           const v1::ListSnapshotsRequest* request,
                                           v1::ListSnapshotsResponse* response) override;

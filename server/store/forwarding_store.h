@@ -106,6 +106,24 @@ class ForwardingStore : public Store {
   StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override {
     return inner_->ListAudit(query);
   }
+  Status PutWebhook(const WebhookRow& row) override { return inner_->PutWebhook(row); }
+  StatusOr<WebhookRow> GetWebhook(const std::string& id) const override {
+    return inner_->GetWebhook(id);
+  }
+  StatusOr<std::vector<WebhookRow>> ListWebhooks(const std::string& principal) const override {
+    return inner_->ListWebhooks(principal);
+  }
+  Status DeleteWebhook(const std::string& id) override { return inner_->DeleteWebhook(id); }
+  StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
+                                                    int64_t before_seq, int limit) const override {
+    return inner_->ListDeliveries(webhook_id, before_seq, limit);
+  }
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override {
+    return inner_->ClaimDeliveries(lease_ns, limit);
+  }
+  Status FinishDelivery(const DeliveryOutcome& outcome) override {
+    return inner_->FinishDelivery(outcome);
+  }
 
  protected:
   Store* const inner_;

@@ -159,6 +159,21 @@ Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
   row.epochs_done = r.epochs_done;
   row.latest = r.latest;
   row.last_seq = event.seq();
+  if (!MayNotifyWebhooks(event)) return Status::Ok();
+  std::vector<WebhookRow> hooks;
+  for (const auto& [id, hook] : webhooks_) hooks.push_back(hook);
+  std::sort(hooks.begin(), hooks.end(),
+            [](const WebhookRow& a, const WebhookRow& b) { return a.index < b.index; });
+  for (DeliveryRow& d : WebhookDeliveries(hooks, row, event, NowNs())) {
+    int64_t pending = 0;
+    for (const auto& [seq, other] : deliveries_) {
+      pending += other.row.webhook_id == d.webhook_id &&
+                 other.row.state == v1::DELIVERY_STATE_PENDING;
+    }
+    if (pending >= kMaxPendingDeliveries) MarkBacklogFull(&d);
+    d.seq = ++delivery_seq_;
+    deliveries_[d.seq].row = std::move(d);
+  }
   return Status::Ok();
 }
 
@@ -244,6 +259,7 @@ Status MemoryStore::ExpireAllLeases() {
   for (auto& [id, job] : jobs_) {
     if (job.row.state == v1::JOB_STATE_RUNNING) job.row.lease_expires_ns = 0;
   }
+  for (auto& [seq, d] : deliveries_) d.lease_expires_ns = 0;
   return Status::Ok();
 }
 
@@ -429,6 +445,117 @@ StatusOr<std::vector<AuditRow>> MemoryStore::ListAudit(const AuditQuery& q) cons
     out.push_back(r);
   }
   return out;
+}
+
+Status MemoryStore::PutWebhook(const WebhookRow& row) {
+  MutexLock lock(&mu_);
+  if (webhooks_.count(row.id)) return Status::AlreadyExists("webhook " + row.id + " exists");
+  int64_t count = 0;
+  for (const auto& [id, hook] : webhooks_) count += hook.principal == row.principal;
+  GANTRY_RETURN_IF_ERROR(CheckWebhookCount(row.principal, count));
+  WebhookRow stored = row;
+  stored.index = ++last_webhook_index_;
+  stored.pending = 0;
+  webhooks_[row.id] = std::move(stored);
+  return Status::Ok();
+}
+
+StatusOr<WebhookRow> MemoryStore::GetWebhook(const std::string& id) const {
+  MutexLock lock(&mu_);
+  auto it = webhooks_.find(id);
+  if (it == webhooks_.end()) return WebhookNotFound(id);
+  return it->second;
+}
+
+StatusOr<std::vector<WebhookRow>> MemoryStore::ListWebhooks(const std::string& principal) const {
+  MutexLock lock(&mu_);
+  std::vector<WebhookRow> out;
+  for (const auto& [id, hook] : webhooks_) {
+    if (!principal.empty() && hook.principal != principal) continue;
+    WebhookRow& w = out.emplace_back(hook);
+    for (const auto& [seq, d] : deliveries_) {
+      w.pending += d.row.webhook_id == id && d.row.state == v1::DELIVERY_STATE_PENDING;
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WebhookRow& a, const WebhookRow& b) { return a.index < b.index; });
+  return out;
+}
+
+Status MemoryStore::DeleteWebhook(const std::string& id) {
+  MutexLock lock(&mu_);
+  if (webhooks_.erase(id) == 0) return WebhookNotFound(id);
+  for (auto it = deliveries_.begin(); it != deliveries_.end();) {
+    it = it->second.row.webhook_id == id ? deliveries_.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<DeliveryRow>> MemoryStore::ListDeliveries(const std::string& webhook_id,
+                                                               int64_t before_seq,
+                                                               int limit) const {
+  MutexLock lock(&mu_);
+  std::vector<DeliveryRow> out;
+  auto end = before_seq > 0 ? deliveries_.lower_bound(before_seq) : deliveries_.end();
+  for (auto it = std::make_reverse_iterator(end);
+       it != deliveries_.rend() && static_cast<int>(out.size()) < limit; ++it) {
+    if (it->second.row.webhook_id == webhook_id) out.push_back(it->second.row);
+  }
+  return out;
+}
+
+StatusOr<std::vector<DeliveryRow>> MemoryStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+  MutexLock lock(&mu_);
+  const int64_t now = NowNs();
+  std::vector<Delivery*> due;
+  for (auto& [seq, d] : deliveries_) {
+    if (d.row.state == v1::DELIVERY_STATE_PENDING && d.row.next_attempt_ns <= now &&
+        d.lease_expires_ns <= now) {
+      due.push_back(&d);
+    }
+  }
+  std::stable_sort(due.begin(), due.end(), [](const Delivery* a, const Delivery* b) {
+    return a->row.next_attempt_ns < b->row.next_attempt_ns;
+  });
+  std::vector<DeliveryRow> out;
+  for (Delivery* d : due) {
+    if (static_cast<int>(out.size()) == limit) break;
+    d->row.attempts += 1;
+    d->row.last_attempt_ns = now;
+    d->lease_expires_ns = now + lease_ns;
+    DeliveryRow& claimed = out.emplace_back(d->row);
+    const WebhookRow& hook = webhooks_.at(d->row.webhook_id);
+    claimed.url = hook.url;
+    claimed.secret = hook.secret;
+  }
+  return out;
+}
+
+Status MemoryStore::FinishDelivery(const DeliveryOutcome& o) {
+  MutexLock lock(&mu_);
+  auto it = deliveries_.find(o.seq);
+  if (it == deliveries_.end()) return Status::Ok();  // its webhook was deleted
+  DeliveryRow& d = it->second.row;
+  if (d.attempts != o.attempts || d.state != v1::DELIVERY_STATE_PENDING) return Status::Ok();
+  const DeliveryRow next = NextDeliveryState(o, d.create_ns, NowNs());
+  d.state = next.state;
+  d.last_status = next.last_status;
+  d.last_error = next.last_error;
+  d.next_attempt_ns = next.next_attempt_ns;
+  it->second.lease_expires_ns = 0;
+  if (d.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
+  const std::string webhook_id = d.webhook_id;
+  int64_t ended = 0;
+  for (auto r = deliveries_.rbegin(); r != deliveries_.rend();) {
+    const DeliveryRow& x = r->second.row;
+    if (x.webhook_id == webhook_id && x.state != v1::DELIVERY_STATE_PENDING &&
+        ++ended > kKeepEndedDeliveries) {
+      r = std::make_reverse_iterator(deliveries_.erase(std::next(r).base()));
+    } else {
+      ++r;
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace gantry

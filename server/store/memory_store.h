@@ -54,6 +54,14 @@ class MemoryStore final : public Store {
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
   StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
   StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
+  Status PutWebhook(const WebhookRow& row) override;
+  StatusOr<WebhookRow> GetWebhook(const std::string& id) const override;
+  StatusOr<std::vector<WebhookRow>> ListWebhooks(const std::string& principal) const override;
+  Status DeleteWebhook(const std::string& id) override;
+  StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
+                                                    int64_t before_seq, int limit) const override;
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override;
+  Status FinishDelivery(const DeliveryOutcome& outcome) override;
 
  private:
   struct Job {
@@ -79,6 +87,14 @@ class MemoryStore final : public Store {
   int64_t audit_seq_ GUARDED_BY(mu_) = 0;
   int64_t last_table_index_ GUARDED_BY(mu_) = 0;
   std::map<std::string, SessionRow> sessions_ GUARDED_BY(mu_);  // by id_hash
+  std::map<std::string, WebhookRow> webhooks_ GUARDED_BY(mu_);    // by id
+  int64_t last_webhook_index_ GUARDED_BY(mu_) = 0;
+  struct Delivery {
+    DeliveryRow row;
+    int64_t lease_expires_ns = 0;
+  };
+  std::map<int64_t, Delivery> deliveries_ GUARDED_BY(mu_);  // by seq
+  int64_t delivery_seq_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gantry

@@ -76,6 +76,18 @@ class MonitoredStore final : public ForwardingStore {
   StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override {
     return Record(inner_->AppendAudit(row, keep));
   }
+  Status PutWebhook(const WebhookRow& row) override {
+    Status put = inner_->PutWebhook(row);
+    if (IsQuotaRefusal(put)) return put;  // an answer: the store works
+    return Record(std::move(put));
+  }
+  Status DeleteWebhook(const std::string& id) override { return Record(inner_->DeleteWebhook(id)); }
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override {
+    return Record(inner_->ClaimDeliveries(lease_ns, limit));
+  }
+  Status FinishDelivery(const DeliveryOutcome& outcome) override {
+    return Record(inner_->FinishDelivery(outcome));
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 
 #include "server/util/clock.h"
@@ -120,6 +121,38 @@ const char* const kMigrations[] = {
     "ALTER TABLE jobs ADD COLUMN priority bigint NOT NULL DEFAULT 2;"
     "ALTER TABLE jobs ADD COLUMN queued_ns bigint NOT NULL DEFAULT 0;"
     "UPDATE jobs SET queued_ns = create_ns;",
+    // 5 -> 6: webhooks and their deliveries (the outbox and the delivery
+    // log, server/webhooks/README.md).
+    "CREATE TABLE webhooks ("
+    "  id text PRIMARY KEY,"
+    "  idx bigserial UNIQUE,"
+    "  principal text NOT NULL,"
+    "  url text NOT NULL,"
+    "  secret text NOT NULL,"
+    "  events bigint NOT NULL,"
+    "  job_id text NOT NULL,"
+    "  label_selector text NOT NULL,"
+    "  owner text NOT NULL,"
+    "  create_ns bigint NOT NULL);"
+    "CREATE INDEX webhooks_principal ON webhooks(principal, idx);"
+    "CREATE TABLE deliveries ("
+    "  seq bigserial PRIMARY KEY,"
+    "  webhook_id text NOT NULL,"
+    "  key text NOT NULL,"
+    "  type bigint NOT NULL,"
+    "  job_id text NOT NULL,"
+    "  event_seq bigint NOT NULL,"
+    "  payload text NOT NULL,"
+    "  state bigint NOT NULL,"
+    "  attempts bigint NOT NULL DEFAULT 0,"
+    "  last_status bigint NOT NULL DEFAULT 0,"
+    "  last_error text NOT NULL DEFAULT '',"
+    "  create_ns bigint NOT NULL,"
+    "  last_attempt_ns bigint NOT NULL DEFAULT 0,"
+    "  next_attempt_ns bigint NOT NULL,"
+    "  lease_expires_ns bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX deliveries_due ON deliveries(next_attempt_ns, seq) WHERE state = 1;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, state, seq);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
@@ -761,6 +794,102 @@ Status PgStore::DeleteJob(const std::string& id) {
   });
 }
 
+namespace {
+
+constexpr char kWebhookColumns[] =
+    "id, idx, principal, url, secret, events, job_id, label_selector, owner, create_ns";
+
+WebhookRow ReadWebhook(const Result& r, int i) {
+  WebhookRow w;
+  w.id = r.Str(i, 0);
+  w.index = r.Int(i, 1);
+  w.principal = r.Str(i, 2);
+  w.url = r.Str(i, 3);
+  w.secret = r.Str(i, 4);
+  w.events = static_cast<uint32_t>(r.Int(i, 5));
+  w.job_id = r.Str(i, 6);
+  w.label_selector = r.Str(i, 7);
+  w.owner = r.Str(i, 8);
+  w.create_ns = r.Int(i, 9);
+  return w;
+}
+
+constexpr char kDeliveryColumns[] =
+    "seq, webhook_id, key, type, job_id, event_seq, payload, state, attempts, last_status,"
+    " last_error, create_ns, last_attempt_ns, next_attempt_ns";
+
+DeliveryRow ReadDelivery(const Result& r, int i) {
+  DeliveryRow d;
+  d.seq = r.Int(i, 0);
+  d.webhook_id = r.Str(i, 1);
+  d.key = r.Str(i, 2);
+  d.type = static_cast<int>(r.Int(i, 3));
+  d.job_id = r.Str(i, 4);
+  d.event_seq = r.Int(i, 5);
+  d.payload = r.Str(i, 6);
+  d.state = static_cast<int>(r.Int(i, 7));
+  d.attempts = static_cast<int>(r.Int(i, 8));
+  d.last_status = static_cast<int>(r.Int(i, 9));
+  d.last_error = r.Str(i, 10);
+  d.create_ns = r.Int(i, 11);
+  d.last_attempt_ns = r.Int(i, 12);
+  d.next_attempt_ns = r.Int(i, 13);
+  return d;
+}
+
+// AppendEvent's outbox: the deliveries `event` causes, stored in its
+// transaction (times on the database's clock).
+Status StoreDeliveries(PgStore::Conn& c, const JobRow& r, const v1::JobEvent& event) {
+  if (!MayNotifyWebhooks(event)) return Status::Ok();
+  auto hooks = c.Exec("reading webhooks",
+                      (std::string("SELECT ") + kWebhookColumns + " FROM webhooks ORDER BY idx").c_str());
+  if (!hooks.ok()) return hooks.status();
+  if (hooks->rows() == 0) return Status::Ok();
+  std::vector<WebhookRow> rows;
+  for (int i = 0; i < hooks->rows(); ++i) rows.push_back(ReadWebhook(*hooks, i));
+  // The payload names the job as stored: its name, creator and labels.
+  JobRow row = r;
+  auto job = c.Exec("reading job " + r.id,
+                    ("SELECT name, created_by, " + std::string(kNowNs) + " FROM jobs WHERE id = $1").c_str(),
+                    Params().Text(r.id));
+  if (!job.ok()) return job.status();
+  if (job->rows() == 0) return Status::NotFound("job " + r.id + " not found");
+  row.name = job->Str(0, 0);
+  row.created_by = job->Str(0, 1);
+  const int64_t now = job->Int(0, 2);
+  auto labels = c.Exec("reading the labels of " + r.id,
+                       "SELECT key, value FROM job_labels WHERE job_id = $1", Params().Text(r.id));
+  if (!labels.ok()) return labels.status();
+  row.labels.clear();
+  for (int i = 0; i < labels->rows(); ++i) row.labels[labels->Str(i, 0)] = labels->Str(i, 1);
+  for (DeliveryRow& d : WebhookDeliveries(rows, row, event, now)) {
+    auto count = c.Exec("counting deliveries",
+                        "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND state = 1",
+                        Params().Text(d.webhook_id));
+    if (!count.ok()) return count.status();
+    if (count->Int(0, 0) >= kMaxPendingDeliveries) MarkBacklogFull(&d);
+    auto in = c.Exec("storing a webhook delivery",
+                     "INSERT INTO deliveries (webhook_id, key, type, job_id, event_seq, payload,"
+                     " state, last_error, create_ns, next_attempt_ns)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     Params()
+                         .Text(d.webhook_id)
+                         .Text(d.key)
+                         .Int(d.type)
+                         .Text(d.job_id)
+                         .Int(d.event_seq)
+                         .Text(d.payload)
+                         .Int(d.state)
+                         .Text(d.last_error)
+                         .Int(d.create_ns)
+                         .Int(d.next_attempt_ns));
+    if (!in.ok()) return in.status();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status PgStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
@@ -801,6 +930,7 @@ Status PgStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
                       " epochs_done = $5, latest = $6, last_seq = $7, queued_ns = $9 WHERE id = $8",
                       p);
     if (!up.ok()) return up.status();
+    GANTRY_RETURN_IF_ERROR(StoreDeliveries(c.conn(), r, event));
     auto n = c->Exec("notifying", "SELECT pg_notify('gantry_events', $1)",
                      Params().Text(r.id + " " + std::to_string(event.seq())));
     return n.ok() ? Status::Ok() : n.status();
@@ -1408,6 +1538,165 @@ StatusOr<std::vector<AuditRow>> PgStore::ListAudit(const AuditQuery& q) const {
     a.message = r->Str(i, 8);
   }
   return out;
+}
+
+// --- webhooks ---
+
+Status PgStore::PutWebhook(const WebhookRow& row) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("storing webhook " + row.id, [&]() -> Status {
+    // Replicas count and insert in turn (as quota-checked inserts do).
+    auto lock = c->Exec("locking", "SELECT pg_advisory_xact_lock($1)", Params().Int(kQuotaLock));
+    if (!lock.ok()) return lock.status();
+    auto count = c->Exec("counting webhooks", "SELECT COUNT(*) FROM webhooks WHERE principal = $1",
+                         Params().Text(row.principal));
+    if (!count.ok()) return count.status();
+    GANTRY_RETURN_IF_ERROR(CheckWebhookCount(row.principal, count->Int(0, 0)));
+    auto in = c->Exec("storing webhook " + row.id,
+                      "INSERT INTO webhooks (id, principal, url, secret, events, job_id,"
+                      " label_selector, owner, create_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                      " ON CONFLICT (id) DO NOTHING",
+                      Params()
+                          .Text(row.id)
+                          .Text(row.principal)
+                          .Text(row.url)
+                          .Text(row.secret)
+                          .Int(row.events)
+                          .Text(row.job_id)
+                          .Text(row.label_selector)
+                          .Text(row.owner)
+                          .Int(row.create_ns));
+    if (!in.ok()) return in.status();
+    if (in->affected() == 0) return Status::AlreadyExists("webhook " + row.id + " exists");
+    return Status::Ok();
+  });
+}
+
+StatusOr<WebhookRow> PgStore::GetWebhook(const std::string& id) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading webhook " + id,
+                   (std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE id = $1").c_str(),
+                   Params().Text(id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return WebhookNotFound(id);
+  return ReadWebhook(*r, 0);
+}
+
+StatusOr<std::vector<WebhookRow>> PgStore::ListWebhooks(const std::string& principal) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::string sql = std::string("SELECT ") + kWebhookColumns +
+                    ", (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = webhooks.id"
+                    " AND d.state = 1) FROM webhooks";
+  Params p;
+  if (!principal.empty()) {
+    sql += " WHERE principal = $1";
+    p.Text(principal);
+  }
+  sql += " ORDER BY idx";
+  auto r = c->Exec("listing webhooks", sql.c_str(), p);
+  if (!r.ok()) return r.status();
+  std::vector<WebhookRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out.push_back(ReadWebhook(*r, i));
+    out.back().pending = r->Int(i, 10);
+  }
+  return out;
+}
+
+Status PgStore::DeleteWebhook(const std::string& id) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("deleting webhook " + id, [&]() -> Status {
+    auto r = c->Exec("deleting webhook " + id, "DELETE FROM webhooks WHERE id = $1", Params().Text(id));
+    if (!r.ok()) return r.status();
+    if (r->affected() == 0) return WebhookNotFound(id);
+    auto d = c->Exec("deleting the deliveries of " + id, "DELETE FROM deliveries WHERE webhook_id = $1",
+                     Params().Text(id));
+    return d.ok() ? Status::Ok() : d.status();
+  });
+}
+
+StatusOr<std::vector<DeliveryRow>> PgStore::ListDeliveries(const std::string& webhook_id,
+                                                           int64_t before_seq, int limit) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading deliveries of " + webhook_id,
+                   (std::string("SELECT ") + kDeliveryColumns +
+                    " FROM deliveries WHERE webhook_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
+                       .c_str(),
+                   Params().Text(webhook_id).Int(before_seq > 0 ? before_seq : INT64_MAX).Int(limit));
+  if (!r.ok()) return r.status();
+  std::vector<DeliveryRow> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(ReadDelivery(*r, i));
+  return out;
+}
+
+StatusOr<std::vector<DeliveryRow>> PgStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  // One statement: the due rows no other replica is claiming (SKIP
+  // LOCKED), each counted an attempt and leased, on the database's clock.
+  const std::string now = kNowNs;
+  const std::string sql =
+      "UPDATE deliveries SET attempts = attempts + 1, last_attempt_ns = " + now +
+      ", lease_expires_ns = " + now + " + $1 WHERE seq IN (SELECT seq FROM deliveries"
+      " WHERE state = 1 AND next_attempt_ns <= " + now + " AND lease_expires_ns <= " + now +
+      " ORDER BY next_attempt_ns, seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " +
+      kDeliveryColumns +
+      ", (SELECT url FROM webhooks w WHERE w.id = deliveries.webhook_id),"
+      " (SELECT secret FROM webhooks w WHERE w.id = deliveries.webhook_id)";
+  auto r = c->Exec("claiming deliveries", sql.c_str(), Params().Int(lease_ns).Int(limit));
+  if (!r.ok()) return r.status();
+  std::vector<DeliveryRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    DeliveryRow& d = out.emplace_back(ReadDelivery(*r, i));
+    d.url = r->Str(i, 14);
+    d.secret = r->Str(i, 15);
+  }
+  std::sort(out.begin(), out.end(), [](const DeliveryRow& a, const DeliveryRow& b) {
+    return a.next_attempt_ns != b.next_attempt_ns ? a.next_attempt_ns < b.next_attempt_ns
+                                                  : a.seq < b.seq;
+  });
+  return out;
+}
+
+Status PgStore::FinishDelivery(const DeliveryOutcome& o) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("recording a delivery", [&]() -> Status {
+    auto cur = c->Exec("reading a delivery",
+                       ("SELECT webhook_id, attempts, state, create_ns, " + std::string(kNowNs) +
+                        " FROM deliveries WHERE seq = $1 FOR UPDATE")
+                           .c_str(),
+                       Params().Int(o.seq));
+    if (!cur.ok()) return cur.status();
+    if (cur->rows() == 0) return Status::Ok();  // its webhook was deleted
+    if (cur->Int(0, 1) != o.attempts || cur->Int(0, 2) != v1::DELIVERY_STATE_PENDING) {
+      return Status::Ok();  // claimed again since
+    }
+    const std::string webhook_id = cur->Str(0, 0);
+    const DeliveryRow next = NextDeliveryState(o, cur->Int(0, 3), cur->Int(0, 4));
+    auto up = c->Exec("recording a delivery",
+                      "UPDATE deliveries SET state = $1, last_status = $2, last_error = $3,"
+                      " next_attempt_ns = $4, lease_expires_ns = 0 WHERE seq = $5",
+                      Params()
+                          .Int(next.state)
+                          .Int(next.last_status)
+                          .Text(next.last_error)
+                          .Int(next.next_attempt_ns)
+                          .Int(o.seq));
+    if (!up.ok()) return up.status();
+    if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
+    auto trim = c->Exec("trimming the delivery log",
+                        "DELETE FROM deliveries WHERE webhook_id = $1 AND state <> 1 AND seq <="
+                        " (SELECT seq FROM deliveries WHERE webhook_id = $1 AND state <> 1"
+                        " ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+                        Params().Text(webhook_id).Int(kKeepEndedDeliveries));
+    return trim.ok() ? Status::Ok() : trim.status();
+  });
 }
 
 }  // namespace gantry

@@ -48,7 +48,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 5;
+inline constexpr int kPgSchemaVersion = 6;
 
 class PgStore final : public Store {
  public:
@@ -104,6 +104,14 @@ class PgStore final : public Store {
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
   StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
   StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
+  Status PutWebhook(const WebhookRow& row) override;
+  StatusOr<WebhookRow> GetWebhook(const std::string& id) const override;
+  StatusOr<std::vector<WebhookRow>> ListWebhooks(const std::string& principal) const override;
+  Status DeleteWebhook(const std::string& id) override;
+  StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
+                                                    int64_t before_seq, int limit) const override;
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override;
+  Status FinishDelivery(const DeliveryOutcome& outcome) override;
 
   static constexpr int kConnections = 6;
 

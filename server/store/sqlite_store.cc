@@ -109,6 +109,38 @@ const char* const kMigrations[] = {
     "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;"
     "ALTER TABLE jobs ADD COLUMN queued_ns INTEGER NOT NULL DEFAULT 0;"
     "UPDATE jobs SET queued_ns = create_ns;",
+    // 8 -> 9: webhooks and their deliveries (the outbox and the delivery
+    // log, server/webhooks/README.md).
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  idx INTEGER NOT NULL UNIQUE,"
+    "  principal TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  events INTEGER NOT NULL,"
+    "  job_id TEXT NOT NULL,"
+    "  label_selector TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  create_ns INTEGER NOT NULL);"
+    "CREATE INDEX webhooks_principal ON webhooks(principal, idx);"
+    "CREATE TABLE deliveries ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  webhook_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  job_id TEXT NOT NULL,"
+    "  event_seq INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  create_ns INTEGER NOT NULL,"
+    "  last_attempt_ns INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_ns INTEGER NOT NULL,"
+    "  lease_expires_ns INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX deliveries_due ON deliveries(next_attempt_ns, seq) WHERE state = 1;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, state, seq);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -682,7 +714,7 @@ Status SqliteStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
     }
     st.Int(7, event.seq()).Int(8, r.queued_ns).Text(9, r.id);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "updating job " + r.id);
-    return Status::Ok();
+    return StoreDeliveries(r, event);
   });
 }
 
@@ -815,6 +847,7 @@ Status SqliteStore::ExpireAllLeases() {
   MutexLock lock(&write_mu_);
   Stmt st(db_, "SELECT id FROM jobs WHERE state = 2 ORDER BY idx");
   orphans_.clear();
+  deliveries_dead_before_ns_ = NowNs();
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) orphans_.push_back(st.ColText(0));
   if (rc != SQLITE_DONE) return SqlError(db_, "listing running jobs");
@@ -1141,6 +1174,232 @@ StatusOr<std::vector<AuditRow>> SqliteStore::ListAudit(const AuditQuery& q) cons
   }
   if (rc != SQLITE_DONE) return SqlError(reader.db(), "reading the audit log");
   return out;
+}
+
+// --- webhooks ---
+
+namespace {
+
+constexpr char kWebhookColumns[] =
+    "id, idx, principal, url, secret, events, job_id, label_selector, owner, create_ns";
+
+WebhookRow ReadWebhook(Stmt& st) {
+  WebhookRow w;
+  w.id = st.ColText(0);
+  w.index = st.ColInt(1);
+  w.principal = st.ColText(2);
+  w.url = st.ColText(3);
+  w.secret = st.ColText(4);
+  w.events = static_cast<uint32_t>(st.ColInt(5));
+  w.job_id = st.ColText(6);
+  w.label_selector = st.ColText(7);
+  w.owner = st.ColText(8);
+  w.create_ns = st.ColInt(9);
+  return w;
+}
+
+constexpr char kDeliveryColumns[] =
+    "seq, webhook_id, key, type, job_id, event_seq, payload, state, attempts, last_status,"
+    " last_error, create_ns, last_attempt_ns, next_attempt_ns";
+
+DeliveryRow ReadDelivery(Stmt& st) {
+  DeliveryRow d;
+  d.seq = st.ColInt(0);
+  d.webhook_id = st.ColText(1);
+  d.key = st.ColText(2);
+  d.type = static_cast<int>(st.ColInt(3));
+  d.job_id = st.ColText(4);
+  d.event_seq = st.ColInt(5);
+  d.payload = st.ColText(6);
+  d.state = static_cast<int>(st.ColInt(7));
+  d.attempts = static_cast<int>(st.ColInt(8));
+  d.last_status = static_cast<int>(st.ColInt(9));
+  d.last_error = st.ColText(10);
+  d.create_ns = st.ColInt(11);
+  d.last_attempt_ns = st.ColInt(12);
+  d.next_attempt_ns = st.ColInt(13);
+  return d;
+}
+
+}  // namespace
+
+Status SqliteStore::StoreDeliveries(const JobRow& r, const v1::JobEvent& event) {
+  if (!MayNotifyWebhooks(event)) return Status::Ok();
+  std::vector<WebhookRow> hooks;
+  {
+    Stmt st(db_, std::string("SELECT ") + kWebhookColumns + " FROM webhooks ORDER BY idx");
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) hooks.push_back(ReadWebhook(st));
+    if (rc != SQLITE_DONE) return SqlError(db_, "reading webhooks");
+  }
+  if (hooks.empty()) return Status::Ok();
+  // The payload names the job as stored: its name, creator and labels.
+  JobRow row = r;
+  {
+    Stmt st(db_, "SELECT name, created_by FROM jobs WHERE id = ?");
+    st.Text(1, r.id);
+    if (st.Step() != SQLITE_ROW) return SqlError(db_, "reading job " + r.id);
+    row.name = st.ColText(0);
+    row.created_by = st.ColText(1);
+  }
+  row.labels.clear();
+  GANTRY_RETURN_IF_ERROR(ReadLabels(db_, &row, 1));
+  for (DeliveryRow& d : WebhookDeliveries(hooks, row, event, NowNs())) {
+    Stmt count(db_, "SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND state = 1");
+    count.Text(1, d.webhook_id);
+    if (count.Step() != SQLITE_ROW) return SqlError(db_, "counting deliveries");
+    if (count.ColInt(0) >= kMaxPendingDeliveries) MarkBacklogFull(&d);
+    Stmt st(db_,
+            "INSERT INTO deliveries (webhook_id, key, type, job_id, event_seq, payload, state,"
+            " last_error, create_ns, next_attempt_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.Text(1, d.webhook_id).Text(2, d.key).Int(3, d.type).Text(4, d.job_id).Int(5, d.event_seq);
+    st.Text(6, d.payload).Int(7, d.state).Text(8, d.last_error).Int(9, d.create_ns);
+    st.Int(10, d.next_attempt_ns);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing a webhook delivery");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::PutWebhook(const WebhookRow& row) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    Stmt count(db_, "SELECT COUNT(*), (SELECT COALESCE(MAX(idx), 0) FROM webhooks) FROM webhooks"
+                    " WHERE principal = ?");
+    count.Text(1, row.principal);
+    if (count.Step() != SQLITE_ROW) return SqlError(db_, "counting webhooks");
+    GANTRY_RETURN_IF_ERROR(CheckWebhookCount(row.principal, count.ColInt(0)));
+    Stmt st(db_, std::string("INSERT INTO webhooks (") + kWebhookColumns +
+                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.Text(1, row.id).Int(2, count.ColInt(1) + 1).Text(3, row.principal).Text(4, row.url);
+    st.Text(5, row.secret).Int(6, row.events).Text(7, row.job_id).Text(8, row.label_selector);
+    st.Text(9, row.owner).Int(10, row.create_ns);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing webhook " + row.id);
+    return Status::Ok();
+  });
+}
+
+StatusOr<WebhookRow> SqliteStore::GetWebhook(const std::string& id) const {
+  Reader reader(*this);
+  Stmt st(reader.db(), std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE id = ?");
+  st.Text(1, id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return WebhookNotFound(id);
+  if (rc != SQLITE_ROW) return SqlError(reader.db(), "reading webhook " + id);
+  return ReadWebhook(st);
+}
+
+StatusOr<std::vector<WebhookRow>> SqliteStore::ListWebhooks(const std::string& principal) const {
+  Reader reader(*this);
+  std::string sql = std::string("SELECT ") + kWebhookColumns +
+                    ", (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = webhooks.id"
+                    " AND d.state = 1) FROM webhooks";
+  if (!principal.empty()) sql += " WHERE principal = ?";
+  sql += " ORDER BY idx";
+  Stmt st(reader.db(), sql);
+  if (!principal.empty()) st.Text(1, principal);
+  std::vector<WebhookRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back(ReadWebhook(st));
+    out.back().pending = st.ColInt(10);
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing webhooks");
+  return out;
+}
+
+Status SqliteStore::DeleteWebhook(const std::string& id) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    Stmt st(db_, "DELETE FROM webhooks WHERE id = ?");
+    st.Text(1, id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "deleting webhook " + id);
+    if (sqlite3_changes(db_) == 0) return WebhookNotFound(id);
+    Stmt d(db_, "DELETE FROM deliveries WHERE webhook_id = ?");
+    d.Text(1, id);
+    if (d.Step() != SQLITE_DONE) return SqlError(db_, "deleting the deliveries of " + id);
+    return Status::Ok();
+  });
+}
+
+StatusOr<std::vector<DeliveryRow>> SqliteStore::ListDeliveries(const std::string& webhook_id,
+                                                               int64_t before_seq,
+                                                               int limit) const {
+  Reader reader(*this);
+  Stmt st(reader.db(), std::string("SELECT ") + kDeliveryColumns +
+                           " FROM deliveries WHERE webhook_id = ? AND seq < ?"
+                           " ORDER BY seq DESC LIMIT ?");
+  st.Text(1, webhook_id).Int(2, before_seq > 0 ? before_seq : INT64_MAX).Int(3, limit);
+  std::vector<DeliveryRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadDelivery(st));
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "reading deliveries of " + webhook_id);
+  return out;
+}
+
+StatusOr<std::vector<DeliveryRow>> SqliteStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+  MutexLock lock(&write_mu_);
+  std::vector<DeliveryRow> out;
+  const int64_t now = NowNs();
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    out.clear();
+    Stmt st(db_, std::string("SELECT ") + kDeliveryColumns +
+                     ", (SELECT url FROM webhooks w WHERE w.id = d.webhook_id),"
+                     " (SELECT secret FROM webhooks w WHERE w.id = d.webhook_id)"
+                     " FROM deliveries d WHERE state = 1 AND next_attempt_ns <= ?1"
+                     " AND (lease_expires_ns <= ?1 OR last_attempt_ns < ?2)"
+                     " ORDER BY next_attempt_ns, seq LIMIT ?3");
+    st.Int(1, now).Int(2, deliveries_dead_before_ns_).Int(3, limit);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      DeliveryRow& d = out.emplace_back(ReadDelivery(st));
+      d.url = st.ColText(14);
+      d.secret = st.ColText(15);
+    }
+    if (rc != SQLITE_DONE) return SqlError(db_, "finding due deliveries");
+    Stmt claim(db_,
+               "UPDATE deliveries SET attempts = attempts + 1, last_attempt_ns = ?,"
+               " lease_expires_ns = ? WHERE seq = ?");
+    for (DeliveryRow& d : out) {
+      claim.Reset();
+      claim.Int(1, now).Int(2, now + lease_ns).Int(3, d.seq);
+      if (claim.Step() != SQLITE_DONE) return SqlError(db_, "claiming a delivery");
+      d.attempts += 1;
+      d.last_attempt_ns = now;
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    Stmt st(db_, "SELECT webhook_id, attempts, state, create_ns FROM deliveries WHERE seq = ?");
+    st.Int(1, o.seq);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();  // its webhook was deleted
+    if (rc != SQLITE_ROW) return SqlError(db_, "reading a delivery");
+    if (st.ColInt(1) != o.attempts || st.ColInt(2) != v1::DELIVERY_STATE_PENDING) {
+      return Status::Ok();  // claimed again since
+    }
+    const std::string webhook_id = st.ColText(0);
+    const DeliveryRow next = NextDeliveryState(o, st.ColInt(3), NowNs());
+    Stmt up(db_,
+            "UPDATE deliveries SET state = ?, last_status = ?, last_error = ?,"
+            " next_attempt_ns = ?, lease_expires_ns = 0 WHERE seq = ?");
+    up.Int(1, next.state).Int(2, next.last_status).Text(3, next.last_error);
+    up.Int(4, next.next_attempt_ns).Int(5, o.seq);
+    if (up.Step() != SQLITE_DONE) return SqlError(db_, "recording a delivery");
+    if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
+    Stmt trim(db_,
+              "DELETE FROM deliveries WHERE webhook_id = ?1 AND state != 1 AND seq <="
+              " (SELECT seq FROM deliveries WHERE webhook_id = ?1 AND state != 1"
+              " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+    trim.Text(1, webhook_id).Int(2, kKeepEndedDeliveries);
+    if (trim.Step() != SQLITE_DONE) return SqlError(db_, "trimming the delivery log");
+    return Status::Ok();
+  });
 }
 
 }  // namespace gantry

@@ -39,7 +39,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 class SqliteStore final : public Store {
  public:
@@ -87,6 +87,14 @@ class SqliteStore final : public Store {
   StatusOr<int64_t> DeleteExpiredSessions(int64_t now_ns) override;
   StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) override;
   StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const override;
+  Status PutWebhook(const WebhookRow& row) override;
+  StatusOr<WebhookRow> GetWebhook(const std::string& id) const override;
+  StatusOr<std::vector<WebhookRow>> ListWebhooks(const std::string& principal) const override;
+  Status DeleteWebhook(const std::string& id) override;
+  StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
+                                                    int64_t before_seq, int limit) const override;
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override;
+  Status FinishDelivery(const DeliveryOutcome& outcome) override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;
@@ -109,6 +117,11 @@ class SqliteStore final : public Store {
   // RUNNING jobs of the previous holder (ExpireAllLeases), oldest first:
   // claimable before any lease expires.
   std::vector<std::string> orphans_ GUARDED_BY(write_mu_);
+  // Webhook deliveries claimed before this moment (ExpireAllLeases: by the
+  // previous holder) are claimable at once.
+  int64_t deliveries_dead_before_ns_ GUARDED_BY(write_mu_) = 0;
+  // AppendEvent's outbox: the deliveries `event` causes, stored with it.
+  Status StoreDeliveries(const JobRow& row, const v1::JobEvent& event) REQUIRES(write_mu_);
   static constexpr int kReaders = 4;
   struct ReadConnection {
     Mutex mu;

@@ -183,6 +183,60 @@ struct AuditQuery {
   std::string target;       // only entries naming this target, if set
 };
 
+// A webhook subscription (server/webhooks/README.md).
+struct WebhookRow {
+  std::string id;            // "wh-" and 16 hex digits
+  int64_t index = 0;         // assigned by PutWebhook: 1, 2, 3, ... in creation order
+  std::string principal;     // who created it
+  std::string url;
+  std::string secret;        // the HMAC key
+  uint32_t events = 0;       // bit (1 << v1::WebhookEvent) for each kind it sends
+  // Filters ("" for any): one job; a label selector ("k=v,k=v",
+  // server/jobs/labels.h); the jobs' creator.
+  std::string job_id;
+  std::string label_selector;
+  std::string owner;
+  int64_t create_ns = 0;
+  int64_t pending = 0;       // ListWebhooks: its PENDING deliveries
+};
+
+// One delivery of a webhook: an event of a job, to be POSTed (the outbox)
+// or tried already (the delivery log).
+struct DeliveryRow {
+  int64_t seq = 0;           // assigned when stored: 1, 2, 3, ... (all webhooks)
+  std::string webhook_id;
+  std::string key;           // the Idempotency-Key: "WEBHOOK/JOB/SEQ/TYPE"
+  int type = 0;              // v1::WebhookEvent
+  std::string job_id;
+  int64_t event_seq = 0;
+  std::string payload;       // the JSON body (v1::WebhookPayload)
+  int state = 1;             // v1::DeliveryState (PENDING 1, DELIVERED 2, FAILED 3)
+  int attempts = 0;          // claims so far (ClaimDeliveries counts one each)
+  int last_status = 0;       // the last attempt's HTTP status, 0 for none
+  std::string last_error;
+  int64_t create_ns = 0, last_attempt_ns = 0, next_attempt_ns = 0;  // the store's clock
+  // ClaimDeliveries fills these from the webhook, for the POST.
+  std::string url, secret;
+};
+
+// What became of a claimed delivery (Store::FinishDelivery).
+struct DeliveryOutcome {
+  int64_t seq = 0;
+  int attempts = 0;          // as claimed: a later claim fences this one out
+  bool delivered = false;
+  int status = 0;            // the HTTP status, 0 for none
+  std::string error;         // why it failed
+  // Not delivered: tried again this long after now, unless it was created
+  // give_up_after_ns ago or more (then it ends FAILED).
+  int64_t retry_after_ns = 0;
+  int64_t give_up_after_ns = 0;
+};
+
+// The bounds of the webhooks' tables.
+inline constexpr int kMaxWebhooksPerPrincipal = 100;
+inline constexpr int64_t kMaxPendingDeliveries = 10000;  // per webhook; beyond, FAILED at once
+inline constexpr int64_t kKeepEndedDeliveries = 1000;    // per webhook, newest kept
+
 // How ClaimNext picks the next queued job.
 struct ClaimPolicy {
   // A queued job whose creator already runs this many is passed over.
@@ -355,6 +409,39 @@ class Store {
   virtual StatusOr<int64_t> AppendAudit(const AuditRow& row, int64_t keep) = 0;
   // Newest first (descending seq).
   virtual StatusOr<std::vector<AuditRow>> ListAudit(const AuditQuery& query) const = 0;
+
+  // --- webhooks ---
+  // Stores a new webhook. ALREADY_EXISTS for a stored id,
+  // RESOURCE_EXHAUSTED when row.principal has kMaxWebhooksPerPrincipal
+  // already (the count and the insert are one transaction).
+  virtual Status PutWebhook(const WebhookRow& row) = 0;
+  // NOT_FOUND for an unknown id.
+  virtual StatusOr<WebhookRow> GetWebhook(const std::string& id) const = 0;
+  // Oldest first, with their pending counts: `principal`'s, or all ("").
+  virtual StatusOr<std::vector<WebhookRow>> ListWebhooks(const std::string& principal) const = 0;
+  // Deletes the webhook and all its deliveries. NOT_FOUND for an unknown id.
+  virtual Status DeleteWebhook(const std::string& id) = 0;
+  // The webhook's deliveries with seq < before_seq (0: from the newest),
+  // newest first, at most `limit`.
+  virtual StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
+                                                            int64_t before_seq,
+                                                            int limit) const = 0;
+  // Claims at most `limit` PENDING deliveries that are due (next_attempt_ns
+  // <= now) and not claimed by another attempt (their lease, now +
+  // lease_ns from the last claim, has expired; in an exclusive store, every
+  // claim made before ExpireAllLeases has), oldest first: counts an
+  // attempt, sets last_attempt_ns to now, and returns them with their
+  // webhook's url and secret. AppendEvent stores them (the outbox): for
+  // each webhook whose events and filters match the event (job ended, a new
+  // best epoch, an alarm), a PENDING delivery with payload, due at once,
+  // in the event's transaction; FAILED instead ("backlog full") when the
+  // webhook has kMaxPendingDeliveries pending.
+  virtual StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) = 0;
+  // Records an attempt's outcome, unless the delivery was claimed again
+  // since (its attempts differ) or is gone (webhook deleted): OK and
+  // nothing written then. Deletes the webhook's ended deliveries beyond the
+  // newest kKeepEndedDeliveries in the same transaction.
+  virtual Status FinishDelivery(const DeliveryOutcome& outcome) = 0;
 };
 
 // Deletes every trainer checkpoint of job `job_id` under `lease` (an ended
@@ -381,6 +468,22 @@ Status CheckTableBytes(const std::string& id, const std::string& bytes);
 Status TableNotFound(const std::string& id);
 Status TableInUse(const std::string& table_id, const std::string& job_id, v1::JobState state);
 Status JobTableNotFound(const std::string& table_id);
+// Whether `event` can cause a webhook delivery (a terminal state, an epoch
+// that became the best, an alarm): the stores read the webhooks only then.
+bool MayNotifyWebhooks(const v1::JobEvent& event);
+// The deliveries that `event` of job `row` (its row after the event) causes
+// for `hooks`, PENDING and due at now_ns, with their payloads; seq unset.
+std::vector<DeliveryRow> WebhookDeliveries(const std::vector<WebhookRow>& hooks, const JobRow& row,
+                                           const v1::JobEvent& event, int64_t now_ns);
+// A delivery stored FAILED at once because its webhook's backlog is full.
+void MarkBacklogFull(DeliveryRow* row);
+// What FinishDelivery stores for outcome `o` of a delivery created at
+// create_ns: state, last_status, last_error and next_attempt_ns.
+DeliveryRow NextDeliveryState(const DeliveryOutcome& o, int64_t create_ns, int64_t now_ns);
+// PutWebhook's bound: OK, or RESOURCE_EXHAUSTED (a quota refusal) when
+// `principal` has kMaxWebhooksPerPrincipal webhooks.
+Status CheckWebhookCount(const std::string& principal, int64_t count);
+Status WebhookNotFound(const std::string& id);
 // PutSession's precondition: OK, or INVALID_ARGUMENT.
 Status CheckSessionRow(const SessionRow& row);
 Status SessionNotFound();

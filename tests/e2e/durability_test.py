@@ -322,7 +322,7 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual([e.seq for e in events], [1, 2, 3, 4, 5, 6])
         self.assertEqual(a.id, b.id)
         db = sqlite3.connect(os.path.join(self.data, "gantry.db"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
         db.close()
         # And the request id survives a restart too.
         server.start()
@@ -414,7 +414,7 @@ class DurabilityTest(unittest.TestCase):
         r = subprocess.run([ARGS.gantryd, "--listen", "127.0.0.1:0", "--data-dir", self.data],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("database schema version 99 is newer than this gantryd's 8; upgrade gantryd", r.stderr)
+        self.assertIn("database schema version 99 is newer than this gantryd's 9; upgrade gantryd", r.stderr)
 
 
 if __name__ == "__main__":

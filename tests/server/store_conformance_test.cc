@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "server/util/clock.h"
 #include "server/util/sha256.h"
 #include "tests/server/store_fixture.h"
@@ -1028,6 +1030,299 @@ TEST_P(StoreConformanceTest, TheAuditLogPagesFiltersAndKeepsItsNewest) {
   EXPECT_EQ((*all)[2].seq, 4);
 }
 
+// --- webhooks: the outbox AppendEvent fills, and its claims ---
+
+WebhookRow Hook(const std::string& id, const std::string& principal, uint32_t events) {
+  WebhookRow w;
+  w.id = id;
+  w.principal = principal;
+  w.url = "http://127.0.0.1:9/" + id;
+  w.secret = "secret-of-" + id;
+  w.events = events;
+  w.create_ns = 5000;
+  return w;
+}
+constexpr uint32_t kEnded = 1u << v1::WEBHOOK_EVENT_JOB_ENDED;
+constexpr uint32_t kBest = 1u << v1::WEBHOOK_EVENT_NEW_BEST;
+constexpr uint32_t kAlarm = 1u << v1::WEBHOOK_EVENT_ALARM;
+
+v1::JobEvent BestEvent(int64_t seq, int64_t epoch, int64_t best) {
+  v1::JobEvent e = test::EpochEvent(seq, epoch);
+  e.mutable_epoch()->set_best_epoch(best);
+  e.mutable_epoch()->mutable_preview()->set_dim(2);
+  e.mutable_epoch()->mutable_preview()->add_values(1.5f);
+  e.mutable_epoch()->mutable_preview()->add_values(2.5f);
+  return e;
+}
+
+// The keys of a webhook's deliveries, oldest first.
+std::vector<std::string> Keys(Store* store, const std::string& hook) {
+  auto rows = store->ListDeliveries(hook, 0, 100);
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  std::vector<std::string> keys;
+  if (rows.ok()) {
+    for (auto it = rows->rbegin(); it != rows->rend(); ++it) keys.push_back(it->key);
+  }
+  return keys;
+}
+
+TEST_P(StoreConformanceTest, WebhooksAreStoredListedCountedAndDeleted) {
+  ASSERT_TRUE(store_->PutWebhook(Hook("wh-a", "alice", kEnded)).ok());
+  WebhookRow b = Hook("wh-b", "bob", kEnded | kBest);
+  b.job_id = "j-1";
+  b.label_selector = "team=x";
+  b.owner = "carol";
+  ASSERT_TRUE(store_->PutWebhook(b).ok());
+  EXPECT_EQ(store_->PutWebhook(Hook("wh-a", "alice", kEnded)).code(), StatusCode::kAlreadyExists);
+
+  auto got = store_->GetWebhook("wh-b");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->principal, "bob");
+  EXPECT_EQ(got->url, "http://127.0.0.1:9/wh-b");
+  EXPECT_EQ(got->secret, "secret-of-wh-b");
+  EXPECT_EQ(got->events, kEnded | kBest);
+  EXPECT_EQ(got->job_id, "j-1");
+  EXPECT_EQ(got->label_selector, "team=x");
+  EXPECT_EQ(got->owner, "carol");
+  EXPECT_EQ(got->create_ns, 5000);
+  EXPECT_EQ(store_->GetWebhook("wh-zzz").status().code(), StatusCode::kNotFound);
+
+  auto all = store_->ListWebhooks("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "wh-a");  // oldest first
+  EXPECT_LT((*all)[0].index, (*all)[1].index);
+  auto bobs = store_->ListWebhooks("bob");
+  ASSERT_TRUE(bobs.ok());
+  ASSERT_EQ(bobs->size(), 1u);
+  EXPECT_EQ((*bobs)[0].id, "wh-b");
+
+  // A principal has at most kMaxWebhooksPerPrincipal; the refusal is a quota's.
+  for (int i = 1; i < kMaxWebhooksPerPrincipal; ++i) {
+    ASSERT_TRUE(store_->PutWebhook(Hook("wh-a" + std::to_string(i), "alice", kEnded)).ok());
+  }
+  const Status over = store_->PutWebhook(Hook("wh-over", "alice", kEnded));
+  EXPECT_EQ(over.code(), StatusCode::kResourceExhausted) << over.ToString();
+  EXPECT_TRUE(IsQuotaRefusal(over)) << over.ToString();
+  EXPECT_NE(over.message().find("alice"), std::string::npos) << over.ToString();
+  EXPECT_TRUE(store_->PutWebhook(Hook("wh-b2", "bob", kEnded)).ok());  // others are not bound by it
+
+  EXPECT_TRUE(store_->DeleteWebhook("wh-a").ok());
+  EXPECT_EQ(store_->DeleteWebhook("wh-a").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetWebhook("wh-a").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->PutWebhook(Hook("wh-over", "alice", kEnded)).ok());  // room again
+}
+
+TEST_P(StoreConformanceTest, AppendEventStoresTheDeliveriesOfMatchingWebhooks) {
+  ASSERT_TRUE(store_->PutWebhook(Hook("wh-all", "alice", kEnded | kBest | kAlarm)).ok());
+  WebhookRow labelled = Hook("wh-label", "alice", kEnded);
+  labelled.label_selector = "team=x";
+  ASSERT_TRUE(store_->PutWebhook(labelled).ok());
+  WebhookRow one_job = Hook("wh-job", "bob", kBest);
+  one_job.job_id = "b";
+  ASSERT_TRUE(store_->PutWebhook(one_job).ok());
+  WebhookRow carols = Hook("wh-owner", "bob", kAlarm | kEnded);
+  carols.owner = "carol";
+  ASSERT_TRUE(store_->PutWebhook(carols).ok());
+
+  JobRow a = Row("a");
+  a.labels = {{"team", "x"}};
+  a.created_by = "carol";
+  MustInsert(a);
+  MustInsert(Row("b"));
+  JobRow ra = MustClaim();
+  ASSERT_EQ(ra.id, "a");
+  ra.state = v1::JOB_STATE_RUNNING;
+  ASSERT_TRUE(store_->AppendEvent(ra, Event(2, v1::JOB_STATE_RUNNING)).ok());  // nothing
+  ra.epochs_done = 1;
+  ASSERT_TRUE(store_->AppendEvent(ra, BestEvent(3, 1, 1)).ok());  // a new best
+  v1::JobEvent alarm;
+  alarm.set_seq(4);
+  alarm.mutable_alarm()->set_kind("saturation");
+  alarm.mutable_alarm()->set_epoch(1);
+  ASSERT_TRUE(store_->AppendEvent(ra, alarm).ok());
+  ra.epochs_done = 2;
+  ASSERT_TRUE(store_->AppendEvent(ra, BestEvent(5, 2, 1)).ok());  // not a new best
+  ra.state = v1::JOB_STATE_SUCCEEDED;
+  ASSERT_TRUE(store_->AppendEvent(ra, Event(6, v1::JOB_STATE_SUCCEEDED)).ok());
+  JobRow rb = MustClaim();
+  ASSERT_EQ(rb.id, "b");
+  rb.state = v1::JOB_STATE_RUNNING;
+  ASSERT_TRUE(store_->AppendEvent(rb, BestEvent(2, 1, 1)).ok());
+  rb.state = v1::JOB_STATE_FAILED;
+  rb.error = "boom";
+  ASSERT_TRUE(store_->AppendEvent(rb, Event(3, v1::JOB_STATE_FAILED)).ok());
+
+  EXPECT_EQ(Keys(store_.get(), "wh-all"),
+            (std::vector<std::string>{"wh-all/a/3/WEBHOOK_EVENT_NEW_BEST", "wh-all/a/4/WEBHOOK_EVENT_ALARM",
+                                      "wh-all/a/6/WEBHOOK_EVENT_JOB_ENDED", "wh-all/b/2/WEBHOOK_EVENT_NEW_BEST",
+                                      "wh-all/b/3/WEBHOOK_EVENT_JOB_ENDED"}));
+  EXPECT_EQ(Keys(store_.get(), "wh-label"),
+            (std::vector<std::string>{"wh-label/a/6/WEBHOOK_EVENT_JOB_ENDED"}));
+  EXPECT_EQ(Keys(store_.get(), "wh-job"), (std::vector<std::string>{"wh-job/b/2/WEBHOOK_EVENT_NEW_BEST"}));
+  EXPECT_EQ(Keys(store_.get(), "wh-owner"),
+            (std::vector<std::string>{"wh-owner/a/4/WEBHOOK_EVENT_ALARM", "wh-owner/a/6/WEBHOOK_EVENT_JOB_ENDED"}));
+
+  auto rows = store_->ListDeliveries("wh-all", 0, 100);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 5u);
+  // Newest first, by seq; each PENDING, never tried, with its payload.
+  for (size_t i = 1; i < rows->size(); ++i) EXPECT_GT((*rows)[i - 1].seq, (*rows)[i].seq);
+  const DeliveryRow& best = rows->back();
+  EXPECT_EQ(best.type, v1::WEBHOOK_EVENT_NEW_BEST);
+  EXPECT_EQ(best.job_id, "a");
+  EXPECT_EQ(best.event_seq, 3);
+  EXPECT_EQ(best.state, v1::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(best.attempts, 0);
+  v1::WebhookPayload payload;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(best.payload, &payload).ok()) << best.payload;
+  EXPECT_EQ(payload.id(), best.key);
+  EXPECT_EQ(payload.webhook_id(), "wh-all");
+  EXPECT_EQ(payload.type(), v1::WEBHOOK_EVENT_NEW_BEST);
+  EXPECT_EQ(payload.job_id(), "a");
+  EXPECT_EQ(payload.job_name(), "job a");
+  EXPECT_EQ(payload.owner(), "carol");
+  EXPECT_EQ(payload.labels().at("team"), "x");
+  EXPECT_EQ(payload.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(payload.epochs_done(), 1);
+  EXPECT_EQ(payload.event().seq(), 3);
+  EXPECT_EQ(payload.event().epoch().best_epoch(), 1);
+  EXPECT_EQ(payload.event().epoch().preview().values_size(), 0);  // left out
+  const DeliveryRow& ended = (*rows)[0];
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ended.payload, &payload).ok());
+  EXPECT_EQ(payload.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(payload.event().state().state(), v1::JOB_STATE_FAILED);
+
+  auto listed = store_->ListWebhooks("alice");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].pending, 5);
+  EXPECT_EQ((*listed)[1].pending, 1);
+
+  // Pages: before a seq.
+  auto page = store_->ListDeliveries("wh-all", (*rows)[1].seq, 2);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, (*rows)[2].seq);
+
+  // Deleting a webhook deletes its deliveries.
+  ASSERT_TRUE(store_->DeleteWebhook("wh-all").ok());
+  EXPECT_TRUE(store_->ListDeliveries("wh-all", 0, 100)->empty());
+  EXPECT_EQ(Keys(store_.get(), "wh-label").size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
+  constexpr int64_t kMinute = int64_t{60} * 1'000'000'000;
+  ASSERT_TRUE(store_->PutWebhook(Hook("wh-1", "alice", kEnded)).ok());
+  for (const char* id : {"a", "b", "c"}) MustInsert(Row(id));
+  for (int i = 0; i < 3; ++i) {
+    JobRow r = MustClaim();
+    r.state = v1::JOB_STATE_CANCELLED;
+    ASSERT_TRUE(store_->AppendEvent(r, Event(2, v1::JOB_STATE_CANCELLED)).ok());
+  }
+  // Oldest first; url and secret come with them.
+  auto first = store_->ClaimDeliveries(kMinute, 1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  DeliveryRow a = (*first)[0];
+  EXPECT_EQ(a.job_id, "a");
+  EXPECT_EQ(a.attempts, 1);
+  EXPECT_EQ(a.url, "http://127.0.0.1:9/wh-1");
+  EXPECT_EQ(a.secret, "secret-of-wh-1");
+  EXPECT_GT(a.last_attempt_ns, 0);
+  auto rest = store_->ClaimDeliveries(kMinute, 10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);  // not "a" again: its lease holds
+  DeliveryRow b = (*rest)[0], c = (*rest)[1];
+  EXPECT_EQ(b.job_id, "b");
+  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10)->empty());
+
+  // A failure is retried after retry_after_ns; an outcome of an older
+  // claim is ignored.
+  DeliveryOutcome failed;
+  failed.seq = a.seq;
+  failed.attempts = 1;
+  failed.status = 503;
+  failed.error = "HTTP 503: busy";
+  failed.retry_after_ns = 0;
+  failed.give_up_after_ns = 3600 * int64_t{1'000'000'000};
+  ASSERT_TRUE(store_->FinishDelivery(failed).ok());
+  auto again = store_->ClaimDeliveries(kMinute, 10);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].seq, a.seq);
+  EXPECT_EQ((*again)[0].attempts, 2);
+  EXPECT_EQ((*again)[0].last_status, 503);
+  EXPECT_EQ((*again)[0].last_error, "HTTP 503: busy");
+  DeliveryOutcome stale = failed;  // attempt 1's answer, late
+  stale.delivered = true;
+  stale.status = 200;
+  ASSERT_TRUE(store_->FinishDelivery(stale).ok());
+  auto rows = store_->ListDeliveries("wh-1", 0, 10);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ(rows->back().state, v1::DELIVERY_STATE_PENDING);  // unchanged
+  EXPECT_EQ(rows->back().attempts, 2);
+
+  // Later: not due yet.
+  failed.attempts = 2;
+  failed.retry_after_ns = kMinute;
+  ASSERT_TRUE(store_->FinishDelivery(failed).ok());
+  // Delivered; given up.
+  DeliveryOutcome ok;
+  ok.seq = b.seq;
+  ok.attempts = b.attempts;
+  ok.delivered = true;
+  ok.status = 204;
+  ASSERT_TRUE(store_->FinishDelivery(ok).ok());
+  DeliveryOutcome give_up;
+  give_up.seq = c.seq;
+  give_up.attempts = c.attempts;
+  give_up.error = "Connection refused";
+  give_up.retry_after_ns = 0;
+  give_up.give_up_after_ns = 0;
+  ASSERT_TRUE(store_->FinishDelivery(give_up).ok());
+  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10)->empty());
+  rows = store_->ListDeliveries("wh-1", 0, 10);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[2].state, v1::DELIVERY_STATE_PENDING);
+  EXPECT_GT((*rows)[2].next_attempt_ns, (*rows)[2].last_attempt_ns);
+  EXPECT_EQ((*rows)[1].state, v1::DELIVERY_STATE_DELIVERED);
+  EXPECT_EQ((*rows)[1].last_status, 204);
+  EXPECT_EQ((*rows)[0].state, v1::DELIVERY_STATE_FAILED);
+  EXPECT_NE((*rows)[0].last_error.find("gave up after 1 attempts: Connection refused"), std::string::npos)
+      << (*rows)[0].last_error;
+  EXPECT_EQ((*store_->ListWebhooks("alice"))[0].pending, 1);
+
+  // A claim whose lease expired is claimed again, as a new attempt.
+  MustInsert(Row("d"));
+  JobRow d = MustClaim();
+  d.state = v1::JOB_STATE_CANCELLED;
+  ASSERT_TRUE(store_->AppendEvent(d, Event(2, v1::JOB_STATE_CANCELLED)).ok());
+  auto short_lease = store_->ClaimDeliveries(/*lease_ns=*/1, 10);
+  ASSERT_TRUE(short_lease.ok());
+  ASSERT_EQ(short_lease->size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  auto retaken = store_->ClaimDeliveries(kMinute, 10);
+  ASSERT_TRUE(retaken.ok());
+  ASSERT_EQ(retaken->size(), 1u);
+  EXPECT_EQ((*retaken)[0].seq, (*short_lease)[0].seq);
+  EXPECT_EQ((*retaken)[0].attempts, 2);
+
+  // An exclusive store's restart frees every claim made before it.
+  ASSERT_TRUE(store_->ExpireAllLeases().ok());
+  auto after_restart = store_->ClaimDeliveries(kMinute, 10);
+  ASSERT_TRUE(after_restart.ok());
+  EXPECT_EQ(after_restart->size(), store_->Shared() ? 0u : 1u);
+
+  // A deleted webhook's outcome is dropped.
+  ASSERT_TRUE(store_->DeleteWebhook("wh-1").ok());
+  ok.seq = (*retaken)[0].seq;
+  ok.attempts = 2;
+  EXPECT_TRUE(store_->FinishDelivery(ok).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -1309,7 +1604,7 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 8);
+  EXPECT_EQ(kSchemaVersion, 9);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);

@@ -232,3 +232,48 @@ class Client:
                     return
                 req.page_token = page.next_page_token
         return pages()
+
+    # --- webhooks (server/webhooks/README.md) ---
+
+    _WEBHOOK_EVENTS = {"ended": 1, "job_ended": 1, "best": 2, "new_best": 2, "alarm": 3}
+
+    def create_webhook(self, url: str, events: Optional[List[str]] = None, *,
+                       job_id: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
+                       owner: Optional[str] = None, secret: Optional[str] = None) -> "pb.Webhook":
+        """Subscribes ``url`` to signed POSTs for ``events`` ("ended", "best",
+        "alarm"; default all three) of every job, or of one job, the jobs
+        carrying all of ``labels``, or those ``owner`` created. The returned
+        Webhook is the only one that carries its ``secret`` (the HMAC key of
+        the X-Gantry-Signature header)."""
+        codes = []
+        for e in events or []:
+            code = self._WEBHOOK_EVENTS.get(str(e).lower())
+            if code is None:
+                raise ValueError(f"webhook event {e!r} is not one of ended, best, alarm")
+            codes.append(code)
+        selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+        hook = pb.Webhook(url=url, events=codes, job_id=job_id or "", label_selector=selector,
+                          owner=owner or "", secret=secret or "")
+        return self._call("CreateWebhook", pb.CreateWebhookRequest(webhook=hook))
+
+    def webhooks(self) -> List["pb.Webhook"]:
+        """The caller's webhooks (an admin's: everyone's), oldest first,
+        without their secrets."""
+        return list(self._call("ListWebhooks", pb.ListWebhooksRequest()).webhooks)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """Deletes the webhook and its delivery log."""
+        self._call("DeleteWebhook", pb.DeleteWebhookRequest(webhook_id=webhook_id))
+
+    def deliveries(self, webhook_id: str, page_size: int = 100) -> Iterator["pb.WebhookDelivery"]:
+        """The webhook's delivery log, newest first, through all pages."""
+        req = pb.ListDeliveriesRequest(webhook_id=webhook_id, page_size=page_size)
+
+        def pages():
+            while True:
+                page = self._call("ListDeliveries", req)
+                yield from page.deliveries
+                if not page.next_page_token:
+                    return
+                req.page_token = page.next_page_token
+        return pages()
