@@ -192,6 +192,9 @@ int main(int argc, char** argv) {
                  "the store send them)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  app.add_flag("--webhook-allow-private", options.webhooks.allow_private,
+               "let webhooks POST to loopback, private and link-local addresses (refused by "
+               "default: a member could otherwise reach gantryd's own network)");
   double webhook_timeout_s = 10, webhook_first_retry_s = 1, webhook_max_retry_s = 300,
          webhook_give_up_hours = 24;
   app.add_option("--webhook-timeout-seconds", webhook_timeout_s,

@@ -171,13 +171,25 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   auto manager = JobManager::Create(manager_options, s->monitored_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
-  s->calls_ = std::make_unique<Calls>(s->manager_.get(), std::move(principals), s->metrics_.get());
+  s->calls_ = std::make_unique<Calls>(s->manager_.get(), principals, s->metrics_.get());
   s->calls_->set_store(s->monitored_.get());
   // After JobManager::Create: an exclusive store has expired the previous
   // holder's leases, deliveries' included.
   DispatcherOptions webhooks = options.webhooks;
   webhooks.user_agent = "gantryd/" + options.version;
-  s->webhooks_ = std::make_unique<WebhookDispatcher>(s->monitored_.get(), webhooks, s->metrics_.get());
+  s->calls_->set_webhooks_allow_private(webhooks.allow_private);
+  WebhookDispatcher::MaySend may_send;
+  if (principals) {
+    // A webhook of a principal removed from the file, or now a viewer,
+    // sends nothing more.
+    may_send = [principals](const std::string& name) {
+      const std::shared_ptr<const Principals> known = principals();
+      const std::optional<Principal> who = known ? known->FindName(name) : std::nullopt;
+      return who.has_value() && who->role != Role::kViewer;
+    };
+  }
+  s->webhooks_ = std::make_unique<WebhookDispatcher>(s->monitored_.get(), webhooks,
+                                                     s->metrics_.get(), std::move(may_send));
   s->webhooks_->Start();
   SessionsOptions sessions;
   sessions.lifetime_ns = options.session_lifetime_ns;

@@ -175,6 +175,9 @@ class Calls {
                                                     const v1::DeleteWebhookRequest& request);
   StatusOr<v1::ListDeliveriesResponse> ListDeliveries(const Principal& who,
                                                       const v1::ListDeliveriesRequest& request) const;
+  // Whether new webhooks may name loopback, private and link-local hosts
+  // (--webhook-allow-private). Set before serving.
+  void set_webhooks_allow_private(bool allow) { webhooks_allow_private_ = allow; }
 
   // One log line and one gantry_rpcs_total count per call.
   void Log(const char* method, const std::string& job_id, const grpc::Status& status,
@@ -249,6 +252,7 @@ class Calls {
   Tables* tables_ = nullptr;
   Sessions* sessions_ = nullptr;
   LoginThrottle* login_throttle_ = nullptr;
+  bool webhooks_allow_private_ = false;
   // PERMISSION_DENIED, audited, when `who` may not do `what` to something
   // of `owner`'s.
   // `ownerless`: why only admins act on something with no owner.

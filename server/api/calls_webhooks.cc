@@ -20,7 +20,7 @@ StatusOr<v1::Webhook> Calls::CreateWebhook(const Principal& who,
                                            const v1::CreateWebhookRequest& request) {
   GANTRY_RETURN_IF_ERROR(Authorize(who, Action::kCreate, "CreateWebhook", "", ""));
   if (store_ == nullptr) return NoWebhooks();
-  auto row = NewWebhook(request.webhook(), who.name, NowNs());
+  auto row = NewWebhook(request.webhook(), who.name, NowNs(), webhooks_allow_private_);
   if (!row.ok()) return row.status();
   if (!row->job_id.empty()) {
     auto job = manager_->Get(row->job_id, ReadPoints::kNo);

@@ -195,6 +195,12 @@ RunningLimits Principals::Running() const {
   return out;
 }
 
+std::optional<Principal> Principals::FindName(std::string_view name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<Principal> Principals::FindCertificate(std::string_view common_name) const {
   auto it = by_cert_.find(common_name);
   if (it == by_cert_.end()) return std::nullopt;

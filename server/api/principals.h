@@ -89,6 +89,8 @@ class Principals {
 
   // The principal whose token this is (by its SHA-256), if any.
   std::optional<Principal> Find(std::string_view token) const;
+  // The principal of this name, if any.
+  std::optional<Principal> FindName(std::string_view name) const;
   // The principal whose client certificate has this subject common name.
   std::optional<Principal> FindCertificate(std::string_view common_name) const;
   // The principal a session was made for (SessionPrincipal's text), while

@@ -118,8 +118,9 @@ class ForwardingStore : public Store {
                                                     int64_t before_seq, int limit) const override {
     return inner_->ListDeliveries(webhook_id, before_seq, limit);
   }
-  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override {
-    return inner_->ClaimDeliveries(lease_ns, limit);
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
+      int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override {
+    return inner_->ClaimDeliveries(lease_ns, limit, skip_webhooks);
   }
   Status FinishDelivery(const DeliveryOutcome& outcome) override {
     return inner_->FinishDelivery(outcome);

@@ -172,9 +172,25 @@ Status MemoryStore::AppendEvent(const JobRow& r, const v1::JobEvent& event) {
     }
     if (pending >= kMaxPendingDeliveries) MarkBacklogFull(&d);
     d.seq = ++delivery_seq_;
+    const std::string webhook_id = d.webhook_id;
+    const bool ended = d.state != v1::DELIVERY_STATE_PENDING;
     deliveries_[d.seq].row = std::move(d);
+    if (ended) TrimDeliveries(webhook_id);
   }
   return Status::Ok();
+}
+
+void MemoryStore::TrimDeliveries(const std::string& webhook_id) {
+  int64_t ended = 0;
+  for (auto r = deliveries_.rbegin(); r != deliveries_.rend();) {
+    const DeliveryRow& x = r->second.row;
+    if (x.webhook_id == webhook_id && x.state != v1::DELIVERY_STATE_PENDING &&
+        ++ended > kKeepEndedDeliveries) {
+      r = std::make_reverse_iterator(deliveries_.erase(std::next(r).base()));
+    } else {
+      ++r;
+    }
+  }
 }
 
 StatusOr<std::vector<v1::JobEvent>> MemoryStore::ReadEvents(const std::string& id, int64_t from_seq,
@@ -504,13 +520,16 @@ StatusOr<std::vector<DeliveryRow>> MemoryStore::ListDeliveries(const std::string
   return out;
 }
 
-StatusOr<std::vector<DeliveryRow>> MemoryStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+StatusOr<std::vector<DeliveryRow>> MemoryStore::ClaimDeliveries(
+    int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) {
   MutexLock lock(&mu_);
   const int64_t now = NowNs();
   std::vector<Delivery*> due;
   for (auto& [seq, d] : deliveries_) {
     if (d.row.state == v1::DELIVERY_STATE_PENDING && d.row.next_attempt_ns <= now &&
-        d.lease_expires_ns <= now) {
+        d.lease_expires_ns <= now &&
+        std::find(skip_webhooks.begin(), skip_webhooks.end(), d.row.webhook_id) ==
+            skip_webhooks.end()) {
       due.push_back(&d);
     }
   }
@@ -527,6 +546,7 @@ StatusOr<std::vector<DeliveryRow>> MemoryStore::ClaimDeliveries(int64_t lease_ns
     const WebhookRow& hook = webhooks_.at(d->row.webhook_id);
     claimed.url = hook.url;
     claimed.secret = hook.secret;
+    claimed.principal = hook.principal;
   }
   return out;
 }
@@ -544,17 +564,7 @@ Status MemoryStore::FinishDelivery(const DeliveryOutcome& o) {
   d.next_attempt_ns = next.next_attempt_ns;
   it->second.lease_expires_ns = 0;
   if (d.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
-  const std::string webhook_id = d.webhook_id;
-  int64_t ended = 0;
-  for (auto r = deliveries_.rbegin(); r != deliveries_.rend();) {
-    const DeliveryRow& x = r->second.row;
-    if (x.webhook_id == webhook_id && x.state != v1::DELIVERY_STATE_PENDING &&
-        ++ended > kKeepEndedDeliveries) {
-      r = std::make_reverse_iterator(deliveries_.erase(std::next(r).base()));
-    } else {
-      ++r;
-    }
-  }
+  TrimDeliveries(std::string(d.webhook_id));
   return Status::Ok();
 }
 

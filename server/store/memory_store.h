@@ -60,7 +60,8 @@ class MemoryStore final : public Store {
   Status DeleteWebhook(const std::string& id) override;
   StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
                                                     int64_t before_seq, int limit) const override;
-  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override;
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
+      int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
   Status FinishDelivery(const DeliveryOutcome& outcome) override;
 
  private:
@@ -95,6 +96,8 @@ class MemoryStore final : public Store {
   };
   std::map<int64_t, Delivery> deliveries_ GUARDED_BY(mu_);  // by seq
   int64_t delivery_seq_ GUARDED_BY(mu_) = 0;
+  // Deletes the webhook's ended deliveries beyond the newest kKeepEndedDeliveries.
+  void TrimDeliveries(const std::string& webhook_id) REQUIRES(mu_);
 };
 
 }  // namespace gantry

@@ -837,12 +837,24 @@ DeliveryRow ReadDelivery(const Result& r, int i) {
   return d;
 }
 
+// Deletes the webhook's ended deliveries beyond the newest kKeepEndedDeliveries.
+Status TrimDeliveries(PgStore::Conn& c, const std::string& webhook_id) {
+  auto trim = c.Exec("trimming the delivery log",
+                     "DELETE FROM deliveries WHERE webhook_id = $1 AND state <> 1 AND seq <="
+                     " (SELECT seq FROM deliveries WHERE webhook_id = $1 AND state <> 1"
+                     " ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+                     Params().Text(webhook_id).Int(kKeepEndedDeliveries));
+  return trim.ok() ? Status::Ok() : trim.status();
+}
+
 // AppendEvent's outbox: the deliveries `event` causes, stored in its
 // transaction (times on the database's clock).
 Status StoreDeliveries(PgStore::Conn& c, const JobRow& r, const v1::JobEvent& event) {
   if (!MayNotifyWebhooks(event)) return Status::Ok();
-  auto hooks = c.Exec("reading webhooks",
-                      (std::string("SELECT ") + kWebhookColumns + " FROM webhooks ORDER BY idx").c_str());
+  // FOR SHARE: a DeleteWebhook waits for this transaction, so its delete of
+  // the webhook's deliveries sees the ones stored here.
+  auto hooks = c.Exec("reading webhooks", (std::string("SELECT ") + kWebhookColumns +
+                                           " FROM webhooks ORDER BY idx FOR SHARE").c_str());
   if (!hooks.ok()) return hooks.status();
   if (hooks->rows() == 0) return Status::Ok();
   std::vector<WebhookRow> rows;
@@ -884,6 +896,7 @@ Status StoreDeliveries(PgStore::Conn& c, const JobRow& r, const v1::JobEvent& ev
                          .Int(d.create_ns)
                          .Int(d.next_attempt_ns));
     if (!in.ok()) return in.status();
+    if (d.state != v1::DELIVERY_STATE_PENDING) GANTRY_RETURN_IF_ERROR(TrimDeliveries(c, d.webhook_id));
   }
   return Status::Ok();
 }
@@ -1634,27 +1647,42 @@ StatusOr<std::vector<DeliveryRow>> PgStore::ListDeliveries(const std::string& we
   return out;
 }
 
-StatusOr<std::vector<DeliveryRow>> PgStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+StatusOr<std::vector<DeliveryRow>> PgStore::ClaimDeliveries(
+    int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
-  // One statement: the due rows no other replica is claiming (SKIP
-  // LOCKED), each counted an attempt and leased, on the database's clock.
-  const std::string now = kNowNs;
+  // The database's clock, read once (a constant the due index can use),
+  // then one statement: the due rows no other replica is claiming (SKIP
+  // LOCKED), each counted an attempt and leased.
+  auto clock = c->Exec("reading the clock", ("SELECT " + std::string(kNowNs)).c_str());
+  if (!clock.ok()) return clock.status();
+  const int64_t now = clock->Int(0, 0);
+  Params p;
+  p.Int(now).Int(lease_ns).Int(limit);
+  std::string skip;
+  for (size_t i = 0; i < skip_webhooks.size(); ++i) {
+    skip += (i == 0 ? " AND webhook_id NOT IN ($" : ", $") + std::to_string(i + 4);
+    p.Text(skip_webhooks[i]);
+  }
+  if (!skip.empty()) skip += ")";
   const std::string sql =
-      "UPDATE deliveries SET attempts = attempts + 1, last_attempt_ns = " + now +
-      ", lease_expires_ns = " + now + " + $1 WHERE seq IN (SELECT seq FROM deliveries"
-      " WHERE state = 1 AND next_attempt_ns <= " + now + " AND lease_expires_ns <= " + now +
-      " ORDER BY next_attempt_ns, seq LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " +
-      kDeliveryColumns +
+      "UPDATE deliveries SET attempts = attempts + 1, last_attempt_ns = $1,"
+      " lease_expires_ns = $1 + $2 WHERE seq IN (SELECT seq FROM deliveries"
+      " WHERE state = 1 AND next_attempt_ns <= $1 AND lease_expires_ns <= $1" + skip +
+      " AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = webhook_id)"
+      " ORDER BY next_attempt_ns, seq LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " +
+      std::string(kDeliveryColumns) +
       ", (SELECT url FROM webhooks w WHERE w.id = deliveries.webhook_id),"
-      " (SELECT secret FROM webhooks w WHERE w.id = deliveries.webhook_id)";
-  auto r = c->Exec("claiming deliveries", sql.c_str(), Params().Int(lease_ns).Int(limit));
+      " (SELECT secret FROM webhooks w WHERE w.id = deliveries.webhook_id),"
+      " (SELECT principal FROM webhooks w WHERE w.id = deliveries.webhook_id)";
+  auto r = c->Exec("claiming deliveries", sql.c_str(), p);
   if (!r.ok()) return r.status();
   std::vector<DeliveryRow> out;
   for (int i = 0; i < r->rows(); ++i) {
     DeliveryRow& d = out.emplace_back(ReadDelivery(*r, i));
     d.url = r->Str(i, 14);
     d.secret = r->Str(i, 15);
+    d.principal = r->Str(i, 16);
   }
   std::sort(out.begin(), out.end(), [](const DeliveryRow& a, const DeliveryRow& b) {
     return a.next_attempt_ns != b.next_attempt_ns ? a.next_attempt_ns < b.next_attempt_ns
@@ -1690,12 +1718,7 @@ Status PgStore::FinishDelivery(const DeliveryOutcome& o) {
                           .Int(o.seq));
     if (!up.ok()) return up.status();
     if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
-    auto trim = c->Exec("trimming the delivery log",
-                        "DELETE FROM deliveries WHERE webhook_id = $1 AND state <> 1 AND seq <="
-                        " (SELECT seq FROM deliveries WHERE webhook_id = $1 AND state <> 1"
-                        " ORDER BY seq DESC LIMIT 1 OFFSET $2)",
-                        Params().Text(webhook_id).Int(kKeepEndedDeliveries));
-    return trim.ok() ? Status::Ok() : trim.status();
+    return TrimDeliveries(c.conn(), webhook_id);
   });
 }
 

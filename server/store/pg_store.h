@@ -110,7 +110,8 @@ class PgStore final : public Store {
   Status DeleteWebhook(const std::string& id) override;
   StatusOr<std::vector<DeliveryRow>> ListDeliveries(const std::string& webhook_id,
                                                     int64_t before_seq, int limit) const override;
-  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) override;
+  StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
+      int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
   Status FinishDelivery(const DeliveryOutcome& outcome) override;
 
   static constexpr int kConnections = 6;

@@ -1202,6 +1202,11 @@ constexpr char kDeliveryColumns[] =
     "seq, webhook_id, key, type, job_id, event_seq, payload, state, attempts, last_status,"
     " last_error, create_ns, last_attempt_ns, next_attempt_ns";
 
+// The same, qualified (a query that joins webhooks).
+constexpr char kDeliveryColumnsOfD[] =
+    "d.seq, d.webhook_id, d.key, d.type, d.job_id, d.event_seq, d.payload, d.state, d.attempts,"
+    " d.last_status, d.last_error, d.create_ns, d.last_attempt_ns, d.next_attempt_ns";
+
 DeliveryRow ReadDelivery(Stmt& st) {
   DeliveryRow d;
   d.seq = st.ColInt(0);
@@ -1219,6 +1224,17 @@ DeliveryRow ReadDelivery(Stmt& st) {
   d.last_attempt_ns = st.ColInt(12);
   d.next_attempt_ns = st.ColInt(13);
   return d;
+}
+
+// Deletes the webhook's ended deliveries beyond the newest kKeepEndedDeliveries.
+Status TrimDeliveries(sqlite3* db, const std::string& webhook_id) {
+  Stmt trim(db,
+            "DELETE FROM deliveries WHERE webhook_id = ?1 AND state != 1 AND seq <="
+            " (SELECT seq FROM deliveries WHERE webhook_id = ?1 AND state != 1"
+            " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+  trim.Text(1, webhook_id).Int(2, kKeepEndedDeliveries);
+  if (trim.Step() != SQLITE_DONE) return SqlError(db, "trimming the delivery log");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -1256,6 +1272,7 @@ Status SqliteStore::StoreDeliveries(const JobRow& r, const v1::JobEvent& event) 
     st.Text(6, d.payload).Int(7, d.state).Text(8, d.last_error).Int(9, d.create_ns);
     st.Int(10, d.next_attempt_ns);
     if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing a webhook delivery");
+    if (d.state != v1::DELIVERY_STATE_PENDING) GANTRY_RETURN_IF_ERROR(TrimDeliveries(db_, d.webhook_id));
   }
   return Status::Ok();
 }
@@ -1336,24 +1353,32 @@ StatusOr<std::vector<DeliveryRow>> SqliteStore::ListDeliveries(const std::string
   return out;
 }
 
-StatusOr<std::vector<DeliveryRow>> SqliteStore::ClaimDeliveries(int64_t lease_ns, int limit) {
+StatusOr<std::vector<DeliveryRow>> SqliteStore::ClaimDeliveries(
+    int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) {
   MutexLock lock(&write_mu_);
   std::vector<DeliveryRow> out;
   const int64_t now = NowNs();
   Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
     out.clear();
-    Stmt st(db_, std::string("SELECT ") + kDeliveryColumns +
-                     ", (SELECT url FROM webhooks w WHERE w.id = d.webhook_id),"
-                     " (SELECT secret FROM webhooks w WHERE w.id = d.webhook_id)"
-                     " FROM deliveries d WHERE state = 1 AND next_attempt_ns <= ?1"
-                     " AND (lease_expires_ns <= ?1 OR last_attempt_ns < ?2)"
-                     " ORDER BY next_attempt_ns, seq LIMIT ?3");
+    std::string skip;
+    for (size_t i = 0; i < skip_webhooks.size(); ++i) {
+      skip += (i == 0 ? " AND d.webhook_id NOT IN (?" : ", ?") + std::to_string(i + 4);
+    }
+    if (!skip.empty()) skip += ")";
+    Stmt st(db_, std::string("SELECT ") + kDeliveryColumnsOfD +
+                     ", w.url, w.secret, w.principal FROM deliveries d"
+                     " JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 1"
+                     " AND d.next_attempt_ns <= ?1"
+                     " AND (d.lease_expires_ns <= ?1 OR d.last_attempt_ns < ?2)" + skip +
+                     " ORDER BY d.next_attempt_ns, d.seq LIMIT ?3");
     st.Int(1, now).Int(2, deliveries_dead_before_ns_).Int(3, limit);
+    for (size_t i = 0; i < skip_webhooks.size(); ++i) st.Text(static_cast<int>(i + 4), skip_webhooks[i]);
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
       DeliveryRow& d = out.emplace_back(ReadDelivery(st));
       d.url = st.ColText(14);
       d.secret = st.ColText(15);
+      d.principal = st.ColText(16);
     }
     if (rc != SQLITE_DONE) return SqlError(db_, "finding due deliveries");
     Stmt claim(db_,
@@ -1392,13 +1417,7 @@ Status SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
     up.Int(4, next.next_attempt_ns).Int(5, o.seq);
     if (up.Step() != SQLITE_DONE) return SqlError(db_, "recording a delivery");
     if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
-    Stmt trim(db_,
-              "DELETE FROM deliveries WHERE webhook_id = ?1 AND state != 1 AND seq <="
-              " (SELECT seq FROM deliveries WHERE webhook_id = ?1 AND state != 1"
-              " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
-    trim.Text(1, webhook_id).Int(2, kKeepEndedDeliveries);
-    if (trim.Step() != SQLITE_DONE) return SqlError(db_, "trimming the delivery log");
-    return Status::Ok();
+    return TrimDeliveries(db_, webhook_id);
   });
 }
 

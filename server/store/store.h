@@ -216,7 +216,7 @@ struct DeliveryRow {
   std::string last_error;
   int64_t create_ns = 0, last_attempt_ns = 0, next_attempt_ns = 0;  // the store's clock
   // ClaimDeliveries fills these from the webhook, for the POST.
-  std::string url, secret;
+  std::string url, secret, principal;
 };
 
 // What became of a claimed delivery (Store::FinishDelivery).
@@ -434,9 +434,13 @@ class Store {
   // webhook's url and secret. AppendEvent stores them (the outbox): for
   // each webhook whose events and filters match the event (job ended, a new
   // best epoch, an alarm), a PENDING delivery with payload, due at once,
-  // in the event's transaction; FAILED instead ("backlog full") when the
-  // webhook has kMaxPendingDeliveries pending.
-  virtual StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(int64_t lease_ns, int limit) = 0;
+  // in the event's transaction; FAILED instead ("backlog full", and the
+  // log trimmed as FinishDelivery does) when the webhook has
+  // kMaxPendingDeliveries pending. Deliveries of `skip_webhooks` are
+  // passed over (the caller's own in flight: one slow receiver holds one
+  // worker, not all).
+  virtual StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
+      int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) = 0;
   // Records an attempt's outcome, unless the delivery was claimed again
   // since (its attempts differ) or is gone (webhook deleted): OK and
   // nothing written then. Deletes the webhook's ended deliveries beyond the
@@ -469,7 +473,8 @@ Status TableNotFound(const std::string& id);
 Status TableInUse(const std::string& table_id, const std::string& job_id, v1::JobState state);
 Status JobTableNotFound(const std::string& table_id);
 // Whether `event` can cause a webhook delivery (a terminal state, an epoch
-// that became the best, an alarm): the stores read the webhooks only then.
+// that became the best, an epoch that raised an alarm): the stores read the
+// webhooks only then.
 bool MayNotifyWebhooks(const v1::JobEvent& event);
 // The deliveries that `event` of job `row` (its row after the event) causes
 // for `hooks`, PENDING and due at now_ns, with their payloads; seq unset.

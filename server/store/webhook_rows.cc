@@ -18,7 +18,14 @@ uint32_t EventKinds(const v1::JobEvent& event) {
       event.epoch().best_epoch() == event.epoch().epoch()) {
     kinds |= 1u << v1::WEBHOOK_EVENT_NEW_BEST;
   }
-  if (event.has_alarm()) kinds |= 1u << v1::WEBHOOK_EVENT_ALARM;
+  // An alarm goes with the epoch event that raised it (its alarms of that
+  // epoch), which is stored atomically; the alarm events that follow it
+  // are separate writes a crash can cut off.
+  if (event.has_epoch()) {
+    for (const v1::Alarm& a : event.epoch().alarms()) {
+      if (a.epoch() == event.epoch().epoch()) kinds |= 1u << v1::WEBHOOK_EVENT_ALARM;
+    }
+  }
   return kinds;
 }
 

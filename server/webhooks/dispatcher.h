@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,9 @@ struct DispatcherOptions {
   std::chrono::milliseconds give_up{24LL * 3600 * 1000};
   std::chrono::milliseconds idle_poll{500};         // how often an idle worker looks
   std::string user_agent = "gantryd";
+  // Send to loopback, private and link-local addresses too
+  // (--webhook-allow-private; webhooks.h IsPrivateAddress).
+  bool allow_private = false;
 };
 
 // How long after its attempt number `attempts` (1, 2, ...) a failed
@@ -51,16 +55,26 @@ struct PostResult {
   bool ok() const { return status >= 200 && status < 300; }
 };
 // POSTs `body` (application/json) with `headers` ("Name: value") to `url`
-// (http or https, certificates verified, no redirects followed). Gives up
-// after `timeout`, or soon after *stop becomes true.
+// (http or https, certificates verified, no redirects followed, no proxy).
+// Unless `allow_private`, refuses to connect to an address
+// IsPrivateAddress names (checked on the address the host resolved to, so
+// a name that points there is refused too). Gives up after `timeout`, or
+// soon after *stop becomes true. The answer's body is not kept.
 PostResult PostJson(const std::string& url, const std::string& body,
                     const std::vector<std::string>& headers, std::chrono::milliseconds timeout,
-                    const std::string& user_agent, const std::atomic<bool>* stop);
+                    const std::string& user_agent, bool allow_private,
+                    const std::atomic<bool>* stop);
 
 class WebhookDispatcher {
  public:
-  // `metrics` may be null.
-  WebhookDispatcher(Store* store, DispatcherOptions options, Metrics* metrics);
+  // Whether a webhook's principal may still send (a member or admin in the
+  // credentials file as it is now); null: every one may.
+  using MaySend = std::function<bool(const std::string& principal)>;
+
+  // `metrics` may be null. A delivery whose principal may no longer send
+  // ends FAILED without a POST.
+  WebhookDispatcher(Store* store, DispatcherOptions options, Metrics* metrics,
+                    MaySend may_send = nullptr);
   ~WebhookDispatcher();
   WebhookDispatcher(const WebhookDispatcher&) = delete;
   WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
@@ -74,13 +88,20 @@ class WebhookDispatcher {
   void Work();
   void Deliver(const DeliveryRow& d);
 
+  // Records an attempt's end; `gave_up`: it ends FAILED whatever its age.
+  void Finish(const DeliveryRow& d, const PostResult& posted, bool gave_up);
+
   Store* const store_;
   const DispatcherOptions options_;
   Metrics* const metrics_;
+  const MaySend may_send_;
   // Set by Stop(); read without the lock by a POST in flight (to abort it).
   std::atomic<bool> stop_{false};
   Mutex mu_;
   CondVar wake_;  // Stop() wakes the idle workers
+  // The webhooks of the POSTs in flight here: a worker claims none of
+  // theirs, so a slow receiver holds one worker, never all.
+  std::vector<std::string> in_flight_ GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
 };
 

@@ -1,9 +1,14 @@
 #include "server/webhooks/webhooks.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <set>
 
 #include "server/jobs/convert.h"
@@ -33,6 +38,47 @@ std::string RandomHex(size_t bytes) {
 
 Status Invalid(const std::string& what) { return Status::InvalidArgument("webhook." + what); }
 
+bool PrivateV4(uint32_t a) {  // host byte order
+  const unsigned b0 = a >> 24, b1 = (a >> 16) & 0xff;
+  return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) ||
+         (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
+         (b0 == 100 && (b1 & 0xc0) == 64) || b0 >= 224;
+}
+
+// The host of an http(s) URL's authority (no port, no brackets).
+std::string HostOf(const std::string& url, size_t rest) {
+  const size_t end = url.find_first_of("/?#", rest);
+  std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
+  if (!authority.empty() && authority[0] == '[') {
+    const size_t close = authority.find(']');
+    return close == std::string::npos ? authority : authority.substr(1, close - 1);
+  }
+  return authority.substr(0, authority.find(':'));
+}
+
+// OK, or why a webhook may not go to `host` (a literal address or a
+// localhost name; other names are checked when they resolve).
+Status CheckHost(const std::string& host) {
+  std::string lower = host;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  bool refused = lower == "localhost" ||
+                 (lower.size() > 10 && lower.compare(lower.size() - 10, 10, ".localhost") == 0);
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    refused = IsPrivateAddress(reinterpret_cast<const sockaddr*>(&v4));
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    refused = IsPrivateAddress(reinterpret_cast<const sockaddr*>(&v6));
+  }
+  if (!refused) return Status::Ok();
+  return Invalid("url: host '" + host.substr(0, 100) +
+                 "' is a loopback, private or link-local address; gantryd sends webhooks to public "
+                 "addresses only, unless started with --webhook-allow-private");
+}
+
 Status CheckUrl(const std::string& url) {
   if (url.empty()) return Invalid("url is required: where to POST, http://HOST... or https://HOST...");
   if (url.size() > kMaxWebhookUrlLength) {
@@ -44,13 +90,17 @@ Status CheckUrl(const std::string& url) {
       return Invalid("url '" + url.substr(0, 100) + "' holds a space or a control character");
     }
   }
+  std::string scheme = url.substr(0, 8);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   size_t rest = 0;
-  if (url.rfind("http://", 0) == 0) rest = 7;
-  else if (url.rfind("https://", 0) == 0) rest = 8;
+  if (scheme.rfind("http://", 0) == 0) rest = 7;
+  else if (scheme == "https://") rest = 8;
   else return Invalid("url '" + url.substr(0, 100) + "' must start with http:// or https://");
   const size_t host_end = url.find_first_of("/?#", rest);
-  const std::string host = url.substr(rest, host_end == std::string::npos ? std::string::npos : host_end - rest);
-  if (host.empty() || host.find('@') != std::string::npos) {
+  const std::string authority =
+      url.substr(rest, host_end == std::string::npos ? std::string::npos : host_end - rest);
+  if (HostOf(url, rest).empty() || authority.find('@') != std::string::npos) {
     return Invalid("url '" + url.substr(0, 100) + "' names no host (or holds credentials)");
   }
   return Status::Ok();
@@ -70,13 +120,33 @@ Status CheckSecret(const std::string& secret) {
 
 }  // namespace
 
+bool IsPrivateAddress(const struct sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    return PrivateV4(ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr));
+  }
+  if (addr->sa_family != AF_INET6) return true;
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
+  const uint8_t* b = a.s6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&a)) {
+    return PrivateV4((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15]);
+  }
+  return IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_UNSPECIFIED(&a) ||
+         (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  // link-local
+         (b[0] & 0xfe) == 0xfc ||                      // unique local
+         b[0] == 0xff;                                 // multicast
+}
+
 StatusOr<WebhookRow> NewWebhook(const v1::Webhook& request, const std::string& principal,
-                                int64_t now_ns) {
+                                int64_t now_ns, bool allow_private) {
   if (!request.id().empty() || !request.principal().empty() || request.has_create_time() ||
       request.pending() != 0) {
     return Invalid("id, principal, create_time and pending are set by the server; leave them empty");
   }
   GANTRY_RETURN_IF_ERROR(CheckUrl(request.url()));
+  if (!allow_private) {
+    const size_t rest = request.url()[4] == ':' ? 7 : 8;
+    GANTRY_RETURN_IF_ERROR(CheckHost(HostOf(request.url(), rest)));
+  }
   WebhookRow row;
   std::set<int> seen;
   for (int e : request.events()) {

@@ -1136,15 +1136,27 @@ TEST_P(StoreConformanceTest, AppendEventStoresTheDeliveriesOfMatchingWebhooks) {
   ASSERT_TRUE(store_->AppendEvent(ra, Event(2, v1::JOB_STATE_RUNNING)).ok());  // nothing
   ra.epochs_done = 1;
   ASSERT_TRUE(store_->AppendEvent(ra, BestEvent(3, 1, 1)).ok());  // a new best
-  v1::JobEvent alarm;
-  alarm.set_seq(4);
-  alarm.mutable_alarm()->set_kind("saturation");
-  alarm.mutable_alarm()->set_epoch(1);
-  ASSERT_TRUE(store_->AppendEvent(ra, alarm).ok());
+  // An epoch that raised an alarm (its alarms of that epoch; stored with
+  // the epoch, so a crash cannot separate them), not a new best.
+  v1::Alarm saturation;
+  saturation.set_kind("saturation");
+  saturation.set_epoch(2);
+  v1::JobEvent raised = BestEvent(4, 2, 1);
+  *raised.mutable_epoch()->add_alarms() = saturation;
   ra.epochs_done = 2;
-  ASSERT_TRUE(store_->AppendEvent(ra, BestEvent(5, 2, 1)).ok());  // not a new best
+  ASSERT_TRUE(store_->AppendEvent(ra, raised).ok());
+  // The alarm event that follows it, and a later epoch still listing the
+  // alarm, send nothing more.
+  v1::JobEvent alarm;
+  alarm.set_seq(5);
+  *alarm.mutable_alarm() = saturation;
+  ASSERT_TRUE(store_->AppendEvent(ra, alarm).ok());
+  v1::JobEvent later = BestEvent(6, 3, 1);
+  *later.mutable_epoch()->add_alarms() = saturation;
+  ra.epochs_done = 3;
+  ASSERT_TRUE(store_->AppendEvent(ra, later).ok());
   ra.state = v1::JOB_STATE_SUCCEEDED;
-  ASSERT_TRUE(store_->AppendEvent(ra, Event(6, v1::JOB_STATE_SUCCEEDED)).ok());
+  ASSERT_TRUE(store_->AppendEvent(ra, Event(7, v1::JOB_STATE_SUCCEEDED)).ok());
   JobRow rb = MustClaim();
   ASSERT_EQ(rb.id, "b");
   rb.state = v1::JOB_STATE_RUNNING;
@@ -1155,13 +1167,13 @@ TEST_P(StoreConformanceTest, AppendEventStoresTheDeliveriesOfMatchingWebhooks) {
 
   EXPECT_EQ(Keys(store_.get(), "wh-all"),
             (std::vector<std::string>{"wh-all/a/3/WEBHOOK_EVENT_NEW_BEST", "wh-all/a/4/WEBHOOK_EVENT_ALARM",
-                                      "wh-all/a/6/WEBHOOK_EVENT_JOB_ENDED", "wh-all/b/2/WEBHOOK_EVENT_NEW_BEST",
+                                      "wh-all/a/7/WEBHOOK_EVENT_JOB_ENDED", "wh-all/b/2/WEBHOOK_EVENT_NEW_BEST",
                                       "wh-all/b/3/WEBHOOK_EVENT_JOB_ENDED"}));
   EXPECT_EQ(Keys(store_.get(), "wh-label"),
-            (std::vector<std::string>{"wh-label/a/6/WEBHOOK_EVENT_JOB_ENDED"}));
+            (std::vector<std::string>{"wh-label/a/7/WEBHOOK_EVENT_JOB_ENDED"}));
   EXPECT_EQ(Keys(store_.get(), "wh-job"), (std::vector<std::string>{"wh-job/b/2/WEBHOOK_EVENT_NEW_BEST"}));
   EXPECT_EQ(Keys(store_.get(), "wh-owner"),
-            (std::vector<std::string>{"wh-owner/a/4/WEBHOOK_EVENT_ALARM", "wh-owner/a/6/WEBHOOK_EVENT_JOB_ENDED"}));
+            (std::vector<std::string>{"wh-owner/a/4/WEBHOOK_EVENT_ALARM", "wh-owner/a/7/WEBHOOK_EVENT_JOB_ENDED"}));
 
   auto rows = store_->ListDeliveries("wh-all", 0, 100);
   ASSERT_TRUE(rows.ok());
@@ -1221,7 +1233,7 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
     ASSERT_TRUE(store_->AppendEvent(r, Event(2, v1::JOB_STATE_CANCELLED)).ok());
   }
   // Oldest first; url and secret come with them.
-  auto first = store_->ClaimDeliveries(kMinute, 1);
+  auto first = store_->ClaimDeliveries(kMinute, 1, {});
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_EQ(first->size(), 1u);
   DeliveryRow a = (*first)[0];
@@ -1229,13 +1241,18 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   EXPECT_EQ(a.attempts, 1);
   EXPECT_EQ(a.url, "http://127.0.0.1:9/wh-1");
   EXPECT_EQ(a.secret, "secret-of-wh-1");
+  EXPECT_EQ(a.principal, "alice");
+  // The caller's busy webhooks are passed over.
+  auto skipped = store_->ClaimDeliveries(kMinute, 10, {"wh-1"});
+  ASSERT_TRUE(skipped.ok()) << skipped.status().ToString();
+  EXPECT_TRUE(skipped->empty());
   EXPECT_GT(a.last_attempt_ns, 0);
-  auto rest = store_->ClaimDeliveries(kMinute, 10);
+  auto rest = store_->ClaimDeliveries(kMinute, 10, {});
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->size(), 2u);  // not "a" again: its lease holds
   DeliveryRow b = (*rest)[0], c = (*rest)[1];
   EXPECT_EQ(b.job_id, "b");
-  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10)->empty());
+  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10, {})->empty());
 
   // A failure is retried after retry_after_ns; an outcome of an older
   // claim is ignored.
@@ -1247,7 +1264,7 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   failed.retry_after_ns = 0;
   failed.give_up_after_ns = 3600 * int64_t{1'000'000'000};
   ASSERT_TRUE(store_->FinishDelivery(failed).ok());
-  auto again = store_->ClaimDeliveries(kMinute, 10);
+  auto again = store_->ClaimDeliveries(kMinute, 10, {});
   ASSERT_TRUE(again.ok());
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].seq, a.seq);
@@ -1282,7 +1299,7 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   give_up.retry_after_ns = 0;
   give_up.give_up_after_ns = 0;
   ASSERT_TRUE(store_->FinishDelivery(give_up).ok());
-  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10)->empty());
+  EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10, {})->empty());
   rows = store_->ListDeliveries("wh-1", 0, 10);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 3u);
@@ -1300,11 +1317,11 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   JobRow d = MustClaim();
   d.state = v1::JOB_STATE_CANCELLED;
   ASSERT_TRUE(store_->AppendEvent(d, Event(2, v1::JOB_STATE_CANCELLED)).ok());
-  auto short_lease = store_->ClaimDeliveries(/*lease_ns=*/1, 10);
+  auto short_lease = store_->ClaimDeliveries(/*lease_ns=*/1, 10, {});
   ASSERT_TRUE(short_lease.ok());
   ASSERT_EQ(short_lease->size(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  auto retaken = store_->ClaimDeliveries(kMinute, 10);
+  auto retaken = store_->ClaimDeliveries(kMinute, 10, {});
   ASSERT_TRUE(retaken.ok());
   ASSERT_EQ(retaken->size(), 1u);
   EXPECT_EQ((*retaken)[0].seq, (*short_lease)[0].seq);
@@ -1312,7 +1329,7 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
 
   // An exclusive store's restart frees every claim made before it.
   ASSERT_TRUE(store_->ExpireAllLeases().ok());
-  auto after_restart = store_->ClaimDeliveries(kMinute, 10);
+  auto after_restart = store_->ClaimDeliveries(kMinute, 10, {});
   ASSERT_TRUE(after_restart.ok());
   EXPECT_EQ(after_restart->size(), store_->Shared() ? 0u : 1u);
 
@@ -1462,12 +1479,55 @@ TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
   return ::testing::AssertionSuccess();
 }
 
+// What migration 8 -> 9 added (webhooks): dropping it turns a new database
+// back into version 8.
+const std::string kUndoSchema9 = "DROP TABLE deliveries; DROP TABLE webhooks; ";
 // What migration 7 -> 8 added (priorities): dropping it turns a new
 // database back into version 7.
-const std::string kUndoSchema8 =
+const std::string kUndoSchema8 = kUndoSchema9 +
     "ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN queued_ns; ";
 const std::string kUndoSchema7 = kUndoSchema8 +
     "DROP TABLE audit; DROP INDEX jobs_created_by; ALTER TABLE jobs DROP COLUMN created_by; ";
+
+// A database of schema version 8 (before webhooks) is migrated: its jobs
+// stay, and a webhook stored then gets the deliveries of their events.
+TEST(SqliteStoreTest, MigratesSchema8ToWebhooks) {
+  const std::string dir = (fs::temp_directory_path() / ("gantry-mig8-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.name = "from v8";
+    r.create_ns = 1234;
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+  }
+  ASSERT_TRUE(RunSql(dir, kUndoSchema9 + "PRAGMA user_version = 8;"));
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  WebhookRow hook;
+  hook.id = "wh-after";
+  hook.principal = "alice";
+  hook.url = "https://hooks.example.test/";
+  hook.secret = "a-secret-of-16-chars";
+  hook.events = 1u << v1::WEBHOOK_EVENT_JOB_ENDED;
+  ASSERT_TRUE((*s)->PutWebhook(hook).ok());
+  auto claimed = (*s)->ClaimNext("o", -1, int64_t{60} * 1'000'000'000);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  JobRow row = **claimed;
+  row.state = v1::JOB_STATE_CANCELLED;
+  ASSERT_TRUE((*s)->AppendEvent(row, test::StateEvent(2, v1::JOB_STATE_CANCELLED)).ok());
+  auto log = (*s)->ListDeliveries("wh-after", 0, 10);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_EQ((*log)[0].key, "wh-after/old/2/WEBHOOK_EVENT_JOB_ENDED");
+  EXPECT_NE((*log)[0].payload.find("\"jobName\":\"from v8\""), std::string::npos) << (*log)[0].payload;
+  s->reset();
+  fs::remove_all(dir);
+}
 
 // A database of schema version 7 (before priorities) is migrated: its jobs
 // are NORMAL, queued since they were created.
