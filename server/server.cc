@@ -188,9 +188,10 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
       return who.has_value() && who->role != Role::kViewer;
     };
   }
+  // Started with the manager, once nothing can fail the start: a server
+  // that does not start sends nothing.
   s->webhooks_ = std::make_unique<WebhookDispatcher>(s->monitored_.get(), webhooks,
                                                      s->metrics_.get(), std::move(may_send));
-  s->webhooks_->Start();
   SessionsOptions sessions;
   sessions.lifetime_ns = options.session_lifetime_ns;
   sessions.binding = options.auth_token;
@@ -263,6 +264,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
                                " (address in use, or not a HOST:PORT this machine has)");
   }
   s->manager_->Start();
+  s->webhooks_->Start();
   s->shut_down_ = false;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   s->health_ = std::thread([raw = s.get()] { raw->HealthLoop(); });

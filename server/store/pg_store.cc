@@ -7,6 +7,7 @@
 #include <chrono>
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "server/util/clock.h"
 #include "server/util/sha256.h"
@@ -851,10 +852,8 @@ Status TrimDeliveries(PgStore::Conn& c, const std::string& webhook_id) {
 // transaction (times on the database's clock).
 Status StoreDeliveries(PgStore::Conn& c, const JobRow& r, const v1::JobEvent& event) {
   if (!MayNotifyWebhooks(event)) return Status::Ok();
-  // FOR SHARE: a DeleteWebhook waits for this transaction, so its delete of
-  // the webhook's deliveries sees the ones stored here.
-  auto hooks = c.Exec("reading webhooks", (std::string("SELECT ") + kWebhookColumns +
-                                           " FROM webhooks ORDER BY idx FOR SHARE").c_str());
+  auto hooks = c.Exec("reading webhooks",
+                      (std::string("SELECT ") + kWebhookColumns + " FROM webhooks ORDER BY idx").c_str());
   if (!hooks.ok()) return hooks.status();
   if (hooks->rows() == 0) return Status::Ok();
   std::vector<WebhookRow> rows;
@@ -874,7 +873,22 @@ Status StoreDeliveries(PgStore::Conn& c, const JobRow& r, const v1::JobEvent& ev
   if (!labels.ok()) return labels.status();
   row.labels.clear();
   for (int i = 0; i < labels->rows(); ++i) row.labels[labels->Str(i, 0)] = labels->Str(i, 1);
-  for (DeliveryRow& d : WebhookDeliveries(rows, row, event, now)) {
+  std::vector<DeliveryRow> deliveries = WebhookDeliveries(rows, row, event, now);
+  if (deliveries.empty()) return Status::Ok();
+  // The webhooks that get one, FOR SHARE: a DeleteWebhook waits for this
+  // transaction, so its delete of the webhook's deliveries sees the ones
+  // stored here; one deleted since it was read is left out.
+  std::string ids = "{";
+  for (const DeliveryRow& d : deliveries) ids += (ids.size() > 1 ? ",\"" : "\"") + d.webhook_id + "\"";
+  ids += "}";
+  auto live = c.Exec("locking webhooks",
+                     "SELECT id FROM webhooks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+                     Params().Text(ids));
+  if (!live.ok()) return live.status();
+  std::set<std::string> kept;
+  for (int i = 0; i < live->rows(); ++i) kept.insert(live->Str(i, 0));
+  for (DeliveryRow& d : deliveries) {
+    if (kept.count(d.webhook_id) == 0) continue;
     auto count = c.Exec("counting deliveries",
                         "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND state = 1",
                         Params().Text(d.webhook_id));
@@ -1669,7 +1683,7 @@ StatusOr<std::vector<DeliveryRow>> PgStore::ClaimDeliveries(
       "UPDATE deliveries SET attempts = attempts + 1, last_attempt_ns = $1,"
       " lease_expires_ns = $1 + $2 WHERE seq IN (SELECT seq FROM deliveries"
       " WHERE state = 1 AND next_attempt_ns <= $1 AND lease_expires_ns <= $1" + skip +
-      " AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = webhook_id)"
+      " AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id)"
       " ORDER BY next_attempt_ns, seq LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " +
       std::string(kDeliveryColumns) +
       ", (SELECT url FROM webhooks w WHERE w.id = deliveries.webhook_id),"

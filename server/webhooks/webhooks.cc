@@ -40,9 +40,11 @@ Status Invalid(const std::string& what) { return Status::InvalidArgument("webhoo
 
 bool PrivateV4(uint32_t a) {  // host byte order
   const unsigned b0 = a >> 24, b1 = (a >> 16) & 0xff;
+  const unsigned b2 = (a >> 8) & 0xff;
   return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) ||
          (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
-         (b0 == 100 && (b1 & 0xc0) == 64) || b0 >= 224;
+         (b0 == 100 && (b1 & 0xc0) == 64) || (b0 == 192 && b1 == 0 && b2 == 0) ||
+         (b0 == 198 && (b1 & 0xfe) == 18) || b0 >= 224;
 }
 
 // The host of an http(s) URL's authority (no port, no brackets).
@@ -58,7 +60,8 @@ std::string HostOf(const std::string& url, size_t rest) {
 
 // OK, or why a webhook may not go to `host` (a literal address or a
 // localhost name; other names are checked when they resolve).
-Status CheckHost(const std::string& host) {
+Status CheckHost(std::string host) {
+  if (!host.empty() && host.back() == '.') host.pop_back();  // "localhost." is localhost
   std::string lower = host;
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -66,7 +69,9 @@ Status CheckHost(const std::string& host) {
                  (lower.size() > 10 && lower.compare(lower.size() - 10, 10, ".localhost") == 0);
   sockaddr_in v4{};
   sockaddr_in6 v6{};
-  if (inet_pton(AF_INET, host.c_str(), &v4.sin_addr) == 1) {
+  // inet_aton also reads the forms a resolver takes for IPv4 (127.1,
+  // 0x7f.1, 2130706433, 0177.0.0.1); the POST's guard checks names too.
+  if (inet_aton(host.c_str(), &v4.sin_addr) != 0) {
     v4.sin_family = AF_INET;
     refused = IsPrivateAddress(reinterpret_cast<const sockaddr*>(&v4));
   } else if (inet_pton(AF_INET6, host.c_str(), &v6.sin6_addr) == 1) {
@@ -127,11 +132,19 @@ bool IsPrivateAddress(const struct sockaddr* addr) {
   if (addr->sa_family != AF_INET6) return true;
   const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
   const uint8_t* b = a.s6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(&a)) {
-    return PrivateV4((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15]);
-  }
-  return IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_UNSPECIFIED(&a) ||
-         (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  // link-local
+  const auto v4_at = [b](int i) {
+    return (uint32_t{b[i]} << 24) | (uint32_t{b[i + 1]} << 16) | (uint32_t{b[i + 2]} << 8) | b[i + 3];
+  };
+  static constexpr uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  // An IPv4 address inside: mapped (::ffff:0:0/96), compatible (::/96),
+  // NAT64 (64:ff9b::/96 and the local 64:ff9b:1::/48), 6to4 (2002::/16).
+  if (IN6_IS_ADDR_V4MAPPED(&a) || std::memcmp(b, kNat64, 12) == 0) return PrivateV4(v4_at(12));
+  if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1) return true;
+  if (b[0] == 0x20 && b[1] == 0x02) return PrivateV4(v4_at(2));
+  if (IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_UNSPECIFIED(&a)) return true;
+  if (std::all_of(b, b + 12, [](uint8_t x) { return x == 0; })) return PrivateV4(v4_at(12));
+  return (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  // link-local
+         (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) ||  // site-local (deprecated)
          (b[0] & 0xfe) == 0xfc ||                      // unique local
          b[0] == 0xff;                                 // multicast
 }

@@ -170,7 +170,7 @@ class DeliveryTest(unittest.TestCase):
 
             held = []
             for threshold in (30, 65):
-                deadline = time.time() + 120
+                deadline = time.time() + 90
                 while ended() < threshold:
                     self.assertLess(time.time(), deadline, "jobs did not end")
                     time.sleep(0.2)
@@ -178,7 +178,7 @@ class DeliveryTest(unittest.TestCase):
                 # deliveries are claimed, their outcome never recorded.
                 receiver.released.clear()
                 receiver.holding.set()
-                deadline = time.time() + 60
+                deadline = time.time() + 30
                 while True:
                     with receiver.lock:
                         if receiver.held:
@@ -192,7 +192,7 @@ class DeliveryTest(unittest.TestCase):
                     held += receiver.held
                     receiver.held.clear()
                 d.start()
-            deadline = time.time() + 120
+            deadline = time.time() + 90
             while ended() < JOBS:
                 self.assertLess(time.time(), deadline, "jobs did not end")
                 time.sleep(0.2)
@@ -218,7 +218,7 @@ class DeliveryTest(unittest.TestCase):
             self.assertEqual(sum(k.endswith("ALARM") for k in expected), 1, "the first job's saturation")
             self.assertTrue(held and set(held) <= set(expected), held)
 
-            deadline = time.time() + 120
+            deadline = time.time() + 90
             while True:
                 with receiver.lock:
                     missing = set(expected) - set(receiver.delivered)
@@ -265,7 +265,7 @@ class DeliveryTest(unittest.TestCase):
 
             # The delivery logs: nothing pending, every one DELIVERED, and
             # some took more than one attempt.
-            deadline = time.time() + 60
+            deadline = time.time() + 30
             while any(w.pending for w in stub.ListWebhooks(pb.ListWebhooksRequest()).webhooks):
                 self.assertLess(time.time(), deadline, "deliveries still pending")
                 time.sleep(0.1)

@@ -78,7 +78,10 @@ TEST(Webhooks, PrivateHostsAreRefusedUnlessAllowed) {
                           "http://169.254.169.254/latest/meta-data", "http://100.64.0.1/",
                           "http://0.0.0.0/", "http://224.0.0.1/", "http://[::1]/", "http://[::]/",
                           "http://[fe80::1]/", "http://[fd00::1]:8080/", "http://[::ffff:127.0.0.1]/",
-                          "http://localhost:8080/", "http://LOCALHOST/", "http://a.localhost/"}) {
+                          "http://localhost:8080/", "http://LOCALHOST/", "http://a.localhost/",
+                          "http://localhost./", "http://127.1/", "http://0x7f.1/", "http://2130706433/",
+                          "http://0177.0.0.1/", "http://[64:ff9b::a00:5]/", "http://[2002:a00:1::]/",
+                          "http://[::10.0.0.1]/", "http://[fec0::1]/", "http://198.18.0.1/"}) {
     auto row = NewWebhook(Request(url), "a", 1, /*allow_private=*/false);
     ASSERT_EQ(row.status().code(), StatusCode::kInvalidArgument) << url;
     EXPECT_NE(row.status().message().find("is a loopback, private or link-local address"),
@@ -87,7 +90,8 @@ TEST(Webhooks, PrivateHostsAreRefusedUnlessAllowed) {
     EXPECT_TRUE(NewWebhook(Request(url), "a", 1, /*allow_private=*/true).ok()) << url;
   }
   for (const char* url : {"http://8.8.8.8/", "http://172.32.0.1/", "http://100.128.0.1/",
-                          "http://[2001:db8::1]/", "https://hooks.example.com/", "http://192.169.0.1/"}) {
+                          "http://[2001:db8::1]/", "https://hooks.example.com/", "http://192.169.0.1/",
+                          "http://[64:ff9b::808:808]/", "http://[2002:808:808::]/"}) {
     EXPECT_TRUE(NewWebhook(Request(url), "a", 1, false).ok()) << url;
   }
 }
