@@ -36,29 +36,25 @@ int Audit(Connection& conn, const AuditArgs& args) {
   req.set_target(args.target);
   std::vector<std::vector<std::string>> rows = {
       {"SEQ", "AGE", "PRINCIPAL", "ROLE", "ACTION", "TARGET", "RESULT", "MESSAGE"}};
-  int left = args.limit;
-  while (left > 0) {
-    req.set_page_size(std::min(left, 1000));
-    v1::ListAuditResponse resp;
-    grpc::ClientContext ctx;
-    conn.Prepare(&ctx);
-    const grpc::Status s = conn.stub().ListAudit(&ctx, req, &resp);
-    if (!s.ok()) {
-      std::cout << std::flush;
-      return conn.Fail("audit", s);
-    }
-    for (const v1::AuditEntry& e : resp.entries()) {
-      if (JsonOut(conn)) {
-        std::cout << ToJson(e) << "\n";
-      } else {
-        rows.push_back({std::to_string(e.seq()), Age(e.time()), e.principal().empty() ? "-" : e.principal(),
-                        e.role(), e.action(), e.target().empty() ? "-" : e.target(),
-                        e.allowed() ? e.code() : "DENIED", e.message()});
-      }
-    }
-    left -= resp.entries_size();
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
+  const grpc::Status s = EachPage<v1::ListAuditRequest, v1::ListAuditResponse>(
+      conn, req, args.limit,
+      [&](grpc::ClientContext* ctx, const v1::ListAuditRequest& r, v1::ListAuditResponse* out) {
+        return conn.stub().ListAudit(ctx, r, out);
+      },
+      [](const v1::ListAuditResponse& page) -> const auto& { return page.entries(); },
+      [&](const v1::AuditEntry& e) {
+        if (JsonOut(conn)) {
+          std::cout << ToJson(e) << "\n";
+        } else {
+          rows.push_back({std::to_string(e.seq()), Age(e.time()),
+                          e.principal().empty() ? "-" : e.principal(), e.role(), e.action(),
+                          e.target().empty() ? "-" : e.target(), e.allowed() ? e.code() : "DENIED",
+                          e.message()});
+        }
+      });
+  if (!s.ok()) {
+    std::cout << std::flush;
+    return conn.Fail("audit", s);
   }
   if (!JsonOut(conn)) std::cout << Table(rows);
   std::cout << std::flush;

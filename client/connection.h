@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -61,5 +62,28 @@ class Connection {
 
 // Whether the command prints JSON (-o json).
 inline bool JsonOut(const Connection& conn) { return conn.options().output == "json"; }
+
+// Reads a list through its pages, newest first, until `limit` items or the
+// last page: `call(ctx, request, response)` is the RPC (a lambda over
+// conn.stub()), `items(response)` a page's repeated field, and `each` sees
+// every item. The first failed call's status (OK when none failed).
+template <typename Request, typename Response, typename Call, typename Items, typename Each>
+grpc::Status EachPage(Connection& conn, Request request, int limit, Call call, Items items,
+                      Each each) {
+  int left = limit;
+  while (left > 0) {
+    request.set_page_size(std::min(left, 1000));
+    Response response;
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    const grpc::Status s = call(&ctx, request, &response);
+    if (!s.ok()) return s;
+    for (const auto& item : items(response)) each(item);
+    left -= items(response).size();
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  return grpc::Status::OK;
+}
 
 }  // namespace gantry::cli

@@ -130,31 +130,25 @@ int ListDeliveries(Connection& conn, const WebhookArgs& args) {
   req.set_webhook_id(args.id);
   std::vector<std::vector<std::string>> rows = {
       {"SEQ", "AGE", "TYPE", "JOB", "EVENT", "STATE", "ATTEMPTS", "STATUS", "ERROR"}};
-  int left = args.limit;
-  while (left > 0) {
-    req.set_page_size(std::min(left, 1000));
-    v1::ListDeliveriesResponse resp;
-    grpc::ClientContext ctx;
-    conn.Prepare(&ctx);
-    const grpc::Status s = conn.stub().ListDeliveries(&ctx, req, &resp);
-    if (!s.ok()) {
-      std::cout << std::flush;
-      return conn.Fail("webhook deliveries", s);
-    }
-    for (const v1::WebhookDelivery& d : resp.deliveries()) {
-      if (JsonOut(conn)) {
-        std::cout << ToJson(d) << "\n";
-      } else {
-        rows.push_back({std::to_string(d.seq()), Age(d.create_time()), ShortEvent(d.type()), d.job_id(),
-                        std::to_string(d.event_seq()), ShortState(d.state()),
-                        std::to_string(d.attempts()),
-                        d.last_status() == 0 ? "-" : std::to_string(d.last_status()),
-                        d.last_error().empty() ? "-" : d.last_error()});
-      }
-    }
-    left -= resp.deliveries_size();
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
+  const grpc::Status s = EachPage<v1::ListDeliveriesRequest, v1::ListDeliveriesResponse>(
+      conn, req, args.limit,
+      [&](grpc::ClientContext* ctx, const v1::ListDeliveriesRequest& r,
+          v1::ListDeliveriesResponse* out) { return conn.stub().ListDeliveries(ctx, r, out); },
+      [](const v1::ListDeliveriesResponse& page) -> const auto& { return page.deliveries(); },
+      [&](const v1::WebhookDelivery& d) {
+        if (JsonOut(conn)) {
+          std::cout << ToJson(d) << "\n";
+        } else {
+          rows.push_back({std::to_string(d.seq()), Age(d.create_time()), ShortEvent(d.type()),
+                          d.job_id(), std::to_string(d.event_seq()), ShortState(d.state()),
+                          std::to_string(d.attempts()),
+                          d.last_status() == 0 ? "-" : std::to_string(d.last_status()),
+                          d.last_error().empty() ? "-" : d.last_error()});
+        }
+      });
+  if (!s.ok()) {
+    std::cout << std::flush;
+    return conn.Fail("webhook deliveries", s);
   }
   if (!JsonOut(conn)) std::cout << Table(rows);
   std::cout << std::flush;

@@ -10,8 +10,6 @@
 namespace gantry {
 namespace {
 
-constexpr int kDefaultPageSize = 100;
-
 Status NoWebhooks() { return Status::FailedPrecondition("this server keeps no webhooks"); }
 
 }  // namespace
@@ -48,7 +46,8 @@ StatusOr<WebhookRow> Calls::OwnWebhook(const Principal& who, const std::string& 
   auto row = store_->GetWebhook(id);
   if (row.status().code() == StatusCode::kNotFound) return WebhookNotFound(SafeText(id, 64));
   if (!row.ok()) return row.status();
-  if (who.role == Role::kAdmin || row->principal == who.name) return row;
+  // The rule of a job's delete (principals.h Allowed): its creator or an admin.
+  if (Allowed(who, Action::kDelete, row->principal)) return row;
   Status denied = Status::PermissionDenied(
       std::string(action) + ": " + RoleName(who.role) + " '" + who.name + "' may not act on webhook " +
       row->id + ", which belongs to '" + row->principal + "' (webhooks are their creator's)");
@@ -68,7 +67,7 @@ StatusOr<v1::DeleteWebhookResponse> Calls::DeleteWebhook(const Principal& who,
 
 StatusOr<v1::ListDeliveriesResponse> Calls::ListDeliveries(
     const Principal& who, const v1::ListDeliveriesRequest& request) const {
-  auto page = PageSize(request.page_size(), kMaxJobsPageSize, kDefaultPageSize);
+  auto page = PageSize(request.page_size(), kMaxJobsPageSize);
   if (!page.ok()) return page.status();
   auto before = PageBefore(request.page_token(), "ListDeliveries");
   if (!before.ok()) return before.status();

@@ -1,3 +1,4 @@
+#include "server/util/api_json.h"
 #include "server/api/http_api.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -22,14 +23,7 @@ using Response = HttpResponse;
 
 constexpr char kJson[] = "application/json";
 
-std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  // Cannot fail: gantry's messages have no Any field to resolve.
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
+std::string ToJson(const google::protobuf::Message& message) { return ApiJson(message); }
 
 // The request body (empty: the message's defaults) as `message`, or
 // INVALID_ARGUMENT with the JSON parser's message.

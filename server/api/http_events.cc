@@ -1,10 +1,9 @@
 #include "server/api/http_events.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <chrono>
 
 #include "server/jobs/event_cursor.h"
+#include "server/util/api_json.h"
 #include "server/api/status_map.h"
 
 namespace gantry {
@@ -59,12 +58,7 @@ HttpStream::Poll EventStreams::Stream::Next(std::string* out) {
       }
       return Poll::kEnd;
     }
-    std::string json;
-    google::protobuf::util::JsonPrintOptions options;
-    options.always_print_primitive_fields = true;
-    // Cannot fail: gantry's messages have no Any field to resolve.
-    (void)google::protobuf::util::MessageToJsonString(*event, &json, options);
-    *out += "id: " + std::to_string(event->seq()) + "\ndata: " + json + "\n\n";
+    *out += "id: " + std::to_string(event->seq()) + "\ndata: " + ApiJson(*event) + "\n\n";
     cursor->Advance();
   }
   return Poll::kMore;

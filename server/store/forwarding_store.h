@@ -122,7 +122,7 @@ class ForwardingStore : public Store {
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override {
     return inner_->ClaimDeliveries(lease_ns, limit, skip_webhooks);
   }
-  Status FinishDelivery(const DeliveryOutcome& outcome) override {
+  StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override {
     return inner_->FinishDelivery(outcome);
   }
 

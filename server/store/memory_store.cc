@@ -551,21 +551,23 @@ StatusOr<std::vector<DeliveryRow>> MemoryStore::ClaimDeliveries(
   return out;
 }
 
-Status MemoryStore::FinishDelivery(const DeliveryOutcome& o) {
+StatusOr<int> MemoryStore::FinishDelivery(const DeliveryOutcome& o) {
   MutexLock lock(&mu_);
   auto it = deliveries_.find(o.seq);
-  if (it == deliveries_.end()) return Status::Ok();  // its webhook was deleted
+  if (it == deliveries_.end()) return int{v1::DELIVERY_STATE_UNSPECIFIED};  // its webhook was deleted
   DeliveryRow& d = it->second.row;
-  if (d.attempts != o.attempts || d.state != v1::DELIVERY_STATE_PENDING) return Status::Ok();
+  if (d.attempts != o.attempts || d.state != v1::DELIVERY_STATE_PENDING) {
+    return int{v1::DELIVERY_STATE_UNSPECIFIED};  // claimed again since
+  }
   const DeliveryRow next = NextDeliveryState(o, d.create_ns, NowNs());
   d.state = next.state;
   d.last_status = next.last_status;
   d.last_error = next.last_error;
   d.next_attempt_ns = next.next_attempt_ns;
   it->second.lease_expires_ns = 0;
-  if (d.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
-  TrimDeliveries(std::string(d.webhook_id));
-  return Status::Ok();
+  const int state = d.state;
+  if (state != v1::DELIVERY_STATE_PENDING) TrimDeliveries(std::string(d.webhook_id));
+  return state;
 }
 
 }  // namespace gantry

@@ -62,7 +62,7 @@ class MemoryStore final : public Store {
                                                     int64_t before_seq, int limit) const override;
   StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
-  Status FinishDelivery(const DeliveryOutcome& outcome) override;
+  StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override;
 
  private:
   struct Job {

@@ -90,7 +90,7 @@ class MonitoredStore final : public ForwardingStore {
     if (!claimed.ok()) Note(claimed.status());
     return claimed;
   }
-  Status FinishDelivery(const DeliveryOutcome& outcome) override {
+  StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override {
     return Record(inner_->FinishDelivery(outcome));
   }
 

@@ -1705,10 +1705,12 @@ StatusOr<std::vector<DeliveryRow>> PgStore::ClaimDeliveries(
   return out;
 }
 
-Status PgStore::FinishDelivery(const DeliveryOutcome& o) {
+StatusOr<int> PgStore::FinishDelivery(const DeliveryOutcome& o) {
   Lease c(*this);
   GANTRY_RETURN_IF_ERROR(c.status());
-  return c->Transaction("recording a delivery", [&]() -> Status {
+  int state = v1::DELIVERY_STATE_UNSPECIFIED;
+  const Status s = c->Transaction("recording a delivery", [&]() -> Status {
+    state = v1::DELIVERY_STATE_UNSPECIFIED;
     auto cur = c->Exec("reading a delivery",
                        ("SELECT webhook_id, attempts, state, create_ns, " + std::string(kNowNs) +
                         " FROM deliveries WHERE seq = $1 FOR UPDATE")
@@ -1731,9 +1733,12 @@ Status PgStore::FinishDelivery(const DeliveryOutcome& o) {
                           .Int(next.next_attempt_ns)
                           .Int(o.seq));
     if (!up.ok()) return up.status();
+    state = next.state;
     if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
     return TrimDeliveries(c.conn(), webhook_id);
   });
+  if (!s.ok()) return s;
+  return state;
 }
 
 }  // namespace gantry

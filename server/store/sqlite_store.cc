@@ -1397,9 +1397,11 @@ StatusOr<std::vector<DeliveryRow>> SqliteStore::ClaimDeliveries(
   return out;
 }
 
-Status SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
+StatusOr<int> SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
   MutexLock lock(&write_mu_);
-  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+  int state = v1::DELIVERY_STATE_UNSPECIFIED;
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    state = v1::DELIVERY_STATE_UNSPECIFIED;
     Stmt st(db_, "SELECT webhook_id, attempts, state, create_ns FROM deliveries WHERE seq = ?");
     st.Int(1, o.seq);
     const int rc = st.Step();
@@ -1416,9 +1418,12 @@ Status SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
     up.Int(1, next.state).Int(2, next.last_status).Text(3, next.last_error);
     up.Int(4, next.next_attempt_ns).Int(5, o.seq);
     if (up.Step() != SQLITE_DONE) return SqlError(db_, "recording a delivery");
+    state = next.state;
     if (next.state == v1::DELIVERY_STATE_PENDING) return Status::Ok();
     return TrimDeliveries(db_, webhook_id);
   });
+  if (!s.ok()) return s;
+  return state;
 }
 
 }  // namespace gantry

@@ -95,7 +95,7 @@ class SqliteStore final : public Store {
                                                     int64_t before_seq, int limit) const override;
   StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
-  Status FinishDelivery(const DeliveryOutcome& outcome) override;
+  StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;

@@ -441,11 +441,13 @@ class Store {
   // worker, not all).
   virtual StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) = 0;
-  // Records an attempt's outcome, unless the delivery was claimed again
-  // since (its attempts differ) or is gone (webhook deleted): OK and
-  // nothing written then. Deletes the webhook's ended deliveries beyond the
+  // Records an attempt's outcome and returns the delivery's state after it
+  // (v1::DeliveryState: PENDING for a retry, DELIVERED, FAILED once given
+  // up), unless the delivery was claimed again since (its attempts differ)
+  // or is gone (webhook deleted): then nothing is written and it returns
+  // UNSPECIFIED (0). Deletes the webhook's ended deliveries beyond the
   // newest kKeepEndedDeliveries in the same transaction.
-  virtual Status FinishDelivery(const DeliveryOutcome& outcome) = 0;
+  virtual StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) = 0;
 };
 
 // Deletes every trainer checkpoint of job `job_id` under `lease` (an ended

@@ -1,9 +1,8 @@
 // The webhook outbox's shared part (store.h): which events cause
 // deliveries, to which webhooks, with what payload.
-#include <google/protobuf/util/json_util.h>
-
 #include "server/jobs/labels.h"
 #include "server/store/store.h"
+#include "server/util/api_json.h"
 
 namespace gantry {
 namespace {
@@ -58,13 +57,7 @@ std::string PayloadJson(const WebhookRow& hook, const JobRow& row, const v1::Job
   payload.set_epochs_done(row.epochs_done);
   *payload.mutable_event() = event;
   if (payload.event().has_epoch()) payload.mutable_event()->mutable_epoch()->clear_preview();
-  // The HTTP API's JSON (server/api/http_api.cc): lowerCamelCase names,
-  // every scalar printed.
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(payload, &json, options);
-  return json;
+  return ApiJson(payload);  // as the HTTP API writes its messages
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ void WebhookDispatcher::Deliver(const DeliveryRow& d) {
     PostResult refused;
     refused.error = "not sent: '" + d.principal +
                     "' may no longer send webhooks (not a member or admin in the credentials file)";
-    Finish(d, refused, /*gave_up=*/true);
+    Finish(d, refused, /*give_up=*/true);
     return;
   }
   const int64_t now_s =
@@ -197,10 +197,10 @@ void WebhookDispatcher::Deliver(const DeliveryRow& d) {
   const PostResult posted = PostJson(d.url, d.payload, headers, options_.timeout,
                                      options_.user_agent, options_.allow_private, &stop_);
   if (stop_ && !posted.ok()) return;  // abandoned: claimed again when its lease expires
-  Finish(d, posted, /*gave_up=*/false);
+  Finish(d, posted, /*give_up=*/false);
 }
 
-void WebhookDispatcher::Finish(const DeliveryRow& d, const PostResult& posted, bool gave_up) {
+void WebhookDispatcher::Finish(const DeliveryRow& d, const PostResult& posted, bool give_up) {
   DeliveryOutcome outcome;
   outcome.seq = d.seq;
   outcome.attempts = d.attempts;
@@ -210,14 +210,14 @@ void WebhookDispatcher::Finish(const DeliveryRow& d, const PostResult& posted, b
   outcome.retry_after_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(RetryDelay(d.attempts, options_)).count();
   outcome.give_up_after_ns =
-      gave_up ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(options_.give_up).count();
-  const Status recorded = store_->FinishDelivery(outcome);
+      give_up ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(options_.give_up).count();
+  const auto recorded = store_->FinishDelivery(outcome);
   if (!recorded.ok()) {
     spdlog::warn("webhooks: cannot record delivery {} ({}): {}", d.key,
-                 posted.ok() ? "delivered" : posted.error, recorded.ToString());
+                 posted.ok() ? "delivered" : posted.error, recorded.status().ToString());
   }
-  // Roughly (the store decides on its clock): whether this was the last try.
-  gave_up = gave_up || (!posted.ok() && d.last_attempt_ns - d.create_ns >= outcome.give_up_after_ns);
+  // What the store decided (on its clock): whether this was the last try.
+  const bool gave_up = recorded.ok() && *recorded == v1::DELIVERY_STATE_FAILED;
   if (posted.ok()) {
     spdlog::debug("webhooks: delivered {} to {}", d.key, SafeText(d.url, 200));
   } else {

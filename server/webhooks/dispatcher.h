@@ -88,8 +88,8 @@ class WebhookDispatcher {
   void Work();
   void Deliver(const DeliveryRow& d);
 
-  // Records an attempt's end; `gave_up`: it ends FAILED whatever its age.
-  void Finish(const DeliveryRow& d, const PostResult& posted, bool gave_up);
+  // Records an attempt's end; `give_up`: it ends FAILED whatever its age.
+  void Finish(const DeliveryRow& d, const PostResult& posted, bool give_up);
 
   Store* const store_;
   const DispatcherOptions options_;

@@ -47,17 +47,6 @@ bool PrivateV4(uint32_t a) {  // host byte order
          (b0 == 198 && (b1 & 0xfe) == 18) || b0 >= 224;
 }
 
-// The host of an http(s) URL's authority (no port, no brackets).
-std::string HostOf(const std::string& url, size_t rest) {
-  const size_t end = url.find_first_of("/?#", rest);
-  std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
-  if (!authority.empty() && authority[0] == '[') {
-    const size_t close = authority.find(']');
-    return close == std::string::npos ? authority : authority.substr(1, close - 1);
-  }
-  return authority.substr(0, authority.find(':'));
-}
-
 // OK, or why a webhook may not go to `host` (a literal address or a
 // localhost name; other names are checked when they resolve).
 Status CheckHost(std::string host) {
@@ -84,7 +73,8 @@ Status CheckHost(std::string host) {
                  "addresses only, unless started with --webhook-allow-private");
 }
 
-Status CheckUrl(const std::string& url) {
+// The URL's host (no port, no brackets), or why the URL is refused.
+StatusOr<std::string> CheckUrl(const std::string& url) {
   if (url.empty()) return Invalid("url is required: where to POST, http://HOST... or https://HOST...");
   if (url.size() > kMaxWebhookUrlLength) {
     return Invalid("url is " + std::to_string(url.size()) + " characters; at most " +
@@ -105,10 +95,15 @@ Status CheckUrl(const std::string& url) {
   const size_t host_end = url.find_first_of("/?#", rest);
   const std::string authority =
       url.substr(rest, host_end == std::string::npos ? std::string::npos : host_end - rest);
-  if (HostOf(url, rest).empty() || authority.find('@') != std::string::npos) {
+  std::string host = authority.substr(0, authority.find(':'));
+  if (!authority.empty() && authority[0] == '[') {
+    const size_t close = authority.find(']');
+    host = close == std::string::npos ? authority : authority.substr(1, close - 1);
+  }
+  if (host.empty() || authority.find('@') != std::string::npos) {
     return Invalid("url '" + url.substr(0, 100) + "' names no host (or holds credentials)");
   }
-  return Status::Ok();
+  return host;
 }
 
 Status CheckSecret(const std::string& secret) {
@@ -155,11 +150,9 @@ StatusOr<WebhookRow> NewWebhook(const v1::Webhook& request, const std::string& p
       request.pending() != 0) {
     return Invalid("id, principal, create_time and pending are set by the server; leave them empty");
   }
-  GANTRY_RETURN_IF_ERROR(CheckUrl(request.url()));
-  if (!allow_private) {
-    const size_t rest = request.url()[4] == ':' ? 7 : 8;
-    GANTRY_RETURN_IF_ERROR(CheckHost(HostOf(request.url(), rest)));
-  }
+  auto host = CheckUrl(request.url());
+  if (!host.ok()) return host.status();
+  if (!allow_private) GANTRY_RETURN_IF_ERROR(CheckHost(*host));
   WebhookRow row;
   std::set<int> seen;
   for (int e : request.events()) {

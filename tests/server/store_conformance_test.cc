@@ -1263,7 +1263,9 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   failed.error = "HTTP 503: busy";
   failed.retry_after_ns = 0;
   failed.give_up_after_ns = 3600 * int64_t{1'000'000'000};
-  ASSERT_TRUE(store_->FinishDelivery(failed).ok());
+  auto state = store_->FinishDelivery(failed);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(*state, v1::DELIVERY_STATE_PENDING);
   auto again = store_->ClaimDeliveries(kMinute, 10, {});
   ASSERT_TRUE(again.ok());
   ASSERT_EQ(again->size(), 1u);
@@ -1274,7 +1276,9 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   DeliveryOutcome stale = failed;  // attempt 1's answer, late
   stale.delivered = true;
   stale.status = 200;
-  ASSERT_TRUE(store_->FinishDelivery(stale).ok());
+  state = store_->FinishDelivery(stale);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, v1::DELIVERY_STATE_UNSPECIFIED);  // fenced: nothing written
   auto rows = store_->ListDeliveries("wh-1", 0, 10);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 3u);
@@ -1291,14 +1295,18 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   ok.attempts = b.attempts;
   ok.delivered = true;
   ok.status = 204;
-  ASSERT_TRUE(store_->FinishDelivery(ok).ok());
+  state = store_->FinishDelivery(ok);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, v1::DELIVERY_STATE_DELIVERED);
   DeliveryOutcome give_up;
   give_up.seq = c.seq;
   give_up.attempts = c.attempts;
   give_up.error = "Connection refused";
   give_up.retry_after_ns = 0;
   give_up.give_up_after_ns = 0;
-  ASSERT_TRUE(store_->FinishDelivery(give_up).ok());
+  state = store_->FinishDelivery(give_up);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, v1::DELIVERY_STATE_FAILED);
   EXPECT_TRUE(store_->ClaimDeliveries(kMinute, 10, {})->empty());
   rows = store_->ListDeliveries("wh-1", 0, 10);
   ASSERT_TRUE(rows.ok());
@@ -1337,7 +1345,9 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   ASSERT_TRUE(store_->DeleteWebhook("wh-1").ok());
   ok.seq = (*retaken)[0].seq;
   ok.attempts = 2;
-  EXPECT_TRUE(store_->FinishDelivery(ok).ok());
+  state = store_->FinishDelivery(ok);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, v1::DELIVERY_STATE_UNSPECIFIED);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -152,26 +152,22 @@ class Client:
                                  owner=owner or "")
         if state is not None:
             req.state = state_value(state)
-        return self._pages(req)  # the arguments are checked now, the pages read as iterated
+        # The arguments are checked now, the pages read as iterated.
+        return (Job(self, j) for j in self._pages("ListJobs", req, "jobs"))
 
-    def _pages(self, req: "pb.ListJobsRequest") -> Iterator[Job]:
+    def _pages(self, method: str, req, field: str) -> Iterator[Any]:
+        """The items (`field` of each page) of a paged list call, through all
+        pages, read as iterated."""
         while True:
-            page = self._call("ListJobs", req)
-            for j in page.jobs:
-                yield Job(self, j)
+            page = self._call(method, req)
+            yield from getattr(page, field)
             if not page.next_page_token:
                 return
             req.page_token = page.next_page_token
 
     def tables(self) -> List[Table]:
         """Every uploaded table, through all pages."""
-        out, req = [], pb.ListTablesRequest(page_size=100)
-        while True:
-            page = self._call("ListTables", req)
-            out.extend(_table(t) for t in page.tables)
-            if not page.next_page_token:
-                return out
-            req.page_token = page.next_page_token
+        return [_table(t) for t in self._pages("ListTables", pb.ListTablesRequest(page_size=100), "tables")]
 
     def upload_table(self, path: Union[str, os.PathLike], name: Optional[str] = None,
                      delimiter: str = "") -> Table:
@@ -223,15 +219,7 @@ class Client:
         own; ``principal`` and ``target`` (a job or table id) filter it."""
         req = pb.ListAuditRequest(page_size=page_size, principal=principal or "",
                                   target=target or "")
-
-        def pages():
-            while True:
-                page = self._call("ListAudit", req)
-                yield from page.entries
-                if not page.next_page_token:
-                    return
-                req.page_token = page.next_page_token
-        return pages()
+        return self._pages("ListAudit", req, "entries")
 
     # --- webhooks (server/webhooks/README.md) ---
 
@@ -268,12 +256,4 @@ class Client:
     def deliveries(self, webhook_id: str, page_size: int = 100) -> Iterator["pb.WebhookDelivery"]:
         """The webhook's delivery log, newest first, through all pages."""
         req = pb.ListDeliveriesRequest(webhook_id=webhook_id, page_size=page_size)
-
-        def pages():
-            while True:
-                page = self._call("ListDeliveries", req)
-                yield from page.deliveries
-                if not page.next_page_token:
-                    return
-                req.page_token = page.next_page_token
-        return pages()
+        return self._pages("ListDeliveries", req, "deliveries")
