@@ -20,6 +20,7 @@
 #include "client/exit_codes.h"
 #include "client/report.h"
 #include "client/spec_flags.h"
+#include "client/studies.h"
 #include "client/sweep.h"
 #include "core/api_limits.h"
 
@@ -231,6 +232,95 @@ int main(int argc, char** argv) {
   auto* webhook_deliveries = webhook_cmd->add_subcommand("deliveries", "a webhook's delivery log, newest first");
   webhook_deliveries->add_option("id", webhook.id, "the webhook's id (wh-...)")->required();
   webhook_deliveries->add_option("--limit", webhook.limit, "at most this many deliveries (default 50)");
+
+  // gantry study: a search that gantryd runs (server/studies/).
+  gantry::cli::StudyArgs study;
+  gantry::cli::SpecFlags study_flags(gantry::cli::SpecFlags::Mode::kStudy);
+  std::vector<std::string> study_labels;
+  std::string study_seed;
+  auto* study_cmd = app.add_subcommand(
+      "study", "hyper-parameter searches that gantryd runs (grid, random, asha, hyperband, pbt) over "
+               "trial jobs labelled study=ID");
+  study_cmd->require_subcommand(1);
+  auto* study_create = study_cmd->add_subcommand(
+      "create", "start a study: the spec flags of submit are its base (--job-seed is the job spec's "
+                "seed), --param its search space; prints its id");
+  study_flags.Add(study_create);
+  study_create->add_option("--algorithm", *study.spec.mutable_algorithm(), "grid (the default), random, asha, hyperband or pbt")
+      ->check(CLI::IsMember({"grid", "random", "asha", "hyperband", "pbt"}));
+  study_create
+      ->add_option("--param", study.params,
+                   "a searched parameter NAME=KIND:ARGS (repeatable): learning_rate=log_uniform:1e-4:1e-2, "
+                   "dropout=uniform:0:0.5, batch_size=int:16:128, loss=choice:bce|hinge, "
+                   "generator_hidden=choice:16,32|64,64")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  study_create->add_option("--objective", *study.spec.mutable_objective(),
+                           "the metric the study optimises (default: the base's --select-by)");
+  study_create->add_option("--direction", *study.spec.mutable_direction(), "min or max (default: the objective's own)")
+      ->check(CLI::IsMember({"min", "max"}));
+  const auto whole = [](int64_t lo, const std::string& range) {
+    return IntInRange(lo, INT64_MAX, range);
+  };
+  int64_t study_max_trials = 0, study_max_epochs = 0, study_concurrency = 0, study_min_epochs = 0,
+          study_reduction = 0, study_population = 0, study_interval = 0;
+  double study_truncation = 0, study_resample = 0;
+  study_create->add_option("--max-trials", study_max_trials, "configurations tried, 1..1000 (grid: its size; else 16)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--max-epochs", study_max_epochs, "epochs trained over all trials (0: no limit, the default)")
+      ->check(whole(0, "at least 0"));
+  study_create->add_option("--concurrency", study_concurrency, "trial jobs at once, 1..64 (2)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--seed", study_seed, "the study's seed: the same seed, the same study (0)")
+      ->type_name("UINT");
+  study_create->add_option("--min-epochs", study_min_epochs, "asha, hyperband: the first rung's epochs (epochs / 27)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--reduction-factor", study_reduction, "asha, hyperband: eta, 2..10 (3)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--population", study_population, "pbt: the population, 2..64 (8)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--perturb-interval", study_interval, "pbt: epochs between exploits (epochs / 10)")
+      ->check(whole(1, "at least 1"));
+  study_create->add_option("--truncation", study_truncation, "pbt: the share of the population that copies the best, (0, 0.5] (0.25)")
+      ->check(InRange(0, 0.5, true, "more than 0, at most 0.5"));
+  study_create->add_option("--resample-probability", study_resample,
+                           "pbt: how often a copied parameter is drawn again rather than perturbed, (0, 1] (0.25)")
+      ->check(InRange(0, 1, true, "more than 0, at most 1 (0 reads as unset: the default 0.25)"));
+  study_create->add_option("--name", study.name, "display name");
+  study_create->add_option("--label", study_labels, "label key=value for the study and its trials (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  study_create->add_flag("--watch,-w", study.watch, "follow the study until it ends (as study watch)");
+  auto* study_list = study_cmd->add_subcommand("list", "list studies, newest first");
+  study_list->add_option("--owner", study.owner, "only the studies this principal created");
+  auto* study_get = study_cmd->add_subcommand("get", "show a study and its trials");
+  study_get->add_option("id", study.id, "study id (st-...)")->required();
+  auto* study_watch = study_cmd->add_subcommand(
+      "watch", "follow a study until it ends: exit 0 SUCCEEDED, 5 FAILED, 6 CANCELLED");
+  study_watch->add_option("id", study.id, "study id (st-...)")->required();
+  for (CLI::App* cmd : {study_create, study_watch}) {
+    cmd->add_option("--reconnect-timeout", study.reconnect_seconds,
+                    "seconds to keep reconnecting after the connection is lost; then exit 3")
+        ->capture_default_str()
+        ->check(InRange(0, 1e9, false, "0..1000000000 seconds"));
+  }
+  auto* study_cancel = study_cmd->add_subcommand("cancel", "end a running study CANCELLED and cancel its trials");
+  study_cancel->add_option("id", study.id, "study id (st-...)")->required();
+  auto* study_delete = study_cmd->add_subcommand("delete", "delete an ended study and all its trials' jobs");
+  study_delete->add_option("id", study.id, "study id (st-...)")->required();
+  auto* study_replay = study_cmd->add_subcommand(
+      "replay", "one job that retraces a trial's whole history (its parameter changes, its parents) "
+                "and ends bit-identical to it; prints the job id");
+  study_replay->add_option("id", study.id, "study id (st-...)")->required();
+  study_replay->add_option("--trial", study.trial, "the trial's number (default: the study's best)")
+      ->check(whole(1, "at least 1"));
+  study_replay->add_option("--name", study.job_name, "the job's name (default: replay of ID trial N)");
+  study_replay->add_flag("--watch,-w", study.watch, "follow the job until it ends (as watch)");
+  auto* study_leaderboard = study_cmd->add_subcommand(
+      "leaderboard", "a study's trials ranked by objective, with their parameters and latest metrics");
+  study_leaderboard->add_option("id", study.id, "study id (st-...)")->required();
+  study_leaderboard->add_option("--pareto", study.pareto,
+                                "METRIC_A,METRIC_B: only the trials on the two metrics' Pareto front, by METRIC_A");
 
   std::string dashboard_url;
   bool dashboard_open = false;
@@ -447,6 +537,41 @@ int main(int argc, char** argv) {
   if (health_cmd->parsed()) return gantry::cli::Health(conn);
   if (whoami_cmd->parsed()) return gantry::cli::WhoAmI(conn);
   if (audit_cmd->parsed()) return gantry::cli::Audit(conn, audit);
+  if (study_create->parsed()) {
+    if (!study_flags.Build("study create", &study.base)) return kExitUsage;
+    if (!ParseLabels("study create", study_labels, &study.labels)) return kExitUsage;
+    if (!study_seed.empty()) {
+      uint64_t v = 0;
+      std::string error;
+      if (!gantry::cli::ParseUint64(study_seed, &v, &error)) {
+        std::cerr << "gantry: study create: --seed: " << error << "\n";
+        return kExitUsage;
+      }
+      study.spec.set_seed(v);
+    }
+    study.spec.set_max_trials(study_max_trials);
+    study.spec.set_max_epochs(study_max_epochs);
+    study.spec.set_concurrency(study_concurrency);
+    study.spec.set_min_epochs(study_min_epochs);
+    study.spec.set_reduction_factor(study_reduction);
+    study.spec.set_population(study_population);
+    study.spec.set_perturb_interval(study_interval);
+    study.spec.set_truncation(study_truncation);
+    study.spec.set_resample_probability(study_resample);
+    if (!study_flags.table_file().empty()) {  // uploaded once: every trial uses it
+      std::string table_id;
+      if (int rc = gantry::cli::PushTable(conn, "study create", study_flags.table_file(), &table_id); rc != 0) return rc;
+      study.base.mutable_dataset()->mutable_table()->set_table_id(table_id);
+    }
+    return gantry::cli::CreateStudy(conn, study);
+  }
+  if (study_list->parsed()) return gantry::cli::ListStudies(conn, study);
+  if (study_get->parsed()) return gantry::cli::GetStudy(conn, study);
+  if (study_watch->parsed()) return gantry::cli::WatchStudy(conn, study);
+  if (study_cancel->parsed()) return gantry::cli::CancelStudy(conn, study);
+  if (study_delete->parsed()) return gantry::cli::DeleteStudy(conn, study);
+  if (study_replay->parsed()) return gantry::cli::ReplayTrial(conn, study);
+  if (study_leaderboard->parsed()) return gantry::cli::StudyLeaderboard(conn, study);
   if (webhook_create->parsed()) return gantry::cli::CreateWebhook(conn, webhook);
   if (webhook_list->parsed()) return gantry::cli::ListWebhooks(conn);
   if (webhook_delete->parsed()) return gantry::cli::DeleteWebhook(conn, webhook);

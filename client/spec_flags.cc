@@ -233,8 +233,22 @@ const std::vector<FlagDef>& Flags() {
   return flags;
 }
 
-std::string LongName(const FlagDef& def) {
-  const std::string names = def.names;
+// The flag's CLI11 names and help in `mode`: `gantry study create` has a
+// --seed of its own (the study's), so there the job spec's is --job-seed.
+std::string NamesIn(const FlagDef& def, SpecFlags::Mode mode) {
+  if (mode == SpecFlags::Mode::kStudy && def.key == std::string("seed")) return "--job-seed";
+  return def.names;
+}
+
+std::string HelpIn(const FlagDef& def, SpecFlags::Mode mode) {
+  if (mode == SpecFlags::Mode::kStudy && def.key == std::string("seed")) {
+    return "the trials' random seed, every trial's the same (111); --seed is the study's";
+  }
+  return def.help != nullptr ? def.help : DatasetHelp();
+}
+
+std::string LongName(const FlagDef& def, SpecFlags::Mode mode = SpecFlags::Mode::kSubmit) {
+  const std::string names = NamesIn(def, mode);
   return names.substr(0, names.find(','));
 }
 
@@ -398,8 +412,7 @@ void SpecFlags::Add(CLI::App* cmd) {
   opts_.assign(flags.size(), nullptr);
   for (size_t i = 0; i < flags.size(); ++i) {
     const FlagDef& def = flags[i];
-    const std::string help = def.help != nullptr ? def.help : DatasetHelp();
-    CLI::Option* opt = cmd->add_option(def.names, texts_[i], help);
+    CLI::Option* opt = cmd->add_option(NamesIn(def, mode_), texts_[i], HelpIn(def, mode_));
     switch (def.kind) {
       case Kind::kInt:
         opt->type_name(mode_ == Mode::kSweep ? "INT,...|A..B" : "INT");
@@ -502,7 +515,7 @@ bool SpecFlags::Build(const std::string& command, v1::JobSpec* spec) const {
     SpecValue value;
     std::string error;
     if (!ParseValue(flags[i], texts_[i], &value, &error)) {
-      std::cerr << "gantry: " << command << ": " << LongName(flags[i]) << ": " << error << "\n";
+      std::cerr << "gantry: " << command << ": " << LongName(flags[i], mode_) << ": " << error << "\n";
       return false;
     }
     // --dataset after --data names the kind: as before, --data wins (and --table).

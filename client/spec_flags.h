@@ -45,7 +45,9 @@ inline constexpr uint64_t kMaxRangeValues = 256;
 
 class SpecFlags {
  public:
-  enum class Mode { kSubmit, kSweep };
+  // kStudy: as kSubmit (one value per flag: a study's base spec), but the
+  // job spec's seed is --job-seed, --seed being the study's own.
+  enum class Mode { kSubmit, kSweep, kStudy };
   explicit SpecFlags(Mode mode) : mode_(mode) {}
   SpecFlags(const SpecFlags&) = delete;
   SpecFlags& operator=(const SpecFlags&) = delete;
@@ -59,7 +61,7 @@ class SpecFlags {
   // dataset.table.table_id once the upload answered. "" when not given.
   const std::string& table_file() const { return table_file_; }
 
-  // submit: the spec from -f, --data and the flags. On error prints
+  // submit and study: the spec from -f, --data and the flags. On error prints
   // "gantry: <command>: ..." and returns false.
   bool Build(const std::string& command, v1::JobSpec* spec) const;
   // sweep: the base spec (-f and --data) and one axis per spec flag given,

@@ -1,4 +1,5 @@
 #include "core/spec.h"
+#include "core/spec_params.h"
 
 #include <algorithm>
 #include <cmath>
@@ -447,7 +448,7 @@ Status Validate(const JobSpec& s) {
                                    LossName(s.loss) + ", n_critic " + std::to_string(NCritic(s)) +
                                    (s.spectral_norm ? ", spectral_norm" : ""));
   }
-  return Status::Ok();
+  return ValidateStart(s);
 }
 
 }  // namespace gantry

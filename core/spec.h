@@ -158,6 +158,19 @@ struct JobSpec {
   // The privacy constraint: the best epoch and early stopping consider only
   // evaluated epochs whose dcr_share is at most this; 0 = off, else (0, 1].
   double max_dcr_share = 0;
+
+  // Where training starts and how it changes, for the server (the Trainer
+  // ignores these; core/spec_params.h applies them): another job's kept
+  // checkpoint of epoch init_epoch (1..epochs-1), keeping the last epoch's
+  // checkpoint when the job succeeds, and hyper-parameter changes by epoch.
+  std::string init_job_id;  // empty: from scratch
+  int64_t init_epoch = 0;
+  bool keep_checkpoint = false;
+  struct Change {
+    int64_t after_epoch = 0;                     // 1..epochs-1, ascending
+    std::map<std::string, std::string> params;   // mutable parameters (IsMutableParam)
+  };
+  std::vector<Change> schedule;
 };
 
 // A spec for a table job with CTGAN's defaults: latent_dim 128, generator

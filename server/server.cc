@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <unistd.h>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -19,6 +21,13 @@
 
 namespace gantry {
 namespace {
+
+// This process as a studies' lease holder ("HOST:PID", as for jobs).
+std::string StudyHolder() {
+  char host[256] = {0};
+  (void)gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
 
 // Threads that take the WatchJob streams' steps their notifiers post.
 constexpr int kFollowerThreads = 2;
@@ -171,7 +180,23 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   auto manager = JobManager::Create(manager_options, s->monitored_.get(), s->metrics_.get());
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
+  StudyOptions study_options;
+  study_options.holder = StudyHolder();
+  study_options.lease_ms = options.manager.lease_ms;
+  if (principals) {
+    // Trials are created with their study's owner's quota, as it is now.
+    study_options.quota_of = [principals](const std::string& name) -> std::optional<Quota> {
+      const std::shared_ptr<const Principals> known = principals();
+      const std::optional<Principal> who = known ? known->FindName(name) : std::nullopt;
+      if (!who || who->role == Role::kViewer) return std::nullopt;
+      return who->quota;
+    };
+  }
+  s->studies_ = std::make_unique<StudyManager>(std::move(study_options), s->monitored_.get(),
+                                               s->manager_.get());
   s->calls_ = std::make_unique<Calls>(s->manager_.get(), principals, s->metrics_.get());
+  s->calls_->set_studies(s->studies_.get());
+  s->manager_->set_on_run_end([studies = s->studies_.get()] { studies->Poke(); });
   s->calls_->set_store(s->monitored_.get());
   // After JobManager::Create: an exclusive store has expired the previous
   // holder's leases, deliveries' included.
@@ -264,6 +289,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
                                " (address in use, or not a HOST:PORT this machine has)");
   }
   s->manager_->Start();
+  s->studies_->Start();
   s->webhooks_->Start();
   s->shut_down_ = false;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
@@ -332,6 +358,7 @@ void GantryServer::Shutdown(std::chrono::milliseconds grace) {
   spdlog::info("shutting down: health NOT_SERVING");
   server_->GetHealthCheckService()->SetServingStatus(false);
   webhooks_->Stop();  // a POST in flight is sent again by the next holder
+  studies_->Stop();   // its decisions are taken again by the next holder
   manager_->Drain();  // interrupts every event log: watch and SSE streams end
   if (http_) http_->Shutdown();
   if (metrics_http_) metrics_http_->Shutdown();

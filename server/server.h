@@ -28,6 +28,7 @@
 #include "server/store/store.h"
 #include "server/api/work_pool.h"
 #include "server/util/mutex.h"
+#include "server/studies/study_manager.h"
 #include "server/webhooks/dispatcher.h"
 
 namespace gantry {
@@ -128,6 +129,7 @@ class GantryServer {
   std::unique_ptr<MonitoredStore> monitored_;  // store_, watched for health
   std::unique_ptr<WebhookDispatcher> webhooks_;  // over monitored_
   std::unique_ptr<JobManager> manager_;
+  std::unique_ptr<StudyManager> studies_;  // over manager_ and monitored_
   std::unique_ptr<Tables> tables_;
   std::unique_ptr<Sessions> sessions_;  // over monitored_
   std::unique_ptr<LoginThrottle> login_throttle_;

@@ -36,6 +36,7 @@
 #include "server/api/sessions.h"
 #include "server/store/monitored_store.h"
 #include "server/jobs/tables.h"
+#include "server/studies/study_manager.h"
 #include "server/api/work_pool.h"
 #include "server/util/mutex.h"
 
@@ -175,6 +176,21 @@ class Calls {
                                                     const v1::DeleteWebhookRequest& request);
   StatusOr<v1::ListDeliveriesResponse> ListDeliveries(const Principal& who,
                                                       const v1::ListDeliveriesRequest& request) const;
+  // Studies (server/studies/README.md; calls_studies.cc). Creating one, or
+  // a replay, needs a role that creates; a study is its creator's: members
+  // cancel and delete their own, admins any. Create, cancel, delete and
+  // replay are audited. Without a StudyManager: FAILED_PRECONDITION.
+  void set_studies(StudyManager* studies) { studies_ = studies; }
+  StatusOr<v1::Study> CreateStudy(const Principal& who, const v1::CreateStudyRequest& request);
+  StatusOr<v1::Study> GetStudy(const v1::GetStudyRequest& request) const;
+  StatusOr<v1::ListStudiesResponse> ListStudies(const v1::ListStudiesRequest& request) const;
+  StatusOr<v1::Study> CancelStudy(const Principal& who, const v1::CancelStudyRequest& request);
+  StatusOr<v1::DeleteStudyResponse> DeleteStudy(const Principal& who,
+                                                const v1::DeleteStudyRequest& request);
+  StatusOr<v1::Job> ReplayTrial(const Principal& who, const v1::ReplayTrialRequest& request);
+  StatusOr<std::unique_ptr<StudyManager::Watch>> WatchStudy(const v1::WatchStudyRequest& request,
+                                                            StudyManager::WatchFn fn) const;
+
   // Whether new webhooks may name loopback, private and link-local hosts
   // (--webhook-allow-private). Set before serving.
   void set_webhooks_allow_private(bool allow) { webhooks_allow_private_ = allow; }
@@ -246,7 +262,13 @@ class Calls {
   StatusOr<WebhookRow> OwnWebhook(const Principal& who, const std::string& id, const char* action,
                                   bool audit) const;
 
+  // The study if `who` may act on it as `what` (its creator or an admin),
+  // else PERMISSION_DENIED (audited) or NOT_FOUND.
+  StatusOr<StudyRow> OwnStudy(const Principal& who, Action what, const char* action,
+                              const std::string& id) const;
+
   JobManager* const manager_;
+  StudyManager* studies_ = nullptr;
   WorkPool* pool_ = nullptr;
   MonitoredStore* store_ = nullptr;
   Tables* tables_ = nullptr;

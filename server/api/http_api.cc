@@ -435,6 +435,53 @@ void RegisterApiRoutes(HttpRouter& server, Calls& calls, EventStreams& streams) 
     });
   });
 
+  // Studies: POST's body is a CreateStudyRequest (spec, name, labels);
+  // :replay's body, if any, names the trial ({"trial": 3}).
+  constexpr char kStudy[] = R"(/v1/studies/([^/:]+))";
+  const std::string study = kStudy;
+  server.Post("/v1/studies", [&calls](const Request& req, Response& res) {
+    Unary(calls, "CreateStudy", "", res, [&]() -> StatusOr<v1::Study> {
+      v1::CreateStudyRequest request;
+      GANTRY_RETURN_IF_ERROR(ParseBody(req, &request));
+      return calls.CreateStudy(req.caller, request);
+    });
+  });
+  server.Get("/v1/studies", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ListStudies", "", res, [&]() -> StatusOr<v1::ListStudiesResponse> {
+      v1::ListStudiesRequest request;
+      GANTRY_ASSIGN_QUERY(page_size, int32_t, req, "page_size");
+      if (page_size) request.set_page_size(*page_size);
+      request.set_page_token(req.get_param_value("page_token"));
+      request.set_owner(req.get_param_value("owner"));
+      return calls.ListStudies(request);
+    });
+  });
+  server.Get(study, [&calls](const Request& req, Response& res) {
+    v1::GetStudyRequest request;
+    request.set_study_id(JobId(req));  // the path's id
+    Unary(calls, "GetStudy", request.study_id(), res, [&] { return calls.GetStudy(request); });
+  });
+  server.Post(study + ":cancel", [&calls](const Request& req, Response& res) {
+    v1::CancelStudyRequest request;
+    request.set_study_id(JobId(req));
+    Unary(calls, "CancelStudy", request.study_id(), res,
+          [&] { return calls.CancelStudy(req.caller, request); });
+  });
+  server.Delete(study, [&calls](const Request& req, Response& res) {
+    v1::DeleteStudyRequest request;
+    request.set_study_id(JobId(req));
+    Unary(calls, "DeleteStudy", request.study_id(), res,
+          [&] { return calls.DeleteStudy(req.caller, request); });
+  });
+  server.Post(study + ":replay", [&calls](const Request& req, Response& res) {
+    Unary(calls, "ReplayTrial", JobId(req), res, [&]() -> StatusOr<v1::Job> {
+      v1::ReplayTrialRequest request;
+      if (!req.body.empty()) GANTRY_RETURN_IF_ERROR(ParseBody(req, &request));
+      request.set_study_id(JobId(req));
+      return calls.ReplayTrial(req.caller, request);
+    });
+  });
+
   server.Get(job + "/events", [&calls, &streams](const Request& req, Response& res) {
     Events(calls, streams, req, res);
   });

@@ -591,4 +591,164 @@ grpc::ServerUnaryReactor* GantryService::DeleteTable(grpc::CallbackServerContext
                [&] { return calls_->DeleteTable(who, *request); });
 }
 
+namespace {
+
+// WatchStudy: the StudyManager's watch thread hands each new view (at most
+// one waits per stream: a newer one replaces it), and a completed write
+// sends the one waiting. The stream ends after the ended study.
+class StudyWatchReactor final : public grpc::ServerWriteReactor<v1::Study> {
+ public:
+  StudyWatchReactor(const Calls& calls, std::string id)
+      : calls_(calls), id_(std::move(id)), start_(Clock::now()) {
+    calls_.StreamOpened();
+  }
+  // Follows the study; false (with the stream finished) when it cannot.
+  void Begin(const v1::WatchStudyRequest& request) {
+    auto watch = calls_.WatchStudy(request, [this](const StatusOr<v1::Study>& study, bool last) {
+      Offer(study, last);
+    });
+    MutexLock lock(&mu_);
+    if (!watch.ok()) {
+      FinishLocked(ToGrpcStatus(watch.status()));
+      return;
+    }
+    watch_ = std::move(watch).value();
+    StartSendInitialMetadata();
+  }
+
+  void OnWriteDone(bool ok) override {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    NextLocked();
+  }
+  void OnCancel() override {
+    MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+  }
+  void OnDone() override {
+    std::unique_ptr<StudyManager::Watch> watch;
+    grpc::Status status;
+    {
+      MutexLock lock(&mu_);
+      watch = std::move(watch_);
+      status = final_status_;
+    }
+    watch.reset();  // no Offer is in progress after this
+    calls_.StreamClosed();
+    calls_.Log("WatchStudy", id_, status, start_);
+    delete this;
+  }
+
+ private:
+  void Offer(const StatusOr<v1::Study>& study, bool last) {
+    MutexLock lock(&mu_);
+    if (finished_) return;
+    if (!study.ok()) {
+      end_ = ToGrpcStatus(study.status());
+    } else {
+      waiting_ = *study;
+      if (last) end_ = grpc::Status::OK;
+    }
+    if (!writing_) NextLocked();
+  }
+  void NextLocked() REQUIRES(mu_) {
+    if (finished_) return;
+    if (waiting_) {
+      current_ = std::move(*waiting_);
+      waiting_.reset();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (end_) FinishLocked(*end_);
+  }
+  void FinishLocked(const grpc::Status& status) REQUIRES(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    final_status_ = status;
+    Finish(status);
+  }
+
+  const Calls& calls_;
+  const std::string id_;
+  const Clock::time_point start_;
+  Mutex mu_;
+  std::unique_ptr<StudyManager::Watch> watch_ GUARDED_BY(mu_);
+  std::optional<v1::Study> waiting_ GUARDED_BY(mu_);
+  std::optional<grpc::Status> end_ GUARDED_BY(mu_);  // after the waiting one, if any
+  v1::Study current_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::Study>* GantryService::WatchStudy(
+    grpc::CallbackServerContext* ctx, const v1::WatchStudyRequest* request) {
+  const std::string& id = request->study_id();
+  if (grpc::Status auth = Authenticate(ctx); !auth.ok()) {
+    return Reject<v1::Study>(*calls_, "WatchStudy", id, auth);
+  }
+  auto* reactor = new StudyWatchReactor(*calls_, id);
+  reactor->Begin(*request);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GantryService::CreateStudy(grpc::CallbackServerContext* ctx,
+                                                     const v1::CreateStudyRequest* request,
+                                                     v1::Study* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return UnaryOnPool(ctx, auth, *calls_, "CreateStudy", "", response,
+                     [this, who, request] { return calls_->CreateStudy(who, *request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::GetStudy(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetStudyRequest* request,
+                                                  v1::Study* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "GetStudy", request->study_id(), response,
+                     [this, request] { return calls_->GetStudy(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ListStudies(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListStudiesRequest* request,
+                                                     v1::ListStudiesResponse* response) {
+  return UnaryOnPool(ctx, Authenticate(ctx), *calls_, "ListStudies", "", response,
+                     [this, request] { return calls_->ListStudies(*request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::CancelStudy(grpc::CallbackServerContext* ctx,
+                                                     const v1::CancelStudyRequest* request,
+                                                     v1::Study* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return UnaryOnPool(ctx, auth, *calls_, "CancelStudy", request->study_id(), response,
+                     [this, who, request] { return calls_->CancelStudy(who, *request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::DeleteStudy(grpc::CallbackServerContext* ctx,
+                                                     const v1::DeleteStudyRequest* request,
+                                                     v1::DeleteStudyResponse* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return UnaryOnPool(ctx, auth, *calls_, "DeleteStudy", request->study_id(), response,
+                     [this, who, request] { return calls_->DeleteStudy(who, *request); });
+}
+
+grpc::ServerUnaryReactor* GantryService::ReplayTrial(grpc::CallbackServerContext* ctx,
+                                                     const v1::ReplayTrialRequest* request,
+                                                     v1::Job* response) {
+  Principal who;
+  const grpc::Status auth = Authenticate(ctx, &who);
+  return UnaryOnPool(ctx, auth, *calls_, "ReplayTrial", request->study_id(), response,
+                     [this, who, request] { return calls_->ReplayTrial(who, *request); });
+}
+
 }  // namespace gantry

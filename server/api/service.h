@@ -75,6 +75,26 @@ class GantryService final : public v1::Gantry::CallbackService {
   grpc::ServerUnaryReactor* DeleteWebhook(grpc::CallbackServerContext* ctx,
                                           const v1::DeleteWebhookRequest* request,
                                           v1::DeleteWebhookResponse* response) override;
+  grpc::ServerUnaryReactor* CreateStudy(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateStudyRequest* request,
+                                        v1::Study* response) override;
+  grpc::ServerUnaryReactor* GetStudy(grpc::CallbackServerContext* ctx,
+                                     const v1::GetStudyRequest* request,
+                                     v1::Study* response) override;
+  grpc::ServerUnaryReactor* ListStudies(grpc::CallbackServerContext* ctx,
+                                        const v1::ListStudiesRequest* request,
+                                        v1::ListStudiesResponse* response) override;
+  grpc::ServerWriteReactor<v1::Study>* WatchStudy(grpc::CallbackServerContext* ctx,
+                                                  const v1::WatchStudyRequest* request) override;
+  grpc::ServerUnaryReactor* CancelStudy(grpc::CallbackServerContext* ctx,
+                                        const v1::CancelStudyRequest* request,
+                                        v1::Study* response) override;
+  grpc::ServerUnaryReactor* DeleteStudy(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteStudyRequest* request,
+                                        v1::DeleteStudyResponse* response) override;
+  grpc::ServerUnaryReactor* ReplayTrial(grpc::CallbackServerContext* ctx,
+                                        const v1::ReplayTrialRequest* request,
+                                        v1::Job* response) override;
   grpc::ServerUnaryReactor* ListDeliveries(grpc::CallbackServerContext* ctx,
                                            const v1::ListDeliveriesRequest* request,
                                            v1::ListDeliveriesResponse* response) override;

@@ -137,6 +137,19 @@ StatusOr<JobSpec> SpecFromProto(const v1::JobSpec& p) {
   if (p.has_max_modes()) s.max_modes = p.max_modes();
   if (p.has_target()) s.target = p.target();
   if (p.has_max_dcr_share()) s.max_dcr_share = p.max_dcr_share();
+  if (p.has_init_from()) {
+    if (p.init_from().job_id().empty() || p.init_from().job_id().size() > 64) {
+      return Status::InvalidArgument("init_from.job_id: a job id is needed (at most 64 characters)");
+    }
+    s.init_job_id = p.init_from().job_id();
+    s.init_epoch = p.init_from().epoch();
+  }
+  s.keep_checkpoint = p.keep_checkpoint();
+  for (const v1::SpecChange& c : p.schedule()) {
+    JobSpec::Change& change = s.schedule.emplace_back();
+    change.after_epoch = c.after_epoch();
+    change.params.insert(c.params().begin(), c.params().end());
+  }
   return s;
 }
 
@@ -199,6 +212,16 @@ v1::JobSpec SpecToProto(const JobSpec& s) {
     p.set_max_modes(s.max_modes);
     if (!s.target.empty()) p.set_target(s.target);
     if (s.max_dcr_share > 0) p.set_max_dcr_share(s.max_dcr_share);
+  }
+  if (!s.init_job_id.empty()) {
+    p.mutable_init_from()->set_job_id(s.init_job_id);
+    p.mutable_init_from()->set_epoch(s.init_epoch);
+  }
+  if (s.keep_checkpoint) p.set_keep_checkpoint(true);
+  for (const JobSpec::Change& c : s.schedule) {
+    v1::SpecChange* change = p.add_schedule();
+    change->set_after_epoch(c.after_epoch);
+    change->mutable_params()->insert(c.params.begin(), c.params.end());
   }
   return p;
 }

@@ -245,6 +245,7 @@ void JobManager::Run(const std::shared_ptr<ActiveJob>& job) {
   // Recorded before `live` is released, so that a follower that finds no
   // live events afterwards reads the failure from the store (Watch).
   if (result.unstored_failure) overlay_.Record(job->row, *result.unstored_failure);
+  if (on_run_end_) on_run_end_();
 }
 
 StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const {
@@ -253,6 +254,27 @@ StatusOr<JobRow> JobManager::Row(const std::string& id, ReadPoints points) const
   auto row = store_->GetJob(id, points);
   if (!row.ok()) return row.status().code() == StatusCode::kNotFound ? not_found : row.status();
   return row;
+}
+
+Status JobManager::CheckInitFrom(const JobSpec& spec) const {
+  if (spec.init_job_id.empty()) return Status::Ok();
+  auto parent = store_->GetJob(spec.init_job_id, ReadPoints::kNo);
+  if (!parent.ok()) {
+    if (parent.status().code() != StatusCode::kNotFound) return parent.status();
+    return Status::InvalidArgument("init_from.job_id: job " + SafeText(spec.init_job_id) +
+                                   " not found");
+  }
+  auto kept = store_->ListBlobs(spec.init_job_id, BlobKind::kCheckpoint);
+  if (!kept.ok()) return kept.status();
+  for (int64_t e : *kept) {
+    if (e == spec.init_epoch) return Status::Ok();
+  }
+  std::string list;
+  for (int64_t e : *kept) list += (list.empty() ? "" : ", ") + std::to_string(e);
+  return Status::FailedPrecondition(
+      "init_from: job " + spec.init_job_id + " has no checkpoint of epoch " +
+      std::to_string(spec.init_epoch) + " (it has " + (list.empty() ? "none" : list) +
+      "; a job that SUCCEEDED keeps its last epoch's with keep_checkpoint)");
 }
 
 StatusOr<JobRow> JobManager::Create(const NewJob& job) {
@@ -264,6 +286,7 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
     GANTRY_RETURN_IF_ERROR(LoadJobTable(*store_, &*spec));
   }
   GANTRY_RETURN_IF_ERROR(Validate(*spec));
+  GANTRY_RETURN_IF_ERROR(CheckInitFrom(*spec));
   GANTRY_RETURN_IF_ERROR(ValidateLabels(job.labels));
   const MemoryEstimate memory = EstimateMemory(*spec);
   JobRow row;

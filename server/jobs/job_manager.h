@@ -126,6 +126,10 @@ class JobManager {
   // stored jobs and makes interrupted ones claimable.
   static StatusOr<std::unique_ptr<JobManager>> Create(ManagerOptions options, Store* store,
                                                       Metrics* metrics = nullptr);
+  // Called on the worker's thread each time a job's run in this process
+  // ends (it ended, was preempted or stopped by a drain); must not block.
+  // Set before Start() (the StudyManager's wake-up).
+  void set_on_run_end(std::function<void()> fn) { on_run_end_ = std::move(fn); }
   // Starts the training workers (and the retention janitor). Call once.
   void Start();
   // Something may be claimable now that was not (the principals' quotas
@@ -217,6 +221,8 @@ class JobManager {
 
  private:
   JobManager(ManagerOptions options, Store* store, Metrics* metrics);
+  // init_from's job exists and has the checkpoint named (OK without init_from).
+  Status CheckInitFrom(const JobSpec& spec) const;
   void Run(const std::shared_ptr<ActiveJob>& job);
   // Scheduler::Reserve; with a shared store a full queue is recounted from
   // the store (CapClaimable) before the job is refused.
@@ -273,6 +279,7 @@ class JobManager {
   Mutex replica_mu_;
   CondVar replica_cv_;
   bool replica_stop_ GUARDED_BY(replica_mu_) = false;  // both loops end
+  std::function<void()> on_run_end_;  // set before Start()
 };
 
 }  // namespace gantry

@@ -9,6 +9,7 @@
 #include <deque>
 #include <thread>
 
+#include "core/spec_params.h"
 #include "server/jobs/convert.h"
 #include "server/jobs/table_jobs.h"
 #include "server/jobs/write_behind.h"
@@ -76,7 +77,14 @@ class Runner {
       return !over_;
     });
   }
+  // The newest usable checkpoint of the job; with none, init_from's (the
+  // other job's kept one); else epoch 0.
   StatusOr<int64_t> RestoreCheckpoint(Trainer& trainer);
+  // The trainer for the spec in effect after its epochs_done() (the
+  // schedule's changes up to it), continuing from its exact state.
+  StatusOr<std::unique_ptr<Trainer>> Rebuild(std::unique_ptr<Trainer> trainer);
+  // Keeps only the checkpoint of epoch `e` (keep_checkpoint).
+  void KeepOnlyCheckpoint(int64_t e);
   // A preempted job, checkpointed at epoch `e`: QUEUED again with the
   // preemption's reason, unless a cancel came meanwhile (then CANCELLED).
   void Requeue(int64_t e);
@@ -193,7 +201,19 @@ void Runner::End(v1::JobState state, const std::string& error, const std::string
   } else {
     spdlog::warn("job {} {}: {}", job_.row.id, JobStateName(state), error);
   }
-  DeleteCheckpoints(ctx_.store, job_.row.id, job_.row.lease);  // an ended job resumes nowhere
+  if (state == v1::JOB_STATE_SUCCEEDED && job_.spec.keep_checkpoint) {
+    KeepOnlyCheckpoint(job_.row.epochs_done);  // for init_from
+  } else {
+    DeleteCheckpoints(ctx_.store, job_.row.id, job_.row.lease);  // an ended job resumes nowhere
+  }
+}
+
+void Runner::KeepOnlyCheckpoint(int64_t e) {
+  auto all = ctx_.store->ListBlobs(job_.row.id, BlobKind::kCheckpoint);
+  if (!all.ok()) return;  // best effort, as DeleteCheckpoints
+  for (int64_t c : *all) {
+    if (c != e) (void)ctx_.store->DeleteBlob(Key(BlobKind::kCheckpoint, c));
+  }
 }
 
 bool Runner::StoreSnapshot(const std::shared_ptr<const GeneratorSnapshot>& snapshot) {
@@ -279,7 +299,37 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
     return Status::DataLoss("all " + std::to_string(tried) + " checkpoints of job " + job_.row.id +
                             " are unreadable (newest: " + first_error + ")");
   }
-  return int64_t{0};
+  if (job_.spec.init_job_id.empty()) return int64_t{0};
+  // None of its own yet: it starts where init_from says, from that job's
+  // kept checkpoint (read unfenced: it is another job's).
+  const BlobKey parent{job_.spec.init_job_id, BlobKind::kCheckpoint, job_.spec.init_epoch, 0};
+  auto bytes = ctx_.store->GetBlob(parent);
+  if (!bytes.ok()) {
+    return Status(bytes.status().code() == StatusCode::kNotFound ? StatusCode::kFailedPrecondition
+                                                                 : bytes.status().code(),
+                  "init_from: the checkpoint of job " + parent.job_id + " at epoch " +
+                      std::to_string(parent.epoch) + " cannot be read (" +
+                      bytes.status().message() + "); was that job deleted?");
+  }
+  GANTRY_RETURN_IF_ERROR(trainer.RestoreState(*bytes));
+  if (trainer.epochs_done() != parent.epoch) {
+    return Status::DataLoss("init_from: the checkpoint of job " + parent.job_id + " at epoch " +
+                            std::to_string(parent.epoch) + " holds epoch " +
+                            std::to_string(trainer.epochs_done()));
+  }
+  return trainer.epochs_done();
+}
+
+StatusOr<std::unique_ptr<Trainer>> Runner::Rebuild(std::unique_ptr<Trainer> trainer) {
+  auto spec = SpecAfter(job_.spec, trainer->epochs_done());
+  if (!spec.ok()) return spec.status();
+  if (spec->trainer_path == TrainerPath::kAuto) spec->trainer_path = ctx_.default_path;
+  auto state = trainer->SaveState();
+  if (!state.ok()) return state.status();
+  auto next = Trainer::Create(*spec);
+  if (!next.ok()) return next.status();
+  GANTRY_RETURN_IF_ERROR((*next)->RestoreState(*state));
+  return std::move(next).value();
 }
 
 void Runner::Requeue(int64_t e) {
@@ -341,19 +391,19 @@ RunResult Runner::Run() {
     End(v1::JOB_STATE_FAILED, created.status().message());
     return result_;
   }
-  Trainer& trainer = **created;
-  if (trainer.path() == TrainerPath::kFast) {
+  std::unique_ptr<Trainer> trainer_ptr = std::move(created).value();
+  if (trainer_ptr->path() == TrainerPath::kFast) {
     spdlog::info("job {} trains on the fast path", id);
   } else {
-    spdlog::info("job {} trains on the ATen path ({})", id, trainer.path_note());
+    spdlog::info("job {} trains on the ATen path ({})", id, trainer_ptr->path_note());
   }
   if (auto kept = ctx_.store->ListBlobs(id, BlobKind::kSnapshot); kept.ok()) {
     kept_.assign(kept->begin(), kept->end());
   }
   const int64_t epochs = job_.spec.epochs;
   const int64_t stored_through = job_.row.epochs_done;  // events stored up to this epoch
-  if (resume) {
-    auto from = RestoreCheckpoint(trainer);
+  if (resume || !job_.spec.init_job_id.empty()) {
+    auto from = RestoreCheckpoint(*trainer_ptr);
     if (!from.ok()) {
       End(v1::JOB_STATE_FAILED, from.status().message());
       return result_;
@@ -361,10 +411,29 @@ RunResult Runner::Run() {
     spdlog::info("job {} restored checkpoint of epoch {}; events stored through epoch {}", id,
                  *from, stored_through);
   }
+  // Whether a change of the schedule takes effect after `done` epochs that
+  // the trainer does not have yet (those up to applied_through are in it).
+  int64_t applied_through = 0;
+  auto pending_change = [&](int64_t done) {
+    for (const JobSpec::Change& c : job_.spec.schedule) {
+      if (c.after_epoch > applied_through && c.after_epoch <= done) return true;
+    }
+    return false;
+  };
+  if (pending_change(trainer_ptr->epochs_done())) {
+    auto rebuilt = Rebuild(std::move(trainer_ptr));
+    if (!rebuilt.ok()) {
+      End(v1::JOB_STATE_FAILED, "schedule: " + rebuilt.status().message());
+      return result_;
+    }
+    trainer_ptr = std::move(rebuilt).value();
+  }
+  applied_through = trainer_ptr->epochs_done();
+  Trainer* trainer = trainer_ptr.get();
   // From here the store writes run behind the training, in the order queued;
   // a failed write ends the job there (End, or a lost lease) and the loop
   // stops at its next epoch, nothing more being written.
-  const int64_t resumed_at = trainer.epochs_done();  // 0, or the restored checkpoint's epoch
+  const int64_t resumed_at = trainer->epochs_done();  // 0, or the restored checkpoint's epoch
   writer_ = std::make_unique<WriteBehind>(4);
   std::string stop_reason;  // set by the epoch after which early stopping ended training
   auto finish = [this] {
@@ -372,7 +441,7 @@ RunResult Runner::Run() {
     writer_.reset();
     return result_;
   };
-  while (!trainer.finished()) {
+  while (!trainer->finished()) {
     if (writer_->stopped()) return finish();
     // Stopped at this epoch boundary with a checkpoint of this very epoch:
     // for a drain (the next start resumes it), or for a preemption, after
@@ -380,9 +449,9 @@ RunResult Runner::Run() {
     // it). Either way nothing is trained twice and the result is the
     // uninterrupted run's.
     const bool drain = ctx_.drain.stop_requested();
-    if (drain || (job_.preempt.load() && trainer.epochs_done() > resumed_at)) {
-      const int64_t e = trainer.epochs_done();
-      auto state = trainer.SaveState();
+    if (drain || (job_.preempt.load() && trainer->epochs_done() > resumed_at)) {
+      const int64_t e = trainer->epochs_done();
+      auto state = trainer->SaveState();
       writer_->Wait();
       Later([this, e, state = std::move(state), id, drain] {
         const bool stored = WriteCheckpoint(e, state);
@@ -395,15 +464,25 @@ RunResult Runner::Run() {
       });
       return finish();
     }
-    auto report = trainer.RunEpoch(&job_.stop);
+    if (pending_change(trainer->epochs_done())) {
+      auto rebuilt = Rebuild(std::move(trainer_ptr));
+      if (!rebuilt.ok()) {
+        Later([this, error = rebuilt.status().message()] { End(v1::JOB_STATE_FAILED, "schedule: " + error); });
+        return finish();
+      }
+      trainer_ptr = std::move(rebuilt).value();
+      trainer = trainer_ptr.get();
+      applied_through = trainer->epochs_done();
+    }
+    auto report = trainer->RunEpoch(&job_.stop);
     if (!report.ok()) {
       if (report.status().code() == StatusCode::kCancelled && job_.lease_lost) {
         spdlog::warn("job {}: its lease was lost (another replica holds it now); stopped after "
                      "epoch {}, writing nothing more",
-                     id, trainer.epochs_done());
+                     id, trainer->epochs_done());
       } else if (report.status().code() == StatusCode::kCancelled && !job_.cancel_requested) {
         spdlog::info("job {} stopped mid-epoch for shutdown after epoch {}", id,
-                     trainer.epochs_done());
+                     trainer->epochs_done());
       } else if (report.status().code() == StatusCode::kCancelled) {
         Later([this] { End(v1::JOB_STATE_CANCELLED); });
       } else {
@@ -413,11 +492,11 @@ RunResult Runner::Run() {
     }
     const int64_t e = report->epoch;
     if (ctx_.metrics != nullptr) ctx_.metrics->EpochTrained(report->seconds);
-    auto snapshot = trainer.Snapshot();
+    auto snapshot = trainer->Snapshot();
     job_.set_latest_snapshot(snapshot);
     // A new best epoch's snapshot is stored before the event that names it,
     // so Sample(best) finds it as soon as GetJob reports it.
-    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer.finished() ||
+    const bool keep = e % job_.spec.checkpoint_every == 0 || e == epochs || trainer->finished() ||
                       (report->metrics && report->best_epoch == e);
     if (keep) {
       Later([this, best = report->best_epoch, snapshot] {
@@ -457,15 +536,22 @@ RunResult Runner::Run() {
     }
     // Queued after the event, so a restart never resumes past a missing
     // event; one checkpoint's bytes wait at a time.
-    if (e % job_.spec.checkpoint_every == 0 && !trainer.finished()) {
+    if (e % job_.spec.checkpoint_every == 0 && !trainer->finished()) {
       if (!writer_->WaitUntil([this] { return checkpoints_queued_.load() == 0; })) return finish();
-      auto state = trainer.SaveState();
+      auto state = trainer->SaveState();
       ++checkpoints_queued_;
       Later([this, e, state = std::move(state)] {
         (void)WriteCheckpoint(e, state);
         --checkpoints_queued_;
       });
     }
+  }
+  if (job_.spec.keep_checkpoint) {
+    // The last epoch's state, kept by End for jobs that start from it.
+    const int64_t e = trainer->epochs_done();
+    auto state = trainer->SaveState();
+    if (!writer_->WaitUntil([this] { return checkpoints_queued_.load() == 0; })) return finish();
+    Later([this, e, state = std::move(state)] { (void)WriteCheckpoint(e, state); });
   }
   Later([this, stop_reason] { End(v1::JOB_STATE_SUCCEEDED, "", stop_reason); });
   return finish();

@@ -125,6 +125,26 @@ class ForwardingStore : public Store {
   StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override {
     return inner_->FinishDelivery(outcome);
   }
+  StatusOr<StudyRow> InsertStudy(const StudyRow& row) override { return inner_->InsertStudy(row); }
+  StatusOr<StudyRow> GetStudy(const std::string& id) const override {
+    return inner_->GetStudy(id);
+  }
+  StatusOr<std::vector<StudyRow>> ListStudies(const StudyQuery& query) const override {
+    return inner_->ListStudies(query);
+  }
+  StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder, int64_t lease_ns,
+                                               const std::vector<std::string>& skip) override {
+    return inner_->ClaimStudy(holder, lease_ns, skip);
+  }
+  Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) override {
+    return inner_->RenewStudy(id, lease, lease_ns);
+  }
+  Status UpdateStudy(const StudyRow& row) override { return inner_->UpdateStudy(row); }
+  StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state, const std::string& error,
+                              int64_t end_ns) override {
+    return inner_->EndStudy(id, state, error, end_ns);
+  }
+  Status DeleteStudy(const std::string& id) override { return inner_->DeleteStudy(id); }
 
  protected:
   Store* const inner_;

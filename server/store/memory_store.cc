@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/jobs/convert.h"
 #include "server/util/clock.h"
 
 namespace gantry {
@@ -276,6 +277,7 @@ Status MemoryStore::ExpireAllLeases() {
     if (job.row.state == v1::JOB_STATE_RUNNING) job.row.lease_expires_ns = 0;
   }
   for (auto& [seq, d] : deliveries_) d.lease_expires_ns = 0;
+  for (auto& [id, study] : studies_) study.lease_expires_ns = 0;
   return Status::Ok();
 }
 
@@ -568,6 +570,124 @@ StatusOr<int> MemoryStore::FinishDelivery(const DeliveryOutcome& o) {
   const int state = d.state;
   if (state != v1::DELIVERY_STATE_PENDING) TrimDeliveries(std::string(d.webhook_id));
   return state;
+}
+
+// --- studies ---
+
+StatusOr<StudyRow> MemoryStore::InsertStudy(const StudyRow& row) {
+  MutexLock lock(&mu_);
+  const std::string& id = row.study.id();
+  if (studies_.count(id) != 0) return Status::AlreadyExists("study " + id + " exists");
+  int64_t running = 0;
+  for (const auto& [other, study] : studies_) {
+    running += study.study.state() == v1::JOB_STATE_RUNNING;
+  }
+  if (running >= kMaxRunningStudies) return TooManyStudies(running);
+  StudyRow stored;
+  stored.study = row.study;
+  stored.study.clear_trials();
+  stored.study.set_state(v1::JOB_STATE_RUNNING);
+  stored.index = ++last_study_index_;
+  studies_by_index_[stored.index] = id;
+  studies_[id] = stored;
+  return stored;
+}
+
+StatusOr<StudyRow> MemoryStore::GetStudy(const std::string& id) const {
+  MutexLock lock(&mu_);
+  auto it = studies_.find(id);
+  if (it == studies_.end()) return StudyNotFound(id);
+  return it->second;
+}
+
+StatusOr<std::vector<StudyRow>> MemoryStore::ListStudies(const StudyQuery& q) const {
+  MutexLock lock(&mu_);
+  std::vector<StudyRow> out;
+  auto end = q.before_index > 0 ? studies_by_index_.lower_bound(q.before_index)
+                                : studies_by_index_.end();
+  for (auto it = std::make_reverse_iterator(end);
+       it != studies_by_index_.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
+    const StudyRow& row = studies_.at(it->second);
+    if (!q.owner.empty() && row.study.owner() != q.owner) continue;
+    out.push_back(row);
+  }
+  return out;
+}
+
+StatusOr<std::optional<StudyRow>> MemoryStore::ClaimStudy(const std::string& holder,
+                                                          int64_t lease_ns,
+                                                          const std::vector<std::string>& skip) {
+  MutexLock lock(&mu_);
+  const int64_t now = NowNs();
+  for (const auto& [index, id] : studies_by_index_) {
+    StudyRow& row = studies_.at(id);
+    if (row.study.state() != v1::JOB_STATE_RUNNING || row.lease_expires_ns >= now ||
+        std::find(skip.begin(), skip.end(), id) != skip.end()) {
+      continue;
+    }
+    row.lease += 1;
+    row.holder = holder;
+    row.lease_expires_ns = now + lease_ns;
+    return std::optional<StudyRow>(row);
+  }
+  return std::optional<StudyRow>();
+}
+
+StatusOr<StudyRow*> MemoryStore::HeldStudy(const std::string& id, int64_t lease) {
+  auto it = studies_.find(id);
+  if (it == studies_.end()) return StudyNotFound(id);
+  StudyRow& row = it->second;
+  if (IsTerminalState(row.study.state())) return StudyEnded(id, row.study.state());
+  if (row.lease != lease) return StudyFenced(id);
+  return &row;
+}
+
+Status MemoryStore::RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) {
+  MutexLock lock(&mu_);
+  auto held = HeldStudy(id, lease);
+  if (!held.ok()) return held.status();
+  (*held)->lease_expires_ns = NowNs() + lease_ns;
+  return Status::Ok();
+}
+
+Status MemoryStore::UpdateStudy(const StudyRow& row) {
+  MutexLock lock(&mu_);
+  auto held = HeldStudy(row.study.id(), row.lease);
+  if (!held.ok()) return held.status();
+  v1::Study& study = (*held)->study;
+  study.set_state(row.study.state());
+  study.set_error(row.study.error());
+  *study.mutable_end_time() = row.study.end_time();
+  *study.mutable_summary() = row.study.summary();
+  return Status::Ok();
+}
+
+StatusOr<StudyRow> MemoryStore::EndStudy(const std::string& id, v1::JobState state,
+                                         const std::string& error, int64_t end_ns) {
+  MutexLock lock(&mu_);
+  auto it = studies_.find(id);
+  if (it == studies_.end()) return StudyNotFound(id);
+  StudyRow& row = it->second;
+  if (IsTerminalState(row.study.state())) return StudyEnded(id, row.study.state());
+  row.study.set_state(state);
+  row.study.set_error(error);
+  SetTimestamp(end_ns, row.study.mutable_end_time());
+  row.lease += 1;  // fences the holder out
+  return row;
+}
+
+Status MemoryStore::DeleteStudy(const std::string& id) {
+  MutexLock lock(&mu_);
+  auto it = studies_.find(id);
+  if (it == studies_.end()) return StudyNotFound(id);
+  if (!IsTerminalState(it->second.study.state())) {
+    return Status::FailedPrecondition("study " + id + " is " +
+                                      JobStateName(it->second.study.state()) +
+                                      "; cancel it before deleting it");
+  }
+  studies_by_index_.erase(it->second.index);
+  studies_.erase(it);
+  return Status::Ok();
 }
 
 }  // namespace gantry

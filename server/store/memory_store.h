@@ -63,6 +63,16 @@ class MemoryStore final : public Store {
   StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
   StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override;
+  StatusOr<StudyRow> InsertStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> GetStudy(const std::string& id) const override;
+  StatusOr<std::vector<StudyRow>> ListStudies(const StudyQuery& query) const override;
+  StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder, int64_t lease_ns,
+                                               const std::vector<std::string>& skip) override;
+  Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status UpdateStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state, const std::string& error,
+                              int64_t end_ns) override;
+  Status DeleteStudy(const std::string& id) override;
 
  private:
   struct Job {
@@ -98,6 +108,12 @@ class MemoryStore final : public Store {
   int64_t delivery_seq_ GUARDED_BY(mu_) = 0;
   // Deletes the webhook's ended deliveries beyond the newest kKeepEndedDeliveries.
   void TrimDeliveries(const std::string& webhook_id) REQUIRES(mu_);
+  std::map<std::string, StudyRow> studies_ GUARDED_BY(mu_);       // by id
+  std::map<int64_t, std::string> studies_by_index_ GUARDED_BY(mu_);
+  int64_t last_study_index_ GUARDED_BY(mu_) = 0;
+  // The RUNNING study `id` whose lease is still `lease`: NOT_FOUND, or
+  // FAILED_PRECONDITION (ended, or taken over).
+  StatusOr<StudyRow*> HeldStudy(const std::string& id, int64_t lease) REQUIRES(mu_);
 };
 
 }  // namespace gantry

@@ -93,6 +93,28 @@ class MonitoredStore final : public ForwardingStore {
   StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override {
     return Record(inner_->FinishDelivery(outcome));
   }
+  StatusOr<StudyRow> InsertStudy(const StudyRow& row) override {
+    auto inserted = inner_->InsertStudy(row);
+    if (IsQuotaRefusal(inserted.status())) return inserted;  // an answer: the store works
+    return Record(std::move(inserted));
+  }
+  // A claim that found nothing wrote nothing: it says nothing about the
+  // store's writes (as ClaimDeliveries).
+  StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder, int64_t lease_ns,
+                                               const std::vector<std::string>& skip) override {
+    auto claimed = inner_->ClaimStudy(holder, lease_ns, skip);
+    if (!claimed.ok() || claimed->has_value()) Note(claimed.status());
+    return claimed;
+  }
+  Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) override {
+    return Record(inner_->RenewStudy(id, lease, lease_ns));
+  }
+  Status UpdateStudy(const StudyRow& row) override { return Record(inner_->UpdateStudy(row)); }
+  StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state, const std::string& error,
+                              int64_t end_ns) override {
+    return Record(inner_->EndStudy(id, state, error, end_ns));
+  }
+  Status DeleteStudy(const std::string& id) override { return Record(inner_->DeleteStudy(id)); }
 
  private:
   using Clock = std::chrono::steady_clock;

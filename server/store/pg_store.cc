@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 
+#include "server/jobs/convert.h"
 #include "server/util/clock.h"
 #include "server/util/sha256.h"
 
@@ -154,6 +155,22 @@ const char* const kMigrations[] = {
     "  lease_expires_ns bigint NOT NULL DEFAULT 0);"
     "CREATE INDEX deliveries_due ON deliveries(next_attempt_ns, seq) WHERE state = 1;"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, state, seq);",
+    // 6 -> 7: studies (server/studies/README.md): the API form without
+    // trials (body), its id, state and owner also in columns (for the claim
+    // and ListStudies' filter), and the lease of the replica that takes its
+    // decisions.
+    "CREATE TABLE studies ("
+    "  id text PRIMARY KEY,"
+    "  idx bigint NOT NULL UNIQUE,"
+    "  state bigint NOT NULL,"
+    "  owner text NOT NULL,"
+    "  lease bigint NOT NULL DEFAULT 0,"
+    "  holder text NOT NULL DEFAULT '',"
+    "  lease_expires_ns bigint NOT NULL DEFAULT 0,"
+    "  claimed_ns bigint NOT NULL DEFAULT 0,"
+    "  body bytea NOT NULL);"
+    "CREATE SEQUENCE studies_idx;"
+    "CREATE INDEX studies_state ON studies(state, idx);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPgSchemaVersion);
 
@@ -165,6 +182,9 @@ constexpr int kPointsColumn = 23;  // after kColumns, when asked for
 // The advisory lock that quota-checked inserts and claims under running
 // limits take in turn (pg_advisory_xact_lock; "gantry-q" in ASCII).
 constexpr int64_t kQuotaLock = 0x67616e7472792d71;
+// The advisory lock that InsertStudy takes, so that replicas count the
+// RUNNING studies and insert one in turn ("gantry-s").
+constexpr int64_t kStudyLock = 0x67616e7472792d73;
 
 // Binary parameters of one statement.
 class Params {
@@ -1739,6 +1759,265 @@ StatusOr<int> PgStore::FinishDelivery(const DeliveryOutcome& o) {
   });
   if (!s.ok()) return s;
   return state;
+}
+
+// --- studies ---
+
+namespace {
+
+constexpr char kStudyColumns[] = "id, idx, state, owner, lease, holder, lease_expires_ns, body";
+
+// What the body column holds: the study without trials.
+std::string StudyBody(const v1::Study& study) {
+  v1::Study body = study;
+  body.clear_trials();
+  return body.SerializeAsString();
+}
+
+// The row at `i` (columns as kStudyColumns); DATA_LOSS when the body is
+// unreadable or disagrees with the columns.
+StatusOr<StudyRow> ReadStudy(const Result& r, int i) {
+  StudyRow row;
+  const std::string id = r.Str(i, 0);
+  if (!row.study.ParseFromString(r.Str(i, 7)) || row.study.id() != id ||
+      row.study.state() != r.Int(i, 2)) {
+    return Status::DataLoss("study " + id + ": its stored row is unreadable");
+  }
+  row.index = r.Int(i, 1);
+  row.lease = r.Int(i, 4);
+  row.holder = r.Str(i, 5);
+  row.lease_expires_ns = r.Int(i, 6);
+  return row;
+}
+
+// In a transaction: the study's row, locked until the commit.
+StatusOr<StudyRow> LockStudy(PgStore::Conn& c, const std::string& id) {
+  auto r = c.Exec("reading study " + id,
+                  (std::string("SELECT ") + kStudyColumns + " FROM studies WHERE id = $1 FOR UPDATE")
+                      .c_str(),
+                  Params().Text(id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return StudyNotFound(id);
+  return ReadStudy(*r, 0);
+}
+
+// The refusal of a write under `lease` to `row`, if any: ended, or taken over.
+Status CheckHeld(const StudyRow& row, int64_t lease) {
+  if (IsTerminalState(row.study.state())) return StudyEnded(row.study.id(), row.study.state());
+  if (row.lease != lease) return StudyFenced(row.study.id());
+  return Status::Ok();
+}
+
+// Stores row.study's state and body (the columns and the body agree).
+Status WriteStudy(PgStore::Conn& c, const StudyRow& row, const char* also = "") {
+  auto up = c.Exec("updating study " + row.study.id(),
+                   (std::string("UPDATE studies SET state = $1, body = $2") + also + " WHERE id = $3")
+                       .c_str(),
+                   Params().Int(row.study.state()).Bytes(StudyBody(row.study)).Text(row.study.id()));
+  return up.ok() ? Status::Ok() : up.status();
+}
+
+}  // namespace
+
+StatusOr<StudyRow> PgStore::InsertStudy(const StudyRow& row) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  const std::string& id = row.study.id();
+  StudyRow out;
+  const Status s = c->Transaction("storing study " + id, [&]() -> Status {
+    // Replicas count and insert in turn (kStudyLock; READ COMMITTED: the
+    // count sees the last holder's commit).
+    auto lock = c->Exec("locking", "SELECT pg_advisory_xact_lock($1)", Params().Int(kStudyLock));
+    if (!lock.ok()) return lock.status();
+    auto known = c->Exec("looking up study " + id, "SELECT 1 FROM studies WHERE id = $1",
+                         Params().Text(id));
+    if (!known.ok()) return known.status();
+    if (known->rows() > 0) return Status::AlreadyExists("study " + id + " exists");
+    auto count = c->Exec("counting studies", "SELECT COUNT(*) FROM studies WHERE state = 2");
+    if (!count.ok()) return count.status();
+    if (count->Int(0, 0) >= kMaxRunningStudies) return TooManyStudies(count->Int(0, 0));
+    out = StudyRow();
+    out.study = row.study;
+    out.study.clear_trials();
+    out.study.set_state(v1::JOB_STATE_RUNNING);
+    auto in = c->Exec("storing study " + id,
+                      "INSERT INTO studies (id, idx, state, owner, body)"
+                      " VALUES ($1, nextval('studies_idx'), $2, $3, $4) RETURNING idx",
+                      Params()
+                          .Text(id)
+                          .Int(out.study.state())
+                          .Text(out.study.owner())
+                          .Bytes(StudyBody(out.study)));
+    if (!in.ok()) return in.status();
+    out.index = in->Int(0, 0);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<StudyRow> PgStore::GetStudy(const std::string& id) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("reading study " + id,
+                   (std::string("SELECT ") + kStudyColumns + " FROM studies WHERE id = $1").c_str(),
+                   Params().Text(id));
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return StudyNotFound(id);
+  return ReadStudy(*r, 0);
+}
+
+StatusOr<std::vector<StudyRow>> PgStore::ListStudies(const StudyQuery& q) const {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::string sql = std::string("SELECT ") + kStudyColumns + " FROM studies WHERE idx < $1";
+  Params p;
+  p.Int(q.before_index > 0 ? q.before_index : INT64_MAX);
+  if (!q.owner.empty()) {
+    sql += " AND owner = $2";
+    p.Text(q.owner);
+  }
+  sql += " ORDER BY idx DESC LIMIT $" + std::to_string(p.size() + 1);
+  p.Int(q.limit);
+  auto r = c->Exec("listing studies", sql.c_str(), p);
+  if (!r.ok()) return r.status();
+  std::vector<StudyRow> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    auto row = ReadStudy(*r, i);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  return out;
+}
+
+StatusOr<std::optional<StudyRow>> PgStore::ClaimStudy(const std::string& holder,
+                                                      int64_t lease_ns,
+                                                      const std::vector<std::string>& skip) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  std::optional<StudyRow> out;
+  const Status s = c->Transaction("claiming a study", [&]() -> Status {
+    out.reset();
+    // The database's clock, read once; then the oldest expired study no
+    // other replica is claiming (SKIP LOCKED). A row whose body is
+    // unreadable is passed over (bounded), so it never stalls the others.
+    auto clock = c->Exec("reading the clock", ("SELECT " + std::string(kNowNs)).c_str());
+    if (!clock.ok()) return clock.status();
+    const int64_t now = clock->Int(0, 0);
+    std::vector<std::string> passed = skip;
+    for (int tries = 0; !out && tries < 100; ++tries) {
+      Params p;
+      p.Int(now);
+      std::string sql = std::string("SELECT ") + kStudyColumns +
+                        " FROM studies WHERE state = 2 AND lease_expires_ns < $1";
+      for (size_t i = 0; i < passed.size(); ++i) {
+        sql += (i == 0 ? " AND id NOT IN ($" : ", $") + std::to_string(i + 2);
+        p.Text(passed[i]);
+      }
+      if (!passed.empty()) sql += ")";
+      sql += " ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED";
+      auto r = c->Exec("claiming a study", sql.c_str(), p);
+      if (!r.ok()) return r.status();
+      if (r->rows() == 0) return Status::Ok();
+      auto row = ReadStudy(*r, 0);
+      if (row.ok()) {
+        out = std::move(row).value();
+      } else {
+        spdlog::error("{}; it is not claimed", row.status().message());
+        passed.push_back(r->Str(0, 0));
+      }
+    }
+    if (!out) return Status::Ok();
+    out->lease += 1;
+    out->holder = holder;
+    out->lease_expires_ns = now + lease_ns;
+    auto up = c->Exec("claiming study " + out->study.id(),
+                      "UPDATE studies SET lease = $1, holder = $2, lease_expires_ns = $3,"
+                      " claimed_ns = $4 WHERE id = $5",
+                      Params()
+                          .Int(out->lease)
+                          .Text(holder)
+                          .Int(out->lease_expires_ns)
+                          .Int(now)
+                          .Text(out->study.id()));
+    return up.ok() ? Status::Ok() : up.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status PgStore::RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  auto r = c->Exec("renewing the lease of study " + id,
+                   (std::string("UPDATE studies SET lease_expires_ns = ") + kNowNs +
+                    " + $1 WHERE id = $2 AND lease = $3 AND state = 2")
+                       .c_str(),
+                   Params().Int(lease_ns).Text(id).Int(lease));
+  if (!r.ok()) return r.status();
+  if (r->affected() > 0) return Status::Ok();
+  // Refused: say why.
+  auto now = c->Exec("reading study " + id, "SELECT state, lease FROM studies WHERE id = $1",
+                     Params().Text(id));
+  if (!now.ok()) return now.status();
+  if (now->rows() == 0) return StudyNotFound(id);
+  const auto state = static_cast<v1::JobState>(now->Int(0, 0));
+  if (IsTerminalState(state)) return StudyEnded(id, state);
+  return StudyFenced(id);
+}
+
+Status PgStore::UpdateStudy(const StudyRow& row) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("updating study " + row.study.id(), [&]() -> Status {
+    auto held = LockStudy(c.conn(), row.study.id());
+    if (!held.ok()) return held.status();
+    GANTRY_RETURN_IF_ERROR(CheckHeld(*held, row.lease));
+    v1::Study& study = held->study;
+    study.set_state(row.study.state());
+    study.set_error(row.study.error());
+    *study.mutable_end_time() = row.study.end_time();
+    *study.mutable_summary() = row.study.summary();
+    return WriteStudy(c.conn(), *held);
+  });
+}
+
+StatusOr<StudyRow> PgStore::EndStudy(const std::string& id, v1::JobState state,
+                                     const std::string& error, int64_t end_ns) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  StudyRow out;
+  const Status s = c->Transaction("ending study " + id, [&]() -> Status {
+    auto row = LockStudy(c.conn(), id);
+    if (!row.ok()) return row.status();
+    if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
+    out = std::move(row).value();
+    out.study.set_state(state);
+    out.study.set_error(error);
+    SetTimestamp(end_ns, out.study.mutable_end_time());
+    out.lease += 1;  // fences the holder out
+    return WriteStudy(c.conn(), out, ", lease = lease + 1");
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status PgStore::DeleteStudy(const std::string& id) {
+  Lease c(*this);
+  GANTRY_RETURN_IF_ERROR(c.status());
+  return c->Transaction("deleting study " + id, [&]() -> Status {
+    auto r = c->Exec("reading study " + id, "SELECT state FROM studies WHERE id = $1 FOR UPDATE",
+                     Params().Text(id));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return StudyNotFound(id);
+    const auto state = static_cast<v1::JobState>(r->Int(0, 0));
+    if (!IsTerminalState(state)) {
+      return Status::FailedPrecondition("study " + id + " is " + JobStateName(state) +
+                                        "; cancel it before deleting it");
+    }
+    auto d = c->Exec("deleting study " + id, "DELETE FROM studies WHERE id = $1", Params().Text(id));
+    return d.ok() ? Status::Ok() : d.status();
+  });
 }
 
 }  // namespace gantry

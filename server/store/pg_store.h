@@ -15,10 +15,11 @@
 //
 // Leases: ClaimNext takes the next claimable job with SELECT ... FOR UPDATE
 // SKIP LOCKED, so replicas claiming at once never take the same job and
-// never wait for each other; lease times are the database's clock
+// never wait for each other (ClaimStudy and ClaimDeliveries claim studies
+// and deliveries the same way); lease times are the database's clock
 // (clock_timestamp()), never a replica's. Every write of a job's progress is
 // conditional on its lease number (events, state, blobs named with a
-// lease), in the transaction that writes it.
+// lease), in the transaction that writes it; a study's writes likewise.
 //
 // Changes: AppendEvent, InsertJob and RequestCancel NOTIFY (channels
 // gantry_events "JOB SEQ", gantry_jobs "JOB", gantry_cancel "JOB"; delivered
@@ -48,7 +49,7 @@
 
 namespace gantry {
 
-inline constexpr int kPgSchemaVersion = 6;
+inline constexpr int kPgSchemaVersion = 7;
 
 class PgStore final : public Store {
  public:
@@ -113,6 +114,16 @@ class PgStore final : public Store {
   StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
   StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override;
+  StatusOr<StudyRow> InsertStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> GetStudy(const std::string& id) const override;
+  StatusOr<std::vector<StudyRow>> ListStudies(const StudyQuery& query) const override;
+  StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder, int64_t lease_ns,
+                                               const std::vector<std::string>& skip) override;
+  Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status UpdateStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state, const std::string& error,
+                              int64_t end_ns) override;
+  Status DeleteStudy(const std::string& id) override;
 
   static constexpr int kConnections = 6;
 

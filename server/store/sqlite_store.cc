@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "server/jobs/convert.h"
 #include "server/util/files.h"
 #include "server/util/clock.h"
 #include "server/util/sha256.h"
@@ -141,6 +142,22 @@ const char* const kMigrations[] = {
     "  lease_expires_ns INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX deliveries_due ON deliveries(next_attempt_ns, seq) WHERE state = 1;"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, state, seq);",
+    // 9 -> 10: studies (server/studies/README.md): the API form without
+    // trials (body), its id, state and owner also in columns (for the claim
+    // and ListStudies' filter), and the lease of the replica that takes its
+    // decisions; claimed_ns (when it was claimed) frees the claims of a
+    // previous process (ExpireAllLeases).
+    "CREATE TABLE studies ("
+    "  id TEXT PRIMARY KEY,"
+    "  idx INTEGER NOT NULL UNIQUE,"
+    "  state INTEGER NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  lease INTEGER NOT NULL DEFAULT 0,"
+    "  holder TEXT NOT NULL DEFAULT '',"
+    "  lease_expires_ns INTEGER NOT NULL DEFAULT 0,"
+    "  claimed_ns INTEGER NOT NULL DEFAULT 0,"
+    "  body BLOB NOT NULL);"
+    "CREATE INDEX studies_state ON studies(state, idx);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
@@ -848,6 +865,7 @@ Status SqliteStore::ExpireAllLeases() {
   Stmt st(db_, "SELECT id FROM jobs WHERE state = 2 ORDER BY idx");
   orphans_.clear();
   deliveries_dead_before_ns_ = NowNs();
+  studies_dead_before_ns_ = deliveries_dead_before_ns_;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) orphans_.push_back(st.ColText(0));
   if (rc != SQLITE_DONE) return SqlError(db_, "listing running jobs");
@@ -1424,6 +1442,228 @@ StatusOr<int> SqliteStore::FinishDelivery(const DeliveryOutcome& o) {
   });
   if (!s.ok()) return s;
   return state;
+}
+
+// --- studies ---
+
+namespace {
+
+constexpr char kStudyColumns[] = "id, idx, state, owner, lease, holder, lease_expires_ns, body";
+
+// What the body column holds: the study without trials.
+std::string StudyBody(const v1::Study& study) {
+  v1::Study body = study;
+  body.clear_trials();
+  return body.SerializeAsString();
+}
+
+// The row at the statement's current result (columns as kStudyColumns);
+// DATA_LOSS when the body is unreadable or disagrees with the columns.
+StatusOr<StudyRow> ReadStudy(Stmt& st) {
+  StudyRow r;
+  const std::string id = st.ColText(0);
+  if (!r.study.ParseFromString(st.ColBlob(7)) || r.study.id() != id ||
+      r.study.state() != st.ColInt(2)) {
+    return Status::DataLoss("study " + id + ": its stored row is unreadable");
+  }
+  r.index = st.ColInt(1);
+  r.lease = st.ColInt(4);
+  r.holder = st.ColText(5);
+  r.lease_expires_ns = st.ColInt(6);
+  return r;
+}
+
+StatusOr<StudyRow> GetStudyIn(sqlite3* db, const std::string& id) {
+  Stmt st(db, std::string("SELECT ") + kStudyColumns + " FROM studies WHERE id = ?");
+  st.Text(1, id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return StudyNotFound(id);
+  if (rc != SQLITE_ROW) return SqlError(db, "reading study " + id);
+  return ReadStudy(st);
+}
+
+// Stores row.study's state and body (the columns and the body agree).
+Status WriteStudy(sqlite3* db, const StudyRow& row, const char* also = "") {
+  Stmt st(db, std::string("UPDATE studies SET state = ?, body = ?") + also + " WHERE id = ?");
+  st.Int(1, row.study.state()).Blob(2, StudyBody(row.study)).Text(3, row.study.id());
+  if (st.Step() != SQLITE_DONE) return SqlError(db, "updating study " + row.study.id());
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<StudyRow> SqliteStore::InsertStudy(const StudyRow& row) {
+  MutexLock lock(&write_mu_);
+  const std::string& id = row.study.id();
+  StudyRow out;
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    auto existing = GetStudyIn(db_, id);
+    if (existing.ok()) return Status::AlreadyExists("study " + id + " exists");
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    // In the write transaction: the count is the insert's.
+    Stmt count(db_, "SELECT COALESCE(SUM(state = 2), 0), COALESCE(MAX(idx), 0) FROM studies");
+    if (count.Step() != SQLITE_ROW) return SqlError(db_, "counting studies");
+    if (count.ColInt(0) >= kMaxRunningStudies) return TooManyStudies(count.ColInt(0));
+    out = StudyRow();
+    out.study = row.study;
+    out.study.clear_trials();
+    out.study.set_state(v1::JOB_STATE_RUNNING);
+    out.index = count.ColInt(1) + 1;
+    Stmt st(db_, "INSERT INTO studies (id, idx, state, owner, body) VALUES (?, ?, ?, ?, ?)");
+    st.Text(1, id).Int(2, out.index).Int(3, out.study.state()).Text(4, out.study.owner());
+    st.Blob(5, StudyBody(out.study));
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "storing study " + id);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<StudyRow> SqliteStore::GetStudy(const std::string& id) const {
+  Reader reader(*this);
+  return GetStudyIn(reader.db(), id);
+}
+
+StatusOr<std::vector<StudyRow>> SqliteStore::ListStudies(const StudyQuery& q) const {
+  Reader reader(*this);
+  std::string sql = std::string("SELECT ") + kStudyColumns + " FROM studies WHERE idx < ?";
+  if (!q.owner.empty()) sql += " AND owner = ?";
+  sql += " ORDER BY idx DESC LIMIT ?";
+  Stmt st(reader.db(), sql);
+  int i = 1;
+  st.Int(i++, q.before_index > 0 ? q.before_index : INT64_MAX);
+  if (!q.owner.empty()) st.Text(i++, q.owner);
+  st.Int(i++, q.limit);
+  std::vector<StudyRow> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    auto row = ReadStudy(st);
+    if (!row.ok()) return row.status();
+    out.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader.db(), "listing studies");
+  return out;
+}
+
+StatusOr<std::optional<StudyRow>> SqliteStore::ClaimStudy(const std::string& holder,
+                                                          int64_t lease_ns,
+                                                          const std::vector<std::string>& skip) {
+  MutexLock lock(&write_mu_);
+  std::optional<StudyRow> out;
+  const int64_t now = NowNs();
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    out.reset();
+    std::string passed;
+    for (size_t i = 0; i < skip.size(); ++i) {
+      passed += (i == 0 ? " AND id NOT IN (?" : ", ?") + std::to_string(i + 3);
+    }
+    if (!passed.empty()) passed += ")";
+    {
+      // Expired, or claimed by the previous process; a row whose body is
+      // unreadable is passed over (it must not stall the others' claims).
+      Stmt st(db_, std::string("SELECT ") + kStudyColumns +
+                       " FROM studies WHERE state = 2"
+                       " AND (lease_expires_ns < ?1 OR claimed_ns < ?2)" +
+                       passed + " ORDER BY idx");
+      st.Int(1, now).Int(2, studies_dead_before_ns_);
+      for (size_t i = 0; i < skip.size(); ++i) st.Text(static_cast<int>(i + 3), skip[i]);
+      int rc = SQLITE_DONE;
+      while (!out && (rc = st.Step()) == SQLITE_ROW) {
+        auto row = ReadStudy(st);
+        if (row.ok()) {
+          out = std::move(row).value();
+        } else {
+          spdlog::error("{}; it is not claimed", row.status().message());
+        }
+      }
+      if (!out) return rc == SQLITE_DONE ? Status::Ok() : SqlError(db_, "claiming a study");
+    }
+    out->lease += 1;
+    out->holder = holder;
+    out->lease_expires_ns = now + lease_ns;
+    Stmt claim(db_,
+               "UPDATE studies SET lease = ?, holder = ?, lease_expires_ns = ?, claimed_ns = ?"
+               " WHERE id = ?");
+    claim.Int(1, out->lease).Text(2, holder).Int(3, out->lease_expires_ns).Int(4, now);
+    claim.Text(5, out->study.id());
+    if (claim.Step() != SQLITE_DONE) return SqlError(db_, "claiming study " + out->study.id());
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<StudyRow> SqliteStore::HeldStudy(const std::string& id, int64_t lease) {
+  auto row = GetStudyIn(db_, id);
+  if (!row.ok()) return row;
+  if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
+  if (row->lease != lease) return StudyFenced(id);
+  return row;
+}
+
+Status SqliteStore::RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    auto held = HeldStudy(id, lease);
+    if (!held.ok()) return held.status();
+    Stmt st(db_, "UPDATE studies SET lease_expires_ns = ? WHERE id = ?");
+    st.Int(1, NowNs() + lease_ns).Text(2, id);
+    if (st.Step() != SQLITE_DONE) return SqlError(db_, "renewing the lease of study " + id);
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::UpdateStudy(const StudyRow& row) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    auto held = HeldStudy(row.study.id(), row.lease);
+    if (!held.ok()) return held.status();
+    v1::Study& study = held->study;
+    study.set_state(row.study.state());
+    study.set_error(row.study.error());
+    *study.mutable_end_time() = row.study.end_time();
+    *study.mutable_summary() = row.study.summary();
+    return WriteStudy(db_, *held);
+  });
+}
+
+StatusOr<StudyRow> SqliteStore::EndStudy(const std::string& id, v1::JobState state,
+                                         const std::string& error, int64_t end_ns) {
+  MutexLock lock(&write_mu_);
+  StudyRow out;
+  Status s = Transaction([&]() REQUIRES(write_mu_) -> Status {
+    auto row = GetStudyIn(db_, id);
+    if (!row.ok()) return row.status();
+    if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
+    out = std::move(row).value();
+    out.study.set_state(state);
+    out.study.set_error(error);
+    SetTimestamp(end_ns, out.study.mutable_end_time());
+    out.lease += 1;  // fences the holder out
+    return WriteStudy(db_, out, ", lease = lease + 1");
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status SqliteStore::DeleteStudy(const std::string& id) {
+  MutexLock lock(&write_mu_);
+  return Transaction([&]() REQUIRES(write_mu_) -> Status {
+    Stmt st(db_, "SELECT state FROM studies WHERE id = ?");
+    st.Text(1, id);
+    const int rc = st.Step();
+    if (rc == SQLITE_DONE) return StudyNotFound(id);
+    if (rc != SQLITE_ROW) return SqlError(db_, "reading study " + id);
+    const auto state = static_cast<v1::JobState>(st.ColInt(0));
+    if (!IsTerminalState(state)) {
+      return Status::FailedPrecondition("study " + id + " is " + JobStateName(state) +
+                                        "; cancel it before deleting it");
+    }
+    Stmt del(db_, "DELETE FROM studies WHERE id = ?");
+    del.Text(1, id);
+    if (del.Step() != SQLITE_DONE) return SqlError(db_, "deleting study " + id);
+    return Status::Ok();
+  });
 }
 
 }  // namespace gantry

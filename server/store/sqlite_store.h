@@ -4,7 +4,8 @@
 //   DIR/LOCK                      held (flock) by the one gantryd using DIR; holds its pid
 //   DIR/gantry.db                 SQLite (WAL): jobs, their labels, events and leases;
 //                                 uploaded tables with their bytes; login sessions
-//                                 (their ids' hashes)
+//                                 (their ids' hashes); webhooks and their deliveries;
+//                                 studies (their rows and leases)
 //   DIR/jobs/<id>/checkpoint-<epoch>.ckpt   blobs: full trainer state
 //   DIR/jobs/<id>/snapshot-<epoch>.snap     blobs: generator weights
 //
@@ -39,7 +40,7 @@ struct sqlite3;
 
 namespace gantry {
 
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 
 class SqliteStore final : public Store {
  public:
@@ -96,6 +97,16 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<DeliveryRow>> ClaimDeliveries(
       int64_t lease_ns, int limit, const std::vector<std::string>& skip_webhooks) override;
   StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) override;
+  StatusOr<StudyRow> InsertStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> GetStudy(const std::string& id) const override;
+  StatusOr<std::vector<StudyRow>> ListStudies(const StudyQuery& query) const override;
+  StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder, int64_t lease_ns,
+                                               const std::vector<std::string>& skip) override;
+  Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) override;
+  Status UpdateStudy(const StudyRow& row) override;
+  StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state, const std::string& error,
+                              int64_t end_ns) override;
+  Status DeleteStudy(const std::string& id) override;
 
   // The file that holds a blob (for tests and operators).
   std::string BlobPath(const BlobKey& key) const;
@@ -121,6 +132,12 @@ class SqliteStore final : public Store {
   // Webhook deliveries claimed before this moment (ExpireAllLeases: by the
   // previous holder) are claimable at once.
   int64_t deliveries_dead_before_ns_ GUARDED_BY(write_mu_) = 0;
+  // Studies claimed before this moment (ExpireAllLeases: by the previous
+  // holder) are claimable at once.
+  int64_t studies_dead_before_ns_ GUARDED_BY(write_mu_) = 0;
+  // In a write transaction: the RUNNING study `id` whose lease is still
+  // `lease` (NOT_FOUND, or FAILED_PRECONDITION: ended, or taken over).
+  StatusOr<StudyRow> HeldStudy(const std::string& id, int64_t lease) REQUIRES(write_mu_);
   // AppendEvent's outbox: the deliveries `event` causes, stored with it.
   Status StoreDeliveries(const JobRow& row, const v1::JobEvent& event) REQUIRES(write_mu_);
   static constexpr int kReaders = 4;

@@ -237,6 +237,27 @@ inline constexpr int kMaxWebhooksPerPrincipal = 100;
 inline constexpr int64_t kMaxPendingDeliveries = 10000;  // per webhook; beyond, FAILED at once
 inline constexpr int64_t kKeepEndedDeliveries = 1000;    // per webhook, newest kept
 
+// A study (server/studies/README.md): its API form without trials, and the
+// lease of the replica that takes its decisions.
+struct StudyRow {
+  // id, name, spec, state, error, labels, owner, create and end times,
+  // summary; never trials (they are derived from the study's jobs).
+  v1::Study study;
+  int64_t index = 0;  // assigned by InsertStudy: 1, 2, 3, ... in creation order
+  int64_t lease = 0;  // the claim number (0: never claimed)
+  std::string holder;           // the replica holding the lease
+  int64_t lease_expires_ns = 0;  // the store's clock
+};
+
+struct StudyQuery {
+  int64_t before_index = 0;  // only studies with index < before_index (0: from the newest)
+  int limit = 100;           // at most this many rows
+  std::string owner;         // only this principal's studies, if set
+};
+
+// At most this many RUNNING studies in a store (InsertStudy refuses more).
+inline constexpr int64_t kMaxRunningStudies = 100;
+
 // How ClaimNext picks the next queued job.
 struct ClaimPolicy {
   // A queued job whose creator already runs this many is passed over.
@@ -448,6 +469,39 @@ class Store {
   // UNSPECIFIED (0). Deletes the webhook's ended deliveries beyond the
   // newest kKeepEndedDeliveries in the same transaction.
   virtual StatusOr<int> FinishDelivery(const DeliveryOutcome& outcome) = 0;
+
+  // --- studies ---
+  // Stores a new study (RUNNING, never claimed) and returns it with its
+  // index. ALREADY_EXISTS for a stored id; RESOURCE_EXHAUSTED when
+  // kMaxRunningStudies are RUNNING (the count and the insert are one
+  // transaction).
+  virtual StatusOr<StudyRow> InsertStudy(const StudyRow& row) = 0;
+  // NOT_FOUND for an unknown id.
+  virtual StatusOr<StudyRow> GetStudy(const std::string& id) const = 0;
+  // Newest first (descending index).
+  virtual StatusOr<std::vector<StudyRow>> ListStudies(const StudyQuery& query) const = 0;
+  // Claims the oldest RUNNING study whose lease has expired (never claimed,
+  // or its holder died; in an exclusive store also every claim made before
+  // ExpireAllLeases), whose id is not in `skip`: lease + 1, holder, and
+  // lease_expires_ns = now + lease_ns. nullopt when there is none.
+  virtual StatusOr<std::optional<StudyRow>> ClaimStudy(const std::string& holder,
+                                                       int64_t lease_ns,
+                                                       const std::vector<std::string>& skip) = 0;
+  // Extends the lease to now + lease_ns. FAILED_PRECONDITION when the lease
+  // is no longer `lease` (taken over, or the study was ended by EndStudy).
+  virtual Status RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) = 0;
+  // Replaces the study's state, error, end_time and summary with row's
+  // (fenced): FAILED_PRECONDITION, writing nothing, when the stored lease is
+  // no longer row.lease or the study has ended.
+  virtual Status UpdateStudy(const StudyRow& row) = 0;
+  // Ends a RUNNING study with `state` and `error` at end_ns, whoever holds
+  // it: the lease is incremented, so the holder is fenced out. The ended
+  // row; FAILED_PRECONDITION for an ended study, NOT_FOUND for an unknown one.
+  virtual StatusOr<StudyRow> EndStudy(const std::string& id, v1::JobState state,
+                                      const std::string& error, int64_t end_ns) = 0;
+  // Deletes an ended study's row (its jobs are deleted by the caller).
+  // NOT_FOUND for an unknown id, FAILED_PRECONDITION for a RUNNING one.
+  virtual Status DeleteStudy(const std::string& id) = 0;
 };
 
 // Deletes every trainer checkpoint of job `job_id` under `lease` (an ended
@@ -491,6 +545,12 @@ DeliveryRow NextDeliveryState(const DeliveryOutcome& o, int64_t create_ns, int64
 // `principal` has kMaxWebhooksPerPrincipal webhooks.
 Status CheckWebhookCount(const std::string& principal, int64_t count);
 Status WebhookNotFound(const std::string& id);
+Status StudyNotFound(const std::string& id);
+// The messages of InsertStudy's bound and of UpdateStudy's and EndStudy's
+// refusals.
+Status TooManyStudies(int64_t running);
+Status StudyFenced(const std::string& id);
+Status StudyEnded(const std::string& id, v1::JobState state);
 // PutSession's precondition: OK, or INVALID_ARGUMENT.
 Status CheckSessionRow(const SessionRow& row);
 Status SessionNotFound();

@@ -322,7 +322,7 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual([e.seq for e in events], [1, 2, 3, 4, 5, 6])
         self.assertEqual(a.id, b.id)
         db = sqlite3.connect(os.path.join(self.data, "gantry.db"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 10)
         db.close()
         # And the request id survives a restart too.
         server.start()

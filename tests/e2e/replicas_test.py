@@ -248,6 +248,75 @@ class ReplicasTest(unittest.TestCase):
         finally:
             r.stop()
 
+    def test_a_study_survives_the_death_of_its_replica(self):
+        """The replica deciding for an ASHA study is killed mid-study: another
+        takes the study's lease over and ends it with exactly the decisions
+        (trials, parameters, promotions, objectives) of the same study run
+        undisturbed on one SQLite gantryd, one job per trial segment."""
+        base = pb.JobSpec(dataset=pb.Dataset(kind=pb.DATASET_KIND_RING8, size=1024), batch_size=32,
+                          epochs=27, checkpoint_every=1, eval_points=128, preview_points=0)
+        study_spec = pb.StudySpec(base=base, algorithm="asha", max_trials=12, concurrency=2, seed=3,
+                                  min_epochs=1, reduction_factor=3, space=[pb.SearchParam(
+                                      name="learning_rate", kind="log_uniform", min=1e-4, max=3e-2)])
+
+        def decisions(study):
+            return [(t.number, t.status, [(g.start_epoch, g.end_epoch, g.parent_trial,
+                                           sorted(g.params.items()), g.objective)
+                                          for g in t.segments]) for t in study.trials]
+
+        def finish(stub, study_id):
+            deadline = time.monotonic() + 300
+            while True:
+                study = stub.GetStudy(pb.GetStudyRequest(study_id=study_id), timeout=30)
+                if study.state != pb.JOB_STATE_RUNNING:
+                    return study
+                self.assertLess(time.monotonic(), deadline, "the study never ended")
+                time.sleep(0.2)
+
+        ref_dir = tempfile.mkdtemp(dir=self.tmp.name)
+        ref = Gantryd(ARGS.gantryd, os.path.join(ref_dir, "data"), extra=["--max-concurrent-jobs", "2"])
+        ref.start()
+        try:
+            _, stub = ref.connect()
+            reference = finish(stub, stub.CreateStudy(pb.CreateStudyRequest(spec=study_spec)).id)
+        finally:
+            ref.stop()
+        self.assertEqual(reference.state, pb.JOB_STATE_SUCCEEDED, reference.error)
+
+        r = Replicas(tempfile.mkdtemp(dir=self.tmp.name), 3, lease_seconds=1.5)
+        try:
+            study_id = r.stub(0).CreateStudy(pb.CreateStudyRequest(spec=study_spec)).id
+            victim = None
+            deadline = time.monotonic() + 120
+            while victim is None:
+                self.assertLess(time.monotonic(), deadline, "no replica took the study")
+                rows = psql(r.dsn, f"SELECT holder, state FROM studies WHERE id = '{study_id}'")
+                study = r.stub(0).GetStudy(pb.GetStudyRequest(study_id=study_id))
+                self.assertEqual(study.state, pb.JOB_STATE_RUNNING, "the study ended before the kill")
+                if rows and rows[0][0] and study.summary.jobs >= 4:
+                    pid = rows[0][0].rsplit(":", 1)[-1]
+                    victim = next(i for i, s in enumerate(r.servers) if str(s.proc.pid) == pid)
+                else:
+                    time.sleep(0.05)
+            jobs_at_kill = study.summary.jobs
+            r.servers[victim].kill()
+            done = finish(r.stub(victim + 1), study_id)
+            self.assertEqual(done.state, pb.JOB_STATE_SUCCEEDED, done.error)
+            self.assertEqual(decisions(done), decisions(reference))
+            lease, holder = psql(r.dsn, f"SELECT lease, holder FROM studies WHERE id = '{study_id}'")[0]
+            self.assertGreaterEqual(int(lease), 2, "the study was not taken over")
+            self.assertNotEqual(holder.rsplit(":", 1)[-1], str(r.servers[victim].proc.pid))
+            jobs = r.stub(victim + 1).ListJobs(pb.ListJobsRequest(label_selector=f"study={study_id}",
+                                                                  page_size=1000)).jobs
+            segments = [(j.labels["trial"], j.labels["segment"]) for j in jobs]
+            self.assertEqual(len(segments), len(set(segments)), "a segment ran twice")
+            self.assertEqual(len(jobs), sum(len(t.segments) for t in done.trials))
+            print(f"study {study_id}: replica {victim} killed holding it with {jobs_at_kill} jobs created; "
+                  f"taken over (lease {lease}), ended with {len(jobs)} jobs and the decisions of the "
+                  f"undisturbed SQLite run", flush=True)
+        finally:
+            r.stop()
+
     def test_a_paused_replica_writes_nothing_after_takeover(self):
         r = Replicas(tempfile.mkdtemp(dir=self.tmp.name), 2, lease_seconds=1.5)
         try:

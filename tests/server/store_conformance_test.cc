@@ -1350,6 +1350,302 @@ TEST_P(StoreConformanceTest, DeliveriesAreClaimedOnceRetriedFencedAndEnded) {
   EXPECT_EQ(*state, v1::DELIVERY_STATE_UNSPECIFIED);
 }
 
+// --- studies ---
+
+constexpr int64_t kStudyMinute = int64_t{60} * 1'000'000'000;
+
+// A study as CreateStudy would insert it (with a trial, which the store
+// never keeps).
+StudyRow NewStudy(const std::string& id, const std::string& owner = "alice") {
+  StudyRow row;
+  v1::Study& s = row.study;
+  s.set_id(id);
+  s.set_name("study " + id);
+  s.mutable_spec()->mutable_base()->set_epochs(9);
+  s.mutable_spec()->set_algorithm("asha");
+  s.set_state(v1::JOB_STATE_RUNNING);
+  (*s.mutable_labels())["team"] = "x";
+  s.set_owner(owner);
+  s.mutable_create_time()->set_seconds(1700);
+  s.add_trials()->set_number(1);
+  return row;
+}
+
+std::vector<std::string> StudyIds(const StatusOr<std::vector<StudyRow>>& rows) {
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  std::vector<std::string> ids;
+  if (rows.ok()) {
+    for (const StudyRow& r : *rows) ids.push_back(r.study.id());
+  }
+  return ids;
+}
+
+// Claims the next study, which must be `id`.
+StudyRow MustClaimStudy(Store* store, const std::string& id, const std::string& holder = "r1",
+                        int64_t lease_ns = kStudyMinute,
+                        const std::vector<std::string>& skip = {}) {
+  auto c = store->ClaimStudy(holder, lease_ns, skip);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c.ok() && c->has_value()) << "no study to claim, expected " << id;
+  if (!c.ok() || !c->has_value()) return StudyRow{};
+  EXPECT_EQ((*c)->study.id(), id);
+  return **c;
+}
+
+// Whether there is a study to claim (nothing is claimed when there is not).
+bool NothingToClaim(Store* store) {
+  auto c = store->ClaimStudy("r-probe", kStudyMinute, {});
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  if (c.ok() && c->has_value()) ADD_FAILURE() << "claimed " << (*c)->study.id();
+  return c.ok() && !c->has_value();
+}
+
+TEST_P(StoreConformanceTest, StudiesAreInsertedReadAndListedNewestFirst) {
+  auto a = store_->InsertStudy(NewStudy("st-a", "alice"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->study.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(a->study.trials_size(), 0);  // never kept
+  EXPECT_EQ(a->lease, 0);
+  EXPECT_EQ(a->holder, "");
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-b", "bob")).ok());
+  auto c = store_->InsertStudy(NewStudy("st-c", "alice"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_GT(c->index, a->index);
+  EXPECT_EQ(store_->InsertStudy(NewStudy("st-a", "carol")).status().code(),
+            StatusCode::kAlreadyExists);
+
+  auto got = store_->GetStudy("st-a");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->index, a->index);
+  EXPECT_EQ(got->study.name(), "study st-a");
+  EXPECT_EQ(got->study.owner(), "alice");  // not the refused duplicate's
+  EXPECT_EQ(got->study.spec().base().epochs(), 9);
+  EXPECT_EQ(got->study.spec().algorithm(), "asha");
+  EXPECT_EQ(got->study.labels().at("team"), "x");
+  EXPECT_EQ(got->study.create_time().seconds(), 1700);
+  EXPECT_EQ(got->study.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(got->study.trials_size(), 0);
+  EXPECT_EQ(got->lease, 0);
+  const Status unknown = store_->GetStudy("st-zzz").status();
+  EXPECT_EQ(unknown.code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.message().find("st-zzz"), std::string::npos) << unknown.ToString();
+
+  EXPECT_EQ(StudyIds(store_->ListStudies({})), (std::vector<std::string>{"st-c", "st-b", "st-a"}));
+  StudyQuery page;
+  page.limit = 2;
+  EXPECT_EQ(StudyIds(store_->ListStudies(page)), (std::vector<std::string>{"st-c", "st-b"}));
+  page.before_index = (*store_->GetStudy("st-b")).index;
+  EXPECT_EQ(StudyIds(store_->ListStudies(page)), (std::vector<std::string>{"st-a"}));
+  StudyQuery alices;
+  alices.owner = "alice";
+  EXPECT_EQ(StudyIds(store_->ListStudies(alices)), (std::vector<std::string>{"st-c", "st-a"}));
+  alices.before_index = c->index;
+  EXPECT_EQ(StudyIds(store_->ListStudies(alices)), (std::vector<std::string>{"st-a"}));
+  alices.owner = "nobody";
+  EXPECT_TRUE(StudyIds(store_->ListStudies(alices)).empty());
+  auto listed = store_->ListStudies({});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ((*listed)[2].study.labels().at("team"), "x");
+  EXPECT_EQ((*listed)[2].study.trials_size(), 0);
+}
+
+TEST_P(StoreConformanceTest, InsertStudyBoundsTheRunningStudies) {
+  for (int i = 0; i < kMaxRunningStudies; ++i) {
+    ASSERT_TRUE(store_->InsertStudy(NewStudy("st-" + std::to_string(i))).ok()) << i;
+  }
+  const Status over = store_->InsertStudy(NewStudy("st-over")).status();
+  EXPECT_EQ(over.code(), StatusCode::kResourceExhausted) << over.ToString();
+  EXPECT_TRUE(IsQuotaRefusal(over)) << over.ToString();  // an answer, not trouble
+  EXPECT_NE(over.message().find(std::to_string(kMaxRunningStudies)), std::string::npos)
+      << over.ToString();
+  EXPECT_EQ(store_->GetStudy("st-over").status().code(), StatusCode::kNotFound);
+  // An ended study does not count.
+  ASSERT_TRUE(store_->EndStudy("st-7", v1::JOB_STATE_CANCELLED, "", 5).ok());
+  EXPECT_TRUE(store_->InsertStudy(NewStudy("st-over")).ok());
+  EXPECT_EQ(store_->InsertStudy(NewStudy("st-over2")).status().code(),
+            StatusCode::kResourceExhausted);
+}
+
+TEST_P(StoreConformanceTest, ClaimStudyTakesTheOldestExpiredAndPassesOverTheSkipped) {
+  for (const char* id : {"st-a", "st-b", "st-c"}) ASSERT_TRUE(store_->InsertStudy(NewStudy(id)).ok());
+  const int64_t before = NowNs();
+  StudyRow a = MustClaimStudy(store_.get(), "st-a", "r1");
+  EXPECT_EQ(a.lease, 1);
+  EXPECT_EQ(a.holder, "r1");
+  EXPECT_EQ(a.study.name(), "study st-a");
+  // The store's clock: PostgreSQL's may differ from this process's a little.
+  EXPECT_GT(a.lease_expires_ns, before + kStudyMinute / 2);
+  auto stored = store_->GetStudy("st-a");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->lease, 1);
+  EXPECT_EQ(stored->holder, "r1");
+  EXPECT_EQ(stored->lease_expires_ns, a.lease_expires_ns);
+  // The caller's own studies are passed over.
+  MustClaimStudy(store_.get(), "st-c", "r1", kStudyMinute, {"st-b"});
+  MustClaimStudy(store_.get(), "st-b", "r2");
+  EXPECT_TRUE(NothingToClaim(store_.get()));  // every lease holds
+
+  // An expired lease is claimed again, by whoever asks.
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-d")).ok());
+  StudyRow d = MustClaimStudy(store_.get(), "st-d", "r1", /*lease_ns=*/1);
+  EXPECT_EQ(d.lease, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  StudyRow d2 = MustClaimStudy(store_.get(), "st-d", "r2");
+  EXPECT_EQ(d2.lease, 2);
+  EXPECT_EQ(d2.holder, "r2");
+  EXPECT_TRUE(NothingToClaim(store_.get()));
+
+  // An ended study is never claimed, expired or not.
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-e")).ok());
+  ASSERT_TRUE(store_->EndStudy("st-e", v1::JOB_STATE_CANCELLED, "", 5).ok());
+  EXPECT_TRUE(NothingToClaim(store_.get()));
+
+  // An exclusive store's restart frees every claim made before it.
+  ASSERT_TRUE(store_->ExpireAllLeases().ok());
+  auto after_restart = store_->ClaimStudy("r3", kStudyMinute, {});
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status().ToString();
+  if (store_->Shared()) {
+    EXPECT_FALSE(after_restart->has_value());
+  } else {
+    ASSERT_TRUE(after_restart->has_value());
+    EXPECT_EQ((*after_restart)->study.id(), "st-a");  // the oldest first
+    EXPECT_EQ((*after_restart)->lease, 2);
+  }
+}
+
+TEST_P(StoreConformanceTest, StudyWritesAreFencedByTheLease) {
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-a")).ok());
+  StudyRow first = MustClaimStudy(store_.get(), "st-a", "r1", /*lease_ns=*/1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  StudyRow second = MustClaimStudy(store_.get(), "st-a", "r2", /*lease_ns=*/1);
+  ASSERT_EQ(second.lease, first.lease + 1);
+
+  // The first holder is fenced out: nothing it writes lands.
+  const Status renew = store_->RenewStudy("st-a", first.lease, kStudyMinute);
+  EXPECT_EQ(renew.code(), StatusCode::kFailedPrecondition) << renew.ToString();
+  EXPECT_NE(renew.message().find("st-a"), std::string::npos) << renew.ToString();
+  StudyRow stale = first;
+  stale.study.set_error("stale");
+  stale.study.mutable_summary()->set_trials(99);
+  const Status update = store_->UpdateStudy(stale);
+  EXPECT_EQ(update.code(), StatusCode::kFailedPrecondition) << update.ToString();
+  auto got = store_->GetStudy("st-a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->study.error(), "");
+  EXPECT_EQ(got->study.summary().trials(), 0);
+  EXPECT_EQ(got->lease, second.lease);
+  EXPECT_EQ(got->holder, "r2");
+
+  // The holder renews its (expired, untaken) lease: no one else claims it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(store_->RenewStudy("st-a", second.lease, kStudyMinute).ok());
+  EXPECT_TRUE(NothingToClaim(store_.get()));
+  EXPECT_GT(store_->GetStudy("st-a")->lease_expires_ns, second.lease_expires_ns);
+
+  // UpdateStudy stores state, error, end_time and summary; nothing else.
+  StudyRow progress = second;
+  progress.study.mutable_summary()->set_trials(3);
+  progress.study.mutable_summary()->set_best_trial(2);
+  progress.study.mutable_summary()->set_best_objective(0.25);
+  progress.study.set_name("renamed");  // not the update's to change
+  progress.study.add_trials()->set_number(7);
+  ASSERT_TRUE(store_->UpdateStudy(progress).ok());
+  got = store_->GetStudy("st-a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->study.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(got->study.summary().trials(), 3);
+  EXPECT_EQ(got->study.summary().best_objective(), 0.25);
+  EXPECT_EQ(got->study.name(), "study st-a");
+  EXPECT_EQ(got->study.trials_size(), 0);
+  EXPECT_EQ(got->lease, second.lease);  // an update takes nothing over
+
+  StudyRow done = progress;
+  done.study.set_state(v1::JOB_STATE_SUCCEEDED);
+  done.study.set_error("");
+  done.study.mutable_end_time()->set_seconds(4242);
+  done.study.mutable_summary()->set_best_job_id("j-best");
+  ASSERT_TRUE(store_->UpdateStudy(done).ok());
+  got = store_->GetStudy("st-a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->study.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(got->study.end_time().seconds(), 4242);
+  EXPECT_EQ(got->study.summary().best_job_id(), "j-best");
+  EXPECT_EQ(StudyIds(store_->ListStudies({})), (std::vector<std::string>{"st-a"}));
+  EXPECT_EQ((*store_->ListStudies({}))[0].study.state(), v1::JOB_STATE_SUCCEEDED);
+
+  // An ended study takes no more writes, even from its holder.
+  done.study.set_state(v1::JOB_STATE_FAILED);
+  const Status after_end = store_->UpdateStudy(done);
+  EXPECT_EQ(after_end.code(), StatusCode::kFailedPrecondition) << after_end.ToString();
+  EXPECT_EQ(store_->RenewStudy("st-a", second.lease, kStudyMinute).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetStudy("st-a")->study.state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_TRUE(NothingToClaim(store_.get()));
+
+  // Unknown studies.
+  StudyRow ghost = NewStudy("st-ghost");
+  EXPECT_EQ(store_->UpdateStudy(ghost).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RenewStudy("st-ghost", 1, kStudyMinute).code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, EndStudyFencesTheHolderAndRefusesAnEndedStudy) {
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-a")).ok());
+  StudyRow held = MustClaimStudy(store_.get(), "st-a", "r1");
+  auto ended = store_->EndStudy("st-a", v1::JOB_STATE_CANCELLED, "cancelled by alice",
+                                int64_t{123} * 1'000'000'000 + 5);
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(ended->study.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(ended->study.error(), "cancelled by alice");
+  EXPECT_EQ(ended->study.end_time().seconds(), 123);
+  EXPECT_EQ(ended->study.end_time().nanos(), 5);
+  EXPECT_EQ(ended->study.name(), "study st-a");
+  EXPECT_EQ(ended->lease, held.lease + 1);
+  auto got = store_->GetStudy("st-a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->study.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(got->study.error(), "cancelled by alice");
+  EXPECT_EQ(got->lease, held.lease + 1);
+
+  // The holder is fenced out.
+  EXPECT_EQ(store_->RenewStudy("st-a", held.lease, kStudyMinute).code(),
+            StatusCode::kFailedPrecondition);
+  StudyRow late = held;
+  late.study.set_state(v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(store_->UpdateStudy(late).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetStudy("st-a")->study.state(), v1::JOB_STATE_CANCELLED);
+
+  // An ended study is not ended again; the refusal names its end.
+  const Status again = store_->EndStudy("st-a", v1::JOB_STATE_FAILED, "x", 7).status();
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition) << again.ToString();
+  EXPECT_NE(again.message().find("CANCELLED"), std::string::npos) << again.ToString();
+  EXPECT_EQ(store_->GetStudy("st-a")->study.error(), "cancelled by alice");
+  EXPECT_EQ(store_->EndStudy("st-ghost", v1::JOB_STATE_FAILED, "", 7).status().code(),
+            StatusCode::kNotFound);
+
+  // A study never claimed is ended too.
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-b")).ok());
+  auto b = store_->EndStudy("st-b", v1::JOB_STATE_FAILED, "its spec was refused", 9);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->lease, 1);
+  EXPECT_TRUE(NothingToClaim(store_.get()));
+}
+
+TEST_P(StoreConformanceTest, DeleteStudyRemovesOnlyEndedStudies) {
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-a")).ok());
+  ASSERT_TRUE(store_->InsertStudy(NewStudy("st-b")).ok());
+  const Status running = store_->DeleteStudy("st-a");
+  EXPECT_EQ(running.code(), StatusCode::kFailedPrecondition) << running.ToString();
+  EXPECT_NE(running.message().find("RUNNING"), std::string::npos) << running.ToString();
+  EXPECT_TRUE(store_->GetStudy("st-a").ok());
+  ASSERT_TRUE(store_->EndStudy("st-a", v1::JOB_STATE_CANCELLED, "", 5).ok());
+  ASSERT_TRUE(store_->DeleteStudy("st-a").ok());
+  EXPECT_EQ(store_->GetStudy("st-a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteStudy("st-a").code(), StatusCode::kNotFound);
+  EXPECT_EQ(StudyIds(store_->ListStudies({})), (std::vector<std::string>{"st-b"}));
+  // Its id may be used again.
+  EXPECT_TRUE(store_->InsertStudy(NewStudy("st-a")).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite",
@@ -1489,15 +1785,67 @@ TEST(PgStoreTest, ABlobWriteOrDeleteRacingATakeoverIsFencedOut) {
   return ::testing::AssertionSuccess();
 }
 
+// What migration 9 -> 10 added (studies): dropping it turns a new database
+// back into version 9.
+const std::string kUndoSchema10 = "DROP TABLE studies; ";
 // What migration 8 -> 9 added (webhooks): dropping it turns a new database
 // back into version 8.
-const std::string kUndoSchema9 = "DROP TABLE deliveries; DROP TABLE webhooks; ";
+const std::string kUndoSchema9 = kUndoSchema10 + "DROP TABLE deliveries; DROP TABLE webhooks; ";
 // What migration 7 -> 8 added (priorities): dropping it turns a new
 // database back into version 7.
 const std::string kUndoSchema8 = kUndoSchema9 +
     "ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN queued_ns; ";
 const std::string kUndoSchema7 = kUndoSchema8 +
     "DROP TABLE audit; DROP INDEX jobs_created_by; ALTER TABLE jobs DROP COLUMN created_by; ";
+
+// A database of schema version 9 (before studies) is migrated: its jobs
+// and webhooks stay, and studies are stored, claimed and survive reopening.
+TEST(SqliteStoreTest, MigratesSchema9ToStudies) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-v9-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    JobRow r;
+    r.id = "old";
+    r.name = "from v9";
+    v1::JobEvent ev;
+    ev.set_seq(1);
+    ASSERT_TRUE((*s)->InsertJob(r, ev).ok());
+    WebhookRow hook;
+    hook.id = "wh-old";
+    hook.principal = "alice";
+    hook.url = "https://hooks.example.test/";
+    hook.events = 1u << v1::WEBHOOK_EVENT_JOB_ENDED;
+    ASSERT_TRUE((*s)->PutWebhook(hook).ok());
+  }
+  ASSERT_TRUE(RunSql(dir, kUndoSchema10 + "PRAGMA user_version = 9;"));
+  StudyRow study;
+  study.study.set_id("st-new");
+  study.study.set_owner("alice");
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->GetJob("old", ReadPoints::kNo)->name, "from v9");
+    EXPECT_TRUE((*s)->GetWebhook("wh-old").ok());
+    EXPECT_EQ((*s)->GetStudy("st-new").status().code(), StatusCode::kNotFound);
+    auto inserted = (*s)->InsertStudy(study);
+    ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+    EXPECT_EQ(inserted->index, 1);
+    auto claimed = (*s)->ClaimStudy("r1", int64_t{60} * 1'000'000'000, {});
+    ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto got = (*s)->GetStudy("st-new");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->study.owner(), "alice");
+  EXPECT_EQ(got->lease, 1);
+  EXPECT_EQ(got->holder, "r1");
+  s->reset();
+  fs::remove_all(dir);
+}
 
 // A database of schema version 8 (before webhooks) is migrated: its jobs
 // stay, and a webhook stored then gets the deliveries of their events.
@@ -1674,7 +2022,7 @@ TEST(SqliteStoreTest, MigratesSchema3ToLabels) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 9);
+  EXPECT_EQ(kSchemaVersion, 10);
   sqlite3_finalize(st);
   sqlite3_close(db);
   fs::remove_all(dir);
@@ -1785,6 +2133,49 @@ TEST(SqliteStoreTest, ACorruptedTableIsDataLoss) {
   auto read = (*s)->ReadTableBytes(id);
   EXPECT_EQ(read.status().code(), StatusCode::kDataLoss) << read.status().ToString();
   EXPECT_NE(read.status().message().find(id), std::string::npos) << read.status().message();
+  s->reset();
+  fs::remove_all(dir);
+}
+
+// The restart path: a study claimed by a gantryd that died (its lease
+// unexpired) is claimed at once by the next one on the directory, after
+// ExpireAllLeases, and what that one claims afterwards is held.
+TEST(SqliteStoreTest, AReopenedStoreClaimsADeadHoldersStudiesAtOnce) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("gantry-sqlite-studies-" + std::to_string(::getpid())))
+          .string();
+  fs::remove_all(dir);
+  constexpr int64_t kHour = int64_t{3600} * 1'000'000'000;
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (const char* id : {"st-a", "st-b"}) {
+      StudyRow row;
+      row.study.set_id(id);
+      ASSERT_TRUE((*s)->InsertStudy(row).ok());
+    }
+    auto claimed = (*s)->ClaimStudy("dead", kHour, {});
+    ASSERT_TRUE(claimed.ok() && claimed->has_value());
+    EXPECT_EQ((*claimed)->study.id(), "st-a");
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->ExpireAllLeases().ok());
+  auto first = (*s)->ClaimStudy("alive", kHour, {});
+  ASSERT_TRUE(first.ok() && first->has_value()) << first.status().ToString();
+  EXPECT_EQ((*first)->study.id(), "st-a");  // the dead one's, oldest first
+  EXPECT_EQ((*first)->lease, 2);
+  EXPECT_EQ((*first)->holder, "alive");
+  auto second = (*s)->ClaimStudy("alive", kHour, {});
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->study.id(), "st-b");
+  // This process's own claims hold.
+  auto none = (*s)->ClaimStudy("alive", kHour, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // The dead holder is fenced out by the new claim.
+  EXPECT_EQ((*s)->RenewStudy("st-a", 1, kHour).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*s)->RenewStudy("st-a", 2, kHour).ok());
   s->reset();
   fs::remove_all(dir);
 }

@@ -17,11 +17,11 @@ from ._errors import (AlreadyExists, Cancelled, DeadlineExceeded, FailedPrecondi
                       Unauthenticated, Unavailable)
 from ._events import Alarm, AlarmEvent, EpochEvent, Event, StateEvent
 from ._job import Job
-from ._spec import build_spec
+from ._spec import build_spec, build_study_spec
 from .v1 import gantry_pb2 as pb
 
 __all__ = [
-    "Client", "Job", "Table", "build_spec", "pb",
+    "Client", "Job", "Table", "build_spec", "build_study_spec", "pb",
     "Event", "StateEvent", "EpochEvent", "AlarmEvent", "Alarm",
     "GantryError", "NotFound", "InvalidArgument", "FailedPrecondition", "AlreadyExists",
     "ResourceExhausted", "Unavailable", "Unauthenticated", "PermissionDenied",

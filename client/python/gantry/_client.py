@@ -1,13 +1,14 @@
 """gantry.Client: a connection to gantryd."""
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Mapping, Optional, Union
 
 import grpc
 
-from ._errors import InvalidArgument, from_rpc_error
-from ._job import Job
-from ._spec import build_spec, label_selector, state_value
+from ._errors import InvalidArgument, Unavailable, from_rpc_error
+from ._job import Job, _resumable
+from ._spec import build_spec, build_study_spec, label_selector, state_value
 from ._health import health_pb2, health_pb2_grpc
 from .v1 import gantry_pb2 as pb
 from .v1 import gantry_pb2_grpc
@@ -257,3 +258,102 @@ class Client:
         """The webhook's delivery log, newest first, through all pages."""
         req = pb.ListDeliveriesRequest(webhook_id=webhook_id, page_size=page_size)
         return self._pages("ListDeliveries", req, "deliveries")
+
+    # --- studies (server/studies/README.md) ---
+
+    def create_study(self, spec: Union["pb.StudySpec", Mapping[str, Any]], *,
+                     name: Optional[str] = None,
+                     labels: Optional[Mapping[str, str]] = None) -> "pb.Study":
+        """Starts a study: gantryd runs its trials (jobs labelled study=ID)
+        and decides which continue. Returns the Study message (its ``id``,
+        ``spec`` with the defaults filled, ``state`` RUNNING).
+
+        ``spec`` is a StudySpec message or a dict::
+
+            {"base": {"dataset": "ring8", "epochs": 81},    # as submit() takes it
+             "space": ["learning_rate=log_uniform:1e-4:1e-2",
+                       {"name": "dropout", "kind": "uniform", "min": 0, "max": 0.5},
+                       {"name": "generator_hidden", "kind": "choice",
+                        "values": [[16, 32], [64, 64]]}],
+             "algorithm": "asha", "objective": "sliced_w1", "max_trials": 27,
+             "concurrency": 2, "seed": 1}
+
+        A bad field raises InvalidArgument naming it (gantryd's checks too);
+        ``labels`` go on the study and every trial."""
+        if labels is not None and not isinstance(labels, Mapping):
+            raise InvalidArgument(f"labels: {type(labels).__name__} is not a dict")
+        req = pb.CreateStudyRequest(spec=build_study_spec(spec), name=name or "")
+        for k, v in (labels or {}).items():
+            req.labels[str(k)] = str(v)
+        return self._call("CreateStudy", req)
+
+    def study(self, study_id: str) -> "pb.Study":
+        """The study with every trial (a Study message; NotFound for an
+        unknown id): ``state``, ``summary`` (best_trial, best_objective,
+        best_job_id, best_epoch, epochs_spent), ``trials`` (number, status,
+        params, objective, epochs, segments, metrics)."""
+        return self._call("GetStudy", pb.GetStudyRequest(study_id=study_id))
+
+    def studies(self, owner: Optional[str] = None, page_size: int = 100) -> Iterator["pb.Study"]:
+        """Every study, newest first, through all pages, without their
+        trials; ``owner`` keeps the ones that principal created."""
+        req = pb.ListStudiesRequest(page_size=page_size, owner=owner or "")
+        return self._pages("ListStudies", req, "studies")
+
+    def watch_study(self, study_id: str, *, retries: int = 30,
+                    reconnect_timeout: float = 120.0) -> Iterator["pb.Study"]:
+        """The study now, then again at every change (a trial created,
+        promoted, paused or ended, a new result), up to and including the
+        ended study (SUCCEEDED, FAILED or CANCELLED).
+
+        A cut stream (gantryd restarting, the network) is reopened by itself
+        and starts again with the study as it is then; backoff 0.1 s doubling
+        to 2 s, Unavailable after ``retries`` failures in a row or
+        ``reconnect_timeout`` seconds without a connection. Other errors
+        (NotFound, ...) are raised at once."""
+        ended = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+        failures, lost_at, delay = 0, None, 0.1
+        while True:
+            stream = self._stub.WatchStudy(pb.WatchStudyRequest(study_id=study_id),
+                                           metadata=self._metadata)
+            last_error = "the stream ended before the study did"
+            try:
+                for study in stream:
+                    failures, lost_at, delay = 0, None, 0.1
+                    yield study
+                    if study.state in ended:
+                        return
+            except grpc.RpcError as err:
+                if not _resumable(err):
+                    raise from_rpc_error(err) from None
+                last_error = f"{err.code().name}: {err.details()}"
+            finally:
+                stream.cancel()
+            now = time.monotonic()
+            lost_at = lost_at or now
+            failures += 1
+            if failures > retries or now - lost_at > reconnect_timeout:
+                raise Unavailable(f"watch_study {study_id}: not reconnected after {failures - 1} "
+                                  f"tries in {now - lost_at:.1f} s; last error: {last_error}")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def cancel_study(self, study_id: str) -> "pb.Study":
+        """Ends a running study CANCELLED and cancels its queued and running
+        trials (FailedPrecondition for an ended study); returns it."""
+        return self._call("CancelStudy", pb.CancelStudyRequest(study_id=study_id))
+
+    def delete_study(self, study_id: str) -> None:
+        """Deletes an ended study and all its trials' jobs
+        (FailedPrecondition while it runs or its trials are still ending)."""
+        self._call("DeleteStudy", pb.DeleteStudyRequest(study_id=study_id))
+
+    def replay_trial(self, study_id: str, trial: int = 0, name: str = "") -> Job:
+        """Creates one job that retraces trial ``trial`` (0: the study's best)
+        along its whole history, its parameters changing at the epochs they
+        changed, and ends bit-identical to the trial's last segment. The job
+        is labelled replay-of=STUDY, trial=N."""
+        if not isinstance(trial, int) or isinstance(trial, bool) or trial < 0:
+            raise InvalidArgument(f"trial: {trial!r} is not a trial number (0: the best)")
+        req = pb.ReplayTrialRequest(study_id=study_id, trial=trial, name=name or "")
+        return Job(self, self._call("ReplayTrial", req))

@@ -145,6 +145,106 @@ def build_spec(spec: Union[None, "pb.JobSpec", Mapping[str, Any]] = None,
     return out
 
 
+_PARAM_KINDS = ("choice", "int", "uniform", "log_uniform")
+
+
+def _param_text(value: Any) -> str:
+    """A choice's value as the server reads it: a layer list [16, 32] as
+    "16,32", a bool as "true"/"false", anything else as str()."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(int(x)) for x in value)
+    if hasattr(value, "item") and callable(value.item):  # a numpy scalar
+        value = value.item()
+    return str(value)
+
+
+def search_param(p: Any, where: str = "space") -> "pb.SearchParam":
+    """A SearchParam from a message, a dict ({"name": "learning_rate",
+    "kind": "log_uniform", "min": 1e-4, "max": 1e-2}; a choice's "values"
+    may hold layer lists [16, 32]) or the CLI's text
+    ("learning_rate=log_uniform:1e-4:1e-2", "loss=choice:bce|hinge")."""
+    if isinstance(p, pb.SearchParam):
+        out = pb.SearchParam()
+        out.CopyFrom(p)
+        return out
+    if isinstance(p, str):
+        name, eq, rest = p.partition("=")
+        kind, colon, args = rest.partition(":")
+        if not name or not eq or not colon:
+            raise InvalidArgument(f"{where}: {p!r} is not NAME=KIND:ARGS "
+                                  "(e.g. learning_rate=log_uniform:1e-4:1e-2, loss=choice:bce|hinge)")
+        if kind not in _PARAM_KINDS:
+            raise InvalidArgument(f"{where}: {p!r}: kind '{kind}' is not one of "
+                                  f"{', '.join(_PARAM_KINDS)}" + _suggest(kind, _PARAM_KINDS))
+        if kind == "choice":
+            if not args:
+                raise InvalidArgument(f"{where}: {p!r}: a choice needs its values, separated by '|'")
+            return pb.SearchParam(name=name, kind=kind, values=args.split("|"))
+        bounds = args.split(":")
+        try:
+            if len(bounds) != 2:
+                raise ValueError
+            lo, hi = (int(b) if kind == "int" else float(b) for b in bounds)
+        except ValueError:
+            raise InvalidArgument(f"{where}: {p!r}: {kind} takes MIN:MAX "
+                                  + ("(whole numbers)" if kind == "int" else "(numbers)")) from None
+        return pb.SearchParam(name=name, kind=kind, min=lo, max=hi)
+    if isinstance(p, Mapping):
+        _check_keys(p, pb.SearchParam.DESCRIPTOR, where)
+        d = dict(p)
+        if d.get("values") is not None:
+            if isinstance(d["values"], (str, bytes)):
+                raise InvalidArgument(f"{where}: values: {d['values']!r} is not a list")
+            d["values"] = [_param_text(v) for v in d["values"]]
+        out = pb.SearchParam()
+        try:
+            json_format.ParseDict({k: v for k, v in d.items() if v is not None}, out)
+        except json_format.ParseError as e:
+            raise InvalidArgument(f"{where}: {e}") from None
+        return out
+    raise InvalidArgument(f"{where}: {type(p).__name__} is not a SearchParam, a dict or "
+                          "'NAME=KIND:ARGS'")
+
+
+def build_study_spec(spec: Union["pb.StudySpec", Mapping[str, Any]]) -> "pb.StudySpec":
+    """A StudySpec from a message or a dict (protobuf's JSON names or the
+    field names): "base" is a job spec as ``build_spec`` takes it (short enum
+    names: ``{"dataset": "ring8", "epochs": 81}``), "space" a list of what
+    ``search_param`` takes; the other fields as they are."""
+    if isinstance(spec, pb.StudySpec):
+        out = pb.StudySpec()
+        out.CopyFrom(spec)
+        return out
+    if not isinstance(spec, Mapping):
+        raise InvalidArgument(f"spec: {type(spec).__name__} is not a StudySpec or a dict")
+    names = _field_names(pb.StudySpec.DESCRIPTOR)
+    _check_keys(spec, pb.StudySpec.DESCRIPTOR, "spec", names)
+    out = pb.StudySpec()
+    rest = {}
+    for key, value in spec.items():
+        name = names[key]
+        if value is None:
+            continue
+        if name == "base":
+            out.base.CopyFrom(build_spec(value))
+        elif name == "space":
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+                value = [value]
+            for i, p in enumerate(value):
+                out.space.append(search_param(p, f"space[{i}]"))
+        else:
+            if hasattr(value, "item") and callable(value.item):  # a numpy scalar
+                value = value.item()
+            rest[name] = value
+    try:
+        json_format.ParseDict(rest, out)
+    except json_format.ParseError as e:
+        raise InvalidArgument(f"spec: {e}") from None
+    return out
+
+
 def state_value(state: Any) -> int:
     """A JobState number from RUNNING, running, JOB_STATE_RUNNING or a number."""
     return enum_value(pb.JobState, "JOB_STATE_", state, "state")
