@@ -367,14 +367,7 @@ int ListJobs(Connection& conn, const std::string& state, const std::string& sele
     return conn.Fail("list", s);
   }
   if (!JsonOut(conn)) {
-    // An OWNER column when any listed job has an owner (a server with
-    // credentials), after NAME.
-    if (std::any_of(owners.begin(), owners.end(), [](const std::string& o) { return !o.empty(); })) {
-      rows[0].insert(rows[0].begin() + 2, "OWNER");
-      for (size_t i = 1; i < rows.size(); ++i) {
-        rows[i].insert(rows[i].begin() + 2, owners[i - 1].empty() ? "-" : owners[i - 1]);
-      }
-    }
+    AddOwnerColumn(&rows, owners);
     std::cout << Table(rows);
   }
   std::cout << std::flush;

@@ -1,5 +1,7 @@
 #include "client/output.h"
 
+#include <algorithm>
+
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
@@ -265,6 +267,14 @@ void Progress::Event(const v1::JobEvent& ev) {
 void Progress::Done() {
   if (line_open_) std::cout << std::endl;
   line_open_ = false;
+}
+
+void AddOwnerColumn(std::vector<std::vector<std::string>>* rows, const std::vector<std::string>& owners) {
+  if (std::none_of(owners.begin(), owners.end(), [](const std::string& o) { return !o.empty(); })) return;
+  (*rows)[0].insert((*rows)[0].begin() + 2, "OWNER");
+  for (size_t i = 1; i < rows->size() && i <= owners.size(); ++i) {
+    (*rows)[i].insert((*rows)[i].begin() + 2, owners[i - 1].empty() ? "-" : owners[i - 1]);
+  }
 }
 
 }  // namespace gantry::cli

@@ -18,6 +18,9 @@ std::string Age(const google::protobuf::Timestamp& t);  // "5s", "3m", "2h", "4d
 
 // A table with a header row and left-aligned columns.
 std::string Table(const std::vector<std::vector<std::string>>& rows);
+// An OWNER column after NAME (the third) when any row's owner is set (a
+// server with credentials): rows[0] is the header, owners[i] row i+1's.
+void AddOwnerColumn(std::vector<std::vector<std::string>>* rows, const std::vector<std::string>& owners);
 
 // The row `gantry list` shows: ID, NAME, STATE, EPOCH, LOSS_D, LOSS_G, AGE.
 void JobTableRow(const v1::Job& job, std::vector<std::string>* row);

@@ -546,12 +546,7 @@ int ListStudies(Connection& conn, const StudyArgs& args) {
     req.set_page_token(resp.next_page_token());
   }
   if (!JsonOut(conn)) {
-    if (std::any_of(owners.begin(), owners.end(), [](const std::string& o) { return !o.empty(); })) {
-      rows[0].insert(rows[0].begin() + 2, "OWNER");
-      for (size_t i = 1; i < rows.size(); ++i) {
-        rows[i].insert(rows[i].begin() + 2, owners[i - 1].empty() ? "-" : owners[i - 1]);
-      }
-    }
+    AddOwnerColumn(&rows, owners);
     std::cout << Table(rows);
   }
   std::cout << std::flush;

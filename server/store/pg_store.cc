@@ -1976,7 +1976,11 @@ Status PgStore::UpdateStudy(const StudyRow& row) {
     v1::Study& study = held->study;
     study.set_state(row.study.state());
     study.set_error(row.study.error());
-    *study.mutable_end_time() = row.study.end_time();
+    if (row.study.has_end_time()) {
+      *study.mutable_end_time() = row.study.end_time();
+    } else {
+      study.clear_end_time();
+    }
     *study.mutable_summary() = row.study.summary();
     return WriteStudy(c.conn(), *held);
   });

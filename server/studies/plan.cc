@@ -32,7 +32,9 @@ class Rng {
   uint64_t state_;
 };
 
-constexpr uint64_t kSaltSample = 1, kSaltExploit = 2;
+constexpr uint64_t kSaltSample = 1, kSaltExploit = 2, kSaltOrder = 3;
+// Finite spaces up to this size are drawn without replacement.
+constexpr int64_t kMaxShuffledGrid = 10000;
 
 int64_t IntLo(const Param& p) { return static_cast<int64_t>(std::ceil(p.min)); }
 int64_t IntHi(const Param& p) { return static_cast<int64_t>(std::floor(p.max)); }
@@ -89,6 +91,48 @@ std::vector<std::string> GridValues(const Param& p) {
   return out;
 }
 
+// Every combination of a finite space, in the grid's order (the first
+// parameter slowest).
+std::vector<Params> GridOf(const std::vector<Param>& space) {
+  std::vector<Params> grid(1);
+  for (const Param& p : space) {
+    std::vector<Params> next;
+    for (const Params& partial : grid) {
+      for (const std::string& v : GridValues(p)) {
+        Params more = partial;
+        more[p.name] = v;
+        next.push_back(std::move(more));
+      }
+    }
+    grid = std::move(next);
+  }
+  return grid;
+}
+
+// A trial's parameters (random, ASHA, Hyperband, PBT's first generation):
+// drawn from the space; a finite space (every parameter a choice or an
+// int, at most kMaxShuffledGrid combinations) is drawn without
+// replacement, in a seeded order, until every combination was tried.
+class TrialDraws {
+ public:
+  TrialDraws(const std::vector<Param>& space, uint64_t seed) : space_(space), seed_(seed) {
+    const int64_t size = GridSize(space);
+    if (size <= 0 || size > kMaxShuffledGrid) return;
+    grid_ = GridOf(space);
+    Rng rng(seed, 0, kSaltOrder);
+    for (size_t i = grid_.size(); i > 1; --i) std::swap(grid_[i - 1], grid_[rng.Index(i)]);
+  }
+  Params operator()(int64_t trial) const {
+    if (grid_.empty()) return SampleParams(space_, seed_, trial, kSaltSample);
+    return grid_[static_cast<size_t>(trial - 1) % grid_.size()];
+  }
+
+ private:
+  const std::vector<Param>& space_;
+  const uint64_t seed_;
+  std::vector<Params> grid_;
+};
+
 // The plan under construction, with the budget of epochs.
 struct Builder {
   const Config& c;
@@ -132,26 +176,15 @@ Plan Flat(const Config& c, const Results& results) {
   int64_t n = c.max_trials;
   std::vector<Params> grid;
   if (c.algorithm == "grid") {
-    grid.emplace_back();
-    for (const Param& p : c.space) {
-      std::vector<Params> next;
-      for (const Params& partial : grid) {
-        for (const std::string& v : GridValues(p)) {
-          Params more = partial;
-          more[p.name] = v;
-          next.push_back(std::move(more));
-        }
-      }
-      grid = std::move(next);
-    }
+    grid = GridOf(c.space);
     n = std::min<int64_t>(n, static_cast<int64_t>(grid.size()));
   }
+  const TrialDraws draw(c.space, c.seed);
   for (int64_t t = 1; t <= n && b.Fits(c.epochs); ++t) {
     Segment s;
     s.trial = t;
     s.end = c.epochs;
-    s.params = c.algorithm == "grid" ? grid[static_cast<size_t>(t - 1)]
-                                     : SampleParams(c.space, c.seed, t, kSaltSample);
+    s.params = c.algorithm == "grid" ? grid[static_cast<size_t>(t - 1)] : draw(t);
     b.Issue(s);
   }
   b.plan.done = b.AllKnown();
@@ -166,6 +199,7 @@ Plan Asha(const Config& c, const Results& results) {
   std::vector<std::set<int64_t>> promoted(rungs.size());
   std::map<int64_t, Params> params;
   int64_t next_trial = 1;
+  const TrialDraws draw(c.space, c.seed);
   auto rung_of = [&](int64_t end) {
     return static_cast<size_t>(std::lower_bound(rungs.begin(), rungs.end(), end) - rungs.begin());
   };
@@ -198,7 +232,7 @@ Plan Asha(const Config& c, const Results& results) {
       Segment s;
       s.trial = next_trial++;
       s.end = rungs[0];
-      s.params = params[s.trial] = SampleParams(c.space, c.seed, s.trial, kSaltSample);
+      s.params = params[s.trial] = draw(s.trial);
       return s;
     }
     return std::nullopt;
@@ -236,6 +270,7 @@ Plan Hyperband(const Config& c, const Results& results) {
   const std::vector<int64_t> rungs = Rungs(c);
   const int64_t s_max = static_cast<int64_t>(rungs.size()) - 1;
   int64_t next_trial = 1;
+  const TrialDraws draw(c.space, c.seed);
   for (int64_t s = s_max; s >= 0 && next_trial <= c.max_trials; --s) {
     const double n_s = std::ceil(static_cast<double>(s_max + 1) / static_cast<double>(s + 1) *
                                  std::pow(static_cast<double>(c.eta), static_cast<double>(s)));
@@ -243,7 +278,7 @@ Plan Hyperband(const Config& c, const Results& results) {
     std::vector<Entry> survivors;
     for (int64_t i = 0; i < n; ++i) survivors.push_back({next_trial++, 0, {}});
     std::map<int64_t, Params> params;
-    for (const Entry& e : survivors) params[e.trial] = SampleParams(c.space, c.seed, e.trial, kSaltSample);
+    for (const Entry& e : survivors) params[e.trial] = draw(e.trial);
     for (int64_t i = 0; i <= s; ++i) {
       const size_t k = static_cast<size_t>(s_max - s + i);
       for (Entry& e : survivors) {
@@ -287,7 +322,8 @@ Plan Pbt(const Config& c, const Results& results) {
   const int64_t generations = (c.epochs + c.interval - 1) / c.interval;
   std::vector<Params> now(static_cast<size_t>(p + 1));
   std::vector<SegmentKey> parent(static_cast<size_t>(p + 1), {0, 0});
-  for (int64_t m = 1; m <= p; ++m) now[static_cast<size_t>(m)] = SampleParams(c.space, c.seed, m, kSaltSample);
+  const TrialDraws draw(c.space, c.seed);
+  for (int64_t m = 1; m <= p; ++m) now[static_cast<size_t>(m)] = draw(m);
   for (int64_t g = 0; g < generations; ++g) {
     for (int64_t m = 1; m <= p; ++m) {
       Segment s;

@@ -100,8 +100,10 @@ bool Better(const Config& config, const Result& a, const Result& b);
 int64_t GridSize(const std::vector<Param>& space);
 // ASHA's and Hyperband's rungs: min_epochs * eta^k below epochs, then epochs.
 std::vector<int64_t> Rungs(const Config& config);
-// A trial's parameters drawn from the space with `seed` (random, ASHA,
-// Hyperband, PBT's first generation and resampling).
+// Parameters drawn from the space with `seed` (PBT's resampling draws so;
+// a trial's first parameters too, unless the space is finite: then random,
+// ASHA, Hyperband and PBT try every combination once, in a seeded order,
+// before any twice).
 Params SampleParams(const std::vector<Param>& space, uint64_t seed, int64_t trial, uint64_t salt);
 
 }  // namespace gantry::studies

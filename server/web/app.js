@@ -6,12 +6,14 @@
 //   job.js     a job's page (#/jobs/ID), with table.js for a table job's columns and samples
 //   report.js  a table job's report (#/jobs/ID/report[?epoch=N])
 //   new.js     the new-job form (#/new)
-// A new page (e.g. studies) is a module exporting render(...) -> cleanup and a route below.
+//   studies.js the studies (#/studies) and a study's page (#/studies/ID)
+// A new page is a module exporting render(...) -> cleanup and a route below.
 // Talks only to gantryd's JSON API (/v1/...), with the session cookie when a token is set.
 import { renderRuns } from './runs.js';
 import { renderJob } from './job.js';
 import { renderReport } from './report.js';
 import { renderNew } from './new.js';
+import { renderStudies, renderStudy } from './studies.js';
 import { caller } from './common.js';
 
 // The shown view: its route key, how to leave it, and (the report) how to
@@ -22,6 +24,7 @@ function route() {
   const hash = location.hash || '#/';
   const r = /^#\/jobs\/([^/?]+)\/report(?:\?(.*))?$/.exec(hash);
   const m = /^#\/jobs\/([^/?]+)$/.exec(hash);
+  const study = /^#\/studies\/([^/?]+)$/.exec(hash);
   const list = /^#\/?(?:\?(.*))?$/.exec(hash);
   if (r) {
     const id = decodeURIComponent(r[1]);
@@ -34,6 +37,8 @@ function route() {
   current.cleanup();
   let cleanup;
   if (m) cleanup = renderJob(decodeURIComponent(m[1]));
+  else if (study) cleanup = renderStudy(decodeURIComponent(study[1]));
+  else if (hash === '#/studies' || hash === '#/studies/') cleanup = renderStudies();
   else if (hash === '#/new') { document.title = 'New job · gantry'; cleanup = renderNew(); }
   else { document.title = 'Jobs · gantry'; cleanup = renderRuns(list ? list[1] : ''); }
   current = { key: hash, cleanup, update: null };

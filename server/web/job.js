@@ -310,8 +310,10 @@ export function renderJob(id) {
     stats.replaceChildren(...items.map(([k, v]) => el('div', {
       class: (table && k === 'dataset') || k === 'error' || k === 'stopped' ? 'stat wide' : 'stat', 'data-stat': k },
     el('div', { class: 'k' }, k), el('div', { class: 'v' }, v === undefined ? '–' : v))));
-    labels.replaceChildren(...Object.entries(j.labels || {}).sort().map(([k, v]) =>
-      el('span', { class: 'label', 'data-label': k }, `${k}=${v}`)));
+    // A study's trial (study=ID) and a replay (replay-of=ID) link to their study.
+    labels.replaceChildren(...Object.entries(j.labels || {}).sort().map(([k, v]) => ((k === 'study' || k === 'replay-of') && /^st-/.test(v)
+      ? el('a', { class: 'label', 'data-label': k, href: `#/studies/${encodeURIComponent(v)}`, title: 'open the study' }, `${k}=${v}`)
+      : el('span', { class: 'label', 'data-label': k }, `${k}=${v}`))));
     drawAlarms(j.alarms || l.alarms);
     drawTimings(j);
     if (first) drawSpec(j);

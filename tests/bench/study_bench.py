@@ -10,7 +10,8 @@ Per dataset, the same search space for every algorithm:
 - grid: every combination of a few values per parameter (its budget: the
   grid's trials x the base's epochs; it has no seed: run once);
 - random: as many trials as the grid, drawn from the parameters' ranges;
-- asha: 27 trials (eta 3, first rung base epochs / 27) on the same ranges;
+- asha: 40 trials (fair: 16; eta 3, first rung base epochs / 27) on the
+  same ranges, and at most a third of the grid's epochs;
 - pbt: population 8 (tables: 4), an exploit every tenth of the epochs, on
   the parameters that can change during training;
 and prints, per dataset and seed, each one's best objective, epochs spent
@@ -33,19 +34,26 @@ from gantry_testlib import Gantryd, generate_stubs  # noqa: E402
 pb = None
 
 LR_GRID = ["0.0001", "0.0003", "0.001", "0.003"]
+SPACE = "ranges"     # --space
+ASHA_TRIALS = 40     # --asha-trials (point sets)
+ASHA_MIN = 0         # --asha-min-epochs, point sets (0, and fair: base epochs / 27)
 
 
 def point_setup(kind):
+    # 2048 evaluation points: sliced_w1's noise between two evaluations of
+    # one generator stays well under the 5% the comparison is about.
     base = pb.JobSpec(dataset=pb.Dataset(kind=kind), batch_size=64, epochs=81, preview_points=0,
-                      checkpoint_every=1000)
+                      checkpoint_every=1000, eval_points=2048)
     grid = [pb.SearchParam(name="learning_rate", kind="choice", values=LR_GRID),
             pb.SearchParam(name="generator_hidden", kind="choice", values=["16,32", "64,64"]),
             pb.SearchParam(name="dropout", kind="choice", values=["0", "0.3"])]
     ranges = [pb.SearchParam(name="learning_rate", kind="log_uniform", min=1e-4, max=3e-3),
               pb.SearchParam(name="generator_hidden", kind="choice", values=["16,32", "64,64"]),
               pb.SearchParam(name="dropout", kind="uniform", min=0, max=0.5)]
+    if SPACE == "grid":  # every algorithm on the grid's values
+        ranges = grid
     pbt = [ranges[0], ranges[2]]
-    return base, grid, ranges, pbt, 8
+    return base, grid, ranges, pbt, 8, ASHA_TRIALS
 
 
 def fair_setup(stub):
@@ -68,7 +76,7 @@ def fair_setup(stub):
     ranges = [pb.SearchParam(name="learning_rate", kind="log_uniform", min=1e-4, max=1e-3),
               pb.SearchParam(name="batch_size", kind="choice", values=["500", "1000"])]
     pbt = [ranges[0]]
-    return base, grid, ranges, pbt, 4
+    return base, grid, ranges, pbt, 4, 16
 
 
 def run(stub, spec, name):
@@ -91,7 +99,13 @@ def main():
     ap.add_argument("--datasets", default="ring8,grid25,fair")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--space", choices=["ranges", "grid"], default="ranges",
+                    help="random, asha and pbt draw from ranges (default) or the grid's values")
+    ap.add_argument("--asha-trials", type=int, default=40)
+    ap.add_argument("--asha-min-epochs", type=int, default=0)
     args = ap.parse_args()
+    global SPACE, ASHA_TRIALS, ASHA_MIN
+    SPACE, ASHA_TRIALS, ASHA_MIN = args.space, args.asha_trials, args.asha_min_epochs
     stubs = tempfile.TemporaryDirectory()
     generate_stubs(stubs.name)
     from gantry.v1 import gantry_pb2
@@ -106,11 +120,11 @@ def main():
     try:
         for name in args.datasets.split(","):
             if name == "fair":
-                base, grid, ranges, pbt_space, population = fair_setup(stub)
+                base, grid, ranges, pbt_space, population, asha_trials = fair_setup(stub)
                 objective = "quality"
             else:
                 kind = {"ring8": pb.DATASET_KIND_RING8, "grid25": pb.DATASET_KIND_GRID25}[name]
-                base, grid, ranges, pbt_space, population = point_setup(kind)
+                base, grid, ranges, pbt_space, population, asha_trials = point_setup(kind)
                 objective = "sliced_w1"
             common = dict(base=base, objective=objective, concurrency=args.concurrency)
             grid_study, grid_s = run(stub, pb.StudySpec(space=grid, algorithm="grid", **common), f"{name}-grid")
@@ -121,8 +135,11 @@ def main():
             for seed in seeds:
                 specs = [
                     ("random", pb.StudySpec(space=ranges, algorithm="random", max_trials=trials, seed=seed, **common)),
-                    ("asha", pb.StudySpec(space=ranges, algorithm="asha", max_trials=27, seed=seed,
-                                          min_epochs=max(1, base.epochs // 27), reduction_factor=3, **common)),
+                    # ASHA's budget: a third of the grid's epochs (the issue's bar).
+                    ("asha", pb.StudySpec(space=ranges, algorithm="asha", max_trials=asha_trials, seed=seed,
+                                          max_epochs=grid_study.summary.epochs_spent // 3,
+                                          min_epochs=(ASHA_MIN if name != "fair" else 0) or max(1, base.epochs // 27),
+                                          reduction_factor=3, **common)),
                     ("pbt", pb.StudySpec(space=pbt_space, algorithm="pbt", population=population,
                                          perturb_interval=max(1, base.epochs // 9), seed=seed, **common)),
                 ]

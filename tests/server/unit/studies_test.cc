@@ -132,6 +132,25 @@ TEST(StudyPlanTest, RandomTrialsFollowTheSeedAndStayInTheirRanges) {
   EXPECT_EQ(MakePlan(budget, {}).segments.size(), 5u);
 }
 
+TEST(StudyPlanTest, AFiniteSpaceIsDrawnWithoutReplacement) {
+  Config c = Base("random");
+  c.space = {{"learning_rate", "choice", {"0.01", "0.001", "0.0001"}, 0, 0}, {"n_critic", "int", {}, 1, 2}};
+  c.max_trials = 12;
+  const Plan plan = MakePlan(c, {});
+  ASSERT_EQ(plan.segments.size(), 12u);
+  std::set<Params> first, second;
+  for (size_t i = 0; i < 6; ++i) first.insert(plan.segments[i].params);
+  for (size_t i = 6; i < 12; ++i) second.insert(plan.segments[i].params);
+  EXPECT_EQ(first.size(), 6u) << "every combination before any twice";
+  EXPECT_EQ(first, second);
+  Config other = c;
+  other.seed = 99;
+  const Plan reordered = MakePlan(other, {});
+  std::vector<Params> a, b;
+  for (size_t i = 0; i < 6; ++i) a.push_back(plan.segments[i].params), b.push_back(reordered.segments[i].params);
+  EXPECT_NE(a, b) << "the order follows the seed";
+}
+
 TEST(StudyPlanTest, AshaTakesTheSameDecisionsWhateverOrderResultsArriveIn) {
   const Config c = Base("asha");
   EXPECT_EQ(Rungs(c), (std::vector<int64_t>{1, 3, 9, 27}));
