@@ -601,19 +601,21 @@ class StudyWatchReactor final : public grpc::ServerWriteReactor<v1::Study> {
   StudyWatchReactor(const Calls& calls, std::string id)
       : calls_(calls), id_(std::move(id)), start_(Clock::now()) {
     calls_.StreamOpened();
+    StartSendInitialMetadata();  // before any write
   }
-  // Follows the study; false (with the stream finished) when it cannot.
+  // Follows the study, or finishes the stream when it cannot. mu_ is held
+  // throughout, so the watch thread's first Offer (which may finish the
+  // stream, and so delete this) waits until the watch is stored.
   void Begin(const v1::WatchStudyRequest& request) {
+    MutexLock lock(&mu_);
     auto watch = calls_.WatchStudy(request, [this](const StatusOr<v1::Study>& study, bool last) {
       Offer(study, last);
     });
-    MutexLock lock(&mu_);
     if (!watch.ok()) {
       FinishLocked(ToGrpcStatus(watch.status()));
       return;
     }
     watch_ = std::move(watch).value();
-    StartSendInitialMetadata();
   }
 
   void OnWriteDone(bool ok) override {

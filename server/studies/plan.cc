@@ -382,8 +382,8 @@ int64_t GridSize(const std::vector<Param>& space) {
     const int64_t k = p.kind == "choice" ? static_cast<int64_t>(p.values.size())
                       : p.kind == "int"  ? std::max<int64_t>(0, IntHi(p) - IntLo(p) + 1)
                                          : 0;
-    if (k == 0) return 0;
-    n = std::min<int64_t>(1'000'000, n * k);
+    if (k <= 0) return 0;
+    n = k > 1'000'000 / n ? 1'000'000 : std::min<int64_t>(1'000'000, n * k);
   }
   return n;
 }

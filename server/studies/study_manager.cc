@@ -50,8 +50,23 @@ std::optional<int64_t> LabelInt(const JobRow& row, const char* key) {
   return v;
 }
 
-std::string RequestId(const std::string& study, const Segment& s) {
-  return "study/" + study + "/" + std::to_string(s.trial) + "/" + std::to_string(s.index);
+std::string RequestId(const std::string& study, int64_t trial, int64_t index) {
+  return "study/" + study + "/" + std::to_string(trial) + "/" + std::to_string(index);
+}
+
+// Whether a refused trial creation may succeed later (a full queue, a
+// principal's quota, a store that does not answer): the study waits.
+// Anything else (a job too large for --max-job-memory, a bad spec) fails it.
+bool Transient(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kInternal:
+      return true;
+    case StatusCode::kResourceExhausted:
+      return s.message().rfind(kQuotaRefusal, 0) == 0 || s.message().rfind("the queue is full", 0) == 0;
+    default:
+      return false;
+  }
 }
 
 // Where a segment job started: its init_from epoch, else 0.
@@ -72,6 +87,15 @@ void StudyManager::Stop() {
   cv_.SignalAll();
   if (controller_.joinable()) controller_.join();
   if (watcher_.joinable()) watcher_.join();
+  // Open watches end now, not at their deadlines.
+  MutexLock calls(&watch_call_mu_);
+  std::map<int64_t, Watcher> open;
+  {
+    MutexLock lock(&mu_);
+    open.swap(watches_);
+  }
+  const Status down = Status::Unavailable("the server is shutting down; watch the study again");
+  for (auto& [key, w] : open) w.fn(down, true);
 }
 
 void StudyManager::Start() {
@@ -158,8 +182,14 @@ StatusOr<StudyManager::Loaded> StudyManager::Load(const StudyRow& row) const {
       JobRow& job = (*rows)[i];
       auto trial = LabelInt(job, studies::kTrialLabel);
       auto segment = LabelInt(job, studies::kSegmentLabel);
-      if (!trial || !segment) continue;  // not a segment (a replay, say)
+      if (!trial || !segment) continue;
       const SegmentKey key{*trial, *segment};
+      // Only the jobs the study created (their request id; labels alone
+      // anyone can set).
+      if (job.request_id != RequestId(row.study.id(), *trial, *segment) ||
+          job.created_by != row.study.owner()) {
+        continue;
+      }
       if (Active(job.state)) {
         ++l.active;
       } else if (job.state == v1::JOB_STATE_SUCCEEDED) {
@@ -269,13 +299,9 @@ StatusOr<v1::Study> StudyManager::Cancel(const std::string& id) {
   if (!ended.ok()) return ended.status();
   spdlog::info("study {} CANCELLED", id);
   if (auto loaded = Load(*ended); loaded.ok()) {
-    for (const auto& [key, job] : loaded->jobs) {
-      if (!Active(job.state)) continue;
-      auto cancelled = jobs_->Cancel(job.id);
-      if (!cancelled.ok() && cancelled.status().code() != StatusCode::kFailedPrecondition) {
-        spdlog::warn("study {}: cancelling job {}: {}", id, job.id, cancelled.status().message());
-      }
-    }
+    CancelActive(loaded->jobs);
+    // A cancelled study resumes nowhere: its kept checkpoints go.
+    for (const auto& [key, job] : loaded->jobs) DeleteCheckpoints(store_, job.id, 0);
   }
   return Get(id);
 }
@@ -374,8 +400,14 @@ bool StudyManager::Reconcile(StudyRow* row) {
     spdlog::warn("study {}: reading it: {}", id, now.status().message());
     return true;
   }
-  if (now->study.state() != v1::JOB_STATE_RUNNING || now->lease != row->lease) {
-    spdlog::info("study {}: no longer held here ({}, lease {})", id, JobStateName(now->study.state()), now->lease);
+  if (now->study.state() != v1::JOB_STATE_RUNNING) {
+    // Ended elsewhere (a cancel): its jobs end too, whatever the canceller
+    // managed (idempotent).
+    if (auto ended = Load(*now); ended.ok()) CancelActive(ended->jobs);
+    return false;
+  }
+  if (now->lease != row->lease) {
+    spdlog::info("study {}: no longer held here (lease {})", id, now->lease);
     return false;
   }
   auto loaded = Load(*row);
@@ -416,7 +448,7 @@ bool StudyManager::Reconcile(StudyRow* row) {
     job.name = (row->study.name().empty() ? id : row->study.name()) + " trial " +
                std::to_string(seg.trial) + (seg.index > 0 ? "." + std::to_string(seg.index) : "");
     if (job.name.size() > 200) job.name = id + " trial " + std::to_string(seg.trial);
-    job.request_id = RequestId(id, seg);
+    job.request_id = RequestId(id, seg.trial, seg.index);
     job.labels.insert(row->study.labels().begin(), row->study.labels().end());
     job.labels[studies::kStudyLabel] = id;
     job.labels[studies::kTrialLabel] = std::to_string(seg.trial);
@@ -425,10 +457,9 @@ bool StudyManager::Reconcile(StudyRow* row) {
     job.quota = *quota;
     auto created = jobs_->Create(job);
     if (!created.ok()) {
-      const StatusCode code = created.status().code();
-      if (code == StatusCode::kResourceExhausted || code == StatusCode::kUnavailable) {
+      if (Transient(created.status())) {
         spdlog::debug("study {}: trial {} waits: {}", id, seg.trial, created.status().message());
-        break;  // the queue or a quota is full, or the server drains: next tick
+        break;  // the queue or a quota is full, or the store or server is busy: next tick
       }
       failure = "trial " + std::to_string(seg.trial) + " segment " + std::to_string(seg.index) +
                 ": " + created.status().message();
@@ -440,16 +471,13 @@ bool StudyManager::Reconcile(StudyRow* row) {
     l.jobs[key] = *std::move(created);
     created_any = true;
   }
-  auto cancel_active = [&] {
-    for (const auto& [key, job] : l.jobs) {
-      if (Active(job.state)) (void)jobs_->Cancel(job.id);
-    }
-  };
   if (created_any) {
-    // A cancel that came while jobs were being created: they end too.
-    auto now = store_->GetStudy(id);
-    if (now.ok() && now->study.state() != v1::JOB_STATE_RUNNING) {
-      cancel_active();
+    // A cancel or delete (another replica's) that came while jobs were
+    // being created: they end too.
+    auto again = store_->GetStudy(id);
+    if (again.status().code() == StatusCode::kNotFound ||
+        (again.ok() && again->study.state() != v1::JOB_STATE_RUNNING)) {
+      CancelActive(l.jobs);
       return false;
     }
   }
@@ -461,7 +489,6 @@ bool StudyManager::Reconcile(StudyRow* row) {
     if (!failure.empty()) {
       next.study.set_state(v1::JOB_STATE_FAILED);
       next.study.set_error(failure);
-      cancel_active();
     } else if (view.summary().best_trial() == 0) {
       next.study.set_state(v1::JOB_STATE_FAILED);
       next.study.set_error("no trial has a result: every one failed");
@@ -470,7 +497,15 @@ bool StudyManager::Reconcile(StudyRow* row) {
     }
     SetTimestamp(NowNs(), next.study.mutable_end_time());
   }
-  if (!done && next.study.summary().SerializeAsString() == row->study.summary().SerializeAsString()) {
+  // The summary is stored when a decision or result changed it, else at
+  // most every few seconds (epochs_spent moves every epoch).
+  v1::StudySummary stored = row->study.summary(), fresh = next.study.summary();
+  const bool progress_only = fresh.epochs_spent() != stored.epochs_spent();
+  stored.clear_epochs_spent();
+  fresh.clear_epochs_spent();
+  const bool changed = fresh.SerializeAsString() != stored.SerializeAsString();
+  const auto now_tp = std::chrono::steady_clock::now();
+  if (!done && !changed && (!progress_only || now_tp - last_summary_[id] < kSummaryEvery)) {
     return true;
   }
   Status updated = store_->UpdateStudy(next);
@@ -483,12 +518,29 @@ bool StudyManager::Reconcile(StudyRow* row) {
     return true;
   }
   *row = next;
+  last_summary_[id] = now_tp;
   if (done) {
     spdlog::info("study {} {}{}{}", id, JobStateName(next.study.state()),
                  next.study.error().empty() ? "" : ": ", next.study.error());
+    last_summary_.erase(id);
+    // Stored as ended under this lease: what still runs ends, and the kept
+    // checkpoints go (promotions and exploits are over; a replay trains
+    // from scratch).
+    CancelActive(l.jobs);
+    for (const auto& [key, job] : l.jobs) DeleteCheckpoints(store_, job.id, 0);
     return false;
   }
   return true;
+}
+
+void StudyManager::CancelActive(const std::map<studies::SegmentKey, JobRow>& jobs) {
+  for (const auto& [key, job] : jobs) {
+    if (!Active(job.state)) continue;
+    auto cancelled = jobs_->Cancel(job.id);
+    if (!cancelled.ok() && cancelled.status().code() != StatusCode::kFailedPrecondition) {
+      spdlog::warn("cancelling job {}: {}", job.id, cancelled.status().message());
+    }
+  }
 }
 
 void StudyManager::ControllerLoop() {
@@ -523,6 +575,9 @@ void StudyManager::ControllerLoop() {
     for (auto it = held.begin(); it != held.end();) {
       it = Reconcile(&it->second) ? std::next(it) : held.erase(it);
     }
+    for (auto it = last_summary_.begin(); it != last_summary_.end();) {
+      it = held.count(it->first) ? std::next(it) : last_summary_.erase(it);
+    }
   } while (Wait(options_.tick, /*controller=*/true));
 }
 
@@ -536,7 +591,7 @@ StatusOr<std::unique_ptr<StudyManager::Watch>> StudyManager::WatchStudy(const st
                                      " study watches are open, the most this server keeps");
   }
   const int64_t key = next_watch_++;
-  watches_[key] = Watcher{id, std::move(fn), ""};
+  watches_[key] = Watcher{id, std::move(fn), 0, false};
   cv_.SignalAll();
   return std::unique_ptr<Watch>(new Watch(this, key));
 }
@@ -556,7 +611,7 @@ void StudyManager::WatchLoop() {
     }
     for (const auto& [id, keys] : by_study) {
       StatusOr<v1::Study> study = Get(id);
-      const std::string bytes = study.ok() ? study->SerializeAsString() : std::string();
+      const size_t bytes = study.ok() ? std::hash<std::string>()(study->SerializeAsString()) : 0;
       const bool last = !study.ok() || study->state() != v1::JOB_STATE_RUNNING;
       MutexLock calls(&watch_call_mu_);
       for (int64_t key : keys) {
@@ -564,7 +619,8 @@ void StudyManager::WatchLoop() {
         {
           MutexLock lock(&mu_);
           auto it = watches_.find(key);
-          if (it == watches_.end() || (study.ok() && it->second.last == bytes)) continue;
+          if (it == watches_.end() || (study.ok() && it->second.sent && it->second.last == bytes)) continue;
+          it->second.sent = true;
           it->second.last = bytes;
           fn = it->second.fn;
           if (last) watches_.erase(it);

@@ -117,6 +117,8 @@ class StudyManager {
   // One study held by this process: creates what the plan issues, stores
   // the summary, ends it when done. false: it is no longer held.
   bool Reconcile(StudyRow* row);
+  // Cancels those of `jobs` that are QUEUED or RUNNING (best effort, logged).
+  void CancelActive(const std::map<studies::SegmentKey, JobRow>& jobs);
   // Waits `period`, or until signalled (for the controller: until poked,
   // even by a Poke that came before the wait); false once stopped.
   bool Wait(std::chrono::milliseconds period, bool controller) EXCLUDES(mu_);
@@ -133,7 +135,8 @@ class StudyManager {
   struct Watcher {
     std::string id;
     WatchFn fn;
-    std::string last;  // the serialized study last sent ("" before the first)
+    size_t last = 0;    // a hash of the serialized study last sent
+    bool sent = false;  // anything sent yet
   };
   int64_t next_watch_ GUARDED_BY(mu_) = 1;
   std::map<int64_t, Watcher> watches_ GUARDED_BY(mu_);
@@ -144,6 +147,9 @@ class StudyManager {
   // cancels what it created once it sees the study ended). Store I/O
   // happens under it; only Cancel waits for it.
   Mutex reconcile_mu_;
+  // When each held study's summary was last stored (the controller's thread only).
+  std::map<std::string, std::chrono::steady_clock::time_point> last_summary_;
+  static constexpr std::chrono::seconds kSummaryEvery{3};
 };
 
 }  // namespace gantry

@@ -53,6 +53,9 @@ Status CheckParam(const v1::SearchParam& p, size_t i, const std::string& algorit
   if (p.kind() == "int" && !IsIntParam(p.name())) {
     return Bad(field + ".kind", "int is for latent_dim, batch_size, n_critic and pac");
   }
+  if (p.kind() == "int" && (p.min() < -1e9 || p.max() > 1e9)) {
+    return Bad(field, "an int range lies within -1e9..1e9, not " + Num(p.min()) + ".." + Num(p.max()));
+  }
   if (p.kind() == "int" && std::ceil(p.min()) > std::floor(p.max())) {
     return Bad(field, "no whole number lies in " + Num(p.min()) + ".." + Num(p.max()));
   }
@@ -122,6 +125,7 @@ Status NormalizeStudySpec(v1::StudySpec* spec) {
     return Bad("concurrency", std::to_string(spec->concurrency()) + " is out of range 1.." + std::to_string(kMaxConcurrency));
   }
   if (spec->max_epochs() < 0) return Bad("max_epochs", std::to_string(spec->max_epochs()) + " is negative");
+  if (spec->max_trials() < 0) return Bad("max_trials", std::to_string(spec->max_trials()) + " is negative");
   std::vector<Param> space = ConfigOf(*spec).space;
   if (algorithm == "grid") {
     const int64_t size = GridSize(space);
@@ -158,8 +162,8 @@ Status NormalizeStudySpec(v1::StudySpec* spec) {
       return Bad("perturb_interval", "population x generations is " + std::to_string(jobs) + " jobs, more than " + std::to_string(kMaxStudyJobs));
     }
   } else {
-    if (spec->max_trials() == 0) spec->set_max_trials(16);
-    if (spec->max_trials() < 1 || spec->max_trials() > kMaxTrials) {
+    if (spec->max_trials() == 0) spec->set_max_trials(algorithm == "hyperband" ? -1 : 16);
+    if ((spec->max_trials() < 1 && spec->max_trials() != -1) || spec->max_trials() > kMaxTrials) {
       return Bad("max_trials", std::to_string(spec->max_trials()) + " is out of range 1.." + std::to_string(kMaxTrials));
     }
   }
@@ -171,6 +175,16 @@ Status NormalizeStudySpec(v1::StudySpec* spec) {
     if (spec->min_epochs() == 0) spec->set_min_epochs(std::max<int64_t>(1, epochs / 27));
     if (spec->min_epochs() < 1 || spec->min_epochs() > epochs) {
       return Bad("min_epochs", std::to_string(spec->min_epochs()) + " is out of range 1.." + std::to_string(epochs) + " (base.epochs)");
+    }
+    if (spec->max_trials() == -1) {  // Hyperband's default: every bracket's trials
+      const int64_t s_max = static_cast<int64_t>(Rungs(ConfigOf(*spec)).size()) - 1;
+      int64_t total = 0;
+      for (int64_t s = s_max; s >= 0; --s) {
+        int64_t power = 1;
+        for (int64_t i = 0; i < s; ++i) power *= spec->reduction_factor();
+        total += ((s_max + 1) * power + s) / (s + 1);  // ceil((s_max + 1) / (s + 1) * eta^s)
+      }
+      spec->set_max_trials(std::min<int64_t>(total, kMaxTrials));
     }
     const int64_t jobs = spec->max_trials() * static_cast<int64_t>(Rungs(ConfigOf(*spec)).size());
     if (jobs > kMaxStudyJobs) {

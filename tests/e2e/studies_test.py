@@ -213,6 +213,55 @@ class StudiesTest(unittest.TestCase):
               f"{[s.parent_trial for s in member.segments]}) replayed as {replay.id} with "
               f"{len(replay.spec.schedule)} changes: 9 epochs' losses and 256 samples bit-identical")
 
+    def test_init_from_and_a_schedule_resume_exactly_after_kill(self):
+        """The two job features studies stand on, through kill -9: a job
+        started from another's kept checkpoint (init_from) and killed before
+        its first checkpoint of its own resumes from the parent's; a job
+        whose learning rate changes after epoch 10 (schedule), killed past
+        the change, resumes on the new rate. Both train exactly what the
+        other does: the schedule job's epochs are the parent's, then the
+        init_from job's."""
+        victim = Gantryd(ARGS.gantryd, os.path.join(self.tmp.name, "victim-jobs"),
+                         extra=["--max-concurrent-jobs", "2"])
+        victim.start()
+        channel, stub = victim.connect()
+        try:
+            def job(**fields):
+                fields.setdefault("learning_rate", 0.001)
+                spec = pb.JobSpec(dataset=pb.Dataset(kind=pb.DATASET_KIND_RING8, size=1024), batch_size=16,
+                                  eval_points=64, preview_points=0, **fields)
+                return stub.CreateJob(pb.CreateJobRequest(spec=spec), timeout=30).id
+            parent = job(epochs=10, keep_checkpoint=True)
+            self.assertEqual(wait_job(stub, parent).state, pb.JOB_STATE_SUCCEEDED)
+            child = job(epochs=60, learning_rate=0.003, checkpoint_every=1000,
+                        init_from=pb.JobStart(job_id=parent, epoch=10))
+            scheduled = job(epochs=60, checkpoint_every=5, schedule=[pb.SpecChange(
+                after_epoch=10, params={"learning_rate": "0.003"})])
+            deadline = time.monotonic() + 120
+            while True:
+                a = stub.GetJob(pb.GetJobRequest(job_id=child), timeout=30).epochs_done
+                b = stub.GetJob(pb.GetJobRequest(job_id=scheduled), timeout=30).epochs_done
+                if a >= 14 and b >= 17:
+                    break
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertLess(a, 60, "the init_from job ended before the kill")
+            self.assertLess(b, 60, "the scheduled job ended before the kill")
+            victim.kill()
+            channel.close()
+            victim.start()
+            channel, stub = victim.connect()
+            for j in (child, scheduled):
+                self.assertEqual(wait_job(stub, j).state, pb.JOB_STATE_SUCCEEDED)
+            first, second, whole = (epoch_events(stub, j) for j in (parent, child, scheduled))
+            self.assertEqual(sorted(second), list(range(11, 61)))
+            self.assertEqual(whole, {**first, **second})
+            print(f"init_from killed at epoch {a} (no checkpoint of its own), schedule killed at "
+                  f"epoch {b} (past its change): 60 epochs each, equal", flush=True)
+        finally:
+            channel.close()
+            victim.stop()
+
     def http(self, method, path, body=None):
         import http.client
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=60)
