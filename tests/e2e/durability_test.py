@@ -414,7 +414,7 @@ class DurabilityTest(unittest.TestCase):
         r = subprocess.run([ARGS.gantryd, "--listen", "127.0.0.1:0", "--data-dir", self.data],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("database schema version 99 is newer than this gantryd's 9; upgrade gantryd", r.stderr)
+        self.assertIn("database schema version 99 is newer than this gantryd's 10; upgrade gantryd", r.stderr)
 
 
 if __name__ == "__main__":
