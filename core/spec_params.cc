@@ -129,8 +129,8 @@ Status SetParam(const std::string& name, const std::string& value, JobSpec* spec
 }
 
 std::string GetParam(const std::string& name, const JobSpec& spec) {
-  JobSpec copy = spec;
-  if (double* field = RealField(name, &copy)) return FormatReal(*field);
+  // RealField only points into the spec: reading through it changes nothing.
+  if (const double* field = RealField(name, const_cast<JobSpec*>(&spec))) return FormatReal(*field);
   if (name == "latent_dim") return std::to_string(spec.latent_dim);
   if (name == "batch_size") return std::to_string(spec.batch_size);
   if (name == "n_critic") return std::to_string(NCritic(spec));

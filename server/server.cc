@@ -1,7 +1,5 @@
 #include "server/server.h"
 
-#include <unistd.h>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -12,6 +10,7 @@
 #include <algorithm>
 
 #include "server/util/files.h"
+#include "server/util/ids.h"
 #include "server/util/safe_text.h"
 #include "server/store/cached_store.h"
 #include "server/store/memory_store.h"
@@ -21,13 +20,6 @@
 
 namespace gantry {
 namespace {
-
-// This process as a studies' lease holder ("HOST:PID", as for jobs).
-std::string StudyHolder() {
-  char host[256] = {0};
-  (void)gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(getpid());
-}
 
 // Threads that take the WatchJob streams' steps their notifiers post.
 constexpr int kFollowerThreads = 2;
@@ -181,7 +173,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   if (!manager.ok()) return manager.status();
   s->manager_ = std::move(manager).value();
   StudyOptions study_options;
-  study_options.holder = StudyHolder();
+  study_options.holder = ProcessName();  // as the jobs' leases
   study_options.lease_ms = options.manager.lease_ms;
   if (principals) {
     // Trials are created with their study's owner's quota, as it is now.

@@ -1,4 +1,5 @@
 #include "server/jobs/job_manager.h"
+#include "server/util/ids.h"
 
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
@@ -66,22 +67,6 @@ bool SameRequest(const std::string& stored, const v1::JobSpec& spec, const std::
   return stored == FingerprintBytes(spec, name, labels);  // stored before schema 3
 }
 
-std::string NewJobId() {
-  static Mutex mu;
-  static std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  MutexLock lock(&mu);
-  std::string id = "j-";
-  for (int i = 0; i < 10; ++i) id += kAlphabet[rng() % 36];
-  return id;
-}
-
-std::string Owner() {
-  char host[256] = {0};
-  (void)gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(getpid());
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<JobManager>> JobManager::Create(ManagerOptions options, Store* store,
@@ -122,7 +107,7 @@ JobManager::JobManager(ManagerOptions options, Store* store, Metrics* metrics)
       snapshots_(store, options.snapshot_cache_bytes),
       scheduler_(
           SchedulerOptions{options.max_concurrent_jobs, options.max_queued_jobs, options.max_memory,
-                           options.drain_grace_ms, Owner(),
+                           options.drain_grace_ms, ProcessName(),
                            store->Shared() ? options.lease_ms * 1'000'000 : kExclusiveLeaseNs,
                            store->Shared(), options.running_limits,
                            options.priority_aging_ms * 1'000'000},
@@ -181,7 +166,7 @@ bool JobManager::WaitReplicaTick(std::chrono::milliseconds period) {
 
 void JobManager::PollLoop() {
   const auto poll = std::min<std::chrono::milliseconds>(kReplicaPollAtMost, LeaseRenewal());
-  const std::string owner = Owner();
+  const std::string owner = ProcessName();
   while (WaitReplicaTick(poll)) {
     // What notifications may have missed. Followers are only woken: each
     // reads the store on its own thread.
@@ -336,7 +321,7 @@ StatusOr<JobRow> JobManager::Create(const NewJob& job) {
   row.queued_ns = row.create_ns;
   StatusOr<InsertResult> inserted = Status::Internal("unreachable");
   for (int attempt = 0; attempt < kNewIdAttempts; ++attempt) {
-    row.id = NewJobId();
+    row.id = NewId("j-");
     v1::JobEvent queued = StateEvent(v1::JOB_STATE_QUEUED, "");
     StampEvent(row, &queued);
     inserted = store_->InsertJob(row, queued, job.quota);
@@ -447,7 +432,7 @@ StatusOr<std::optional<JobRow>> JobManager::CancelShared(const JobRow& row) {
 }
 
 StatusOr<std::optional<JobRow>> JobManager::FinishExpiredCancel(const std::string& id) {
-  auto claimed = store_->ClaimCancelled(id, Owner(), options_.lease_ms * 1'000'000);
+  auto claimed = store_->ClaimCancelled(id, ProcessName(), options_.lease_ms * 1'000'000);
   if (!claimed.ok() || !claimed->has_value()) return claimed;
   const JobRow& row = **claimed;
   spdlog::info("job {}: its lease expired with a cancel requested; ending it here (lease {})",

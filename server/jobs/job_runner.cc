@@ -34,6 +34,17 @@ std::string NonFiniteFailure(const EpochReport& r, const JobSpec& spec) {
   return "";
 }
 
+// The spec a Trainer is built with: the job's own without its start and
+// schedule, which the runner applies (and which were validated when the job
+// was created; validating them again at every rebuild costs O(changes^2)).
+JobSpec TrainerSpec(JobSpec spec, TrainerPath default_path) {
+  spec.init_job_id.clear();
+  spec.init_epoch = 0;
+  spec.schedule.clear();
+  if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = default_path;
+  return spec;
+}
+
 }  // namespace
 
 v1::JobEvent StateEvent(v1::JobState state, const std::string& error) {
@@ -323,10 +334,9 @@ StatusOr<int64_t> Runner::RestoreCheckpoint(Trainer& trainer) {
 StatusOr<std::unique_ptr<Trainer>> Runner::Rebuild(std::unique_ptr<Trainer> trainer) {
   auto spec = SpecAfter(job_.spec, trainer->epochs_done());
   if (!spec.ok()) return spec.status();
-  if (spec->trainer_path == TrainerPath::kAuto) spec->trainer_path = ctx_.default_path;
   auto state = trainer->SaveState();
   if (!state.ok()) return state.status();
-  auto next = Trainer::Create(*spec);
+  auto next = Trainer::Create(TrainerSpec(*std::move(spec), ctx_.default_path));
   if (!next.ok()) return next.status();
   GANTRY_RETURN_IF_ERROR((*next)->RestoreState(*state));
   return std::move(next).value();
@@ -384,9 +394,7 @@ RunResult Runner::Run() {
       return result_;
     }
   }
-  JobSpec spec = job_.spec;
-  if (spec.trainer_path == TrainerPath::kAuto) spec.trainer_path = ctx_.default_path;
-  auto created = Trainer::Create(spec);
+  auto created = Trainer::Create(TrainerSpec(job_.spec, ctx_.default_path));
   if (!created.ok()) {
     End(v1::JOB_STATE_FAILED, created.status().message());
     return result_;

@@ -636,10 +636,8 @@ StatusOr<std::optional<StudyRow>> MemoryStore::ClaimStudy(const std::string& hol
 StatusOr<StudyRow*> MemoryStore::HeldStudy(const std::string& id, int64_t lease) {
   auto it = studies_.find(id);
   if (it == studies_.end()) return StudyNotFound(id);
-  StudyRow& row = it->second;
-  if (IsTerminalState(row.study.state())) return StudyEnded(id, row.study.state());
-  if (row.lease != lease) return StudyFenced(id);
-  return &row;
+  GANTRY_RETURN_IF_ERROR(CheckStudyHeld(it->second, lease));
+  return &it->second;
 }
 
 Status MemoryStore::RenewStudy(const std::string& id, int64_t lease, int64_t lease_ns) {
@@ -655,14 +653,7 @@ Status MemoryStore::UpdateStudy(const StudyRow& row) {
   auto held = HeldStudy(row.study.id(), row.lease);
   if (!held.ok()) return held.status();
   v1::Study& study = (*held)->study;
-  study.set_state(row.study.state());
-  study.set_error(row.study.error());
-  if (row.study.has_end_time()) {
-    *study.mutable_end_time() = row.study.end_time();
-  } else {
-    study.clear_end_time();
-  }
-  *study.mutable_summary() = row.study.summary();
+  ApplyStudyUpdate(row.study, &study);
   return Status::Ok();
 }
 
@@ -673,10 +664,7 @@ StatusOr<StudyRow> MemoryStore::EndStudy(const std::string& id, v1::JobState sta
   if (it == studies_.end()) return StudyNotFound(id);
   StudyRow& row = it->second;
   if (IsTerminalState(row.study.state())) return StudyEnded(id, row.study.state());
-  row.study.set_state(state);
-  row.study.set_error(error);
-  SetTimestamp(end_ns, row.study.mutable_end_time());
-  row.lease += 1;  // fences the holder out
+  EndStudyRow(state, error, end_ns, &row);
   return row;
 }
 
@@ -684,11 +672,7 @@ Status MemoryStore::DeleteStudy(const std::string& id) {
   MutexLock lock(&mu_);
   auto it = studies_.find(id);
   if (it == studies_.end()) return StudyNotFound(id);
-  if (!IsTerminalState(it->second.study.state())) {
-    return Status::FailedPrecondition("study " + id + " is " +
-                                      JobStateName(it->second.study.state()) +
-                                      "; cancel it before deleting it");
-  }
+  if (!IsTerminalState(it->second.study.state())) return StudyNotEnded(id, it->second.study.state());
   studies_by_index_.erase(it->second.index);
   studies_.erase(it);
   return Status::Ok();

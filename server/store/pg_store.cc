@@ -1767,13 +1767,6 @@ namespace {
 
 constexpr char kStudyColumns[] = "id, idx, state, owner, lease, holder, lease_expires_ns, body";
 
-// What the body column holds: the study without trials.
-std::string StudyBody(const v1::Study& study) {
-  v1::Study body = study;
-  body.clear_trials();
-  return body.SerializeAsString();
-}
-
 // The row at `i` (columns as kStudyColumns); DATA_LOSS when the body is
 // unreadable or disagrees with the columns.
 StatusOr<StudyRow> ReadStudy(const Result& r, int i) {
@@ -1799,13 +1792,6 @@ StatusOr<StudyRow> LockStudy(PgStore::Conn& c, const std::string& id) {
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return StudyNotFound(id);
   return ReadStudy(*r, 0);
-}
-
-// The refusal of a write under `lease` to `row`, if any: ended, or taken over.
-Status CheckHeld(const StudyRow& row, int64_t lease) {
-  if (IsTerminalState(row.study.state())) return StudyEnded(row.study.id(), row.study.state());
-  if (row.lease != lease) return StudyFenced(row.study.id());
-  return Status::Ok();
 }
 
 // Stores row.study's state and body (the columns and the body agree).
@@ -1972,16 +1958,9 @@ Status PgStore::UpdateStudy(const StudyRow& row) {
   return c->Transaction("updating study " + row.study.id(), [&]() -> Status {
     auto held = LockStudy(c.conn(), row.study.id());
     if (!held.ok()) return held.status();
-    GANTRY_RETURN_IF_ERROR(CheckHeld(*held, row.lease));
+    GANTRY_RETURN_IF_ERROR(CheckStudyHeld(*held, row.lease));
     v1::Study& study = held->study;
-    study.set_state(row.study.state());
-    study.set_error(row.study.error());
-    if (row.study.has_end_time()) {
-      *study.mutable_end_time() = row.study.end_time();
-    } else {
-      study.clear_end_time();
-    }
-    *study.mutable_summary() = row.study.summary();
+    ApplyStudyUpdate(row.study, &study);
     return WriteStudy(c.conn(), *held);
   });
 }
@@ -1996,10 +1975,7 @@ StatusOr<StudyRow> PgStore::EndStudy(const std::string& id, v1::JobState state,
     if (!row.ok()) return row.status();
     if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
     out = std::move(row).value();
-    out.study.set_state(state);
-    out.study.set_error(error);
-    SetTimestamp(end_ns, out.study.mutable_end_time());
-    out.lease += 1;  // fences the holder out
+    EndStudyRow(state, error, end_ns, &out);
     return WriteStudy(c.conn(), out, ", lease = lease + 1");
   });
   if (!s.ok()) return s;
@@ -2015,10 +1991,7 @@ Status PgStore::DeleteStudy(const std::string& id) {
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return StudyNotFound(id);
     const auto state = static_cast<v1::JobState>(r->Int(0, 0));
-    if (!IsTerminalState(state)) {
-      return Status::FailedPrecondition("study " + id + " is " + JobStateName(state) +
-                                        "; cancel it before deleting it");
-    }
+    if (!IsTerminalState(state)) return StudyNotEnded(id, state);
     auto d = c->Exec("deleting study " + id, "DELETE FROM studies WHERE id = $1", Params().Text(id));
     return d.ok() ? Status::Ok() : d.status();
   });

@@ -1450,13 +1450,6 @@ namespace {
 
 constexpr char kStudyColumns[] = "id, idx, state, owner, lease, holder, lease_expires_ns, body";
 
-// What the body column holds: the study without trials.
-std::string StudyBody(const v1::Study& study) {
-  v1::Study body = study;
-  body.clear_trials();
-  return body.SerializeAsString();
-}
-
 // The row at the statement's current result (columns as kStudyColumns);
 // DATA_LOSS when the body is unreadable or disagrees with the columns.
 StatusOr<StudyRow> ReadStudy(Stmt& st) {
@@ -1596,8 +1589,7 @@ StatusOr<std::optional<StudyRow>> SqliteStore::ClaimStudy(const std::string& hol
 StatusOr<StudyRow> SqliteStore::HeldStudy(const std::string& id, int64_t lease) {
   auto row = GetStudyIn(db_, id);
   if (!row.ok()) return row;
-  if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
-  if (row->lease != lease) return StudyFenced(id);
+  GANTRY_RETURN_IF_ERROR(CheckStudyHeld(*row, lease));
   return row;
 }
 
@@ -1619,14 +1611,7 @@ Status SqliteStore::UpdateStudy(const StudyRow& row) {
     auto held = HeldStudy(row.study.id(), row.lease);
     if (!held.ok()) return held.status();
     v1::Study& study = held->study;
-    study.set_state(row.study.state());
-    study.set_error(row.study.error());
-    if (row.study.has_end_time()) {
-      *study.mutable_end_time() = row.study.end_time();
-    } else {
-      study.clear_end_time();
-    }
-    *study.mutable_summary() = row.study.summary();
+    ApplyStudyUpdate(row.study, &study);
     return WriteStudy(db_, *held);
   });
 }
@@ -1640,10 +1625,7 @@ StatusOr<StudyRow> SqliteStore::EndStudy(const std::string& id, v1::JobState sta
     if (!row.ok()) return row.status();
     if (IsTerminalState(row->study.state())) return StudyEnded(id, row->study.state());
     out = std::move(row).value();
-    out.study.set_state(state);
-    out.study.set_error(error);
-    SetTimestamp(end_ns, out.study.mutable_end_time());
-    out.lease += 1;  // fences the holder out
+    EndStudyRow(state, error, end_ns, &out);
     return WriteStudy(db_, out, ", lease = lease + 1");
   });
   if (!s.ok()) return s;
@@ -1659,10 +1641,7 @@ Status SqliteStore::DeleteStudy(const std::string& id) {
     if (rc == SQLITE_DONE) return StudyNotFound(id);
     if (rc != SQLITE_ROW) return SqlError(db_, "reading study " + id);
     const auto state = static_cast<v1::JobState>(st.ColInt(0));
-    if (!IsTerminalState(state)) {
-      return Status::FailedPrecondition("study " + id + " is " + JobStateName(state) +
-                                        "; cancel it before deleting it");
-    }
+    if (!IsTerminalState(state)) return StudyNotEnded(id, state);
     Stmt del(db_, "DELETE FROM studies WHERE id = ?");
     del.Text(1, id);
     if (del.Step() != SQLITE_DONE) return SqlError(db_, "deleting study " + id);

@@ -551,6 +551,17 @@ Status StudyNotFound(const std::string& id);
 Status TooManyStudies(int64_t running);
 Status StudyFenced(const std::string& id);
 Status StudyEnded(const std::string& id, v1::JobState state);
+// DeleteStudy's refusal of a study that has not ended.
+Status StudyNotEnded(const std::string& id, v1::JobState state);
+// The stores' shared rules: a write under `lease` to `row` is refused
+// when the study ended (StudyEnded) or was taken over (StudyFenced);
+// UpdateStudy copies state, error, end_time (cleared when unset) and
+// summary from `from`; EndStudy ends `row` and increments its lease.
+Status CheckStudyHeld(const StudyRow& row, int64_t lease);
+void ApplyStudyUpdate(const v1::Study& from, v1::Study* to);
+void EndStudyRow(v1::JobState state, const std::string& error, int64_t end_ns, StudyRow* row);
+// What a shared store keeps of a study: it without trials, serialized.
+std::string StudyBody(const v1::Study& study);
 // PutSession's precondition: OK, or INVALID_ARGUMENT.
 Status CheckSessionRow(const SessionRow& row);
 Status SessionNotFound();

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <random>
 
 #include "server/jobs/convert.h"
 #include "server/util/clock.h"
+#include "server/util/ids.h"
 #include "server/jobs/labels.h"
 #include "server/studies/study_spec.h"
 
@@ -28,16 +28,6 @@ struct StudyManager::Loaded {
 namespace {
 
 constexpr int kNewIdAttempts = 3;
-
-std::string NewStudyId() {
-  static Mutex mu;
-  static std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  MutexLock lock(&mu);
-  std::string id = "st-";
-  for (int i = 0; i < 10; ++i) id += kAlphabet[rng() % 36];
-  return id;
-}
 
 bool Active(v1::JobState s) { return s == v1::JOB_STATE_QUEUED || s == v1::JOB_STATE_RUNNING; }
 
@@ -85,6 +75,7 @@ void StudyManager::Stop() {
     stop_ = true;
   }
   cv_.SignalAll();
+  watch_cv_.SignalAll();
   if (controller_.joinable()) controller_.join();
   if (watcher_.joinable()) watcher_.join();
   // Open watches end now, not at their deadlines.
@@ -104,9 +95,11 @@ void StudyManager::Start() {
 }
 
 bool StudyManager::Wait(std::chrono::milliseconds period, bool controller) {
-  // One wait: a signal (a new study, a new watch, a poke) ends it early.
+  // One wait: a signal ends it early (the controller's: a new study or a
+  // run's end; the watch thread's: a new watch).
   MutexLock lock(&mu_);
-  if (!stop_ && !(controller && poked_)) cv_.WaitUntil(&mu_, std::chrono::steady_clock::now() + period);
+  CondVar& cv = controller ? cv_ : watch_cv_;
+  if (!stop_ && !(controller && poked_)) cv.WaitUntil(&mu_, std::chrono::steady_clock::now() + period);
   if (controller) poked_ = false;
   return !stop_;
 }
@@ -158,7 +151,7 @@ StatusOr<v1::Study> StudyManager::Create(const v1::CreateStudyRequest& request,
   SetTimestamp(NowNs(), s.mutable_create_time());
   StatusOr<StudyRow> stored = Status::Internal("unreachable");
   for (int attempt = 0; attempt < kNewIdAttempts; ++attempt) {
-    s.set_id(NewStudyId());
+    s.set_id(NewId("st-"));
     stored = store_->InsertStudy(row);
     if (stored.ok() || stored.status().code() != StatusCode::kAlreadyExists) break;
   }
@@ -298,12 +291,12 @@ StatusOr<v1::Study> StudyManager::Cancel(const std::string& id) {
   auto ended = store_->EndStudy(id, v1::JOB_STATE_CANCELLED, "", NowNs());
   if (!ended.ok()) return ended.status();
   spdlog::info("study {} CANCELLED", id);
-  if (auto loaded = Load(*ended); loaded.ok()) {
-    CancelActive(loaded->jobs);
-    // A cancelled study resumes nowhere: its kept checkpoints go.
-    for (const auto& [key, job] : loaded->jobs) DeleteCheckpoints(store_, job.id, 0);
-  }
-  return Get(id);
+  auto loaded = Load(*ended);
+  if (!loaded.ok()) return loaded.status();  // the controller's next look sweeps its jobs
+  CancelActive(loaded->jobs);
+  // A cancelled study resumes nowhere: its kept checkpoints go.
+  for (const auto& [key, job] : loaded->jobs) DeleteCheckpoints(store_, job.id, 0);
+  return View(*ended, *loaded);
 }
 
 Status StudyManager::Delete(const std::string& id) {
@@ -592,7 +585,7 @@ StatusOr<std::unique_ptr<StudyManager::Watch>> StudyManager::WatchStudy(const st
   }
   const int64_t key = next_watch_++;
   watches_[key] = Watcher{id, std::move(fn), 0, false};
-  cv_.SignalAll();
+  watch_cv_.SignalAll();
   return std::unique_ptr<Watch>(new Watch(this, key));
 }
 

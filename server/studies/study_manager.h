@@ -62,7 +62,8 @@ class StudyManager {
   // keep working (a drained server still answers reads).
   void Stop();
   // Something a study may wait for happened (a job's run ended here): the
-  // controller reconciles at once rather than at its next tick.
+  // controller reconciles at once rather than at its next tick (watches
+  // keep their own 500 ms pace).
   void Poke() EXCLUDES(mu_);
 
   // Validates and stores a new study (RUNNING); its first trials are
@@ -129,7 +130,8 @@ class StudyManager {
   std::thread controller_;
   std::thread watcher_;
   mutable Mutex mu_;
-  CondVar cv_;
+  CondVar cv_;        // the controller's wake-up
+  CondVar watch_cv_;  // the watch thread's
   bool stop_ GUARDED_BY(mu_) = false;
   bool poked_ GUARDED_BY(mu_) = false;  // the controller has work before its tick
   struct Watcher {

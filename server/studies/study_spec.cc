@@ -80,6 +80,7 @@ Status NormalizeStudySpec(v1::StudySpec* spec) {
   if (!base.ok()) return Bad("base." + std::string(), base.status().message());
   const int64_t epochs = base->epochs;
   if (epochs < 1 || epochs > kMaxEpochs) return Bad("base.epochs", std::to_string(epochs) + " is out of range 1..100000");
+  b.set_epochs(epochs);  // explicit, so that ConfigOf need not parse the base again
   std::string& algorithm = *spec->mutable_algorithm();
   if (algorithm.empty()) algorithm = "grid";
   if (algorithm != "grid" && algorithm != "random" && algorithm != "asha" &&
@@ -215,8 +216,12 @@ Config ConfigOf(const v1::StudySpec& spec) {
     q.max = p.max();
   }
   c.maximize = spec.direction() == "max";
-  auto base = SpecFromProto(spec.base());
-  c.epochs = base.ok() ? base->epochs : 1;
+  if (spec.base().has_epochs()) {
+    c.epochs = spec.base().epochs();  // a normalized spec's
+  } else {
+    auto base = SpecFromProto(spec.base());  // the default for the base's kind
+    c.epochs = base.ok() ? base->epochs : 1;
+  }
   c.max_trials = spec.max_trials();
   c.max_epochs = spec.max_epochs();
   c.concurrency = std::max<int64_t>(1, spec.concurrency());

@@ -243,7 +243,7 @@ class StudiesTest(unittest.TestCase):
                 b = stub.GetJob(pb.GetJobRequest(job_id=scheduled), timeout=30).epochs_done
                 if a >= 14 and b >= 17:
                     break
-                self.assertLess(time.monotonic(), deadline)
+                self.assertLess(time.monotonic(), deadline, "the two jobs never got past their kill points")
                 time.sleep(0.05)
             self.assertLess(a, 60, "the init_from job ended before the kill")
             self.assertLess(b, 60, "the scheduled job ended before the kill")
