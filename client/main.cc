@@ -177,16 +177,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> sweep_labels;
   auto* sweep_cmd = app.add_subcommand(
       "sweep",
-      "submit the cross product of spec flag values as jobs labelled sweep=NAME, watch them, "
-      "rank them: every spec flag takes a comma list (integer flags also ranges A..B; layer "
-      "sizes: alternatives separated by /)");
+      "run the cross product of spec flag values as one grid study labelled sweep=NAME, follow "
+      "it, rank its jobs: a study's parameters take a comma list (integer flags also ranges "
+      "A..B; layer sizes: alternatives separated by /), other flags one value");
   sweep_flags.Add(sweep_cmd);
-  sweep_cmd->add_option("--name", sweep.name, "the sweep's name, the label sweep=NAME (default: sweep-DATE-TIME)");
-  sweep_cmd->add_option("--label", sweep_labels, "another label key=value for every job (repeatable)")
+  sweep_cmd->add_option("--name", sweep.name, "the sweep's name, the label sweep=NAME (default: sweep-DATE-TIME); the same command with the same --name follows its study again");
+  sweep_cmd->add_option("--label", sweep_labels, "another label key=value for the study and every job (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
-  sweep_cmd->add_flag("--no-watch", sweep.no_watch, "submit the jobs, print the sweep's name and exit");
-  auto* leaderboard_opt = sweep_cmd->add_option("--leaderboard", sweep.leaderboard, "print the leaderboard of the existing sweep NAME (no jobs are submitted)");
+  sweep_cmd->add_flag("--no-watch", sweep.no_watch, "create (or find) the study, print the sweep's name and the study's id and exit");
+  auto* leaderboard_opt = sweep_cmd->add_option("--leaderboard", sweep.leaderboard, "print the leaderboard of the existing sweep NAME (nothing is created)");
 
   auto* data_cmd = app.add_subcommand(
       "data", "uploaded tables (CSV datasets) that table jobs use: push, list, get, rm");
@@ -464,12 +464,14 @@ int main(int argc, char** argv) {
       return gantry::cli::Leaderboard(conn, sweep.leaderboard);
     }
     if (!sweep_flags.BuildSweep("sweep", &sweep.base, &sweep.axes)) return kExitUsage;
-    if (!sweep_flags.table_file().empty()) {  // uploaded once: every job of the sweep uses it
+    if (!ParseLabels("sweep", sweep_labels, &sweep.labels)) return kExitUsage;
+    // Refused before anything (the table too) is uploaded or created.
+    if (int rc = gantry::cli::CheckSweep(sweep); rc != 0) return rc;
+    if (!sweep_flags.table_file().empty()) {  // uploaded once: the study's base uses it
       std::string table_id;
       if (int rc = gantry::cli::PushTable(conn, "sweep", sweep_flags.table_file(), &table_id); rc != 0) return rc;
       sweep.base.mutable_dataset()->mutable_table()->set_table_id(table_id);
     }
-    if (!ParseLabels("sweep", sweep_labels, &sweep.labels)) return kExitUsage;
     return gantry::cli::Sweep(conn, sweep);
   }
   if (watch_cmd->parsed()) return gantry::cli::Watch(conn, watch);
@@ -556,8 +558,9 @@ int main(int argc, char** argv) {
     study.spec.set_reduction_factor(study_reduction);
     study.spec.set_population(study_population);
     study.spec.set_perturb_interval(study_interval);
-    study.spec.set_truncation(study_truncation);
-    study.spec.set_resample_probability(study_resample);
+    // Optional fields: set only when given (a set one outside pbt is refused).
+    if (study_truncation > 0) study.spec.set_truncation(study_truncation);
+    if (study_resample > 0) study.spec.set_resample_probability(study_resample);
     if (!study_flags.table_file().empty()) {  // uploaded once: every trial uses it
       std::string table_id;
       if (int rc = gantry::cli::PushTable(conn, "study create", study_flags.table_file(), &table_id); rc != 0) return rc;

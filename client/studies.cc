@@ -261,7 +261,8 @@ std::string DescribeStudy(const v1::Study& study) {
       {"id:", study.id()},
       {"name:", study.name().empty() ? "-" : study.name()},
       {"algorithm:", AlgorithmText(spec)},
-      {"objective:", spec.objective() + " (" + spec.direction() + ")"},
+      {"objective:", spec.objective() + " (" + spec.direction() + ")" +
+                         (spec.plan_version() >= 2 && spec.algorithm() != "pbt" ? ", a trial's best epoch so far" : "")},
       {"space:", space.empty() ? "-" : space},
       {"trials:", trials},
       {"state:", StateName(study.state())},

@@ -15,7 +15,7 @@ const std::set<std::string>& RealParams() {
   return *names;
 }
 const std::set<std::string>& IntParams() {
-  static const auto* names = new std::set<std::string>{"latent_dim", "batch_size", "n_critic", "pac"};
+  static const auto* names = new std::set<std::string>{"latent_dim", "batch_size", "n_critic", "pac", "seed"};
   return *names;
 }
 
@@ -75,7 +75,7 @@ const std::vector<std::string>& ParamNames() {
   static const auto* names = new std::vector<std::string>{
       "learning_rate", "beta1",      "beta2",    "dropout", "gp_weight",        "weight_decay",
       "latent_dim",    "batch_size", "n_critic", "pac",     "generator_hidden", "discriminator_hidden",
-      "loss",          "spectral_norm"};
+      "loss",          "spectral_norm", "seed"};
   return *names;
 }
 
@@ -102,6 +102,10 @@ Status SetParam(const std::string& name, const std::string& value, JobSpec* spec
     if (name == "batch_size") spec->batch_size = v;
     if (name == "n_critic") spec->n_critic = v;
     if (name == "pac") spec->pac = v;
+    if (name == "seed") {
+      if (v < 0) return BadValue(name, value, "a whole number >= 0");
+      spec->seed = static_cast<uint64_t>(v);
+    }
     return Status::Ok();
   }
   if (name == "generator_hidden" || name == "discriminator_hidden") {
@@ -139,6 +143,7 @@ std::string GetParam(const std::string& name, const JobSpec& spec) {
   if (name == "discriminator_hidden") return Layers(spec.discriminator_hidden);
   if (name == "loss") return LossName(spec.loss);
   if (name == "spectral_norm") return spec.spectral_norm ? "true" : "false";
+  if (name == "seed") return std::to_string(spec.seed);
   return "";
 }
 

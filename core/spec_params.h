@@ -5,7 +5,8 @@
 // learning_rate, beta1, beta2, dropout, gp_weight, weight_decay (reals),
 // latent_dim, batch_size, n_critic, pac (integers), generator_hidden and
 // discriminator_hidden (layer sizes "16,32"; "" for none), loss (a name) and
-// spectral_norm ("true"/"false"). The mutable ones (IsMutableParam) change
+// spectral_norm ("true"/"false"), and seed (an integer >= 0: the job's seed,
+// e.g. to repeat a configuration). The mutable ones (IsMutableParam) change
 // no shape, so a trainer's exact state carries over to a spec with other
 // values: learning_rate, beta1, beta2, dropout, gp_weight, weight_decay and
 // n_critic.

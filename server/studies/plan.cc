@@ -370,6 +370,22 @@ Plan Pbt(const Config& c, const Results& results) {
 
 }  // namespace
 
+const Segment* LineageSegment(const Plan& plan, const Segment& s, int64_t epoch) {
+  const Segment* at = &s;
+  // A lineage is at most one segment per issued segment: bounded by the plan.
+  for (size_t steps = 0; steps <= plan.segments.size(); ++steps) {
+    if (at->start < epoch && epoch <= at->end) return at;
+    if (at->parent_trial == 0) break;
+    const Segment* parent = nullptr;
+    for (const Segment& p : plan.segments) {
+      if (p.trial == at->parent_trial && p.index == at->parent_index) parent = &p;
+    }
+    if (parent == nullptr) break;
+    at = parent;
+  }
+  return &s;
+}
+
 bool Better(const Config& c, const Result& a, const Result& b) {
   if (a.ok != b.ok) return a.ok;
   if (!a.ok) return false;

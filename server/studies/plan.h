@@ -49,6 +49,10 @@ struct Config {
   std::string algorithm;  // "grid", "random", "asha", "hyperband", "pbt"
   std::vector<Param> space;
   bool maximize = false;
+  // Results are a trial's best so far (every algorithm but PBT, whose
+  // exploits compare the members as they are now; and only when the
+  // direction is the metric's own, which the jobs' best epochs follow).
+  bool best_so_far = false;
   int64_t epochs = 0;      // a trial's most (the base spec's)
   int64_t max_trials = 0;  // >= 1
   int64_t max_epochs = 0;  // 0: no limit
@@ -74,11 +78,15 @@ struct Segment {
   int64_t parent_index = 0;
 };
 
-// A segment's outcome: its objective at `end`, or failed (the job failed
-// or was cancelled, or its metric is missing).
+// A segment's outcome, or failed (the job failed or was cancelled, or its
+// metric is missing). With Config::best_so_far, the objective is the
+// trial's best evaluated value up to `end` (its lineage's, the segments'
+// jobs pick their best epoch by the objective), measured at `epoch` <= end;
+// else the value at `end`.
 struct Result {
   bool ok = false;
   double objective = 0;
+  int64_t epoch = 0;  // where the objective was measured (0: unknown, read as `end`)
 };
 using SegmentKey = std::pair<int64_t, int64_t>;  // (trial, index)
 using Results = std::map<SegmentKey, Result>;
@@ -90,6 +98,10 @@ struct Plan {
 };
 
 Plan MakePlan(const Config& config, const Results& results);
+
+// The segment of `s`'s lineage (itself, then its parents) that trained
+// `epoch` (start < epoch <= end); `s` itself when none does.
+const Segment* LineageSegment(const Plan& plan, const Segment& s, int64_t epoch);
 
 // Whether `a` is a better result than `b` under `config` (a failed one is
 // worse than any other).

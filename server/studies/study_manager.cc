@@ -62,6 +62,28 @@ bool Transient(const Status& s) {
 // Where a segment job started: its init_from epoch, else 0.
 int64_t StartOf(const JobRow& job) { return job.spec.has_init_from() ? job.spec.init_from().epoch() : 0; }
 
+// A SUCCEEDED segment job's result: its objective at its last epoch, or,
+// with best_so_far, at its best epoch (the job's select_by is the
+// objective, and a checkpoint carries the best so far from the segment it
+// continues, so this is the trial's best up to here).
+studies::Result ResultOf(const studies::Config& c, const std::string& objective, const JobRow& job) {
+  studies::Result r;
+  if (!job.latest || job.latest->epoch() != job.epochs_done || !job.latest->has_metrics()) return r;
+  std::optional<double> v = studies::ObjectiveOf(objective, job.latest->metrics());
+  r.epoch = job.latest->epoch();
+  if (v && c.best_so_far && job.spec.select_by() == objective && job.latest->best_epoch() > 0) {
+    if (auto best = studies::ObjectiveOf(objective, job.latest->best_metrics())) {
+      v = best;
+      r.epoch = job.latest->best_epoch();
+    }
+  }
+  if (v) {
+    r.ok = true;
+    r.objective = *v;
+  }
+  return r;
+}
+
 }  // namespace
 
 StudyManager::StudyManager(StudyOptions options, Store* store, JobManager* jobs)
@@ -186,14 +208,7 @@ StatusOr<StudyManager::Loaded> StudyManager::Load(const StudyRow& row) const {
       if (Active(job.state)) {
         ++l.active;
       } else if (job.state == v1::JOB_STATE_SUCCEEDED) {
-        Result r;
-        if (job.latest && job.latest->epoch() == job.epochs_done && job.latest->has_metrics()) {
-          if (auto v = studies::ObjectiveOf(row.study.spec().objective(), job.latest->metrics())) {
-            r.ok = true;
-            r.objective = *v;
-          }
-        }
-        l.results[key] = r;
+        l.results[key] = ResultOf(l.config, row.study.spec().objective(), job);
       } else {
         l.results[key] = Result{};  // FAILED or CANCELLED
       }
@@ -237,14 +252,18 @@ v1::Study StudyManager::View(const StudyRow& row, const Loaded& l) const {
     t.set_epochs(t.epochs() + std::max<int64_t>(0, j.epochs_done - StartOf(j)));
     auto r = l.results.find({seg.trial, seg.index});
     if (r != l.results.end() && r->second.ok) {
+      // The metrics where the objective was measured: the job's best
+      // epoch's (a trial's best so far), else its last epoch's.
+      const bool at_best = r->second.epoch > 0 && r->second.epoch != j.latest->epoch();
+      const v1::Metrics& metrics = at_best ? j.latest->best_metrics() : j.latest->metrics();
       ts.set_objective(r->second.objective);
-      *ts.mutable_metrics() = j.latest->metrics();
+      ts.set_objective_epoch(r->second.epoch > 0 ? r->second.epoch : seg.end);
+      *ts.mutable_metrics() = metrics;
       t.set_objective(r->second.objective);
-      *t.mutable_metrics() = j.latest->metrics();
+      *t.mutable_metrics() = metrics;
       if (best == nullptr || studies::Better(l.config, r->second, best_result)) {
         best = &seg;
         best_result = r->second;
-        summary.set_best_job_id(j.id);
       }
     }
     switch (j.state) {
@@ -266,9 +285,15 @@ v1::Study StudyManager::View(const StudyRow& row, const Loaded& l) const {
   for (const auto& [key, job] : l.jobs) spent += std::max<int64_t>(0, job.epochs_done - StartOf(job));
   summary.set_epochs_spent(spent);
   if (best != nullptr) {
+    const int64_t epoch = best_result.epoch > 0 ? best_result.epoch : best->end;
     summary.set_best_trial(best->trial);
     summary.set_best_objective(best_result.objective);
-    summary.set_best_epoch(best->end);
+    summary.set_best_epoch(epoch);
+    // The job that trained that epoch: the best segment's, or an earlier one
+    // of its lineage's (a trial's best so far).
+    const Segment* holder = LineageSegment(l.plan, *best, epoch);
+    auto job = l.jobs.find({holder->trial, holder->index});
+    if (job != l.jobs.end()) summary.set_best_job_id(job->second.id);
   }
   *s.mutable_summary() = summary;
   return s;
@@ -343,8 +368,9 @@ StatusOr<v1::JobSpec> StudyManager::ReplaySpec(const std::string& id, int64_t* t
     segments[{s.trial, s.index}] = &s;
     trials = std::max(trials, s.trial);
     auto r = loaded->results.find({s.trial, s.index});
-    if (s.trial == trial && r != loaded->results.end() && r->second.ok && (up_to == 0 || s.end <= up_to)) {
-      last = &s;
+    if (s.trial == trial && r != loaded->results.end() && r->second.ok &&
+        (up_to == 0 || s.start < up_to)) {
+      last = &s;  // the trial's last finished segment, or the one that holds up_to
     }
   }
   if (trial > trials) {
@@ -364,7 +390,7 @@ StatusOr<v1::JobSpec> StudyManager::ReplaySpec(const std::string& id, int64_t* t
   }
   std::reverse(chain.begin(), chain.end());
   Segment first = *chain.front();
-  first.end = last->end;
+  first.end = up_to > 0 ? std::min(up_to, last->end) : last->end;
   first.parent_trial = 0;
   auto spec = studies::SegmentSpec(row->study.spec(), first, "");
   if (!spec.ok()) return spec.status();
@@ -401,6 +427,12 @@ bool StudyManager::Reconcile(StudyRow* row) {
   }
   if (now->lease != row->lease) {
     spdlog::info("study {}: no longer held here (lease {})", id, now->lease);
+    return false;
+  }
+  if (now->study.spec().plan_version() > studies::kPlanVersion) {
+    // A newer server's study: its decisions are not this server's to take.
+    spdlog::warn("study {}: plan version {} is newer than this server's ({}); left to a newer server", id,
+                 now->study.spec().plan_version(), studies::kPlanVersion);
     return false;
   }
   auto loaded = Load(*row);

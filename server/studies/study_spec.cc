@@ -120,6 +120,11 @@ Status NormalizeStudySpec(v1::StudySpec* spec) {
   if (direction != "min" && direction != "max") {
     return Bad("direction", "'" + direction.substr(0, 16) + "' is not min or max");
   }
+  if (!spec->has_plan_version()) spec->set_plan_version(kPlanVersion);
+  if (spec->plan_version() < 1 || spec->plan_version() > kPlanVersion) {
+    return Bad("plan_version", std::to_string(spec->plan_version()) + " is out of range 1.." +
+                                   std::to_string(kPlanVersion));
+  }
   // Budgets.
   if (spec->concurrency() == 0) spec->set_concurrency(2);
   if (spec->concurrency() < 1 || spec->concurrency() > kMaxConcurrency) {
@@ -216,6 +221,11 @@ Config ConfigOf(const v1::StudySpec& spec) {
     q.max = p.max();
   }
   c.maximize = spec.direction() == "max";
+  // Stored before versions: 1.
+  const int32_t version = spec.has_plan_version() ? spec.plan_version() : 1;
+  if (auto metric = ParseMetric(spec.objective()); metric && version >= 2) {
+    c.best_so_far = c.algorithm != "pbt" && HigherIsBetter(*metric) == c.maximize;
+  }
   if (spec.base().has_epochs()) {
     c.epochs = spec.base().epochs();  // a normalized spec's
   } else {
@@ -249,6 +259,7 @@ StatusOr<v1::JobSpec> SegmentSpec(const v1::StudySpec& spec, const Segment& s,
     switch (field->cpp_type()) {
       case F::CPPTYPE_DOUBLE: reflection->SetDouble(&out, field, std::strtod(value.c_str(), nullptr)); break;
       case F::CPPTYPE_INT64: reflection->SetInt64(&out, field, std::strtoll(value.c_str(), nullptr, 10)); break;
+      case F::CPPTYPE_UINT64: reflection->SetUInt64(&out, field, std::strtoull(value.c_str(), nullptr, 10)); break;
       case F::CPPTYPE_STRING: reflection->SetString(&out, field, value); break;
       case F::CPPTYPE_BOOL: reflection->SetBool(&out, field, value == "true"); break;
       case F::CPPTYPE_MESSAGE: {  // LayerSizes
@@ -264,6 +275,7 @@ StatusOr<v1::JobSpec> SegmentSpec(const v1::StudySpec& spec, const Segment& s,
     }
   }
   out.set_epochs(s.end);
+  out.set_select_by(spec.objective());  // the jobs' best epochs follow the study's objective
   if (s.parent_trial > 0) {
     out.mutable_init_from()->set_job_id(parent_job_id);
     out.mutable_init_from()->set_epoch(s.start);

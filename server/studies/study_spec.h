@@ -13,6 +13,8 @@
 
 namespace gantry::studies {
 
+// The newest decision rules (StudySpec.plan_version): a new study's.
+inline constexpr int32_t kPlanVersion = 2;
 inline constexpr int64_t kMaxTrials = 1000;
 inline constexpr int64_t kMaxParams = 16;
 inline constexpr int64_t kMaxChoices = 100;

@@ -40,13 +40,15 @@ SPACE = "grid"       # --space
 ASHA_TRIALS = 16     # --asha-trials (point sets)
 ASHA_MIN = 9         # --asha-min-epochs, point sets (fair: base epochs / 27)
 ASHA_ETA = 2         # --asha-eta
+EVAL_EVERY = 1       # --eval-every
 
 
 def point_setup(kind):
     # 2048 evaluation points: sliced_w1's noise between two evaluations of
-    # one generator stays well under the 5% the comparison is about.
+    # one generator stays well under the 5% the comparison is about. Every
+    # epoch evaluated: a trial's objective is its best evaluated epoch so far.
     base = pb.JobSpec(dataset=pb.Dataset(kind=kind), batch_size=64, epochs=81, preview_points=0,
-                      checkpoint_every=1000, eval_points=2048)
+                      checkpoint_every=1000, eval_points=2048, eval_every=EVAL_EVERY)
     grid = [pb.SearchParam(name="learning_rate", kind="choice", values=LR_GRID),
             pb.SearchParam(name="generator_hidden", kind="choice", values=["16,32", "64,64"]),
             pb.SearchParam(name="dropout", kind="choice", values=["0", "0.3"])]
@@ -73,11 +75,13 @@ def fair_setup(stub):
     source = pb.TableSource(table_id=info.id, categorical=[
         "rate_marriage", "religious", "educ", "occupation", "occupation_husb", "children"])
     base = pb.JobSpec(dataset=pb.Dataset(kind=pb.DATASET_KIND_TABLE, table=source), epochs=27,
-                      eval_points=1000, preview_points=0, checkpoint_every=1000)
+                      eval_points=1000, preview_points=0, checkpoint_every=1000, eval_every=EVAL_EVERY)
     grid = [pb.SearchParam(name="learning_rate", kind="choice", values=["0.0001", "0.0002", "0.0005", "0.001"]),
             pb.SearchParam(name="batch_size", kind="choice", values=["500", "1000"])]
     ranges = [pb.SearchParam(name="learning_rate", kind="log_uniform", min=1e-4, max=1e-3),
               pb.SearchParam(name="batch_size", kind="choice", values=["500", "1000"])]
+    if SPACE == "grid":  # every algorithm on the grid's values
+        ranges = grid
     pbt = [ranges[0]]
     return base, grid, ranges, pbt, 4, 16
 
@@ -96,7 +100,7 @@ def run(stub, spec, name):
 
 
 def main():
-    global pb, SPACE, ASHA_TRIALS, ASHA_MIN, ASHA_ETA
+    global pb, SPACE, ASHA_TRIALS, ASHA_MIN, ASHA_ETA, EVAL_EVERY
     ap = argparse.ArgumentParser()
     ap.add_argument("--gantryd", default=os.path.join(ROOT, "build", "bin", "gantryd"))
     ap.add_argument("--datasets", default="ring8,grid25,fair")
@@ -107,9 +111,11 @@ def main():
     ap.add_argument("--asha-trials", type=int, default=ASHA_TRIALS)
     ap.add_argument("--asha-min-epochs", type=int, default=ASHA_MIN)
     ap.add_argument("--asha-eta", type=int, default=ASHA_ETA)
+    ap.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="the base's eval_every")
     ap.add_argument("--only", default="", help="run only these algorithms (and the grid), e.g. asha")
     args = ap.parse_args()
     SPACE, ASHA_TRIALS, ASHA_MIN, ASHA_ETA = args.space, args.asha_trials, args.asha_min_epochs, args.asha_eta
+    EVAL_EVERY = args.eval_every
     stubs = tempfile.TemporaryDirectory()
     generate_stubs(stubs.name)
     from gantry.v1 import gantry_pb2

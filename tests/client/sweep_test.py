@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests of labels, label selectors, the new spec flags, --epoch
-best and `gantry sweep` (its jobs, its progress and its leaderboard) against
-a real gantryd.
+best and `gantry sweep` (one grid study: its jobs, its progress, its
+leaderboard, a rerun that attaches, a CLI killed while the study goes on)
+against a real gantryd.
 
     python3 tests/client/sweep_test.py --gantry build/bin/gantry --gantryd build/bin/gantryd
 """
@@ -11,9 +12,11 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
@@ -24,6 +27,7 @@ ARGS = None
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_JOB_FAILED = 5
+STUDY_ID = r"st-[0-9a-z]+"
 METRICS = ["sliced_w1", "mmd", "precision", "recall", "density", "coverage"]
 # A sweep of 2 seeds x 2 learning rates, small enough to run in seconds.
 SMALL = ["--epochs", "6", "--size", "128", "--eval-every", "2", "--eval-points", "128"]
@@ -52,13 +56,26 @@ class SweepTest(unittest.TestCase):
         out = self.gantry("list", "-o", "json", *selector_flags).stdout
         return [json.loads(line) for line in out.splitlines()]
 
+    def studies(self):
+        out = self.gantry("study", "list", "-o", "json").stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    def sweep_studies(self, name):
+        return [st for st in self.studies() if st.get("labels", {}).get("sweep") == name]
+
+    def study(self, study_id):
+        return json.loads(self.gantry("study", "get", study_id, "-o", "json").stdout)
+
     # --- gantry sweep ---------------------------------------------------------
 
     def test_sweep_submits_watches_and_ranks(self):
         name = f"sw4-{os.getpid()}"
         r = self.gantry("-o", "json", "sweep", "--name", name, "--seed", "1..2",
                         "--learning-rate", "1e-3,5e-4", *SMALL)
-        self.assertIn(f"sweep {name}: submitting 4 jobs (learning_rate 2 x seed 2)", r.stderr)
+        created = re.search(rf"sweep {name}: created study ({STUDY_ID}): 4 jobs \(learning_rate 2 x seed 2\)\n",
+                            r.stderr)
+        self.assertIsNotNone(created, r.stderr)
+        study_id = created.group(1)
         rows = [json.loads(line) for line in r.stdout.splitlines()]
         self.assertEqual(len(rows), 4, r.stdout)
         # Exactly the cross product, each job once.
@@ -71,7 +88,10 @@ class SweepTest(unittest.TestCase):
             self.assertGreater(row["best_epoch"], 0, row)
             self.assertLessEqual(row["best_epoch"], 6, row)
             self.assertEqual(sorted(row["best_metrics"]), sorted(METRICS), row)
-            self.assertRegex(row["name"], rf"^{name}-[1-4] learning_rate=0\.000?[15] seed=[12]$")
+            # The study's trial i is the sweep's i-th combination (the last flag fastest).
+            trial = int(re.fullmatch(rf"{name} trial ([1-4])", row["name"]).group(1))
+            self.assertEqual((row["params"]["learning_rate"], row["params"]["seed"]),
+                             [("0.001", "1"), ("0.001", "2"), ("0.0005", "1"), ("0.0005", "2")][trial - 1])
         # Ranked by the best epoch's sliced_w1, lowest first.
         self.assertEqual([row["rank"] for row in rows], [1, 2, 3, 4])
         values = [row["best_metrics"]["sliced_w1"] for row in rows]
@@ -82,10 +102,12 @@ class SweepTest(unittest.TestCase):
             self.assertEqual(int(job["best_epoch"]), row["best_epoch"])
             self.assertAlmostEqual(job["best_metrics"]["sliced_w1"], row["best_metrics"]["sliced_w1"])
 
-        # list --sweep: exactly these jobs, labelled.
+        # list --sweep: exactly these jobs, labelled by the sweep and its study.
         jobs = self.listed("--sweep", name)
         self.assertEqual(sorted(j["id"] for j in jobs), sorted(row["job_id"] for row in rows))
-        self.assertTrue(all(j["labels"] == {"sweep": name} for j in jobs), jobs)
+        self.assertTrue(all(j["labels"] == {"sweep": name, "study": study_id, "trial": j["labels"]["trial"],
+                                            "segment": "0"} for j in jobs), jobs)
+        self.assertEqual(sorted(j["labels"]["trial"] for j in jobs), ["1", "2", "3", "4"])
         self.assertEqual(sorted(j["id"] for j in self.listed("--label", f"sweep={name}")),
                          sorted(j["id"] for j in jobs))
 
@@ -106,17 +128,21 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(out[1].split()[:6], ["RANK", "JOB_ID", "LEARNING_RATE", "SEED", "STATE", "BEST_EPOCH"])
         self.assertEqual([line.split()[1] for line in out[2:]], [row["job_id"] for row in rows])
 
-        # A retried sweep submits nothing twice.
+        # A retried sweep creates nothing twice: it attaches to its study.
         r = self.gantry("sweep", "--name", name, "--seed", "1..2", "--learning-rate", "1e-3,5e-4",
                         *SMALL, "--no-watch")
-        self.assertEqual(r.stdout, name + "\n")
-        self.assertIn(f"sweep {name}: submitting 4 jobs", r.stderr)
+        self.assertEqual(r.stdout, f"{name} {study_id}\n")
+        self.assertIn(f"sweep {name}: attached to study {study_id} (SUCCEEDED), created with these values: "
+                      "4 jobs", r.stderr)
         self.assertEqual(len(self.listed("--sweep", name)), 4)
-        # The same name for a different sweep is refused, naming the request.
-        r = self.gantry("sweep", "--name", name, "--seed", "3", *SMALL, expect=EXIT_ERROR)
-        self.assertIn(f"gantry: sweep {name}: job 1 of 1: request_id {name}-1 was used for job", r.stderr)
-        self.assertIn("give this one another --name", r.stderr)
+        self.assertEqual([st["id"] for st in self.sweep_studies(name)], [study_id])
+        # The same name for a different sweep is refused, naming the study.
+        for other in (["--seed", "3"], ["--seed", "2,1", "--learning-rate", "1e-3,5e-4"]):
+            r = self.gantry("sweep", "--name", name, *other, *SMALL, expect=EXIT_ERROR)
+            self.assertIn(f"gantry: sweep: {name} exists with other values (study {study_id}); "
+                          "choose another --name", r.stderr)
         self.assertEqual(len(self.listed("--sweep", name)), 4)
+        self.assertEqual([st["id"] for st in self.sweep_studies(name)], [study_id])
 
     def test_sweep_higher_is_better_metrics_rank_descending(self):
         name = f"swrecall-{os.getpid()}"
@@ -132,7 +158,7 @@ class SweepTest(unittest.TestCase):
         name = f"swplain-{os.getpid()}"
         r = self.gantry("sweep", "--name", name, "--seed", "7,8", "--epochs", "2", "--size", "64")
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0], f"sweep {name}: submitting 2 jobs (seed 2)")
+        self.assertRegex(lines[0], rf"^sweep {name}: created study {STUDY_ID}: 2 jobs \(seed 2\)$")
         self.assertNotIn("\033", r.stdout)   # no cursor movement: plain lines
         self.assertNotIn("\r", r.stdout)
         job_lines = [line for line in lines if re.match(r"^j-[0-9a-z]{10}  seed=[78]  ", line)]
@@ -142,13 +168,29 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(len(lines), board + 4)  # the header line, the table header, 2 rows
 
     def test_sweep_limits_and_bad_values(self):
+        studies, jobs = len(self.studies()), len(self.listed())
         r = self.gantry("sweep", "--seed", "1..100", "--learning-rate", "1e-3,2e-3,3e-3", expect=EXIT_USAGE)
         self.assertIn("gantry: sweep: 300 jobs (learning_rate 3 x seed 100) are more than 256; "
                       "sweep fewer values", r.stderr)
         r = self.gantry("sweep", "--seed", "1..1000", expect=EXIT_USAGE)
         self.assertIn("--seed: range '1..1000' has more than 256 values", r.stderr)
+        r = self.gantry("sweep", "--seed", "1..101", expect=EXIT_USAGE)
+        self.assertIn("gantry: sweep: --seed has 101 values, more than the 100 one axis may have", r.stderr)
         r = self.gantry("sweep", "--epochs", "9..3", expect=EXIT_USAGE)
         self.assertIn("--epochs: range '9..3' is empty", r.stderr)
+        # Only a study's parameters take several values.
+        params = ("learning_rate, beta1, beta2, dropout, gp_weight, weight_decay, latent_dim, batch_size, "
+                  "n_critic, pac, generator_hidden, discriminator_hidden, loss, spectral_norm, seed")
+        r = self.gantry("sweep", "--name", "x", "--seed", "1,2", "--epochs", "2,3", expect=EXIT_USAGE)
+        self.assertIn("gantry: sweep: --epochs takes one value: a sweep is a grid study, whose trials vary "
+                      + params + "\n", r.stderr)
+        for flag, values in (("--dataset", "ring8,grid25"), ("--select-by", "mmd,recall"),
+                             ("--eval-every", "1,2")):
+            r = self.gantry("sweep", "--name", "x", flag, values, expect=EXIT_USAGE)
+            self.assertIn(f"gantry: sweep: {flag} takes one value: a sweep is a grid study", r.stderr)
+        many = [arg for i in range(13) for arg in ("--label", f"k{i}=v")]
+        r = self.gantry("sweep", "--name", "x", "--seed", "1", *many, expect=EXIT_USAGE)
+        self.assertIn("13 --label labels and sweep=x are more than the 13 a study may carry", r.stderr)
         r = self.gantry("sweep", "--learning-rate", "1e-3,fast", expect=EXIT_USAGE)
         self.assertIn("--learning-rate: 'fast' is not a finite decimal number", r.stderr)
         r = self.gantry("sweep", "--loss", "bce,bogus", expect=EXIT_USAGE)
@@ -163,8 +205,9 @@ class SweepTest(unittest.TestCase):
         self.assertIn(f"no job carries the label sweep=none-{os.getpid()}", r.stderr)
         r = self.gantry("sweep", "--leaderboard", "x", "--seed", "1", expect=EXIT_USAGE)
         self.assertIn("--leaderboard prints an existing sweep", r.stderr)
-        # Nothing was submitted by any of them.
+        # Nothing was created by any of them.
         self.assertEqual(self.listed("--label", "sweep=x"), [])
+        self.assertEqual((len(self.studies()), len(self.listed())), (studies, jobs))
 
     def test_sweep_of_failing_jobs_exits_5_and_leaves_them_unranked(self):
         data = os.path.join(self.tmp, "overflow.csv")
@@ -176,6 +219,83 @@ class SweepTest(unittest.TestCase):
         table = list(csv.reader(io.StringIO(r.stdout)))
         self.assertEqual(table[0][:3], ["rank", "job_id", "batch_size"])
         self.assertEqual([(line[0], line[3]) for line in table[1:]], [("", "FAILED"), ("", "FAILED")])
+        self.assertRegex(r.stderr, rf"gantry: sweep {name}: study {STUDY_ID} FAILED")
+
+    def test_sweep_is_one_grid_study_in_the_sweeps_order(self):
+        name = f"swgrid-{os.getpid()}"
+        r = self.gantry("sweep", "--name", name, "--label", "team=a", "--generator-hidden", "16,32/8",
+                        "--learning-rate", "1e-3,5e-4", "--loss", "bce,hinge", "--spectral-norm", "true,false",
+                        "--epochs", "1", "--size", "64", "--eval-points", "64", "--beta1", "0.5")
+        self.assertIn("leaderboard of sweep", r.stdout)
+        [listed] = self.sweep_studies(name)
+        study = self.study(listed["id"])
+        self.assertEqual((study["name"], study["labels"], study["state"]),
+                         (name, {"sweep": name, "team": "a"}, "JOB_STATE_SUCCEEDED"))
+        spec = study["spec"]
+        self.assertEqual((spec["algorithm"], spec["objective"], int(spec["max_trials"]), int(spec["concurrency"])),
+                         ("grid", "sliced_w1", 16, 16))
+        # One-valued flags are the base; several-valued ones the space, values as given
+        # (the base has their first values: the server checks it as a job).
+        self.assertEqual((spec["base"]["beta1"], int(spec["base"]["epochs"]), spec["base"]["loss"]),
+                         (0.5, 1, "bce"))
+        self.assertEqual([(p["name"], p["kind"], p["values"]) for p in spec["space"]],
+                         [("generator_hidden", "choice", ["16,32", "8"]),
+                          ("learning_rate", "choice", ["1e-3", "5e-4"]),
+                          ("loss", "choice", ["bce", "hinge"]),
+                          ("spectral_norm", "choice", ["true", "false"])])
+        # Trial i is the sweep's i-th combination, the last flag varying fastest.
+        combos = [{"generator_hidden": g, "learning_rate": lr, "loss": loss, "spectral_norm": sn}
+                  for g in ("16,32", "8") for lr in ("1e-3", "5e-4") for loss in ("bce", "hinge")
+                  for sn in ("true", "false")]
+        self.assertEqual([int(t["number"]) for t in study["trials"]], list(range(1, 17)))
+        self.assertEqual([t["params"] for t in study["trials"]], combos)
+        # Each job trains its trial's values, labelled sweep=NAME and the --label.
+        jobs = {j["labels"]["trial"]: j for j in self.listed("--sweep", name)}
+        self.assertEqual(len(jobs), 16)
+        for i, combo in enumerate(combos, start=1):
+            job = jobs[str(i)]
+            self.assertEqual(job["labels"]["team"], "a")
+            self.assertEqual(job["name"], f"{name} trial {i}")
+            self.assertEqual(",".join(job["spec"]["generator_hidden"]["sizes"]), combo["generator_hidden"])
+            self.assertAlmostEqual(job["spec"]["learning_rate"], float(combo["learning_rate"]))
+            self.assertEqual(job["spec"]["loss"], combo["loss"])
+            self.assertEqual(job["spec"].get("spectral_norm", False), combo["spectral_norm"] == "true")
+            self.assertEqual(job["spec"]["beta1"], 0.5)
+
+    def test_a_killed_sweep_goes_on_and_the_same_command_attaches(self):
+        name = f"swkill-{os.getpid()}"
+        command = ["sweep", "--name", name, "--seed", "1,2", "--epochs", "1500", "--size", "64",
+                   "--eval-every", "500", "--eval-points", "64"]
+        cli = subprocess.Popen([ARGS.gantry, "--server", self.server.address, *command],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 60
+            while not any(j["state"] == "JOB_STATE_RUNNING" for j in self.listed("--sweep", name)):
+                self.assertLess(time.time(), deadline, "no job of the sweep started")
+                self.assertIsNone(cli.poll(), "the sweep ended before its jobs ran")
+                time.sleep(0.05)
+        finally:
+            cli.send_signal(signal.SIGKILL)
+            cli.communicate(timeout=30)
+        [study] = self.sweep_studies(name)
+        self.assertEqual(study["state"], "JOB_STATE_RUNNING")
+        # The study goes on by itself, to the end.
+        deadline = time.time() + 300
+        while self.study(study["id"])["state"] == "JOB_STATE_RUNNING":
+            self.assertLess(time.time(), deadline, "the study did not end")
+            time.sleep(0.2)
+        self.assertEqual(self.study(study["id"])["state"], "JOB_STATE_SUCCEEDED")
+        jobs = sorted(j["id"] for j in self.listed("--sweep", name))
+        self.assertEqual(len(jobs), 2)
+        # The same command attaches: no new study, no new job, the leaderboard.
+        r = self.gantry(*command)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], f"sweep {name}: attached to study {study['id']} (SUCCEEDED), "
+                                   "created with these values: 2 jobs (seed 2)")
+        board = lines.index(f"leaderboard of sweep {name}: 2 jobs, by sliced_w1 (lower is better)")
+        self.assertEqual(sorted(line.split()[1] for line in lines[board + 2:]), jobs)
+        self.assertEqual([st["id"] for st in self.sweep_studies(name)], [study["id"]])
+        self.assertEqual(sorted(j["id"] for j in self.listed("--sweep", name)), jobs)
 
     # --- labels and selectors -------------------------------------------------
 

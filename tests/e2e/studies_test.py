@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import subprocess
 import tempfile
 import threading
 import time
@@ -125,6 +126,7 @@ class StudiesTest(unittest.TestCase):
     def test_asha_survives_kill_and_decides_as_an_undisturbed_server(self):
         base = base_spec(27)
         base.dataset.size, base.batch_size = 1024, 32  # slower epochs: the kill lands mid-study
+        base.eval_every = 2  # a trial's best so far can lie inside a segment
         spec = pb.StudySpec(base=base, space=[lr_param()], algorithm="asha", max_trials=12,
                             concurrency=2, seed=3, min_epochs=1, reduction_factor=3)
         # The undisturbed reference.
@@ -167,6 +169,30 @@ class StudiesTest(unittest.TestCase):
             self.assertLess(at_kill.summary.jobs, len(jobs), "the kill came after the last decision")
             self.assertIn(27, rungs, "no trial reached the last rung")
             self.assertLess(done.summary.epochs_spent, full_grid_epochs)
+            # Plan version 2: a result is the trial's best evaluated epoch so
+            # far, so it never rises along a trial; the summary's best is the
+            # best job's best epoch, and the best replayed to that epoch ends on it.
+            self.assertEqual(done.spec.plan_version, 2)
+            for t in done.trials:
+                objectives = [seg.objective for seg in t.segments if seg.HasField("objective")]
+                self.assertEqual(objectives, sorted(objectives, reverse=True), f"trial {t.number}")
+                for seg in t.segments:
+                    if seg.HasField("objective"):
+                        self.assertLessEqual(seg.objective_epoch, seg.end_epoch)
+                        self.assertEqual(seg.objective, seg.metrics.sliced_w1)  # the metrics where it was measured
+            best_job = stub.GetJob(pb.GetJobRequest(job_id=done.summary.best_job_id), timeout=30)
+            self.assertEqual(best_job.best_epoch, done.summary.best_epoch)
+            self.assertEqual(best_job.best_metrics.sliced_w1, done.summary.best_objective)
+            replay = stub.ReplayTrial(pb.ReplayTrialRequest(study_id=study.id), timeout=30)
+            self.assertEqual(replay.spec.epochs, done.summary.best_epoch)
+            replayed = wait_job(stub, replay.id)
+            self.assertEqual(replayed.state, pb.JOB_STATE_SUCCEEDED, replayed.error)
+            self.assertEqual((replayed.best_epoch, replayed.best_metrics.sliced_w1),
+                             (done.summary.best_epoch, done.summary.best_objective))
+            inside = all(seg.end_epoch != done.summary.best_epoch for t in done.trials for seg in t.segments)
+            print(f"asha best: trial {done.summary.best_trial} epoch {done.summary.best_epoch} "
+                  f"({'inside' if inside else 'at the end of'} a segment, job {best_job.id}); "
+                  f"replayed as one job of {replay.spec.epochs} epochs: equal")
         finally:
             channel.close()
             victim.stop()
@@ -274,6 +300,83 @@ class StudiesTest(unittest.TestCase):
         finally:
             conn.close()
 
+    def cli(self, *args, expect=0):
+        r = subprocess.run([ARGS.gantry, "--server", self.steady.address, *args], capture_output=True,
+                           text=True, timeout=600, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, expect, f"gantry {' '.join(args)}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def test_the_cli_creates_follows_ranks_replays_cancels_and_deletes(self):
+        small = ["--dataset", "ring8", "--size", "256", "--batch-size", "64", "--eval-points", "128",
+                 "--eval-every", "1", "--preview-points", "0"]
+        # A grid of 2 x 2 followed to its end: exit 0, one id on stdout's first line.
+        r = self.cli("study", "create", *small, "--epochs", "6", "--name", "cli-grid", "--label", "suite=cli",
+                     "--param", "learning_rate=choice:0.001|0.003", "--param", "seed=choice:1|2",
+                     "--concurrency", "2", "--watch")
+        study_id = r.stdout.split()[0]
+        self.assertTrue(study_id.startswith("st-"), r.stdout)
+        study = self.stub.GetStudy(pb.GetStudyRequest(study_id=study_id), timeout=30)
+        self.assertEqual(study.state, pb.JOB_STATE_SUCCEEDED, study.error)
+        self.assertEqual([dict(t.params) for t in study.trials],
+                         [{"learning_rate": lr, "seed": seed} for lr in ("0.001", "0.003") for seed in ("1", "2")])
+        jobs = study_jobs(self.stub, study_id)
+        self.assertEqual(sorted(j.spec.seed for j in jobs), [1, 1, 2, 2], "seed is a parameter")
+        self.assertTrue(all(j.labels["suite"] == "cli" for j in jobs))
+        # list and get name it; get says what a result is.
+        listed = [json.loads(line) for line in self.cli("study", "list", "-o", "json").stdout.splitlines()]
+        self.assertIn(study_id, [st["id"] for st in listed])
+        got = self.cli("study", "get", study_id).stdout
+        self.assertIn("cli-grid", got)
+        self.assertIn("sliced_w1 (min), a trial's best epoch so far", got)
+        # The leaderboard ranks the trials by their objective, as the API has them.
+        board = [json.loads(line) for line in self.cli("study", "leaderboard", study_id, "-o", "json").stdout.splitlines()]
+        ranked = sorted(study.trials, key=lambda t: (t.objective, t.number))
+        self.assertEqual([row["trial"] for row in board], [t.number for t in ranked])
+        self.assertEqual([row["objective"] for row in board], [t.objective for t in ranked])
+        pareto = self.cli("study", "leaderboard", study_id, "--pareto", "precision,coverage").stdout
+        self.assertIn("Pareto", pareto)
+        # replay: the best result as one job, to the best epoch.
+        job_id = self.cli("study", "replay", study_id).stdout.split()[0]
+        replayed = wait_job(self.stub, job_id)
+        self.assertEqual(replayed.spec.epochs, study.summary.best_epoch)
+        self.assertEqual((replayed.best_epoch, replayed.best_metrics.sliced_w1),
+                         (study.summary.best_epoch, study.summary.best_objective))
+        # Every algorithm's own flags reach the spec.
+        r = self.cli("study", "create", *small, "--epochs", "4", "--algorithm", "pbt", "--population", "2",
+                     "--perturb-interval", "2", "--truncation", "0.5", "--resample-probability", "0.5",
+                     "--param", "learning_rate=log_uniform:1e-4:1e-3", "--seed", "4", "--watch")
+        pbt = self.stub.GetStudy(pb.GetStudyRequest(study_id=r.stdout.split()[0]), timeout=30)
+        self.assertEqual((pbt.state, pbt.spec.population, pbt.spec.perturb_interval, pbt.spec.truncation,
+                          pbt.spec.resample_probability, pbt.spec.seed), (pb.JOB_STATE_SUCCEEDED, 2, 2, 0.5, 0.5, 4))
+        r = self.cli("study", "create", *small, "--epochs", "4", "--algorithm", "asha", "--min-epochs", "1",
+                     "--reduction-factor", "2", "--max-trials", "4", "--max-epochs", "12",
+                     "--param", "dropout=uniform:0:0.5", "--watch")
+        asha = self.stub.GetStudy(pb.GetStudyRequest(study_id=r.stdout.split()[0]), timeout=30)
+        self.assertEqual((asha.state, asha.spec.min_epochs, asha.spec.reduction_factor, asha.spec.max_trials),
+                         (pb.JOB_STATE_SUCCEEDED, 1, 2, 4))
+        self.assertLessEqual(asha.summary.epochs_spent, 12)
+        # Bad input is named, exit 2, and nothing is created.
+        before = len(self.stub.ListStudies(pb.ListStudiesRequest(page_size=1000), timeout=30).studies)
+        r = self.cli("study", "create", *small, "--param", "learning_rate=gaussian:0:1", expect=2)
+        self.assertIn("--param", r.stderr)
+        r = self.cli("study", "create", *small, "--param", "seed=choice:-3|4", expect=2)
+        self.assertIn("seed: '-3' is not a whole number >= 0", r.stderr)
+        self.assertEqual(len(self.stub.ListStudies(pb.ListStudiesRequest(page_size=1000), timeout=30).studies), before)
+        # A running study cancelled: watch exits 6; then deleted with its jobs.
+        r = self.cli("study", "create", *small, "--epochs", "400", "--param", "learning_rate=choice:0.001|0.002")
+        running = r.stdout.split()[0]
+        wait_study(self.stub, running, timeout=120, until=lambda s: any(
+            seg.state == pb.JOB_STATE_RUNNING for t in s.trials for seg in t.segments))
+        self.cli("study", "cancel", running)
+        self.cli("study", "watch", running, expect=6)
+        deadline = time.monotonic() + 120
+        while any(j.state in (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING) for j in study_jobs(self.stub, running)):
+            self.assertLess(time.monotonic(), deadline, "the cancelled study's jobs still run")
+            time.sleep(0.2)
+        self.cli("study", "delete", running)
+        self.cli("study", "get", running, expect=4)
+        self.assertEqual(study_jobs(self.stub, running), [])
+
     def test_the_resource_over_http_watch_cancel_delete_and_errors(self):
         body = {"name": "grid", "labels": {"team": "a"}, "spec": {
             "base": {"dataset": {"kind": "DATASET_KIND_RING8", "size": 256}, "batchSize": 64,
@@ -354,5 +457,6 @@ def lr_json():
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--gantryd", required=True)
+    parser.add_argument("--gantry", required=True)
     ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -293,6 +293,7 @@ TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
   EXPECT_EQ(spec.concurrency(), 2);
   EXPECT_EQ(spec.min_epochs(), 3);
   EXPECT_EQ(spec.reduction_factor(), 3);
+  EXPECT_EQ(spec.plan_version(), kPlanVersion);
 
   auto message = [](v1::StudySpec s) { return NormalizeStudySpec(&s).message(); };
   v1::StudySpec grid = spec;
@@ -322,6 +323,71 @@ TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
   bad_choice.mutable_space(0)->add_values("fast");
   EXPECT_NE(message(bad_choice).find("learning_rate: 'fast' is not a finite number"), std::string::npos)
       << message(bad_choice);
+  v1::StudySpec future = spec;
+  future.set_plan_version(kPlanVersion + 1);
+  EXPECT_NE(message(future).find("plan_version: 3 is out of range 1..2"), std::string::npos) << message(future);
+  v1::StudySpec negative_seed = spec;
+  negative_seed.mutable_space(0)->set_name("seed");
+  negative_seed.mutable_space(0)->set_kind("choice");
+  negative_seed.mutable_space(0)->set_min(0);
+  negative_seed.mutable_space(0)->set_max(0);
+  negative_seed.mutable_space(0)->add_values("-1");
+  EXPECT_NE(message(negative_seed).find("seed: '-1' is not a whole number >= 0"), std::string::npos)
+      << message(negative_seed);
+}
+
+TEST(StudySpecTest, ResultsAreTheBestSoFarFromPlanVersionTwoExceptForPbt) {
+  v1::StudySpec spec;
+  spec.mutable_base()->mutable_dataset()->set_kind(v1::DATASET_KIND_RING8);
+  v1::SearchParam* p = spec.add_space();
+  p->set_name("learning_rate");
+  p->set_kind("log_uniform");
+  p->set_min(1e-4);
+  p->set_max(1e-2);
+  spec.set_algorithm("asha");
+  ASSERT_TRUE(NormalizeStudySpec(&spec).ok());
+  EXPECT_TRUE(ConfigOf(spec).best_so_far);
+  v1::StudySpec stored_before_versions = spec;
+  stored_before_versions.clear_plan_version();
+  EXPECT_FALSE(ConfigOf(stored_before_versions).best_so_far);
+  v1::StudySpec version_one = spec;
+  version_one.set_plan_version(1);
+  EXPECT_FALSE(ConfigOf(version_one).best_so_far);
+  v1::StudySpec pbt = spec;
+  pbt.set_algorithm("pbt");
+  EXPECT_FALSE(ConfigOf(pbt).best_so_far);
+  v1::StudySpec against_the_metric = spec;
+  against_the_metric.set_direction("max");  // sliced_w1's own is min: the jobs' best epochs do not follow it
+  EXPECT_FALSE(ConfigOf(against_the_metric).best_so_far);
+  v1::StudySpec grid = spec;
+  grid.set_algorithm("grid");
+  EXPECT_TRUE(ConfigOf(grid).best_so_far);
+}
+
+TEST(StudyPlanTest, ALineageSegmentIsTheOneThatTrainedTheEpoch) {
+  Plan plan;
+  auto add = [&](int64_t trial, int64_t index, int64_t start, int64_t end, int64_t parent_trial) {
+    Segment s;
+    s.trial = trial;
+    s.index = index;
+    s.start = start;
+    s.end = end;
+    s.parent_trial = parent_trial;
+    s.parent_index = index - 1;
+    plan.segments.push_back(s);
+  };
+  add(1, 0, 0, 3, 0);
+  add(2, 0, 0, 3, 0);
+  add(2, 1, 3, 9, 2);
+  add(1, 1, 3, 9, 2);  // a PBT-like copy of trial 2's first segment
+  add(1, 2, 9, 27, 1);
+  const Segment& last = plan.segments.back();
+  EXPECT_EQ(LineageSegment(plan, last, 20), &plan.segments[4]);
+  EXPECT_EQ(LineageSegment(plan, last, 9), &plan.segments[3]);
+  EXPECT_EQ(LineageSegment(plan, last, 4), &plan.segments[3]);
+  EXPECT_EQ(LineageSegment(plan, last, 3), &plan.segments[1]) << "trial 1's segment 1 started from trial 2's";
+  EXPECT_EQ(LineageSegment(plan, last, 1), &plan.segments[1]);
+  EXPECT_EQ(LineageSegment(plan, last, 28), &last) << "no segment trained it";
 }
 
 TEST(StudySpecTest, ASegmentIsTheBaseWithItsParametersAndItsStart) {
@@ -329,6 +395,7 @@ TEST(StudySpecTest, ASegmentIsTheBaseWithItsParametersAndItsStart) {
   spec.mutable_base()->mutable_dataset()->set_kind(v1::DATASET_KIND_RING8);
   spec.mutable_base()->set_epochs(27);
   spec.mutable_base()->set_seed(5);
+  spec.set_objective("mmd");
   Segment s;
   s.trial = 2;
   s.index = 1;
@@ -347,6 +414,12 @@ TEST(StudySpecTest, ASegmentIsTheBaseWithItsParametersAndItsStart) {
   EXPECT_EQ(job->init_from().job_id(), "j-parent");
   EXPECT_EQ(job->init_from().epoch(), 3);
   EXPECT_TRUE(job->keep_checkpoint());
+  EXPECT_EQ(job->select_by(), spec.objective()) << "the jobs' best epochs follow the objective";
+
+  s.params = {{"seed", "12"}};
+  auto seeded = SegmentSpec(spec, s, "j-parent");
+  ASSERT_TRUE(seeded.ok()) << seeded.status().message();
+  EXPECT_EQ(seeded->seed(), 12u);
 }
 
 TEST(SpecParamsTest, ParametersReadBackAndSchedulesApplyInOrder) {
