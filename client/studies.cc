@@ -262,7 +262,10 @@ std::string DescribeStudy(const v1::Study& study) {
       {"name:", study.name().empty() ? "-" : study.name()},
       {"algorithm:", AlgorithmText(spec)},
       {"objective:", spec.objective() + " (" + spec.direction() + ")" +
-                         (spec.plan_version() >= 2 && spec.algorithm() != "pbt" ? ", a trial's best epoch so far" : "")},
+                         (spec.plan_version() >= 2 && spec.algorithm() != "pbt" &&
+                                  LowerIsBetter(spec.objective()) == (spec.direction() == "min")
+                              ? ", a trial's best epoch so far"
+                              : "")},
       {"space:", space.empty() ? "-" : space},
       {"trials:", trials},
       {"state:", StateName(study.state())},

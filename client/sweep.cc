@@ -324,7 +324,7 @@ int FindOrCreate(Connection& conn, const SweepPlan& plan, std::ostream& info, v1
               << " studies were looked at for one labelled sweep=" << plan.name << "\n";
   }
   for (const v1::Study& st : found) {
-    if (!SameSpace(st.spec().space(), plan.request.spec().space())) continue;
+    if (st.spec().algorithm() != "grid" || !SameSpace(st.spec().space(), plan.request.spec().space())) continue;
     *study = st;
     info << what << ": attached to study " << st.id() << " (" << StateName(st.state())
          << "), created with these values: " << JobsText(plan) << std::endl;

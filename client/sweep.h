@@ -12,7 +12,7 @@
 // several-valued axis is a one-trial study over its first parameter flag
 // (else over seed).
 //
-// Rerunning with --name NAME attaches to the study labelled sweep=NAME
+// Rerunning with --name NAME attaches to the grid study labelled sweep=NAME
 // whose space is the same (names and values in order): nothing is created
 // twice. One with another space is refused (kExitError). CreateStudyRequest
 // has no request id: that client-side check (the newest kMaxStudiesRead

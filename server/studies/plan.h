@@ -49,9 +49,11 @@ struct Config {
   std::string algorithm;  // "grid", "random", "asha", "hyperband", "pbt"
   std::vector<Param> space;
   bool maximize = false;
-  // Results are a trial's best so far (every algorithm but PBT, whose
-  // exploits compare the members as they are now; and only when the
-  // direction is the metric's own, which the jobs' best epochs follow).
+  // The jobs' best epochs follow the objective (plan_version 2, and the
+  // direction is the metric's own): every result knows its lineage's best.
+  bool track_best = false;
+  // Decisions use that best so far (every algorithm but PBT, whose exploits
+  // compare the members as they are now).
   bool best_so_far = false;
   int64_t epochs = 0;      // a trial's most (the base spec's)
   int64_t max_trials = 0;  // >= 1
@@ -79,14 +81,17 @@ struct Segment {
 };
 
 // A segment's outcome, or failed (the job failed or was cancelled, or its
-// metric is missing). With Config::best_so_far, the objective is the
-// trial's best evaluated value up to `end` (its lineage's, the segments'
-// jobs pick their best epoch by the objective), measured at `epoch` <= end;
-// else the value at `end`.
+// metric is missing). `objective` is what decisions use: with
+// Config::best_so_far the best evaluated value of the segment's lineage up
+// to `end` (the segments' jobs pick their best epoch by the objective),
+// else the value at `end`. `best` is the lineage's best with track_best,
+// else the objective: what the study reports as its best.
 struct Result {
   bool ok = false;
   double objective = 0;
   int64_t epoch = 0;  // where the objective was measured (0: unknown, read as `end`)
+  double best = 0;
+  int64_t best_epoch = 0;
 };
 using SegmentKey = std::pair<int64_t, int64_t>;  // (trial, index)
 using Results = std::map<SegmentKey, Result>;

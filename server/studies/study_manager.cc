@@ -62,24 +62,31 @@ bool Transient(const Status& s) {
 // Where a segment job started: its init_from epoch, else 0.
 int64_t StartOf(const JobRow& job) { return job.spec.has_init_from() ? job.spec.init_from().epoch() : 0; }
 
-// A SUCCEEDED segment job's result: its objective at its last epoch, or,
-// with best_so_far, at its best epoch (the job's select_by is the
-// objective, and a checkpoint carries the best so far from the segment it
-// continues, so this is the trial's best up to here).
+// A SUCCEEDED segment job's result: its objective at its last epoch and,
+// with track_best, at its best epoch (the job's select_by is the objective,
+// and a checkpoint carries the best so far from the segment it continues,
+// so this is the lineage's best up to here); best_so_far decides on that.
 studies::Result ResultOf(const studies::Config& c, const std::string& objective, const JobRow& job) {
   studies::Result r;
   if (!job.latest || job.latest->epoch() != job.epochs_done || !job.latest->has_metrics()) return r;
-  std::optional<double> v = studies::ObjectiveOf(objective, job.latest->metrics());
-  r.epoch = job.latest->epoch();
-  if (v && c.best_so_far && job.spec.select_by() == objective && job.latest->best_epoch() > 0) {
-    if (auto best = studies::ObjectiveOf(objective, job.latest->best_metrics())) {
-      v = best;
-      r.epoch = job.latest->best_epoch();
-    }
+  const std::optional<double> at_end = studies::ObjectiveOf(objective, job.latest->metrics());
+  if (!at_end) return r;
+  r.ok = true;
+  r.objective = r.best = *at_end;
+  r.epoch = r.best_epoch = job.latest->epoch();
+  if (c.track_best && job.spec.select_by() == objective && job.latest->best_epoch() == 0 &&
+      job.spec.has_max_dcr_share()) {
+    return studies::Result{};  // no epoch met the privacy limit: no result to rank
   }
-  if (v) {
-    r.ok = true;
-    r.objective = *v;
+  if (c.track_best && job.spec.select_by() == objective && job.latest->best_epoch() > 0) {
+    if (auto best = studies::ObjectiveOf(objective, job.latest->best_metrics())) {
+      r.best = *best;
+      r.best_epoch = job.latest->best_epoch();
+      if (c.best_so_far) {
+        r.objective = r.best;
+        r.epoch = r.best_epoch;
+      }
+    }
   }
   return r;
 }
@@ -261,9 +268,12 @@ v1::Study StudyManager::View(const StudyRow& row, const Loaded& l) const {
       *ts.mutable_metrics() = metrics;
       t.set_objective(r->second.objective);
       *t.mutable_metrics() = metrics;
-      if (best == nullptr || studies::Better(l.config, r->second, best_result)) {
+      // The study's best: the best of every result's lineage best.
+      Result as_best = r->second;
+      as_best.objective = as_best.best;
+      if (best == nullptr || studies::Better(l.config, as_best, best_result)) {
         best = &seg;
-        best_result = r->second;
+        best_result = as_best;
       }
     }
     switch (j.state) {
@@ -285,13 +295,15 @@ v1::Study StudyManager::View(const StudyRow& row, const Loaded& l) const {
   for (const auto& [key, job] : l.jobs) spent += std::max<int64_t>(0, job.epochs_done - StartOf(job));
   summary.set_epochs_spent(spent);
   if (best != nullptr) {
-    const int64_t epoch = best_result.epoch > 0 ? best_result.epoch : best->end;
-    summary.set_best_trial(best->trial);
+    const int64_t epoch = best_result.best_epoch > 0 ? best_result.best_epoch : best->end;
+    // The segment that trained that epoch: the best one, or an earlier one
+    // of its lineage (a trial's best so far; for PBT, perhaps another
+    // member's before an exploit: its trial is the best trial, which is
+    // what replaying the best follows).
+    const Segment* holder = LineageSegment(l.plan, *best, epoch);
+    summary.set_best_trial(holder->trial);
     summary.set_best_objective(best_result.objective);
     summary.set_best_epoch(epoch);
-    // The job that trained that epoch: the best segment's, or an earlier one
-    // of its lineage's (a trial's best so far).
-    const Segment* holder = LineageSegment(l.plan, *best, epoch);
     auto job = l.jobs.find({holder->trial, holder->index});
     if (job != l.jobs.end()) summary.set_best_job_id(job->second.id);
   }
@@ -431,8 +443,11 @@ bool StudyManager::Reconcile(StudyRow* row) {
   }
   if (now->study.spec().plan_version() > studies::kPlanVersion) {
     // A newer server's study: its decisions are not this server's to take.
+    // Its lease lapses; this server never claims it again.
     spdlog::warn("study {}: plan version {} is newer than this server's ({}); left to a newer server", id,
                  now->study.spec().plan_version(), studies::kPlanVersion);
+    if (too_new_.size() >= static_cast<size_t>(kMaxRunningStudies)) too_new_.clear();
+    too_new_.insert(id);
     return false;
   }
   auto loaded = Load(*row);
@@ -574,7 +589,7 @@ void StudyManager::ControllerLoop() {
   auto renewed = std::chrono::steady_clock::now();
   do {
     while (static_cast<int64_t>(held.size()) < kMaxRunningStudies) {
-      std::vector<std::string> skip;
+      std::vector<std::string> skip(too_new_.begin(), too_new_.end());
       for (const auto& [id, row] : held) skip.push_back(id);
       auto claimed = store_->ClaimStudy(options_.holder, lease_ns, skip);
       if (!claimed.ok()) {

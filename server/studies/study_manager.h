@@ -152,6 +152,9 @@ class StudyManager {
   // When each held study's summary was last stored (the controller's thread only).
   std::map<std::string, std::chrono::steady_clock::time_point> last_summary_;
   static constexpr std::chrono::seconds kSummaryEvery{3};
+  // Studies of a newer plan version than this server's, never claimed again
+  // here (the controller's thread only; cleared beyond kMaxRunningStudies).
+  std::set<std::string> too_new_;
 };
 
 }  // namespace gantry

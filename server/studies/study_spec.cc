@@ -51,13 +51,20 @@ Status CheckParam(const v1::SearchParam& p, size_t i, const std::string& algorit
                           " must be finite with min <= max");
   }
   if (p.kind() == "int" && !IsIntParam(p.name())) {
-    return Bad(field + ".kind", "int is for latent_dim, batch_size, n_critic and pac");
+    return Bad(field + ".kind", "int is for latent_dim, batch_size, n_critic, pac and seed");
   }
   if (p.kind() == "int" && (p.min() < -1e9 || p.max() > 1e9)) {
     return Bad(field, "an int range lies within -1e9..1e9, not " + Num(p.min()) + ".." + Num(p.max()));
   }
   if (p.kind() == "int" && std::ceil(p.min()) > std::floor(p.max())) {
     return Bad(field, "no whole number lies in " + Num(p.min()) + ".." + Num(p.max()));
+  }
+  if (p.kind() == "int") {  // both ends are values the parameter takes (seed >= 0)
+    JobSpec probe;
+    for (double end : {std::ceil(p.min()), std::floor(p.max())}) {
+      Status s = SetParam(p.name(), std::to_string(static_cast<long long>(end)), &probe);
+      if (!s.ok()) return Bad(field, s.message());
+    }
   }
   if (p.kind() != "int" && !IsRealParam(p.name())) {
     return Bad(field + ".kind", p.kind() + " is for real parameters (learning_rate, beta1, beta2, "
@@ -224,7 +231,8 @@ Config ConfigOf(const v1::StudySpec& spec) {
   // Stored before versions: 1.
   const int32_t version = spec.has_plan_version() ? spec.plan_version() : 1;
   if (auto metric = ParseMetric(spec.objective()); metric && version >= 2) {
-    c.best_so_far = c.algorithm != "pbt" && HigherIsBetter(*metric) == c.maximize;
+    c.track_best = HigherIsBetter(*metric) == c.maximize;
+    c.best_so_far = c.track_best && c.algorithm != "pbt";
   }
   if (spec.base().has_epochs()) {
     c.epochs = spec.base().epochs();  // a normalized spec's
@@ -275,7 +283,9 @@ StatusOr<v1::JobSpec> SegmentSpec(const v1::StudySpec& spec, const Segment& s,
     }
   }
   out.set_epochs(s.end);
-  out.set_select_by(spec.objective());  // the jobs' best epochs follow the study's objective
+  // Plan version 2: the jobs' best epochs follow the study's objective (an
+  // older study's jobs keep the base's, as they were created).
+  if (spec.has_plan_version() && spec.plan_version() >= 2) out.set_select_by(spec.objective());
   if (s.parent_trial > 0) {
     out.mutable_init_from()->set_job_id(parent_job_id);
     out.mutable_init_from()->set_epoch(s.start);

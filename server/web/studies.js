@@ -575,9 +575,9 @@ export function renderStudy(id) {
   xSel.addEventListener('change', () => { if (study) drawBoard(study); });
   ySel.addEventListener('change', () => { if (study) drawBoard(study); });
 
-  // The best trial's samples: a point study's best job's latest generator
-  // (SAMPLE_COUNT points, seed SAMPLE_SEED) over the real data, at equal
-  // aspect; a table study's best job's page and report.
+  // The best trial's samples: a point study's best job's generator at the
+  // study's best epoch (SAMPLE_COUNT points, seed SAMPLE_SEED) over the real
+  // data, at equal aspect; a table study's best job's page and report.
   async function drawSamples(s) {
     const sum = s.summary || {};
     const jobId = sum.bestJobId || '';
@@ -602,7 +602,8 @@ export function renderStudy(id) {
     samplesBox.classList.add('stale');
     try {
       const [smp, data] = await Promise.all([
-        api(`/v1/jobs/${encodeURIComponent(jobId)}/samples?count=${SAMPLE_COUNT}&seed=${SAMPLE_SEED}`),
+        api(`/v1/jobs/${encodeURIComponent(jobId)}/samples?count=${SAMPLE_COUNT}&seed=${SAMPLE_SEED}` +
+            (num(sum.bestEpoch) > 0 ? `&epoch=${num(sum.bestEpoch)}` : '')),
         api(`/v1/jobs/${encodeURIComponent(jobId)}/dataset?max_points=1000`)]);
       if (closed || key !== samplesKey) return;
       samples.data.datasets[0].data = toXY(data.points, 0, 1);
@@ -613,6 +614,7 @@ export function renderStudy(id) {
       samplesEmpty.hidden = true;
       samplesBox.dataset.points = samples.data.datasets[1].data.length;
       samplesBox.dataset.job = jobId;
+      samplesBox.dataset.epoch = num(smp.epoch);
       samplesBox.dataset.epoch = num(smp.epoch);
       samplesNote.replaceChildren(`${SAMPLE_COUNT} points from trial ${best}'s job `, jobLink(jobId),
         ` (epoch ${num(smp.epoch)}, seed ${SAMPLE_SEED}) over the real data.`);

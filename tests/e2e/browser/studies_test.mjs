@@ -173,10 +173,12 @@ try {
   await page.selectOption('#pareto-x', 'precision');
   await page.selectOption('#pareto-y', 'coverage');
 
-  step('the best trial\'s samples: the API\'s 500 points (seed 1) over the real data');
+  step('the best trial\'s samples: the API\'s 500 points (seed 1) at the best epoch over the real data');
   await page.waitForFunction((j) => document.querySelector('#best-samples').dataset.job === j, sum.bestJobId);
   assert.equal(await page.$eval('#best-samples', (e) => e.dataset.points), '500');
-  const ref = await api('GET', `/v1/jobs/${sum.bestJobId}/samples?count=500&seed=1`);
+  assert.equal(await page.$eval('#best-samples', (e) => e.dataset.epoch), String(sum.bestEpoch),
+    'the samples are the best epoch\'s');
+  const ref = await api('GET', `/v1/jobs/${sum.bestJobId}/samples?count=500&seed=1&epoch=${sum.bestEpoch}`);
   const refXY = [];
   for (let i = 0; i < ref.points.values.length; i += 2) refXY.push([ref.points.values[i], ref.points.values[i + 1]]);
   const sample = await page.evaluate(() => Chart.getChart(document.querySelector('#best-samples-canvas')).data.datasets

@@ -334,6 +334,15 @@ TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
   negative_seed.mutable_space(0)->add_values("-1");
   EXPECT_NE(message(negative_seed).find("seed: '-1' is not a whole number >= 0"), std::string::npos)
       << message(negative_seed);
+  v1::StudySpec seed_range = spec;
+  seed_range.mutable_space(0)->set_name("seed");
+  seed_range.mutable_space(0)->set_kind("int");
+  seed_range.mutable_space(0)->set_min(-1);
+  seed_range.mutable_space(0)->set_max(3);
+  EXPECT_NE(message(seed_range).find("space[0] (seed): seed: '-1' is not a whole number >= 0"), std::string::npos)
+      << message(seed_range);
+  seed_range.mutable_space(0)->set_min(0);
+  EXPECT_TRUE(NormalizeStudySpec(&seed_range).ok()) << NormalizeStudySpec(&seed_range).message();
 }
 
 TEST(StudySpecTest, ResultsAreTheBestSoFarFromPlanVersionTwoExceptForPbt) {
@@ -353,12 +362,15 @@ TEST(StudySpecTest, ResultsAreTheBestSoFarFromPlanVersionTwoExceptForPbt) {
   v1::StudySpec version_one = spec;
   version_one.set_plan_version(1);
   EXPECT_FALSE(ConfigOf(version_one).best_so_far);
+  EXPECT_FALSE(ConfigOf(version_one).track_best);
   v1::StudySpec pbt = spec;
   pbt.set_algorithm("pbt");
-  EXPECT_FALSE(ConfigOf(pbt).best_so_far);
+  EXPECT_FALSE(ConfigOf(pbt).best_so_far) << "exploits compare members as they are";
+  EXPECT_TRUE(ConfigOf(pbt).track_best) << "the study's best is still the best evaluated epoch";
   v1::StudySpec against_the_metric = spec;
   against_the_metric.set_direction("max");  // sliced_w1's own is min: the jobs' best epochs do not follow it
   EXPECT_FALSE(ConfigOf(against_the_metric).best_so_far);
+  EXPECT_FALSE(ConfigOf(against_the_metric).track_best);
   v1::StudySpec grid = spec;
   grid.set_algorithm("grid");
   EXPECT_TRUE(ConfigOf(grid).best_so_far);
@@ -396,6 +408,7 @@ TEST(StudySpecTest, ASegmentIsTheBaseWithItsParametersAndItsStart) {
   spec.mutable_base()->set_epochs(27);
   spec.mutable_base()->set_seed(5);
   spec.set_objective("mmd");
+  spec.set_plan_version(2);
   Segment s;
   s.trial = 2;
   s.index = 1;
@@ -415,6 +428,9 @@ TEST(StudySpecTest, ASegmentIsTheBaseWithItsParametersAndItsStart) {
   EXPECT_EQ(job->init_from().epoch(), 3);
   EXPECT_TRUE(job->keep_checkpoint());
   EXPECT_EQ(job->select_by(), spec.objective()) << "the jobs' best epochs follow the objective";
+  v1::StudySpec version_one = spec;
+  version_one.clear_plan_version();
+  EXPECT_FALSE(SegmentSpec(version_one, s, "j-parent")->has_select_by()) << "an older study's jobs keep the base's";
 
   s.params = {{"seed", "12"}};
   auto seeded = SegmentSpec(spec, s, "j-parent");
