@@ -304,8 +304,9 @@ export function renderStudy(id) {
   const curvesBox = el('div', { class: 'chart-box tall', id: 'study-curves', 'data-datasets': 0, 'data-points': 0 },
     curvesCanvas, curvesEmpty);
   const curvesTitle = el('h2', {}, 'Objective by epoch, every trial');
-  const curvesNote = el('p', { class: 'muted small' }, 'Each point is a segment\'s last epoch, evaluated on held-out data; ',
-    'the dashed line marks the best result\'s epoch.');
+  const curvesNote = el('p', { class: 'muted small' }, 'Each point is a trial\'s result at a segment\'s last epoch, ',
+    'on held-out data: its best evaluated epoch so far (PBT: that epoch\'s value); ',
+    'the dashed line marks the study\'s best epoch.');
   const curvesCard = el('section', { class: 'card', id: 'curves-card' }, curvesTitle, curvesBox, curvesNote);
   // The best trial's samples (points) or a link to its report (tables).
   const samplesCanvas = el('canvas', { id: 'best-samples-canvas' });
