@@ -238,6 +238,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
   http.max_connections_per_address = options.http_max_connections_per_address;
   http.allowed_hosts = options.http_allowed_hosts;
   http.head_timeout_ms = options.http_head_timeout_ms;
+  s->calls_->set_starting(true);  // until the gRPC listener is up (below)
   if (!options.http_listen.empty()) {
     http.listen = options.http_listen;
     auto server = HttpServer::Start(http, s->calls_.get(), s->metrics_.get());
@@ -280,6 +281,7 @@ StatusOr<std::unique_ptr<GantryServer>> GantryServer::Start(const ServerOptions&
     return Status::Unavailable("cannot listen on " + options.listen +
                                " (address in use, or not a HOST:PORT this machine has)");
   }
+  s->calls_->set_starting(false);
   s->manager_->Start();
   s->studies_->Start();
   s->webhooks_->Start();

@@ -249,6 +249,7 @@ Status Calls::Busy() const {
 }
 
 std::optional<std::string> Calls::NotServing() const {
+  if (starting_.load()) return std::string("the server is starting");
   if (manager_->draining()) return std::string("the server is shutting down");
   if (store_ != nullptr) {
     if (auto trouble = store_->Trouble()) return "the store is failing: " + *trouble;

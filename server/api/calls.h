@@ -14,6 +14,7 @@
 // JobManager (and the Metrics, which are thread-safe).
 #pragma once
 
+#include <atomic>
 #include <grpcpp/support/status.h>
 
 #include <chrono>
@@ -236,7 +237,12 @@ class Calls {
   // The table resource; without it (null) the table calls answer
   // FAILED_PRECONDITION. Set before serving; outlives this object.
   void set_tables(Tables* tables) { tables_ = tables; }
+  // Why the server is not serving (health checks: /healthz, gantry health),
+  // or nullopt: draining, a failing store, or still starting (the server
+  // sets starting from before its HTTP listener is up until its gRPC
+  // listener is, so /healthz never says SERVING before gRPC answers).
   std::optional<std::string> NotServing() const;
+  void set_starting(bool starting) { starting_.store(starting); }
 
   // The dashboard's login sessions and failed-login throttle (sessions.h),
   // owned by the server; null until set (tests without them). Set before
@@ -271,6 +277,7 @@ class Calls {
   StudyManager* studies_ = nullptr;
   WorkPool* pool_ = nullptr;
   MonitoredStore* store_ = nullptr;
+  std::atomic<bool> starting_{false};
   Tables* tables_ = nullptr;
   Sessions* sessions_ = nullptr;
   LoginThrottle* login_throttle_ = nullptr;
