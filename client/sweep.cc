@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "core/json_text.h"
 #include "client/commands.h"
 #include "client/exit_codes.h"
+#include "core/api_limits.h"
 #include "client/output.h"
 #include "proto/job_state.h"
 
@@ -26,8 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxStudyLabels = 13;     // a study's (its jobs add study, trial and segment)
-constexpr int64_t kMaxConcurrency = 64;    // a study's trial jobs at once
 constexpr int32_t kStudiesPage = 100;      // studies per ListStudies page (halved when too large)
 constexpr uint64_t kDefaultSeed = 111;     // JobSpec.seed's default
 constexpr size_t kMaxSweepNameChars = 63;  // a label value
@@ -36,13 +36,10 @@ constexpr auto kPollEvery = std::chrono::seconds(1);
 constexpr auto kGiveUpAfter = std::chrono::seconds(120);  // a server unreachable this long
 constexpr auto kSettleAfterEnd = std::chrono::seconds(30);  // an ended study's jobs, to end too
 
-// The JobSpec fields a study varies (core/spec_params.cc's ParamNames; the
-// CLI does not link core): the only flags a sweep gives several values.
+// The JobSpec fields a study varies (core/api_limits.h): the only flags a
+// sweep gives several values.
 const std::vector<std::string>& StudyParams() {
-  static const std::vector<std::string> names = {
-      "learning_rate", "beta1",      "beta2",    "dropout", "gp_weight",        "weight_decay",
-      "latent_dim",    "batch_size", "n_critic", "pac",     "generator_hidden", "discriminator_hidden",
-      "loss",          "spectral_norm", "seed"};
+  static const std::vector<std::string> names(std::begin(kStudyParamNames), std::end(kStudyParamNames));
   return names;
 }
 
@@ -133,9 +130,9 @@ int PlanNameAndLabels(const SweepArgs& args, SweepPlan* plan) {
     return kExitUsage;
   }
   labels["sweep"] = plan->name;
-  if (labels.size() > kMaxStudyLabels) {
+  if (labels.size() > kMaxStudyOwnLabels) {
     std::cerr << "gantry: sweep: " << labels.size() - 1 << " --label labels and sweep=" << plan->name
-              << " are more than the " << kMaxStudyLabels
+              << " are more than the " << kMaxStudyOwnLabels
               << " a study may carry (its jobs add study, trial and segment)\n";
     return kExitUsage;
   }
@@ -222,7 +219,7 @@ void PlanSpec(const SweepArgs& args, SweepPlan* plan) {
     p->add_values(std::to_string(spec->base().has_seed() ? spec->base().seed() : kDefaultSeed));
   }
   spec->set_algorithm("grid");  // objective left empty: the server takes base.select_by
-  spec->set_concurrency(std::min(kMaxConcurrency, plan->count));
+  spec->set_concurrency(std::min(kMaxStudyConcurrency, plan->count));
 }
 
 // "seed=1 learning_rate=0.001": the swept values of each combination, in

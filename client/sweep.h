@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "core/api_limits.h"
 #include "client/spec_flags.h"
 #include "gantry/v1/gantry.pb.h"
 
@@ -48,7 +49,7 @@ namespace gantry::cli {
 
 inline constexpr int64_t kMaxSweepJobs = 256;
 // The most values one axis may have (a study's choice takes 1..100).
-inline constexpr size_t kMaxSweepAxisValues = 100;
+inline constexpr size_t kMaxSweepAxisValues = static_cast<size_t>(kMaxStudyChoices);
 // The most studies read to find an existing sweep of the same name.
 inline constexpr size_t kMaxStudiesRead = 1000;
 // The most jobs one leaderboard reads (a label can be set on any job).

@@ -52,4 +52,18 @@ constexpr bool InProtoOrder() {
 }  // namespace api_limits_internal
 static_assert(api_limits_internal::InProtoOrder(), "kDatasetKindNames must be in proto enum order");
 
+// A study's search parameters: the JobSpec fields a study varies, by their
+// API names (core/spec_params.h reads and sets them; `gantry sweep` gives
+// only these several values).
+inline constexpr const char* kStudyParamNames[] = {
+    "learning_rate", "beta1",      "beta2",    "dropout", "gp_weight",        "weight_decay",
+    "latent_dim",    "batch_size", "n_critic", "pac",     "generator_hidden", "discriminator_hidden",
+    "loss",          "spectral_norm", "seed"};
+// A study's bounds (server/studies/study_spec.h): values of one choice
+// parameter, trial jobs at once, and its own labels (its jobs add study,
+// trial and segment).
+inline constexpr int64_t kMaxStudyChoices = 100;
+inline constexpr int64_t kMaxStudyConcurrency = 64;
+inline constexpr size_t kMaxStudyOwnLabels = 13;
+
 }  // namespace gantry

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <set>
+
+#include "core/api_limits.h"
 
 namespace gantry {
 namespace {
@@ -72,10 +75,8 @@ double* RealField(const std::string& name, JobSpec* s) {
 }  // namespace
 
 const std::vector<std::string>& ParamNames() {
-  static const auto* names = new std::vector<std::string>{
-      "learning_rate", "beta1",      "beta2",    "dropout", "gp_weight",        "weight_decay",
-      "latent_dim",    "batch_size", "n_critic", "pac",     "generator_hidden", "discriminator_hidden",
-      "loss",          "spectral_norm", "seed"};
+  static const auto* names =
+      new std::vector<std::string>(std::begin(kStudyParamNames), std::end(kStudyParamNames));
   return *names;
 }
 

@@ -63,12 +63,12 @@ Status Scheduler::Reserve() {
 Status Scheduler::QueueFull(int64_t waiting) const {
   const std::string limit = std::to_string(options_.max_queued_jobs);
   if (options_.shared) {
-    return Status::ResourceExhausted("the queue is full: this replica counts " +
+    return Status::ResourceExhausted(std::string(kQueueFull) + "this replica counts " +
                                      std::to_string(waiting) +
                                      " queued jobs waiting for a worker (--max-queued-jobs " +
                                      limit + " applies per replica)");
   }
-  return Status::ResourceExhausted("the queue is full: " + std::to_string(waiting) +
+  return Status::ResourceExhausted(kQueueFull + std::to_string(waiting) +
                                    " jobs are waiting (--max-queued-jobs " + limit + ")");
 }
 

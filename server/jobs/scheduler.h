@@ -56,6 +56,13 @@ struct SchedulerOptions {
   int64_t priority_aging_ns = int64_t{600} * 1'000'000'000;
 };
 
+// How Reserve's RESOURCE_EXHAUSTED for a full queue begins, and whether a
+// status is that refusal (the caller may retry once jobs have started).
+inline constexpr char kQueueFull[] = "the queue is full: ";
+inline bool IsQueueFull(const Status& s) {
+  return s.code() == StatusCode::kResourceExhausted && s.message().rfind(kQueueFull, 0) == 0;
+}
+
 class Scheduler {
  public:
   // `run` trains one claimed job on the calling worker thread.

@@ -91,46 +91,48 @@ std::vector<std::string> GridValues(const Param& p) {
   return out;
 }
 
-// Every combination of a finite space, in the grid's order (the first
-// parameter slowest).
-std::vector<Params> GridOf(const std::vector<Param>& space) {
-  std::vector<Params> grid(1);
-  for (const Param& p : space) {
-    std::vector<Params> next;
-    for (const Params& partial : grid) {
-      for (const std::string& v : GridValues(p)) {
-        Params more = partial;
-        more[p.name] = v;
-        next.push_back(std::move(more));
-      }
-    }
-    grid = std::move(next);
-  }
-  return grid;
-}
-
 // A trial's parameters (random, ASHA, Hyperband, PBT's first generation):
 // drawn from the space; a finite space (every parameter a choice or an
 // int, at most kMaxShuffledGrid combinations) is drawn without
-// replacement, in a seeded order, until every combination was tried.
+// replacement, in a seeded order, until every combination was tried. A
+// grid's trials (in_order) are its combinations in the grid's order, the
+// first parameter slowest. Combinations are numbered, not built: only the
+// trials asked for become parameters.
 class TrialDraws {
  public:
-  TrialDraws(const std::vector<Param>& space, uint64_t seed) : space_(space), seed_(seed) {
+  TrialDraws(const std::vector<Param>& space, uint64_t seed, bool in_order = false)
+      : space_(space), seed_(seed) {
     const int64_t size = GridSize(space);
-    if (size <= 0 || size > kMaxShuffledGrid) return;
-    grid_ = GridOf(space);
+    if (size <= 0 || (!in_order && size > kMaxShuffledGrid)) return;
+    size_ = size;
+    for (const Param& p : space) values_.push_back(GridValues(p));
+    if (in_order) return;
+    order_.resize(static_cast<size_t>(size));
+    for (size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<int64_t>(i);
     Rng rng(seed, 0, kSaltOrder);
-    for (size_t i = grid_.size(); i > 1; --i) std::swap(grid_[i - 1], grid_[rng.Index(i)]);
+    for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.Index(i)]);
   }
   Params operator()(int64_t trial) const {
-    if (grid_.empty()) return SampleParams(space_, seed_, trial, kSaltSample);
-    return grid_[static_cast<size_t>(trial - 1) % grid_.size()];
+    if (size_ == 0) return SampleParams(space_, seed_, trial, kSaltSample);
+    const int64_t k = (trial - 1) % size_;
+    int64_t index = order_.empty() ? k : order_[static_cast<size_t>(k)];
+    Params out;
+    for (size_t i = space_.size(); i-- > 0;) {  // the last parameter is the fastest digit
+      const std::vector<std::string>& v = values_[i];
+      out[space_[i].name] = v[static_cast<size_t>(index % static_cast<int64_t>(v.size()))];
+      index /= static_cast<int64_t>(v.size());
+    }
+    return out;
   }
+  // The combinations drawn without replacement (0: drawn at random).
+  int64_t finite_size() const { return size_; }
 
  private:
   const std::vector<Param>& space_;
   const uint64_t seed_;
-  std::vector<Params> grid_;
+  int64_t size_ = 0;
+  std::vector<std::vector<std::string>> values_;  // each parameter's GridValues
+  std::vector<int64_t> order_;                    // the shuffled combination numbers
 };
 
 // The plan under construction, with the budget of epochs.
@@ -173,18 +175,14 @@ void Rank(const Config& c, std::vector<Entry>* entries) {
 
 Plan Flat(const Config& c, const Results& results) {
   Builder b{c, results, {}};
-  int64_t n = c.max_trials;
-  std::vector<Params> grid;
-  if (c.algorithm == "grid") {
-    grid = GridOf(c.space);
-    n = std::min<int64_t>(n, static_cast<int64_t>(grid.size()));
-  }
-  const TrialDraws draw(c.space, c.seed);
+  const bool grid = c.algorithm == "grid";
+  const TrialDraws draw(c.space, c.seed, /*in_order=*/grid);
+  const int64_t n = grid ? std::min(c.max_trials, draw.finite_size()) : c.max_trials;
   for (int64_t t = 1; t <= n && b.Fits(c.epochs); ++t) {
     Segment s;
     s.trial = t;
     s.end = c.epochs;
-    s.params = c.algorithm == "grid" ? grid[static_cast<size_t>(t - 1)] : draw(t);
+    s.params = draw(t);
     b.Issue(s);
   }
   b.plan.done = b.AllKnown();
@@ -370,18 +368,22 @@ Plan Pbt(const Config& c, const Results& results) {
 
 }  // namespace
 
+std::vector<const Segment*> Lineage(const Plan& plan, const Segment& s) {
+  std::map<SegmentKey, const Segment*> by_key;
+  for (const Segment& p : plan.segments) by_key[{p.trial, p.index}] = &p;
+  std::vector<const Segment*> chain{&s};
+  // At most one step per issued segment: a malformed plan cannot loop.
+  while (chain.back()->parent_trial > 0 && chain.size() <= plan.segments.size()) {
+    auto parent = by_key.find({chain.back()->parent_trial, chain.back()->parent_index});
+    if (parent == by_key.end()) break;
+    chain.push_back(parent->second);
+  }
+  return chain;
+}
+
 const Segment* LineageSegment(const Plan& plan, const Segment& s, int64_t epoch) {
-  const Segment* at = &s;
-  // A lineage is at most one segment per issued segment: bounded by the plan.
-  for (size_t steps = 0; steps <= plan.segments.size(); ++steps) {
+  for (const Segment* at : Lineage(plan, s)) {
     if (at->start < epoch && epoch <= at->end) return at;
-    if (at->parent_trial == 0) break;
-    const Segment* parent = nullptr;
-    for (const Segment& p : plan.segments) {
-      if (p.trial == at->parent_trial && p.index == at->parent_index) parent = &p;
-    }
-    if (parent == nullptr) break;
-    at = parent;
   }
   return &s;
 }

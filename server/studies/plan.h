@@ -104,8 +104,12 @@ struct Plan {
 
 Plan MakePlan(const Config& config, const Results& results);
 
-// The segment of `s`'s lineage (itself, then its parents) that trained
-// `epoch` (start < epoch <= end); `s` itself when none does.
+// `s`'s lineage: `s`, its parent, the parent's parent, ... back to a
+// segment trained from scratch (or to a parent the plan does not have:
+// then the last one's parent_trial is not 0).
+std::vector<const Segment*> Lineage(const Plan& plan, const Segment& s);
+// The segment of `s`'s lineage that trained `epoch` (start < epoch <= end);
+// `s` itself when none does.
 const Segment* LineageSegment(const Plan& plan, const Segment& s, int64_t epoch);
 
 // Whether `a` is a better result than `b` under `config` (a failed one is

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "server/jobs/convert.h"
+#include "server/jobs/scheduler.h"
+#include "server/store/quota.h"
 #include "server/util/clock.h"
 #include "server/util/ids.h"
 #include "server/jobs/labels.h"
@@ -53,7 +55,7 @@ bool Transient(const Status& s) {
     case StatusCode::kInternal:
       return true;
     case StatusCode::kResourceExhausted:
-      return s.message().rfind(kQuotaRefusal, 0) == 0 || s.message().rfind("the queue is full", 0) == 0;
+      return IsQuotaRefusal(s) || IsQueueFull(s);
     default:
       return false;
   }
@@ -74,19 +76,19 @@ studies::Result ResultOf(const studies::Config& c, const std::string& objective,
   r.ok = true;
   r.objective = r.best = *at_end;
   r.epoch = r.best_epoch = job.latest->epoch();
-  if (c.track_best && job.spec.select_by() == objective && job.latest->best_epoch() == 0 &&
-      job.spec.has_max_dcr_share()) {
-    return studies::Result{};  // no epoch met the privacy limit: no result to rank
+  if (!c.track_best || job.spec.select_by() != objective) return r;
+  if (job.latest->best_epoch() == 0) {
+    // No best epoch: none met the privacy limit (max_dcr_share), so there
+    // is no result to rank.
+    return job.spec.has_max_dcr_share() ? studies::Result{} : r;
   }
-  if (c.track_best && job.spec.select_by() == objective && job.latest->best_epoch() > 0) {
-    if (auto best = studies::ObjectiveOf(objective, job.latest->best_metrics())) {
-      r.best = *best;
-      r.best_epoch = job.latest->best_epoch();
-      if (c.best_so_far) {
-        r.objective = r.best;
-        r.epoch = r.best_epoch;
-      }
-    }
+  const std::optional<double> best = studies::ObjectiveOf(objective, job.latest->best_metrics());
+  if (!best) return r;
+  r.best = *best;
+  r.best_epoch = job.latest->best_epoch();
+  if (c.best_so_far) {
+    r.objective = r.best;
+    r.epoch = r.best_epoch;
   }
   return r;
 }
@@ -330,9 +332,7 @@ StatusOr<v1::Study> StudyManager::Cancel(const std::string& id) {
   spdlog::info("study {} CANCELLED", id);
   auto loaded = Load(*ended);
   if (!loaded.ok()) return loaded.status();  // the controller's next look sweeps its jobs
-  CancelActive(loaded->jobs);
-  // A cancelled study resumes nowhere: its kept checkpoints go.
-  for (const auto& [key, job] : loaded->jobs) DeleteCheckpoints(store_, job.id, 0);
+  EndJobs(loaded->jobs);
   return View(*ended, *loaded);
 }
 
@@ -373,11 +373,9 @@ StatusOr<v1::JobSpec> StudyManager::ReplaySpec(const std::string& id, int64_t* t
     up_to = summary.best_epoch();
     if (trial == 0) return Status::FailedPrecondition("study " + id + " has no result yet");
   }
-  std::map<SegmentKey, const Segment*> segments;
   const Segment* last = nullptr;
   int64_t trials = 0;
   for (const Segment& s : loaded->plan.segments) {
-    segments[{s.trial, s.index}] = &s;
     trials = std::max(trials, s.trial);
     auto r = loaded->results.find({s.trial, s.index});
     if (s.trial == trial && r != loaded->results.end() && r->second.ok &&
@@ -394,12 +392,8 @@ StatusOr<v1::JobSpec> StudyManager::ReplaySpec(const std::string& id, int64_t* t
                                       " has no finished segment to replay");
   }
   // Its lineage, from the first segment trained from scratch.
-  std::vector<const Segment*> chain{last};
-  while (chain.back()->parent_trial > 0) {
-    auto parent = segments.find({chain.back()->parent_trial, chain.back()->parent_index});
-    if (parent == segments.end()) return Status::Internal("study " + id + ": a lineage is broken");
-    chain.push_back(parent->second);
-  }
+  std::vector<const Segment*> chain = studies::Lineage(loaded->plan, *last);
+  if (chain.back()->parent_trial > 0) return Status::Internal("study " + id + ": a lineage is broken");
   std::reverse(chain.begin(), chain.end());
   Segment first = *chain.front();
   first.end = up_to > 0 ? std::min(up_to, last->end) : last->end;
@@ -432,9 +426,9 @@ bool StudyManager::Reconcile(StudyRow* row) {
     return true;
   }
   if (now->study.state() != v1::JOB_STATE_RUNNING) {
-    // Ended elsewhere (a cancel): its jobs end too, whatever the canceller
-    // managed (idempotent).
-    if (auto ended = Load(*now); ended.ok()) CancelActive(ended->jobs);
+    // Ended elsewhere (a cancel): its jobs end and their checkpoints go,
+    // whatever the canceller managed (idempotent).
+    if (auto ended = Load(*now); ended.ok()) EndJobs(ended->jobs);
     return false;
   }
   if (now->lease != row->lease) {
@@ -562,15 +556,17 @@ bool StudyManager::Reconcile(StudyRow* row) {
   if (done) {
     spdlog::info("study {} {}{}{}", id, JobStateName(next.study.state()),
                  next.study.error().empty() ? "" : ": ", next.study.error());
-    last_summary_.erase(id);
-    // Stored as ended under this lease: what still runs ends, and the kept
-    // checkpoints go (promotions and exploits are over; a replay trains
-    // from scratch).
-    CancelActive(l.jobs);
-    for (const auto& [key, job] : l.jobs) DeleteCheckpoints(store_, job.id, 0);
+    EndJobs(l.jobs);  // stored as ended under this lease
     return false;
   }
   return true;
+}
+
+void StudyManager::EndJobs(const std::map<studies::SegmentKey, JobRow>& jobs) {
+  CancelActive(jobs);
+  // An ended study resumes nowhere: promotions and exploits are over (a
+  // replay trains from scratch), so the kept checkpoints go.
+  for (const auto& [key, job] : jobs) DeleteCheckpoints(store_, job.id, 0);
 }
 
 void StudyManager::CancelActive(const std::map<studies::SegmentKey, JobRow>& jobs) {
@@ -606,6 +602,7 @@ void StudyManager::ControllerLoop() {
         Status s = store_->RenewStudy(it->first, it->second.lease, lease_ns);
         if (s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kNotFound) {
           spdlog::info("study {}: its lease is gone ({})", it->first, s.message());
+          last_summary_.erase(it->first);
           it = held.erase(it);
         } else {
           ++it;
@@ -613,10 +610,12 @@ void StudyManager::ControllerLoop() {
       }
     }
     for (auto it = held.begin(); it != held.end();) {
-      it = Reconcile(&it->second) ? std::next(it) : held.erase(it);
-    }
-    for (auto it = last_summary_.begin(); it != last_summary_.end();) {
-      it = held.count(it->first) ? std::next(it) : last_summary_.erase(it);
+      if (Reconcile(&it->second)) {
+        ++it;
+      } else {
+        last_summary_.erase(it->first);
+        it = held.erase(it);
+      }
     }
   } while (Wait(options_.tick, /*controller=*/true));
 }

@@ -120,6 +120,8 @@ class StudyManager {
   bool Reconcile(StudyRow* row);
   // Cancels those of `jobs` that are QUEUED or RUNNING (best effort, logged).
   void CancelActive(const std::map<studies::SegmentKey, JobRow>& jobs);
+  // An ended study's jobs: CancelActive, and their kept checkpoints deleted.
+  void EndJobs(const std::map<studies::SegmentKey, JobRow>& jobs);
   // Waits `period`, or until signalled (for the controller: until poked,
   // even by a Poke that came before the wait); false once stopped.
   bool Wait(std::chrono::milliseconds period, bool controller) EXCLUDES(mu_);

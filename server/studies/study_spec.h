@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "core/api_limits.h"
 #include "core/status.h"
 #include "gantry/v1/gantry.pb.h"
 #include "server/studies/plan.h"
@@ -17,8 +18,8 @@ namespace gantry::studies {
 inline constexpr int32_t kPlanVersion = 2;
 inline constexpr int64_t kMaxTrials = 1000;
 inline constexpr int64_t kMaxParams = 16;
-inline constexpr int64_t kMaxChoices = 100;
-inline constexpr int64_t kMaxConcurrency = 64;
+inline constexpr int64_t kMaxChoices = ::gantry::kMaxStudyChoices;
+inline constexpr int64_t kMaxConcurrency = ::gantry::kMaxStudyConcurrency;
 inline constexpr int64_t kMaxPopulation = 64;
 // A study's jobs (segments) at most: PBT's population x generations, ASHA's
 // trials x rungs.
@@ -27,7 +28,7 @@ inline constexpr int64_t kMaxStudyJobs = 5000;
 inline constexpr char kStudyLabel[] = "study";
 inline constexpr char kTrialLabel[] = "trial";
 inline constexpr char kSegmentLabel[] = "segment";
-inline constexpr size_t kMaxStudyLabels = 13;
+inline constexpr size_t kMaxStudyLabels = ::gantry::kMaxStudyOwnLabels;
 
 // Checks `spec` (INVALID_ARGUMENT naming the field, the value and what is
 // allowed) and fills its defaults (study.proto's comments) in place.

@@ -616,7 +616,6 @@ export function renderStudy(id) {
       samplesBox.dataset.points = samples.data.datasets[1].data.length;
       samplesBox.dataset.job = jobId;
       samplesBox.dataset.epoch = num(smp.epoch);
-      samplesBox.dataset.epoch = num(smp.epoch);
       samplesNote.replaceChildren(`${SAMPLE_COUNT} points from trial ${best}'s job `, jobLink(jobId),
         ` (epoch ${num(smp.epoch)}, seed ${SAMPLE_SEED}) over the real data.`);
     } catch (e) {

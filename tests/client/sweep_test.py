@@ -297,6 +297,36 @@ class SweepTest(unittest.TestCase):
         self.assertEqual([st["id"] for st in self.sweep_studies(name)], [study["id"]])
         self.assertEqual(sorted(j["id"] for j in self.listed("--sweep", name)), jobs)
 
+    def test_ctrl_c_leaves_the_sweep_running_and_says_how_to_follow_or_stop_it(self):
+        name = f"swint-{os.getpid()}"
+        cli = subprocess.Popen([ARGS.gantry, "--server", self.server.address, "sweep", "--name", name,
+                                "--seed", "1,2", "--epochs", "100000", "--size", "64"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 60
+            while not any(j["state"] == "JOB_STATE_RUNNING" for j in self.listed("--sweep", name)):
+                self.assertLess(time.time(), deadline, "no job of the sweep started")
+                self.assertIsNone(cli.poll(), "the sweep ended before its jobs ran")
+                time.sleep(0.05)
+            cli.send_signal(signal.SIGINT)
+            _, err = cli.communicate(timeout=30)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        self.assertEqual(cli.returncode, 130, err)
+        [study] = self.sweep_studies(name)
+        self.assertIn(f"gantry: interrupted; sweep {name} goes on as study {study['id']}: the same command "
+                      f"follows it again (gantry study cancel {study['id']} stops it)", err)
+        self.assertEqual(self.study(study["id"])["state"], "JOB_STATE_RUNNING")
+        # The hint works: the study and its jobs end CANCELLED.
+        self.gantry("study", "cancel", study["id"])
+        deadline = time.time() + 60
+        while any(j["state"] in ("JOB_STATE_QUEUED", "JOB_STATE_RUNNING") for j in self.listed("--sweep", name)):
+            self.assertLess(time.time(), deadline, "the cancelled sweep's jobs still run")
+            time.sleep(0.1)
+        self.assertEqual(self.study(study["id"])["state"], "JOB_STATE_CANCELLED")
+
     # --- labels and selectors -------------------------------------------------
 
     def test_labels_on_submit_get_and_list(self):

@@ -276,7 +276,8 @@ TEST(StudyPlanTest, PbtCopiesTheBestAndPerturbsWithinTheSpace) {
   }
 }
 
-TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
+// An ASHA study of ring8 (81 epochs) over learning_rate, log-uniform 1e-4..1e-2.
+v1::StudySpec AshaSpec() {
   v1::StudySpec spec;
   spec.mutable_base()->mutable_dataset()->set_kind(v1::DATASET_KIND_RING8);
   spec.mutable_base()->set_epochs(81);
@@ -286,6 +287,11 @@ TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
   p->set_min(1e-4);
   p->set_max(1e-2);
   spec.set_algorithm("asha");
+  return spec;
+}
+
+TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
+  v1::StudySpec spec = AshaSpec();
   ASSERT_TRUE(NormalizeStudySpec(&spec).ok());
   EXPECT_EQ(spec.objective(), "sliced_w1");
   EXPECT_EQ(spec.direction(), "min");
@@ -345,15 +351,10 @@ TEST(StudySpecTest, DefaultsAreFilledAndBadSpecsNamed) {
   EXPECT_TRUE(NormalizeStudySpec(&seed_range).ok()) << NormalizeStudySpec(&seed_range).message();
 }
 
-TEST(StudySpecTest, ResultsAreTheBestSoFarFromPlanVersionTwoExceptForPbt) {
-  v1::StudySpec spec;
-  spec.mutable_base()->mutable_dataset()->set_kind(v1::DATASET_KIND_RING8);
-  v1::SearchParam* p = spec.add_space();
-  p->set_name("learning_rate");
-  p->set_kind("log_uniform");
-  p->set_min(1e-4);
-  p->set_max(1e-2);
-  spec.set_algorithm("asha");
+// Which studies decide on (best_so_far) and report (track_best) a trial's
+// best so far; the results themselves are the e2e `studies` test's.
+TEST(StudySpecTest, TheBestSoFarRulesApplyFromPlanVersionTwoExceptPbtDecisions) {
+  v1::StudySpec spec = AshaSpec();
   ASSERT_TRUE(NormalizeStudySpec(&spec).ok());
   EXPECT_TRUE(ConfigOf(spec).best_so_far);
   v1::StudySpec stored_before_versions = spec;
